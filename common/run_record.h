@@ -1,0 +1,114 @@
+// The run record: one run of one job, as DESIGN.md section 4 (schema cronrun.run/1)
+// defines it. It is what the runner writes to the history and to --summary, and
+// what cronprof reads back. A figure the host cannot measure is std::nullopt and
+// serializes as JSON null, never 0.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/error.h"
+
+namespace cronrun {
+
+inline constexpr const char* kRunSchema = "cronrun.run/1";
+
+enum class RunStatus { running, ok, failed, killed, timeout, oom, skipped, error, lost };
+const char* to_string(RunStatus s);
+Result<RunStatus> parse_run_status(std::string_view text);
+
+struct Isolation {
+  std::string cgroup = "none";       // "v2" | "v1" | "hybrid" | "none"
+  std::optional<std::string> path;   // cgroup path relative to the hierarchy root
+  std::string accounting = "rusage"; // "cgroup" | "rusage"
+  std::optional<std::string> note;   // why, when degraded
+};
+
+struct LimitsRecord {
+  std::optional<uint64_t> memory_max_bytes;
+  std::optional<uint64_t> memory_high_bytes;
+  std::optional<uint64_t> swap_max_bytes;
+  std::optional<double> cpu_quota_pct;
+  std::optional<uint64_t> cpu_weight;
+  std::optional<uint64_t> pids_max;
+  std::optional<double> timeout_s;
+};
+
+struct Pressure {
+  std::optional<double> cpu;
+  std::optional<double> memory;
+  std::optional<double> io;
+};
+
+struct Usage {
+  std::optional<double> cpu_user_s;
+  std::optional<double> cpu_system_s;
+  std::optional<uint64_t> memory_peak_bytes;  // cgroup peak, page cache included
+  std::optional<uint64_t> max_rss_bytes;      // largest single process (rusage)
+  std::optional<uint64_t> io_read_bytes;
+  std::optional<uint64_t> io_write_bytes;
+  std::optional<uint64_t> pids_peak;
+  std::optional<uint64_t> oom_kills;
+  std::optional<uint64_t> memory_max_events;
+  std::optional<uint64_t> memory_high_events;
+  std::optional<double> cpu_throttled_s;
+  std::optional<uint64_t> cpu_nr_throttled;
+  Pressure pressure_some_s;
+};
+
+struct LockRecord {
+  std::optional<std::string> path;
+  double waited_s = 0.0;
+  std::optional<int64_t> holder_pid;
+};
+
+struct LogRecord {
+  std::optional<std::string> path;
+  uint64_t bytes = 0;
+};
+
+struct RunRecord {
+  std::string run_id;
+  std::string job;
+  std::string host;
+  std::string user;
+  std::vector<std::string> command;
+  std::string started_at;                 // RFC 3339 UTC with milliseconds
+  std::optional<std::string> finished_at;
+  std::optional<double> wall_s;
+  RunStatus status = RunStatus::running;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::optional<std::string> skip_reason;
+  Isolation isolation;
+  LimitsRecord limits;
+  Usage usage;
+  std::map<std::string, double> counters;  // summed per name
+  LockRecord lock;
+  LogRecord log;
+
+  // Not part of the JSON schema; kept in the history so a crashed runner can be
+  // told apart from a live one (section 5: `running` rows whose runner is gone).
+  int64_t runner_pid = 0;
+  std::string boot_id;
+};
+
+nlohmann::json to_json(const RunRecord& r);
+// Strict about types; unknown keys are ignored (forward compatible).
+Result<RunRecord> run_record_from_json(const nlohmann::json& j);
+
+// Current time as "2026-11-23T02:10:00.123Z".
+std::string now_rfc3339();
+// Parses the format above (and without milliseconds) to Unix seconds.
+Result<double> parse_rfc3339(std::string_view text);
+// A fresh run id: a UUIDv7 (time-ordered), lower-case hex with dashes.
+std::string new_run_id();
+// /proc/sys/kernel/random/boot_id, or "" when unreadable.
+std::string current_boot_id();
+
+}  // namespace cronrun

@@ -1,0 +1,107 @@
+// Job cgroups on v2, v1 and hybrid hosts, behind one interface.
+//
+// Discovery reads /proc/self/mountinfo and /proc/self/cgroup (mount roots mapped, so
+// it works inside cgroup namespaces) and decides where job cgroups go:
+//   root:      <hierarchy root>/cronrun/<job>/<run-id>
+//   non-root:  a delegated v2 subtree the runner already lives in; the runner first
+//              moves itself into a leaf of its own (no-internal-processes rule) and
+//              creates job cgroups beside it.
+//   --cgroup-parent overrides, relative to the hierarchy root.
+// On hybrid hosts limits go through the v1 controllers while the (controller-less)
+// v2 hierarchy is still used for tracking, cgroup.kill, cpu.stat and pressure.
+// v1 hierarchies are created through libcgroup; v2 directly by directory fd
+// (libcgroup 2.0.2 writes +controller into every ancestor, which breaks delegation).
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/run_record.h"
+
+namespace cronrun::cgroup {
+
+enum class Layout { v2, v1, hybrid, none };
+const char* to_string(Layout l);
+
+struct Limits {
+  std::optional<uint64_t> memory_max_bytes;
+  std::optional<uint64_t> memory_high_bytes;
+  std::optional<uint64_t> swap_max_bytes;
+  std::optional<double> cpu_quota_pct;  // percent of one CPU
+  std::optional<uint64_t> cpu_weight;   // 1..10000 (v1: mapped to shares)
+  std::optional<uint64_t> pids_max;
+  std::optional<uint64_t> io_weight;    // 1..10000 (v1 blkio.weight 10..1000)
+};
+
+// Where job cgroups can go on this host, and why. Produced once per run.
+struct Placement {
+  Layout layout = Layout::none;
+  // Parent of the job cgroups, relative to the hierarchy root(s), e.g. "/cronrun".
+  std::string parent;
+  // When non-root: the leaf the runner must move itself into first (relative path),
+  // empty if no move is needed.
+  std::string runner_leaf;
+  // Controllers that limits can use ("memory", "cpu", "pids", "io"/"blkio", ...).
+  std::vector<std::string> controllers;
+  // Human explanation for --dry-run and for `isolation.note` when degraded:
+  // what was found, why this placement, and (when layout == none) what an admin
+  // can do about it.
+  std::string reason;
+};
+
+struct DiscoverOptions {
+  std::optional<std::string> parent_override;  // --cgroup-parent
+  bool is_root = false;                        // geteuid() == 0
+  std::string proc_root = "/proc";             // tests point this at fixtures
+};
+
+// Never fails hard: an unusable host gives layout == none with the reason.
+Placement discover(const DiscoverOptions& opts);
+
+// One run's cgroup (in every hierarchy it spans). Owner type: the destructor
+// kills what is left and removes the directories, so an early return cleans up.
+class JobCgroup {
+ public:
+  virtual ~JobCgroup() = default;
+  virtual Layout layout() const = 0;
+  // Path relative to the hierarchy root, "/cronrun/<job>/<run-id>".
+  virtual const std::string& path() const = 0;
+
+  // Writes the limits; a limit whose controller is missing is an error naming it.
+  virtual Result<void> apply_limits(const Limits& limits) = 0;
+
+  // v2 directory fd for clone3(CLONE_INTO_CGROUP), or -1 when the child must be
+  // placed with attach() (v1 / hybrid: fork handshake).
+  virtual int clone_into_fd() const = 0;
+  // Moves `pid` into this cgroup in every hierarchy.
+  virtual Result<void> attach(pid_t pid) = 0;
+
+  // Processes currently in the cgroup (v2 if present, else the first v1 hierarchy).
+  virtual Result<std::vector<pid_t>> pids() const = 0;
+  // Sends `sig` to every process in the cgroup (used for SIGTERM on timeout).
+  virtual Result<void> signal_all(int sig) = 0;
+  // SIGKILLs the whole cgroup (cgroup.kill, else freeze-kill-thaw, else a kill
+  // loop) and waits until it is empty or `timeout_ms` passes.
+  virtual Result<void> kill_all(int timeout_ms) = 0;
+  // An fd to poll/inotify for "populated 0" (v2 cgroup.events), or -1.
+  virtual int events_fd() const = 0;
+
+  // Final (or live) counters. Fields the host cannot measure stay nullopt.
+  virtual Result<Usage> read_usage() const = 0;
+
+  // Removes the directories (retrying EBUSY briefly). Idempotent.
+  virtual Result<void> remove() = 0;
+};
+
+// Creates <placement.parent>/<job>/<run_id> in every hierarchy of the layout,
+// moving the runner into placement.runner_leaf first when that is set.
+Result<std::unique_ptr<JobCgroup>> create_job_cgroup(const Placement& placement,
+                                                     const std::string& job,
+                                                     const std::string& run_id);
+
+}  // namespace cronrun::cgroup

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package the build, the demo and the tests need.
+# Idempotent; runs apt-get only for what is missing. Needs root.
+set -euo pipefail
+
+build=(cmake g++ gcc make pkg-config libcgroup-dev cgroup-tools libseccomp-dev libspdlog-dev
+       libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libsqlite3-dev sqlite3)
+runtime=(time util-linux procps)
+# cgroup v2 test tier: a throwaway VM under TCG with Debian's own kernel.
+vm=(qemu-system-x86 busybox-static cpio zstd xz-utils)
+# Real database servers and client libraries for the DB-query counter tier.
+db=()
+# Headless browser for the HTML report tier.
+browser=()
+
+want=("${build[@]}" "${runtime[@]}")
+case "${1:-all}" in
+  build) ;;
+  all) want+=("${vm[@]}" "${db[@]}" "${browser[@]}") ;;
+  *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages ${missing[*]}; run as root" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
