@@ -98,6 +98,16 @@ class JobCgroup {
   virtual Result<void> remove() = 0;
 };
 
+// Live figures of a running job's cgroup, for `cronprof ps`. `relative_path` is
+// the run record's isolation.path; `layout` its isolation.cgroup.
+struct LiveUsage {
+  std::optional<uint64_t> memory_current_bytes;
+  std::optional<double> cpu_s;
+  std::optional<uint64_t> pids_current;
+};
+Result<LiveUsage> read_live(Layout layout, const std::string& relative_path);
+Result<Layout> parse_layout(std::string_view text);
+
 // Creates <placement.parent>/<job>/<run_id> in every hierarchy of the layout,
 // moving the runner into placement.runner_leaf first when that is set.
 Result<std::unique_ptr<JobCgroup>> create_job_cgroup(const Placement& placement,

@@ -1,0 +1,35 @@
+// How cronprof subcommands plug into the thin main: each subcommand file defines
+// one add_<name>() that registers its CLI11 sub-app and returns what to run when
+// that sub-app was selected. Exit codes are in profiler/exit_codes.h.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace cronrun::prof {
+
+struct Global {
+  std::string history_path;  // --history, resolved to the default when empty
+  bool json = false;         // --json
+};
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_runs(CLI::App& parent, const Global& g);
+Command add_show(CLI::App& parent, const Global& g);
+Command add_summary(CLI::App& parent, const Global& g);
+Command add_suggest(CLI::App& parent, const Global& g);
+Command add_export(CLI::App& parent, const Global& g);
+Command add_ps(CLI::App& parent, const Global& g);
+Command add_gc(CLI::App& parent, const Global& g);
+Command add_plan(CLI::App& parent, const Global& g);    // capacity plan (planner)
+Command add_report(CLI::App& parent, const Global& g);  // HTML report (planner)
+
+}  // namespace cronrun::prof
