@@ -48,6 +48,15 @@ struct Placement {
   std::string runner_leaf;
   // Controllers that limits can use ("memory", "cpu", "pids", "io"/"blkio", ...).
   std::vector<std::string> controllers;
+  // Where the hierarchies are mounted, filled by discover() for create_job_cgroup():
+  // the cgroup2 mount (v2, and the unified half of hybrid; "" when unused) and, for
+  // v1 / hybrid, one entry per v1 hierarchy in use with the controllers it carries.
+  std::string v2_mount;
+  struct V1Mount {
+    std::vector<std::string> controllers;  // e.g. {"cpu", "cpuacct"} when co-mounted
+    std::string mount_point;
+  };
+  std::vector<V1Mount> v1_mounts;
   // Human explanation for --dry-run and for `isolation.note` when degraded:
   // what was found, why this placement, and (when layout == none) what an admin
   // can do about it.
@@ -58,9 +67,16 @@ struct DiscoverOptions {
   std::optional<std::string> parent_override;  // --cgroup-parent
   bool is_root = false;                        // geteuid() == 0
   std::string proc_root = "/proc";             // tests point this at fixtures
+  // Tests: prefix put before every mount point, so a directory tree stands in for
+  // /sys/fs/cgroup; and whose write access counts (default: geteuid/getegid and
+  // the supplementary groups).
+  std::string mount_prefix;
+  std::optional<uid_t> euid;
+  std::optional<gid_t> egid;
 };
 
 // Never fails hard: an unusable host gives layout == none with the reason.
+// Only reads: nothing is created or moved until create_job_cgroup().
 Placement discover(const DiscoverOptions& opts);
 
 // One run's cgroup (in every hierarchy it spans). Owner type: the destructor

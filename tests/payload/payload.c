@@ -4,7 +4,7 @@
  *
  *   mem MIB [HOLD_MS]            allocate and touch MIB MiB, hold, exit 0
  *   multi N MIB [HOLD_MS]        N processes, each holding MIB MiB at the same time
- *   spin SECONDS                 busy loop for SECONDS of wall time
+ *   spin SECONDS [N]             N processes (default 1) busy-looping for SECONDS of wall time
  *   forkburst N [HOLD_MS]        try to fork N sleepers; prints "forked K", exit 0
  *   daemon SECONDS PIDFILE       double-fork + setsid a sleeper, write its pid, exit 0
  *   ignore-term SECONDS          ignore SIGTERM, sleep
@@ -98,9 +98,16 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(mode, "spin") && argc >= 3) {
     double end = now_s() + atof(argv[2]);
+    for (int i = 1; i < (argc >= 4 ? atoi(argv[3]) : 1); i++) {
+      pid_t pid = fork();
+      if (pid < 0) die("fork");
+      if (pid == 0) break;
+    }
     volatile unsigned long x = 0;
     while (now_s() < end)
       for (int i = 0; i < 100000; i++) x += (unsigned long)i;
+    while (wait(NULL) > 0) {
+    }
     return 0;
   }
   if (!strcmp(mode, "forkburst") && argc >= 3) {

@@ -1,0 +1,164 @@
+// The run history: one SQLite database (DESIGN.md section 5) that every cronrun
+// process writes and cronprof reads.
+//
+// Each run is one row: written `running` when the job starts (begin_run) and
+// completed when it ends (finish_run), each a single BEGIN IMMEDIATE transaction,
+// so a row is never half-written and a crash leaves a `running` row as evidence.
+// A row holds the full record JSON (the truth) plus columns copied out of it that
+// queries filter and aggregate on, so `summary` over a million runs never parses
+// JSON.
+//
+// The schema version lives in PRAGMA user_version; migrations only go forward and a
+// database newer than this build is refused, never misread. Writers use WAL, a
+// busy timeout and a retry loop so many cronrun processes finishing in the same
+// second all land their rows.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/error.h"
+#include "common/run_record.h"
+
+namespace cronrun {
+
+// Why open() failed, for callers that answer each case differently (cronprof maps
+// them to distinct exit codes).
+enum class HistoryFault { none, missing, unreadable, newer_schema, corrupt, other };
+
+// Which rows a query wants. Unset fields do not filter.
+struct RunFilter {
+  std::optional<std::string> job;
+  std::optional<double> since_unix_s;   // started_at >= since
+  std::optional<double> before_unix_s;  // started_at < before
+  // `lost` selects running rows whose runner is gone; `running` only live ones.
+  std::optional<RunStatus> status;
+  std::optional<size_t> limit;          // newest first, at most this many
+  bool finished_only = false;           // leave out rows still `running` (live or lost)
+};
+
+// The indexed columns of one row: what aggregate queries read instead of the JSON.
+// Figures the run could not measure are nullopt, as in the record.
+struct RunFigures {
+  std::string run_id;
+  std::string job;
+  RunStatus status = RunStatus::running;  // `lost` already applied
+  double started_at_s = 0;                 // Unix seconds
+  std::optional<double> finished_at_s;
+  std::optional<double> wall_s;
+  std::optional<int> exit_code;
+  std::optional<double> cpu_s;             // user + system
+  std::optional<uint64_t> memory_peak_bytes;
+  std::optional<uint64_t> max_rss_bytes;
+  std::optional<uint64_t> oom_kills;
+  std::optional<double> cpu_throttled_s;
+  std::optional<double> db_queries;        // counters["db.queries"]
+  std::optional<double> db_time_s;         // counters["db.time_s"]
+  std::optional<uint64_t> memory_max_bytes;  // the limit the run had
+  std::optional<double> cpu_quota_pct;
+  std::optional<double> timeout_s;
+};
+
+// Tells a live runner from a gone one. The default reads the current boot id and
+// probes pids with kill(pid, 0); tests substitute their own.
+struct RunnerProbe {
+  std::string boot_id;                          // "" = cannot tell boots apart
+  std::function<bool(int64_t pid)> pid_alive;
+  static RunnerProbe system();
+  // A `running` row is lost when it was written in another boot, or its runner
+  // pid no longer exists. A pid of 0 (unknown) is never declared lost by pid.
+  bool gone(int64_t runner_pid, const std::string& row_boot_id) const;
+};
+
+class HistoryStore {
+ public:
+  enum class Mode { read_write, read_only };
+  // The schema this build writes and reads; kOldestSchema is the oldest it migrates.
+  static constexpr int kSchemaVersion = 2;
+  static constexpr int kOldestSchema = 1;
+
+  // read_write: creates parent dirs (0755 when root, 0700 otherwise) and the db,
+  // sets WAL and the busy timeout, migrates forward. read_only: never creates or
+  // migrates; an older schema is read through compatibility views. Both refuse a
+  // newer schema. On failure `fault` (if given) says which kind it was.
+  static Result<HistoryStore> open(const std::string& path, Mode mode, HistoryFault* fault = nullptr);
+  // /var/lib/cronrun/history.db for root, else $XDG_STATE_HOME/cronrun/history.db
+  // (default ~/.local/state/cronrun/history.db).
+  static std::string default_path();
+
+  HistoryStore(HistoryStore&& other) noexcept;
+  HistoryStore& operator=(HistoryStore&& other) noexcept;
+  HistoryStore(const HistoryStore&) = delete;
+  HistoryStore& operator=(const HistoryStore&) = delete;
+  ~HistoryStore();
+
+  const std::string& path() const { return path_; }
+  // The schema version found on disk (after migration in read_write mode).
+  int schema_version() const { return schema_version_; }
+
+  // ---- the runner's writes (read_write only) ----
+  // Inserts the `running` row at job start; a duplicate run_id is an error.
+  Result<void> begin_run(const RunRecord& r);
+  // Completes the row of r.run_id in one transaction (inserts it if begin_run
+  // never landed, so the final record is never lost).
+  Result<void> finish_run(const RunRecord& r);
+  // Inserts a complete row (skipped runs, imports).
+  Result<void> record(const RunRecord& r);
+
+  // ---- queries (cronprof) ----
+  // Full records, newest first. `running` rows whose runner is gone read as `lost`.
+  Result<std::vector<RunRecord>> runs(const RunFilter& filter) const;
+  // The same, one record at a time (export of a large history).
+  Result<void> each_run(const RunFilter& filter, const std::function<void(const RunRecord&)>& fn) const;
+  // Streams the indexed columns of matching rows (no JSON parsing), newest first
+  // when filter.limit is set, in storage order otherwise. `lost` applied.
+  Result<void> scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn) const;
+  // Number of rows matching (status filter by stored status; running/lost split
+  // needs the probe and is counted row by row).
+  Result<uint64_t> count(const RunFilter& filter) const;
+  // The run with this id, or the only one whose id starts with `prefix` (>= 4
+  // chars); nullopt when none. Several matches are an error listing the count.
+  Result<std::optional<RunRecord>> find_run(std::string_view id_or_prefix) const;
+  // The newest run of `job`, nullopt when the job has none.
+  Result<std::optional<RunRecord>> latest_run(std::string_view job) const;
+  // Start time (Unix s) of each job's newest `ok` run, over the whole history.
+  Result<std::map<std::string, double>> last_success_by_job() const;
+  // Every job name in the history, sorted.
+  Result<std::vector<std::string>> jobs() const;
+  // Per job, how many rows have each status (`running` split into running/lost).
+  Result<std::map<std::string, std::map<RunStatus, uint64_t>>> status_counts() const;
+  // Runs in progress now: `running` rows whose runner is alive.
+  Result<std::vector<RunRecord>> in_progress() const;
+  // Retention: deletes, in one transaction, finished (and lost) runs that started
+  // before `cutoff_unix_s`. Live running rows are kept. Returns rows deleted.
+  Result<uint64_t> delete_before(double cutoff_unix_s, bool dry_run = false);
+
+  // What kind of failure the last failed query was (corrupt row, unreadable
+  // file, ...), for callers that map it to an exit code.
+  HistoryFault last_fault() const { return last_fault_; }
+
+  // Test seam: how `running` rows are told apart from `lost` ones.
+  void set_runner_probe(RunnerProbe probe) { probe_ = std::move(probe); }
+
+ private:
+  HistoryStore(sqlite3* db, std::string path, Mode mode);
+  void close();
+  // Builds the error of a failed query and records its fault kind.
+  Error query_error(const std::string& what) const;
+
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  Mode mode_ = Mode::read_only;
+  int schema_version_ = 0;
+  RunnerProbe probe_;
+  mutable HistoryFault last_fault_ = HistoryFault::none;
+};
+
+}  // namespace cronrun

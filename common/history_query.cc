@@ -1,0 +1,351 @@
+// Reading the history for cronprof: filtered run lists, full records, the columns
+// aggregates need, runs in progress, retention.
+//
+// cronprof is read-only, so a `running` row whose runner is gone (pid vanished, or
+// the row was written in an earlier boot) is presented as `lost` here at read
+// time; the stored row is left alone. Filters on running/lost therefore run in
+// SQL as status = 'running' and are split row by row with the RunnerProbe.
+//
+// Aggregates use the indexed columns only; JSON is parsed only for the rows a
+// command prints in full.
+#include <nlohmann/json.hpp>
+
+#include "common/history.h"
+#include "common/history_internal.h"
+
+namespace cronrun {
+
+using history_internal::column_double;
+using history_internal::column_int;
+using history_internal::column_text;
+using history_internal::column_u64;
+using history_internal::Stmt;
+
+namespace {
+
+// A WHERE clause with its parameters, built from a RunFilter.
+struct Where {
+  std::string sql;                       // "" or " WHERE ..."
+  std::vector<std::string> texts;        // bound in order: texts then doubles
+  std::vector<double> numbers;
+  std::vector<std::pair<int, bool>> order;  // (index, is_text) per parameter
+
+  void add(const std::string& clause) { sql += (sql.empty() ? " WHERE " : " AND ") + clause; }
+  void text(const std::string& clause, std::string v) {
+    order.emplace_back(static_cast<int>(texts.size()), true);
+    texts.push_back(std::move(v));
+    add(clause);
+  }
+  void number(const std::string& clause, double v) {
+    order.emplace_back(static_cast<int>(numbers.size()), false);
+    numbers.push_back(v);
+    add(clause);
+  }
+  void bind(sqlite3_stmt* st) const {
+    int i = 1;
+    for (auto [idx, is_text] : order) {
+      if (is_text)
+        sqlite3_bind_text(st, i++, texts[static_cast<size_t>(idx)].c_str(), -1, SQLITE_TRANSIENT);
+      else
+        sqlite3_bind_double(st, i++, numbers[static_cast<size_t>(idx)]);
+    }
+  }
+};
+
+// Whether the status filter needs the probe (running vs lost).
+bool needs_probe(const RunFilter& f) {
+  return f.status && (*f.status == RunStatus::running || *f.status == RunStatus::lost);
+}
+
+Where where_of(const RunFilter& f) {
+  Where w;
+  if (f.job) w.text("job = ?", *f.job);
+  if (f.since_unix_s) w.number("started_at >= ?", *f.since_unix_s);
+  if (f.before_unix_s) w.number("started_at < ?", *f.before_unix_s);
+  if (f.status) w.text("status = ?", needs_probe(f) ? "running" : to_string(*f.status));
+  if (f.finished_only) w.add("status != 'running'");
+  return w;
+}
+
+std::string limit_of(const RunFilter& f) {
+  // With a probe-split status the limit is applied after the split.
+  if (!f.limit || needs_probe(f)) return "";
+  return " LIMIT " + std::to_string(*f.limit);
+}
+
+// Keeps a row of stored status `stored` (after lost substitution = `shown`)?
+bool keep(const RunFilter& f, RunStatus shown) { return !needs_probe(f) || shown == *f.status; }
+
+constexpr const char* kFigureColumns =
+    "run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, "
+    "max_rss_bytes, oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, "
+    "timeout_s, runner_pid, boot_id";
+
+}  // namespace
+
+Error HistoryStore::query_error(const std::string& what) const {
+  int code = sqlite3_extended_errcode(db_);
+  switch (code & 0xff) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT: last_fault_ = HistoryFault::corrupt; break;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY: last_fault_ = HistoryFault::unreadable; break;
+    default: last_fault_ = HistoryFault::other;
+  }
+  return history_internal::sqlite_error(db_, what, path_).context("reading history " + path_);
+}
+
+Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn) const {
+  Where w = where_of(filter);
+  std::string sql = std::string("SELECT ") + kFigureColumns + " FROM runs" + w.sql +
+                    " ORDER BY started_at DESC, run_id DESC" + limit_of(filter);
+  Stmt st;
+  if (!st.prepare(db_, sql, path_)) return std::unexpected(query_error("preparing the run scan"));
+  w.bind(st.get());
+  size_t emitted = 0;
+  RunFigures f;
+  sqlite3_stmt* s = st.get();
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    f.run_id = column_text(s, 0);
+    f.job = column_text(s, 1);
+    std::string status = column_text(s, 2);
+    auto parsed = parse_run_status(status);
+    if (!parsed) {
+      last_fault_ = HistoryFault::corrupt;
+      return std::unexpected(std::move(parsed.error()).context("history row " + f.run_id));
+    }
+    f.status = *parsed;
+    if (f.status == RunStatus::running && probe_.gone(sqlite3_column_int64(s, 17), column_text(s, 18)))
+      f.status = RunStatus::lost;
+    if (!keep(filter, f.status)) continue;
+    f.started_at_s = sqlite3_column_double(s, 3);
+    f.finished_at_s = column_double(s, 4);
+    f.wall_s = column_double(s, 5);
+    f.exit_code = column_int(s, 6);
+    f.cpu_s = column_double(s, 7);
+    f.memory_peak_bytes = column_u64(s, 8);
+    f.max_rss_bytes = column_u64(s, 9);
+    f.oom_kills = column_u64(s, 10);
+    f.cpu_throttled_s = column_double(s, 11);
+    f.db_queries = column_double(s, 12);
+    f.db_time_s = column_double(s, 13);
+    f.memory_max_bytes = column_u64(s, 14);
+    f.cpu_quota_pct = column_double(s, 15);
+    f.timeout_s = column_double(s, 16);
+    fn(f);
+    if (filter.limit && needs_probe(filter) && ++emitted >= *filter.limit) break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(query_error("scanning runs"));
+  return {};
+}
+
+namespace {
+
+// Parses the record column and fills what the JSON does not carry.
+Result<RunRecord> record_of_row(sqlite3_stmt* s, int record_col, int pid_col, int boot_col, const RunnerProbe& probe) {
+  std::string text = column_text(s, record_col);
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail("stored record is not valid JSON");
+  auto r = run_record_from_json(j);
+  if (!r) return r;
+  r->runner_pid = sqlite3_column_int64(s, pid_col);
+  r->boot_id = column_text(s, boot_col);
+  if (r->status == RunStatus::running && probe.gone(r->runner_pid, r->boot_id)) r->status = RunStatus::lost;
+  return r;
+}
+
+}  // namespace
+
+Result<void> HistoryStore::each_run(const RunFilter& filter,
+                                   const std::function<void(const RunRecord&)>& fn) const {
+  Where w = where_of(filter);
+  std::string sql = "SELECT record, runner_pid, boot_id, run_id FROM runs" + w.sql +
+                    " ORDER BY started_at DESC, run_id DESC" + limit_of(filter);
+  Stmt st;
+  if (!st.prepare(db_, sql, path_)) return std::unexpected(query_error("preparing the run query"));
+  w.bind(st.get());
+  size_t emitted = 0;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    auto r = record_of_row(st.get(), 0, 1, 2, probe_);
+    if (!r) {
+      last_fault_ = HistoryFault::corrupt;
+      return std::unexpected(std::move(r.error()).context("history row " + column_text(st.get(), 3)));
+    }
+    if (!keep(filter, r->status)) continue;
+    fn(*r);
+    if (filter.limit && ++emitted >= *filter.limit) break;
+  }
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(query_error("reading runs"));
+  return {};
+}
+
+Result<std::vector<RunRecord>> HistoryStore::runs(const RunFilter& filter) const {
+  std::vector<RunRecord> out;
+  auto r = each_run(filter, [&](const RunRecord& rec) { out.push_back(rec); });
+  if (!r) return std::unexpected(r.error());
+  return out;
+}
+
+Result<std::vector<std::string>> HistoryStore::jobs() const {
+  Stmt st;
+  if (!st.prepare(db_, "SELECT DISTINCT job FROM runs ORDER BY job", path_))
+    return std::unexpected(query_error("preparing the job list"));
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.push_back(column_text(st.get(), 0));
+  if (rc != SQLITE_DONE) return std::unexpected(query_error("listing jobs"));
+  return out;
+}
+
+Result<std::map<std::string, std::map<RunStatus, uint64_t>>> HistoryStore::status_counts() const {
+  std::map<std::string, std::map<RunStatus, uint64_t>> out;
+  Stmt st;
+  if (!st.prepare(db_, "SELECT job, status, count(*) FROM runs WHERE status != 'running' GROUP BY job, status", path_))
+    return std::unexpected(query_error("preparing the status counts"));
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    auto status = parse_run_status(column_text(st.get(), 1));
+    if (!status) {
+      last_fault_ = HistoryFault::corrupt;
+      return std::unexpected(std::move(status.error()).context("history of job " + column_text(st.get(), 0)));
+    }
+    out[column_text(st.get(), 0)][*status] += static_cast<uint64_t>(sqlite3_column_int64(st.get(), 2));
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(query_error("counting runs by status"));
+  RunFilter running;
+  running.status = RunStatus::running;
+  auto live = scan(running, [&](const RunFigures& f) { out[f.job][RunStatus::running]++; });
+  if (!live) return std::unexpected(live.error());
+  running.status = RunStatus::lost;
+  auto lost = scan(running, [&](const RunFigures& f) { out[f.job][RunStatus::lost]++; });
+  if (!lost) return std::unexpected(lost.error());
+  return out;
+}
+
+Result<uint64_t> HistoryStore::count(const RunFilter& filter) const {
+  if (needs_probe(filter)) {
+    RunFilter all = filter;
+    all.limit.reset();
+    uint64_t n = 0;
+    auto r = scan(all, [&](const RunFigures&) { ++n; });
+    if (!r) return std::unexpected(r.error());
+    return n;
+  }
+  Where w = where_of(filter);
+  Stmt st;
+  if (!st.prepare(db_, "SELECT count(*) FROM runs" + w.sql, path_))
+    return std::unexpected(query_error("preparing the count"));
+  w.bind(st.get());
+  if (sqlite3_step(st.get()) != SQLITE_ROW) return std::unexpected(query_error("counting runs"));
+  return static_cast<uint64_t>(sqlite3_column_int64(st.get(), 0));
+}
+
+Result<std::optional<RunRecord>> HistoryStore::find_run(std::string_view id_or_prefix) const {
+  std::string key(id_or_prefix);
+  if (key.size() < 4) return std::optional<RunRecord>();
+  // Exact id first; then a prefix. Run ids are lower-case hex and dashes, all
+  // below 0x7f, so [key, key || DEL) is exactly the ids starting with key and the
+  // lookup stays on the primary key index.
+  for (const char* sql : {"SELECT record, runner_pid, boot_id, run_id FROM runs WHERE run_id = ?1",
+                          "SELECT record, runner_pid, boot_id, run_id FROM runs "
+                          "WHERE run_id >= ?1 AND run_id < ?1 || char(127) ORDER BY run_id LIMIT 2"}) {
+    Stmt st;
+    if (!st.prepare(db_, sql, path_)) return std::unexpected(query_error("preparing the run lookup"));
+    sqlite3_bind_text(st.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
+    std::vector<RunRecord> found;
+    int rc;
+    while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+      auto r = record_of_row(st.get(), 0, 1, 2, probe_);
+      if (!r) {
+        last_fault_ = HistoryFault::corrupt;
+        return std::unexpected(std::move(r.error()).context("history row " + column_text(st.get(), 3)));
+      }
+      found.push_back(std::move(*r));
+    }
+    if (rc != SQLITE_DONE) return std::unexpected(query_error("looking up run " + key));
+    if (found.size() > 1) return fail("run id prefix '" + key + "' matches several runs; give more characters");
+    if (found.size() == 1) return std::optional<RunRecord>(std::move(found.front()));
+  }
+  return std::optional<RunRecord>();
+}
+
+Result<std::optional<RunRecord>> HistoryStore::latest_run(std::string_view job) const {
+  RunFilter f;
+  f.job = std::string(job);
+  f.limit = 1;
+  auto r = runs(f);
+  if (!r) return std::unexpected(r.error());
+  if (r->empty()) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(std::move(r->front()));
+}
+
+Result<std::map<std::string, double>> HistoryStore::last_success_by_job() const {
+  Stmt st;
+  if (!st.prepare(db_, "SELECT job, max(started_at) FROM runs WHERE status = 'ok' GROUP BY job", path_))
+    return std::unexpected(query_error("preparing the last-success query"));
+  std::map<std::string, double> out;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW)
+    out[column_text(st.get(), 0)] = sqlite3_column_double(st.get(), 1);
+  if (rc != SQLITE_DONE) return std::unexpected(query_error("reading last successes"));
+  return out;
+}
+
+Result<std::vector<RunRecord>> HistoryStore::in_progress() const {
+  RunFilter f;
+  f.status = RunStatus::running;
+  return runs(f);
+}
+
+Result<uint64_t> HistoryStore::delete_before(double cutoff_unix_s, bool dry_run) {
+  if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only");
+  uint64_t deleted = 0;
+  auto done = history_internal::write_transaction(db_, path_, [&]() -> Result<void> {
+    deleted = 0;
+    // Old `running` rows are kept while their runner lives (a job may run long).
+    std::vector<std::string> lost;
+    {
+      Stmt st;
+      if (!st.prepare(db_, "SELECT run_id, runner_pid, boot_id FROM runs WHERE status = 'running' AND started_at < ?1",
+                      path_))
+        return std::unexpected(query_error("preparing retention"));
+      sqlite3_bind_double(st.get(), 1, cutoff_unix_s);
+      int rc;
+      while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+        if (probe_.gone(sqlite3_column_int64(st.get(), 1), column_text(st.get(), 2)))
+          lost.push_back(column_text(st.get(), 0));
+      }
+      if (rc != SQLITE_DONE) return std::unexpected(query_error("reading old running rows"));
+    }
+    Stmt del;
+    const char* sql = dry_run ? "SELECT count(*) FROM runs WHERE started_at < ?1 AND status != 'running'"
+                              : "DELETE FROM runs WHERE started_at < ?1 AND status != 'running'";
+    if (!del.prepare(db_, sql, path_)) return std::unexpected(query_error("preparing retention"));
+    sqlite3_bind_double(del.get(), 1, cutoff_unix_s);
+    int rc = sqlite3_step(del.get());
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return std::unexpected(query_error("deleting old runs"));
+    deleted = dry_run ? static_cast<uint64_t>(sqlite3_column_int64(del.get(), 0))
+                      : static_cast<uint64_t>(sqlite3_changes64(db_));
+    if (dry_run) {
+      deleted += lost.size();
+      return {};
+    }
+    Stmt one;
+    if (!one.prepare(db_, "DELETE FROM runs WHERE run_id = ?1", path_))
+      return std::unexpected(query_error("preparing retention"));
+    for (const std::string& id : lost) {
+      sqlite3_reset(one.get());
+      sqlite3_bind_text(one.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(one.get()) != SQLITE_DONE) return std::unexpected(query_error("deleting lost run " + id));
+      deleted += static_cast<uint64_t>(sqlite3_changes64(db_));
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(done.error());
+  return deleted;
+}
+
+}  // namespace cronrun

@@ -1,0 +1,428 @@
+// The run record as JSON (DESIGN.md section 4, schema cronrun.run/1), plus the
+// small clocks and ids a record needs.
+//
+// Serialization writes every key of the schema, with null for a figure the host
+// could not measure (std::nullopt), so readers can tell "not measured" from 0.
+// Parsing is strict about types (a string where a number belongs is an error that
+// names the key) but tolerant about presence: a missing optional key reads as
+// null and unknown keys are ignored, so a newer writer's extra fields do not break
+// an older reader. runner_pid / boot_id are not part of the schema; the history
+// keeps them in their own columns.
+//
+// Run ids are UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits
+// from getrandom(2), so ids sort by start time and need no coordination between
+// the many cronrun processes that start in the same second.
+#include "common/run_record.h"
+
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fd.h"
+
+namespace cronrun {
+
+using nlohmann::json;
+
+const char* to_string(RunStatus s) {
+  switch (s) {
+    case RunStatus::running: return "running";
+    case RunStatus::ok: return "ok";
+    case RunStatus::failed: return "failed";
+    case RunStatus::killed: return "killed";
+    case RunStatus::timeout: return "timeout";
+    case RunStatus::oom: return "oom";
+    case RunStatus::skipped: return "skipped";
+    case RunStatus::error: return "error";
+    case RunStatus::lost: return "lost";
+  }
+  return "unknown";
+}
+
+Result<RunStatus> parse_run_status(std::string_view text) {
+  static constexpr RunStatus kAll[] = {RunStatus::running, RunStatus::ok,      RunStatus::failed,
+                                       RunStatus::killed,  RunStatus::timeout, RunStatus::oom,
+                                       RunStatus::skipped, RunStatus::error,   RunStatus::lost};
+  for (RunStatus s : kAll) {
+    if (text == to_string(s)) return s;
+  }
+  return fail("unknown run status '" + std::string(text) +
+              "' (expected running, ok, failed, killed, timeout, oom, skipped, error or lost)");
+}
+
+namespace {
+
+// ---- writing ----
+
+template <class T>
+json opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+// ---- reading ----
+// Each getter returns the value at `key` of object `o`; a missing key or null gives
+// nullopt, a value of the wrong type an error naming `where`.`key`.
+
+std::string key_path(std::string_view where, std::string_view key) {
+  return where.empty() ? std::string(key) : std::string(where) + "." + std::string(key);
+}
+
+Error type_error(std::string_view where, std::string_view key, const char* expected, const json& v) {
+  return Error("run record: '" + key_path(where, key) + "' must be " + expected + ", got " +
+               std::string(v.type_name()));
+}
+
+const json* member(const json& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+Result<std::optional<std::string>> get_string(const json& o, std::string_view where, std::string_view key) {
+  const json* v = member(o, key);
+  if (!v) return std::optional<std::string>();
+  if (!v->is_string()) return std::unexpected(type_error(where, key, "a string", *v));
+  return std::optional<std::string>(v->get<std::string>());
+}
+
+Result<std::optional<double>> get_double(const json& o, std::string_view where, std::string_view key) {
+  const json* v = member(o, key);
+  if (!v) return std::optional<double>();
+  if (!v->is_number()) return std::unexpected(type_error(where, key, "a number", *v));
+  return std::optional<double>(v->get<double>());
+}
+
+Result<std::optional<uint64_t>> get_u64(const json& o, std::string_view where, std::string_view key) {
+  const json* v = member(o, key);
+  if (!v) return std::optional<uint64_t>();
+  if (v->is_number_unsigned()) return std::optional<uint64_t>(v->get<uint64_t>());
+  if (v->is_number_integer() && v->get<int64_t>() >= 0)
+    return std::optional<uint64_t>(static_cast<uint64_t>(v->get<int64_t>()));
+  // Some tools write big integers as floats (1.5e9); accept those when integral.
+  if (v->is_number_float()) {
+    double d = v->get<double>();
+    if (d >= 0 && d < 1.8e19 && std::floor(d) == d) return std::optional<uint64_t>(static_cast<uint64_t>(d));
+  }
+  return std::unexpected(type_error(where, key, "a non-negative integer", *v));
+}
+
+Result<std::optional<int64_t>> get_i64(const json& o, std::string_view where, std::string_view key) {
+  const json* v = member(o, key);
+  if (!v) return std::optional<int64_t>();
+  if (v->is_number_integer()) {
+    if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max()))
+      return std::unexpected(type_error(where, key, "an integer in range", *v));
+    return std::optional<int64_t>(v->get<int64_t>());
+  }
+  return std::unexpected(type_error(where, key, "an integer", *v));
+}
+
+Result<std::optional<int>> get_int(const json& o, std::string_view where, std::string_view key) {
+  auto v = get_i64(o, where, key);
+  if (!v) return std::unexpected(v.error());
+  if (!*v) return std::optional<int>();
+  if (**v < std::numeric_limits<int>::min() || **v > std::numeric_limits<int>::max())
+    return fail("run record: '" + key_path(where, key) + "' is out of range");
+  return std::optional<int>(static_cast<int>(**v));
+}
+
+// Returns the sub-object `key` of `o`, an empty object when absent or null.
+Result<const json*> get_object(const json& o, std::string_view key) {
+  static const json kEmpty = json::object();
+  const json* v = member(o, key);
+  if (!v) return &kEmpty;
+  if (!v->is_object()) return std::unexpected(type_error("", key, "an object", *v));
+  return v;
+}
+
+// Assigns the parsed value or propagates the error (keeps the parser a flat list).
+#define CRONRUN_TRY_ASSIGN(lhs, expr)                      \
+  do {                                                     \
+    auto try_value_ = (expr);                              \
+    if (!try_value_) return std::unexpected(try_value_.error()); \
+    lhs = std::move(*try_value_);                          \
+  } while (0)
+
+Result<std::string> require_string(const json& o, std::string_view key) {
+  auto v = get_string(o, "", key);
+  if (!v) return std::unexpected(v.error());
+  if (!*v) return fail("run record: '" + std::string(key) + "' is missing");
+  return std::move(**v);
+}
+
+}  // namespace
+
+json to_json(const RunRecord& r) {
+  json j = json::object();
+  j["schema"] = kRunSchema;
+  j["run_id"] = r.run_id;
+  j["job"] = r.job;
+  j["host"] = r.host;
+  j["user"] = r.user;
+  j["command"] = r.command;
+  j["started_at"] = r.started_at;
+  j["finished_at"] = opt(r.finished_at);
+  j["wall_s"] = opt(r.wall_s);
+  j["status"] = to_string(r.status);
+  j["exit_code"] = opt(r.exit_code);
+  j["signal"] = opt(r.signal);
+  j["skip_reason"] = opt(r.skip_reason);
+  j["isolation"] = {{"cgroup", r.isolation.cgroup},
+                    {"path", opt(r.isolation.path)},
+                    {"accounting", r.isolation.accounting},
+                    {"note", opt(r.isolation.note)}};
+  const LimitsRecord& l = r.limits;
+  j["limits"] = {{"memory_max_bytes", opt(l.memory_max_bytes)}, {"memory_high_bytes", opt(l.memory_high_bytes)},
+                 {"swap_max_bytes", opt(l.swap_max_bytes)},     {"cpu_quota_pct", opt(l.cpu_quota_pct)},
+                 {"cpu_weight", opt(l.cpu_weight)},             {"pids_max", opt(l.pids_max)},
+                 {"timeout_s", opt(l.timeout_s)}};
+  const Usage& u = r.usage;
+  j["usage"] = {{"cpu_user_s", opt(u.cpu_user_s)},
+                {"cpu_system_s", opt(u.cpu_system_s)},
+                {"memory_peak_bytes", opt(u.memory_peak_bytes)},
+                {"max_rss_bytes", opt(u.max_rss_bytes)},
+                {"io_read_bytes", opt(u.io_read_bytes)},
+                {"io_write_bytes", opt(u.io_write_bytes)},
+                {"pids_peak", opt(u.pids_peak)},
+                {"oom_kills", opt(u.oom_kills)},
+                {"memory_max_events", opt(u.memory_max_events)},
+                {"memory_high_events", opt(u.memory_high_events)},
+                {"cpu_throttled_s", opt(u.cpu_throttled_s)},
+                {"cpu_nr_throttled", opt(u.cpu_nr_throttled)},
+                {"pressure_some_s",
+                 {{"cpu", opt(u.pressure_some_s.cpu)},
+                  {"memory", opt(u.pressure_some_s.memory)},
+                  {"io", opt(u.pressure_some_s.io)}}}};
+  json counters = json::object();
+  for (const auto& [name, value] : r.counters) counters[name] = value;
+  j["counters"] = std::move(counters);
+  j["lock"] = {{"path", opt(r.lock.path)}, {"waited_s", r.lock.waited_s}, {"holder_pid", opt(r.lock.holder_pid)}};
+  j["log"] = {{"path", opt(r.log.path)}, {"bytes", r.log.bytes}};
+  return j;
+}
+
+Result<RunRecord> run_record_from_json(const json& j) {
+  if (!j.is_object()) return fail("run record: expected a JSON object, got " + std::string(j.type_name()));
+  // A record of another schema family would be misread field by field; refuse it.
+  if (auto s = j.find("schema"); s != j.end()) {
+    if (!s->is_string()) return std::unexpected(type_error("", "schema", "a string", *s));
+    if (s->get<std::string>() != kRunSchema)
+      return fail("run record: schema '" + s->get<std::string>() + "' is not " + kRunSchema);
+  }
+
+  RunRecord r;
+  CRONRUN_TRY_ASSIGN(r.run_id, require_string(j, "run_id"));
+  CRONRUN_TRY_ASSIGN(r.job, require_string(j, "job"));
+  CRONRUN_TRY_ASSIGN(r.started_at, require_string(j, "started_at"));
+  std::string status_text;
+  CRONRUN_TRY_ASSIGN(status_text, require_string(j, "status"));
+  CRONRUN_TRY_ASSIGN(r.status, parse_run_status(status_text));
+
+  std::optional<std::string> s;
+  CRONRUN_TRY_ASSIGN(s, get_string(j, "", "host"));
+  r.host = s.value_or("");
+  CRONRUN_TRY_ASSIGN(s, get_string(j, "", "user"));
+  r.user = s.value_or("");
+  if (const json* cmd = member(j, "command")) {
+    if (!cmd->is_array()) return std::unexpected(type_error("", "command", "an array of strings", *cmd));
+    for (const json& arg : *cmd) {
+      if (!arg.is_string()) return std::unexpected(type_error("", "command", "an array of strings", arg));
+      r.command.push_back(arg.get<std::string>());
+    }
+  }
+  CRONRUN_TRY_ASSIGN(r.finished_at, get_string(j, "", "finished_at"));
+  CRONRUN_TRY_ASSIGN(r.wall_s, get_double(j, "", "wall_s"));
+  CRONRUN_TRY_ASSIGN(r.exit_code, get_int(j, "", "exit_code"));
+  CRONRUN_TRY_ASSIGN(r.signal, get_int(j, "", "signal"));
+  CRONRUN_TRY_ASSIGN(r.skip_reason, get_string(j, "", "skip_reason"));
+
+  const json* o = nullptr;
+  CRONRUN_TRY_ASSIGN(o, get_object(j, "isolation"));
+  CRONRUN_TRY_ASSIGN(s, get_string(*o, "isolation", "cgroup"));
+  r.isolation.cgroup = s.value_or("none");
+  CRONRUN_TRY_ASSIGN(r.isolation.path, get_string(*o, "isolation", "path"));
+  CRONRUN_TRY_ASSIGN(s, get_string(*o, "isolation", "accounting"));
+  r.isolation.accounting = s.value_or("rusage");
+  CRONRUN_TRY_ASSIGN(r.isolation.note, get_string(*o, "isolation", "note"));
+
+  CRONRUN_TRY_ASSIGN(o, get_object(j, "limits"));
+  LimitsRecord& l = r.limits;
+  CRONRUN_TRY_ASSIGN(l.memory_max_bytes, get_u64(*o, "limits", "memory_max_bytes"));
+  CRONRUN_TRY_ASSIGN(l.memory_high_bytes, get_u64(*o, "limits", "memory_high_bytes"));
+  CRONRUN_TRY_ASSIGN(l.swap_max_bytes, get_u64(*o, "limits", "swap_max_bytes"));
+  CRONRUN_TRY_ASSIGN(l.cpu_quota_pct, get_double(*o, "limits", "cpu_quota_pct"));
+  CRONRUN_TRY_ASSIGN(l.cpu_weight, get_u64(*o, "limits", "cpu_weight"));
+  CRONRUN_TRY_ASSIGN(l.pids_max, get_u64(*o, "limits", "pids_max"));
+  CRONRUN_TRY_ASSIGN(l.timeout_s, get_double(*o, "limits", "timeout_s"));
+
+  CRONRUN_TRY_ASSIGN(o, get_object(j, "usage"));
+  Usage& u = r.usage;
+  CRONRUN_TRY_ASSIGN(u.cpu_user_s, get_double(*o, "usage", "cpu_user_s"));
+  CRONRUN_TRY_ASSIGN(u.cpu_system_s, get_double(*o, "usage", "cpu_system_s"));
+  CRONRUN_TRY_ASSIGN(u.memory_peak_bytes, get_u64(*o, "usage", "memory_peak_bytes"));
+  CRONRUN_TRY_ASSIGN(u.max_rss_bytes, get_u64(*o, "usage", "max_rss_bytes"));
+  CRONRUN_TRY_ASSIGN(u.io_read_bytes, get_u64(*o, "usage", "io_read_bytes"));
+  CRONRUN_TRY_ASSIGN(u.io_write_bytes, get_u64(*o, "usage", "io_write_bytes"));
+  CRONRUN_TRY_ASSIGN(u.pids_peak, get_u64(*o, "usage", "pids_peak"));
+  CRONRUN_TRY_ASSIGN(u.oom_kills, get_u64(*o, "usage", "oom_kills"));
+  CRONRUN_TRY_ASSIGN(u.memory_max_events, get_u64(*o, "usage", "memory_max_events"));
+  CRONRUN_TRY_ASSIGN(u.memory_high_events, get_u64(*o, "usage", "memory_high_events"));
+  CRONRUN_TRY_ASSIGN(u.cpu_throttled_s, get_double(*o, "usage", "cpu_throttled_s"));
+  CRONRUN_TRY_ASSIGN(u.cpu_nr_throttled, get_u64(*o, "usage", "cpu_nr_throttled"));
+  if (const json* p = member(*o, "pressure_some_s")) {
+    if (!p->is_object()) return std::unexpected(type_error("usage", "pressure_some_s", "an object", *p));
+    CRONRUN_TRY_ASSIGN(u.pressure_some_s.cpu, get_double(*p, "usage.pressure_some_s", "cpu"));
+    CRONRUN_TRY_ASSIGN(u.pressure_some_s.memory, get_double(*p, "usage.pressure_some_s", "memory"));
+    CRONRUN_TRY_ASSIGN(u.pressure_some_s.io, get_double(*p, "usage.pressure_some_s", "io"));
+  }
+
+  CRONRUN_TRY_ASSIGN(o, get_object(j, "counters"));
+  for (const auto& [name, value] : o->items()) {
+    if (value.is_null()) continue;
+    if (!value.is_number()) return std::unexpected(type_error("counters", name, "a number", value));
+    r.counters[name] = value.get<double>();
+  }
+
+  CRONRUN_TRY_ASSIGN(o, get_object(j, "lock"));
+  CRONRUN_TRY_ASSIGN(r.lock.path, get_string(*o, "lock", "path"));
+  std::optional<double> waited;
+  CRONRUN_TRY_ASSIGN(waited, get_double(*o, "lock", "waited_s"));
+  r.lock.waited_s = waited.value_or(0.0);
+  CRONRUN_TRY_ASSIGN(r.lock.holder_pid, get_i64(*o, "lock", "holder_pid"));
+
+  CRONRUN_TRY_ASSIGN(o, get_object(j, "log"));
+  CRONRUN_TRY_ASSIGN(r.log.path, get_string(*o, "log", "path"));
+  std::optional<uint64_t> bytes;
+  CRONRUN_TRY_ASSIGN(bytes, get_u64(*o, "log", "bytes"));
+  r.log.bytes = bytes.value_or(0);
+  return r;
+}
+
+#undef CRONRUN_TRY_ASSIGN
+
+std::string now_rfc3339() {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
+  time_t secs = static_cast<time_t>(ms / 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char buf[80];  // sized for any int fields, so the compiler can prove no truncation
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+Result<double> parse_rfc3339(std::string_view text) {
+  auto bad = [&] {
+    return fail("'" + std::string(text) + "' is not an RFC 3339 time (expected 2026-11-23T02:10:00.123Z)");
+  };
+  // Fixed-width fields; `pos` walks the text.
+  size_t pos = 0;
+  auto digits = [&](size_t n, int& out) {
+    if (pos + n > text.size()) return false;
+    out = 0;
+    for (size_t i = 0; i < n; ++i) {
+      char c = text[pos + i];
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + (c - '0');
+    }
+    pos += n;
+    return true;
+  };
+  auto expect = [&](std::string_view chars) {
+    if (pos < text.size() && chars.find(text[pos]) != std::string_view::npos) {
+      ++pos;
+      return true;
+    }
+    return false;
+  };
+  int year, month, day, hour, minute, second;
+  if (!digits(4, year) || !expect("-") || !digits(2, month) || !expect("-") || !digits(2, day) ||
+      !expect("Tt ") || !digits(2, hour) || !expect(":") || !digits(2, minute) || !expect(":") ||
+      !digits(2, second))
+    return bad();
+  double fraction = 0;
+  if (expect(".")) {
+    double scale = 0.1;
+    size_t start = pos;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      fraction += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+    }
+    if (pos == start) return bad();
+  }
+  int offset_s = 0;
+  if (expect("Zz")) {
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    int sign = text[pos] == '-' ? -1 : 1;
+    ++pos;
+    int oh, om;
+    if (!digits(2, oh) || !expect(":") || !digits(2, om) || oh > 23 || om > 59) return bad();
+    offset_s = sign * (oh * 3600 + om * 60);
+  } else {
+    return bad();
+  }
+  if (pos != text.size()) return bad();
+
+  using namespace std::chrono;
+  year_month_day ymd{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+                     std::chrono::day(static_cast<unsigned>(day))};
+  // 60 allows a leap second; it is folded into the next minute like POSIX time does.
+  if (!ymd.ok() || hour > 23 || minute > 59 || second > 60) return bad();
+  int64_t days = sys_days(ymd).time_since_epoch().count();
+  int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+  return static_cast<double>(secs) + fraction;
+}
+
+std::string new_run_id() {
+  uint8_t b[16];
+  size_t got = 0;
+  while (got < sizeof b) {
+    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      // getrandom cannot fail on Linux >= 3.17 once the pool is seeded; if it
+      // somehow does, mix time and pid so ids still differ between processes.
+      uint64_t mix = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                     (static_cast<uint64_t>(::getpid()) << 32);
+      for (size_t i = got; i < sizeof b; ++i) b[i] = static_cast<uint8_t>(mix >> ((i % 8) * 8));
+      break;
+    }
+    got += static_cast<size_t>(n);
+  }
+  uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<uint8_t>(ms >> (40 - 8 * i));
+  b[6] = static_cast<uint8_t>(0x70 | (b[6] & 0x0f));  // version 7
+  b[8] = static_cast<uint8_t>(0x80 | (b[8] & 0x3f));  // variant 10
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 0x0f];
+  }
+  return out;
+}
+
+std::string current_boot_id() {
+  auto text = read_file("/proc/sys/kernel/random/boot_id");
+  if (!text) return "";
+  std::string id = std::move(*text);
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
+}  // namespace cronrun

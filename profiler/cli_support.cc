@@ -1,0 +1,129 @@
+// Shared cronprof plumbing: history opening with exit-code mapping, windows,
+// formatting, tables.
+#include "profiler/cli_support.h"
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <chrono>
+
+#include <fmt/core.h>
+
+#include "common/units.h"
+#include "profiler/exit_codes.h"
+
+namespace cronrun::prof {
+
+void print_error(const std::string& message) { std::fprintf(stderr, "cronprof: %s\n", message.c_str()); }
+
+int exit_code_for(HistoryFault fault) {
+  switch (fault) {
+    case HistoryFault::none: return kExitOk;
+    case HistoryFault::missing: return kExitHistoryMissing;
+    case HistoryFault::unreadable: return kExitUnreadable;
+    case HistoryFault::newer_schema: return kExitNewerSchema;
+    case HistoryFault::corrupt: return kExitCorrupt;
+    case HistoryFault::other: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
+std::expected<HistoryStore, int> open_history(const Global& g, HistoryStore::Mode mode) {
+  if (mode == HistoryStore::Mode::read_write && ::access(g.history_path.c_str(), F_OK) != 0) {
+    // gc must not create an empty history where the user mistyped a path.
+    mode = HistoryStore::Mode::read_only;  // read_only reports "missing" precisely
+  }
+  HistoryFault fault = HistoryFault::none;
+  auto store = HistoryStore::open(g.history_path, mode, &fault);
+  if (store) return std::move(*store);
+  std::string hint;
+  switch (fault) {
+    case HistoryFault::missing:
+      hint = " (no run recorded yet? pass --history PATH to read another history)";
+      break;
+    case HistoryFault::unreadable: hint = " (check its permissions, and those of its -wal/-shm files)"; break;
+    case HistoryFault::corrupt: hint = " (the file is damaged or is not a cronrun history)"; break;
+    default: break;
+  }
+  print_error(store.error().message() + hint);
+  return std::unexpected(exit_code_for(fault));
+}
+
+int query_failed(const HistoryStore& store, const Error& e) {
+  print_error(e.message());
+  HistoryFault f = store.last_fault();
+  return f == HistoryFault::none ? kExitFailure : exit_code_for(f);
+}
+
+double now_unix_s() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+Result<double> since_cutoff(const std::string& text, double now_s) {
+  auto d = units::parse_duration(text);
+  if (!d) return std::unexpected(d.error());
+  return now_s - static_cast<double>(d->count()) / 1000.0;
+}
+
+std::string format_utc(double unix_s) {
+  time_t t = static_cast<time_t>(std::floor(unix_s));
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buf;
+}
+
+std::string size_or_dash(const std::optional<uint64_t>& bytes) {
+  return bytes ? units::format_size(*bytes) : "-";
+}
+std::string size_or_dash(const std::optional<double>& bytes) {
+  return bytes && *bytes >= 0 ? units::format_size(static_cast<uint64_t>(std::llround(*bytes))) : "-";
+}
+std::string duration_or_dash(const std::optional<double>& seconds) {
+  return seconds ? units::format_duration_s(*seconds) : "-";
+}
+std::string number_or_dash(const std::optional<double>& v, int decimals) {
+  return v ? fmt::format("{:.{}f}", *v, decimals) : "-";
+}
+
+Table::Table(std::vector<std::string> header, std::vector<bool> right_aligned)
+    : header_(std::move(header)), right_(std::move(right_aligned)) {
+  right_.resize(header_.size(), false);
+}
+
+void Table::add(std::vector<std::string> row) {
+  row.resize(header_.size());
+  rows_.push_back(std::move(row));
+}
+
+std::string Table::render() const {
+  std::vector<size_t> width(header_.size());
+  auto measure = [&](const std::vector<std::string>& row) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  };
+  measure(header_);
+  for (const auto& r : rows_) measure(r);
+  std::string out;
+  auto line = [&](const std::vector<std::string>& row) {
+    std::string l;
+    for (size_t i = 0; i < row.size(); ++i) {
+      size_t pad = width[i] - row[i].size();
+      bool last = i + 1 == row.size();
+      if (right_[i]) l.append(pad, ' ');
+      l += row[i];
+      if (!right_[i] && !last) l.append(pad, ' ');
+      if (!last) l += "  ";
+    }
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    out += l;
+    out += '\n';
+  };
+  line(header_);
+  for (const auto& r : rows_) line(r);
+  return out;
+}
+
+}  // namespace cronrun::prof

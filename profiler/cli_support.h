@@ -1,0 +1,60 @@
+// What every cronprof subcommand shares: opening the history read-only with a
+// one-line error and a distinct exit code, time windows ("7d"), and the plain
+// text tables people read. Nothing here prints a traceback or a half table: a
+// failure is one line on stderr, prefixed "cronprof: ".
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/history.h"
+#include "profiler/command.h"
+
+namespace cronrun::prof {
+
+// "cronprof: <message>" on stderr.
+void print_error(const std::string& message);
+
+// The exit code for a failure of this kind (profiler/exit_codes.h).
+int exit_code_for(HistoryFault fault);
+
+// Opens the history at g.history_path. On failure prints one line naming the path
+// and what to do, and returns the exit code as the unexpected value. read_write
+// (gc) still refuses to create a history that does not exist.
+std::expected<HistoryStore, int> open_history(const Global& g,
+                                              HistoryStore::Mode mode = HistoryStore::Mode::read_only);
+// Prints a failed query's error and returns its exit code.
+int query_failed(const HistoryStore& store, const Error& e);
+
+double now_unix_s();
+// "7d", "12h", "90m" -> the Unix time that long before `now_s`.
+Result<double> since_cutoff(const std::string& text, double now_s);
+// Unix seconds -> "2026-11-23T02:10:00Z" (UTC, second precision).
+std::string format_utc(double unix_s);
+// Sizes/durations/numbers for tables; "-" for a figure that was not measured.
+std::string size_or_dash(const std::optional<uint64_t>& bytes);
+std::string size_or_dash(const std::optional<double>& bytes);
+std::string duration_or_dash(const std::optional<double>& seconds);
+std::string number_or_dash(const std::optional<double>& v, int decimals = 0);
+
+// A plain text table: a header row, left-aligned text columns and right-aligned
+// numeric ones, two spaces between columns.
+class Table {
+ public:
+  // `right_aligned[i]` for column i.
+  Table(std::vector<std::string> header, std::vector<bool> right_aligned);
+  void add(std::vector<std::string> row);
+  std::string render() const;
+  bool empty() const { return rows_.empty(); }
+
+ private:
+  std::vector<std::string> header_;
+  std::vector<bool> right_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+}  // namespace cronrun::prof

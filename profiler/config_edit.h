@@ -1,0 +1,37 @@
+// `suggest --write`: setting top-level keys of a job config file (JSON with //
+// comments, cronrun.json(5)) without losing what a person wrote in it.
+//
+// nlohmann::json can read comments but not write them back, so instead of
+// re-serializing, the edit is textual: the file is tokenized (strings, // and /* */
+// comments, nesting), the spans of the top-level values of the keys being set are
+// replaced in place, and missing keys are appended before the closing brace.
+// Comments, key order, indentation and every other key survive byte for byte. The
+// result is parsed again before it is written, so an edit can never produce a
+// file cronrun would reject.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/error.h"
+
+namespace cronrun::prof {
+
+// Returns `text` with each top-level key of `values` set to that JSON string
+// value. Empty `text` (a new file) gives a fresh object. Errors when `text` is not
+// a JSON object (comments allowed), naming what was found.
+Result<std::string> set_config_keys(std::string_view text,
+                                    const std::vector<std::pair<std::string, std::string>>& values);
+
+// /etc/cronrun/jobs.d/NAME.json for root, else $XDG_CONFIG_HOME/cronrun/jobs.d/NAME.json
+// (~/.config when unset) — the file cronrun reads for job NAME.
+std::string default_job_config_path(const std::string& job);
+
+// Replaces `path` atomically: writes a temp file beside it (O_CLOEXEC, same mode
+// and owner as the old file, 0644 for a new one), fsyncs, renames over, fsyncs the
+// directory. Creates missing parent directories (0755).
+Result<void> write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace cronrun::prof

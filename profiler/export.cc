@@ -1,0 +1,277 @@
+// `cronprof export --format json|csv|prometheus [--job J] [--since D] [--output FILE]`.
+// JSON and CSV stream one run at a time so a large history needs no more memory
+// than one record. --output replaces FILE atomically (temp + rename), which the
+// textfile collector needs to never read a half-written file.
+#include "profiler/export.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+
+#include "profiler/cli_support.h"
+#include "profiler/command.h"
+#include "profiler/config_edit.h"
+#include "profiler/exit_codes.h"
+
+namespace cronrun::prof {
+
+namespace {
+
+constexpr RunStatus kStatuses[] = {RunStatus::running, RunStatus::ok,      RunStatus::failed,
+                                   RunStatus::killed,  RunStatus::timeout, RunStatus::oom,
+                                   RunStatus::skipped, RunStatus::error,   RunStatus::lost};
+
+std::string num(double v) { return fmt::format("{}", v); }
+
+template <class T>
+std::string opt(const std::optional<T>& v) {
+  return v ? fmt::format("{}", *v) : "";
+}
+
+}  // namespace
+
+std::string prometheus_label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generated_unix_s) {
+  std::string out;
+  auto family = [&](const char* name, const char* help) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+  };
+  auto sample = [&](const char* name, const JobMetrics& j, double v, const std::string& extra = "") {
+    out += fmt::format("{}{{job=\"{}\"{}}} {}\n", name, prometheus_label(j.job), extra, num(v));
+  };
+  // One family per figure of the last run; a job whose last run did not measure
+  // the figure has no sample (absent, not 0).
+  struct Figure {
+    const char* name;
+    const char* help;
+    std::optional<double> (*get)(const RunFigures&);
+  };
+  static const Figure kFigures[] = {
+      {"cronrun_last_run_start_timestamp_seconds", "Start time of the newest finished run (Unix seconds).",
+       [](const RunFigures& f) -> std::optional<double> { return f.started_at_s; }},
+      {"cronrun_last_run_end_timestamp_seconds", "End time of the newest finished run (Unix seconds).",
+       [](const RunFigures& f) { return f.finished_at_s; }},
+      {"cronrun_last_run_duration_seconds", "Wall time of the newest finished run.",
+       [](const RunFigures& f) { return f.wall_s; }},
+      {"cronrun_last_run_exit_code", "Exit code of the newest finished run.",
+       [](const RunFigures& f) -> std::optional<double> {
+         return f.exit_code ? std::optional<double>(*f.exit_code) : std::nullopt;
+       }},
+      {"cronrun_last_run_success", "1 if the newest finished run succeeded, else 0.",
+       [](const RunFigures& f) -> std::optional<double> { return f.status == RunStatus::ok ? 1.0 : 0.0; }},
+      {"cronrun_last_run_cpu_seconds", "CPU time (user + system) of the newest finished run.",
+       [](const RunFigures& f) { return f.cpu_s; }},
+      {"cronrun_last_run_memory_peak_bytes", "Peak cgroup memory of the newest finished run.",
+       [](const RunFigures& f) -> std::optional<double> {
+         return f.memory_peak_bytes ? std::optional<double>(static_cast<double>(*f.memory_peak_bytes)) : std::nullopt;
+       }},
+      {"cronrun_last_run_memory_limit_bytes", "Memory limit the newest finished run had.",
+       [](const RunFigures& f) -> std::optional<double> {
+         return f.memory_max_bytes ? std::optional<double>(static_cast<double>(*f.memory_max_bytes)) : std::nullopt;
+       }},
+      {"cronrun_last_run_oom_kills", "OOM kills in the newest finished run.",
+       [](const RunFigures& f) -> std::optional<double> {
+         return f.oom_kills ? std::optional<double>(static_cast<double>(*f.oom_kills)) : std::nullopt;
+       }},
+      {"cronrun_last_run_cpu_throttled_seconds", "Time the newest finished run was CPU-throttled.",
+       [](const RunFigures& f) { return f.cpu_throttled_s; }},
+      {"cronrun_last_run_db_queries", "Database queries counted in the newest finished run.",
+       [](const RunFigures& f) { return f.db_queries; }},
+  };
+  for (const Figure& fig : kFigures) {
+    family(fig.name, fig.help);
+    for (const JobMetrics& j : jobs) {
+      if (!j.last) continue;
+      if (auto v = fig.get(*j.last)) sample(fig.name, j, *v);
+    }
+  }
+  family("cronrun_last_run_status", "Status of the newest finished run: 1 for its status, 0 for the others.");
+  for (const JobMetrics& j : jobs) {
+    if (!j.last) continue;
+    for (RunStatus s : kStatuses) {
+      if (s == RunStatus::running) continue;
+      sample("cronrun_last_run_status", j, j.last->status == s ? 1 : 0,
+             fmt::format(",status=\"{}\"", to_string(s)));
+    }
+  }
+  family("cronrun_last_success_timestamp_seconds",
+         "Start time of the newest successful run (Unix seconds); 0 if the job never succeeded.");
+  for (const JobMetrics& j : jobs) sample("cronrun_last_success_timestamp_seconds", j, j.last_success_s.value_or(0));
+  family("cronrun_runs", "Runs kept in the history, by status.");
+  for (const JobMetrics& j : jobs) {
+    for (RunStatus s : kStatuses) {
+      auto it = j.counts.find(s);
+      sample("cronrun_runs", j, static_cast<double>(it == j.counts.end() ? 0 : it->second),
+             fmt::format(",status=\"{}\"", to_string(s)));
+    }
+  }
+  family("cronrun_runs_in_progress", "Runs of the job in progress now (runner alive).");
+  for (const JobMetrics& j : jobs) {
+    auto it = j.counts.find(RunStatus::running);
+    sample("cronrun_runs_in_progress", j, static_cast<double>(it == j.counts.end() ? 0 : it->second));
+  }
+  out += "# HELP cronrun_export_timestamp_seconds When this file was written (Unix seconds).\n"
+         "# TYPE cronrun_export_timestamp_seconds gauge\n";
+  out += fmt::format("cronrun_export_timestamp_seconds {}\n", num(std::floor(generated_unix_s)));
+  return out;
+}
+
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string csv_header() {
+  return "run_id,job,host,user,status,started_at,finished_at,wall_s,exit_code,signal,skip_reason,"
+         "cpu_user_s,cpu_system_s,memory_peak_bytes,max_rss_bytes,memory_max_bytes,cpu_quota_pct,timeout_s,"
+         "oom_kills,cpu_throttled_s,io_read_bytes,io_write_bytes,pids_peak,db_queries,db_time_s,isolation,command\n";
+}
+
+std::string csv_row(const RunRecord& r) {
+  auto counter = [&](const char* k) {
+    auto it = r.counters.find(k);
+    return it == r.counters.end() ? std::string() : num(it->second);
+  };
+  std::string cmd;
+  for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + a;
+  std::vector<std::string> f = {r.run_id,
+                                r.job,
+                                r.host,
+                                r.user,
+                                to_string(r.status),
+                                r.started_at,
+                                r.finished_at.value_or(""),
+                                opt(r.wall_s),
+                                opt(r.exit_code),
+                                opt(r.signal),
+                                r.skip_reason.value_or(""),
+                                opt(r.usage.cpu_user_s),
+                                opt(r.usage.cpu_system_s),
+                                opt(r.usage.memory_peak_bytes),
+                                opt(r.usage.max_rss_bytes),
+                                opt(r.limits.memory_max_bytes),
+                                opt(r.limits.cpu_quota_pct),
+                                opt(r.limits.timeout_s),
+                                opt(r.usage.oom_kills),
+                                opt(r.usage.cpu_throttled_s),
+                                opt(r.usage.io_read_bytes),
+                                opt(r.usage.io_write_bytes),
+                                opt(r.usage.pids_peak),
+                                counter("db.queries"),
+                                counter("db.time_s"),
+                                r.isolation.cgroup,
+                                cmd};
+  std::string line;
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (i) line += ',';
+    line += csv_field(f[i]);
+  }
+  return line + "\n";
+}
+
+Command add_export(CLI::App& parent, const Global& g) {
+  struct Opts {
+    std::string format;
+    std::string job;
+    std::string since;
+    std::string output;
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App* app = parent.add_subcommand("export", "Machine output: json, csv, or prometheus (node_exporter textfile)");
+  app->add_option("--format", opts->format, "json, csv or prometheus")
+      ->required()
+      ->check(CLI::IsMember({"json", "csv", "prometheus"}));
+  app->add_option("--job", opts->job, "Only this job");
+  app->add_option("--since", opts->since, "Only runs started in this window (json, csv), e.g. 30d");
+  app->add_option("--output", opts->output, "Write to FILE atomically instead of stdout");
+  return {app, [opts, &g]() -> int {
+            RunFilter f;
+            if (!opts->job.empty()) f.job = opts->job;
+            if (!opts->since.empty()) {
+              auto since = since_cutoff(opts->since, now_unix_s());
+              if (!since) {
+                print_error("--since: " + since.error().message());
+                return kExitUsage;
+              }
+              f.since_unix_s = *since;
+            }
+            auto store = open_history(g);
+            if (!store) return store.error();
+            std::string out;
+            if (opts->format == "prometheus") {
+              auto counts = store->status_counts();
+              if (!counts) return query_failed(*store, counts.error());
+              auto last_ok = store->last_success_by_job();
+              if (!last_ok) return query_failed(*store, last_ok.error());
+              std::vector<JobMetrics> jobs;
+              for (const auto& [job, by_status] : *counts) {
+                if (f.job && job != *f.job) continue;
+                JobMetrics m;
+                m.job = job;
+                m.counts = by_status;
+                if (auto it = last_ok->find(job); it != last_ok->end()) m.last_success_s = it->second;
+                RunFilter newest;
+                newest.job = job;
+                newest.finished_only = true;
+                newest.limit = 1;
+                if (auto r = store->scan(newest, [&](const RunFigures& x) { m.last = x; }); !r)
+                  return query_failed(*store, r.error());
+                jobs.push_back(std::move(m));
+              }
+              out = prometheus_text(jobs, now_unix_s());
+            } else if (opts->format == "csv") {
+              out = csv_header();
+              auto r = store->each_run(f, [&](const RunRecord& rec) {
+                out += csv_row(rec);
+                if (opts->output.empty() && out.size() > (1 << 16)) {
+                  std::fputs(out.c_str(), stdout);
+                  out.clear();
+                }
+              });
+              if (!r) return query_failed(*store, r.error());
+            } else {
+              out = "[";
+              bool first = true;
+              auto r = store->each_run(f, [&](const RunRecord& rec) {
+                out += first ? "\n" : ",\n";
+                first = false;
+                out += to_json(rec).dump();
+                if (opts->output.empty() && out.size() > (1 << 16)) {
+                  std::fputs(out.c_str(), stdout);
+                  out.clear();
+                }
+              });
+              if (!r) return query_failed(*store, r.error());
+              out += "\n]\n";
+            }
+            if (opts->output.empty()) {
+              std::fputs(out.c_str(), stdout);
+              return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;
+            }
+            if (auto w = write_file_atomically(opts->output, out); !w) {
+              print_error("--output: " + w.error().message());
+              return kExitFailure;
+            }
+            return kExitOk;
+          }};
+}
+
+}  // namespace cronrun::prof

@@ -1,0 +1,52 @@
+// `cronprof gc --keep 90d [--dry-run]`: retention. Deletes finished and lost runs
+// that started longer ago than --keep, in one transaction (HistoryStore::
+// delete_before); live runs are kept however old. Needs write access to the
+// history (root for the system history).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+
+#include "profiler/cli_support.h"
+#include "profiler/command.h"
+#include "profiler/exit_codes.h"
+
+namespace cronrun::prof {
+
+Command add_gc(CLI::App& parent, const Global& g) {
+  struct Opts {
+    std::string keep;
+    bool dry_run = false;
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App* app = parent.add_subcommand("gc", "Retention: delete runs older than --keep, in one transaction");
+  app->add_option("--keep", opts->keep, "Keep runs that started within this window, e.g. 90d")->required();
+  app->add_flag("--dry-run", opts->dry_run, "Only count what would be deleted");
+  return {app, [opts, &g]() -> int {
+            double now = now_unix_s();
+            auto cutoff = since_cutoff(opts->keep, now);
+            if (!cutoff) {
+              print_error("--keep: " + cutoff.error().message());
+              return kExitUsage;
+            }
+            auto store = open_history(g, HistoryStore::Mode::read_write);
+            if (!store) return store.error();
+            auto n = store->delete_before(*cutoff, opts->dry_run);
+            if (!n) return query_failed(*store, n.error());
+            if (g.json) {
+              std::printf("%s\n", nlohmann::json{{"deleted", opts->dry_run ? 0 : *n},
+                                                 {"would_delete", opts->dry_run ? *n : 0},
+                                                 {"before", format_utc(*cutoff)},
+                                                 {"dry_run", opts->dry_run}}
+                                      .dump(2)
+                                      .c_str());
+            } else {
+              std::printf("%s %llu runs that started before %s\n", opts->dry_run ? "would delete" : "deleted",
+                          static_cast<unsigned long long>(*n), format_utc(*cutoff).c_str());
+            }
+            return kExitOk;
+          }};
+}
+
+}  // namespace cronrun::prof

@@ -1,0 +1,39 @@
+// cronprof: reads the cronrun history. Thin main: global options, one sub-app per
+// subcommand (each registered by its own file), parse, run the selected one.
+#include <CLI/CLI.hpp>
+
+#include <vector>
+
+#include "common/history.h"
+#include "profiler/command.h"
+#include "profiler/exit_codes.h"
+
+int main(int argc, char** argv) {
+  using namespace cronrun::prof;
+  CLI::App app{"cronprof: profiles of cronrun jobs from their run history (see cronprof(1))", "cronprof"};
+  Global g;
+  app.add_option("--history", g.history_path, "History database (default: cronrun's default history)");
+  app.add_flag("--json", g.json, "Machine-readable JSON output");
+  app.require_subcommand(1);
+  // Subcommands inherit fallthrough, so --history and --json work after the
+  // subcommand name too ("cronprof runs --history X").
+  app.fallthrough();
+  std::vector<Command> commands = {add_runs(app, g),    add_show(app, g),   add_summary(app, g),
+                                   add_suggest(app, g), add_plan(app, g),   add_report(app, g),
+                                   add_export(app, g),  add_ps(app, g),     add_gc(app, g)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  if (g.history_path.empty()) g.history_path = cronrun::HistoryStore::default_path();
+  for (const Command& c : commands) {
+    if (c.app && c.app->parsed() && c.run) return c.run();
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,232 @@
+// The plan for people (aligned tables, "1.5 GiB", "Mon 02:00") and for machines
+// (`--json`: every figure in bytes, cores and seconds, minutes of the week as
+// numbers next to their "Mon 02:00" text). The JSON is a superset of the text, so
+// scripts never need to parse the table.
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "common/units.h"
+#include "profiler/plan.h"
+
+namespace cronrun::plan {
+
+namespace {
+
+using nlohmann::json;
+
+std::string size(uint64_t b) { return units::format_size(b); }
+std::string cores(double c) { return fmt::format("{:.2f}", c); }
+std::string dur(const std::optional<double>& s) { return s ? units::format_duration_s(*s) : "-"; }
+
+std::string signed_size(int64_t b) {
+  return b < 0 ? "-" + size(static_cast<uint64_t>(-b)) : size(static_cast<uint64_t>(b));
+}
+
+json week_json(const WeekStart& w) { return fmt::format("{:04}-{:02}-{:02}", w.year, w.month, w.day); }
+
+json contributor_json(const Contributor& c) {
+  return {{"job", c.job},
+          {"where", c.where},
+          {"started_minute", c.start_minute},
+          {"started", weekday_hhmm(c.start_minute)},
+          {"memory_bytes", c.memory_bytes},
+          {"cpu_cores", c.cpu_cores}};
+}
+
+json peak_json(const Peak& p) {
+  json jobs = json::array();
+  for (const auto& c : p.jobs) jobs.push_back(contributor_json(c));
+  return {{"minute", p.minute},
+          {"at", weekday_hhmm(p.minute)},
+          {"memory_bytes", p.memory_bytes},
+          {"cpu_cores", p.cpu_cores},
+          {"jobs", jobs}};
+}
+
+json scenario_json(const Scenario& s, const Host& h) {
+  json runs = json::object();
+  for (const auto& [job, r] : s.runs) runs[job] = {{"starts", r.starts}, {"lost", r.lost}};
+  return {{"memory_peak", peak_json(s.memory_peak)},
+          {"cpu_peak", peak_json(s.cpu_peak)},
+          {"memory_headroom_bytes", static_cast<int64_t>(h.memory_bytes) - static_cast<int64_t>(s.memory_peak.memory_bytes)},
+          {"cpu_headroom_cores", h.cpus - s.cpu_peak.cpu_cores},
+          {"lost_runs", s.lost_total},
+          {"runs", runs}};
+}
+
+}  // namespace
+
+nlohmann::json to_json(const PlanResult& p, const std::vector<crontab::Rejected>& rejected) {
+  json entries = json::array();
+  for (const auto& e : p.entries) {
+    json j = {{"where", e.where},
+              {"job", e.job.empty() ? json(nullptr) : json(e.job)},
+              {"status", to_string(e.status)},
+              {"starts_per_week", e.starts_per_week}};
+    if (!e.note.empty()) j["note"] = e.note;
+    entries.push_back(std::move(j));
+  }
+  json outlasting = json::array();
+  for (const auto& o : p.outlasting) {
+    outlasting.push_back({{"job", o.job},
+                          {"where", o.where},
+                          {"interval_s", o.interval_s},
+                          {"wall_p50_s", o.wall_p50_s ? json(*o.wall_p50_s) : json(nullptr)},
+                          {"wall_p95_s", o.wall_p95_s ? json(*o.wall_p95_s) : json(nullptr)},
+                          {"starts_per_week", o.starts},
+                          {"lock", o.lock},
+                          {"lost_per_week", {{"typical", o.lost_typical}, {"pessimistic", o.lost_pessimistic}}}});
+  }
+  json moves = json::array();
+  for (const auto& m : p.stagger.moves) {
+    moves.push_back({{"job", m.job}, {"where", m.where}, {"from", m.before}, {"to", m.after}, {"shift_minutes", m.shift_minutes}});
+  }
+  json rej = json::array();
+  for (const auto& r : rejected) {
+    rej.push_back({{"file", r.file}, {"line", r.line}, {"text", r.text}, {"reason", r.reason}});
+  }
+  json demand = json::array();
+  for (const auto& row : hourly_memory_max(p.pessimistic)) demand.push_back(row);
+  return {
+      {"schema", "cronrun.plan/1"},
+      {"week_start", week_json(p.week)},
+      {"host", {{"memory_bytes", p.host.memory_bytes}, {"cpus", p.host.cpus}, {"source", p.host.source}}},
+      {"typical", scenario_json(p.typical, p.host)},
+      {"pessimistic", scenario_json(p.pessimistic, p.host)},
+      {"outlasting_interval", outlasting},
+      {"stagger",
+       {{"method", p.stagger.method},
+        {"scenario", "pessimistic"},
+        {"memory_peak_before_bytes", p.stagger.memory_peak_before_bytes},
+        {"memory_peak_before", weekday_hhmm(p.stagger.memory_peak_before_minute)},
+        {"memory_peak_after_bytes", p.stagger.memory_peak_after_bytes},
+        {"memory_peak_after", weekday_hhmm(p.stagger.memory_peak_after_minute)},
+        {"cpu_peak_before_cores", p.stagger.cpu_peak_before_cores},
+        {"cpu_peak_after_cores", p.stagger.cpu_peak_after_cores},
+        {"typical_memory_peak_after_bytes", p.stagger.typical_memory_peak_after_bytes},
+        {"moves", moves}}},
+      {"hourly_memory_max_bytes", demand},
+      {"entries", entries},
+      {"rejected", rej},
+      {"notes", p.notes},
+  };
+}
+
+std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected>& rejected) {
+  std::string out;
+  auto line = [&](const std::string& s) { out += s + "\n"; };
+  size_t counts[6] = {};
+  for (const auto& e : p.entries) ++counts[static_cast<size_t>(e.status)];
+  line(fmt::format("Capacity plan for the week of Mon {:04}-{:02}-{:02}: {} crontab entries, {} profiled, {} not "
+                   "profiled, {} rejected lines",
+                   p.week.year, p.week.month, p.week.day, p.entries.size(), counts[0],
+                   p.entries.size() - counts[0], rejected.size()));
+  line(fmt::format("Host: {} memory, {} CPUs ({})", size(p.host.memory_bytes), p.host.cpus, p.host.source));
+  line("");
+  line(fmt::format("{:<22}{:<30}{}", "", "typical (wall p50)", "pessimistic (wall p95)"));
+  auto row = [&](const std::string& label, const std::string& a, const std::string& b) {
+    line(fmt::format("{:<22}{:<30}{}", label, a, b));
+  };
+  const Scenario* sc[2] = {&p.typical, &p.pessimistic};
+  std::string cells[2][5];
+  for (int i = 0; i < 2; ++i) {
+    const Scenario& s = *sc[i];
+    cells[i][0] = fmt::format("{}  {}", size(s.memory_peak.memory_bytes), weekday_hhmm(s.memory_peak.minute));
+    int64_t room = static_cast<int64_t>(p.host.memory_bytes) - static_cast<int64_t>(s.memory_peak.memory_bytes);
+    cells[i][1] = p.host.memory_bytes ? fmt::format("{} ({:.0f}%)", signed_size(room),
+                                                    100.0 * static_cast<double>(room) / static_cast<double>(p.host.memory_bytes))
+                                      : "-";
+    cells[i][2] = fmt::format("{} cores  {}", cores(s.cpu_peak.cpu_cores), weekday_hhmm(s.cpu_peak.minute));
+    cells[i][3] = fmt::format("{} cores", cores(p.host.cpus - s.cpu_peak.cpu_cores));
+    cells[i][4] = std::to_string(s.lost_total);
+  }
+  row("peak memory", cells[0][0], cells[1][0]);
+  row("  memory headroom", cells[0][1], cells[1][1]);
+  row("peak CPU", cells[0][2], cells[1][2]);
+  row("  CPU headroom", cells[0][3], cells[1][3]);
+  row("lost runs per week", cells[0][4], cells[1][4]);
+
+  auto contributors = [&](const char* title, const Peak& pk) {
+    if (pk.jobs.empty()) return;
+    line("");
+    line(fmt::format("{} {} (pessimistic): {} memory, {} cores", title, weekday_hhmm(pk.minute), size(pk.memory_bytes),
+                     cores(pk.cpu_cores)));
+    size_t shown = 0;
+    for (const auto& c : pk.jobs) {
+      if (++shown > 10) {
+        line(fmt::format("  ... and {} more", pk.jobs.size() - 10));
+        break;
+      }
+      line(fmt::format("  {:<24} {:>11}  {:>6} cores  started {}  {}", c.job, size(c.memory_bytes), cores(c.cpu_cores),
+                       weekday_hhmm(c.start_minute), c.where));
+    }
+  };
+  contributors("Memory peak", p.pessimistic.memory_peak);
+  contributors("CPU peak", p.pessimistic.cpu_peak);
+
+  line("");
+  if (p.outlasting.empty()) {
+    line("No job's p95 wall time exceeds its interval.");
+  } else {
+    line("Jobs whose p95 wall time exceeds their interval (lost runs per week, typical / pessimistic):");
+    for (const auto& o : p.outlasting) {
+      line(fmt::format("  {:<24} every {:>8}  p50 {:>8}  p95 {:>8}  {}  {}", o.job, units::format_duration_s(o.interval_s),
+                       dur(o.wall_p50_s), dur(o.wall_p95_s),
+                       o.lock ? fmt::format("lost {}/{} of {}", o.lost_typical, o.lost_pessimistic, o.starts)
+                              : std::string("no lock: runs overlap"),
+                       o.where.front()));
+    }
+  }
+
+  line("");
+  const Stagger& st = p.stagger;
+  if (st.moves.empty()) {
+    line(fmt::format("Stagger: no move lowers the pessimistic memory peak ({} at {}).", size(st.memory_peak_before_bytes),
+                     weekday_hhmm(st.memory_peak_before_minute)));
+  } else {
+    line(fmt::format("Stagger proposal: pessimistic memory peak {} at {} -> {} at {} (CPU {} -> {} cores)",
+                     size(st.memory_peak_before_bytes), weekday_hhmm(st.memory_peak_before_minute),
+                     size(st.memory_peak_after_bytes), weekday_hhmm(st.memory_peak_after_minute),
+                     cores(st.cpu_peak_before_cores), cores(st.cpu_peak_after_cores)));
+    for (const auto& m : st.moves)
+      line(fmt::format("  {:<24} {:<18} -> {:<18} {}", m.job, m.before, m.after, m.where));
+  }
+  line(fmt::format("  ({})", st.method));
+
+  bool header = false;
+  for (const auto& e : p.entries) {
+    if (e.status == EntryStatus::profiled) continue;
+    if (!header) {
+      line("");
+      line("Not profiled:");
+      header = true;
+    }
+    const auto& why = e.status == EntryStatus::not_cronrun    ? std::string("not run through cronrun")
+                      : e.status == EntryStatus::no_history   ? "cronrun job '" + e.job + "' has no history in the window"
+                      : e.status == EntryStatus::reboot       ? std::string("@reboot")
+                      : e.status == EntryStatus::not_this_week ? "job '" + e.job + "' does not fire this week"
+                                                               : "unreadable cronrun call: " + e.note;
+    line(fmt::format("  {:<40} {}", e.where, why));
+  }
+  for (const auto& e : p.entries) {
+    if (e.status == EntryStatus::profiled && !e.note.empty()) line(fmt::format("  {}: {}: {}", e.where, e.job, e.note));
+  }
+  if (!rejected.empty()) {
+    line("");
+    line("Rejected lines (cron would not run them):");
+    for (const auto& r : rejected) {
+      if (r.line > 0) {
+        line(fmt::format("  {}:{}: {}  [{}]", r.file, r.line, r.reason, r.text));
+      } else {
+        line(fmt::format("  {}: {}", r.file, r.reason));
+      }
+    }
+  }
+  for (const auto& n : p.notes) line("note: " + n);
+  return out;
+}
+
+}  // namespace cronrun::plan

@@ -1,0 +1,72 @@
+// `cronprof ps`: runs in progress now — `running` rows whose runner is alive —
+// with live figures read from each run's cgroup (cgroup::read_live). A run
+// without a cgroup (isolation none, rusage accounting) has no live figures; the
+// columns read "-" rather than 0.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "common/units.h"
+#include "profiler/cli_support.h"
+#include "profiler/command.h"
+#include "profiler/exit_codes.h"
+#include "runner/cgroup.h"
+
+namespace cronrun::prof {
+
+Command add_ps(CLI::App& parent, const Global& g) {
+  CLI::App* app = parent.add_subcommand("ps", "Runs in progress now, with live cgroup figures");
+  return {app, [&g]() -> int {
+            auto store = open_history(g);
+            if (!store) return store.error();
+            auto runs = store->in_progress();
+            if (!runs) return query_failed(*store, runs.error());
+            double now = now_unix_s();
+            nlohmann::json arr = nlohmann::json::array();
+            Table t({"RUN ID", "JOB", "STARTED", "ELAPSED", "MEM NOW", "MEM LIMIT", "CPU SO FAR", "TASKS", "RUNNER"},
+                    {false, false, false, true, true, true, true, true, true});
+            for (const RunRecord& r : *runs) {
+              std::optional<double> elapsed;
+              if (auto started = parse_rfc3339(r.started_at)) elapsed = std::max(0.0, now - *started);
+              cgroup::LiveUsage live;
+              std::optional<std::string> live_error;
+              if (r.isolation.path && r.isolation.cgroup != "none") {
+                auto layout = cgroup::parse_layout(r.isolation.cgroup);
+                auto got = layout ? cgroup::read_live(*layout, *r.isolation.path)
+                                  : Result<cgroup::LiveUsage>(std::unexpected(layout.error()));
+                if (got)
+                  live = *got;
+                else
+                  live_error = got.error().message();  // shown per run, not fatal: the run may just have ended
+              }
+              auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+              arr.push_back({{"run_id", r.run_id},
+                             {"job", r.job},
+                             {"started_at", r.started_at},
+                             {"elapsed_s", opt(elapsed)},
+                             {"runner_pid", r.runner_pid},
+                             {"cgroup", opt(r.isolation.path)},
+                             {"memory_current_bytes", opt(live.memory_current_bytes)},
+                             {"memory_max_bytes", opt(r.limits.memory_max_bytes)},
+                             {"cpu_s", opt(live.cpu_s)},
+                             {"pids_current", opt(live.pids_current)},
+                             {"timeout_s", opt(r.limits.timeout_s)},
+                             {"live_error", opt(live_error)}});
+              t.add({r.run_id, r.job, r.started_at, duration_or_dash(elapsed), size_or_dash(live.memory_current_bytes),
+                     size_or_dash(r.limits.memory_max_bytes), duration_or_dash(live.cpu_s),
+                     live.pids_current ? std::to_string(*live.pids_current) : "-", std::to_string(r.runner_pid)});
+              if (live_error && !g.json) std::fprintf(stderr, "cronprof: run %s: %s\n", r.run_id.c_str(), live_error->c_str());
+            }
+            if (g.json) {
+              std::printf("%s\n", nlohmann::json{{"runs", std::move(arr)}}.dump(2).c_str());
+            } else if (t.empty()) {
+              std::printf("no runs in progress\n");
+            } else {
+              std::fputs(t.render().c_str(), stdout);
+            }
+            return kExitOk;
+          }};
+}
+
+}  // namespace cronrun::prof

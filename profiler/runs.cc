@@ -1,0 +1,91 @@
+// `cronprof runs [--job J] [--since 7d] [--status S] [--limit N]`: one line per
+// run, newest first. The table reads only indexed columns; --json prints the
+// full run records.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+
+#include "profiler/cli_support.h"
+#include "profiler/command.h"
+#include "profiler/exit_codes.h"
+
+namespace cronrun::prof {
+
+namespace {
+
+std::string exit_text(const RunFigures& f) {
+  if (f.exit_code) return std::to_string(*f.exit_code);
+  return "-";
+}
+
+}  // namespace
+
+Command add_runs(CLI::App& parent, const Global& g) {
+  struct Opts {
+    std::string job;
+    std::string since = "7d";
+    std::string status;
+    size_t limit = 100;
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App* app = parent.add_subcommand("runs", "Recent runs, one line each, newest first");
+  app->add_option("--job", opts->job, "Only this job");
+  app->add_option("--since", opts->since, "Window, e.g. 7d, 12h (default 7d)");
+  app->add_option("--status", opts->status, "Only runs with this status (ok, failed, killed, timeout, oom, "
+                                            "skipped, error, running, lost)");
+  app->add_option("--limit", opts->limit, "At most N runs (default 100; 0 = all)");
+  return {app, [opts, &g]() -> int {
+            RunFilter f;
+            if (!opts->job.empty()) f.job = opts->job;
+            auto since = since_cutoff(opts->since, now_unix_s());
+            if (!since) {
+              print_error("--since: " + since.error().message());
+              return kExitUsage;
+            }
+            f.since_unix_s = *since;
+            if (!opts->status.empty()) {
+              auto s = parse_run_status(opts->status);
+              if (!s) {
+                print_error("--status: " + s.error().message());
+                return kExitUsage;
+              }
+              f.status = *s;
+            }
+            if (opts->limit > 0) f.limit = opts->limit;
+            auto store = open_history(g);
+            if (!store) return store.error();
+
+            if (g.json) {
+              nlohmann::json arr = nlohmann::json::array();
+              auto r = store->each_run(f, [&](const RunRecord& rec) { arr.push_back(to_json(rec)); });
+              if (!r) return query_failed(*store, r.error());
+              std::printf("%s\n", nlohmann::json{{"runs", std::move(arr)}}.dump(2).c_str());
+              return kExitOk;
+            }
+            Table t({"STARTED", "JOB", "STATUS", "EXIT", "WALL", "CPU", "PEAK MEM", "RUN ID"},
+                    {false, false, false, true, true, true, true, false});
+            auto r = store->scan(f, [&](const RunFigures& x) {
+              t.add({format_utc(x.started_at_s), x.job, to_string(x.status), exit_text(x), duration_or_dash(x.wall_s),
+                     duration_or_dash(x.cpu_s), size_or_dash(x.memory_peak_bytes), x.run_id});
+            });
+            if (!r) return query_failed(*store, r.error());
+            if (t.empty()) {
+              std::printf("no runs since %s\n", format_utc(*since).c_str());
+              return kExitOk;
+            }
+            std::fputs(t.render().c_str(), stdout);
+            if (f.limit) {
+              // Tell people (not scripts: stderr) when the limit hid older runs.
+              RunFilter all = f;
+              all.limit.reset();
+              if (auto n = store->count(all); n && *n > *f.limit)
+                std::fprintf(stderr, "cronprof: showing the newest %zu of %llu runs; --limit 0 shows all\n", *f.limit,
+                             static_cast<unsigned long long>(*n));
+            }
+            return kExitOk;
+          }};
+}
+
+}  // namespace cronrun::prof

@@ -1,0 +1,206 @@
+// `cronprof show RUN-ID|JOB [--json]`: one run's full profile. An argument that is
+// a run id (or an unambiguous prefix of one) wins; otherwise it names a job and
+// the job's newest run is shown.
+#include "profiler/show.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+
+#include "common/units.h"
+#include "profiler/cli_support.h"
+#include "profiler/command.h"
+#include "profiler/exit_codes.h"
+
+namespace cronrun::prof {
+
+namespace {
+
+constexpr const char* kNotMeasured = "not measured";
+
+std::string size_or_nm(const std::optional<uint64_t>& v) { return v ? units::format_size(*v) : kNotMeasured; }
+std::string secs_or_nm(const std::optional<double>& v) { return v ? units::format_duration_s(*v) : kNotMeasured; }
+std::string count_or_nm(const std::optional<uint64_t>& v) { return v ? std::to_string(*v) : kNotMeasured; }
+
+std::string num(double v) {
+  // Counters are summed doubles; show integers without a fraction.
+  if (v == static_cast<double>(static_cast<long long>(v))) return std::to_string(static_cast<long long>(v));
+  return fmt::format("{:.3f}", v);
+}
+
+std::optional<double> counter(const RunRecord& r, const std::string& key) {
+  auto it = r.counters.find(key);
+  if (it == r.counters.end()) return std::nullopt;
+  return it->second;
+}
+
+void row(std::string& out, const char* label, const std::string& text) {
+  out += fmt::format("  {:<11}{}\n", label, text);
+}
+
+std::string status_line(const RunRecord& r) {
+  std::string s = to_string(r.status);
+  if (r.exit_code) s += fmt::format(", exit {}", *r.exit_code);
+  if (r.signal) s += fmt::format(", signal {}", *r.signal);
+  if (r.skip_reason) s += " — " + *r.skip_reason;
+  if (r.status == RunStatus::lost)
+    s += " — the runner is gone (crashed, killed or the host rebooted) without recording the end";
+  if (r.status == RunStatus::running) s += " — in progress";
+  return s;
+}
+
+}  // namespace
+
+std::string render_db(const RunRecord& r) {
+  bool any = false;
+  for (const auto& [k, v] : r.counters) {
+    if (k.rfind("db.", 0) == 0) any = true;
+  }
+  if (!any) return "not counted (run without --count-db-queries)";
+  auto with_client = counter(r, "db.processes_with_client");
+  if (with_client && *with_client == 0) {
+    std::string s = "not observed — no client library loaded";
+    if (auto procs = counter(r, "db.processes")) s += fmt::format(" (counter attached to {} processes)", num(*procs));
+    return s;
+  }
+  std::string s = fmt::format("{} queries", num(counter(r, "db.queries").value_or(0)));
+  if (auto t = counter(r, "db.time_s")) {
+    s += fmt::format(", {} in the database", units::format_duration_s(*t));
+    if (r.wall_s && *r.wall_s > 0) s += fmt::format(" ({:.0f}% of wall)", 100.0 * *t / *r.wall_s);
+  }
+  if (auto p = counter(r, "db.prepares")) s += fmt::format(", {} prepares", num(*p));
+  for (const char* backend : {"pg", "mysql", "sqlite"}) {
+    auto q = counter(r, fmt::format("db.{}.queries", backend));
+    if (!q) continue;
+    s += fmt::format("\n  {:<11}{}: {} queries", "", backend, num(*q));
+    if (auto t = counter(r, fmt::format("db.{}.time_s", backend)))
+      s += fmt::format(", {}", units::format_duration_s(*t));
+  }
+  // Per program, and how much of the job the counter could see.
+  for (const auto& [k, v] : r.counters) {
+    static const std::string kProc = "db.proc.";
+    if (k.rfind(kProc, 0) != 0 || k.size() < kProc.size() + 9 || k.compare(k.size() - 8, 8, ".queries") != 0)
+      continue;
+    std::string program = k.substr(kProc.size(), k.size() - kProc.size() - 8);
+    s += fmt::format("\n  {:<11}{}: {} queries", "", program, num(v));
+  }
+  auto procs = counter(r, "db.processes");
+  if (procs || with_client) {
+    s += fmt::format("\n  {:<11}coverage: attached to {} processes, {} loaded a DB client library", "",
+                     procs ? num(*procs) : "?", with_client ? num(*with_client) : "?");
+  }
+  if (auto fails = counter(r, "db.resolve_failures"); fails && *fails > 0)
+    s += fmt::format("; {} symbol resolve failures (queries there were not counted)", num(*fails));
+  return s;
+}
+
+std::string render_profile(const RunRecord& r) {
+  std::string out;
+  out += fmt::format("run {} of job {}", r.run_id, r.job);
+  if (!r.host.empty()) out += " on " + r.host;
+  if (!r.user.empty()) out += " as " + r.user;
+  out += "\n";
+  std::string cmd;
+  for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + a;
+  row(out, "command", cmd.empty() ? "-" : cmd);
+  row(out, "status", status_line(r));
+  row(out, "started", r.started_at);
+  row(out, "finished", r.finished_at.value_or("-"));
+  std::string wall = secs_or_nm(r.wall_s);
+  if (r.wall_s && r.limits.timeout_s)
+    wall += fmt::format(" (timeout {}, {:.0f}% used)", units::format_duration_s(*r.limits.timeout_s),
+                        100.0 * *r.wall_s / *r.limits.timeout_s);
+  row(out, "wall", wall);
+
+  const Usage& u = r.usage;
+  std::string cpu;
+  if (u.cpu_user_s || u.cpu_system_s) {
+    double total = u.cpu_user_s.value_or(0) + u.cpu_system_s.value_or(0);
+    cpu = fmt::format("user {}, system {}, total {}", secs_or_nm(u.cpu_user_s), secs_or_nm(u.cpu_system_s),
+                      units::format_duration_s(total));
+    if (r.wall_s && *r.wall_s > 0) cpu += fmt::format("; {:.0f}% of one CPU over the wall", 100.0 * total / *r.wall_s);
+    if (r.limits.cpu_quota_pct) cpu += fmt::format(" (quota {:.0f}%)", *r.limits.cpu_quota_pct);
+  } else {
+    cpu = kNotMeasured;
+  }
+  row(out, "CPU", cpu);
+  std::string throttled = secs_or_nm(u.cpu_throttled_s);
+  if (u.cpu_nr_throttled) throttled += fmt::format(" in {} periods", *u.cpu_nr_throttled);
+  row(out, "throttled", throttled);
+
+  std::string mem = "peak " + size_or_nm(u.memory_peak_bytes);
+  if (r.limits.memory_max_bytes) {
+    mem += " of " + units::format_size(*r.limits.memory_max_bytes) + " limit";
+    if (u.memory_peak_bytes)
+      mem += fmt::format(" ({:.0f}%)", 100.0 * static_cast<double>(*u.memory_peak_bytes) /
+                                           static_cast<double>(*r.limits.memory_max_bytes));
+  } else {
+    mem += " (no limit)";
+  }
+  if (r.limits.memory_high_bytes) mem += "; high " + units::format_size(*r.limits.memory_high_bytes);
+  row(out, "memory", mem);
+  row(out, "largest", "process RSS " + size_or_nm(u.max_rss_bytes));
+  std::string oom = "OOM kills " + count_or_nm(u.oom_kills);
+  oom += "; memory.max events " + count_or_nm(u.memory_max_events);
+  oom += ", memory.high events " + count_or_nm(u.memory_high_events);
+  row(out, "OOM", oom);
+  const Pressure& p = u.pressure_some_s;
+  row(out, "stalls", fmt::format("some: cpu {}, memory {}, io {}", secs_or_nm(p.cpu), secs_or_nm(p.memory),
+                                 secs_or_nm(p.io)));
+  row(out, "IO", "read " + size_or_nm(u.io_read_bytes) + ", write " + size_or_nm(u.io_write_bytes));
+  std::string tasks = "peak " + count_or_nm(u.pids_peak);
+  if (r.limits.pids_max) tasks += fmt::format(" (limit {})", *r.limits.pids_max);
+  row(out, "tasks", tasks);
+  row(out, "DB", render_db(r));
+
+  std::string counters;
+  for (const auto& [k, v] : r.counters) {
+    if (k.rfind("db.", 0) == 0) continue;
+    counters += (counters.empty() ? "" : ", ") + k + " " + num(v);
+  }
+  row(out, "counters", counters.empty() ? "none" : counters);
+
+  std::string iso = r.isolation.cgroup;
+  if (r.isolation.path) iso += " " + *r.isolation.path;
+  iso += " (accounting " + r.isolation.accounting + ")";
+  if (r.isolation.note) iso += " — " + *r.isolation.note;
+  row(out, "isolation", iso);
+  std::string lock = r.lock.path ? *r.lock.path : "none";
+  lock += fmt::format(", waited {}", units::format_duration_s(r.lock.waited_s));
+  if (r.lock.holder_pid) lock += fmt::format(", held by pid {}", *r.lock.holder_pid);
+  row(out, "lock", lock);
+  row(out, "log", r.log.path ? fmt::format("{} ({})", *r.log.path, units::format_size(r.log.bytes)) : "not kept");
+  return out;
+}
+
+Command add_show(CLI::App& parent, const Global& g) {
+  auto target = std::make_shared<std::string>();
+  CLI::App* app = parent.add_subcommand("show", "One run's full profile (RUN-ID, or JOB for its newest run)");
+  app->add_option("target", *target, "Run id (or unique prefix), or job name")->required();
+  return {app, [target, &g]() -> int {
+            auto store = open_history(g);
+            if (!store) return store.error();
+            auto found = store->find_run(*target);
+            if (!found) return query_failed(*store, found.error());
+            if (!*found) {
+              auto latest = store->latest_run(*target);
+              if (!latest) return query_failed(*store, latest.error());
+              *found = std::move(*latest);
+            }
+            if (!*found) {
+              print_error("no run with id '" + *target + "' and no job named '" + *target + "' in " +
+                          g.history_path);
+              return kExitNotFound;
+            }
+            if (g.json)
+              std::printf("%s\n", to_json(**found).dump(2).c_str());
+            else
+              std::fputs(render_profile(**found).c_str(), stdout);
+            return kExitOk;
+          }};
+}
+
+}  // namespace cronrun::prof

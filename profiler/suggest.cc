@@ -1,0 +1,330 @@
+// `cronprof suggest [--job J] [--since 30d] [--headroom 1.3] [--write [--config FILE]]`.
+#include "profiler/suggest.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+
+#include "common/fd.h"
+#include "common/units.h"
+#include "profiler/cli_support.h"
+#include "profiler/command.h"
+#include "profiler/config_edit.h"
+#include "profiler/exit_codes.h"
+#include "profiler/stats.h"
+#include "profiler/summary.h"
+
+namespace cronrun::prof {
+
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kGiB = 1024 * kMiB;
+// Runs throttled for more than this share of their wall time were held back by
+// the quota, so their utilisation understates what they wanted.
+constexpr double kThrottledShare = 0.05;
+
+uint64_t round_up(uint64_t v, uint64_t step) { return (v + step - 1) / step * step; }
+
+std::string plural(uint64_t n, const char* one, const char* many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+}  // namespace
+
+std::string memory_value(uint64_t bytes) {
+  if (bytes % kGiB == 0) return fmt::format("{}G", bytes / kGiB);
+  return fmt::format("{}M", (bytes + kMiB - 1) / kMiB);
+}
+
+std::string cpu_value(double pct) { return fmt::format("{:.0f}%", pct); }
+
+std::string timeout_value(double seconds) {
+  auto s = static_cast<uint64_t>(std::ceil(seconds));
+  if (s < 120) return fmt::format("{}s", s);
+  uint64_t m = (s + 59) / 60;
+  if (m % 60 == 0) return fmt::format("{}h", m / 60);
+  if (m < 60) return fmt::format("{}m", m);
+  return fmt::format("{}h{}m", m / 60, m % 60);
+}
+
+Suggestion suggest_limits(const std::string& job, const std::vector<RunFigures>& runs, double headroom,
+                          double window_days) {
+  Suggestion s;
+  s.job = job;
+  s.runs = runs.size();
+
+  // The limits in force now: the newest run that executed.
+  const RunFigures* newest = nullptr;
+  for (const RunFigures& f : runs) {
+    if (f.status == RunStatus::skipped) continue;
+    if (!newest || f.started_at_s > newest->started_at_s) newest = &f;
+  }
+  if (newest) {
+    s.current_memory_bytes = newest->memory_max_bytes;
+    s.current_cpu_pct = newest->cpu_quota_pct;
+    s.current_timeout_s = newest->timeout_s;
+  }
+
+  std::map<RunStatus, uint64_t> by_status;
+  std::vector<double> peaks, rss, util, walls;
+  double throttled_share_sum = 0;
+  uint64_t throttled_n = 0;
+  uint64_t oom_kills = 0;
+  std::optional<uint64_t> oom_limit;
+  uint64_t timeouts = 0;
+  std::optional<double> timeout_limit;
+  for (const RunFigures& f : runs) {
+    by_status[f.status]++;
+    uint64_t kills = f.oom_kills.value_or(0);
+    if (f.status == RunStatus::oom && kills == 0) kills = 1;
+    if (kills) {
+      oom_kills += kills;
+      if (f.memory_max_bytes) oom_limit = std::max(oom_limit.value_or(0), *f.memory_max_bytes);
+    }
+    if (f.status == RunStatus::timeout) {
+      ++timeouts;
+      if (f.timeout_s) timeout_limit = std::max(timeout_limit.value_or(0), *f.timeout_s);
+    }
+    if (f.status != RunStatus::ok) continue;
+    s.ok_runs++;
+    if (f.memory_peak_bytes) peaks.push_back(static_cast<double>(*f.memory_peak_bytes));
+    if (f.max_rss_bytes) rss.push_back(static_cast<double>(*f.max_rss_bytes));
+    if (f.wall_s) walls.push_back(*f.wall_s);
+    if (f.cpu_s && f.wall_s && *f.wall_s > 0) util.push_back(100.0 * *f.cpu_s / *f.wall_s);
+    if (f.cpu_throttled_s && f.wall_s && *f.wall_s > 0) {
+      throttled_share_sum += *f.cpu_throttled_s / *f.wall_s;
+      ++throttled_n;
+    }
+  }
+
+  std::string outcomes;
+  for (const auto& [status, n] : by_status) outcomes += (outcomes.empty() ? "" : ", ") + fmt::format("{} {}", n, to_string(status));
+  s.evidence.push_back(fmt::format("{} in {:g} days ({})", plural(s.runs, "run", "runs"), window_days,
+                                   outcomes.empty() ? "none" : outcomes));
+  if (s.ok_runs < kMinRuns) {
+    s.evidence.push_back(fmt::format("only {} — at least {} are needed; no suggestion",
+                                     plural(s.ok_runs, "successful run", "successful runs"), kMinRuns));
+    return s;
+  }
+  s.enough_data = true;
+
+  // Memory.
+  bool from_rss = peaks.empty() && !rss.empty();
+  std::vector<double>& mem = from_rss ? rss : peaks;
+  if (!mem.empty()) {
+    std::sort(mem.begin(), mem.end());
+    double p99 = *percentile_sorted(mem, 99);
+    double want = p99 * headroom;
+    std::string why = fmt::format("memory: {} p99 {}, max {} over {} successful runs",
+                                  from_rss ? "largest-process RSS (no cgroup accounting, may understate)" : "peak",
+                                  units::format_size(static_cast<uint64_t>(p99)),
+                                  units::format_size(static_cast<uint64_t>(mem.back())), mem.size());
+    why += fmt::format("; {}", plural(oom_kills, "OOM kill", "OOM kills"));
+    if (oom_kills && oom_limit) {
+      why += " under the " + units::format_size(*oom_limit) + " limit, so at least that × headroom";
+      want = std::max(want, static_cast<double>(*oom_limit) * headroom);
+    }
+    uint64_t bytes = static_cast<uint64_t>(std::ceil(want));
+    bytes = round_up(std::max<uint64_t>(bytes, 16 * kMiB), bytes >= 256 * kMiB ? 16 * kMiB : kMiB);
+    s.memory_bytes = bytes;
+    s.memory = memory_value(bytes);
+    s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.memory, headroom));
+  } else {
+    s.evidence.push_back("memory: no run measured it; no suggestion");
+  }
+
+  // CPU.
+  if (!util.empty()) {
+    std::sort(util.begin(), util.end());
+    double p95 = *percentile_sorted(util, 95);
+    double want = p95 * headroom;
+    std::string why = fmt::format("cpu: p95 {:.0f}% of one CPU (CPU time per wall second), max {:.0f}%", p95,
+                                  util.back());
+    if (throttled_n) {
+      double share = throttled_share_sum / static_cast<double>(throttled_n);
+      why += fmt::format("; throttled {:.1f}% of wall on average", 100.0 * share);
+      if (share > kThrottledShare && s.current_cpu_pct) {
+        why += fmt::format(" under the {:.0f}% quota, so at least that × headroom", *s.current_cpu_pct);
+        want = std::max(want, *s.current_cpu_pct * headroom);
+      }
+    }
+    double pct = std::max(10.0, std::ceil(want / 10.0 - 1e-9) * 10.0);
+    s.cpu_pct = pct;
+    s.cpu = cpu_value(pct);
+    s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.cpu, headroom));
+  } else {
+    s.evidence.push_back("cpu: no run measured CPU time; no suggestion");
+  }
+
+  // Timeout.
+  if (!walls.empty()) {
+    std::sort(walls.begin(), walls.end());
+    double p99 = *percentile_sorted(walls, 99);
+    double want = p99 * headroom;
+    std::string why = fmt::format("timeout: wall p99 {}, max {}", units::format_duration_s(p99),
+                                  units::format_duration_s(walls.back()));
+    if (timeouts) {
+      why += "; " + plural(timeouts, "run timed out", "runs timed out");
+      if (timeout_limit) {
+        why += " under " + units::format_duration_s(*timeout_limit) + ", so at least that × headroom";
+        want = std::max(want, *timeout_limit * headroom);
+      }
+    }
+    double secs = std::max(10.0, want);
+    if (secs < 120)
+      secs = std::ceil(secs / 10.0) * 10.0;
+    else if (secs < 7200)
+      secs = std::ceil(secs / 60.0) * 60.0;
+    else
+      secs = std::ceil(secs / 300.0) * 300.0;
+    s.timeout_s = secs;
+    s.timeout = timeout_value(secs);
+    s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.timeout, headroom));
+  }
+  return s;
+}
+
+nlohmann::json suggestion_json(const Suggestion& s) {
+  using nlohmann::json;
+  auto str_or_null = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
+  auto opt = [](const auto& v) { return v ? json(*v) : json(nullptr); };
+  return {{"job", s.job},
+          {"runs", s.runs},
+          {"ok_runs", s.ok_runs},
+          {"enough_data", s.enough_data},
+          {"current", {{"memory_max_bytes", opt(s.current_memory_bytes)},
+                       {"cpu_quota_pct", opt(s.current_cpu_pct)},
+                       {"timeout_s", opt(s.current_timeout_s)}}},
+          {"suggested", {{"memory", str_or_null(s.memory)},
+                         {"cpu", str_or_null(s.cpu)},
+                         {"timeout", str_or_null(s.timeout)},
+                         {"memory_max_bytes", opt(s.memory_bytes)},
+                         {"cpu_quota_pct", opt(s.cpu_pct)},
+                         {"timeout_s", opt(s.timeout_s)}}},
+          {"evidence", s.evidence}};
+}
+
+std::string suggestion_text(const Suggestion& s) {
+  std::string head = s.job + ": ";
+  if (!s.enough_data) {
+    head += "not enough history";
+  } else {
+    std::string parts;
+    if (!s.memory.empty()) parts += "memory " + s.memory;
+    if (!s.cpu.empty()) parts += (parts.empty() ? "" : ", ") + std::string("cpu ") + s.cpu;
+    if (!s.timeout.empty()) parts += (parts.empty() ? "" : ", ") + std::string("timeout ") + s.timeout;
+    head += parts.empty() ? "nothing to suggest" : parts;
+  }
+  std::string out = head + "\n";
+  for (const auto& e : s.evidence) out += "  " + e + "\n";
+  std::string cur;
+  if (s.current_memory_bytes) cur += "memory " + units::format_size(*s.current_memory_bytes);
+  if (s.current_cpu_pct) cur += (cur.empty() ? "" : ", ") + fmt::format("cpu {:.0f}%", *s.current_cpu_pct);
+  if (s.current_timeout_s)
+    cur += (cur.empty() ? "" : ", ") + std::string("timeout ") + units::format_duration_s(*s.current_timeout_s);
+  out += "  now: " + (cur.empty() ? std::string("no limits") : cur) + "\n";
+  return out;
+}
+
+namespace {
+
+// Writes the suggested keys of `s` into the job's config file.
+Result<std::string> write_suggestion(const Suggestion& s, const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> kv;
+  if (!s.memory.empty()) kv.emplace_back("memory", s.memory);
+  if (!s.cpu.empty()) kv.emplace_back("cpu", s.cpu);
+  if (!s.timeout.empty()) kv.emplace_back("timeout", s.timeout);
+  if (kv.empty()) return std::string();
+  std::string old;
+  if (::access(path.c_str(), F_OK) == 0) {
+    auto text = read_file(path);
+    if (!text) return std::unexpected(text.error());
+    old = std::move(*text);
+  }
+  auto edited = set_config_keys(old, kv);
+  if (!edited) return std::unexpected(std::move(edited.error()).context("config " + path));
+  if (auto w = write_file_atomically(path, *edited); !w) return std::unexpected(w.error());
+  std::string keys;
+  for (const auto& [k, v] : kv) keys += (keys.empty() ? "" : ", ") + k + " " + v;
+  return keys;
+}
+
+}  // namespace
+
+Command add_suggest(CLI::App& parent, const Global& g) {
+  struct Opts {
+    std::string job;
+    std::string since = "30d";
+    double headroom = 1.3;
+    bool write = false;
+    std::string config;
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App* app = parent.add_subcommand("suggest", "Memory, CPU and timeout limits per job from its history, "
+                                                   "with the evidence");
+  app->add_option("--job", opts->job, "Only this job");
+  app->add_option("--since", opts->since, "Window of history to learn from (default 30d)");
+  app->add_option("--headroom", opts->headroom, "Multiplier over the observed figures (default 1.3)")
+      ->check(CLI::Range(1.0, 10.0));
+  app->add_flag("--write", opts->write, "Update the job config file (keeps its comments and other keys)");
+  app->add_option("--config", opts->config, "Config file to update (default: the job's file under jobs.d/)");
+  return {app, [opts, &g]() -> int {
+            double now = now_unix_s();
+            auto since = since_cutoff(opts->since, now);
+            if (!since) {
+              print_error("--since: " + since.error().message());
+              return kExitUsage;
+            }
+            if (!opts->config.empty() && (opts->job.empty() || !opts->write)) {
+              print_error("--config needs --write and --job (it names one job's file)");
+              return kExitUsage;
+            }
+            auto store = open_history(g);
+            if (!store) return store.error();
+            std::map<std::string, std::vector<RunFigures>> per_job;
+            RunFilter f;
+            if (!opts->job.empty()) f.job = opts->job;
+            f.since_unix_s = *since;
+            if (auto r = store->scan(f, [&](const RunFigures& x) { per_job[x.job].push_back(x); }); !r)
+              return query_failed(*store, r.error());
+            if (!opts->job.empty() && per_job.empty()) {
+              print_error("no runs of job '" + opts->job + "' since " + format_utc(*since));
+              return kExitNotFound;
+            }
+            double days = (now - *since) / 86400.0;
+            nlohmann::json arr = nlohmann::json::array();
+            int rc = kExitOk;
+            for (const auto& [job, runs] : per_job) {
+              Suggestion s = suggest_limits(job, runs, opts->headroom, std::round(days * 10) / 10);
+              nlohmann::json j = suggestion_json(s);
+              if (!g.json) std::fputs(suggestion_text(s).c_str(), stdout);
+              if (opts->write && s.enough_data) {
+                std::string path = opts->config.empty() ? default_job_config_path(job) : opts->config;
+                auto w = write_suggestion(s, path);
+                if (!w) {
+                  print_error("writing the suggestion for job '" + job + "': " + w.error().message());
+                  rc = kExitFailure;
+                } else if (!w->empty()) {
+                  j["written"] = path;
+                  if (!g.json) std::printf("  wrote %s to %s (comments and other keys kept)\n", w->c_str(), path.c_str());
+                }
+              }
+              arr.push_back(std::move(j));
+            }
+            if (g.json)
+              std::printf("%s\n", nlohmann::json{{"headroom", opts->headroom}, {"since", format_utc(*since)},
+                                                 {"percentiles", "nearest-rank"}, {"jobs", std::move(arr)}}
+                                      .dump(2)
+                                      .c_str());
+            return rc;
+          }};
+}
+
+}  // namespace cronrun::prof

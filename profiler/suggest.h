@@ -1,0 +1,60 @@
+// Limits per job from its history, with the evidence in words (`cronprof suggest`).
+//
+//   memory  = p99 of successful runs' cgroup peak × headroom; when OOM kills
+//             happened under a limit, at least that limit × headroom.
+//   cpu     = p95 of CPU time per wall second (percent of one CPU) over successful
+//             runs × headroom; when runs spent > 5% of their wall time throttled
+//             under a quota, at least that quota × headroom (throttling caps what
+//             utilisation can show).
+//   timeout = p99 of successful runs' wall × headroom; when runs timed out, at
+//             least that timeout × headroom.
+// Percentiles are nearest-rank (stats.h). Fewer than kMinRuns successful runs in
+// the window: no suggestion, and the evidence says so. Values are rounded up to
+// what a person would write: memory to 16 MiB ("1536M", "2G"), CPU to 10%, timeout
+// to 10 s / 1 min / 5 min depending on size ("90s", "50m", "2h30m").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/history.h"
+
+namespace cronrun::prof {
+
+inline constexpr size_t kMinRuns = 5;
+
+struct Suggestion {
+  std::string job;
+  uint64_t runs = 0;     // in the window
+  uint64_t ok_runs = 0;
+  bool enough_data = false;
+  // The limits the newest run had (nullopt: none).
+  std::optional<uint64_t> current_memory_bytes;
+  std::optional<double> current_cpu_pct;
+  std::optional<double> current_timeout_s;
+  // Suggestions (nullopt: nothing to suggest for that limit).
+  std::optional<uint64_t> memory_bytes;
+  std::optional<double> cpu_pct;
+  std::optional<double> timeout_s;
+  // The same as config values ("1536M", "150%", "50m"); "" when not suggested.
+  std::string memory, cpu, timeout;
+  std::vector<std::string> evidence;
+};
+
+// `runs`: the job's runs in the window (any order, any status).
+Suggestion suggest_limits(const std::string& job, const std::vector<RunFigures>& runs, double headroom,
+                          double window_days);
+
+// Config value spellings (cronrun's own units).
+std::string memory_value(uint64_t bytes);   // "2G", "1536M", "200M"
+std::string cpu_value(double pct);          // "150%"
+std::string timeout_value(double seconds);  // "90s", "50m", "2h", "2h30m"
+
+nlohmann::json suggestion_json(const Suggestion& s);
+std::string suggestion_text(const Suggestion& s);
+
+}  // namespace cronrun::prof

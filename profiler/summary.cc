@@ -1,0 +1,158 @@
+// `cronprof summary [--job J] [--since 30d]`: per job counts and spreads.
+#include "profiler/summary.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "common/run_record.h"
+#include "profiler/cli_support.h"
+#include "profiler/exit_codes.h"
+
+namespace cronrun::prof {
+
+bool is_failure(RunStatus s) {
+  switch (s) {
+    case RunStatus::failed:
+    case RunStatus::killed:
+    case RunStatus::timeout:
+    case RunStatus::oom:
+    case RunStatus::error:
+    case RunStatus::lost: return true;
+    default: return false;
+  }
+}
+
+void SummaryBuilder::add(const RunFigures& f) {
+  Acc& a = jobs_[f.job];
+  JobSummary& s = a.s;
+  s.runs++;
+  if (!s.last_run_s || f.started_at_s > *s.last_run_s) s.last_run_s = f.started_at_s;
+  switch (f.status) {
+    case RunStatus::ok: s.ok++; break;
+    case RunStatus::skipped: s.skipped++; break;
+    case RunStatus::running: s.running++; break;
+    case RunStatus::timeout: s.timeouts++; break;
+    case RunStatus::lost: s.lost++; break;
+    default: break;
+  }
+  if (is_failure(f.status)) s.failures++;
+  uint64_t kills = f.oom_kills.value_or(0);
+  if (f.status == RunStatus::oom && kills == 0) kills = 1;
+  s.oom_kills += kills;
+  if (f.status == RunStatus::skipped || f.status == RunStatus::running || f.status == RunStatus::lost) return;
+  if (f.wall_s) a.wall.push_back(*f.wall_s);
+  if (f.cpu_s) a.cpu.push_back(*f.cpu_s);
+  if (f.memory_peak_bytes) a.mem.push_back(static_cast<double>(*f.memory_peak_bytes));
+  if (f.db_queries) a.db.push_back(*f.db_queries);
+  if (f.cpu_throttled_s) {
+    a.throttled_sum += *f.cpu_throttled_s;
+    a.throttled_n++;
+  }
+}
+
+std::vector<JobSummary> SummaryBuilder::finish(const std::map<std::string, double>& last_success) {
+  std::vector<JobSummary> out;
+  out.reserve(jobs_.size());
+  for (auto& [job, a] : jobs_) {
+    a.s.job = job;
+    a.s.wall_s = spread_of(a.wall);
+    a.s.cpu_s = spread_of(a.cpu);
+    a.s.memory_peak_bytes = spread_of(a.mem);
+    a.s.db_queries = spread_of(a.db);
+    if (a.throttled_n) a.s.cpu_throttled_mean_s = a.throttled_sum / static_cast<double>(a.throttled_n);
+    if (auto it = last_success.find(job); it != last_success.end()) a.s.last_success_s = it->second;
+    out.push_back(std::move(a.s));
+  }
+  jobs_.clear();
+  return out;
+}
+
+nlohmann::json summary_json(const std::vector<JobSummary>& jobs, double since_unix_s) {
+  using nlohmann::json;
+  auto time_or_null = [](const std::optional<double>& t) { return t ? json(format_utc(*t)) : json(nullptr); };
+  json arr = json::array();
+  for (const JobSummary& s : jobs) {
+    arr.push_back({{"job", s.job},
+                   {"runs", s.runs},
+                   {"ok", s.ok},
+                   {"failures", s.failures},
+                   {"skipped", s.skipped},
+                   {"timeouts", s.timeouts},
+                   {"oom_kills", s.oom_kills},
+                   {"running", s.running},
+                   {"lost", s.lost},
+                   {"wall_s", spread_json(s.wall_s)},
+                   {"cpu_s", spread_json(s.cpu_s)},
+                   {"memory_peak_bytes", spread_json(s.memory_peak_bytes)},
+                   {"db_queries", spread_json(s.db_queries)},
+                   {"cpu_throttled_s_mean", s.cpu_throttled_mean_s ? json(*s.cpu_throttled_mean_s) : json(nullptr)},
+                   {"last_success", time_or_null(s.last_success_s)},
+                   {"last_run", time_or_null(s.last_run_s)}});
+  }
+  return {{"since", format_utc(since_unix_s)}, {"percentiles", "nearest-rank"}, {"jobs", std::move(arr)}};
+}
+
+std::string summary_table(const std::vector<JobSummary>& jobs) {
+  Table t({"JOB", "RUNS", "FAIL", "SKIP", "OOM", "T/O", "WALL p50/p95/max", "CPU p50/p95/max",
+           "PEAK MEM p50/p95/max", "DB QUERIES p50/p95/max", "THROTTLED", "LAST SUCCESS"},
+          {false, true, true, true, true, true, true, true, true, true, true, false});
+  auto three = [](const Spread& s, auto fmt1) {
+    if (s.n == 0) return std::string("-");
+    return fmt1(s.p50) + " / " + fmt1(s.p95) + " / " + fmt1(s.max);
+  };
+  for (const JobSummary& s : jobs) {
+    t.add({s.job, std::to_string(s.runs), std::to_string(s.failures), std::to_string(s.skipped),
+           std::to_string(s.oom_kills), std::to_string(s.timeouts),
+           three(s.wall_s, [](auto v) { return duration_or_dash(v); }),
+           three(s.cpu_s, [](auto v) { return duration_or_dash(v); }),
+           three(s.memory_peak_bytes, [](auto v) { return size_or_dash(v); }),
+           three(s.db_queries, [](auto v) { return number_or_dash(v); }),
+           s.cpu_throttled_mean_s ? duration_or_dash(s.cpu_throttled_mean_s) : "-",
+           s.last_success_s ? format_utc(*s.last_success_s) : "never"});
+  }
+  return t.render();
+}
+
+Command add_summary(CLI::App& parent, const Global& g) {
+  struct Opts {
+    std::string job;
+    std::string since = "30d";
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App* app = parent.add_subcommand("summary", "Per job: runs, failures, skips, OOM kills, timeouts; wall, "
+                                                   "CPU, peak memory, DB queries as p50/p95/max");
+  app->add_option("--job", opts->job, "Only this job");
+  app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)");
+  return {app, [opts, &g]() -> int {
+            double now = now_unix_s();
+            auto since = since_cutoff(opts->since, now);
+            if (!since) {
+              print_error("--since: " + since.error().message());
+              return kExitUsage;
+            }
+            auto store = open_history(g);
+            if (!store) return store.error();
+            RunFilter f;
+            if (!opts->job.empty()) f.job = opts->job;
+            f.since_unix_s = *since;
+            SummaryBuilder b;
+            if (auto r = store->scan(f, [&](const RunFigures& x) { b.add(x); }); !r) return query_failed(*store, r.error());
+            auto last = store->last_success_by_job();
+            if (!last) return query_failed(*store, last.error());
+            auto jobs = b.finish(*last);
+            if (g.json) {
+              std::printf("%s\n", summary_json(jobs, *since).dump(2).c_str());
+            } else if (jobs.empty()) {
+              std::printf("no runs since %s%s\n", format_utc(*since).c_str(),
+                          opts->job.empty() ? "" : (" for job " + opts->job).c_str());
+            } else {
+              std::fputs(summary_table(jobs).c_str(), stdout);
+            }
+            return kExitOk;
+          }};
+}
+
+}  // namespace cronrun::prof

@@ -1,0 +1,58 @@
+// Per-job aggregates over a window of runs: counts by outcome and the spread
+// (nearest-rank p50/p95/max, see stats.h) of wall time, CPU time, peak memory and
+// DB queries. Built from the history's indexed columns in one pass, so a million
+// runs need no JSON parsing.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/history.h"
+#include "profiler/stats.h"
+
+namespace cronrun::prof {
+
+struct JobSummary {
+  std::string job;
+  uint64_t runs = 0;       // every row in the window, whatever its status
+  uint64_t ok = 0;
+  uint64_t failures = 0;   // failed, killed, timeout, oom, error, lost
+  uint64_t skipped = 0;
+  uint64_t timeouts = 0;
+  uint64_t oom_kills = 0;  // OOM kills counted by the kernel (at least 1 per `oom` run)
+  uint64_t running = 0;
+  uint64_t lost = 0;
+  // Over runs that executed and finished (not skipped, running or lost).
+  Spread wall_s, cpu_s, memory_peak_bytes, db_queries;
+  std::optional<double> cpu_throttled_mean_s;  // mean over runs that measured it
+  std::optional<double> last_success_s;        // newest `ok` start, whole history
+  std::optional<double> last_run_s;            // newest start in the window
+};
+
+class SummaryBuilder {
+ public:
+  void add(const RunFigures& f);
+  // One entry per job, sorted by name. `last_success` comes from the whole
+  // history (HistoryStore::last_success_by_job), not just the window.
+  std::vector<JobSummary> finish(const std::map<std::string, double>& last_success);
+
+ private:
+  struct Acc {
+    JobSummary s;
+    std::vector<double> wall, cpu, mem, db;
+    double throttled_sum = 0;
+    uint64_t throttled_n = 0;
+  };
+  std::map<std::string, Acc> jobs_;
+};
+
+bool is_failure(RunStatus s);
+
+nlohmann::json summary_json(const std::vector<JobSummary>& jobs, double since_unix_s);
+std::string summary_table(const std::vector<JobSummary>& jobs);
+
+}  // namespace cronrun::prof

@@ -1,0 +1,124 @@
+// The cgroup module's entry points: names of layouts, choosing the backend for a
+// placement, and the live figures `cronprof ps` shows for a running job (found
+// again from the run record's layout and path, in whatever process asks).
+#include "runner/cgroup.h"
+
+#include <algorithm>
+
+#include "runner/cgroup_internal.h"
+
+namespace cronrun::cgroup {
+
+const char* to_string(Layout l) {
+  switch (l) {
+    case Layout::v2: return "v2";
+    case Layout::v1: return "v1";
+    case Layout::hybrid: return "hybrid";
+    case Layout::none: return "none";
+  }
+  return "none";
+}
+
+Result<Layout> parse_layout(std::string_view text) {
+  for (Layout l : {Layout::v2, Layout::v1, Layout::hybrid, Layout::none})
+    if (text == to_string(l)) return l;
+  return fail("expected a cgroup layout (v2, v1, hybrid or none), got '" + std::string(text) + "'");
+}
+
+Result<std::unique_ptr<JobCgroup>> create_job_cgroup(const Placement& placement, const std::string& job,
+                                                     const std::string& run_id) {
+  // Job names are [A-Za-z0-9_.-]{1,64} and run ids hex with dashes; refuse anything
+  // that could climb out of the parent or collide with a runner leaf.
+  auto bad_name = [](const std::string& s) {
+    return s.empty() || s == "." || s == ".." ||
+           std::any_of(s.begin(), s.end(), [](char c) { return c == '/' || c == '@' || c == '\0'; });
+  };
+  if (bad_name(job)) return fail("creating cgroup: bad job name '" + job + "'");
+  if (bad_name(run_id)) return fail("creating cgroup: bad run id '" + run_id + "'");
+  auto parent = normalize_relative(placement.parent);
+  if (!parent) return std::unexpected(std::move(parent.error()).context("creating cgroup for job '" + job + "'"));
+  Placement p = placement;
+  p.parent = *parent;
+
+  Result<std::unique_ptr<JobCgroup>> made = fail("creating cgroup: layout none has no cgroup (" + placement.reason + ")");
+  switch (p.layout) {
+    case Layout::v2: made = create_v2_job(p, job, run_id); break;
+    case Layout::v1:
+    case Layout::hybrid: made = create_v1_job(p, job, run_id); break;
+    case Layout::none: return made;
+  }
+  if (!made) return std::unexpected(std::move(made.error()).context("creating cgroup for job '" + job + "'"));
+  return made;
+}
+
+namespace {
+
+Result<std::optional<uint64_t>> live_number(const std::string& mount_point, const std::string& relative,
+                                            const std::string& file) {
+  auto dir = CgroupDir::open(cgroup_fs_path(mount_point, relative));
+  if (!dir) return std::unexpected(dir.error());
+  auto text = dir->read_optional(file);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return std::optional<uint64_t>();
+  auto v = parse_u64(**text);
+  if (!v) return std::unexpected(std::move(v.error()).context("parsing " + dir->file_path(file)));
+  return std::optional(*v);
+}
+
+Result<std::optional<double>> live_v2_cpu_s(const std::string& mount_point, const std::string& relative) {
+  auto text = read_file(cgroup_fs_path(mount_point, join_relative(relative, "cpu.stat")));
+  if (!text) return std::unexpected(text.error());
+  auto kv = parse_flat_keyed(*text);
+  if (!kv) return std::unexpected(kv.error());
+  auto it = kv->find("usage_usec");
+  if (it == kv->end()) return std::optional<double>();
+  return std::optional(static_cast<double>(it->second) / 1e6);
+}
+
+const Hierarchy* v1_hierarchy(const HostView& view, std::string_view controller) {
+  for (const auto& h : view.v1)
+    if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end()) return &h;
+  return nullptr;
+}
+
+}  // namespace
+
+Result<LiveUsage> read_live(Layout layout, const std::string& relative_path) {
+  auto rel = normalize_relative(relative_path);
+  if (!rel) return std::unexpected(rel.error());
+  auto view = read_host_view("/proc", "");
+  if (!view) return std::unexpected(view.error());
+  LiveUsage live;
+  auto take = [](auto& field, auto result) -> Result<void> {
+    if (!result) return std::unexpected(result.error());
+    field = *result;
+    return {};
+  };
+  if (layout == Layout::v2) {
+    if (!view->unified) return fail("no cgroup2 filesystem mounted to read " + *rel + " from");
+    const auto& m = view->unified->mount_point;
+    if (auto r = take(live.memory_current_bytes, live_number(m, *rel, "memory.current")); !r) return std::unexpected(r.error());
+    if (auto r = take(live.cpu_s, live_v2_cpu_s(m, *rel)); !r) return std::unexpected(r.error());
+    if (auto r = take(live.pids_current, live_number(m, *rel, "pids.current")); !r) return std::unexpected(r.error());
+    return live;
+  }
+  if (layout == Layout::none) return fail("a run without a cgroup has no live figures");
+  if (const Hierarchy* h = v1_hierarchy(*view, "memory")) {
+    if (auto r = take(live.memory_current_bytes, live_number(h->mount_point, *rel, "memory.usage_in_bytes")); !r)
+      return std::unexpected(r.error());
+  }
+  if (layout == Layout::hybrid && view->unified) {
+    if (auto r = take(live.cpu_s, live_v2_cpu_s(view->unified->mount_point, *rel)); !r) return std::unexpected(r.error());
+  } else if (const Hierarchy* h = v1_hierarchy(*view, "cpuacct")) {
+    std::optional<uint64_t> ns;
+    if (auto r = take(ns, live_number(h->mount_point, *rel, "cpuacct.usage")); !r) return std::unexpected(r.error());
+    if (ns) live.cpu_s = static_cast<double>(*ns) / 1e9;
+  }
+  if (const Hierarchy* h = v1_hierarchy(*view, "pids")) {
+    if (auto r = take(live.pids_current, live_number(h->mount_point, *rel, "pids.current")); !r)
+      return std::unexpected(r.error());
+  }
+  return live;
+}
+
+}  // namespace cronrun::cgroup

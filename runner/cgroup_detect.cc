@@ -1,0 +1,313 @@
+// Discovery: which cgroup layout this host has, and where this runner may put job
+// cgroups. Reads /proc/self/mountinfo and /proc/self/cgroup and looks at (never
+// writes) the candidate directories.
+//
+// Kernel rules this encodes:
+//  * A cgroup path in /proc/self/cgroup is relative to our cgroup namespace; a mount
+//    shows its own root in mountinfo, so the directory is mount_point + (path minus
+//    mount root). A path outside the mount root (e.g. "/..") is unreachable.
+//  * v2 delegation (cgroup-v2.rst, "Delegation Containment"): a non-root writer
+//    needs write access to the cgroup directory, its cgroup.procs and
+//    cgroup.subtree_control, and moving a process needs write access to cgroup.procs
+//    of the common ancestor of source and destination. So a non-root runner can
+//    only use the delegated cgroup it already lives in (or a delegated ancestor of
+//    it), and must first leave it for a leaf of its own: a cgroup with processes
+//    cannot enable controllers for its children (no-internal-processes rule).
+//  * v1 has no delegation model: a non-root runner can use a parent an admin made
+//    writable for it (cgconfig.conf perm blocks), nothing else.
+//  * A read-only cgroupfs (typical in containers) cannot be used at all.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "runner/cgroup_internal.h"
+
+namespace cronrun::cgroup {
+
+namespace {
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string join_words(const std::vector<std::string>& v, const char* sep = " ") {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+bool is_ours(std::string_view controller) {
+  for (const char* c : kV1Controllers)
+    if (controller == c) return true;
+  return false;
+}
+
+// Picks, among mounts of one hierarchy, the one that shows our cgroup (shortest
+// root wins: it shows the most of the tree).
+Hierarchy pick_mount(const std::vector<const MountEntry*>& candidates, const std::string& own,
+                     std::string_view prefix, bool v2) {
+  const MountEntry* best = nullptr;
+  std::optional<std::string> best_own;
+  for (const MountEntry* m : candidates) {
+    auto mapped = map_into_mount(m->root, own);
+    if (mapped && (!best_own || m->root.size() < best->root.size())) {
+      best = m;
+      best_own = mapped;
+    }
+  }
+  if (!best) best = candidates.front();
+  Hierarchy h;
+  h.v2 = v2;
+  h.mount_point = std::string(prefix) + best->mount_point;
+  h.read_only = contains(best->mount_options, "ro");
+  h.own_path = best_own;
+  return h;
+}
+
+struct Creds {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+Creds credentials(const DiscoverOptions& opts) {
+  Creds c;
+  c.uid = opts.euid.value_or(::geteuid());
+  c.gid = opts.egid.value_or(::getegid());
+  if (!opts.euid) {
+    int n = ::getgroups(0, nullptr);
+    if (n > 0) {
+      c.groups.resize(static_cast<size_t>(n));
+      n = ::getgroups(n, c.groups.data());
+      c.groups.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    }
+  }
+  return c;
+}
+
+// Write permission by mode bits, as the kernel checks it for cgroupfs (no ACLs
+// there). Root (uid 0) passes; a read-only mount is handled separately.
+bool writable(const std::string& path, const Creds& c) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return false;
+  if (c.uid == 0) return true;
+  if (st.st_uid == c.uid) return (st.st_mode & S_IWUSR) != 0;
+  if (st.st_gid == c.gid || std::find(c.groups.begin(), c.groups.end(), st.st_gid) != c.groups.end())
+    return (st.st_mode & S_IWGRP) != 0;
+  return (st.st_mode & S_IWOTH) != 0;
+}
+
+std::string owner_of(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return "missing";
+  return "owned by uid " + std::to_string(st.st_uid) + ", mode " + [&] {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", st.st_mode & 07777);
+    return std::string(buf);
+  }();
+}
+
+bool is_under_or_equal(std::string_view path, std::string_view ancestor) {
+  return map_into_mount(ancestor, path).has_value();
+}
+
+// cgroup.controllers of the deepest existing directory on the way to `relative`:
+// what the job cgroups can get once we enable it on the way down.
+std::vector<std::string> available_v2_controllers(const std::string& mount_point, std::string relative) {
+  for (;;) {
+    auto text = read_file(cgroup_fs_path(mount_point, join_relative(relative, "cgroup.controllers")));
+    if (text) return split_words(*text);
+    if (relative == "/" || relative.empty()) return {};
+    relative = relative.substr(0, relative.rfind('/'));
+    if (relative.empty()) relative = "/";
+  }
+}
+
+const char* kNoneAdvice =
+    "an admin can delegate a cgroup to this user (a systemd unit with Delegate=yes, or run it as "
+    "`systemd-run --user --scope -p Delegate=yes cronrun ...`), on cgroup v1 make a parent writable "
+    "with a cgconfig.conf perm block (see contrib/cgconfig.conf), or run cronrun as root; "
+    "--cgroup off silences this";
+
+const char* kReadOnlyAdvice =
+    "this is usual inside a container: give the container a writable cgroup namespace (e.g. "
+    "podman/systemd-nspawn with cgroup delegation, docker --cgroupns=private with a writable "
+    "/sys/fs/cgroup) or run cronrun on the host; --cgroup off silences this";
+
+Placement none(std::string reason) {
+  Placement p;
+  p.layout = Layout::none;
+  p.reason = std::move(reason);
+  return p;
+}
+
+// The v2 part of the decision (pure v2, or the unified half of hybrid). Fills
+// parent/runner_leaf/controllers, or returns why it cannot be used.
+Result<void> place_v2(const Hierarchy& h, const DiscoverOptions& opts, const Creds& creds,
+                      const std::optional<std::string>& override_parent, bool want_controllers,
+                      Placement& p) {
+  if (h.read_only) return fail("the cgroup2 filesystem at " + h.mount_point + " is mounted read-only");
+  if (opts.is_root) {
+    p.parent = override_parent.value_or("/cronrun");
+  } else {
+    if (!h.own_path) {
+      return fail("this process's cgroup is not visible under the cgroup2 mount at " + h.mount_point);
+    }
+    std::string own = *h.own_path;
+    std::string parent = override_parent.value_or(own);
+    std::string dir = cgroup_fs_path(h.mount_point, parent);
+    bool ok = writable(dir, creds) && writable(cgroup_fs_path(dir, "cgroup.procs"), creds) &&
+              writable(cgroup_fs_path(dir, "cgroup.subtree_control"), creds);
+    if (!ok) {
+      return fail("cgroup " + parent + " (" + dir + ", " + owner_of(dir) + ") is not delegated to uid " +
+                  std::to_string(creds.uid));
+    }
+    if (!is_under_or_equal(own, parent)) {
+      // Moving our child from `own` into parent/... needs write access to the
+      // common ancestor's cgroup.procs, which a delegated subtree never grants.
+      return fail("cgroup " + parent + " is writable but this process lives outside it (in " + own +
+                  "), and the kernel only lets it move children within a delegated subtree it is in");
+    }
+    p.parent = parent;
+    if (own == parent) p.runner_leaf = join_relative(parent, runner_leaf_name(::getpid()));
+  }
+  if (want_controllers) {
+    auto avail = available_v2_controllers(h.mount_point, p.parent);
+    for (const char* c : kV2Controllers)
+      if (contains(avail, c)) p.controllers.emplace_back(c);
+  }
+  return {};
+}
+
+}  // namespace
+
+HostView build_host_view(const std::vector<MountEntry>& mounts, const std::vector<ProcCgroupLine>& self,
+                         std::string_view mount_prefix) {
+  HostView view;
+  for (const auto& line : self) {
+    std::vector<const MountEntry*> candidates;
+    bool v2 = line.hierarchy_id == 0 && line.controllers.empty();
+    if (v2) {
+      for (const auto& m : mounts)
+        if (m.fs_type == "cgroup2") candidates.push_back(&m);
+      if (candidates.empty()) continue;
+      view.unified = pick_mount(candidates, line.path, mount_prefix, true);
+      continue;
+    }
+    if (std::none_of(line.controllers.begin(), line.controllers.end(), is_ours)) continue;
+    for (const auto& m : mounts) {
+      if (m.fs_type != "cgroup") continue;
+      bool all = std::all_of(line.controllers.begin(), line.controllers.end(),
+                             [&](const std::string& c) { return contains(m.super_options, c); });
+      if (all) candidates.push_back(&m);
+    }
+    if (candidates.empty()) {
+      view.notes.push_back("v1 hierarchy " + join_words(line.controllers, ",") + " is not mounted here");
+      continue;
+    }
+    Hierarchy h = pick_mount(candidates, line.path, mount_prefix, false);
+    h.controllers = line.controllers;
+    view.v1.push_back(std::move(h));
+  }
+  return view;
+}
+
+Result<HostView> read_host_view(const std::string& proc_root, const std::string& mount_prefix) {
+  auto mountinfo_text = read_file(proc_root + "/self/mountinfo");
+  if (!mountinfo_text) return std::unexpected(mountinfo_text.error());
+  auto cgroup_text = read_file(proc_root + "/self/cgroup");
+  if (!cgroup_text) return std::unexpected(cgroup_text.error());
+  auto mounts = parse_mountinfo(*mountinfo_text);
+  if (!mounts) return std::unexpected(std::move(mounts.error()).context("reading " + proc_root + "/self/mountinfo"));
+  auto self = parse_proc_cgroup(*cgroup_text);
+  if (!self) return std::unexpected(std::move(self.error()).context("reading " + proc_root + "/self/cgroup"));
+  return build_host_view(*mounts, *self, mount_prefix);
+}
+
+Placement discover(const DiscoverOptions& opts) {
+  auto view = read_host_view(opts.proc_root, opts.mount_prefix);
+  if (!view) return none("cannot tell the cgroup layout: " + view.error().message());
+
+  std::optional<std::string> override_parent;
+  if (opts.parent_override) {
+    auto norm = normalize_relative(*opts.parent_override);
+    if (!norm) return none("--cgroup-parent: " + norm.error().message());
+    override_parent = *norm;
+  }
+  Creds creds = credentials(opts);
+  std::string who = opts.is_root ? "running as root" : "running as uid " + std::to_string(creds.uid);
+
+  // Pure v2: nothing usable on v1.
+  if (view->v1.empty()) {
+    if (!view->unified) return none("no cgroup filesystem is mounted (looked in " + opts.proc_root + "/self/mountinfo)");
+    Placement p;
+    p.layout = Layout::v2;
+    p.v2_mount = view->unified->mount_point;
+    auto placed = place_v2(*view->unified, opts, creds, override_parent, true, p);
+    if (!placed) {
+      return none("cgroup v2 at " + view->unified->mount_point + ", " + who + ": " + placed.error().message() +
+                  "; " + (view->unified->read_only ? kReadOnlyAdvice : kNoneAdvice));
+    }
+    p.reason = "cgroup v2 at " + p.v2_mount + ", " + who + ": job cgroups under " + p.parent;
+    if (!p.runner_leaf.empty()) p.reason += " (the runner first moves itself into " + p.runner_leaf + ")";
+    p.reason += "; controllers: " + (p.controllers.empty() ? std::string("none") : join_words(p.controllers));
+    return p;
+  }
+
+  // v1 (and hybrid): per hierarchy, is the parent usable?
+  std::string parent = override_parent.value_or("/cronrun");
+  Placement p;
+  std::vector<std::string> skipped;
+  for (const auto& h : view->v1) {
+    std::string name = join_words(h.controllers, ",");
+    if (h.read_only) {
+      skipped.push_back(name + " (read-only mount)");
+      continue;
+    }
+    if (!opts.is_root) {
+      std::string dir = cgroup_fs_path(h.mount_point, parent);
+      if (!writable(dir, creds)) {
+        skipped.push_back(name + " (" + dir + " " + owner_of(dir) + ")");
+        continue;
+      }
+    }
+    p.v1_mounts.push_back({h.controllers, h.mount_point});
+    for (const auto& c : h.controllers)
+      if (is_ours(c)) p.controllers.push_back(c);
+  }
+  if (p.v1_mounts.empty()) {
+    bool all_ro = std::all_of(view->v1.begin(), view->v1.end(), [](const Hierarchy& h) { return h.read_only; });
+    return none("cgroup v1, " + who + ": no hierarchy usable for " + parent + ": " + join_words(skipped, "; ") +
+                "; " + (all_ro ? kReadOnlyAdvice : kNoneAdvice));
+  }
+  p.layout = Layout::v1;
+  p.parent = parent;
+  p.reason = "cgroup v1, " + who + ": job cgroups under " + parent + " in " +
+             std::to_string(p.v1_mounts.size()) + " hierarchies; controllers: " + join_words(p.controllers);
+  if (!skipped.empty()) p.reason += "; not used: " + join_words(skipped, "; ");
+
+  // Hybrid: the controller-less unified hierarchy adds tracking, cgroup.kill,
+  // cpu.stat and pressure. It must sit at the same parent; otherwise stay v1.
+  if (view->unified) {
+    Placement u;
+    auto placed = place_v2(*view->unified, opts, creds, parent, false, u);
+    if (placed && u.runner_leaf.empty()) {
+      p.layout = Layout::hybrid;
+      p.v2_mount = view->unified->mount_point;
+      p.reason = "hybrid: " + p.reason + "; tracking, kill and pressure through the unified hierarchy at " +
+                 p.v2_mount;
+    } else {
+      p.reason += "; unified hierarchy at " + view->unified->mount_point + " not used: " +
+                  (placed ? std::string("the runner lives in ") + parent : placed.error().message());
+    }
+  }
+  return p;
+}
+
+}  // namespace cronrun::cgroup

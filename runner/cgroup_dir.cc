@@ -1,0 +1,105 @@
+// CgroupDir: one cgroup directory held open by fd. Every read, write, mkdir and
+// rmdir below it goes through openat()/mkdirat()/unlinkat() on that fd, so a job's
+// cgroup is resolved once and a rename or a concurrent path change elsewhere cannot
+// redirect a later write. The path is kept only to name files in errors.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "runner/cgroup_internal.h"
+
+namespace cronrun::cgroup {
+
+Result<CgroupDir> CgroupDir::open(const std::string& path) {
+  // O_RDONLY (not O_PATH): clone3(CLONE_INTO_CGROUP) and poll-free reads both work.
+  auto fd = open_fd(path, O_RDONLY | O_DIRECTORY);
+  if (!fd) return std::unexpected(Error::sys("open", path, fd.error().err()));
+  return CgroupDir(std::move(*fd), path);
+}
+
+std::string CgroupDir::file_path(const std::string& file) const { return cgroup_fs_path(path_, file); }
+
+Result<CgroupDir> CgroupDir::open_child(const std::string& name) const {
+  int fd = ::openat(fd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail_sys("open", file_path(name));
+  return CgroupDir(UniqueFd(fd), file_path(name));
+}
+
+Result<void> CgroupDir::make_child(const std::string& name, bool exist_ok) const {
+  if (::mkdirat(fd_.get(), name.c_str(), 0755) == 0) return {};
+  if (errno == EEXIST && exist_ok) return {};
+  return fail_sys("mkdir", file_path(name));
+}
+
+Result<void> CgroupDir::remove_child(const std::string& name, int busy_retries) const {
+  for (int attempt = 0;; ++attempt) {
+    if (::unlinkat(fd_.get(), name.c_str(), AT_REMOVEDIR) == 0) return {};
+    if (errno == EBUSY && attempt < busy_retries) {
+      sleep_ms(2);
+      continue;
+    }
+    return fail_sys("rmdir", file_path(name));
+  }
+}
+
+bool CgroupDir::has(const std::string& file) const {
+  return ::faccessat(fd_.get(), file.c_str(), F_OK, 0) == 0;
+}
+
+Result<std::string> CgroupDir::read(const std::string& file) const {
+  return read_file_at(fd_.get(), file, file_path(file));
+}
+
+Result<std::optional<std::string>> CgroupDir::read_optional(const std::string& file) const {
+  auto text = read(file);
+  if (text) return std::optional<std::string>(std::move(*text));
+  // ENOENT: the kernel lacks the file (older kernel, controller off, PSI off).
+  // EOPNOTSUPP: e.g. pressure files with psi=0 on the command line.
+  if (text.error().err() == ENOENT || text.error().err() == EOPNOTSUPP) return std::optional<std::string>();
+  return std::unexpected(text.error());
+}
+
+Result<void> CgroupDir::write(const std::string& file, const std::string& value) const {
+  return write_file_at(fd_.get(), file, value, file_path(file));
+}
+
+Result<UniqueFd> CgroupDir::open_file(const std::string& file, int flags) const {
+  int fd = ::openat(fd_.get(), file.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return fail_sys("open", file_path(file));
+  return UniqueFd(fd);
+}
+
+Result<std::vector<pid_t>> CgroupDir::procs() const {
+  auto text = read("cgroup.procs");
+  if (!text) return std::unexpected(text.error());
+  auto pids = parse_pid_list(*text);
+  if (!pids) return std::unexpected(std::move(pids.error()).context("reading " + file_path("cgroup.procs")));
+  return pids;
+}
+
+Result<void> signal_pids(const std::vector<pid_t>& pids, int sig, const std::string& path_for_errors) {
+  for (pid_t pid : pids) {
+    if (::kill(pid, sig) != 0 && errno != ESRCH) {
+      return fail_sys("kill " + std::to_string(pid) + " (in)", path_for_errors);
+    }
+  }
+  return {};
+}
+
+void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+int64_t monotonic_ms() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+}  // namespace cronrun::cgroup

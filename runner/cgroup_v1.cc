@@ -1,0 +1,434 @@
+// The cgroup v1 backend, which on hybrid hosts also carries the unified (v2)
+// half. Creation, limit writes and attaching go through libcgroup, the project's
+// declared v1 dependency; reads, kills and removal go through directory fds.
+//
+// Why the split:
+//  * libcgroup 2.0.2's cgroup_delete_cgroup() migrates leftover tasks into the
+//    parent (<job>) before rmdir — a leftover would escape the kill and the
+//    accounting. We rmdir ourselves and treat "busy" as "not empty yet".
+//  * cgroup_modify_cgroup() does not say which value failed, so each limit is
+//    written alone (which also fixes the order: memory.memsw.limit_in_bytes must
+//    never be below memory.limit_in_bytes, so it is written after it).
+//  * cgroup_attach_task_pid() writes the pid to each hierarchy's `tasks` file,
+//    which moves one thread: attach() is for the single-threaded child of the fork
+//    handshake, before it execs.
+// v1 rules: no cgroup.kill and no "populated" notification, so a kill freezes the
+// freezer cgroup (no forks while we kill), SIGKILLs every task, thaws, and polls
+// cgroup.procs until empty. On hybrid the unified leaf's cgroup.kill and
+// cgroup.events do this properly and are preferred.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <libcgroup.h>
+
+#include "runner/cgroup_internal.h"
+
+namespace cronrun::cgroup {
+
+namespace {
+
+constexpr int kRemoveBusyRetries = 50;  // x 2 ms
+constexpr int kCreateRaceRetries = 3;
+
+struct CgroupFree {
+  void operator()(struct cgroup* cg) const { cgroup_free(&cg); }
+};
+using CgroupPtr = std::unique_ptr<struct cgroup, CgroupFree>;
+
+Error libcgroup_error(const std::string& op, const std::string& path, int rc) {
+  // ECGOTHER carries the errno of the failed syscall; the others are libcgroup's own.
+  if (rc == ECGOTHER) return Error::sys(op, path, cgroup_get_last_errno());
+  return Error(op + " " + path + ": " + cgroup_strerror(rc));
+}
+
+Result<void> init_libcgroup() {
+  // cgroup_init() reads the mount table once per process; repeat calls are cheap
+  // but pointless.
+  static int rc = cgroup_init();
+  if (rc != 0) return std::unexpected(libcgroup_error("cgroup_init", "/proc/mounts", rc));
+  return {};
+}
+
+bool is_ours(std::string_view controller) {
+  for (const char* c : kV1Controllers)
+    if (controller == c) return true;
+  return false;
+}
+
+std::optional<double> ns_to_s(std::optional<uint64_t> ns) {
+  if (!ns) return std::nullopt;
+  return static_cast<double>(*ns) / 1e9;
+}
+
+Result<std::optional<uint64_t>> read_number(const CgroupDir& dir, const std::string& file) {
+  auto text = dir.read_optional(file);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return std::optional<uint64_t>();
+  auto v = parse_u64(**text);
+  if (!v) return std::unexpected(std::move(v.error()).context("parsing " + dir.file_path(file)));
+  return std::optional(*v);
+}
+
+Result<std::optional<std::map<std::string, uint64_t>>> read_keyed(const CgroupDir& dir, const std::string& file) {
+  auto text = dir.read_optional(file);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return std::optional<std::map<std::string, uint64_t>>();
+  auto kv = parse_flat_keyed(**text);
+  if (!kv) return std::unexpected(std::move(kv.error()).context("parsing " + dir.file_path(file)));
+  return std::optional(std::move(*kv));
+}
+
+std::optional<uint64_t> get(const std::map<std::string, uint64_t>& kv, const std::string& key) {
+  auto it = kv.find(key);
+  if (it == kv.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<void> wait_v1_empty(const CgroupDir& dir, int64_t deadline) {
+  int64_t last_kill = monotonic_ms();
+  for (;;) {
+    auto procs = dir.procs();
+    if (!procs) return std::unexpected(procs.error());
+    if (procs->empty()) return {};
+    int64_t now = monotonic_ms();
+    if (now >= deadline) return fail_sys("waiting for the cgroup to empty", dir.path(), ETIMEDOUT);
+    if (now - last_kill >= 50) {
+      (void)signal_pids(*procs, SIGKILL, dir.path());
+      last_kill = now;
+    }
+    sleep_ms(5);
+  }
+}
+
+// One hierarchy's directories of this run.
+struct V1Dirs {
+  std::vector<std::string> controllers;
+  CgroupDir parent_dir;  // <parent>
+  CgroupDir job_dir;     // <parent>/<job>
+  CgroupDir leaf;        // <parent>/<job>/<run-id>
+};
+
+class V1JobCgroup final : public JobCgroup {
+ public:
+  V1JobCgroup(std::string path, std::string job, std::string run_id, CgroupPtr cg)
+      : path_(std::move(path)), job_(std::move(job)), run_id_(std::move(run_id)), cg_(std::move(cg)) {}
+
+  ~V1JobCgroup() override {
+    if (removed_) return;
+    (void)kill_all(1000);
+    (void)remove();
+  }
+
+  // Opens the directories libcgroup created (and creates the unified half).
+  Result<void> open(const Placement& placement) {
+    for (const auto& m : placement.v1_mounts) {
+      if (std::none_of(m.controllers.begin(), m.controllers.end(), [](const std::string& c) { return is_ours(c); }))
+        continue;
+      V1Dirs d;
+      d.controllers = m.controllers;
+      auto parent = CgroupDir::open(cgroup_fs_path(m.mount_point, placement.parent));
+      if (!parent) return std::unexpected(parent.error());
+      auto job = parent->open_child(job_);
+      if (!job) return std::unexpected(job.error());
+      auto leaf = job->open_child(run_id_);
+      if (!leaf) return std::unexpected(leaf.error());
+      d.parent_dir = std::move(*parent);
+      d.job_dir = std::move(*job);
+      d.leaf = std::move(*leaf);
+      dirs_.push_back(std::move(d));
+    }
+    if (dirs_.empty()) return fail("no v1 hierarchy with a controller cronrun uses");
+    if (placement.layout == Layout::hybrid) {
+      auto tree = create_v2_tree(placement.v2_mount, placement.parent, {}, job_, run_id_);
+      if (!tree) return std::unexpected(std::move(tree.error()).context("creating the unified (v2) half"));
+      unified_ = std::move(*tree);
+      if (auto fd = unified_->leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
+    }
+    return {};
+  }
+
+  Layout layout() const override { return unified_ ? Layout::hybrid : Layout::v1; }
+  const std::string& path() const override { return path_; }
+
+  Result<void> apply_limits(const Limits& l) override {
+    if (auto v = validate_limits(l); !v) return v;
+    if (l.memory_max_bytes) {
+      if (auto w = set("memory", "memory limit", "memory.limit_in_bytes", std::to_string(*l.memory_max_bytes)); !w)
+        return w;
+    }
+    if (l.memory_high_bytes) {
+      if (auto w = set("memory", "memory-high limit", "memory.soft_limit_in_bytes",
+                       std::to_string(*l.memory_high_bytes));
+          !w)
+        return w;
+    }
+    if (l.swap_max_bytes) {
+      // v1 limits memory + swap together; without a memory limit there is no sum.
+      if (!l.memory_max_bytes) return fail("swap limit on cgroup v1 needs a memory limit too (memory.memsw.limit_in_bytes is memory + swap)");
+      if (auto w = set("memory", "swap limit", "memory.memsw.limit_in_bytes",
+                       std::to_string(*l.memory_max_bytes + *l.swap_max_bytes));
+          !w)
+        return w;
+    }
+    if (l.cpu_quota_pct) {
+      if (auto w = set("cpu", "CPU quota", "cpu.cfs_period_us", std::to_string(kCpuPeriodUsec)); !w) return w;
+      if (auto w = set("cpu", "CPU quota", "cpu.cfs_quota_us", std::to_string(cpu_quota_usec(*l.cpu_quota_pct))); !w)
+        return w;
+    }
+    if (l.cpu_weight) {
+      if (auto w = set("cpu", "CPU weight", "cpu.shares", std::to_string(weight_to_cpu_shares(*l.cpu_weight))); !w)
+        return w;
+    }
+    if (l.pids_max) {
+      if (auto w = set("pids", "pids limit", "pids.max", std::to_string(*l.pids_max)); !w) return w;
+    }
+    if (l.io_weight) {
+      // CFQ's blkio.weight (10..1000) is gone since 5.0; BFQ offers blkio.bfq.weight.
+      const V1Dirs* d = dir_for("blkio");
+      if (d && !d->leaf.has("blkio.weight") && d->leaf.has("blkio.bfq.weight")) {
+        if (auto w = set("blkio", "IO weight", "blkio.bfq.weight", std::to_string(weight_to_bfq_weight(*l.io_weight)));
+            !w)
+          return w;
+      } else if (auto w = set("blkio", "IO weight", "blkio.weight", std::to_string(weight_to_blkio_weight(*l.io_weight)));
+                 !w) {
+        return w;
+      }
+    }
+    return {};
+  }
+
+  int clone_into_fd() const override { return -1; }
+
+  Result<void> attach(pid_t pid) override {
+    // Unified first: if it fails, nothing has moved yet.
+    if (unified_) {
+      if (auto w = unified_->leaf.write("cgroup.procs", std::to_string(pid)); !w) return w;
+    }
+    int rc = cgroup_attach_task_pid(cg_.get(), pid);
+    if (rc != 0) return std::unexpected(libcgroup_error("cgroup_attach_task_pid " + std::to_string(pid), tracking().path(), rc));
+    return {};
+  }
+
+  // After remove() the cgroup is gone and, by construction, was empty.
+  Result<std::vector<pid_t>> pids() const override {
+    if (removed_) return std::vector<pid_t>{};
+    return tracking().procs();
+  }
+
+  Result<void> signal_all(int sig) override {
+    if (removed_) return {};
+    auto procs = tracking().procs();
+    if (!procs) return std::unexpected(procs.error());
+    return signal_pids(*procs, sig, tracking().path());
+  }
+
+  Result<void> kill_all(int timeout_ms) override {
+    if (removed_) return {};
+    const int64_t deadline = monotonic_ms() + timeout_ms;
+    if (unified_ && unified_->leaf.has("cgroup.kill")) {
+      if (auto k = v2_kill_and_wait(unified_->leaf, timeout_ms); !k) return k;
+      // Exited tasks leave every hierarchy at once; this normally returns at once.
+      return wait_v1_empty(v1_tracking(), deadline);
+    }
+    if (const V1Dirs* f = dir_for("freezer")) {
+      if (auto k = freeze_kill_thaw(f->leaf, deadline); !k) return k;
+    } else {
+      auto procs = tracking().procs();
+      if (!procs) return std::unexpected(procs.error());
+      if (auto k = signal_pids(*procs, SIGKILL, tracking().path()); !k) return k;
+    }
+    return wait_v1_empty(tracking(), deadline);
+  }
+
+  int events_fd() const override { return events_.get(); }
+
+  Result<Usage> read_usage() const override {
+    Usage u;
+    if (const V1Dirs* d = dir_for("memory")) {
+      auto peak = read_number(d->leaf, "memory.max_usage_in_bytes");
+      if (!peak) return std::unexpected(peak.error());
+      u.memory_peak_bytes = *peak;
+      auto oom = read_keyed(d->leaf, "memory.oom_control");
+      if (!oom) return std::unexpected(oom.error());
+      if (*oom) u.oom_kills = get(**oom, "oom_kill");  // 4.13+
+      auto failcnt = read_number(d->leaf, "memory.failcnt");
+      if (!failcnt) return std::unexpected(failcnt.error());
+      u.memory_max_events = *failcnt;
+      // v1 has no memory.high events: memory_high_events stays unknown.
+    }
+    if (const V1Dirs* d = dir_for("cpuacct")) {
+      auto user = read_number(d->leaf, "cpuacct.usage_user");
+      if (!user) return std::unexpected(user.error());
+      auto sys = read_number(d->leaf, "cpuacct.usage_sys");
+      if (!sys) return std::unexpected(sys.error());
+      u.cpu_user_s = ns_to_s(*user);
+      u.cpu_system_s = ns_to_s(*sys);
+    }
+    if (const V1Dirs* d = dir_for("cpu")) {
+      auto stat = read_keyed(d->leaf, "cpu.stat");
+      if (!stat) return std::unexpected(stat.error());
+      if (*stat) {
+        u.cpu_nr_throttled = get(**stat, "nr_throttled");
+        u.cpu_throttled_s = ns_to_s(get(**stat, "throttled_time"));
+      }
+    }
+    if (const V1Dirs* d = dir_for("blkio")) {
+      for (const char* file : {"blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes",
+                               "blkio.io_service_bytes_recursive"}) {
+        auto text = d->leaf.read_optional(file);
+        if (!text) return std::unexpected(text.error());
+        if (!*text) continue;
+        auto bytes = parse_blkio_service_bytes(**text);
+        if (!bytes) return std::unexpected(std::move(bytes.error()).context("parsing " + d->leaf.file_path(file)));
+        u.io_read_bytes = bytes->read_bytes;
+        u.io_write_bytes = bytes->write_bytes;
+        break;
+      }
+    }
+    if (const V1Dirs* d = dir_for("pids")) {
+      auto peak = read_number(d->leaf, "pids.peak");  // v1 pids.peak: 6.x kernels only
+      if (!peak) return std::unexpected(peak.error());
+      u.pids_peak = *peak;
+    }
+    if (unified_) {
+      // The unified cpu.stat exists without any controller (rstat); prefer it, as
+      // v2 hosts report the same figure.
+      Usage v2;
+      if (auto r = read_v2_usage(unified_->leaf, v2); !r) return std::unexpected(r.error());
+      if (v2.cpu_user_s) u.cpu_user_s = v2.cpu_user_s;
+      if (v2.cpu_system_s) u.cpu_system_s = v2.cpu_system_s;
+      if (auto r = read_pressure(unified_->leaf, u.pressure_some_s); !r) return std::unexpected(r.error());
+    }
+    return u;
+  }
+
+  Result<void> remove() override {
+    if (removed_) return {};
+    events_.reset();
+    Result<void> first;
+    auto note = [&](Result<void> r) {
+      if (!r && first) first = std::move(r);
+    };
+    auto remove_tree = [&](const CgroupDir& parent_dir, const CgroupDir& job_dir) -> Result<void> {
+      if (!job_dir.valid()) return {};
+      auto leaf = job_dir.remove_child(run_id_, kRemoveBusyRetries);
+      if (!leaf && leaf.error().err() != ENOENT) return leaf;
+      // Another run of the same job may be using <job>: not empty is fine.
+      auto job = parent_dir.remove_child(job_, 0);
+      if (!job && job.error().err() != ENOTEMPTY && job.error().err() != EBUSY && job.error().err() != ENOENT)
+        return job;
+      return {};
+    };
+    for (const auto& d : dirs_) note(remove_tree(d.parent_dir, d.job_dir));
+    if (unified_) note(remove_tree(unified_->parent_dir, unified_->job_dir));
+    if (first) removed_ = true;
+    return first;
+  }
+
+ private:
+  Result<void> set(const char* controller, const char* what, const std::string& file, const std::string& value) {
+    const V1Dirs* d = dir_for(controller);
+    if (!d) {
+      std::string in_use;
+      for (const auto& x : dirs_)
+        for (const auto& c : x.controllers) in_use += (in_use.empty() ? "" : " ") + c;
+      return fail(std::string(what) + " needs the v1 " + controller +
+                  " controller, which is not mounted or not usable here (in use: " + in_use + ")");
+    }
+    if (!d->leaf.has(file)) {
+      return fail(std::string(what) + " needs " + d->leaf.file_path(file) + ", which this kernel does not have");
+    }
+    // A fresh struct per value: libcgroup reports one status per modify call.
+    CgroupPtr one(cgroup_new_cgroup(cg_name().c_str()));
+    if (!one) return fail("cgroup_new_cgroup: out of memory");
+    struct cgroup_controller* c = cgroup_add_controller(one.get(), controller);
+    if (!c) return fail(std::string("cgroup_add_controller ") + controller + ": failed");
+    int rc = cgroup_add_value_string(c, file.c_str(), value.c_str());
+    if (rc == 0) rc = cgroup_modify_cgroup(one.get());
+    if (rc != 0) {
+      return std::unexpected(
+          libcgroup_error("cgroup_modify_cgroup", d->leaf.file_path(file), rc).context("setting " + std::string(what) + " to " + value));
+    }
+    return {};
+  }
+
+  std::string cg_name() const { return path_.substr(1); }
+
+  const V1Dirs* dir_for(std::string_view controller) const {
+    for (const auto& d : dirs_)
+      if (std::find(d.controllers.begin(), d.controllers.end(), controller) != d.controllers.end()) return &d;
+    return nullptr;
+  }
+
+  // Where to list and signal tasks: the unified leaf when there is one; else a v1
+  // hierarchy, freezer first (it is the one a kill uses).
+  const CgroupDir& tracking() const { return unified_ ? unified_->leaf : v1_tracking(); }
+  const CgroupDir& v1_tracking() const {
+    for (const char* c : {"freezer", "pids", "memory"})
+      if (const V1Dirs* d = dir_for(c)) return d->leaf;
+    return dirs_.front().leaf;
+  }
+
+  static Result<void> freeze_kill_thaw(const CgroupDir& leaf, int64_t deadline) {
+    if (auto f = leaf.write("freezer.state", "FROZEN"); !f) return f;
+    // FREEZING can last while a task sits in an uninterruptible sleep; kill anyway
+    // after a while (the wait below repeats the kill).
+    const int64_t freeze_deadline = std::min(deadline, monotonic_ms() + 1000);
+    while (monotonic_ms() < freeze_deadline) {
+      auto state = leaf.read("freezer.state");
+      if (!state || state->starts_with("FROZEN")) break;
+      sleep_ms(2);
+    }
+    auto procs = leaf.procs();
+    Result<void> killed =
+        procs ? signal_pids(*procs, SIGKILL, leaf.path()) : Result<void>(std::unexpected(procs.error()));
+    auto thawed = leaf.write("freezer.state", "THAWED");
+    if (!killed) return killed;
+    return thawed;
+  }
+
+  std::string path_;
+  std::string job_;
+  std::string run_id_;
+  CgroupPtr cg_;
+  std::vector<V1Dirs> dirs_;
+  std::optional<V2Created> unified_;
+  UniqueFd events_;
+  bool removed_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobCgroup>> create_v1_job(const Placement& placement, const std::string& job,
+                                                 const std::string& run_id) {
+  if (placement.v1_mounts.empty()) return fail("no v1 hierarchy to create the job cgroup in");
+  if (auto init = init_libcgroup(); !init) return std::unexpected(init.error());
+  std::string path = join_relative(join_relative(placement.parent, job), run_id);
+
+  CgroupPtr cg(cgroup_new_cgroup(path.substr(1).c_str()));
+  if (!cg) return fail("cgroup_new_cgroup: out of memory");
+  std::string first_leaf;
+  for (const auto& m : placement.v1_mounts) {
+    // One controller names the hierarchy; co-mounted ones (cpu,cpuacct) come along.
+    auto it = std::find_if(m.controllers.begin(), m.controllers.end(), [](const std::string& c) { return is_ours(c); });
+    if (it == m.controllers.end()) continue;
+    if (!cgroup_add_controller(cg.get(), it->c_str())) return fail("cgroup_add_controller " + *it + ": failed");
+    if (first_leaf.empty()) first_leaf = cgroup_fs_path(m.mount_point, path);
+  }
+  for (int attempt = 0;; ++attempt) {
+    int rc = cgroup_create_cgroup(cg.get(), 0);
+    if (rc == 0) break;
+    // ENOENT: another run of the same job removed <job> under libcgroup's mkdir -p.
+    if (attempt + 1 < kCreateRaceRetries && rc == ECGOTHER && cgroup_get_last_errno() == ENOENT) continue;
+    return std::unexpected(libcgroup_error("cgroup_create_cgroup", first_leaf, rc));
+  }
+  // From here on the owner cleans up whatever exists if a later step fails.
+  auto job_cg = std::make_unique<V1JobCgroup>(path, job, run_id, std::move(cg));
+  if (auto opened = job_cg->open(placement); !opened) return std::unexpected(opened.error());
+  return job_cg;
+}
+
+}  // namespace cronrun::cgroup

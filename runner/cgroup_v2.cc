@@ -1,0 +1,461 @@
+// The cgroup v2 backend, and the v2 pieces hybrid hosts reuse for their
+// controller-less unified hierarchy. Everything goes through directory fds; the
+// job's leaf fd is what the runner passes to clone3(CLONE_INTO_CGROUP).
+//
+// Kernel rules (Documentation/admin-guide/cgroup-v2.rst):
+//  * No internal processes: a non-root cgroup can only enable controllers in its
+//    cgroup.subtree_control while it has no processes of its own. Intermediate
+//    directories (<parent>, <parent>/<job>) only ever hold child cgroups; a
+//    non-root runner first leaves its delegated cgroup for a leaf of its own.
+//  * A controller is available to a child only if enabled in every ancestor's
+//    subtree_control; we enable top-down, only what is missing, so a host (or a
+//    delegating systemd) that already enabled it sees no write at all.
+//  * cgroup.kill (5.14+) kills the whole subtree atomically, including tasks that
+//    fork meanwhile; without it we freeze (cgroup.freeze, 5.2+), kill, thaw.
+//  * "populated 0" in cgroup.events means no live task is left (zombies do not
+//    count); the file raises POLLPRI when it changes.
+//  * Races: another run of the same job may rmdir <job> between our mkdir of it and
+//    of the run's leaf; creation retries on ENOENT.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <dirent.h>
+
+#include "runner/cgroup_internal.h"
+
+namespace cronrun::cgroup {
+
+namespace {
+
+constexpr int kRemoveBusyRetries = 50;  // x 2 ms
+constexpr int kCreateRaceRetries = 3;
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::vector<std::string> components(std::string_view relative) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < relative.size()) {
+    while (i < relative.size() && relative[i] == '/') ++i;
+    size_t start = i;
+    while (i < relative.size() && relative[i] != '/') ++i;
+    if (i > start) out.emplace_back(relative.substr(start, i - start));
+  }
+  return out;
+}
+
+// Enables in `dir`'s subtree_control whichever of `wanted` it has but does not
+// pass down yet. One write per controller: one that cannot be enabled must not
+// keep the others from their children. Failures are collected, not fatal: a
+// limit needing a missing controller reports them.
+void enable_controllers(const CgroupDir& dir, const std::vector<std::string>& wanted,
+                        std::map<std::string, std::string>& errors) {
+  if (wanted.empty()) return;
+  auto have = dir.read("cgroup.controllers");
+  auto enabled = dir.read("cgroup.subtree_control");
+  if (!have || !enabled) {
+    for (const auto& c : wanted) errors[c] = (!have ? have.error() : enabled.error()).message();
+    return;
+  }
+  auto have_list = split_words(*have);
+  auto enabled_list = split_words(*enabled);
+  for (const auto& c : wanted) {
+    if (!contains(have_list, c) || contains(enabled_list, c)) continue;
+    auto w = dir.write("cgroup.subtree_control", "+" + c);
+    if (!w) {
+      Error e = w.error();
+      if (e.err() == EBUSY) e.context("the cgroup has processes of its own (no-internal-processes rule)");
+      errors[c] = e.message();
+    }
+  }
+}
+
+Result<V2Created> create_v2_tree_once(const std::string& mount_point, const std::string& parent,
+                                      const std::vector<std::string>& controllers, const std::string& job,
+                                      const std::string& run_id) {
+  V2Created out;
+  auto dir = CgroupDir::open(mount_point);
+  if (!dir) return std::unexpected(dir.error());
+  for (const auto& name : components(parent)) {
+    enable_controllers(*dir, controllers, out.enable_errors);
+    if (auto made = dir->make_child(name, true); !made) return std::unexpected(made.error());
+    auto child = dir->open_child(name);
+    if (!child) return std::unexpected(child.error());
+    dir = std::move(child);
+  }
+  enable_controllers(*dir, controllers, out.enable_errors);
+  if (auto made = dir->make_child(job, true); !made) return std::unexpected(made.error());
+  auto job_dir = dir->open_child(job);
+  if (!job_dir) return std::unexpected(job_dir.error());
+  enable_controllers(*job_dir, controllers, out.enable_errors);
+  // The run's leaf must be new: run ids are unique, an existing one is a bug.
+  if (auto made = job_dir->make_child(run_id, false); !made) return std::unexpected(made.error());
+  auto leaf = job_dir->open_child(run_id);
+  if (!leaf) return std::unexpected(leaf.error());
+  out.parent_dir = std::move(*dir);
+  out.job_dir = std::move(*job_dir);
+  out.leaf = std::move(*leaf);
+  return out;
+}
+
+// Reads a flat-keyed file; nullopt when the file does not exist.
+Result<std::optional<std::map<std::string, uint64_t>>> read_keyed(const CgroupDir& dir, const std::string& file) {
+  auto text = dir.read_optional(file);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return std::optional<std::map<std::string, uint64_t>>();
+  auto kv = parse_flat_keyed(**text);
+  if (!kv) return std::unexpected(std::move(kv.error()).context("parsing " + dir.file_path(file)));
+  return std::optional(std::move(*kv));
+}
+
+Result<std::optional<uint64_t>> read_number(const CgroupDir& dir, const std::string& file) {
+  auto text = dir.read_optional(file);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return std::optional<uint64_t>();
+  auto v = parse_u64(**text);
+  if (!v) return std::unexpected(std::move(v.error()).context("parsing " + dir.file_path(file)));
+  return std::optional(*v);
+}
+
+template <class T>
+std::optional<T> get(const std::map<std::string, uint64_t>& kv, const std::string& key) {
+  auto it = kv.find(key);
+  if (it == kv.end()) return std::nullopt;
+  return static_cast<T>(it->second);
+}
+
+std::optional<double> usec_to_s(std::optional<uint64_t> usec) {
+  if (!usec) return std::nullopt;
+  return static_cast<double>(*usec) / 1e6;
+}
+
+Result<bool> v2_populated(int events_fd, const std::string& path) {
+  char buf[256];
+  ssize_t n;
+  do {
+    n = ::pread(events_fd, buf, sizeof buf - 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return fail_sys("read", path);
+  auto kv = parse_flat_keyed(std::string_view(buf, static_cast<size_t>(n)));
+  if (!kv) return std::unexpected(std::move(kv.error()).context("parsing " + path));
+  auto it = kv->find("populated");
+  if (it == kv->end()) return fail("no 'populated' key in " + path);
+  return it->second != 0;
+}
+
+}  // namespace
+
+Result<V2Created> create_v2_tree(const std::string& mount_point, const std::string& parent,
+                                 const std::vector<std::string>& controllers, const std::string& job,
+                                 const std::string& run_id) {
+  for (int attempt = 0;; ++attempt) {
+    auto made = create_v2_tree_once(mount_point, parent, controllers, job, run_id);
+    if (made || attempt + 1 >= kCreateRaceRetries) return made;
+    // ENOENT/ENODEV: a directory on the way was removed under us (another run of
+    // the same job finishing); start over from the mount.
+    if (made.error().err() != ENOENT && made.error().err() != ENODEV) return made;
+  }
+}
+
+Result<void> enter_runner_leaf(const std::string& mount_point, const std::string& leaf_relative) {
+  std::string parent = leaf_relative.substr(0, leaf_relative.rfind('/'));
+  std::string name = leaf_relative.substr(leaf_relative.rfind('/') + 1);
+  auto parent_dir = CgroupDir::open(cgroup_fs_path(mount_point, parent.empty() ? "/" : parent));
+  if (!parent_dir) return std::unexpected(parent_dir.error());
+  if (auto made = parent_dir->make_child(name, true); !made) return std::unexpected(made.error());
+  auto leaf = parent_dir->open_child(name);
+  if (!leaf) return std::unexpected(leaf.error());
+  if (auto moved = leaf->write("cgroup.procs", std::to_string(::getpid())); !moved) {
+    return std::unexpected(std::move(moved.error()).context("moving the runner into its own leaf cgroup"));
+  }
+
+  // Housekeeping: a runner cannot remove the leaf it lives in, so leaves of
+  // finished runners stay behind. Remove those that are empty and whose runner is
+  // gone (both, so a runner that just made its leaf is never raced). Failures only
+  // leave an empty directory behind; they are ignored.
+  int dup_fd = ::fcntl(parent_dir->fd(), F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return {};
+  DIR* d = ::fdopendir(dup_fd);
+  if (!d) {
+    ::close(dup_fd);
+    return {};
+  }
+  std::vector<std::string> stale;
+  while (struct dirent* e = ::readdir(d)) {
+    auto pid = parse_runner_leaf_name(e->d_name);
+    if (!pid || *pid == ::getpid()) continue;
+    if (::kill(*pid, 0) == 0 || errno != ESRCH) continue;
+    stale.emplace_back(e->d_name);
+  }
+  ::closedir(d);
+  for (const auto& s : stale) {
+    auto dir = parent_dir->open_child(s);
+    if (!dir) continue;
+    auto procs = dir->procs();
+    if (procs && procs->empty()) (void)parent_dir->remove_child(s, 0);
+  }
+  return {};
+}
+
+Result<void> read_v2_usage(const CgroupDir& dir, Usage& u) {
+  auto peak = read_number(dir, "memory.peak");
+  if (!peak) return std::unexpected(peak.error());
+  if (*peak) u.memory_peak_bytes = **peak;
+
+  auto events = read_keyed(dir, "memory.events");
+  if (!events) return std::unexpected(events.error());
+  if (*events) {
+    u.oom_kills = get<uint64_t>(**events, "oom_kill");
+    u.memory_max_events = get<uint64_t>(**events, "max");
+    u.memory_high_events = get<uint64_t>(**events, "high");
+  }
+
+  auto cpu = read_keyed(dir, "cpu.stat");
+  if (!cpu) return std::unexpected(cpu.error());
+  if (*cpu) {
+    u.cpu_user_s = usec_to_s(get<uint64_t>(**cpu, "user_usec"));
+    u.cpu_system_s = usec_to_s(get<uint64_t>(**cpu, "system_usec"));
+    // Present only with the cpu controller enabled for this cgroup.
+    u.cpu_nr_throttled = get<uint64_t>(**cpu, "nr_throttled");
+    u.cpu_throttled_s = usec_to_s(get<uint64_t>(**cpu, "throttled_usec"));
+  }
+
+  auto io = dir.read_optional("io.stat");
+  if (!io) return std::unexpected(io.error());
+  if (*io) {
+    auto bytes = parse_io_stat(**io);
+    if (!bytes) return std::unexpected(std::move(bytes.error()).context("parsing " + dir.file_path("io.stat")));
+    u.io_read_bytes = bytes->read_bytes;
+    u.io_write_bytes = bytes->write_bytes;
+  }
+
+  auto pids_peak = read_number(dir, "pids.peak");
+  if (!pids_peak) return std::unexpected(pids_peak.error());
+  if (*pids_peak) u.pids_peak = **pids_peak;
+  return {};
+}
+
+Result<void> read_pressure(const CgroupDir& dir, Pressure& pressure) {
+  struct Item {
+    const char* file;
+    std::optional<double>* out;
+  } items[] = {{"cpu.pressure", &pressure.cpu}, {"memory.pressure", &pressure.memory}, {"io.pressure", &pressure.io}};
+  for (auto& item : items) {
+    auto text = dir.read_optional(item.file);
+    if (!text) return std::unexpected(text.error());
+    if (!*text) continue;
+    auto totals = parse_pressure(**text);
+    if (!totals) return std::unexpected(std::move(totals.error()).context("parsing " + dir.file_path(item.file)));
+    *item.out = usec_to_s(totals->some_total_usec);
+  }
+  return {};
+}
+
+Result<void> wait_v2_empty(const CgroupDir& dir, int timeout_ms) {
+  const int64_t deadline = monotonic_ms() + timeout_ms;
+  auto events = dir.open_file("cgroup.events", O_RDONLY);
+  int64_t last_kill = monotonic_ms();
+  for (;;) {
+    bool populated;
+    if (events) {
+      auto p = v2_populated(events->get(), dir.file_path("cgroup.events"));
+      if (!p) return std::unexpected(p.error());
+      populated = *p;
+    } else {
+      auto procs = dir.procs();
+      if (!procs) return std::unexpected(procs.error());
+      populated = !procs->empty();
+    }
+    if (!populated) return {};
+    int64_t now = monotonic_ms();
+    if (now >= deadline) {
+      return fail_sys("waiting for the cgroup to empty", dir.path(), ETIMEDOUT);
+    }
+    // Tasks forked while a kill loop ran would survive it: repeat SIGKILL now and
+    // then (harmless when cgroup.kill already did the job).
+    if (now - last_kill >= 50) {
+      if (auto procs = dir.procs(); procs) (void)signal_pids(*procs, SIGKILL, dir.path());
+      last_kill = now;
+    }
+    int wait = static_cast<int>(std::min<int64_t>(deadline - now, 20));
+    if (events) {
+      struct pollfd pfd = {events->get(), POLLPRI, 0};
+      (void)::poll(&pfd, 1, wait);
+    } else {
+      sleep_ms(wait);
+    }
+  }
+}
+
+Result<void> v2_kill_and_wait(const CgroupDir& dir, int timeout_ms) {
+  if (dir.has("cgroup.kill")) {
+    if (auto k = dir.write("cgroup.kill", "1"); !k) return k;
+  } else if (dir.has("cgroup.freeze")) {
+    // Frozen tasks cannot fork, so one pass of SIGKILL gets them all; they die on thaw.
+    if (auto f = dir.write("cgroup.freeze", "1"); !f) return f;
+    const int64_t deadline = monotonic_ms() + std::min(timeout_ms, 1000);
+    while (monotonic_ms() < deadline) {
+      auto kv = read_keyed(dir, "cgroup.events");
+      if (!kv || !*kv || get<uint64_t>(**kv, "frozen").value_or(0) == 1) break;
+      sleep_ms(2);
+    }
+    auto procs = dir.procs();
+    Result<void> killed = procs ? signal_pids(*procs, SIGKILL, dir.path()) : Result<void>(std::unexpected(procs.error()));
+    auto thawed = dir.write("cgroup.freeze", "0");
+    if (!killed) return killed;
+    if (!thawed) return thawed;
+  } else {
+    auto procs = dir.procs();
+    if (!procs) return std::unexpected(procs.error());
+    if (auto k = signal_pids(*procs, SIGKILL, dir.path()); !k) return k;
+  }
+  return wait_v2_empty(dir, timeout_ms);
+}
+
+// ---------------------------------------------------------------------------
+
+namespace {
+
+class V2JobCgroup final : public JobCgroup {
+ public:
+  V2JobCgroup(std::string path, std::string job, std::string run_id, V2Created tree)
+      : path_(std::move(path)), job_(std::move(job)), run_id_(std::move(run_id)), tree_(std::move(tree)) {
+    if (auto fd = tree_.leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
+  }
+  ~V2JobCgroup() override {
+    if (removed_) return;
+    (void)kill_all(1000);
+    (void)remove();
+  }
+
+  Layout layout() const override { return Layout::v2; }
+  const std::string& path() const override { return path_; }
+
+  Result<void> apply_limits(const Limits& l) override {
+    if (auto v = validate_limits(l); !v) return v;
+    auto have_text = tree_.leaf.read("cgroup.controllers");
+    if (!have_text) return std::unexpected(have_text.error());
+    auto have = split_words(*have_text);
+    auto need = [&](const char* controller, const char* what) -> Result<void> {
+      if (contains(have, controller)) return {};
+      std::string msg = std::string(what) + " needs the " + controller + " controller, which is not available in " +
+                        tree_.leaf.path() + " (cgroup.controllers: '" + *have_text + "')";
+      if (auto it = tree_.enable_errors.find(controller); it != tree_.enable_errors.end())
+        msg += "; enabling it failed: " + it->second;
+      while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+      return fail(msg);
+    };
+    auto write = [&](const char* controller, const char* what, const std::string& file,
+                     const std::string& value) -> Result<void> {
+      if (auto n = need(controller, what); !n) return n;
+      if (!tree_.leaf.has(file)) {
+        return fail(std::string(what) + " needs " + tree_.leaf.file_path(file) + ", which this kernel does not have");
+      }
+      return tree_.leaf.write(file, value);
+    };
+    if (l.memory_max_bytes) {
+      if (auto w = write("memory", "memory limit", "memory.max", std::to_string(*l.memory_max_bytes)); !w) return w;
+    }
+    if (l.memory_high_bytes) {
+      if (auto w = write("memory", "memory-high limit", "memory.high", std::to_string(*l.memory_high_bytes)); !w)
+        return w;
+    }
+    if (l.swap_max_bytes) {
+      if (auto w = write("memory", "swap limit", "memory.swap.max", std::to_string(*l.swap_max_bytes)); !w) return w;
+    }
+    if (l.cpu_quota_pct) {
+      if (auto w = write("cpu", "CPU quota", "cpu.max", format_cpu_max(*l.cpu_quota_pct)); !w) return w;
+    }
+    if (l.cpu_weight) {
+      if (auto w = write("cpu", "CPU weight", "cpu.weight", std::to_string(*l.cpu_weight)); !w) return w;
+    }
+    if (l.pids_max) {
+      if (auto w = write("pids", "pids limit", "pids.max", std::to_string(*l.pids_max)); !w) return w;
+    }
+    if (l.io_weight) {
+      // io.weight comes with the iocost controller; with BFQ as the scheduler the
+      // weight is io.bfq.weight (1..1000) instead.
+      if (tree_.leaf.has("io.weight") || !tree_.leaf.has("io.bfq.weight")) {
+        if (auto w = write("io", "IO weight", "io.weight", "default " + std::to_string(*l.io_weight)); !w) return w;
+      } else {
+        auto value = "default " + std::to_string(weight_to_bfq_weight(*l.io_weight));
+        if (auto w = write("io", "IO weight", "io.bfq.weight", value); !w) return w;
+      }
+    }
+    return {};
+  }
+
+  int clone_into_fd() const override { return tree_.leaf.fd(); }
+
+  Result<void> attach(pid_t pid) override { return tree_.leaf.write("cgroup.procs", std::to_string(pid)); }
+
+  // After remove() the cgroup is gone and, by construction, was empty.
+  Result<std::vector<pid_t>> pids() const override {
+    if (removed_) return std::vector<pid_t>{};
+    return tree_.leaf.procs();
+  }
+
+  Result<void> signal_all(int sig) override {
+    if (removed_) return {};
+    auto procs = tree_.leaf.procs();
+    if (!procs) return std::unexpected(procs.error());
+    return signal_pids(*procs, sig, tree_.leaf.path());
+  }
+
+  Result<void> kill_all(int timeout_ms) override {
+    if (removed_) return {};
+    return v2_kill_and_wait(tree_.leaf, timeout_ms);
+  }
+
+  int events_fd() const override { return events_.get(); }
+
+  Result<Usage> read_usage() const override {
+    Usage u;
+    if (auto r = read_v2_usage(tree_.leaf, u); !r) return std::unexpected(r.error());
+    if (auto r = read_pressure(tree_.leaf, u.pressure_some_s); !r) return std::unexpected(r.error());
+    return u;
+  }
+
+  Result<void> remove() override {
+    if (removed_) return {};
+    events_.reset();
+    auto leaf = tree_.job_dir.remove_child(run_id_, kRemoveBusyRetries);
+    if (!leaf && leaf.error().err() != ENOENT) return leaf;
+    removed_ = true;
+    // Another run of the same job may be using <job>: not empty is not an error.
+    auto job = tree_.parent_dir.remove_child(job_, 0);
+    if (!job && job.error().err() != ENOTEMPTY && job.error().err() != EBUSY && job.error().err() != ENOENT)
+      return job;
+    return {};
+  }
+
+ private:
+  std::string path_;
+  std::string job_;
+  std::string run_id_;
+  V2Created tree_;
+  UniqueFd events_;
+  bool removed_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobCgroup>> create_v2_job(const Placement& placement, const std::string& job,
+                                                 const std::string& run_id) {
+  if (!placement.runner_leaf.empty()) {
+    if (auto entered = enter_runner_leaf(placement.v2_mount, placement.runner_leaf); !entered)
+      return std::unexpected(entered.error());
+  }
+  auto tree = create_v2_tree(placement.v2_mount, placement.parent, placement.controllers, job, run_id);
+  if (!tree) return std::unexpected(tree.error());
+  std::string path = join_relative(join_relative(placement.parent, job), run_id);
+  return std::make_unique<V2JobCgroup>(std::move(path), job, run_id, std::move(*tree));
+}
+
+}  // namespace cronrun::cgroup

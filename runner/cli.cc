@@ -1,0 +1,242 @@
+// cronrun's command line. Every option that sets something records (key, value)
+// and is applied after the job config file, which gives "defaults < config file <
+// command line" without a second copy of the parsing rules (see job_spec.cc).
+#include "runner/cli.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <fmt/format.h>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/fd.h"
+
+namespace cronrun {
+namespace {
+
+constexpr const char* kDescription =
+    "Run one cron job in its own cgroup with limits, a pid-file lock and a measured, recorded profile.\n"
+    "Exit status: the job's own (0-123), 124 timeout, 125 cronrun failed, 126/127 not executable/not found,\n"
+    "128+N killed by signal N (OOM: 137), 75 lock busy with --on-locked fail.";
+
+std::string json_scalar(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (v.is_number_float()) return fmt::format("{}", v.get<double>());
+  return {};
+}
+
+}  // namespace
+
+Result<void> load_job_config(const std::string& path, JobSpec& spec) {
+  auto text = read_file(path);
+  if (!text) return std::unexpected(std::move(text.error()).context("reading job config"));
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(*text, nullptr, true, /*ignore_comments=*/true);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte is the offset; give a line number, which is what people look for.
+    size_t line = 1 + static_cast<size_t>(std::count(text->begin(),
+                          text->begin() + std::min<size_t>(e.byte, text->size()), '\n'));
+    return fail(fmt::format("config {}: line {}: invalid JSON ({})", path, line,
+                            std::string(e.what()).substr(std::string(e.what()).find(':') + 2)));
+  }
+  if (!doc.is_object()) return fail(fmt::format("config {}: expected a JSON object of settings", path));
+  for (const auto& [key, value] : doc.items()) {
+    if (!is_config_key(key) || key == "no-lock" || key == "no-history")
+      return fail(fmt::format("config {}: unknown key '{}' (keys are cronrun's long option names)", path, key));
+    std::vector<std::string> values;
+    if (key == "env" && value.is_object()) {
+      for (const auto& [k, v] : value.items()) {
+        if (!v.is_string()) return fail(fmt::format("config {}: key 'env.{}': expected a string", path, k));
+        values.push_back(k + "=" + v.get<std::string>());
+      }
+    } else if (key == "env" && value.is_array()) {
+      for (const auto& v : value) {
+        if (!v.is_string()) return fail(fmt::format("config {}: key 'env': expected strings KEY=VALUE", path));
+        values.push_back(v.get<std::string>());
+      }
+    } else if (value.is_string() || value.is_boolean() || value.is_number()) {
+      values.push_back(json_scalar(value));
+    } else {
+      return fail(fmt::format("config {}: key '{}': expected a string, number or boolean", path, key));
+    }
+    for (const auto& v : values)
+      if (auto r = apply_setting(spec, key, v); !r)
+        return fail(fmt::format("config {}: key '{}': {}", path, key, r.error().message()));
+  }
+  spec.config_path = path;
+  return {};
+}
+
+Result<ParsedArgs> parse_args(int argc, char** argv) {
+  ParsedArgs out;
+  CLI::App app(kDescription, "cronrun");
+  app.prefix_command();  // everything from COMMAND on belongs to the job
+  // A flag given twice takes its last value, as crontab lines built by scripts expect.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.set_version_flag("--version", std::string("cronrun ") + CRONRUN_VERSION);
+  app.name("cronrun [OPTIONS] -- COMMAND [ARG...]\n\ncronrun");
+  app.get_formatter()->column_width(34);
+
+  // Settings shared with the config file, applied after it, in this order.
+  std::vector<std::pair<std::string, std::string>> flags;
+  auto setting = [&](const std::string& names, const std::string& key, const std::string& help,
+                     const std::string& group) {
+    return app.add_option_function<std::string>(
+                  names, [&flags, key](const std::string& v) { flags.emplace_back(key, v); }, help)
+        ->group(group);
+  };
+  auto repeated = [&](const std::string& names, const std::string& key, const std::string& help,
+                      const std::string& group) {
+    return app.add_option_function<std::vector<std::string>>(
+                  names,
+                  [&flags, key](const std::vector<std::string>& vs) {
+                    for (const auto& v : vs) flags.emplace_back(key, v);
+                  },
+                  help)
+        ->group(group)
+        ->take_all();
+  };
+
+  const std::string job = "Job", lim = "Limits", lck = "Lock", rec = "Recording", out_g = "Output",
+                    misc = "Other";
+  setting("-n,--name", "name", "job name [A-Za-z0-9_.-]{1,64} (default: basename of COMMAND)", job)
+      ->type_name("NAME");
+  std::string config;
+  app.add_option("-c,--config", config,
+                 "job config (JSON, comments allowed); default /etc/cronrun/jobs.d/NAME.json (root) "
+                 "or $XDG_CONFIG_HOME/cronrun/jobs.d/NAME.json")
+      ->group(job)
+      ->type_name("FILE");
+  repeated("--env", "env", "extra environment for the job (repeatable)", job)->type_name("KEY=VALUE");
+  setting("--nice", "nice", "scheduling priority of the job (-20..19)", job)->type_name("N");
+  setting("--ionice", "ionice", "IO priority: realtime|best-effort|idle[:0-7]", job)->type_name("CLASS[:LEVEL]");
+  setting("--timeout", "timeout", "wall limit (90s, 15m, 2h): SIGTERM, then kill the cgroup", job)
+      ->type_name("DURATION");
+  setting("--kill-after", "kill-after", "grace between SIGTERM and kill on timeout (default 10s)", job)
+      ->type_name("DURATION");
+  bool keep_orphans = false;
+  app.add_flag("--keep-orphans", keep_orphans, "do not kill processes left behind when the job exits")
+      ->group(job);
+
+  setting("--memory", "memory", "hard memory limit (512M, 2G, 1.5GiB, bytes)", lim)->type_name("SIZE");
+  setting("--memory-high", "memory-high", "soft memory limit / reclaim pressure", lim)->type_name("SIZE");
+  setting("--swap", "swap", "swap limit (v1: applied as memory + swap)", lim)->type_name("SIZE");
+  setting("--cpu", "cpu", "CPU quota: 50% of one CPU, 250%, or cores (1.5)", lim)->type_name("QUOTA");
+  setting("--cpu-weight", "cpu-weight", "relative CPU weight 1-10000", lim)->type_name("N");
+  setting("--pids", "pids", "max tasks", lim)->type_name("N");
+  setting("--io-weight", "io-weight", "relative IO weight 1-10000, where available", lim)->type_name("N");
+  setting("--cgroup-parent", "cgroup-parent", "create job cgroups under this path (relative to the cgroup root)", lim)
+      ->type_name("PATH");
+  setting("--cgroup", "cgroup",
+          "required|auto|off; auto falls back to rlimits + rusage without a writable cgroup (default auto)", lim)
+      ->type_name("MODE");
+  setting("--seccomp", "seccomp", "syscall filter for the job: baseline|strict|off (default off)", lim)
+      ->type_name("MODE");
+
+  std::vector<std::string> lock_values;
+  auto* lock_opt = app.add_option("--lock", lock_values,
+                                  "pid-file lock (on by default); default /run/cronrun/locks/NAME.pid (root) "
+                                  "or $XDG_RUNTIME_DIR/cronrun/NAME.pid, else /tmp/cronrun-UID/NAME.pid")
+                       ->group(lck)
+                       ->expected(0, 1)
+                       ->type_name("[PATH]");
+  bool no_lock = false;
+  auto* no_lock_opt = app.add_flag("--no-lock", no_lock, "run without the pid-file lock")->group(lck);
+  lock_opt->excludes(no_lock_opt);
+  setting("--lock-wait", "lock-wait", "wait up to this long for the lock (default 0)", lck)->type_name("DURATION");
+  setting("--on-locked", "on-locked", "lock busy: skip (exit 0, run recorded as skipped) or fail (exit 75)", lck)
+      ->type_name("skip|fail");
+
+  setting("--history", "history",
+          "SQLite history (default /var/lib/cronrun/history.db as root, else $XDG_STATE_HOME/cronrun/history.db)", rec)
+      ->type_name("PATH");
+  bool no_history = false;
+  app.add_flag("--no-history", no_history, "do not record the run in the history")->group(rec);
+  setting("--summary", "summary", "also write this run's summary JSON to FILE (- = stdout)", rec)->type_name("FILE");
+  bool report = false, count_db = false;
+  app.add_flag("--report", report, "print a short profile of the run on stderr at the end")->group(rec);
+  app.add_flag("--count-db-queries", count_db, "count DB queries (libpq, MySQL/MariaDB client, SQLite) via LD_PRELOAD")
+      ->group(rec);
+
+  setting("--output", "output", "job's stdout/stderr: passthrough|on-failure|discard (default passthrough)", out_g)
+      ->type_name("MODE");
+  setting("--log-dir", "log-dir", "keep each run's output in DIR/NAME/RUN-ID.log", out_g)->type_name("DIR");
+  setting("--log-max", "log-max", "cap of each kept log (default 16M)", out_g)->type_name("SIZE");
+
+  bool dry_run = false;
+  int quiet = 0, verbose = 0;
+  app.add_flag("--dry-run", dry_run, "print the resolved spec, cgroup placement and why, then exit 0")->group(misc);
+  app.add_flag("-q,--quiet", quiet, "only errors from cronrun itself")->group(misc);
+  app.add_flag("-v,--verbose", verbose, "more of cronrun's own messages (repeatable)")->group(misc);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    out.exit_now = true;
+    return out;
+  } catch (const CLI::CallForVersion&) {
+    std::cout << app.version() << "\n";
+    out.exit_now = true;
+    return out;
+  } catch (const CLI::ParseError& e) {
+    return fail(fmt::format("{} (see cronrun --help)", e.what()));
+  }
+
+  std::vector<std::string> command = app.remaining();
+  if (!command.empty() && command.front() == "--") command.erase(command.begin());
+  if (command.empty()) return fail("missing COMMAND: usage is cronrun [OPTIONS] -- COMMAND [ARG...]");
+  if (command.front().empty()) return fail("COMMAND: expected a program name or path, got ''");
+
+  JobSpec& spec = out.spec;
+  spec.command = command;
+
+  // The name decides which config file is read, so it is settled first.
+  for (const auto& [key, value] : flags)
+    if (key == "name")
+      if (auto r = apply_setting(spec, key, value); !r) return fail(fmt::format("--name: {}", r.error().message()));
+  if (spec.name.empty()) spec.name = default_job_name(command.front());
+
+  if (!config.empty()) {
+    if (auto r = load_job_config(config, spec); !r) return std::unexpected(r.error());
+  } else {
+    std::string path = default_config_path(spec.name);
+    struct stat st;
+    if (::stat(path.c_str(), &st) == 0) {
+      if (auto r = load_job_config(path, spec); !r) return std::unexpected(r.error());
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      return std::unexpected(Error::sys("stat", path).context("job config"));
+    }
+  }
+
+  for (const auto& [key, value] : flags) {
+    if (key == "name") continue;
+    if (auto r = apply_setting(spec, key, value); !r) return fail(fmt::format("--{}: {}", key, r.error().message()));
+  }
+  if (lock_opt->count() > 0) {
+    if (auto r = apply_setting(spec, "lock", lock_values.empty() ? "true" : lock_values.front()); !r)
+      return fail(fmt::format("--lock: {}", r.error().message()));
+  }
+  if (no_lock) spec.lock = false;
+  if (no_history) spec.history = false;
+  if (keep_orphans) spec.keep_orphans = true;
+  if (report) spec.report = true;
+  if (count_db) spec.count_db_queries = true;
+  spec.dry_run = dry_run;
+  spec.verbosity = verbose > 0 ? verbose : (quiet > 0 ? -1 : 0);
+
+  if (spec.limits.swap_max_bytes && !spec.limits.memory_max_bytes)
+    return fail("--swap: needs --memory as well (v1 applies swap as memory + swap)");
+  if (spec.limits.memory_high_bytes && spec.limits.memory_max_bytes &&
+      *spec.limits.memory_high_bytes > *spec.limits.memory_max_bytes)
+    return fail("--memory-high: expected a value not above --memory");
+  return out;
+}
+
+}  // namespace cronrun

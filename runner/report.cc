@@ -1,0 +1,78 @@
+// Formatting only; every figure that is null in the record is shown as "n/a"
+// rather than 0, matching the contract that unmeasured is not zero.
+#include "runner/report.h"
+
+#include <fmt/format.h>
+
+#include "common/units.h"
+
+namespace cronrun {
+namespace {
+
+std::string size_or_na(const std::optional<uint64_t>& v) { return v ? units::format_size(*v) : "n/a"; }
+std::string secs_or_na(const std::optional<double>& v) { return v ? units::format_duration_s(*v) : "n/a"; }
+
+std::string exit_text(const RunRecord& r) {
+  if (r.signal) return fmt::format("signal {}", *r.signal);
+  if (r.exit_code) return fmt::format("exit {}", *r.exit_code);
+  return "no exit status";
+}
+
+}  // namespace
+
+std::string format_start_event(const RunRecord& r) {
+  std::string cmd;
+  for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + a;
+  return fmt::format("START job={} run={} pid={} cgroup={} cmd=[{}]", r.job, r.run_id, r.runner_pid,
+                     r.isolation.path.value_or(r.isolation.cgroup), cmd);
+}
+
+std::string format_finish_event(const RunRecord& r) {
+  double cpu = r.usage.cpu_user_s.value_or(0) + r.usage.cpu_system_s.value_or(0);
+  return fmt::format("FINISH job={} run={} status={} {} wall={} peak={} cpu={}{}", r.job, r.run_id,
+                     to_string(r.status), exit_text(r), secs_or_na(r.wall_s),
+                     size_or_na(r.usage.memory_peak_bytes ? r.usage.memory_peak_bytes : r.usage.max_rss_bytes),
+                     units::format_duration_s(cpu), r.skip_reason ? " reason=\"" + *r.skip_reason + "\"" : "");
+}
+
+std::string format_report(const RunRecord& r) {
+  const Usage& u = r.usage;
+  std::string out = fmt::format("cronrun report: job {} run {}\n  status {} ({}), wall {}\n", r.job, r.run_id,
+                                to_string(r.status), exit_text(r), secs_or_na(r.wall_s));
+  if (r.status == RunStatus::skipped) return out + fmt::format("  skipped: {}\n", r.skip_reason.value_or("?"));
+  double cpu = u.cpu_user_s.value_or(0) + u.cpu_system_s.value_or(0);
+  std::string util = r.wall_s && *r.wall_s > 0 ? fmt::format(" ({:.0f}% of one CPU)", 100.0 * cpu / *r.wall_s) : "";
+  out += fmt::format("  cpu {} user + {} system{}\n", secs_or_na(u.cpu_user_s), secs_or_na(u.cpu_system_s), util);
+  std::string limit;
+  if (r.limits.memory_max_bytes && u.memory_peak_bytes)
+    limit = fmt::format(" of {} limit ({:.0f}%)", units::format_size(*r.limits.memory_max_bytes),
+                        100.0 * static_cast<double>(*u.memory_peak_bytes) / static_cast<double>(*r.limits.memory_max_bytes));
+  out += fmt::format("  memory peak {}{}, largest process {}\n", size_or_na(u.memory_peak_bytes), limit,
+                     size_or_na(u.max_rss_bytes));
+  out += fmt::format("  oom kills {}, memory.max events {}, pids peak {}\n",
+                     u.oom_kills ? std::to_string(*u.oom_kills) : "n/a",
+                     u.memory_max_events ? std::to_string(*u.memory_max_events) : "n/a",
+                     u.pids_peak ? std::to_string(*u.pids_peak) : "n/a");
+  out += fmt::format("  io read {}, write {}\n", size_or_na(u.io_read_bytes), size_or_na(u.io_write_bytes));
+  out += fmt::format("  cpu throttled {} ({} periods); pressure stalls cpu {} memory {} io {}\n",
+                     secs_or_na(u.cpu_throttled_s), u.cpu_nr_throttled ? std::to_string(*u.cpu_nr_throttled) : "n/a",
+                     secs_or_na(u.pressure_some_s.cpu), secs_or_na(u.pressure_some_s.memory),
+                     secs_or_na(u.pressure_some_s.io));
+  if (auto q = r.counters.find("db.queries"); q != r.counters.end()) {
+    auto t = r.counters.find("db.time_s");
+    double db_s = t != r.counters.end() ? t->second : 0;
+    out += fmt::format("  db {:.0f} queries, {} waiting{}\n", q->second, units::format_duration_s(db_s),
+                       r.wall_s && *r.wall_s > 0 ? fmt::format(" ({:.0f}% of wall)", 100.0 * db_s / *r.wall_s) : "");
+  }
+  std::string counters;
+  for (const auto& [k, v] : r.counters)
+    if (!k.starts_with("db.")) counters += fmt::format(" {}={}", k, v);
+  if (!counters.empty()) out += "  counters" + counters + "\n";
+  out += fmt::format("  isolation {} {} ({} accounting){}\n", r.isolation.cgroup, r.isolation.path.value_or("-"),
+                     r.isolation.accounting, r.isolation.note ? "; " + *r.isolation.note : "");
+  if (r.lock.path) out += fmt::format("  lock {} (waited {})\n", *r.lock.path, units::format_duration_s(r.lock.waited_s));
+  if (r.log.path) out += fmt::format("  log {} ({})\n", *r.log.path, units::format_size(r.log.bytes));
+  return out;
+}
+
+}  // namespace cronrun

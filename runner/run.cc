@@ -1,0 +1,532 @@
+// run_job() reads as the table of contents of a run:
+//   record skeleton → drain check → history → lock → cgroup placement → prepare the
+//   child (env, output, counters) → `running` row → spawn → supervise → collect →
+//   record → exit status.
+// Each step is a function below; a step that ends the run early records why.
+#include "runner/run.h"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/fd.h"
+#include "common/history.h"
+#include "common/units.h"
+#include "runner/counters.h"
+#include "runner/db_counter.h"
+#include "runner/lock.h"
+#include "runner/log.h"
+#include "runner/output.h"
+#include "runner/report.h"
+#include "runner/spawn.h"
+#include "runner/supervise.h"
+
+extern char** environ;
+
+namespace cronrun {
+namespace {
+
+constexpr int kExitTimeout = 124;
+constexpr int kExitInternal = 125;
+constexpr int kExitLockBusy = 75;
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+std::string user_name() {
+  if (struct passwd* pw = ::getpwuid(geteuid())) return pw->pw_name;
+  return std::to_string(geteuid());
+}
+
+RunRecord new_record(const JobSpec& spec) {
+  RunRecord r;
+  r.run_id = new_run_id();
+  r.job = spec.name;
+  r.host = host_name();
+  r.user = user_name();
+  r.command = spec.command;
+  r.started_at = now_rfc3339();
+  r.runner_pid = getpid();
+  r.boot_id = current_boot_id();
+  r.limits.memory_max_bytes = spec.limits.memory_max_bytes;
+  r.limits.memory_high_bytes = spec.limits.memory_high_bytes;
+  r.limits.swap_max_bytes = spec.limits.swap_max_bytes;
+  r.limits.cpu_quota_pct = spec.limits.cpu_quota_pct;
+  r.limits.cpu_weight = spec.limits.cpu_weight;
+  r.limits.pids_max = spec.limits.pids_max;
+  if (spec.timeout) r.limits.timeout_s = static_cast<double>(spec.timeout->count()) / 1000.0;
+  return r;
+}
+
+std::optional<std::string> drain_file() {
+  const char* env = std::getenv("CRONRUN_DRAIN_FILE");
+  std::string path = env && *env ? env : "/etc/cronrun/drain";
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return path;
+  return std::nullopt;
+}
+
+// Writes the summary JSON atomically (temp file + rename), or to stdout for "-".
+Result<void> write_summary(const std::string& path, const RunRecord& r) {
+  std::string text = to_json(r).dump(2) + "\n";
+  if (path == "-") return write_all(1, text, "stdout");
+  // A device or FIFO (/dev/stdout, /dev/null, a pipe) is written in place; only a
+  // regular file is replaced atomically.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    auto fd = open_fd(path, O_WRONLY);
+    if (!fd) return std::unexpected(std::move(fd.error()).context("--summary"));
+    return write_all(fd->get(), text, path);
+  }
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  auto fd = open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+  if (!fd) return std::unexpected(std::move(fd.error()).context("--summary"));
+  if (auto w = write_all(fd->get(), text, tmp); !w) return w;
+  fd->reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return fail_sys("rename", path, err);
+  }
+  return {};
+}
+
+// Everything one run holds, released in reverse order by the destructors.
+class Run {
+ public:
+  explicit Run(const JobSpec& spec) : spec_(spec), rec_(new_record(spec)) {}
+  int execute();
+
+ private:
+  std::optional<int> check_drain();
+  std::optional<int> open_history();
+  std::optional<int> take_lock();
+  std::optional<int> place_cgroup();
+  std::optional<int> prepare_child();
+  std::optional<int> start();
+  void supervise_and_collect();
+  int finish();
+
+  int end_skipped(const std::string& reason, int exit_code);
+  int end_error(const std::string& message);
+  void degrade(const std::string& reason);
+  void save(bool final_row);
+
+  const JobSpec& spec_;
+  RunRecord rec_;
+  std::optional<HistoryStore> history_;
+  bool row_started_ = false;
+  std::optional<PidFileLock> lock_;
+  std::unique_ptr<cgroup::JobCgroup> cgroup_;
+  std::optional<OutputCapture> output_;
+  std::optional<CountersFile> counters_;
+  std::optional<dbcount::Session> db_;
+  UniqueFd signal_fd_;
+  SpawnRequest req_;
+  std::optional<Child> child_;
+  std::optional<int> exec_errno_;
+  Outcome outcome_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+int Run::execute() {
+  if (auto rc = check_drain()) return *rc;
+  if (auto rc = open_history()) return *rc;
+  if (auto rc = take_lock()) return *rc;
+  if (auto rc = place_cgroup()) return *rc;
+  if (auto rc = prepare_child()) return *rc;
+  if (auto rc = start()) return *rc;
+  supervise_and_collect();
+  return finish();
+}
+
+void Run::save(bool final_row) {
+  if (!history_) return;
+  Result<void> r = final_row ? (row_started_ ? history_->finish_run(rec_) : history_->record(rec_))
+                             : history_->begin_run(rec_);
+  if (!r) {
+    log::error(fmt::format("history {}: {}", spec_.history_path.value_or(HistoryStore::default_path()),
+                           r.error().message()));
+    return;
+  }
+  if (!final_row) row_started_ = true;
+}
+
+int Run::end_skipped(const std::string& reason, int exit_code) {
+  rec_.status = RunStatus::skipped;
+  rec_.skip_reason = reason;
+  rec_.finished_at = now_rfc3339();
+  rec_.wall_s = 0.0;
+  save(true);
+  if (spec_.summary_path)
+    if (auto r = write_summary(*spec_.summary_path, rec_); !r) log::error(r.error().message());
+  log::event(format_finish_event(rec_));
+  if (spec_.report) std::cerr << format_report(rec_);
+  return exit_code;
+}
+
+// cronrun itself failed after the run began: record it as `error` and exit 125.
+int Run::end_error(const std::string& message) {
+  log::error(message);
+  rec_.status = RunStatus::error;
+  rec_.finished_at = now_rfc3339();
+  rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + message : message;
+  save(true);
+  if (spec_.summary_path) (void)write_summary(*spec_.summary_path, rec_);
+  return kExitInternal;
+}
+
+std::optional<int> Run::check_drain() {
+  if (auto path = drain_file()) {
+    log::info(fmt::format("draining ({} exists): not starting job '{}'", *path, spec_.name));
+    // The history is still worth a row: a skipped run is evidence too.
+    if (spec_.history) {
+      if (auto h = HistoryStore::open(spec_.history_path.value_or(HistoryStore::default_path()),
+                                      HistoryStore::Mode::read_write))
+        history_.emplace(std::move(*h));
+    }
+    return end_skipped(fmt::format("draining ({} exists)", *path), 0);
+  }
+  return std::nullopt;
+}
+
+std::optional<int> Run::open_history() {
+  if (!spec_.history) return std::nullopt;
+  std::string path = spec_.history_path.value_or(HistoryStore::default_path());
+  auto h = HistoryStore::open(path, HistoryStore::Mode::read_write);
+  if (!h) {
+    log::error(fmt::format("--history {}: {} (use --no-history to run without one)", path, h.error().message()));
+    return kExitInternal;
+  }
+  history_.emplace(std::move(*h));
+  return std::nullopt;
+}
+
+std::optional<int> Run::take_lock() {
+  if (!spec_.lock) return std::nullopt;
+  bool default_path = !spec_.lock_path;
+  std::string path = spec_.lock_path.value_or(default_lock_path(spec_.name));
+  rec_.lock.path = path;
+  auto res = PidFileLock::acquire(path, spec_.lock_wait, default_path && geteuid() != 0);
+  if (!res) {
+    log::error(fmt::format("--lock {}: {}", path, res.error().message()));
+    return kExitInternal;
+  }
+  if (auto* busy = std::get_if<PidFileLock::Busy>(&*res)) {
+    rec_.lock.waited_s = busy->waited_s;
+    if (busy->holder_pid) rec_.lock.holder_pid = *busy->holder_pid;
+    std::string holder = busy->holder_pid ? fmt::format("pid {}", *busy->holder_pid) : "unknown pid";
+    std::string reason = fmt::format("lock {} held by {}", path, holder);
+    if (spec_.on_locked == OnLocked::fail) {
+      log::error(fmt::format("job '{}' is already running: {} (--on-locked fail)", spec_.name, reason));
+      return end_skipped(reason, kExitLockBusy);
+    }
+    log::info(fmt::format("job '{}' is already running: {}; skipping this run", spec_.name, reason));
+    return end_skipped(reason, 0);
+  }
+  lock_.emplace(std::move(std::get<PidFileLock>(*res)));
+  rec_.lock.waited_s = lock_->waited_s();
+  return std::nullopt;
+}
+
+// No usable cgroup: say so once, record it, and enforce what rlimits can.
+void Run::degrade(const std::string& reason) {
+  std::vector<std::string> applied, lost;
+  if (spec_.limits.memory_max_bytes) {
+    req_.rlimits.emplace_back(RLIMIT_DATA, *spec_.limits.memory_max_bytes);
+    applied.push_back(fmt::format("RLIMIT_DATA={} per process", units::format_size(*spec_.limits.memory_max_bytes)));
+  }
+  if (spec_.timeout) {
+    // A job cannot legitimately use more CPU seconds than its wall limit allows at
+    // its quota; this backs up the timer if the runner itself is stopped.
+    double cores = spec_.limits.cpu_quota_pct.value_or(100.0) / 100.0;
+    auto cpu_s = static_cast<rlim_t>(std::ceil(static_cast<double>(spec_.timeout->count()) / 1000.0 * std::max(cores, 1.0)));
+    req_.rlimits.emplace_back(RLIMIT_CPU, cpu_s);
+    applied.push_back(fmt::format("RLIMIT_CPU={}s", cpu_s));
+  }
+  if (spec_.limits.cpu_quota_pct) lost.push_back("--cpu");
+  if (spec_.limits.pids_max) lost.push_back("--pids");
+  if (spec_.limits.memory_high_bytes) lost.push_back("--memory-high");
+  if (spec_.limits.swap_max_bytes) lost.push_back("--swap");
+  if (spec_.limits.cpu_weight) lost.push_back("--cpu-weight");
+  if (spec_.limits.io_weight) lost.push_back("--io-weight");
+  std::string note = reason + "; running without a cgroup (rusage accounting, process-group kill)";
+  if (!applied.empty()) note += "; rlimits: " + fmt::format("{}", fmt::join(applied, ", "));
+  if (!lost.empty()) note += "; not enforceable without a cgroup: " + fmt::format("{}", fmt::join(lost, " "));
+  rec_.isolation = Isolation{"none", std::nullopt, "rusage", note};
+  if (spec_.cgroup_mode != CgroupMode::off) log::warn(note);
+}
+
+std::optional<int> Run::place_cgroup() {
+  if (spec_.cgroup_mode == CgroupMode::off) {
+    degrade("cgroups disabled by --cgroup off");
+    return std::nullopt;
+  }
+  cgroup::DiscoverOptions opts;
+  opts.parent_override = spec_.cgroup_parent;
+  opts.is_root = geteuid() == 0;
+  cgroup::Placement placement = cgroup::discover(opts);
+  log::info(fmt::format("cgroup placement: {} under {}: {}", cgroup::to_string(placement.layout),
+                        placement.parent.empty() ? "-" : placement.parent, placement.reason));
+  std::string failure;
+  if (placement.layout == cgroup::Layout::none) {
+    failure = "no writable cgroup: " + placement.reason;
+  } else if (auto cg = cgroup::create_job_cgroup(placement, spec_.name, rec_.run_id); !cg) {
+    failure = fmt::format("creating cgroup for job '{}': {}", spec_.name, cg.error().message());
+  } else if (auto lim = (*cg)->apply_limits(spec_.limits); !lim) {
+    failure = fmt::format("applying limits to cgroup {}: {}", (*cg)->path(), lim.error().message());
+    (void)(*cg)->remove();
+  } else {
+    cgroup_ = std::move(*cg);
+    rec_.isolation = Isolation{cgroup::to_string(cgroup_->layout()), cgroup_->path(), "cgroup", std::nullopt};
+    return std::nullopt;
+  }
+  if (spec_.cgroup_mode == CgroupMode::required) {
+    log::error(fmt::format("--cgroup required: {}", failure));
+    return kExitInternal;
+  }
+  degrade(failure);
+  return std::nullopt;
+}
+
+std::optional<int> Run::prepare_child() {
+  // Environment: ours, then the job's extras, then cronrun's own variables.
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& kv : spec_.env) env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  env["CRONRUN_RUN_ID"] = rec_.run_id;
+  env["CRONRUN_JOB"] = spec_.name;
+
+  auto counters = CountersFile::create(runtime_dir(), rec_.run_id);
+  if (!counters) return end_error(fmt::format("job '{}': {}", spec_.name, counters.error().message()));
+  counters_.emplace(std::move(*counters));
+  env["CRONRUN_COUNTERS"] = counters_->path();
+
+  if (spec_.count_db_queries) {
+    auto db = dbcount::Session::create(rec_.run_id);
+    if (!db) return end_error(fmt::format("--count-db-queries: {}", db.error().message()));
+    db_.emplace(std::move(*db));
+    for (const auto& kv : db_->env()) env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+  }
+
+  std::optional<std::string> log_path;
+  if (spec_.log_dir) log_path = fmt::format("{}/{}/{}.log", *spec_.log_dir, spec_.name, rec_.run_id);
+  auto out = OutputCapture::create(spec_.output, log_path, spec_.log_max_bytes);
+  if (!out) return end_error(fmt::format("--output/--log-dir: {}", out.error().message()));
+  output_.emplace(std::move(*out));
+
+  req_.argv = spec_.command;
+  req_.path_env = env.contains("PATH") ? env["PATH"] : "";
+  for (const auto& [k, v] : env) req_.env.push_back(k + "=" + v);
+  req_.stdout_fd = output_->child_stdout();
+  req_.stderr_fd = output_->child_stderr();
+  req_.nice = spec_.nice;
+  req_.ionice = spec_.ionice;
+  if (spec_.seccomp != SeccompMode::off)
+    return end_error(fmt::format("--seccomp {}: not available in this version (only off)", to_string(spec_.seccomp)));
+  return std::nullopt;
+}
+
+std::optional<int> Run::start() {
+  auto sfd = prepare_supervisor_signals();
+  if (!sfd) return end_error(sfd.error().message());
+  signal_fd_ = std::move(*sfd);
+
+  // clone3 into the v2 cgroup when there is one; the fork handshake otherwise, or
+  // when forced by the test hook CRONRUN_FORCE_SPAWN=handshake.
+  const char* force = std::getenv("CRONRUN_FORCE_SPAWN");
+  bool force_handshake = force && std::string_view(force) == "handshake";
+  req_.cgroup_fd = cgroup_ && !force_handshake ? cgroup_->clone_into_fd() : -1;
+  req_.handshake = cgroup_ && req_.cgroup_fd < 0;
+
+  save(false);  // the `running` row: evidence if this runner dies
+  log::event(format_start_event(rec_));
+  t0_ = std::chrono::steady_clock::now();
+  auto child = spawn(req_);
+  if (!child && req_.cgroup_fd >= 0 &&
+      (child.error().err() == ENOSYS || child.error().err() == E2BIG || child.error().err() == EINVAL)) {
+    log::info(fmt::format("clone3(CLONE_INTO_CGROUP) unavailable ({}); using the fork handshake",
+                          child.error().message()));
+    req_.cgroup_fd = -1;
+    req_.handshake = true;
+    child = spawn(req_);
+  }
+  if (!child) return end_error(fmt::format("starting job '{}': {}", spec_.name, child.error().message()));
+  child_.emplace(std::move(*child));
+  output_->close_child_ends();
+  if (req_.cgroup_fd >= 0)
+    log::info(fmt::format("spawned pid {} with clone3(CLONE_INTO_CGROUP) into {}", child_->pid(), cgroup_->path()));
+  if (req_.handshake) {
+    if (auto a = cgroup_->attach(child_->pid()); !a) {
+      ::kill(child_->pid(), SIGKILL);
+      ::waitpid(child_->pid(), nullptr, 0);
+      return end_error(fmt::format("placing job '{}' in cgroup {}: {}", spec_.name, cgroup_->path(), a.error().message()));
+    }
+    log::info(fmt::format("spawned pid {} with fork+handshake, attached to {}", child_->pid(), cgroup_->path()));
+    if (auto r = child_->release(); !r) return end_error(r.error().message());
+  } else if (!cgroup_) {
+    log::info(fmt::format("spawned pid {} with fork (no cgroup)", child_->pid()));
+  }
+  auto exec = child_->exec_result();
+  if (exec && *exec) exec_errno_ = **exec;
+  return std::nullopt;
+}
+
+void Run::supervise_and_collect() {
+  SuperviseConfig cfg;
+  cfg.timeout = spec_.timeout;
+  cfg.kill_after = spec_.kill_after;
+  cfg.keep_orphans = spec_.keep_orphans;
+  cfg.cgroup = cgroup_.get();
+  cfg.output = &*output_;
+  auto outcome = supervise(*child_, signal_fd_.get(), cfg);
+  rec_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  rec_.finished_at = now_rfc3339();
+  if (!outcome) {
+    log::error(fmt::format("supervising job '{}': {}", spec_.name, outcome.error().message()));
+    rec_.status = RunStatus::error;
+    return;
+  }
+  outcome_ = *outcome;
+
+  if (cgroup_) {
+    if (auto u = cgroup_->read_usage(); u) {
+      rec_.usage = *u;
+    } else {
+      log::warn(fmt::format("reading usage of cgroup {}: {} (figures left null)", cgroup_->path(), u.error().message()));
+    }
+    if (outcome_.orphans_left > 0) {
+      rec_.isolation.note = fmt::format("{} process(es) left running by --keep-orphans; cgroup {} kept",
+                                        outcome_.orphans_left, cgroup_->path());
+    } else if (auto r = cgroup_->remove(); !r) {
+      log::warn(fmt::format("removing cgroup {}: {}", cgroup_->path(), r.error().message()));
+    }
+  }
+  rec_.usage.max_rss_bytes = outcome_.max_rss_bytes;
+  if (!rec_.usage.cpu_user_s) rec_.usage.cpu_user_s = outcome_.cpu_user_s;
+  if (!rec_.usage.cpu_system_s) rec_.usage.cpu_system_s = outcome_.cpu_system_s;
+
+  if (counters_) {
+    if (auto c = counters_->read(); c) {
+      rec_.counters = c->values;
+      if (c->invalid_lines > 0 || c->truncated)
+        log::warn(fmt::format("$CRONRUN_COUNTERS: ignored {} malformed line(s){}", c->invalid_lines,
+                              c->truncated ? ", file truncated at 4 MiB" : ""));
+    }
+  }
+  if (db_) {
+    if (auto c = db_->collect(); c) {
+      for (const auto& [k, v] : *c) rec_.counters[k] = v;
+    } else {
+      log::warn(fmt::format("--count-db-queries: {} (DB counters left out)", c.error().message()));
+    }
+  }
+}
+
+int Run::finish() {
+  int code = kExitInternal;
+  if (rec_.status != RunStatus::error) {
+    int st = outcome_.wait_status;
+    uint64_t ooms = rec_.usage.oom_kills.value_or(0);
+    if (exec_errno_) {
+      code = *exec_errno_ == ENOENT || *exec_errno_ == ENOTDIR ? 127 : 126;
+      rec_.exit_code = code;
+      rec_.status = RunStatus::failed;
+      log::error(fmt::format("{}: {}", spec_.command.front(), Error::sys("execve", "", *exec_errno_).message().substr(8)));
+    } else if (WIFEXITED(st)) {
+      code = WEXITSTATUS(st);
+      rec_.exit_code = code;
+      rec_.status = code == 0 ? RunStatus::ok : (code == 137 && ooms > 0 ? RunStatus::oom : RunStatus::failed);
+    } else if (WIFSIGNALED(st)) {
+      int sig = WTERMSIG(st);
+      rec_.signal = sig;
+      code = 128 + sig;
+      rec_.exit_code = code;
+      rec_.status = sig == SIGKILL && ooms > 0 ? RunStatus::oom : RunStatus::killed;
+    }
+    if (outcome_.timed_out) {
+      rec_.status = RunStatus::timeout;
+      code = kExitTimeout;
+    }
+  }
+  bool failed = rec_.status != RunStatus::ok;
+  output_->finish(failed);
+  rec_.log = output_->log_record();
+  save(true);
+  if (spec_.summary_path)
+    if (auto r = write_summary(*spec_.summary_path, rec_); !r) log::error(r.error().message());
+  log::event(format_finish_event(rec_));
+  if (spec_.report) std::cerr << format_report(rec_);
+  return code;
+}
+
+}  // namespace
+
+int run_job(const JobSpec& spec) {
+  Run run(spec);
+  return run.execute();
+}
+
+int dry_run(const JobSpec& spec) {
+  nlohmann::ordered_json j;
+  j["job"] = spec.name;
+  j["command"] = spec.command;
+  j["config"] = spec.config_path ? nlohmann::ordered_json(*spec.config_path) : nlohmann::ordered_json(nullptr);
+  auto opt = [](const auto& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr); };
+  j["limits"] = {{"memory_max_bytes", opt(spec.limits.memory_max_bytes)},
+                 {"memory_high_bytes", opt(spec.limits.memory_high_bytes)},
+                 {"swap_max_bytes", opt(spec.limits.swap_max_bytes)},
+                 {"cpu_quota_pct", opt(spec.limits.cpu_quota_pct)},
+                 {"cpu_weight", opt(spec.limits.cpu_weight)},
+                 {"pids_max", opt(spec.limits.pids_max)},
+                 {"io_weight", opt(spec.limits.io_weight)},
+                 {"timeout_s", spec.timeout ? nlohmann::ordered_json(spec.timeout->count() / 1000.0) : nullptr},
+                 {"kill_after_s", spec.kill_after.count() / 1000.0}};
+  j["lock"] = spec.lock ? nlohmann::ordered_json(spec.lock_path.value_or(default_lock_path(spec.name)))
+                        : nlohmann::ordered_json(nullptr);
+  j["on_locked"] = to_string(spec.on_locked);
+  j["history"] = spec.history ? nlohmann::ordered_json(spec.history_path.value_or(HistoryStore::default_path()))
+                              : nlohmann::ordered_json(nullptr);
+  j["output"] = to_string(spec.output);
+  j["cgroup_mode"] = to_string(spec.cgroup_mode);
+  std::cout << j.dump(2) << "\n";
+
+  if (spec.cgroup_mode == CgroupMode::off) {
+    std::cout << "cgroup: off (--cgroup off): rlimits and rusage only\n";
+    return 0;
+  }
+  cgroup::DiscoverOptions opts;
+  opts.parent_override = spec.cgroup_parent;
+  opts.is_root = geteuid() == 0;
+  cgroup::Placement p = cgroup::discover(opts);
+  std::cout << "cgroup: " << cgroup::to_string(p.layout) << "\n";
+  if (p.layout != cgroup::Layout::none) {
+    std::cout << "  job cgroup: " << p.parent << "/" << spec.name << "/<run-id>\n";
+    if (!p.runner_leaf.empty()) std::cout << "  runner moves itself to: " << p.runner_leaf << "\n";
+    std::cout << "  controllers: " << fmt::format("{}", fmt::join(p.controllers, " ")) << "\n";
+  } else {
+    std::cout << "  fallback: " << (spec.cgroup_mode == CgroupMode::required ? "none (--cgroup required: the run would exit 125)" : "rlimits + rusage, process-group kill") << "\n";
+  }
+  std::cout << "  why: " << p.reason << "\n";
+  return 0;
+}
+
+}  // namespace cronrun

@@ -1,0 +1,17 @@
+// One run of one job, start to finish: DESIGN.md section 1 as code.
+#pragma once
+
+#include "runner/job_spec.h"
+
+namespace cronrun {
+
+// Runs the job described by `spec` and returns cronrun's exit status (DESIGN §3).
+// Never throws; every failure is reported on stderr as one line and, once the run
+// has a history row, recorded.
+int run_job(const JobSpec& spec);
+
+// --dry-run: prints the resolved spec, where the cgroup would go and why. Creates
+// nothing.
+int dry_run(const JobSpec& spec);
+
+}  // namespace cronrun

@@ -1,0 +1,374 @@
+#!/usr/bin/python3
+"""DB tier cases for the preload query counter (libcronrun-db.so).
+
+Each case runs real client programs as a job -- through `dbcount-run` (the
+runner's dbcount::Session without the rest of cronrun) or, for the e2e_* cases,
+through `cronrun --count-db-queries` -- and asserts on the counters. Exact counts
+are taken by difference: the same program with N=0 and N=100 must differ by
+exactly 100, so connection setup and driver prologues cancel out.
+
+Run by CTest with the servers of servers.sh up; `db_test.py --list` names the
+cases, `db_test.py CASE` runs one (exit 0 pass, 1 fail, 77 skip). Uses Debian's
+/usr/bin/python3 and stdlib only.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+N = 100
+STATE = os.environ.get("CRONRUN_DB_STATE", "")
+RUN = os.environ.get("CRONRUN_DB_RUN", "")
+BIN = os.environ.get("CRONRUN_DB_BIN", "")
+CRONRUN = os.environ.get("CRONRUN_BIN", "")
+PY = "/usr/bin/python3"  # Debian's, for Debian's python3-* modules
+
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+class Skip(Exception):
+    pass
+
+
+def server_env():
+    env = dict(os.environ)
+    path = os.path.join(STATE, "env")
+    if not os.path.exists(path):
+        raise Skip("servers not running (no %s)" % path)
+    for line in open(path):
+        k, _, v = line.strip().partition("=")
+        if k:
+            env[k] = v
+    return env
+
+
+def tool(name):
+    return os.path.join(BIN, name)
+
+
+def run_job(argv, via="dbcount", env=None, stdout=None):
+    """Runs argv as one job; returns (counters, exit_code, stdout text)."""
+    env = env or server_env()
+    with tempfile.TemporaryDirectory(prefix="crdb-") as tmp:
+        out = os.path.join(tmp, "out.json")
+        if via == "cronrun":
+            if not CRONRUN or not os.path.exists(CRONRUN):
+                raise Skip("cronrun not built")
+            cmd = [CRONRUN, "--count-db-queries", "--no-lock", "--cgroup", "off", "--no-history",
+                   "--summary", out, "--"] + argv
+        else:
+            cmd = [RUN, "--out", out, "--"] + argv
+        p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=90)
+        if not os.path.exists(out):
+            raise AssertionError("no result from %s (rc %d): %s" % (cmd, p.returncode, p.stderr))
+        rec = json.load(open(out))
+        code = rec.get("exit_code")
+        if code != 0:
+            raise AssertionError("job %s exited %r: %s" % (argv, code, p.stderr[-2000:]))
+        return rec.get("counters", {}), code, p.stdout
+
+
+def diff(argv_for, key, via="dbcount"):
+    """Counters for N=0 and N=N; returns (c0, c1, delta of key)."""
+    c0, _, _ = run_job(argv_for(0), via)
+    c1, _, _ = run_job(argv_for(N), via)
+    for c in (c0, c1):
+        if key not in c:
+            raise AssertionError("%s missing in %s" % (key, json.dumps(c, indent=1)))
+    return c0, c1, c1[key] - c0[key]
+
+
+def expect_exact(argv_for, backend, via="dbcount", program=None, expected=N):
+    c0, c1, d = diff(argv_for, "db.%s.queries" % backend, via)
+    check(d == expected, "db.%s.queries: N=0 -> %s, N=%d -> %s (want +%d)" %
+          (backend, c0["db.%s.queries" % backend], N, c1["db.%s.queries" % backend], expected))
+    check(c1["db.queries"] - c0["db.queries"] == expected, "db.queries delta %s" %
+          (c1["db.queries"] - c0["db.queries"]))
+    check(c1["db.resolve_failures"] == 0, "resolve failures: %s" % c1["db.resolve_failures"])
+    check(c1["db.processes_with_client"] >= 1, "no process with a client library")
+    if program:
+        k = "db.proc.%s.queries" % program
+        check(c1.get(k, 0) - c0.get(k, 0) == expected, "%s delta %s (counters %s)" %
+              (k, c1.get(k, 0) - c0.get(k, 0), json.dumps(c1, indent=1)))
+    return c0, c1
+
+
+def check(cond, msg):
+    if not cond:
+        raise AssertionError(msg)
+
+
+def need(module):
+    if subprocess.run([PY, "-c", "import " + module], capture_output=True).returncode != 0:
+        raise Skip("%s not installed for %s" % (module, PY))
+
+
+# ---- C programs against the client libraries ----
+
+def pg(mode):
+    return lambda n: [tool("db_pg_client"), mode, str(n)]
+
+
+@case
+def pg_exec():
+    expect_exact(pg("exec"), "pg", program="db_pg_client")
+
+
+@case
+def pg_params():
+    expect_exact(pg("params"), "pg")
+
+
+@case
+def pg_prepared():
+    c0, c1 = expect_exact(pg("prepared"), "pg")
+    check(c1["db.pg.prepares"] == c0["db.pg.prepares"] and c1["db.pg.prepares"] >= 1,
+          "prepares %s / %s" % (c0["db.pg.prepares"], c1["db.pg.prepares"]))
+
+
+@case
+def pg_async():
+    expect_exact(pg("async"), "pg")
+
+
+@case
+def pg_pipeline():
+    expect_exact(pg("pipeline"), "pg")
+
+
+@case
+def pg_copy():
+    expect_exact(pg("copy"), "pg")
+
+
+@case
+def pg_busy_time():
+    c, _, _ = run_job(pg("sleep")(10))
+    c0, _, _ = run_job(pg("sleep")(0))
+    t = c["db.pg.time_s"] - c0["db.pg.time_s"]
+    check(0.45 <= t <= 0.55, "10 x pg_sleep(0.05) measured %.3f s" % t)
+    check(abs(c["db.time_s"] - c["db.pg.time_s"]) < 1e-9, "db.time_s != db.pg.time_s")
+
+
+def my(mode):
+    return lambda n: [tool("db_my_client"), mode, str(n)]
+
+
+@case
+def mysql_query():
+    expect_exact(my("query"), "mysql", program="db_my_client")
+
+
+@case
+def mysql_real_query():
+    expect_exact(my("real"), "mysql")
+
+
+@case
+def mysql_stmt():
+    c0, c1 = expect_exact(my("stmt"), "mysql")
+    check(c1["db.mysql.prepares"] >= 1, "no prepare counted")
+
+
+@case
+def mysql_nonblocking():
+    expect_exact(my("nonblock"), "mysql")
+
+
+@case
+def mysql_busy_time():
+    c, _, _ = run_job(my("sleep")(10))
+    c0, _, _ = run_job(my("sleep")(0))
+    t = c["db.mysql.time_s"] - c0["db.mysql.time_s"]
+    check(0.45 <= t <= 0.55, "10 x SLEEP(0.05) measured %.3f s" % t)
+
+
+def sq(mode):
+    return lambda n: [tool("db_sq_client"), mode, str(n)]
+
+
+@case
+def sqlite_step():
+    expect_exact(sq("step"), "sqlite", program="db_sq_client")
+
+
+@case
+def sqlite_exec():
+    expect_exact(sq("exec"), "sqlite")
+
+
+@case
+def sqlite_rows_count_once():
+    expect_exact(sq("rows"), "sqlite", expected=0)
+
+
+# ---- real tools and language drivers ----
+
+@case
+def psql_file():
+    tmp = tempfile.mkdtemp(prefix="crdb-psql-")
+    try:
+        def argv(n):
+            path = os.path.join(tmp, "q%d.sql" % n)
+            with open(path, "w") as f:
+                f.write("SELECT 1;\n" * n)
+            os.chmod(tmp, 0o755)
+            os.chmod(path, 0o644)
+            return ["psql", "-X", "-q", "-o", "/dev/null", "-f", path]
+        expect_exact(argv, "pg", program="psql")
+    finally:
+        shutil.rmtree(tmp)
+
+
+@case
+def perl_dbd_pg():
+    if subprocess.run(["perl", "-MDBD::Pg", "-e", "1"], capture_output=True).returncode:
+        raise Skip("DBD::Pg not installed")
+    script = ("use DBI; my $d = DBI->connect('dbi:Pg:', undef, undef, {RaiseError=>1, AutoCommit=>1});"
+              "for (1..$ARGV[0]) { $d->selectrow_array('SELECT 1') } $d->disconnect;")
+    expect_exact(lambda n: ["perl", "-e", script, str(n)], "pg", program="perl")
+
+
+@case
+def python_psycopg2():
+    need("psycopg2")
+    script = ("import sys, psycopg2\nc = psycopg2.connect('')\nc.autocommit = True\ncur = c.cursor()\n"
+              "for i in range(int(sys.argv[1])):\n    cur.execute('SELECT %s', (i,)); cur.fetchall()\n")
+    expect_exact(lambda n: [PY, "-c", script, str(n)], "pg")
+
+
+@case
+def python_psycopg3_dlsym():
+    need("psycopg")
+    script = ("import sys, psycopg\nc = psycopg.connect('', autocommit=True)\n"
+              "for i in range(int(sys.argv[1])):\n    c.execute('SELECT 1').fetchall()\n")
+    expect_exact(lambda n: [PY, "-c", script, str(n)], "pg")
+
+
+@case
+def python_sqlite3():
+    script = ("import sys, sqlite3\nc = sqlite3.connect(':memory:', isolation_level=None)\n"
+              "for i in range(int(sys.argv[1])):\n    c.execute('SELECT ?', (i,)).fetchall()\n")
+    expect_exact(lambda n: [PY, "-c", script, str(n)], "sqlite")
+
+
+# ---- process trees ----
+
+@case
+def fork_tree():
+    def argv(n):
+        return [tool("db_fork_job"), str(n), tool("db_pg_client")]
+    c0, c1 = expect_exact(argv, "pg", expected=5 * N)
+    # parent + 4 forked children that ran queries + the exec'd grandchild; the
+    # grandchild's fork before exec is not a process of its own (no queries)
+    check(c1["db.processes"] == 6, "processes %s" % c1["db.processes"])
+    check(c0["db.processes"] == 2, "processes at N=0: %s" % c0["db.processes"])
+    check(c1.get("db.proc.db_fork_job.queries", 0) - c0.get("db.proc.db_fork_job.queries", 0) == 4 * N,
+          "per-program split: %s" % json.dumps(c1, indent=1))
+    check(c1.get("db.proc.db_pg_client.queries", 0) - c0.get("db.proc.db_pg_client.queries", 0) == N,
+          "grandchild not attributed: %s" % json.dumps(c1, indent=1))
+
+
+# ---- blind spots say "not observed", never 0 ----
+
+def expect_not_observed(argv):
+    c, _, _ = run_job(argv)
+    check(c.get("db.processes", 0) >= 1, "library not attached: %s" % c)
+    check(c.get("db.processes_with_client") == 0, "client seen: %s" % c)
+    for k in ("db.queries", "db.time_s", "db.mysql.queries"):
+        check(k not in c, "%s reported for a blind spot: %s" % (k, c))
+
+
+@case
+def blind_pymysql():
+    need("pymysql")
+    script = ("import os, pymysql\nc = pymysql.connect(host=os.environ['MYSQL_HOST'], "
+              "port=int(os.environ['MYSQL_TCP_PORT']), user='root', password='', database='cronrun_test')\n"
+              "cur = c.cursor()\nfor i in range(10):\n    cur.execute('SELECT 1')\n")
+    expect_not_observed([PY, "-c", script])
+
+
+@case
+def blind_mariadb_cli():
+    cli = shutil.which("mariadb")
+    if not cli:
+        raise Skip("mariadb CLI not installed")
+    if "libmariadb" in subprocess.run(["ldd", cli], capture_output=True, text=True).stdout:
+        raise Skip("this mariadb CLI links libmariadb dynamically")
+    env = server_env()
+    expect_not_observed([cli, "--no-defaults", "-h", env["MYSQL_HOST"], "-P", env["MYSQL_TCP_PORT"],
+                         "-uroot", "-e", "SELECT 1; SELECT 2"])
+
+
+@case
+def setuid_not_loaded():
+    if os.geteuid() != 0:
+        raise Skip("needs root to install a setuid program owned by another user")
+    tmp = tempfile.mkdtemp(prefix="crdb-suid-")
+    try:
+        plain = os.path.join(tmp, "plain")
+        suid = os.path.join(tmp, "suid")
+        shutil.copy(tool("db_has_preload"), plain)
+        shutil.copy(tool("db_has_preload"), suid)
+        os.chmod(tmp, 0o755)
+        os.chown(suid, 65534, 65534)
+        os.chmod(suid, 0o4755)
+        _, _, out = run_job([plain])
+        check(out.strip() == "loaded", "plain program: %r" % out)
+        c, _, out = run_job([suid])
+        check(out.strip() == "absent", "setuid program loaded the counter: %r" % out)
+        check(c.get("db.processes", 0) == 0, "setuid process attached: %s" % c)
+    finally:
+        shutil.rmtree(tmp)
+
+
+# ---- end to end through cronrun ----
+
+@case
+def e2e_pg_exec():
+    expect_exact(pg("exec"), "pg", via="cronrun", program="db_pg_client")
+
+
+@case
+def e2e_sqlite_python():
+    script = ("import sys, sqlite3\nc = sqlite3.connect(':memory:', isolation_level=None)\n"
+              "for i in range(int(sys.argv[1])):\n    c.execute('SELECT 1').fetchall()\n")
+    expect_exact(lambda n: [PY, "-c", script, str(n)], "sqlite", via="cronrun")
+
+
+@case
+def e2e_not_observed():
+    c, _, _ = run_job(["/bin/true"], via="cronrun")
+    check("db.queries" not in c, "db.queries present without a client: %s" % c)
+    check(c.get("db.processes_with_client") == 0, "coverage missing: %s" % c)
+
+
+def main(argv):
+    if len(argv) == 2 and argv[1] == "--list":
+        print("\n".join(CASES))
+        return 0
+    if len(argv) != 2 or argv[1] not in CASES:
+        print("usage: db_test.py --list | CASE", file=sys.stderr)
+        return 2
+    try:
+        CASES[argv[1]]()
+    except Skip as e:
+        print("SKIP: %s" % e)
+        return 77
+    except AssertionError as e:
+        print("FAIL: %s" % e)
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

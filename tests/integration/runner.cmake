@@ -1,0 +1,4 @@
+# End-to-end runs of the real cronrun binary as root on this host's cgroups.
+cronrun_integration_test(runner_integration_test SOURCES runner_test.cc harness.cc LIBS cronrun_common cronrun_history)
+add_dependencies(runner_integration_test cronrun)
+target_compile_definitions(runner_integration_test PRIVATE CRONRUN_BIN="$<TARGET_FILE:cronrun>")

@@ -1,0 +1,335 @@
+// cronrun end to end as root on this host's cgroups (hybrid here: v1 controllers +
+// a controller-less v2 hierarchy). Every test asserts a kernel-visible effect: an
+// allocation really stopped, a process really gone, a row really written.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/history.h"
+#include "harness.h"
+
+namespace fs = std::filesystem;
+using namespace cronrun::testing;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const std::string kCronrun = CRONRUN_BIN;
+const std::string kPayload = CRONRUN_PAYLOAD;
+
+class Runner : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "integration tests run as root";
+    static int seq = 0;
+    tag_ = "it" + std::to_string(getpid()) + "-" + std::to_string(++seq);
+    dir_ = fs::temp_directory_path() / ("cronrun-" + tag_);
+    fs::create_directories(dir_);
+    parent_ = "/cronrun-test-" + tag_;
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    auto left = expect_leftover_ ? std::vector<std::string>{} : leftover_cgroups(parent_);
+    remove_cgroup_parent(parent_);
+    for (const auto& m : cgroup_mounts()) EXPECT_FALSE(fs::exists(fs::path(m) / parent_.substr(1))) << m;
+    EXPECT_TRUE(left.empty()) << "job cgroup left behind: " << left.front();
+    fs::remove_all(dir_);
+  }
+
+  // cronrun with this test's history, lock dir and cgroup parent.
+  std::vector<std::string> cmd(std::vector<std::string> opts, std::vector<std::string> job) {
+    std::vector<std::string> v = {kCronrun, "--history", db(), "--cgroup-parent", parent_,
+                                  "--lock", (dir_ / "job.pid").string(), "--summary", summary()};
+    v.insert(v.end(), opts.begin(), opts.end());
+    v.push_back("--");
+    v.insert(v.end(), job.begin(), job.end());
+    return v;
+  }
+  std::vector<std::string> payload(std::vector<std::string> args) {
+    args.insert(args.begin(), kPayload);
+    return args;
+  }
+  std::string db() const { return (dir_ / "history.db").string(); }
+  std::string summary() const { return (dir_ / "summary.json").string(); }
+  json result() const { return read_json(summary()); }
+
+  std::string tag_;
+  bool expect_leftover_ = false;  // a test that kills the runner leaves its job behind
+  fs::path dir_;
+  std::string parent_;
+};
+
+TEST_F(Runner, SuccessfulRunIsMeasuredAndRecorded) {
+  auto r = run(cmd({"--name", "ok-job"}, payload({"mem", "20", "300"})));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = result();
+  EXPECT_EQ(s["schema"], "cronrun.run/1");
+  EXPECT_EQ(s["status"], "ok");
+  EXPECT_EQ(s["exit_code"], 0);
+  EXPECT_EQ(s["job"], "ok-job");
+  EXPECT_EQ(s["isolation"]["cgroup"], "hybrid");
+  EXPECT_EQ(s["isolation"]["accounting"], "cgroup");
+  EXPECT_EQ(s["isolation"]["path"], parent_ + "/ok-job/" + s["run_id"].get<std::string>());
+  EXPECT_GE(s["usage"]["memory_peak_bytes"].get<double>(), 20.0 * (1 << 20));
+  EXPECT_GE(s["usage"]["max_rss_bytes"].get<double>(), 20.0 * (1 << 20));
+  EXPECT_FALSE(s["usage"]["cpu_user_s"].is_null());
+  EXPECT_FALSE(s["usage"]["pressure_some_s"]["cpu"].is_null());  // PSI from the v2 side of the hybrid
+  EXPECT_GT(s["wall_s"].get<double>(), 0.29);
+
+  auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+  ASSERT_TRUE(h) << h.error().message();
+  auto row = h->find_run(s["run_id"].get<std::string>());
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->status, cronrun::RunStatus::ok);
+}
+
+TEST_F(Runner, MemoryLimitOomKillsTheAllocation) {
+  auto r = run(cmd({"--name", "oom", "--memory", "64M"}, payload({"mem", "200"})));
+  EXPECT_EQ(r.exit_code, 137) << r.err;
+  json s = result();
+  EXPECT_EQ(s["status"], "oom");
+  EXPECT_EQ(s["signal"], 9);
+  EXPECT_GE(s["usage"]["oom_kills"].get<int>(), 1);
+  EXPECT_EQ(s["limits"]["memory_max_bytes"], 64 << 20);
+  EXPECT_LE(s["usage"]["memory_peak_bytes"].get<double>(), 64.0 * (1 << 20) * 1.01);
+}
+
+TEST_F(Runner, PeakOfA150MiBJobWithinTenPercent) {
+  auto r = run(cmd({"--name", "peak"}, payload({"mem", "150", "500"})));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  double peak = result()["usage"]["memory_peak_bytes"].get<double>();
+  EXPECT_NEAR(peak, 150.0 * (1 << 20), 15.0 * (1 << 20));
+  double rss = result()["usage"]["max_rss_bytes"].get<double>();
+  EXPECT_NEAR(rss, 150.0 * (1 << 20), 15.0 * (1 << 20));
+}
+
+TEST_F(Runner, ThreeProcessesPeakTogether) {
+  auto r = run(cmd({"--name", "multi"}, payload({"multi", "3", "60", "1500"})));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json u = result()["usage"];
+  EXPECT_GE(u["memory_peak_bytes"].get<double>(), 180.0 * (1 << 20));
+  // The largest single process is one of the three, not their sum.
+  EXPECT_LT(u["max_rss_bytes"].get<double>(), 100.0 * (1 << 20));
+}
+
+TEST_F(Runner, CpuQuotaHoldsABusyLoopToHalfACpu) {
+  // Two spinners want 200% of a CPU; the quota allows 50% whatever else the host runs.
+  auto r = run(cmd({"--name", "cpu", "--cpu", "50%"}, payload({"spin", "3", "2"})));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json s = result();
+  double cpu = s["usage"]["cpu_user_s"].get<double>() + s["usage"]["cpu_system_s"].get<double>();
+  double wall = s["wall_s"].get<double>();
+  EXPECT_LT(cpu, 0.5 * wall * 1.15) << "cpu " << cpu << " wall " << wall;
+  EXPECT_GT(cpu, 0.5);
+  // Throttling is observed unless the host itself starved the job below its quota
+  // (then PSI shows it waiting for CPU most of the time): either way the quota held.
+  double starved_s = s["usage"]["pressure_some_s"]["cpu"].get<double>();
+  if (starved_s < 0.5 * wall) {
+    EXPECT_GT(s["usage"]["cpu_nr_throttled"].get<int>(), 0) << "cpu " << cpu << " starved " << starved_s;
+    EXPECT_GT(s["usage"]["cpu_throttled_s"].get<double>(), 0.0);
+  }
+}
+
+TEST_F(Runner, PidsLimitContainsAForkBurst) {
+  auto r = run(cmd({"--name", "burst", "--pids", "10"}, payload({"forkburst", "50", "500"})));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int forked = -1;
+  sscanf(r.out.c_str(), "forked %d", &forked);
+  EXPECT_GE(forked, 1);
+  EXPECT_LT(forked, 10);
+}
+
+TEST_F(Runner, TimeoutLeavesNoProcessDaemonIncluded) {
+  std::string pidfile = (dir_ / "daemon.pid").string();
+  std::string script = kPayload + " daemon 60 " + pidfile + "; exec " + kPayload + " ignore-term 60";
+  auto r = run(cmd({"--name", "slow", "--timeout", "1s", "--kill-after", "1s"}, {"/bin/sh", "-c", script}));
+  EXPECT_EQ(r.exit_code, 124) << r.err;
+  json s = result();
+  EXPECT_EQ(s["status"], "timeout");
+  pid_t daemon_pid = std::stoi(read_text(pidfile));
+  EXPECT_FALSE(alive(daemon_pid)) << "daemonized grandchild " << daemon_pid << " survived";
+  EXPECT_GE(s["wall_s"].get<double>(), 1.9);  // TERM ignored → killed after the grace
+}
+
+TEST_F(Runner, LeftoversAreKilledWhenTheMainProcessExits) {
+  std::string pidfile = (dir_ / "daemon.pid").string();
+  auto r = run(cmd({"--name", "leaver"}, payload({"daemon", "60", pidfile})));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  pid_t daemon_pid = std::stoi(read_text(pidfile));
+  EXPECT_FALSE(alive(daemon_pid));
+}
+
+TEST_F(Runner, WithoutACgroupTheProcessGroupAndOrphansAreKilled) {
+  std::string pidfile = (dir_ / "daemon.pid").string();
+  std::string script = kPayload + " daemon 60 " + pidfile + "; exec " + kPayload + " sleep 60";
+  auto r = run(cmd({"--name", "nocg", "--cgroup", "off", "--timeout", "1s", "--memory", "64M"},
+                   {"/bin/sh", "-c", script}));
+  EXPECT_EQ(r.exit_code, 124) << r.err;
+  json s = result();
+  EXPECT_EQ(s["isolation"]["cgroup"], "none");
+  EXPECT_EQ(s["isolation"]["accounting"], "rusage");
+  EXPECT_NE(s["isolation"]["note"].get<std::string>().find("RLIMIT_DATA"), std::string::npos);
+  EXPECT_TRUE(s["usage"]["memory_peak_bytes"].is_null());  // unmeasurable is null, not 0
+  EXPECT_FALSE(alive(std::stoi(read_text(pidfile))));
+}
+
+TEST_F(Runner, RlimitFallbackStopsAnAllocation) {
+  auto r = run(cmd({"--name", "rl", "--cgroup", "off", "--memory", "64M"}, payload({"mem", "200"})));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("mmap"), std::string::npos) << r.err;  // RLIMIT_DATA refused the mapping
+}
+
+TEST_F(Runner, SecondInstanceIsSkippedWhileTheFirstHoldsTheLock) {
+  pid_t first = start(cmd({"--name", "locked"}, payload({"sleep", "3"})), (dir_ / "first.log").string());
+  std::this_thread::sleep_for(1000ms);
+  auto second_summary = (dir_ / "second.json").string();
+  auto v = cmd({"--name", "locked", "--summary", second_summary}, payload({"exit", "0"}));
+  auto r = run(v);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  json s = read_json(second_summary);
+  EXPECT_EQ(s["status"], "skipped");
+  EXPECT_EQ(s["lock"]["holder_pid"], first);
+  EXPECT_NE(s["skip_reason"].get<std::string>().find(std::to_string(first)), std::string::npos);
+
+  auto fail = cmd({"--name", "locked", "--on-locked", "fail", "--summary", second_summary}, payload({"exit", "0"}));
+  EXPECT_EQ(run(fail).exit_code, 75);
+  EXPECT_EQ(wait_exit(first), 0);
+
+  auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+  ASSERT_TRUE(h);
+  cronrun::RunFilter f;
+  f.job = "locked";
+  auto runs = h->runs(f);
+  ASSERT_TRUE(runs);
+  EXPECT_EQ(runs->size(), 3u);
+}
+
+TEST_F(Runner, TheJobDoesNotInheritTheLockOrTheDatabase) {
+  auto r = run(cmd({"--name", "fds"}, {"/bin/sh", "-c", "ls -l /proc/self/fd/ /proc/$$/fd/"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("job.pid"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("history.db"), std::string::npos) << r.out;
+}
+
+TEST_F(Runner, SigtermReachesTheJob) {
+  std::string marker = (dir_ / "term").string();
+  pid_t runner = start(cmd({"--name", "term"}, payload({"trap-term", "30", marker})), (dir_ / "r.log").string());
+  std::this_thread::sleep_for(800ms);
+  kill(runner, SIGTERM);
+  EXPECT_EQ(wait_exit(runner), 143);
+  EXPECT_EQ(read_text(marker), "TERM\n");
+  EXPECT_EQ(result()["status"], "failed");
+}
+
+TEST_F(Runner, SigkilledRunnerLeavesARunningRow) {
+  expect_leftover_ = true;
+  pid_t runner = start(cmd({"--name", "crash"}, payload({"sleep", "30"})), (dir_ / "r.log").string());
+  std::this_thread::sleep_for(800ms);
+  kill(runner, SIGKILL);
+  wait_exit(runner);
+  auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+  ASSERT_TRUE(h) << h.error().message();
+  cronrun::RunFilter f;
+  f.job = "crash";
+  auto runs = h->runs(f);
+  ASSERT_TRUE(runs);
+  ASSERT_EQ(runs->size(), 1u);
+  const auto& row = runs->front();
+  EXPECT_EQ(row.runner_pid, runner);
+  // The runner is gone, so readers present the `running` row as lost.
+  EXPECT_EQ(row.status, cronrun::RunStatus::lost);
+  // The job it left behind is still in its cgroup; teardown kills and removes it.
+}
+
+TEST_F(Runner, FiftyConcurrentRunsAllLandTheirRows) {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 50; ++i) {
+    // Each job has its own lock (the fixture's --lock is overridden: last value wins).
+    auto v = cmd({"--name", "many" + std::to_string(i), "--lock", (dir_ / ("m" + std::to_string(i) + ".pid")).string(),
+                  "--summary", "/dev/null"},
+                 payload({"exit", std::to_string(i % 3)}));
+    pids.push_back(start(v, (dir_ / ("m" + std::to_string(i) + ".log")).string()));
+  }
+  int failures = 0;
+  for (size_t i = 0; i < pids.size(); ++i) failures += wait_exit(pids[i]) != static_cast<int>(i % 3);
+  EXPECT_EQ(failures, 0);
+  auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+  ASSERT_TRUE(h);
+  auto runs = h->runs(cronrun::RunFilter{});
+  ASSERT_TRUE(runs);
+  EXPECT_EQ(runs->size(), 50u);
+  for (const auto& row : *runs) EXPECT_NE(row.status, cronrun::RunStatus::running) << row.job;
+}
+
+TEST_F(Runner, ExitStatusesFollowTheContract) {
+  EXPECT_EQ(run(cmd({"--name", "e3"}, payload({"exit", "3"}))).exit_code, 3);
+  EXPECT_EQ(result()["status"], "failed");
+  auto nf = run(cmd({"--name", "nf"}, {"/nonexistent/tool"}));
+  EXPECT_EQ(nf.exit_code, 127);
+  EXPECT_NE(nf.err.find("/nonexistent/tool"), std::string::npos);
+  EXPECT_EQ(run(cmd({"--name", "nx"}, {"/etc/hostname"})).exit_code, 126);
+  EXPECT_EQ(run(cmd({"--name", "sig"}, payload({"kill-self", "15"}))).exit_code, 143);
+  EXPECT_EQ(result()["status"], "killed");
+  EXPECT_EQ(result()["signal"], 15);
+  auto bad = run({kCronrun, "--memory", "banana", "--", "true"});
+  EXPECT_EQ(bad.exit_code, 125);
+  EXPECT_EQ(bad.err, "cronrun: --memory: expected a size like 512M or 2G, got 'banana'\n");
+}
+
+TEST_F(Runner, CgroupRequiredUnmetExits125) {
+  // A parent inside a read-only place: /proc is not a cgroup hierarchy.
+  auto r = run({kCronrun, "--no-history", "--no-lock", "--cgroup", "required", "--cgroup-parent",
+                "/../../proc", "--", "/bin/true"});
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+}
+
+TEST_F(Runner, OutputOnFailureAndLogDir) {
+  std::string logs = (dir_ / "logs").string();
+  auto quiet = run(cmd({"--name", "chronic", "--output", "on-failure", "--log-dir", logs},
+                       {"/bin/sh", "-c", "echo hello; echo oops >&2"}));
+  EXPECT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.out, "");
+  json s = result();
+  std::string log = s["log"]["path"].get<std::string>();
+  EXPECT_EQ(log, logs + "/chronic/" + s["run_id"].get<std::string>() + ".log");
+  EXPECT_EQ(s["log"]["bytes"], 11);
+  auto loud = run(cmd({"--name", "chronic", "--output", "on-failure"}, {"/bin/sh", "-c", "echo hello; exit 4"}));
+  EXPECT_EQ(loud.exit_code, 4);
+  EXPECT_EQ(loud.out, "hello\n");
+  auto gone = run(cmd({"--name", "discard", "--output", "discard"}, {"/bin/sh", "-c", "echo hello; exit 4"}));
+  EXPECT_EQ(gone.out, "");
+}
+
+TEST_F(Runner, JobCountersAreSummed) {
+  auto r = run(cmd({"--name", "counters"},
+                   {"/bin/sh", "-c", "echo 'rows 10' >> $CRONRUN_COUNTERS; echo 'rows:5|c' >> $CRONRUN_COUNTERS; "
+                                     "test -n \"$CRONRUN_RUN_ID\" && test \"$CRONRUN_JOB\" = counters"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(result()["counters"]["rows"], 15);
+}
+
+TEST_F(Runner, DrainFileSkipsTheRun) {
+  std::string drain = (dir_ / "drain").string();
+  std::ofstream(drain) << "maintenance\n";
+  auto r = run(cmd({"--name", "drained"}, payload({"exit", "3"})), 30s, {"CRONRUN_DRAIN_FILE=" + drain});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(result()["status"], "skipped");
+  EXPECT_NE(result()["skip_reason"].get<std::string>().find("draining"), std::string::npos);
+}
+
+TEST_F(Runner, DryRunExplainsPlacementAndCreatesNothing) {
+  auto r = run({kCronrun, "--dry-run", "--cgroup-parent", parent_, "--memory", "1G", "--", "/bin/true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("cgroup: hybrid"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(parent_ + "/true/<run-id>"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("why: "), std::string::npos);
+  EXPECT_TRUE(leftover_cgroups(parent_).empty());
+}
+
+}  // namespace

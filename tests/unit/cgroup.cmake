@@ -1,0 +1,4 @@
+# The cgroup module's pure parsers and placement decisions, on fixture text and
+# fake directory trees (no root, no real cgroups).
+cronrun_unit_test(cgroup_parse_test SOURCES cgroup_parse_test.cc LIBS cronrun_cgroup)
+cronrun_unit_test(cgroup_detect_test SOURCES cgroup_detect_test.cc LIBS cronrun_cgroup)
