@@ -34,11 +34,19 @@ enum cronrun_db_backend { CRONRUN_DB_PG = 0, CRONRUN_DB_MYSQL = 1, CRONRUN_DB_SQ
  * then published as READY. A reader ignores anything but READY. */
 enum { CRONRUN_DB_SLOT_FREE = 0, CRONRUN_DB_SLOT_CLAIMING = 1, CRONRUN_DB_SLOT_READY = 2 };
 
+/* Header flags, set by the runner. */
+/* The TSC is invariant and the kernel's clocksource: processes may time with
+ * rdtsc (~18 ns here) instead of clock_gettime (~80 ns in a VM) and add raw ticks
+ * to busy_ticks; the runner converts them with a frequency it measures itself
+ * between creating and reading the file. */
+#define CRONRUN_DB_FLAG_TSC 1u
+
 struct cronrun_db_backend_counters {
-  uint64_t queries;   /* statements executed */
-  uint64_t prepares;  /* explicit prepares */
-  uint64_t busy_ns;   /* per-connection busy time: send until results read */
-  uint64_t processes; /* processes in which this client library was seen */
+  uint64_t queries;    /* statements executed */
+  uint64_t prepares;   /* explicit prepares */
+  uint64_t busy_ns;    /* per-connection busy time (send until results read), ns */
+  uint64_t busy_ticks; /* the same, from processes timing with the TSC */
+  uint64_t processes;  /* processes in which this client library was seen */
 };
 
 struct cronrun_db_proc_slot {
@@ -55,7 +63,7 @@ struct cronrun_db_shm {
   uint32_t total_size;    /* sizeof(struct cronrun_db_shm) */
   uint32_t backend_count; /* CRONRUN_DB_NBACKENDS */
   uint32_t proc_slot_count;
-  uint32_t reserved0;
+  uint32_t flags; /* CRONRUN_DB_FLAG_* */
   /* Added to by the library. */
   uint64_t processes;             /* processes the library attached to (exec'd or forked) */
   uint64_t processes_with_client; /* of those, processes that loaded a DB client library */

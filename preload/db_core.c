@@ -36,6 +36,7 @@
 #include "db_internal.h"
 
 struct cronrun_db_shm *cr_shm;
+int cr_use_tsc;
 struct cronrun_db_proc_slot *cr_proc;
 void *cr_fn[CR_NSYMS];
 struct cr_range cr_ranges[CR_MAX_RANGES];
@@ -303,6 +304,12 @@ __attribute__((constructor)) static void cr_init(void) {
   if (!shm) return;
   char name[CRONRUN_DB_PROC_NAME];
   cr_program_name(name);
+#if defined(__x86_64__)
+  /* rdtsc can be made to fault (PR_SET_TSC, e.g. under rr): then use the clock. */
+  int tsc_mode = 0;
+  if ((shm->flags & CRONRUN_DB_FLAG_TSC) && prctl(PR_GET_TSC, &tsc_mode, 0, 0, 0) == 0 && tsc_mode == PR_TSC_ENABLE)
+    cr_use_tsc = 1;
+#endif
   cr_shm = shm;
   cr_add(&cr_shm->processes, 1);
   cr_proc = cr_claim_slot(name);

@@ -137,10 +137,18 @@ static inline int cr_inner(void *caller) {
 /* Whether this call is one to count: attached and not from inside a client library. */
 static inline int cr_counting(void *caller) { return cr_shm != 0 && !cr_inner(caller); }
 
+/* Time stamps for busy intervals, in this process's unit: TSC ticks when the
+ * runner allowed it (CRONRUN_DB_FLAG_TSC) and rdtsc is not trapped, else ns of
+ * CLOCK_MONOTONIC (vDSO, no syscall). Never 0 (0 marks an idle connection). */
+CR_HIDDEN extern int cr_use_tsc;
+
 static inline uint64_t cr_now_ns(void) {
+#if defined(__x86_64__)
+  if (cr_use_tsc) return __builtin_ia32_rdtsc() | 1;
+#endif
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall */
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) | 1;
 }
 
 static inline void cr_add(uint64_t *field, uint64_t n) { __atomic_fetch_add(field, n, __ATOMIC_RELAXED); }
@@ -158,8 +166,9 @@ static inline void cr_add_query(int backend) {
     cr_add(&cr_shm->proc_overflow, 1);
 }
 static inline void cr_add_prepare(int backend) { cr_add(&cr_shm->backend[backend].prepares, 1); }
-static inline void cr_add_busy(int backend, uint64_t ns) {
-  if (ns) cr_add(&cr_shm->backend[backend].busy_ns, ns);
+/* `elapsed` is a difference of cr_now_ns() values, so in this process's unit. */
+static inline void cr_add_busy(int backend, uint64_t elapsed) {
+  if (elapsed) cr_add(cr_use_tsc ? &cr_shm->backend[backend].busy_ticks : &cr_shm->backend[backend].busy_ns, elapsed);
 }
 
 /* Per-connection busy intervals, keyed by the client's handle (PGconn*, MYSQL*,

@@ -113,6 +113,7 @@ Result<void> parse_field(std::string_view text, const FieldSpec& f, std::bitset<
       step_text = item.substr(slash + 1);
       has_step = true;
     }
+    if (range.empty()) return fail(fmt::format("{}: '{}' is not a value, range or step", f.name, item));
     int from = 0, to = 0;
     if (range == "*") {
       from = f.low;

@@ -324,6 +324,8 @@ Model build_model(const std::vector<PlannedEntry>& entries, const std::vector<Jo
     auto& rep = m.reports[i];
     rep.index = i;
     rep.where = where_of(pe.entry);
+    rep.schedule = pe.entry.time_text;
+    rep.command = pe.entry.command;
     m.starts[i] = starts_of(pe.entry.schedule, days);
     rep.starts_per_week = m.starts[i].size();
     if (pe.call) rep.job = pe.call->job;

@@ -79,6 +79,8 @@ struct EntryReport {
   size_t index = 0;  // into the input entries
   std::string where; // "file:line"
   std::string job;   // cronrun job name, or "" when not run through cronrun
+  std::string schedule;  // the time fields as written
+  std::string command;   // as cron runs it (up to the first '%')
   EntryStatus status = EntryStatus::not_cronrun;
   size_t starts_per_week = 0;
   std::string note;  // e.g. the bad call's error, "no memory figures", CRON_TZ ignored

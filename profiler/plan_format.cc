@@ -63,6 +63,8 @@ nlohmann::json to_json(const PlanResult& p, const std::vector<crontab::Rejected>
   json entries = json::array();
   for (const auto& e : p.entries) {
     json j = {{"where", e.where},
+              {"schedule", e.schedule},
+              {"command", e.command},
               {"job", e.job.empty() ? json(nullptr) : json(e.job)},
               {"status", to_string(e.status)},
               {"starts_per_week", e.starts_per_week}};
@@ -115,30 +117,26 @@ nlohmann::json to_json(const PlanResult& p, const std::vector<crontab::Rejected>
   };
 }
 
-std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected>& rejected) {
-  std::string out;
-  auto line = [&](const std::string& s) { out += s + "\n"; };
-  size_t counts[6] = {};
-  for (const auto& e : p.entries) ++counts[static_cast<size_t>(e.status)];
-  line(fmt::format("Capacity plan for the week of Mon {:04}-{:02}-{:02}: {} crontab entries, {} profiled, {} not "
-                   "profiled, {} rejected lines",
-                   p.week.year, p.week.month, p.week.day, p.entries.size(), counts[0],
-                   p.entries.size() - counts[0], rejected.size()));
-  line(fmt::format("Host: {} memory, {} CPUs ({})", size(p.host.memory_bytes), p.host.cpus, p.host.source));
-  line("");
-  line(fmt::format("{:<22}{:<30}{}", "", "typical (wall p50)", "pessimistic (wall p95)"));
+namespace {
+
+using Lines = std::string;
+void put(Lines& out, const std::string& s) { out += s + "\n"; }
+
+void scenario_table(Lines& out, const PlanResult& p) {
   auto row = [&](const std::string& label, const std::string& a, const std::string& b) {
-    line(fmt::format("{:<22}{:<30}{}", label, a, b));
+    put(out, fmt::format("{:<22}{:<30}{}", label, a, b));
   };
+  row("", "typical (wall p50)", "pessimistic (wall p95)");
   const Scenario* sc[2] = {&p.typical, &p.pessimistic};
   std::string cells[2][5];
   for (int i = 0; i < 2; ++i) {
     const Scenario& s = *sc[i];
     cells[i][0] = fmt::format("{}  {}", size(s.memory_peak.memory_bytes), weekday_hhmm(s.memory_peak.minute));
     int64_t room = static_cast<int64_t>(p.host.memory_bytes) - static_cast<int64_t>(s.memory_peak.memory_bytes);
-    cells[i][1] = p.host.memory_bytes ? fmt::format("{} ({:.0f}%)", signed_size(room),
-                                                    100.0 * static_cast<double>(room) / static_cast<double>(p.host.memory_bytes))
-                                      : "-";
+    cells[i][1] = p.host.memory_bytes
+                      ? fmt::format("{} ({:.0f}%)", signed_size(room),
+                                    100.0 * static_cast<double>(room) / static_cast<double>(p.host.memory_bytes))
+                      : "-";
     cells[i][2] = fmt::format("{} cores  {}", cores(s.cpu_peak.cpu_cores), weekday_hhmm(s.cpu_peak.minute));
     cells[i][3] = fmt::format("{} cores", cores(p.host.cpus - s.cpu_peak.cpu_cores));
     cells[i][4] = std::to_string(s.lost_total);
@@ -148,84 +146,124 @@ std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected
   row("peak CPU", cells[0][2], cells[1][2]);
   row("  CPU headroom", cells[0][3], cells[1][3]);
   row("lost runs per week", cells[0][4], cells[1][4]);
+}
 
-  auto contributors = [&](const char* title, const Peak& pk) {
-    if (pk.jobs.empty()) return;
-    line("");
-    line(fmt::format("{} {} (pessimistic): {} memory, {} cores", title, weekday_hhmm(pk.minute), size(pk.memory_bytes),
-                     cores(pk.cpu_cores)));
-    size_t shown = 0;
-    for (const auto& c : pk.jobs) {
-      if (++shown > 10) {
-        line(fmt::format("  ... and {} more", pk.jobs.size() - 10));
-        break;
-      }
-      line(fmt::format("  {:<24} {:>11}  {:>6} cores  started {}  {}", c.job, size(c.memory_bytes), cores(c.cpu_cores),
-                       weekday_hhmm(c.start_minute), c.where));
+void contributors(Lines& out, const char* title, const Peak& pk) {
+  if (pk.jobs.empty()) return;
+  put(out, "");
+  put(out, fmt::format("{} {} (pessimistic): {} memory, {} cores", title, weekday_hhmm(pk.minute),
+                       size(pk.memory_bytes), cores(pk.cpu_cores)));
+  for (size_t i = 0; i < pk.jobs.size(); ++i) {
+    if (i == 10) {
+      put(out, fmt::format("  ... and {} more", pk.jobs.size() - 10));
+      break;
     }
-  };
-  contributors("Memory peak", p.pessimistic.memory_peak);
-  contributors("CPU peak", p.pessimistic.cpu_peak);
+    const auto& c = pk.jobs[i];
+    put(out, fmt::format("  {:<24} {:>11}  {:>6} cores  started {}  {}", c.job, size(c.memory_bytes),
+                         cores(c.cpu_cores), weekday_hhmm(c.start_minute), c.where));
+  }
+}
 
-  line("");
+void outlasting(Lines& out, const PlanResult& p) {
+  put(out, "");
   if (p.outlasting.empty()) {
-    line("No job's p95 wall time exceeds its interval.");
-  } else {
-    line("Jobs whose p95 wall time exceeds their interval (lost runs per week, typical / pessimistic):");
-    for (const auto& o : p.outlasting) {
-      line(fmt::format("  {:<24} every {:>8}  p50 {:>8}  p95 {:>8}  {}  {}", o.job, units::format_duration_s(o.interval_s),
-                       dur(o.wall_p50_s), dur(o.wall_p95_s),
-                       o.lock ? fmt::format("lost {}/{} of {}", o.lost_typical, o.lost_pessimistic, o.starts)
-                              : std::string("no lock: runs overlap"),
-                       o.where.front()));
-    }
+    put(out, "No job's p95 wall time exceeds its interval.");
+    return;
   }
+  put(out, "Jobs whose p95 wall time exceeds their interval (lost runs per week, typical / pessimistic):");
+  for (const auto& o : p.outlasting) {
+    put(out, fmt::format("  {:<24} every {:>8}  p50 {:>8}  p95 {:>8}  {}  {}", o.job,
+                         units::format_duration_s(o.interval_s), dur(o.wall_p50_s), dur(o.wall_p95_s),
+                         o.lock ? fmt::format("lost {}/{} of {}", o.lost_typical, o.lost_pessimistic, o.starts)
+                                : std::string("no lock: runs overlap"),
+                         o.where.front()));
+  }
+}
 
-  line("");
-  const Stagger& st = p.stagger;
+void stagger(Lines& out, const Stagger& st) {
+  put(out, "");
   if (st.moves.empty()) {
-    line(fmt::format("Stagger: no move lowers the pessimistic memory peak ({} at {}).", size(st.memory_peak_before_bytes),
-                     weekday_hhmm(st.memory_peak_before_minute)));
+    put(out, fmt::format("Stagger: no move lowers the pessimistic memory peak ({} at {}).",
+                         size(st.memory_peak_before_bytes), weekday_hhmm(st.memory_peak_before_minute)));
   } else {
-    line(fmt::format("Stagger proposal: pessimistic memory peak {} at {} -> {} at {} (CPU {} -> {} cores)",
-                     size(st.memory_peak_before_bytes), weekday_hhmm(st.memory_peak_before_minute),
-                     size(st.memory_peak_after_bytes), weekday_hhmm(st.memory_peak_after_minute),
-                     cores(st.cpu_peak_before_cores), cores(st.cpu_peak_after_cores)));
+    put(out, fmt::format("Stagger proposal: pessimistic memory peak {} at {} -> {} at {} (CPU {} -> {} cores)",
+                         size(st.memory_peak_before_bytes), weekday_hhmm(st.memory_peak_before_minute),
+                         size(st.memory_peak_after_bytes), weekday_hhmm(st.memory_peak_after_minute),
+                         cores(st.cpu_peak_before_cores), cores(st.cpu_peak_after_cores)));
     for (const auto& m : st.moves)
-      line(fmt::format("  {:<24} {:<18} -> {:<18} {}", m.job, m.before, m.after, m.where));
+      put(out, fmt::format("  {:<24} {:<18} -> {:<18} {}", m.job, m.before, m.after, m.where));
   }
-  line(fmt::format("  ({})", st.method));
+  put(out, fmt::format("  ({})", st.method));
+}
 
+std::string why_not(const EntryReport& e) {
+  switch (e.status) {
+    case EntryStatus::not_cronrun: return "not run through cronrun";
+    case EntryStatus::no_history: return "cronrun job '" + e.job + "', no runs in the window";
+    case EntryStatus::reboot: return "@reboot";
+    case EntryStatus::not_this_week: return "job '" + e.job + "' does not fire this week";
+    case EntryStatus::bad_call: return "unreadable cronrun call: " + e.note;
+    case EntryStatus::profiled: break;
+  }
+  return "";
+}
+
+void unprofiled(Lines& out, const PlanResult& p) {
   bool header = false;
   for (const auto& e : p.entries) {
     if (e.status == EntryStatus::profiled) continue;
     if (!header) {
-      line("");
-      line("Not profiled:");
+      put(out, "");
+      put(out, "Not profiled:");
       header = true;
     }
-    const auto& why = e.status == EntryStatus::not_cronrun    ? std::string("not run through cronrun")
-                      : e.status == EntryStatus::no_history   ? "cronrun job '" + e.job + "' has no history in the window"
-                      : e.status == EntryStatus::reboot       ? std::string("@reboot")
-                      : e.status == EntryStatus::not_this_week ? "job '" + e.job + "' does not fire this week"
-                                                               : "unreadable cronrun call: " + e.note;
-    line(fmt::format("  {:<40} {}", e.where, why));
+    std::string cmd = e.command.size() > 70 ? e.command.substr(0, 67) + "..." : e.command;
+    put(out, fmt::format("  {}  {}  ({}/week) {}", e.where, e.schedule, e.starts_per_week, why_not(e)));
+    put(out, fmt::format("      {}", cmd));
   }
   for (const auto& e : p.entries) {
-    if (e.status == EntryStatus::profiled && !e.note.empty()) line(fmt::format("  {}: {}: {}", e.where, e.job, e.note));
+    if (e.status == EntryStatus::profiled && !e.note.empty()) put(out, fmt::format("  {}: {}: {}", e.where, e.job, e.note));
   }
-  if (!rejected.empty()) {
-    line("");
-    line("Rejected lines (cron would not run them):");
-    for (const auto& r : rejected) {
-      if (r.line > 0) {
-        line(fmt::format("  {}:{}: {}  [{}]", r.file, r.line, r.reason, r.text));
-      } else {
-        line(fmt::format("  {}: {}", r.file, r.reason));
-      }
+}
+
+void rejected_lines(Lines& out, const std::vector<crontab::Rejected>& rejected) {
+  if (rejected.empty()) return;
+  put(out, "");
+  put(out, "Rejected lines (cron would not run them):");
+  for (const auto& r : rejected) {
+    if (r.line > 0) {
+      put(out, fmt::format("  {}:{}: {}  [{}]", r.file, r.line, r.reason, r.text));
+    } else {
+      put(out, fmt::format("  {}: {}", r.file, r.reason));
     }
   }
-  for (const auto& n : p.notes) line("note: " + n);
+}
+
+}  // namespace
+
+std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected>& rejected) {
+  Lines out;
+  size_t profiled = 0;
+  for (const auto& e : p.entries) profiled += e.status == EntryStatus::profiled;
+  put(out, fmt::format("Capacity plan for the week of Mon {:04}-{:02}-{:02}: {} crontab entries, {} profiled, {} not "
+                       "profiled, {} rejected lines",
+                       p.week.year, p.week.month, p.week.day, p.entries.size(), profiled,
+                       p.entries.size() - profiled, rejected.size()));
+  put(out, fmt::format("Host: {} memory, {} CPUs ({})", size(p.host.memory_bytes), p.host.cpus, p.host.source));
+  put(out, "");
+  if (profiled == 0) {
+    put(out, "No entry is a cronrun job with history in the window: no demand to plan yet.");
+  } else {
+    scenario_table(out, p);
+    contributors(out, "Memory peak", p.pessimistic.memory_peak);
+    contributors(out, "CPU peak", p.pessimistic.cpu_peak);
+    outlasting(out, p);
+    stagger(out, p.stagger);
+  }
+  unprofiled(out, p);
+  rejected_lines(out, rejected);
+  if (!p.notes.empty()) put(out, "");
+  for (const auto& n : p.notes) put(out, "note: " + n);
   return out;
 }
 

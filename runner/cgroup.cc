@@ -27,6 +27,9 @@ Result<Layout> parse_layout(std::string_view text) {
 
 Result<std::unique_ptr<JobCgroup>> create_job_cgroup(const Placement& placement, const std::string& job,
                                                      const std::string& run_id) {
+  if (placement.layout == Layout::none) {
+    return fail("creating cgroup for job '" + job + "': no usable cgroup here (" + placement.reason + ")");
+  }
   // Job names are [A-Za-z0-9_.-]{1,64} and run ids hex with dashes; refuse anything
   // that could climb out of the parent or collide with a runner leaf.
   auto bad_name = [](const std::string& s) {
@@ -40,13 +43,7 @@ Result<std::unique_ptr<JobCgroup>> create_job_cgroup(const Placement& placement,
   Placement p = placement;
   p.parent = *parent;
 
-  Result<std::unique_ptr<JobCgroup>> made = fail("creating cgroup: layout none has no cgroup (" + placement.reason + ")");
-  switch (p.layout) {
-    case Layout::v2: made = create_v2_job(p, job, run_id); break;
-    case Layout::v1:
-    case Layout::hybrid: made = create_v1_job(p, job, run_id); break;
-    case Layout::none: return made;
-  }
+  auto made = p.layout == Layout::v2 ? create_v2_job(p, job, run_id) : create_v1_job(p, job, run_id);
   if (!made) return std::unexpected(std::move(made.error()).context("creating cgroup for job '" + job + "'"));
   return made;
 }
@@ -57,12 +54,7 @@ Result<std::optional<uint64_t>> live_number(const std::string& mount_point, cons
                                             const std::string& file) {
   auto dir = CgroupDir::open(cgroup_fs_path(mount_point, relative));
   if (!dir) return std::unexpected(dir.error());
-  auto text = dir->read_optional(file);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::optional<uint64_t>();
-  auto v = parse_u64(**text);
-  if (!v) return std::unexpected(std::move(v.error()).context("parsing " + dir->file_path(file)));
-  return std::optional(*v);
+  return dir->read_u64(file);
 }
 
 Result<std::optional<double>> live_v2_cpu_s(const std::string& mount_point, const std::string& relative) {

@@ -92,25 +92,37 @@ class JobCgroup {
   virtual Result<void> apply_limits(const Limits& limits) = 0;
 
   // v2 directory fd for clone3(CLONE_INTO_CGROUP), or -1 when the child must be
-  // placed with attach() (v1 / hybrid: fork handshake).
+  // placed with attach() (v1 / hybrid: fork handshake). Owned by this object.
   virtual int clone_into_fd() const = 0;
-  // Moves `pid` into this cgroup in every hierarchy.
+  // Moves `pid` into this cgroup in every hierarchy (on hybrid the unified one
+  // first). On v1 this writes the `tasks` files through libcgroup, which moves one
+  // thread: pass the single-threaded child of the fork handshake, before it execs.
   virtual Result<void> attach(pid_t pid) = 0;
 
-  // Processes currently in the cgroup (v2 if present, else the first v1 hierarchy).
+  // Processes currently in the cgroup (v2 if present, else the freezer, pids or
+  // memory hierarchy). After remove(): empty.
   virtual Result<std::vector<pid_t>> pids() const = 0;
   // Sends `sig` to every process in the cgroup (used for SIGTERM on timeout).
   virtual Result<void> signal_all(int sig) = 0;
   // SIGKILLs the whole cgroup (cgroup.kill, else freeze-kill-thaw, else a kill
-  // loop) and waits until it is empty or `timeout_ms` passes.
+  // loop) and waits until it is empty or `timeout_ms` passes (then an error naming
+  // the pids left). A no-op after remove().
   virtual Result<void> kill_all(int timeout_ms) = 0;
-  // An fd to poll/inotify for "populated 0" (v2 cgroup.events), or -1.
+  // An fd of cgroup.events (v2, and the unified half of hybrid), or -1 (v1). Owned
+  // by this object. Read it (pread at offset 0) before each poll: it then raises
+  // POLLPRI (and inotify IN_MODIFY) on the next change, e.g. "populated 0".
   virtual int events_fd() const = 0;
 
   // Final (or live) counters. Fields the host cannot measure stay nullopt.
   virtual Result<Usage> read_usage() const = 0;
 
-  // Removes the directories (retrying EBUSY briefly). Idempotent.
+  // Gives up ownership for --keep-orphans: the destructor then neither kills nor
+  // removes anything, and the cgroup outlives the runner with its processes.
+  virtual void release() {}
+
+  // Removes the run's directory in every hierarchy (retrying EBUSY up to ~100 ms),
+  // then <job> if it is empty (another run of the job may still use it: not an
+  // error). Never moves leftover tasks anywhere: kill_all() first. Idempotent.
   virtual Result<void> remove() = 0;
 };
 

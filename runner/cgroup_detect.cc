@@ -288,9 +288,10 @@ Placement discover(const DiscoverOptions& opts) {
   }
   p.layout = Layout::v1;
   p.parent = parent;
-  p.reason = "cgroup v1, " + who + ": job cgroups under " + parent + " in " +
-             std::to_string(p.v1_mounts.size()) + " hierarchies; controllers: " + join_words(p.controllers);
-  if (!skipped.empty()) p.reason += "; not used: " + join_words(skipped, "; ");
+  std::string v1_part = "job cgroups under " + parent + " in " + std::to_string(p.v1_mounts.size()) +
+                        " v1 hierarchies (controllers: " + join_words(p.controllers) + ")";
+  if (!skipped.empty()) v1_part += "; not used: " + join_words(skipped, "; ");
+  p.reason = "cgroup v1, " + who + ": " + v1_part;
 
   // Hybrid: the controller-less unified hierarchy adds tracking, cgroup.kill,
   // cpu.stat and pressure. It must sit at the same parent; otherwise stay v1.
@@ -300,8 +301,8 @@ Placement discover(const DiscoverOptions& opts) {
     if (placed && u.runner_leaf.empty()) {
       p.layout = Layout::hybrid;
       p.v2_mount = view->unified->mount_point;
-      p.reason = "hybrid: " + p.reason + "; tracking, kill and pressure through the unified hierarchy at " +
-                 p.v2_mount;
+      p.reason = "hybrid cgroups, " + who + ": " + v1_part + ", and in the unified hierarchy at " + p.v2_mount +
+                 " for tracking, cgroup.kill, CPU time and pressure";
     } else {
       p.reason += "; unified hierarchy at " + view->unified->mount_point + " not used: " +
                   (placed ? std::string("the runner lives in ") + parent : placed.error().message());

@@ -63,6 +63,24 @@ Result<std::optional<std::string>> CgroupDir::read_optional(const std::string& f
   return std::unexpected(text.error());
 }
 
+Result<std::optional<uint64_t>> CgroupDir::read_u64(const std::string& file) const {
+  auto text = read_optional(file);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return std::optional<uint64_t>();
+  auto v = parse_u64(**text);
+  if (!v) return std::unexpected(std::move(v.error()).context("parsing " + file_path(file)));
+  return std::optional(*v);
+}
+
+Result<std::optional<std::map<std::string, uint64_t>>> CgroupDir::read_keyed(const std::string& file) const {
+  auto text = read_optional(file);
+  if (!text) return std::unexpected(text.error());
+  if (!*text) return std::optional<std::map<std::string, uint64_t>>();
+  auto kv = parse_flat_keyed(**text);
+  if (!kv) return std::unexpected(std::move(kv.error()).context("parsing " + file_path(file)));
+  return std::optional(std::move(*kv));
+}
+
 Result<void> CgroupDir::write(const std::string& file, const std::string& value) const {
   return write_file_at(fd_.get(), file, value, file_path(file));
 }
@@ -82,12 +100,24 @@ Result<std::vector<pid_t>> CgroupDir::procs() const {
 }
 
 Result<void> signal_pids(const std::vector<pid_t>& pids, int sig, const std::string& path_for_errors) {
+  // One refusal (EPERM: a setuid program in a non-root job) must not spare the rest.
+  Result<void> first;
   for (pid_t pid : pids) {
-    if (::kill(pid, sig) != 0 && errno != ESRCH) {
-      return fail_sys("kill " + std::to_string(pid) + " (in)", path_for_errors);
+    if (::kill(pid, sig) != 0 && errno != ESRCH && first) {
+      first = fail_sys("kill(" + std::to_string(pid) + ", " + std::to_string(sig) + ") in", path_for_errors);
     }
   }
-  return {};
+  return first;
+}
+
+Error not_empty_error(const CgroupDir& dir, int timeout_ms) {
+  std::string left;
+  if (auto procs = dir.procs(); procs) {
+    for (size_t i = 0; i < procs->size() && i < 8; ++i) left += " " + std::to_string((*procs)[i]);
+    if (procs->size() > 8) left += " ...";
+  }
+  return Error("cgroup " + dir.path() + " still has tasks after " + std::to_string(timeout_ms) + " ms (pids:" +
+               (left.empty() ? std::string(" ?") : left) + ")");
 }
 
 void sleep_ms(int ms) {

@@ -95,6 +95,23 @@ uint64_t weight_to_bfq_weight(uint64_t weight);
 // Range checks shared by both backends; the message names the limit.
 Result<void> validate_limits(const Limits& limits);
 
+// One file write a limit turns into. `what` names the limit for errors.
+struct LimitWrite {
+  std::string controller;  // the controller the file belongs to
+  std::string what;        // "memory limit", "CPU quota", ...
+  std::string file;
+  std::string value;
+  bool operator==(const LimitWrite&) const = default;
+};
+// Whether the job cgroup has a file; decides between alternatives (io.weight or
+// io.bfq.weight, blkio.weight or blkio.bfq.weight).
+using HasFile = bool (*)(const void* ctx, const std::string& file);
+// The writes, in order, that `limits` become on v2 and on v1. v1 writes
+// memory.memsw.limit_in_bytes (= memory + swap) after memory.limit_in_bytes and
+// cpu.cfs_period_us before cpu.cfs_quota_us, as the kernel requires.
+Result<std::vector<LimitWrite>> v2_limit_writes(const Limits& limits, HasFile has, const void* ctx);
+Result<std::vector<LimitWrite>> v1_limit_writes(const Limits& limits, HasFile has, const void* ctx);
+
 // ---------------------------------------------------------------------------
 // Paths. Relative cgroup paths are "/a/b" (root: "/"); the one function that turns
 // them into filesystem paths is cgroup_fs_path().
@@ -162,6 +179,9 @@ class CgroupDir {
   Result<std::string> read(const std::string& file) const;
   // nullopt when the file does not exist (a feature this kernel lacks).
   Result<std::optional<std::string>> read_optional(const std::string& file) const;
+  // A one-number file / a flat-keyed file, parsed; nullopt when it does not exist.
+  Result<std::optional<uint64_t>> read_u64(const std::string& file) const;
+  Result<std::optional<std::map<std::string, uint64_t>>> read_keyed(const std::string& file) const;
   Result<void> write(const std::string& file, const std::string& value) const;
   Result<UniqueFd> open_file(const std::string& file, int flags) const;
   Result<std::vector<pid_t>> procs() const;
@@ -179,6 +199,8 @@ class CgroupDir {
 
 // Sends `sig` to each pid; a pid that has already exited is not an error.
 Result<void> signal_pids(const std::vector<pid_t>& pids, int sig, const std::string& path_for_errors);
+// "still has tasks after N ms (pids: ...)" for kill_all() timeouts.
+Error not_empty_error(const CgroupDir& dir, int timeout_ms);
 // Sleeps `ms` milliseconds (EINTR-safe).
 void sleep_ms(int ms);
 // Milliseconds on CLOCK_MONOTONIC.
@@ -205,8 +227,9 @@ Result<V2Created> create_v2_tree(const std::string& mount_point, const std::stri
 // leaves of runners that are gone.
 Result<void> enter_runner_leaf(const std::string& mount_point, const std::string& leaf_relative);
 
-// Reads v2 counters of `dir` into `usage`; `cpu` / `memory` / `io` / `pids` say
-// which controllers' files to expect. Missing files leave fields nullopt.
+// Reads v2 counters of `dir` into `usage`: memory.peak, memory.events, cpu.stat,
+// io.stat, pids.peak. Files this kernel or this cgroup's controllers lack leave
+// their fields nullopt.
 Result<void> read_v2_usage(const CgroupDir& dir, Usage& usage);
 Result<void> read_pressure(const CgroupDir& dir, Pressure& pressure);
 // cgroup.kill when present, else freeze -> kill -> thaw, then wait for

@@ -278,6 +278,60 @@ Result<void> validate_limits(const Limits& l) {
   return {};
 }
 
+Result<std::vector<LimitWrite>> v2_limit_writes(const Limits& l, HasFile has, const void* ctx) {
+  if (auto v = validate_limits(l); !v) return std::unexpected(v.error());
+  std::vector<LimitWrite> out;
+  if (l.memory_max_bytes) out.push_back({"memory", "memory limit", "memory.max", std::to_string(*l.memory_max_bytes)});
+  if (l.memory_high_bytes)
+    out.push_back({"memory", "memory-high limit", "memory.high", std::to_string(*l.memory_high_bytes)});
+  if (l.swap_max_bytes) out.push_back({"memory", "swap limit", "memory.swap.max", std::to_string(*l.swap_max_bytes)});
+  if (l.cpu_quota_pct) out.push_back({"cpu", "CPU quota", "cpu.max", format_cpu_max(*l.cpu_quota_pct)});
+  if (l.cpu_weight) out.push_back({"cpu", "CPU weight", "cpu.weight", std::to_string(*l.cpu_weight)});
+  if (l.pids_max) out.push_back({"pids", "pids limit", "pids.max", std::to_string(*l.pids_max)});
+  if (l.io_weight) {
+    // io.weight comes with blk-iocost; with BFQ as the scheduler and no iocost the
+    // weight is io.bfq.weight (1..1000) instead.
+    if (!has(ctx, "io.weight") && has(ctx, "io.bfq.weight")) {
+      out.push_back({"io", "IO weight", "io.bfq.weight", "default " + std::to_string(weight_to_bfq_weight(*l.io_weight))});
+    } else {
+      out.push_back({"io", "IO weight", "io.weight", "default " + std::to_string(*l.io_weight)});
+    }
+  }
+  return out;
+}
+
+Result<std::vector<LimitWrite>> v1_limit_writes(const Limits& l, HasFile has, const void* ctx) {
+  if (auto v = validate_limits(l); !v) return std::unexpected(v.error());
+  std::vector<LimitWrite> out;
+  if (l.memory_max_bytes)
+    out.push_back({"memory", "memory limit", "memory.limit_in_bytes", std::to_string(*l.memory_max_bytes)});
+  if (l.memory_high_bytes)
+    out.push_back({"memory", "memory-high limit", "memory.soft_limit_in_bytes", std::to_string(*l.memory_high_bytes)});
+  if (l.swap_max_bytes) {
+    // v1 limits memory + swap together; without a memory limit there is no sum.
+    if (!l.memory_max_bytes)
+      return fail("swap limit on cgroup v1 needs a memory limit too (memory.memsw.limit_in_bytes is memory + swap)");
+    out.push_back({"memory", "swap limit", "memory.memsw.limit_in_bytes",
+                   std::to_string(*l.memory_max_bytes + *l.swap_max_bytes)});
+  }
+  if (l.cpu_quota_pct) {
+    out.push_back({"cpu", "CPU quota", "cpu.cfs_period_us", std::to_string(kCpuPeriodUsec)});
+    out.push_back({"cpu", "CPU quota", "cpu.cfs_quota_us", std::to_string(cpu_quota_usec(*l.cpu_quota_pct))});
+  }
+  if (l.cpu_weight)
+    out.push_back({"cpu", "CPU weight", "cpu.shares", std::to_string(weight_to_cpu_shares(*l.cpu_weight))});
+  if (l.pids_max) out.push_back({"pids", "pids limit", "pids.max", std::to_string(*l.pids_max)});
+  if (l.io_weight) {
+    // CFQ's blkio.weight (10..1000) is gone since 5.0; BFQ offers blkio.bfq.weight.
+    if (!has(ctx, "blkio.weight") && has(ctx, "blkio.bfq.weight")) {
+      out.push_back({"blkio", "IO weight", "blkio.bfq.weight", std::to_string(weight_to_bfq_weight(*l.io_weight))});
+    } else {
+      out.push_back({"blkio", "IO weight", "blkio.weight", std::to_string(weight_to_blkio_weight(*l.io_weight))});
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 
 Result<std::string> normalize_relative(std::string_view path) {

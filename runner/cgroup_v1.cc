@@ -63,38 +63,20 @@ std::optional<double> ns_to_s(std::optional<uint64_t> ns) {
   return static_cast<double>(*ns) / 1e9;
 }
 
-Result<std::optional<uint64_t>> read_number(const CgroupDir& dir, const std::string& file) {
-  auto text = dir.read_optional(file);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::optional<uint64_t>();
-  auto v = parse_u64(**text);
-  if (!v) return std::unexpected(std::move(v.error()).context("parsing " + dir.file_path(file)));
-  return std::optional(*v);
-}
-
-Result<std::optional<std::map<std::string, uint64_t>>> read_keyed(const CgroupDir& dir, const std::string& file) {
-  auto text = dir.read_optional(file);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::optional<std::map<std::string, uint64_t>>();
-  auto kv = parse_flat_keyed(**text);
-  if (!kv) return std::unexpected(std::move(kv.error()).context("parsing " + dir.file_path(file)));
-  return std::optional(std::move(*kv));
-}
-
 std::optional<uint64_t> get(const std::map<std::string, uint64_t>& kv, const std::string& key) {
   auto it = kv.find(key);
   if (it == kv.end()) return std::nullopt;
   return it->second;
 }
 
-Result<void> wait_v1_empty(const CgroupDir& dir, int64_t deadline) {
+Result<void> wait_v1_empty(const CgroupDir& dir, int64_t deadline, int timeout_ms) {
   int64_t last_kill = monotonic_ms();
   for (;;) {
     auto procs = dir.procs();
     if (!procs) return std::unexpected(procs.error());
     if (procs->empty()) return {};
     int64_t now = monotonic_ms();
-    if (now >= deadline) return fail_sys("waiting for the cgroup to empty", dir.path(), ETIMEDOUT);
+    if (now >= deadline) return std::unexpected(not_empty_error(dir, timeout_ms));
     if (now - last_kill >= 50) {
       (void)signal_pids(*procs, SIGKILL, dir.path());
       last_kill = now;
@@ -117,7 +99,7 @@ class V1JobCgroup final : public JobCgroup {
       : path_(std::move(path)), job_(std::move(job)), run_id_(std::move(run_id)), cg_(std::move(cg)) {}
 
   ~V1JobCgroup() override {
-    if (removed_) return;
+    if (removed_ || released_) return;
     (void)kill_all(1000);
     (void)remove();
   }
@@ -154,49 +136,14 @@ class V1JobCgroup final : public JobCgroup {
   const std::string& path() const override { return path_; }
 
   Result<void> apply_limits(const Limits& l) override {
-    if (auto v = validate_limits(l); !v) return v;
-    if (l.memory_max_bytes) {
-      if (auto w = set("memory", "memory limit", "memory.limit_in_bytes", std::to_string(*l.memory_max_bytes)); !w)
-        return w;
-    }
-    if (l.memory_high_bytes) {
-      if (auto w = set("memory", "memory-high limit", "memory.soft_limit_in_bytes",
-                       std::to_string(*l.memory_high_bytes));
-          !w)
-        return w;
-    }
-    if (l.swap_max_bytes) {
-      // v1 limits memory + swap together; without a memory limit there is no sum.
-      if (!l.memory_max_bytes) return fail("swap limit on cgroup v1 needs a memory limit too (memory.memsw.limit_in_bytes is memory + swap)");
-      if (auto w = set("memory", "swap limit", "memory.memsw.limit_in_bytes",
-                       std::to_string(*l.memory_max_bytes + *l.swap_max_bytes));
-          !w)
-        return w;
-    }
-    if (l.cpu_quota_pct) {
-      if (auto w = set("cpu", "CPU quota", "cpu.cfs_period_us", std::to_string(kCpuPeriodUsec)); !w) return w;
-      if (auto w = set("cpu", "CPU quota", "cpu.cfs_quota_us", std::to_string(cpu_quota_usec(*l.cpu_quota_pct))); !w)
-        return w;
-    }
-    if (l.cpu_weight) {
-      if (auto w = set("cpu", "CPU weight", "cpu.shares", std::to_string(weight_to_cpu_shares(*l.cpu_weight))); !w)
-        return w;
-    }
-    if (l.pids_max) {
-      if (auto w = set("pids", "pids limit", "pids.max", std::to_string(*l.pids_max)); !w) return w;
-    }
-    if (l.io_weight) {
-      // CFQ's blkio.weight (10..1000) is gone since 5.0; BFQ offers blkio.bfq.weight.
-      const V1Dirs* d = dir_for("blkio");
-      if (d && !d->leaf.has("blkio.weight") && d->leaf.has("blkio.bfq.weight")) {
-        if (auto w = set("blkio", "IO weight", "blkio.bfq.weight", std::to_string(weight_to_bfq_weight(*l.io_weight)));
-            !w)
-          return w;
-      } else if (auto w = set("blkio", "IO weight", "blkio.weight", std::to_string(weight_to_blkio_weight(*l.io_weight)));
-                 !w) {
-        return w;
-      }
-    }
+    const V1Dirs* blkio = dir_for("blkio");
+    auto has_file = [](const void* ctx, const std::string& file) {
+      return ctx && static_cast<const V1Dirs*>(ctx)->leaf.has(file);
+    };
+    auto writes = v1_limit_writes(l, has_file, blkio);
+    if (!writes) return std::unexpected(writes.error());
+    for (const auto& w : *writes)
+      if (auto r = set(w); !r) return r;
     return {};
   }
 
@@ -231,7 +178,7 @@ class V1JobCgroup final : public JobCgroup {
     if (unified_ && unified_->leaf.has("cgroup.kill")) {
       if (auto k = v2_kill_and_wait(unified_->leaf, timeout_ms); !k) return k;
       // Exited tasks leave every hierarchy at once; this normally returns at once.
-      return wait_v1_empty(v1_tracking(), deadline);
+      return wait_v1_empty(v1_tracking(), deadline, timeout_ms);
     }
     if (const V1Dirs* f = dir_for("freezer")) {
       if (auto k = freeze_kill_thaw(f->leaf, deadline); !k) return k;
@@ -240,7 +187,7 @@ class V1JobCgroup final : public JobCgroup {
       if (!procs) return std::unexpected(procs.error());
       if (auto k = signal_pids(*procs, SIGKILL, tracking().path()); !k) return k;
     }
-    return wait_v1_empty(tracking(), deadline);
+    return wait_v1_empty(tracking(), deadline, timeout_ms);
   }
 
   int events_fd() const override { return events_.get(); }
@@ -248,27 +195,27 @@ class V1JobCgroup final : public JobCgroup {
   Result<Usage> read_usage() const override {
     Usage u;
     if (const V1Dirs* d = dir_for("memory")) {
-      auto peak = read_number(d->leaf, "memory.max_usage_in_bytes");
+      auto peak = d->leaf.read_u64("memory.max_usage_in_bytes");
       if (!peak) return std::unexpected(peak.error());
       u.memory_peak_bytes = *peak;
-      auto oom = read_keyed(d->leaf, "memory.oom_control");
+      auto oom = d->leaf.read_keyed("memory.oom_control");
       if (!oom) return std::unexpected(oom.error());
       if (*oom) u.oom_kills = get(**oom, "oom_kill");  // 4.13+
-      auto failcnt = read_number(d->leaf, "memory.failcnt");
+      auto failcnt = d->leaf.read_u64("memory.failcnt");
       if (!failcnt) return std::unexpected(failcnt.error());
       u.memory_max_events = *failcnt;
       // v1 has no memory.high events: memory_high_events stays unknown.
     }
     if (const V1Dirs* d = dir_for("cpuacct")) {
-      auto user = read_number(d->leaf, "cpuacct.usage_user");
+      auto user = d->leaf.read_u64("cpuacct.usage_user");
       if (!user) return std::unexpected(user.error());
-      auto sys = read_number(d->leaf, "cpuacct.usage_sys");
+      auto sys = d->leaf.read_u64("cpuacct.usage_sys");
       if (!sys) return std::unexpected(sys.error());
       u.cpu_user_s = ns_to_s(*user);
       u.cpu_system_s = ns_to_s(*sys);
     }
     if (const V1Dirs* d = dir_for("cpu")) {
-      auto stat = read_keyed(d->leaf, "cpu.stat");
+      auto stat = d->leaf.read_keyed("cpu.stat");
       if (!stat) return std::unexpected(stat.error());
       if (*stat) {
         u.cpu_nr_throttled = get(**stat, "nr_throttled");
@@ -289,7 +236,7 @@ class V1JobCgroup final : public JobCgroup {
       }
     }
     if (const V1Dirs* d = dir_for("pids")) {
-      auto peak = read_number(d->leaf, "pids.peak");  // v1 pids.peak: 6.x kernels only
+      auto peak = d->leaf.read_u64("pids.peak");  // v1 pids.peak: 6.x kernels only
       if (!peak) return std::unexpected(peak.error());
       u.pids_peak = *peak;
     }
@@ -304,6 +251,8 @@ class V1JobCgroup final : public JobCgroup {
     }
     return u;
   }
+
+  void release() override { released_ = true; }
 
   Result<void> remove() override {
     if (removed_) return {};
@@ -329,28 +278,29 @@ class V1JobCgroup final : public JobCgroup {
   }
 
  private:
-  Result<void> set(const char* controller, const char* what, const std::string& file, const std::string& value) {
-    const V1Dirs* d = dir_for(controller);
+  // One value per cgroup_modify_cgroup() call on a fresh struct: libcgroup reports
+  // one status per call, so the error can name the file.
+  Result<void> set(const LimitWrite& w) {
+    const V1Dirs* d = dir_for(w.controller);
     if (!d) {
       std::string in_use;
       for (const auto& x : dirs_)
         for (const auto& c : x.controllers) in_use += (in_use.empty() ? "" : " ") + c;
-      return fail(std::string(what) + " needs the v1 " + controller +
+      return fail(w.what + " needs the v1 " + w.controller +
                   " controller, which is not mounted or not usable here (in use: " + in_use + ")");
     }
-    if (!d->leaf.has(file)) {
-      return fail(std::string(what) + " needs " + d->leaf.file_path(file) + ", which this kernel does not have");
+    if (!d->leaf.has(w.file)) {
+      return fail(w.what + " needs " + d->leaf.file_path(w.file) + ", which this kernel does not have");
     }
-    // A fresh struct per value: libcgroup reports one status per modify call.
     CgroupPtr one(cgroup_new_cgroup(cg_name().c_str()));
     if (!one) return fail("cgroup_new_cgroup: out of memory");
-    struct cgroup_controller* c = cgroup_add_controller(one.get(), controller);
-    if (!c) return fail(std::string("cgroup_add_controller ") + controller + ": failed");
-    int rc = cgroup_add_value_string(c, file.c_str(), value.c_str());
+    struct cgroup_controller* c = cgroup_add_controller(one.get(), w.controller.c_str());
+    if (!c) return fail("cgroup_add_controller " + w.controller + ": failed");
+    int rc = cgroup_add_value_string(c, w.file.c_str(), w.value.c_str());
     if (rc == 0) rc = cgroup_modify_cgroup(one.get());
     if (rc != 0) {
-      return std::unexpected(
-          libcgroup_error("cgroup_modify_cgroup", d->leaf.file_path(file), rc).context("setting " + std::string(what) + " to " + value));
+      return std::unexpected(libcgroup_error("cgroup_modify_cgroup", d->leaf.file_path(w.file), rc)
+                                 .context("setting " + w.what + " to " + w.value));
     }
     return {};
   }
@@ -398,6 +348,7 @@ class V1JobCgroup final : public JobCgroup {
   std::optional<V2Created> unified_;
   UniqueFd events_;
   bool removed_ = false;
+  bool released_ = false;
 };
 
 }  // namespace

@@ -38,6 +38,12 @@ bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
+std::string join_words(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& w : v) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
 std::vector<std::string> components(std::string_view relative) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -102,25 +108,6 @@ Result<V2Created> create_v2_tree_once(const std::string& mount_point, const std:
   out.job_dir = std::move(*job_dir);
   out.leaf = std::move(*leaf);
   return out;
-}
-
-// Reads a flat-keyed file; nullopt when the file does not exist.
-Result<std::optional<std::map<std::string, uint64_t>>> read_keyed(const CgroupDir& dir, const std::string& file) {
-  auto text = dir.read_optional(file);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::optional<std::map<std::string, uint64_t>>();
-  auto kv = parse_flat_keyed(**text);
-  if (!kv) return std::unexpected(std::move(kv.error()).context("parsing " + dir.file_path(file)));
-  return std::optional(std::move(*kv));
-}
-
-Result<std::optional<uint64_t>> read_number(const CgroupDir& dir, const std::string& file) {
-  auto text = dir.read_optional(file);
-  if (!text) return std::unexpected(text.error());
-  if (!*text) return std::optional<uint64_t>();
-  auto v = parse_u64(**text);
-  if (!v) return std::unexpected(std::move(v.error()).context("parsing " + dir.file_path(file)));
-  return std::optional(*v);
 }
 
 template <class T>
@@ -204,11 +191,11 @@ Result<void> enter_runner_leaf(const std::string& mount_point, const std::string
 }
 
 Result<void> read_v2_usage(const CgroupDir& dir, Usage& u) {
-  auto peak = read_number(dir, "memory.peak");
+  auto peak = dir.read_u64("memory.peak");
   if (!peak) return std::unexpected(peak.error());
   if (*peak) u.memory_peak_bytes = **peak;
 
-  auto events = read_keyed(dir, "memory.events");
+  auto events = dir.read_keyed("memory.events");
   if (!events) return std::unexpected(events.error());
   if (*events) {
     u.oom_kills = get<uint64_t>(**events, "oom_kill");
@@ -216,7 +203,7 @@ Result<void> read_v2_usage(const CgroupDir& dir, Usage& u) {
     u.memory_high_events = get<uint64_t>(**events, "high");
   }
 
-  auto cpu = read_keyed(dir, "cpu.stat");
+  auto cpu = dir.read_keyed("cpu.stat");
   if (!cpu) return std::unexpected(cpu.error());
   if (*cpu) {
     u.cpu_user_s = usec_to_s(get<uint64_t>(**cpu, "user_usec"));
@@ -235,7 +222,7 @@ Result<void> read_v2_usage(const CgroupDir& dir, Usage& u) {
     u.io_write_bytes = bytes->write_bytes;
   }
 
-  auto pids_peak = read_number(dir, "pids.peak");
+  auto pids_peak = dir.read_u64("pids.peak");
   if (!pids_peak) return std::unexpected(pids_peak.error());
   if (*pids_peak) u.pids_peak = **pids_peak;
   return {};
@@ -274,9 +261,7 @@ Result<void> wait_v2_empty(const CgroupDir& dir, int timeout_ms) {
     }
     if (!populated) return {};
     int64_t now = monotonic_ms();
-    if (now >= deadline) {
-      return fail_sys("waiting for the cgroup to empty", dir.path(), ETIMEDOUT);
-    }
+    if (now >= deadline) return std::unexpected(not_empty_error(dir, timeout_ms));
     // Tasks forked while a kill loop ran would survive it: repeat SIGKILL now and
     // then (harmless when cgroup.kill already did the job).
     if (now - last_kill >= 50) {
@@ -297,11 +282,12 @@ Result<void> v2_kill_and_wait(const CgroupDir& dir, int timeout_ms) {
   if (dir.has("cgroup.kill")) {
     if (auto k = dir.write("cgroup.kill", "1"); !k) return k;
   } else if (dir.has("cgroup.freeze")) {
-    // Frozen tasks cannot fork, so one pass of SIGKILL gets them all; they die on thaw.
+    // Frozen tasks cannot fork, so one pass of SIGKILL gets them all (v2 lets a
+    // fatal signal through the freeze; thawing is only tidiness).
     if (auto f = dir.write("cgroup.freeze", "1"); !f) return f;
     const int64_t deadline = monotonic_ms() + std::min(timeout_ms, 1000);
     while (monotonic_ms() < deadline) {
-      auto kv = read_keyed(dir, "cgroup.events");
+      auto kv = dir.read_keyed("cgroup.events");
       if (!kv || !*kv || get<uint64_t>(**kv, "frozen").value_or(0) == 1) break;
       sleep_ms(2);
     }
@@ -329,7 +315,7 @@ class V2JobCgroup final : public JobCgroup {
     if (auto fd = tree_.leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
   }
   ~V2JobCgroup() override {
-    if (removed_) return;
+    if (removed_ || released_) return;
     (void)kill_all(1000);
     (void)remove();
   }
@@ -338,54 +324,28 @@ class V2JobCgroup final : public JobCgroup {
   const std::string& path() const override { return path_; }
 
   Result<void> apply_limits(const Limits& l) override {
-    if (auto v = validate_limits(l); !v) return v;
+    auto has_file = [](const void* ctx, const std::string& file) {
+      return static_cast<const CgroupDir*>(ctx)->has(file);
+    };
+    auto writes = v2_limit_writes(l, has_file, &tree_.leaf);
+    if (!writes) return std::unexpected(writes.error());
+    if (writes->empty()) return {};
     auto have_text = tree_.leaf.read("cgroup.controllers");
     if (!have_text) return std::unexpected(have_text.error());
     auto have = split_words(*have_text);
-    auto need = [&](const char* controller, const char* what) -> Result<void> {
-      if (contains(have, controller)) return {};
-      std::string msg = std::string(what) + " needs the " + controller + " controller, which is not available in " +
-                        tree_.leaf.path() + " (cgroup.controllers: '" + *have_text + "')";
-      if (auto it = tree_.enable_errors.find(controller); it != tree_.enable_errors.end())
-        msg += "; enabling it failed: " + it->second;
-      while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-      return fail(msg);
-    };
-    auto write = [&](const char* controller, const char* what, const std::string& file,
-                     const std::string& value) -> Result<void> {
-      if (auto n = need(controller, what); !n) return n;
-      if (!tree_.leaf.has(file)) {
-        return fail(std::string(what) + " needs " + tree_.leaf.file_path(file) + ", which this kernel does not have");
+    for (const auto& w : *writes) {
+      if (!contains(have, w.controller)) {
+        std::string msg = w.what + " needs the " + w.controller + " controller, which is not available in " +
+                          tree_.leaf.path() + " (cgroup.controllers: '" + join_words(have) + "')";
+        if (auto it = tree_.enable_errors.find(w.controller); it != tree_.enable_errors.end())
+          msg += "; enabling it failed: " + it->second;
+        return fail(msg);
       }
-      return tree_.leaf.write(file, value);
-    };
-    if (l.memory_max_bytes) {
-      if (auto w = write("memory", "memory limit", "memory.max", std::to_string(*l.memory_max_bytes)); !w) return w;
-    }
-    if (l.memory_high_bytes) {
-      if (auto w = write("memory", "memory-high limit", "memory.high", std::to_string(*l.memory_high_bytes)); !w)
-        return w;
-    }
-    if (l.swap_max_bytes) {
-      if (auto w = write("memory", "swap limit", "memory.swap.max", std::to_string(*l.swap_max_bytes)); !w) return w;
-    }
-    if (l.cpu_quota_pct) {
-      if (auto w = write("cpu", "CPU quota", "cpu.max", format_cpu_max(*l.cpu_quota_pct)); !w) return w;
-    }
-    if (l.cpu_weight) {
-      if (auto w = write("cpu", "CPU weight", "cpu.weight", std::to_string(*l.cpu_weight)); !w) return w;
-    }
-    if (l.pids_max) {
-      if (auto w = write("pids", "pids limit", "pids.max", std::to_string(*l.pids_max)); !w) return w;
-    }
-    if (l.io_weight) {
-      // io.weight comes with the iocost controller; with BFQ as the scheduler the
-      // weight is io.bfq.weight (1..1000) instead.
-      if (tree_.leaf.has("io.weight") || !tree_.leaf.has("io.bfq.weight")) {
-        if (auto w = write("io", "IO weight", "io.weight", "default " + std::to_string(*l.io_weight)); !w) return w;
-      } else {
-        auto value = "default " + std::to_string(weight_to_bfq_weight(*l.io_weight));
-        if (auto w = write("io", "IO weight", "io.bfq.weight", value); !w) return w;
+      if (!tree_.leaf.has(w.file)) {
+        return fail(w.what + " needs " + tree_.leaf.file_path(w.file) + ", which this kernel does not have");
+      }
+      if (auto r = tree_.leaf.write(w.file, w.value); !r) {
+        return std::unexpected(std::move(r.error()).context("setting " + w.what + " to " + w.value));
       }
     }
     return {};
@@ -422,6 +382,8 @@ class V2JobCgroup final : public JobCgroup {
     return u;
   }
 
+  void release() override { released_ = true; }
+
   Result<void> remove() override {
     if (removed_) return {};
     events_.reset();
@@ -442,6 +404,7 @@ class V2JobCgroup final : public JobCgroup {
   V2Created tree_;
   UniqueFd events_;
   bool removed_ = false;
+  bool released_ = false;
 };
 
 }  // namespace

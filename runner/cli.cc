@@ -22,6 +22,14 @@ constexpr const char* kDescription =
     "Exit status: the job's own (0-123), 124 timeout, 125 cronrun failed, 126/127 not executable/not found,\n"
     "128+N killed by signal N (OOM: 137), 75 lock busy with --on-locked fail.";
 
+// CLI11 2.1 has no usage override; the command after `--` is the part people miss.
+class UsageFormatter : public CLI::Formatter {
+ public:
+  std::string make_usage(const CLI::App*, std::string) const override {
+    return "Usage: cronrun [OPTIONS] -- COMMAND [ARG...]\n";
+  }
+};
+
 std::string json_scalar(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
@@ -80,7 +88,7 @@ Result<ParsedArgs> parse_args(int argc, char** argv) {
   // A flag given twice takes its last value, as crontab lines built by scripts expect.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", std::string("cronrun ") + CRONRUN_VERSION);
-  app.name("cronrun [OPTIONS] -- COMMAND [ARG...]\n\ncronrun");
+  app.formatter(std::make_shared<UsageFormatter>());
   app.get_formatter()->column_width(34);
 
   // Settings shared with the config file, applied after it, in this order.
@@ -136,7 +144,7 @@ Result<ParsedArgs> parse_args(int argc, char** argv) {
   setting("--cgroup", "cgroup",
           "required|auto|off; auto falls back to rlimits + rusage without a writable cgroup (default auto)", lim)
       ->type_name("MODE");
-  setting("--seccomp", "seccomp", "syscall filter for the job: baseline|strict|off (default off)", lim)
+  setting("--seccomp", "seccomp", "syscall filter for the job; only off in this version", lim)
       ->type_name("MODE");
 
   std::vector<std::string> lock_values;

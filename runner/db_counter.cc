@@ -18,7 +18,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include <array>
 #include <cstdlib>
@@ -72,12 +76,41 @@ std::string default_base_dir() {
   return "/tmp/cronrun-" + std::to_string(::geteuid());
 }
 
+uint64_t monotonic_ns() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t read_tsc() {
+#if defined(__x86_64__)
+  return __rdtsc();
+#else
+  return 0;
+#endif
+}
+
 bool is_file(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 }  // namespace
+
+bool tsc_usable() {
+#if defined(__x86_64__)
+  auto source = read_file("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+  if (!source || source->rfind("tsc", 0) != 0) return false;
+  auto cpuinfo = read_file("/proc/cpuinfo");
+  if (!cpuinfo) return false;
+  auto flags_at = cpuinfo->find("\nflags");
+  if (flags_at == std::string::npos) return false;
+  std::string flags = cpuinfo->substr(flags_at, cpuinfo->find('\n', flags_at + 1) - flags_at) + " ";
+  return flags.find(" constant_tsc ") != std::string::npos && flags.find(" nonstop_tsc ") != std::string::npos;
+#else
+  return false;
+#endif
+}
 
 Result<std::string> library_path() {
   // Build tree: the binary sits in <build>/<dir>[/<dir>] and the library in
@@ -137,6 +170,11 @@ Result<Session> Session::create_in(const std::string& base_dir, const std::strin
   header.total_size = sizeof(cronrun_db_shm);
   header.backend_count = CRONRUN_DB_NBACKENDS;
   header.proc_slot_count = CRONRUN_DB_PROC_SLOTS;
+  if (tsc_usable()) {
+    header.flags |= CRONRUN_DB_FLAG_TSC;
+    session.tsc_start_ = read_tsc();
+    session.mono_start_ns_ = monotonic_ns();
+  }
   std::string bytes(reinterpret_cast<const char*>(&header), sizeof header);
   if (auto ok = write_all(file->get(), bytes, session.file_path_); !ok) return std::unexpected(std::move(ok.error()));
   return session;
@@ -146,7 +184,9 @@ Session::Session(Session&& other) noexcept
     : dir_path_(std::exchange(other.dir_path_, {})),
       file_path_(std::exchange(other.file_path_, {})),
       dir_fd_(std::move(other.dir_fd_)),
-      library_(std::exchange(other.library_, {})) {}
+      library_(std::exchange(other.library_, {})),
+      tsc_start_(other.tsc_start_),
+      mono_start_ns_(other.mono_start_ns_) {}
 
 Session& Session::operator=(Session&& other) noexcept {
   if (this != &other) {
@@ -155,6 +195,8 @@ Session& Session::operator=(Session&& other) noexcept {
     file_path_ = std::exchange(other.file_path_, {});
     dir_fd_ = std::move(other.dir_fd_);
     library_ = std::exchange(other.library_, {});
+    tsc_start_ = other.tsc_start_;
+    mono_start_ns_ = other.mono_start_ns_;
   }
   return *this;
 }
@@ -200,12 +242,19 @@ Result<std::map<std::string, double>> Session::collect() const {
     got += static_cast<size_t>(n);
   }
   bytes.resize(got);
-  auto counters = parse_counters(bytes);
+  // TSC frequency measured over the job's own lifetime against CLOCK_MONOTONIC.
+  double seconds_per_tick = 0;
+  if (tsc_start_) {
+    uint64_t tsc_now = read_tsc(), mono_now = monotonic_ns();
+    if (tsc_now > tsc_start_ && mono_now > mono_start_ns_)
+      seconds_per_tick = static_cast<double>(mono_now - mono_start_ns_) / 1e9 / static_cast<double>(tsc_now - tsc_start_);
+  }
+  auto counters = parse_counters(bytes, seconds_per_tick);
   if (!counters) return std::unexpected(std::move(counters.error()).context("reading " + file_path_));
   return counters;
 }
 
-Result<std::map<std::string, double>> parse_counters(std::string_view bytes) {
+Result<std::map<std::string, double>> parse_counters(std::string_view bytes, double seconds_per_tick) {
   if (bytes.size() != sizeof(cronrun_db_shm))
     return fail("counter file has " + std::to_string(bytes.size()) + " bytes, expected " +
                 std::to_string(sizeof(cronrun_db_shm)));
@@ -229,7 +278,7 @@ Result<std::map<std::string, double>> parse_counters(std::string_view bytes) {
   double queries = 0, prepares = 0, time_s = 0;
   for (size_t b = 0; b < kBackendNames.size(); b++) {
     const auto& c = shm.backend[b];
-    double bq = d(c.queries), bp = d(c.prepares), bt = d(c.busy_ns) / 1e9;
+    double bq = d(c.queries), bp = d(c.prepares), bt = d(c.busy_ns) / 1e9 + d(c.busy_ticks) * seconds_per_tick;
     queries += bq;
     prepares += bp;
     time_s += bt;

@@ -3,6 +3,7 @@
 // contents into the run record's `counters` (db.queries, db.time_s, db.pg.*, ...).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -60,7 +61,10 @@ class Session {
   std::string dir_path_;
   std::string file_path_;
   UniqueFd dir_fd_;
-  std::string library_;  // empty when library_path() failed at create()
+  std::string library_;
+  // TSC calibration start (see CRONRUN_DB_FLAG_TSC); tsc_start_ == 0: TSC not offered.
+  uint64_t tsc_start_ = 0;
+  uint64_t mono_start_ns_ = 0;
 };
 
 // Where libcronrun-db.so is: next to the binary in the build tree
@@ -69,8 +73,14 @@ class Session {
 Result<std::string> library_path();
 
 // Parses a counter file image (exposed for tests and fuzzing). `bytes` is the
-// whole file; fails on any size/magic/version mismatch.
-Result<std::map<std::string, double>> parse_counters(std::string_view bytes);
+// whole file; fails on any size/magic/version mismatch. `seconds_per_tick`
+// converts busy_ticks (TSC-timed processes); 0 when the TSC was not offered, and
+// then any busy_ticks (only a forged file has them) are ignored.
+Result<std::map<std::string, double>> parse_counters(std::string_view bytes, double seconds_per_tick = 0);
+
+// Whether job processes may time with the TSC: x86-64, invariant TSC
+// (constant_tsc + nonstop_tsc) and the kernel itself uses it as clocksource.
+bool tsc_usable();
 
 // The environment variable naming the counter file.
 inline constexpr const char* kCountersEnv = "CRONRUN_DB_COUNTERS";

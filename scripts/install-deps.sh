@@ -7,7 +7,7 @@ build=(cmake g++ gcc make pkg-config libcgroup-dev cgroup-tools libseccomp-dev l
        libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libsqlite3-dev sqlite3)
 runtime=(time util-linux procps)
 # cgroup v2 test tier: a throwaway VM under TCG with Debian's own kernel.
-vm=(qemu-system-x86 busybox-static cpio zstd xz-utils)
+vm=(qemu-system-x86 busybox-static cpio binutils)
 # Real database servers and client libraries for the DB-query counter tier.
 db=()
 # Headless browser for the HTML report tier.

@@ -158,6 +158,15 @@ def pg_busy_time():
     check(abs(c["db.time_s"] - c["db.pg.time_s"]) < 1e-9, "db.time_s != db.pg.time_s")
 
 
+@case
+def pg_busy_time_async():
+    # The wait happens in the program's own poll loop, outside libpq.
+    c, _, _ = run_job(pg("asleep")(10))
+    c0, _, _ = run_job(pg("asleep")(0))
+    t = c["db.pg.time_s"] - c0["db.pg.time_s"]
+    check(0.45 <= t <= 0.55, "10 x async pg_sleep(0.05) measured %.3f s" % t)
+
+
 def my(mode):
     return lambda n: [tool("db_my_client"), mode, str(n)]
 
@@ -254,10 +263,48 @@ def python_psycopg3_dlsym():
 
 
 @case
+def ruby_pg():
+    if subprocess.run(["ruby", "-rpg", "-e", "1"], capture_output=True).returncode:
+        raise Skip("ruby-pg not installed")
+    script = "c = PG.connect(host: ENV['PGHOST'], port: ENV['PGPORT'], user: ENV['PGUSER'], dbname: ENV['PGDATABASE']); ARGV[0].to_i.times { c.exec('SELECT 1') }; c.close"
+    expect_exact(lambda n: ["ruby", "-rpg", "-e", script, str(n)], "pg", program="ruby")
+
+
+@case
+def ruby_pg_busy_time():
+    if subprocess.run(["ruby", "-rpg", "-e", "1"], capture_output=True).returncode:
+        raise Skip("ruby-pg not installed")
+    script = "c = PG.connect(host: ENV['PGHOST'], port: ENV['PGPORT'], user: ENV['PGUSER'], dbname: ENV['PGDATABASE']); ARGV[0].to_i.times { c.exec('SELECT pg_sleep(0.05)') }; c.close"
+    c, _, _ = run_job(["ruby", "-rpg", "-e", script, "10"])
+    c0, _, _ = run_job(["ruby", "-rpg", "-e", script, "0"])
+    t = c["db.pg.time_s"] - c0["db.pg.time_s"]
+    check(0.45 <= t <= 0.55, "Ruby pg: 10 x pg_sleep(0.05) measured %.3f s" % t)
+
+
+@case
 def python_sqlite3():
     script = ("import sys, sqlite3\nc = sqlite3.connect(':memory:', isolation_level=None)\n"
               "for i in range(int(sys.argv[1])):\n    c.execute('SELECT ?', (i,)).fetchall()\n")
     expect_exact(lambda n: [PY, "-c", script, str(n)], "sqlite")
+
+
+@case
+def php_pgsql_deepbind():
+    # PHP <= 8.4 loads pgsql.so RTLD_DEEPBIND; the library clears that flag in PHP.
+    if not shutil.which("php") or subprocess.run(["php", "-r", "exit(function_exists('pg_connect') ? 0 : 1);"],
+                                                 capture_output=True).returncode:
+        raise Skip("php-cli with pgsql not installed")
+    script = ('$c = pg_connect("host=".getenv("PGHOST")." port=".getenv("PGPORT")." user=postgres dbname=postgres");'
+              'for ($i = 0; $i < (int)$argv[1]; $i++) pg_free_result(pg_query($c, "SELECT 1"));')
+    expect_exact(lambda n: ["php", "-r", script, str(n)], "pg", program="php")
+
+
+@case
+def dlsym_rtld_next_preserved():
+    # Another preloaded library's dlsym(RTLD_NEXT) still starts after itself.
+    lib = os.environ.get("CRONRUN_DB_LIBRARY", "")
+    _, _, out = run_job(["/usr/bin/env", "LD_PRELOAD=%s:%s" % (lib, tool("db_dl_probe.so")), "/bin/true"])
+    check("dl_probe: ok" in out, "probe said %r" % out)
 
 
 # ---- process trees ----

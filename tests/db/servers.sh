@@ -36,8 +36,15 @@ stop() {
 start() {
   [ -n "$pg_bin" ] || { echo "servers.sh: PostgreSQL server not installed" >&2; exit 1; }
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || { echo "servers.sh: mariadbd not installed" >&2; exit 1; }
+  local port
+  for port in "$pg_port" "$my_port"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "servers.sh: 127.0.0.1:$port is already in use (another DB tier run?); set CRONRUN_DB_PG_PORT / CRONRUN_DB_MY_PORT" >&2
+      exit 1
+    fi
+  done
   rm -rf "$state"
-  mkdir -p "$state/pg" "$state/my/data" "$state/run"
+  mkdir -p "$state/pg" "$state/my/data" "$state/my/tmp" "$state/run"
   chmod 0755 "$state"
   if [ "$(id -u)" -eq 0 ]; then
     chown postgres: "$state/pg" "$state/run"
@@ -56,14 +63,16 @@ full_page_writes = off
 shared_buffers = 32MB
 max_connections = 40
 CONF
-  as_user postgres "$pg_bin/pg_ctl" -D "$state/pg" -l "$state/pg/log" -w -t 60 start >/dev/null
+  as_user postgres "$pg_bin/pg_ctl" -D "$state/pg" -l "$state/pg/log" -w -t 60 start >/dev/null || {
+    echo "servers.sh: postgres did not start; log:" >&2; tail -5 "$state/pg/log" >&2; exit 1; }
 
   # MariaDB: root with an empty password over TCP, our socket, no grant tables from the host.
   local myuser=mysql; [ "$(id -u)" -eq 0 ] || myuser=$(id -un)
-  mariadb-install-db --no-defaults --user="$myuser" --datadir="$state/my/data" \
-    --auth-root-authentication-method=normal --skip-test-db >/dev/null 2>&1
+  mariadb-install-db --no-defaults --user="$myuser" --datadir="$state/my/data" --tmpdir="$state/my/tmp" \
+    --auth-root-authentication-method=normal --skip-test-db >"$state/my/install.log" 2>&1 || {
+    echo "servers.sh: mariadb-install-db failed:" >&2; grep -i error "$state/my/install.log" | head -5 >&2; exit 1; }
   local my_args=(--no-defaults --user="$myuser" --datadir="$state/my/data" --port="$my_port"
-    --bind-address=127.0.0.1 --socket="$state/run/mysqld.sock" --pid-file="$state/my/mariadbd.pid"
+    --bind-address=127.0.0.1 --tmpdir="$state/my/tmp" --socket="$state/run/mysqld.sock" --pid-file="$state/my/mariadbd.pid"
     --skip-name-resolve --innodb-buffer-pool-size=32M --innodb-flush-log-at-trx-commit=0
     --log-error="$state/my/error.log")
   /usr/sbin/mariadbd "${my_args[@]}" </dev/null >/dev/null 2>&1 &

@@ -2,3 +2,4 @@
 # fake directory trees (no root, no real cgroups).
 cronrun_unit_test(cgroup_parse_test SOURCES cgroup_parse_test.cc LIBS cronrun_cgroup)
 cronrun_unit_test(cgroup_detect_test SOURCES cgroup_detect_test.cc LIBS cronrun_cgroup)
+cronrun_unit_test(cgroup_usage_test SOURCES cgroup_usage_test.cc LIBS cronrun_cgroup)

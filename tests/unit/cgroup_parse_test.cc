@@ -2,6 +2,8 @@
 // and the formatting of limit values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/fd.h"
 #include "runner/cgroup_internal.h"
 
@@ -175,6 +177,82 @@ TEST(CgroupLimits, WeightMappings) {
   EXPECT_EQ(weight_to_bfq_weight(5050), 550u);
 }
 
+// A job cgroup's files for the plan functions: `files` lists what exists.
+bool has_in(const void* ctx, const std::string& file) {
+  const auto* files = static_cast<const std::vector<std::string>*>(ctx);
+  return std::find(files->begin(), files->end(), file) != files->end();
+}
+
+TEST(CgroupLimits, V2Writes) {
+  Limits l;
+  l.memory_max_bytes = 2147483648;
+  l.memory_high_bytes = 1073741824;
+  l.swap_max_bytes = 0;
+  l.cpu_quota_pct = 150;
+  l.cpu_weight = 200;
+  l.pids_max = 64;
+  l.io_weight = 300;
+  std::vector<std::string> files = {"io.weight"};
+  auto w = v2_limit_writes(l, has_in, &files);
+  ASSERT_TRUE(w) << w.error().message();
+  std::vector<LimitWrite> expected = {
+      {"memory", "memory limit", "memory.max", "2147483648"},
+      {"memory", "memory-high limit", "memory.high", "1073741824"},
+      {"memory", "swap limit", "memory.swap.max", "0"},
+      {"cpu", "CPU quota", "cpu.max", "150000 100000"},
+      {"cpu", "CPU weight", "cpu.weight", "200"},
+      {"pids", "pids limit", "pids.max", "64"},
+      {"io", "IO weight", "io.weight", "default 300"},
+  };
+  EXPECT_EQ(*w, expected);
+  // BFQ without iocost: io.bfq.weight, mapped into 1..1000.
+  files = {"io.bfq.weight"};
+  Limits io;
+  io.io_weight = 10000;
+  auto bfq = v2_limit_writes(io, has_in, &files);
+  ASSERT_TRUE(bfq);
+  EXPECT_EQ(bfq->front(), (LimitWrite{"io", "IO weight", "io.bfq.weight", "default 1000"}));
+  EXPECT_TRUE(v2_limit_writes(Limits{}, has_in, &files)->empty());
+}
+
+TEST(CgroupLimits, V1WritesInKernelOrder) {
+  Limits l;
+  l.memory_max_bytes = 64 << 20;
+  l.swap_max_bytes = 16 << 20;
+  l.memory_high_bytes = 48 << 20;
+  l.cpu_quota_pct = 50;
+  l.cpu_weight = 100;
+  l.pids_max = 10;
+  l.io_weight = 100;
+  std::vector<std::string> files = {"blkio.bfq.weight"};
+  auto w = v1_limit_writes(l, has_in, &files);
+  ASSERT_TRUE(w) << w.error().message();
+  std::vector<LimitWrite> expected = {
+      {"memory", "memory limit", "memory.limit_in_bytes", "67108864"},
+      {"memory", "memory-high limit", "memory.soft_limit_in_bytes", "50331648"},
+      // memory + swap, and after limit_in_bytes (memsw may never be below it).
+      {"memory", "swap limit", "memory.memsw.limit_in_bytes", "83886080"},
+      // The period before the quota.
+      {"cpu", "CPU quota", "cpu.cfs_period_us", "100000"},
+      {"cpu", "CPU quota", "cpu.cfs_quota_us", "50000"},
+      {"cpu", "CPU weight", "cpu.shares", "1024"},
+      {"pids", "pids limit", "pids.max", "10"},
+      {"blkio", "IO weight", "blkio.bfq.weight", "100"},
+  };
+  EXPECT_EQ(*w, expected);
+  // CFQ's blkio.weight when present.
+  files = {"blkio.weight", "blkio.bfq.weight"};
+  Limits io;
+  io.io_weight = 100;
+  EXPECT_EQ(v1_limit_writes(io, has_in, &files)->front(), (LimitWrite{"blkio", "IO weight", "blkio.weight", "500"}));
+  // Swap alone has no v1 meaning.
+  Limits swap;
+  swap.swap_max_bytes = 1;
+  auto bad = v1_limit_writes(swap, has_in, &files);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("memsw"), std::string::npos);
+}
+
 TEST(CgroupLimits, Validation) {
   EXPECT_TRUE(validate_limits(Limits{}));
   Limits l;
@@ -222,6 +300,34 @@ TEST(CgroupPaths, RunnerLeafNames) {
   EXPECT_FALSE(parse_runner_leaf_name("runner@"));
   EXPECT_FALSE(parse_runner_leaf_name("runner@12x"));
   EXPECT_FALSE(parse_runner_leaf_name("nightly-report"));
+}
+
+TEST(CgroupCreate, RefusesWhatCannotBeACgroup) {
+  Placement none;
+  none.reason = "no cgroup filesystem is mounted";
+  auto r = create_job_cgroup(none, "job", "run");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("no cgroup filesystem"), std::string::npos) << r.error().message();
+
+  Placement p;
+  p.layout = Layout::v2;
+  p.parent = "/cronrun";
+  p.v2_mount = "/nonexistent-cgroup-mount";
+  for (const char* bad : {"", "..", "a/b", "runner@12"}) {
+    auto made = create_job_cgroup(p, bad, "run");
+    ASSERT_FALSE(made) << bad;
+    EXPECT_NE(made.error().message().find("bad job name"), std::string::npos) << made.error().message();
+  }
+  EXPECT_FALSE(create_job_cgroup(p, "job", "../x"));
+  p.parent = "/a/../b";
+  EXPECT_FALSE(create_job_cgroup(p, "job", "run"));
+  // A syscall failure names the path and carries errno.
+  p.parent = "/cronrun";
+  auto missing = create_job_cgroup(p, "job", "run");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().err(), ENOENT);
+  EXPECT_EQ(missing.error().path(), "/nonexistent-cgroup-mount");
+  EXPECT_NE(missing.error().message().find("creating cgroup for job 'job'"), std::string::npos);
 }
 
 TEST(CgroupLayout, Names) {

@@ -53,8 +53,8 @@ TEST(DbcountParse, SumsBackendsAndReportsOnlySeenOnes) {
   auto s = fresh();
   s.processes = 2;
   s.processes_with_client = 1;
-  s.backend[CRONRUN_DB_PG] = {.queries = 10, .prepares = 2, .busy_ns = 1'500'000'000, .processes = 1};
-  s.backend[CRONRUN_DB_SQLITE] = {.queries = 5, .prepares = 1, .busy_ns = 500'000'000, .processes = 1};
+  s.backend[CRONRUN_DB_PG] = {.queries = 10, .prepares = 2, .busy_ns = 1'500'000'000, .busy_ticks = 0, .processes = 1};
+  s.backend[CRONRUN_DB_SQLITE] = {.queries = 5, .prepares = 1, .busy_ns = 500'000'000, .busy_ticks = 0, .processes = 1};
   auto c = parse_counters(bytes(s));
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ(c->at("db.queries"), 15);
@@ -84,7 +84,7 @@ TEST(DbcountParse, ProgramSlotsAreSanitizedSummedAndBounded) {
   auto c = parse_counters(bytes(s));
   ASSERT_TRUE(c) << c.error().message();
   EXPECT_EQ(c->at("db.proc.report.queries"), 10);
-  EXPECT_EQ(c->at("db.proc.___evil_name.queries"), 1);
+  EXPECT_EQ(c->at("db.proc..._evil_name.queries"), 1);  // [A-Za-z0-9_.-] kept, the rest "_"
   EXPECT_EQ(c->at("db.proc." + std::string(CRONRUN_DB_PROC_NAME - 1, 'x') + ".queries"), 2);
   EXPECT_FALSE(c->contains("db.proc.idle.queries"));
   EXPECT_EQ(c->at("db.proc._other.queries"), 4);
@@ -92,6 +92,18 @@ TEST(DbcountParse, ProgramSlotsAreSanitizedSummedAndBounded) {
     EXPECT_EQ(k.find('/'), std::string::npos) << k;
     EXPECT_EQ(k.find(' '), std::string::npos) << k;
   }
+}
+
+TEST(DbcountParse, TscTicksConvertWithTheRunnersFrequencyOnly) {
+  auto s = fresh();
+  s.processes_with_client = 1;
+  s.backend[CRONRUN_DB_PG] = {.queries = 1, .prepares = 0, .busy_ns = 250'000'000, .busy_ticks = 3'000'000'000, .processes = 1};
+  auto c = parse_counters(bytes(s), 1.0 / 3e9);  // a 3 GHz TSC: 3e9 ticks = 1 s
+  ASSERT_TRUE(c);
+  EXPECT_DOUBLE_EQ(c->at("db.pg.time_s"), 1.25);
+  c = parse_counters(bytes(s));  // TSC not offered: ticks can only be forged
+  ASSERT_TRUE(c);
+  EXPECT_DOUBLE_EQ(c->at("db.pg.time_s"), 0.25);
 }
 
 TEST(DbcountParse, RefusesWrongSizeMagicVersionAndLayout) {
@@ -122,7 +134,7 @@ TEST(DbcountParse, RefusesWrongSizeMagicVersionAndLayout) {
 TEST(DbcountParse, HugeForgedValuesDoNotOverflow) {
   auto s = fresh();
   s.processes_with_client = 1;
-  for (auto& b : s.backend) b = {UINT64_MAX, UINT64_MAX, UINT64_MAX, 1};
+  for (auto& b : s.backend) b = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, 1};
   auto c = parse_counters(bytes(s));
   ASSERT_TRUE(c);
   EXPECT_GT(c->at("db.queries"), 1e19);  // summed in double, not wrapped to a small number

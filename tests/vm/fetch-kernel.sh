@@ -49,8 +49,13 @@ pick_package() {
 
 fetch() {
   pkg=$(pick_package)
+  if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then
+    say "apt-cache knows no 6.1 kernel yet; apt-get update"
+    apt-get update -qq >&2 || true
+    pkg=$(pick_package)
+  fi
   if [ -z "$pkg" ]; then
-    say "apt-cache knows no linux-image-6.1.0-NN-amd64 (Debian 12 sources needed; try apt-get update)"
+    say "apt-cache knows no linux-image-6.1.0-NN-amd64 (needs Debian 12 apt sources; elsewhere set CRONRUN_VM_KERNEL=/path/to/bzImage)"
     return 1
   fi
   [ -r "$cache/$pkg/vmlinuz" ] && return 0

@@ -47,7 +47,7 @@ cr() {
 j() {
   tr -d '\n' < "/tmp/$1.json" 2>/dev/null |
     grep -o "\"$2\" *: *\(\"[^\"]*\"\|[^,}]*\)" | head -n 1 |
-    sed 's/^"[^"]*" *: *//; s/^"\(.*\)"$/\1/; s/ *$//'
+    sed 's/^"[^"]*" *: *//; s/ *$//; s/^"\(.*\)"$/\1/'
 }
 # jobj TAG KEY: the flat object value of "KEY" ({...}), or nothing.
 jobj() {

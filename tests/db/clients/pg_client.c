@@ -1,6 +1,8 @@
 /* pg_client MODE N: a libpq program for the DB tier. Connects with the PG*
  * environment, runs one fixed prologue query, then N queries in MODE:
- *   exec | params | prepared | async | pipeline | copy | sleep | none
+ *   exec | params | prepared | async | pipeline | copy | sleep | asleep | none
+ * (asleep: pg_sleep(0.05) sent with PQsendQuery and waited for in our own poll
+ * loop, the way async drivers do: the wait is outside any libpq call.)
  * and prints nothing on success. Counts are asserted by difference (N=0 vs N), so
  * the prologue and connection setup cancel out. */
 #include <libpq-fe.h>
@@ -119,6 +121,12 @@ int main(int argc, char **argv) {
       r = PQexec(c, "SELECT pg_sleep(0.05)");
       check(c, r, "sleep");
       PQclear(r);
+    }
+  } else if (!strcmp(mode, "asleep")) {
+    for (int i = 0; i < n; i++) {
+      if (!PQsendQuery(c, "SELECT pg_sleep(0.05)")) die(c, "send");
+      wait_async(c);
+      drain(c, "asleep");
     }
   } else if (strcmp(mode, "none") != 0) {
     fprintf(stderr, "pg_client: unknown mode %s\n", mode);

@@ -12,23 +12,48 @@ rm -f /tmp/many.*
 i=1
 pids=
 while [ $i -le $n ]; do
-  "$CRONRUN" --no-lock -n vm-many --summary /tmp/many.$i.json -- sh -c \
+  "$CRONRUN" --no-lock -n vm-many --summary /tmp/many.$i.json -- /bin/sh -c \
     "cat /proc/self/cgroup > /tmp/many.$i.cg.tmp && mv /tmp/many.$i.cg.tmp /tmp/many.$i.cg;
-     i=0; while [ ! -e /tmp/many.go ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i+1)); done" \
+     i=0; while [ ! -e /tmp/many.go ] && [ \$i -lt 300 ]; do sleep 0.2; i=\$((i+1)); done" \
     > /tmp/many.$i.out 2>&1 &
   pids="$pids $!"
   i=$((i + 1))
 done
 # All jobs wait at a barrier until every one of them is running in its cgroup.
+read -r t0 _ < /proc/uptime
+deadline=$(awk "BEGIN { print $t0 + 40 }")
+while :; do
+  started=$(ls /tmp/ | grep -c '^many\.[0-9]*\.cg$')
+  [ "$started" -ge $n ] && break
+  read -r now _ < /proc/uptime
+  awk "BEGIN { exit !($now > $deadline) }" && break
+  sleep 0.2
+done
+live=$(find $CG/cronrun/vm-many -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+read -r now _ < /proc/uptime
+echo "started=$started live run cgroups=$live after $(awk "BEGIN { print $now - $t0 }")s"
+if [ "$started" -lt $n ]; then
+  i=1
+  while [ $i -le $n ]; do
+    [ -e /tmp/many.$i.cg ] || { echo "run $i has not started its job:"; sed 's/^/  | /' /tmp/many.$i.out; }
+    i=$((i + 1))
+  done
+  ps -o pid,ppid,stat,args | grep -v ' ps ' | head -n 60
+fi
+touch /tmp/many.go
+# Every run must finish soon after the barrier opens; a hung one is the finding.
 t=0
-while [ "$(ls /tmp/many.*.cg 2>/dev/null | wc -l)" -lt $n ] && [ $t -lt 600 ]; do
-  sleep 0.1
+while [ $t -lt 300 ]; do
+  running=0
+  for p in $pids; do alive $p && running=$((running + 1)); done
+  [ $running = 0 ] && break
+  sleep 0.2
   t=$((t + 1))
 done
-started=$(ls /tmp/many.*.cg 2>/dev/null | wc -l)
-live=$(find $CG/cronrun/vm-many -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
-echo "started=$started live run cgroups=$live after $((t / 10))s"
-touch /tmp/many.go
+if [ $running != 0 ]; then
+  ps -o pid,ppid,stat,args | grep -v ' ps ' | head -n 60
+  fail "$running of $n concurrent runs still running 60s after their jobs were released"
+fi
 bad=0
 for p in $pids; do
   wait $p || bad=$((bad + 1))

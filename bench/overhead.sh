@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Per-run overhead of cronrun on /bin/true, side by side with its peers:
+#   flock -n (lock only), /usr/bin/time -v (rusage only), cgexec (existing cgroup),
+#   and cronrun with lock + fresh cgroup + limits + SQLite history, and reduced forms.
+# Prints ms per run and the ratio to `flock -n`, plus cronrun's own peak RSS while a
+# job runs. Root, release build. Not a test: figures for people.
+#
+#   bench/overhead.sh [RUNS]        (default 300 runs per command, interleaved rounds)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-300}
+build=${BUILD_DIR:-build-bench}
+[ "$(id -u)" -eq 0 ] || { echo "overhead.sh: run as root (cgroups)" >&2; exit 1; }
+command -v cgexec >/dev/null || { echo "overhead.sh: cgexec missing (apt-get install cgroup-tools)" >&2; exit 1; }
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j"$(nproc)" --target cronrun >/dev/null
+cronrun="$build/runner/cronrun"
+
+work=$(mktemp -d)
+parent=cronrun-bench-$$
+cleanup() {
+  cgdelete -r -g memory,cpu,pids:/$parent-cgexec 2>/dev/null || true
+  for m in /sys/fs/cgroup/*/; do
+    [ -d "$m/$parent" ] && find "$m/$parent" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+cgcreate -g memory,cpu,pids:/$parent-cgexec
+cgset -r memory.limit_in_bytes=1G -r cpu.cfs_quota_us=100000 -r pids.max=100 $parent-cgexec
+
+declare -A cmd=(
+  [true]="/bin/true"
+  [flock]="flock -n $work/flock.lock /bin/true"
+  [time]="/usr/bin/time -v -o /dev/null /bin/true"
+  [cgexec]="cgexec -g memory,cpu,pids:/$parent-cgexec /bin/true"
+  [cronrun]="$cronrun -q --history $work/h.db --lock $work/c.pid --cgroup-parent /$parent --memory 1G --cpu 100% --pids 100 -- /bin/true"
+  [cronrun-nohist]="$cronrun -q --no-history --lock $work/c.pid --cgroup-parent /$parent --memory 1G --cpu 100% --pids 100 -- /bin/true"
+  [cronrun-nocg]="$cronrun -q --no-history --lock $work/c.pid --cgroup off -- /bin/true"
+)
+order=(true flock time cgexec cronrun-nocg cronrun-nohist cronrun)
+declare -A total_ns
+for k in "${order[@]}"; do total_ns[$k]=0; done
+
+# Interleaved rounds so that drift in machine load hits every command alike.
+rounds=10
+per=$((runs / rounds))
+for ((r = 0; r < rounds; r++)); do
+  for k in "${order[@]}"; do
+    t0=$(date +%s%N)
+    for ((i = 0; i < per; i++)); do ${cmd[$k]} >/dev/null 2>&1; done
+    t1=$(date +%s%N)
+    total_ns[$k]=$((total_ns[$k] + t1 - t0))
+  done
+done
+
+flock_ms=$(echo "${total_ns[flock]} / ($per * $rounds) / 1000000" | bc -l)
+printf "%-16s %10s %10s\n" command "ms/run" "x flock"
+for k in "${order[@]}"; do
+  ms=$(echo "${total_ns[$k]} / ($per * $rounds) / 1000000" | bc -l)
+  printf "%-16s %10.3f %10.2f\n" "$k" "$ms" "$(echo "$ms / $flock_ms" | bc -l)"
+done
+
+# The supervisor's own memory while a job runs.
+$cronrun -q --history $work/h.db --lock $work/r.pid --cgroup-parent /$parent --memory 1G -- /bin/sleep 1 &
+pid=$!
+sleep 0.5
+echo
+grep -E 'VmHWM|VmRSS' /proc/$pid/status | sed 's/^/cronrun supervisor /'
+wait $pid
+echo "history rows: $(sqlite3 $work/h.db 'select count(*) from runs')"

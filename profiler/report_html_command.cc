@@ -1,0 +1,141 @@
+// `cronprof report --html OUT [--since 30d] [--crontab FILE...]`: writes the
+// self-contained HTML report (report_html.h). With --crontab it adds the planned
+// week's memory heat-map (the plan's pessimistic case). The file is written next
+// to OUT and renamed over it, so a web server never serves half a report. A
+// missing or empty history still gives a report, one that says there is nothing
+// yet.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "common/units.h"
+#include "profiler/cli_support.h"
+#include "profiler/command.h"
+#include "profiler/exit_codes.h"
+#include "profiler/plan_history.h"
+#include "profiler/plan_run.h"
+#include "profiler/report_html.h"
+#include "profiler/report_html_history.h"
+
+namespace cronrun::prof {
+
+namespace {
+
+Result<void> write_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) return fail_sys("open", tmp);
+    out << text;
+    out.flush();
+    if (!out) return fail_sys("write", tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::remove(tmp.c_str());
+    return fail_sys("rename", path, err);
+  }
+  return {};
+}
+
+std::string peak_text(const plan::Peak& p) {
+  std::string jobs;
+  for (size_t i = 0; i < p.jobs.size() && i < 5; ++i) jobs += (i ? ", " : "") + p.jobs[i].job;
+  if (p.jobs.size() > 5) jobs += ", ...";
+  return fmt::format("{} at {}{}", units::format_size(p.memory_bytes), plan::weekday_hhmm(p.minute),
+                     jobs.empty() ? "" : " (" + jobs + ")");
+}
+
+}  // namespace
+
+Command add_report(CLI::App& parent, const Global& g) {
+  struct Opts {
+    std::string html;
+    std::string since = "30d";
+    plan::PlanArgs plan;
+  };
+  auto opts = std::make_shared<Opts>();
+  CLI::App* app = parent.add_subcommand("report", "Self-contained HTML report: per-job table and charts, "
+                                                  "planned week heat-map, recent failures");
+  app->add_option("--html", opts->html, "Write the report to this file")->required();
+  app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)");
+  app->add_option("--crontab", opts->plan.crontabs, "Crontabs for the planned-week heat-map (see `plan`)")
+      ->expected(1, -1);
+  app->add_option("--host-memory", opts->plan.host_memory, "Host memory for the heat-map (default: this machine)");
+  app->add_option("--week", opts->plan.week, "Heat-map of the week holding this date (default: this week)");
+  return {app, [opts, &g]() -> int {
+            double now = now_unix_s();
+            auto since = since_cutoff(opts->since, now);
+            if (!since) {
+              print_error("--since: " + since.error().message());
+              return kExitUsage;
+            }
+            report::ReportInput in;
+            std::vector<plan::JobProfile> profiles;
+            HistoryFault fault = HistoryFault::none;
+            auto store = HistoryStore::open(g.history_path, HistoryStore::Mode::read_only, &fault);
+            if (store) {
+              auto r = report::report_from_history(*store, *since, now, opts->since);
+              if (!r) return query_failed(*store, r.error());
+              in = std::move(*r);
+              if (!opts->plan.crontabs.empty()) {
+                auto p = plan::load_profiles(*store, *since);
+                if (!p) return query_failed(*store, p.error());
+                profiles = std::move(*p);
+              }
+            } else if (fault == HistoryFault::missing) {
+              // Nothing recorded yet: still a report, saying so.
+              report::ReportInput empty;
+              char host[256] = {};
+              ::gethostname(host, sizeof host - 1);
+              empty.host = host;
+              empty.generated_at = format_utc(now);
+              empty.window = opts->since;
+              empty.history_path = g.history_path;
+              empty.notes.push_back("There is no history file yet at " + g.history_path + ".");
+              in = std::move(empty);
+            } else {
+              print_error(store.error().message());
+              return exit_code_for(fault);
+            }
+            if (!opts->plan.crontabs.empty()) {
+              auto out = plan::run_plan(opts->plan, profiles);
+              if (!out) {
+                print_error(out.error().message());
+                return kExitUsage;
+              }
+              const plan::PlanResult& p = out->plan;
+              report::HeatMap hm;
+              hm.week = fmt::format("{:04}-{:02}-{:02}", p.week.year, p.week.month, p.week.day);
+              hm.memory_bytes = plan::hourly_memory_max(p.pessimistic);
+              hm.host_memory_bytes = p.host.memory_bytes;
+              hm.peak = peak_text(p.pessimistic.memory_peak);
+              in.heatmap = hm;
+              if (!out->rejected.empty())
+                in.notes.push_back(fmt::format("{} crontab line(s) rejected; `cronprof plan` lists them.",
+                                               out->rejected.size()));
+            }
+            if (auto w = write_atomically(opts->html, report::render_html(in)); !w) {
+              print_error("--html: " + w.error().message());
+              return kExitFailure;
+            }
+            if (g.json) {
+              std::printf("%s\n", nlohmann::json({{"path", opts->html},
+                                                  {"jobs", in.jobs.size()},
+                                                  {"failures", in.failures.size()},
+                                                  {"charts", report::charts_available()},
+                                                  {"heatmap", in.heatmap.has_value()}})
+                                      .dump(2)
+                                      .c_str());
+            }
+            return kExitOk;
+          }};
+}
+
+}  // namespace cronrun::prof

@@ -1,0 +1,4 @@
+# cronprof logic: percentiles, summary, suggest, config edit, export formats, show.
+# Export's Prometheus test runs `promtool check metrics` when promtool is installed
+# (Debian package `prometheus`) and skips otherwise.
+cronrun_unit_test(profiler_test SOURCES profiler_test.cc LIBS cronrun_profiler)

@@ -1,0 +1,505 @@
+// cronprof's logic without the binary: nearest-rank percentiles against known
+// data sets, summary aggregation, suggest rules and rounding, the comment-keeping
+// config edit and atomic write, export formats (Prometheus checked structurally
+// and by promtool when installed), and the profile's DB line.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "profiler/config_edit.h"
+#include "profiler/export.h"
+#include "profiler/show.h"
+#include "profiler/stats.h"
+#include "profiler/suggest.h"
+#include "profiler/summary.h"
+
+namespace cronrun::prof {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr uint64_t kMiB = 1024 * 1024;
+constexpr uint64_t kGiB = 1024 * kMiB;
+
+// ---------- percentiles ----------
+
+TEST(Percentile, NearestRankOnTheClassicExample) {
+  // The worked example of the nearest-rank method.
+  std::vector<double> v = {15, 20, 35, 40, 50};
+  EXPECT_EQ(percentile(v, 5), 15);
+  EXPECT_EQ(percentile(v, 30), 20);
+  EXPECT_EQ(percentile(v, 40), 20);
+  EXPECT_EQ(percentile(v, 50), 35);
+  EXPECT_EQ(percentile(v, 95), 50);
+  EXPECT_EQ(percentile(v, 100), 50);
+}
+
+TEST(Percentile, TenValuesUnsorted) {
+  std::vector<double> v = {20, 3, 16, 8, 7, 13, 8, 15, 6, 10};
+  EXPECT_EQ(percentile(v, 25), 7);
+  EXPECT_EQ(percentile(v, 50), 8);
+  EXPECT_EQ(percentile(v, 75), 15);
+  EXPECT_EQ(percentile(v, 100), 20);
+}
+
+TEST(Percentile, ExactRanksDoNotRoundUp) {
+  std::vector<double> v;
+  for (int i = 1; i <= 20; ++i) v.push_back(i);
+  EXPECT_EQ(percentile(v, 95), 19);  // 0.95 * 20 = 19 exactly
+  EXPECT_EQ(percentile(v, 50), 10);
+  std::vector<double> h;
+  for (int i = 1; i <= 100; ++i) h.push_back(i);
+  EXPECT_EQ(percentile(h, 99), 99);
+  EXPECT_EQ(percentile(h, 95), 95);
+  EXPECT_EQ(percentile(h, 1), 1);
+}
+
+TEST(Percentile, EdgeCases) {
+  EXPECT_FALSE(percentile({}, 50));
+  EXPECT_EQ(percentile({42}, 1), 42);
+  EXPECT_EQ(percentile({42}, 99), 42);
+  EXPECT_FALSE(percentile({1, 2}, 0));
+  EXPECT_FALSE(percentile({1, 2}, 101));
+}
+
+TEST(Percentile, SpreadAndJson) {
+  std::vector<double> v = {5, 1, 4, 2, 3};
+  Spread s = spread_of(v);
+  EXPECT_EQ(s.n, 5u);
+  EXPECT_EQ(s.p50, 3);
+  EXPECT_EQ(s.p95, 5);
+  EXPECT_EQ(s.max, 5);
+  EXPECT_EQ(s.mean, 3);
+  auto j = spread_json(s);
+  EXPECT_EQ(j, (nlohmann::json{{"p50", 3.0}, {"p95", 5.0}, {"max", 5.0}}));
+  std::vector<double> none;
+  EXPECT_TRUE(spread_json(spread_of(none))["p50"].is_null());
+}
+
+// ---------- summary ----------
+
+RunFigures fig(const std::string& job, RunStatus st, double wall, double cpu, uint64_t peak_mib, double t = 0) {
+  RunFigures f;
+  f.run_id = job + std::to_string(t);
+  f.job = job;
+  f.status = st;
+  f.started_at_s = t;
+  if (st != RunStatus::skipped && st != RunStatus::running) {
+    f.wall_s = wall;
+    f.cpu_s = cpu;
+    f.memory_peak_bytes = peak_mib * kMiB;
+  }
+  return f;
+}
+
+TEST(Summary, CountsAndSpreadsPerJob) {
+  SummaryBuilder b;
+  // Job a: wall 1..20 s, 18 ok + 1 oom + 1 timeout, one skip, one running.
+  for (int i = 1; i <= 20; ++i) {
+    RunStatus st = i == 7 ? RunStatus::oom : (i == 13 ? RunStatus::timeout : RunStatus::ok);
+    RunFigures f = fig("a", st, i, i / 2.0, 100 + static_cast<uint64_t>(i), i);
+    f.db_queries = i * 10;
+    f.cpu_throttled_s = 1.0;
+    if (st == RunStatus::oom) f.oom_kills = 2;
+    b.add(f);
+  }
+  b.add(fig("a", RunStatus::skipped, 0, 0, 0, 100));
+  b.add(fig("a", RunStatus::running, 0, 0, 0, 101));
+  b.add(fig("b", RunStatus::failed, 5, 1, 10, 3));
+  auto jobs = b.finish({{"a", 20.0}});
+  ASSERT_EQ(jobs.size(), 2u);
+  const JobSummary& a = jobs[0];
+  EXPECT_EQ(a.job, "a");
+  EXPECT_EQ(a.runs, 22u);
+  EXPECT_EQ(a.ok, 18u);
+  EXPECT_EQ(a.failures, 2u);
+  EXPECT_EQ(a.skipped, 1u);
+  EXPECT_EQ(a.timeouts, 1u);
+  EXPECT_EQ(a.oom_kills, 2u);
+  EXPECT_EQ(a.running, 1u);
+  EXPECT_EQ(a.wall_s.n, 20u);
+  EXPECT_EQ(a.wall_s.p50, 10);
+  EXPECT_EQ(a.wall_s.p95, 19);
+  EXPECT_EQ(a.wall_s.max, 20);
+  EXPECT_EQ(a.memory_peak_bytes.p95, 119.0 * kMiB);
+  EXPECT_EQ(a.db_queries.p50, 100);
+  EXPECT_EQ(a.cpu_throttled_mean_s, 1.0);
+  EXPECT_EQ(a.last_success_s, 20.0);
+  EXPECT_EQ(a.last_run_s, 101.0);
+  const JobSummary& bj = jobs[1];
+  EXPECT_EQ(bj.failures, 1u);
+  EXPECT_FALSE(bj.last_success_s);
+  EXPECT_FALSE(bj.db_queries.p50);
+
+  auto j = summary_json(jobs, 0);
+  EXPECT_EQ(j["percentiles"], "nearest-rank");
+  const auto& ja = j["jobs"][0];
+  for (const char* k : {"job", "runs", "failures", "skipped", "oom_kills", "wall_s", "memory_peak_bytes", "cpu_s",
+                        "db_queries", "last_success"})
+    EXPECT_TRUE(ja.contains(k)) << k;
+  EXPECT_EQ(ja["wall_s"]["p95"], 19.0);
+  EXPECT_EQ(ja["runs"], 22);
+  EXPECT_TRUE(j["jobs"][1]["last_success"].is_null());
+  EXPECT_TRUE(j["jobs"][1]["db_queries"]["p50"].is_null());
+  std::string table = summary_table(jobs);
+  EXPECT_THAT(table, HasSubstr("JOB"));
+  EXPECT_THAT(table, HasSubstr("never"));
+}
+
+// ---------- suggest ----------
+
+std::vector<RunFigures> steady_runs(int n, uint64_t peak_mib, double wall, double cpu) {
+  std::vector<RunFigures> v;
+  for (int i = 0; i < n; ++i) v.push_back(fig("j", RunStatus::ok, wall, cpu, peak_mib, i));
+  return v;
+}
+
+TEST(Suggest, TooFewRunsSuggestsNothing) {
+  auto s = suggest_limits("j", steady_runs(4, 100, 10, 5), 1.3, 30);
+  EXPECT_FALSE(s.enough_data);
+  EXPECT_FALSE(s.memory_bytes);
+  EXPECT_FALSE(s.cpu_pct);
+  EXPECT_FALSE(s.timeout_s);
+  ASSERT_GE(s.evidence.size(), 2u);
+  EXPECT_THAT(s.evidence[0], HasSubstr("4 runs in 30 days"));
+  EXPECT_THAT(s.evidence[1], HasSubstr("at least 5"));
+}
+
+TEST(Suggest, FromSteadyRuns) {
+  // 1 GiB peaks, 100 s wall, 50 s CPU (50%): 1.3 GiB -> rounded to 16 MiB; 65% -> 70%;
+  // 130 s -> 3 min.
+  auto s = suggest_limits("j", steady_runs(42, 1024, 100, 50), 1.3, 30);
+  ASSERT_TRUE(s.enough_data);
+  EXPECT_EQ(s.ok_runs, 42u);
+  EXPECT_EQ(*s.memory_bytes, 1344 * kMiB);  // 1331.2 MiB rounded up to 16 MiB
+  EXPECT_EQ(s.memory, "1344M");
+  EXPECT_EQ(*s.cpu_pct, 70);
+  EXPECT_EQ(s.cpu, "70%");
+  EXPECT_EQ(*s.timeout_s, 180);
+  EXPECT_EQ(s.timeout, "3m");
+  EXPECT_THAT(s.evidence[0], HasSubstr("42 runs in 30 days (42 ok)"));
+  EXPECT_THAT(s.evidence[1], HasSubstr("p99 1.00 GiB"));
+  EXPECT_THAT(s.evidence[1], HasSubstr("0 OOM kills"));
+}
+
+TEST(Suggest, UsesP99NotMax) {
+  auto runs = steady_runs(100, 100, 10, 1);
+  runs[0].memory_peak_bytes = 4 * kGiB;  // one outlier in 100: above p99
+  auto s = suggest_limits("j", runs, 1.0, 30);
+  EXPECT_EQ(*s.memory_bytes, 100 * kMiB);
+}
+
+TEST(Suggest, RaisedAfterOomKillsUnderTheLimit) {
+  auto runs = steady_runs(10, 900, 10, 1);
+  RunFigures oom = fig("j", RunStatus::oom, 5, 1, 1024, 50);
+  oom.memory_max_bytes = 1 * kGiB;
+  oom.oom_kills = 1;
+  runs.push_back(oom);
+  auto s = suggest_limits("j", runs, 1.5, 30);
+  EXPECT_EQ(*s.memory_bytes, 1536 * kMiB);  // 1 GiB limit x 1.5, above 900 MiB x 1.5
+  EXPECT_EQ(s.memory, "1536M");
+  EXPECT_THAT(s.evidence[1], HasSubstr("1 OOM kill under the 1.00 GiB limit"));
+}
+
+TEST(Suggest, CpuRaisedWhenThrottledUnderQuota) {
+  auto runs = steady_runs(10, 100, 100, 100);  // 100% of a CPU
+  for (auto& r : runs) {
+    r.cpu_quota_pct = 100;
+    r.cpu_throttled_s = 30;  // 30% of wall throttled
+  }
+  auto s = suggest_limits("j", runs, 1.3, 30);
+  EXPECT_EQ(*s.cpu_pct, 130);
+  EXPECT_THAT(s.evidence[2], HasSubstr("throttled 30.0% of wall"));
+  EXPECT_EQ(*s.current_cpu_pct, 100);
+}
+
+TEST(Suggest, TimeoutRaisedAfterTimeouts) {
+  auto runs = steady_runs(10, 100, 60, 1);
+  RunFigures t = fig("j", RunStatus::timeout, 600, 1, 100, 99);
+  t.timeout_s = 600;
+  runs.push_back(t);
+  auto s = suggest_limits("j", runs, 1.3, 30);
+  EXPECT_EQ(*s.timeout_s, 780);  // 600 x 1.3 = 13 min
+  EXPECT_EQ(s.timeout, "13m");
+  EXPECT_THAT(s.evidence[3], HasSubstr("1 run timed out under 10m00s"));
+}
+
+TEST(Suggest, RssFallbackWithoutCgroupAccounting) {
+  auto runs = steady_runs(6, 0, 10, 1);
+  for (auto& r : runs) {
+    r.memory_peak_bytes.reset();
+    r.max_rss_bytes = 200 * kMiB;
+  }
+  auto s = suggest_limits("j", runs, 1.3, 30);
+  EXPECT_EQ(s.memory, "272M");  // 260 MiB, >= 256 MiB so rounded up to 16 MiB
+  EXPECT_THAT(s.evidence[1], HasSubstr("may understate"));
+}
+
+TEST(Suggest, ValueSpellings) {
+  EXPECT_EQ(memory_value(2 * kGiB), "2G");
+  EXPECT_EQ(memory_value(1536 * kMiB), "1536M");
+  EXPECT_EQ(cpu_value(150), "150%");
+  EXPECT_EQ(timeout_value(90), "90s");
+  EXPECT_EQ(timeout_value(3000), "50m");
+  EXPECT_EQ(timeout_value(7200), "2h");
+  EXPECT_EQ(timeout_value(9000), "2h30m");
+  auto j = suggestion_json(suggest_limits("j", steady_runs(5, 100, 10, 1), 1.3, 30));
+  EXPECT_EQ(j["suggested"]["memory"], "130M");  // below 256 MiB: rounded to 1 MiB
+  EXPECT_TRUE(j["enough_data"].get<bool>());
+}
+
+// ---------- config edit ----------
+
+TEST(ConfigEdit, KeepsCommentsOrderAndOtherKeys) {
+  std::string in = R"({
+  // nightly report: heavy on Sundays
+  "memory": "1G",   // raised after the March OOM
+  "env": ["A=1", "B={not a brace}"],
+  "nested": { "memory": "keep-me" },
+  /* block comment */ "timeout": 600
+}
+)";
+  auto out = set_config_keys(in, {{"memory", "1536M"}, {"timeout", "50m"}, {"cpu", "150%"}});
+  ASSERT_TRUE(out) << out.error().message();
+  EXPECT_THAT(*out, HasSubstr("// nightly report: heavy on Sundays"));
+  EXPECT_THAT(*out, HasSubstr(R"("memory": "1536M",   // raised after the March OOM)"));
+  EXPECT_THAT(*out, HasSubstr(R"(/* block comment */ "timeout": "50m")"));
+  EXPECT_THAT(*out, HasSubstr(R"("nested": { "memory": "keep-me" })"));
+  auto j = nlohmann::json::parse(*out, nullptr, true, true);
+  EXPECT_EQ(j["memory"], "1536M");
+  EXPECT_EQ(j["cpu"], "150%");
+  EXPECT_EQ(j["timeout"], "50m");
+  EXPECT_EQ(j["nested"]["memory"], "keep-me");
+  EXPECT_EQ(j["env"][1], "B={not a brace}");
+}
+
+TEST(ConfigEdit, NewAndEmptyObjects) {
+  auto fresh = set_config_keys("", {{"memory", "2G"}});
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(nlohmann::json::parse(*fresh)["memory"], "2G");
+  auto empty = set_config_keys("{}", {{"memory", "2G"}, {"cpu", "50%"}});
+  ASSERT_TRUE(empty) << empty.error().message();
+  EXPECT_EQ(nlohmann::json::parse(*empty)["cpu"], "50%");
+  auto one_line = set_config_keys(R"({"pids": 100})", {{"memory", "2G"}});
+  ASSERT_TRUE(one_line) << one_line.error().message();
+  auto j = nlohmann::json::parse(*one_line);
+  EXPECT_EQ(j["pids"], 100);
+  EXPECT_EQ(j["memory"], "2G");
+}
+
+TEST(ConfigEdit, RefusesWhatIsNotAnObject) {
+  EXPECT_FALSE(set_config_keys("[1,2]", {{"memory", "2G"}}));
+  EXPECT_FALSE(set_config_keys("{\"memory\": ", {{"memory", "2G"}}));
+  EXPECT_FALSE(set_config_keys("not json", {{"memory", "2G"}}));
+}
+
+TEST(ConfigEdit, AtomicWriteKeepsModeAndCreatesDirs) {
+  char tmpl[] = "/tmp/cronrun-prof-test-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string path = dir + "/jobs.d/x.json";
+  ASSERT_TRUE(write_file_atomically(path, "{}\n"));
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
+  ::chmod(path.c_str(), 0600);
+  ASSERT_TRUE(write_file_atomically(path, "{\"a\": 1}\n"));
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(text, "{\"a\": 1}\n");
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/jobs.d")) files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);  // no temp left behind
+  std::filesystem::remove_all(dir);
+}
+
+// ---------- export ----------
+
+std::vector<JobMetrics> sample_metrics() {
+  JobMetrics a;
+  a.job = "nightly-report";
+  RunFigures f = fig("nightly-report", RunStatus::ok, 812.4, 545.1, 1536, 1795399800);
+  f.finished_at_s = 1795400612.4;
+  f.exit_code = 0;
+  f.oom_kills = 0;
+  f.db_queries = 18234;
+  a.last = f;
+  a.last_success_s = 1795399800;
+  a.counts = {{RunStatus::ok, 40}, {RunStatus::failed, 2}};
+  JobMetrics b;
+  b.job = "we\"ird\\job\nname";
+  RunFigures g = fig(b.job, RunStatus::failed, 1, 0.1, 10, 1795399000);
+  g.exit_code = 3;
+  b.last = g;
+  b.counts = {{RunStatus::failed, 1}, {RunStatus::running, 1}};
+  return {a, b};
+}
+
+TEST(Export, PrometheusStructure) {
+  std::string text = prometheus_text(sample_metrics(), 1795400000);
+  std::istringstream in(text);
+  std::string line;
+  std::set<std::string> helped, typed;
+  std::map<std::string, int> samples;
+  const std::regex sample_re(R"re(^(cronrun_[a-z_]+)(\{job="(?:[^"\\]|\\.)*"(?:,status="[a-z]+")?\})? (-?[0-9.e+]+)$)re");
+  while (std::getline(in, line)) {
+    if (line.rfind("# HELP ", 0) == 0) {
+      helped.insert(line.substr(7, line.find(' ', 7) - 7));
+      continue;
+    }
+    if (line.rfind("# TYPE ", 0) == 0) {
+      std::string name = line.substr(7, line.find(' ', 7) - 7);
+      EXPECT_TRUE(helped.count(name)) << "TYPE before HELP: " << name;
+      EXPECT_THAT(line, HasSubstr(" gauge"));
+      typed.insert(name);
+      continue;
+    }
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(line, m, sample_re)) << line;
+    EXPECT_TRUE(typed.count(m[1])) << "sample without TYPE: " << line;
+    samples[m[1]]++;
+  }
+  EXPECT_EQ(samples["cronrun_last_success_timestamp_seconds"], 2);
+  EXPECT_EQ(samples["cronrun_last_run_start_timestamp_seconds"], 2);
+  EXPECT_EQ(samples["cronrun_export_timestamp_seconds"], 1);
+  EXPECT_THAT(text, HasSubstr("cronrun_last_success_timestamp_seconds{job=\"nightly-report\"} 1795399800\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_run_success{job=\"nightly-report\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_run_status{job=\"nightly-report\",status=\"ok\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_run_status{job=\"nightly-report\",status=\"failed\"} 0\n"));
+  // Never succeeded: 0, so the "no success in 2 intervals" rule fires for it.
+  EXPECT_THAT(text, HasSubstr("cronrun_last_success_timestamp_seconds{job=\"we\\\"ird\\\\job\\nname\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_runs_in_progress{job=\"we\\\"ird\\\\job\\nname\"} 1\n"));
+  // Not measured: no sample (absent), never 0.
+  EXPECT_THAT(text, Not(HasSubstr("cronrun_last_run_cpu_throttled_seconds{")));
+  EXPECT_THAT(text, Not(HasSubstr("e+")));  // plain numbers for big timestamps
+}
+
+TEST(Export, PrometheusPassesPromtool) {
+  const char* promtool = nullptr;
+  for (const char* p : {"/usr/bin/promtool", "/usr/local/bin/promtool"}) {
+    if (::access(p, X_OK) == 0) promtool = p;
+  }
+  if (!promtool) GTEST_SKIP() << "promtool not installed (Debian package: prometheus)";
+  char tmpl[] = "/tmp/cronrun-prom-XXXXXX";
+  int fd = ::mkstemp(tmpl);
+  ASSERT_GE(fd, 0);
+  std::string text = prometheus_text(sample_metrics(), 1795400000);
+  ASSERT_EQ(::write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  std::string cmd = std::string(promtool) + " check metrics < " + tmpl + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int rc = ::pclose(p);
+  ::unlink(tmpl);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "") << "promtool lint findings:\n" << out;
+}
+
+TEST(Export, CsvQuotingAndShape) {
+  EXPECT_EQ(csv_field("plain"), "plain");
+  EXPECT_EQ(csv_field("a,b"), "\"a,b\"");
+  EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(csv_field("two\nlines"), "\"two\nlines\"");
+  RunRecord r;
+  r.run_id = "id";
+  r.job = "j";
+  r.started_at = "2026-11-23T02:10:00.123Z";
+  r.status = RunStatus::ok;
+  r.command = {"/bin/sh", "-c", "echo a,b"};
+  r.usage.memory_peak_bytes = 1024;
+  r.counters["db.queries"] = 5;
+  std::string header = csv_header();
+  std::string row = csv_row(r);
+  auto columns = [](const std::string& line) {
+    size_t n = 1;
+    bool quoted = false;
+    for (char c : line) {
+      if (c == '"') quoted = !quoted;
+      if (c == ',' && !quoted) ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(columns(header), columns(row));
+  EXPECT_THAT(row, HasSubstr(",1024,"));
+  EXPECT_THAT(row, HasSubstr("\"/bin/sh -c echo a,b\""));
+  EXPECT_THAT(row, HasSubstr(",,"));  // nulls are empty fields
+}
+
+// ---------- show ----------
+
+RunRecord base_record() {
+  RunRecord r;
+  r.run_id = "0193f1c2-7d3a-7c1e-9f00-123456789abc";
+  r.job = "nightly-report";
+  r.started_at = "2026-11-23T02:10:00.123Z";
+  r.status = RunStatus::ok;
+  r.exit_code = 0;
+  r.wall_s = 100;
+  return r;
+}
+
+TEST(Show, DbNotCountedWhenNoDbKeys) {
+  RunRecord r = base_record();
+  r.counters["rows_exported"] = 5;
+  EXPECT_THAT(render_db(r), HasSubstr("not counted"));
+}
+
+TEST(Show, DbNotObservedWhenNoClientLoaded) {
+  RunRecord r = base_record();
+  r.counters = {{"db.queries", 0}, {"db.processes", 3}, {"db.processes_with_client", 0}};
+  std::string s = render_db(r);
+  EXPECT_THAT(s, HasSubstr("not observed — no client library loaded"));
+  EXPECT_THAT(s, Not(HasSubstr("0 queries")));
+}
+
+TEST(Show, DbQueriesShareOfWallBackendsAndCoverage) {
+  RunRecord r = base_record();
+  r.counters = {{"db.queries", 1200},        {"db.time_s", 25},           {"db.prepares", 40},
+                {"db.pg.queries", 1000},     {"db.pg.time_s", 20},        {"db.sqlite.queries", 200},
+                {"db.processes", 4},         {"db.processes_with_client", 2}, {"db.resolve_failures", 1},
+                {"db.proc.report.queries", 1000}};
+  std::string s = render_db(r);
+  EXPECT_THAT(s, HasSubstr("1200 queries"));
+  EXPECT_THAT(s, HasSubstr("(25% of wall)"));
+  EXPECT_THAT(s, HasSubstr("40 prepares"));
+  EXPECT_THAT(s, HasSubstr("pg: 1000 queries"));
+  EXPECT_THAT(s, HasSubstr("sqlite: 200 queries"));
+  EXPECT_THAT(s, HasSubstr("report: 1000 queries"));
+  EXPECT_THAT(s, HasSubstr("attached to 4 processes, 2 loaded a DB client library"));
+  EXPECT_THAT(s, HasSubstr("1 symbol resolve failures"));
+}
+
+TEST(Show, ProfileSaysNotMeasuredAndPercentOfLimit) {
+  RunRecord r = base_record();
+  r.usage.cpu_user_s = 60;
+  r.usage.cpu_system_s = 15;
+  r.usage.memory_peak_bytes = 1536 * kMiB;
+  r.limits.memory_max_bytes = 2 * kGiB;
+  r.usage.oom_kills = 0;
+  std::string p = render_profile(r);
+  EXPECT_THAT(p, HasSubstr("peak 1.50 GiB of 2.00 GiB limit (75%)"));
+  EXPECT_THAT(p, HasSubstr("75% of one CPU"));
+  EXPECT_THAT(p, HasSubstr("OOM kills 0"));
+  EXPECT_THAT(p, HasSubstr("process RSS not measured"));
+  EXPECT_THAT(p, HasSubstr("read not measured"));
+  EXPECT_THAT(p, HasSubstr("DB         not counted"));
+}
+
+}  // namespace
+}  // namespace cronrun::prof
