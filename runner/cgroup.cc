@@ -89,7 +89,8 @@ Result<LiveUsage> read_live(Layout layout, const std::string& relative_path) {
   if (layout == Layout::v2) {
     if (!view->unified) return fail("no cgroup2 filesystem mounted to read " + *rel + " from");
     const auto& m = view->unified->mount_point;
-    if (auto r = take(live.memory_current_bytes, live_number(m, *rel, "memory.current")); !r) return std::unexpected(r.error());
+    if (auto r = take(live.memory_current_bytes, live_number(m, *rel, "memory.current")); !r)
+      return std::unexpected(r.error());
     if (auto r = take(live.cpu_s, live_v2_cpu_s(m, *rel)); !r) return std::unexpected(r.error());
     if (auto r = take(live.pids_current, live_number(m, *rel, "pids.current")); !r) return std::unexpected(r.error());
     return live;
@@ -100,7 +101,8 @@ Result<LiveUsage> read_live(Layout layout, const std::string& relative_path) {
       return std::unexpected(r.error());
   }
   if (layout == Layout::hybrid && view->unified) {
-    if (auto r = take(live.cpu_s, live_v2_cpu_s(view->unified->mount_point, *rel)); !r) return std::unexpected(r.error());
+    if (auto r = take(live.cpu_s, live_v2_cpu_s(view->unified->mount_point, *rel)); !r)
+      return std::unexpected(r.error());
   } else if (const Hierarchy* h = v1_hierarchy(*view, "cpuacct")) {
     std::optional<uint64_t> ns;
     if (auto r = take(ns, live_number(h->mount_point, *rel, "cpuacct.usage")); !r) return std::unexpected(r.error());

@@ -245,7 +245,8 @@ Placement discover(const DiscoverOptions& opts) {
 
   // Pure v2: nothing usable on v1.
   if (view->v1.empty()) {
-    if (!view->unified) return none("no cgroup filesystem is mounted (looked in " + opts.proc_root + "/self/mountinfo)");
+    if (!view->unified)
+      return none("no cgroup filesystem is mounted (looked in " + opts.proc_root + "/self/mountinfo)");
     Placement p;
     p.layout = Layout::v2;
     p.v2_mount = view->unified->mount_point;

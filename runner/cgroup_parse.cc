@@ -131,7 +131,8 @@ Result<std::vector<ProcCgroupLine>> parse_proc_cgroup(std::string_view text) {
     // The path may itself contain ':' — split on the first two only.
     size_t a = line.find(':');
     size_t b = a == std::string_view::npos ? a : line.find(':', a + 1);
-    if (b == std::string_view::npos) return fail("/proc/self/cgroup: expected 'ID:CONTROLLERS:PATH', got " + quoted(line));
+    if (b == std::string_view::npos)
+      return fail("/proc/self/cgroup: expected 'ID:CONTROLLERS:PATH', got " + quoted(line));
     auto id = to_int<int>(line.substr(0, a));
     if (!id) return fail("/proc/self/cgroup: bad hierarchy id in " + quoted(line));
     ProcCgroupLine l;
@@ -292,7 +293,8 @@ Result<std::vector<LimitWrite>> v2_limit_writes(const Limits& l, HasFile has, co
     // io.weight comes with blk-iocost; with BFQ as the scheduler and no iocost the
     // weight is io.bfq.weight (1..1000) instead.
     if (!has(ctx, "io.weight") && has(ctx, "io.bfq.weight")) {
-      out.push_back({"io", "IO weight", "io.bfq.weight", "default " + std::to_string(weight_to_bfq_weight(*l.io_weight))});
+      auto bfq = "default " + std::to_string(weight_to_bfq_weight(*l.io_weight));
+      out.push_back({"io", "IO weight", "io.bfq.weight", bfq});
     } else {
       out.push_back({"io", "IO weight", "io.weight", "default " + std::to_string(*l.io_weight)});
     }

@@ -155,7 +155,10 @@ class V1JobCgroup final : public JobCgroup {
       if (auto w = unified_->leaf.write("cgroup.procs", std::to_string(pid)); !w) return w;
     }
     int rc = cgroup_attach_task_pid(cg_.get(), pid);
-    if (rc != 0) return std::unexpected(libcgroup_error("cgroup_attach_task_pid " + std::to_string(pid), tracking().path(), rc));
+    if (rc != 0) {
+      return std::unexpected(
+          libcgroup_error("cgroup_attach_task_pid " + std::to_string(pid), tracking().path(), rc));
+    }
     return {};
   }
 

@@ -292,7 +292,8 @@ Result<void> v2_kill_and_wait(const CgroupDir& dir, int timeout_ms) {
       sleep_ms(2);
     }
     auto procs = dir.procs();
-    Result<void> killed = procs ? signal_pids(*procs, SIGKILL, dir.path()) : Result<void>(std::unexpected(procs.error()));
+    Result<void> killed =
+        procs ? signal_pids(*procs, SIGKILL, dir.path()) : Result<void>(std::unexpected(procs.error()));
     auto thawed = dir.write("cgroup.freeze", "0");
     if (!killed) return killed;
     if (!thawed) return thawed;

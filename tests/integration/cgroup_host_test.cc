@@ -75,7 +75,8 @@ class CgroupTest : public ::testing::Test {
     // Whatever a failed test left running in our subtree dies with it.
     if (!parent_.empty()) {
       std::ofstream(cgroup_fs_path("/sys/fs/cgroup/unified", parent_) + "/cgroup.kill") << "1";
-      if (!placement_.v2_mount.empty()) std::ofstream(cgroup_fs_path(placement_.v2_mount, parent_) + "/cgroup.kill") << "1";
+      if (!placement_.v2_mount.empty())
+        std::ofstream(cgroup_fs_path(placement_.v2_mount, parent_) + "/cgroup.kill") << "1";
     }
     for (pid_t pid : children_) {
       ::kill(pid, SIGKILL);
