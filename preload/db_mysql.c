@@ -56,6 +56,7 @@ static void my_begin(const void *key, uint64_t t0) { (void)cr_busy_begin(key, t0
 
 /* After a query (or next_result) completed: results pending unless no columns. */
 static void my_after_query(MYSQL *m, void *ra, int failed) {
+  if (!m) return;
   if (failed) {
     my_end(m);
     return;
@@ -67,11 +68,13 @@ static void my_after_query(MYSQL *m, void *ra, int failed) {
 
 /* After a result set was taken (store/use_result): done unless more results. */
 static void my_after_result(MYSQL *m, void *ra) {
+  if (!m) return;
   my_bool (*more)(MYSQL *) = cr_real(CR_S_mysql_more_results, ra);
   if (!more || !more(m)) my_end(m);
 }
 
 static void my_after_execute(MYSQL_STMT *s, void *ra, int failed) {
+  if (!s) return;
   unsigned (*fields)(MYSQL_STMT *) = cr_real(CR_S_mysql_stmt_field_count, ra);
   if (failed || !fields || fields(s) == 0) my_end(s);
 }

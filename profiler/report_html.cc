@@ -101,8 +101,8 @@ constexpr const char* kScript = R"js(
     if (u) u.style.display = 'block';
   }
   data.jobs.forEach(function (j) {
-    line(j.id + '-mem', 'peak memory', j.mem.map(mib), 'MiB', mib(j.limit));
-    line(j.id + '-wall', 'wall time', j.wall, 'seconds', null);
+    if (j.mem) line(j.id + '-mem', 'peak memory', j.mem.map(mib), 'MiB', mib(j.limit));
+    if (j.wall) line(j.id + '-wall', 'wall time', j.wall, 'seconds', null);
     if (j.db) line(j.id + '-db', 'DB queries', j.db, 'queries', null);
   });
   root.dataset.chartsExpected = expected;
@@ -212,7 +212,7 @@ json charts(std::string& h, const ReportInput& in) {
       continue;
     }
     json lab = json::array(), mem = json::array(), wall = json::array(), db = json::array();
-    bool any_db = false;
+    bool any_mem = false, any_wall = false, any_db = false;
     for (const RunPoint* p : pts) {
       // "2026-11-23T02:10:00.123Z" -> "11-23 02:10": short enough for a phone's axis.
       std::string t = p->started_at.size() >= 16 ? p->started_at.substr(5, 5) + " " + p->started_at.substr(11, 5)
@@ -221,26 +221,28 @@ json charts(std::string& h, const ReportInput& in) {
       mem.push_back(p->memory_peak_bytes ? json(*p->memory_peak_bytes) : json(nullptr));
       wall.push_back(p->wall_s ? json(*p->wall_s) : json(nullptr));
       db.push_back(p->db_queries ? json(*p->db_queries) : json(nullptr));
+      any_mem = any_mem || p->memory_peak_bytes.has_value();
+      any_wall = any_wall || p->wall_s.has_value();
       any_db = any_db || p->db_queries.has_value();
     }
-    labels[id + "-mem"] = lab;
-    labels[id + "-wall"] = lab;
-    h += fmt::format(
-        "<div class=\"chart\"><canvas id=\"{0}-mem\" role=\"img\" aria-label=\"peak memory of {1}\"></canvas></div>\n"
-        "<div class=\"chart\"><canvas id=\"{0}-wall\" role=\"img\" aria-label=\"wall time of {1}\"></canvas></div>\n",
-        id, esc(j.job));
-    if (any_db) {
-      labels[id + "-db"] = lab;
+    // A chart only where there is something to draw; otherwise say why not.
+    auto chart = [&](bool any, const char* suffix, const char* what, const char* none) {
+      if (!any) {
+        h += fmt::format("<p class=\"note\">{}</p>\n", none);
+        return;
+      }
+      labels[id + suffix] = lab;
       h += fmt::format(
-          "<div class=\"chart\"><canvas id=\"{0}-db\" role=\"img\" aria-label=\"DB queries of {1}\"></canvas></div>\n", id,
-          esc(j.job));
-    } else {
-      h += "<p class=\"note\">No DB queries counted (run with --count-db-queries).</p>\n";
-    }
+          "<div class=\"chart\"><canvas id=\"{}{}\" role=\"img\" aria-label=\"{} of {}\"></canvas></div>\n", id,
+          suffix, what, esc(j.job));
+    };
+    chart(any_mem, "-mem", "peak memory", "No memory figures (the host could not measure them).");
+    chart(any_wall, "-wall", "wall time", "No wall times.");
+    chart(any_db, "-db", "DB queries", "No DB queries counted (run with --count-db-queries).");
     h += "</section>\n";
     jobs.push_back({{"id", id},
-                    {"mem", mem},
-                    {"wall", wall},
+                    {"mem", any_mem ? mem : json(nullptr)},
+                    {"wall", any_wall ? wall : json(nullptr)},
                     {"db", any_db ? db : json(nullptr)},
                     {"limit", j.memory_limit_bytes ? json(*j.memory_limit_bytes) : json(nullptr)}});
   }

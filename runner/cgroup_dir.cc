@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fmt/format.h>
 
 #include "runner/cgroup_internal.h"
 
@@ -113,7 +114,9 @@ Result<void> signal_pids(const std::vector<pid_t>& pids, int sig, const std::str
 Error not_empty_error(const CgroupDir& dir, int timeout_ms) {
   std::string left;
   if (auto procs = dir.procs(); procs) {
-    for (size_t i = 0; i < procs->size() && i < 8; ++i) left += " " + std::to_string((*procs)[i]);
+    // fmt rather than " " + std::to_string(): g++ 12 -O2 raises a false -Wrestrict
+    // on operator+(const char*, string&&) (GCC PR 105329).
+    for (size_t i = 0; i < procs->size() && i < 8; ++i) left += fmt::format(" {}", (*procs)[i]);
     if (procs->size() > 8) left += " ...";
   }
   return Error("cgroup " + dir.path() + " still has tasks after " + std::to_string(timeout_ms) + " ms (pids:" +

@@ -416,6 +416,7 @@ void Run::supervise_and_collect() {
     if (outcome_.orphans_left > 0) {
       rec_.isolation.note = fmt::format("{} process(es) left running by --keep-orphans; cgroup {} kept",
                                         outcome_.orphans_left, cgroup_->path());
+      cgroup_->release();  // the owner must neither kill them nor remove their cgroup
     } else if (auto r = cgroup_->remove(); !r) {
       log::warn(fmt::format("removing cgroup {}: {}", cgroup_->path(), r.error().message()));
     }

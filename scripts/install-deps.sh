@@ -9,9 +9,9 @@ runtime=(time util-linux procps)
 # cgroup v2 test tier: a throwaway VM under TCG with Debian's own kernel.
 vm=(qemu-system-x86 busybox-static cpio binutils)
 # Real database servers and client libraries for the DB-query counter tier.
-db=()
+db=(postgresql mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-perl libdbd-mysql-perl python3-psycopg2 python3-psycopg python3-pymysql ruby-pg php-cli php-pgsql)
 # Headless browser for the HTML report tier.
-browser=()
+browser=(chromium libjs-chart.js)
 
 want=("${build[@]}" "${runtime[@]}")
 case "${1:-all}" in

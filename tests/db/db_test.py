@@ -247,6 +247,16 @@ def perl_dbd_pg():
 
 
 @case
+def perl_dbd_mysql():
+    if subprocess.run(["perl", "-MDBD::mysql", "-e", "1"], capture_output=True).returncode:
+        raise Skip("DBD::mysql not installed")
+    script = ("use DBI; my $d = DBI->connect(\"dbi:mysql:database=cronrun_test;host=$ENV{MYSQL_HOST};"
+              "port=$ENV{MYSQL_TCP_PORT}\", 'root', '', {RaiseError=>1, AutoCommit=>1});"
+              "for (1..$ARGV[0]) { $d->selectrow_array('SELECT 1') } $d->disconnect;")
+    expect_exact(lambda n: ["perl", "-e", script, str(n)], "mysql", program="perl")
+
+
+@case
 def python_psycopg2():
     need("psycopg2")
     script = ("import sys, psycopg2\nc = psycopg2.connect('')\nc.autocommit = True\ncur = c.cursor()\n"
@@ -305,6 +315,19 @@ def dlsym_rtld_next_preserved():
     lib = os.environ.get("CRONRUN_DB_LIBRARY", "")
     _, _, out = run_job(["/usr/bin/env", "LD_PRELOAD=%s:%s" % (lib, tool("db_dl_probe.so")), "/bin/true"])
     check("dl_probe: ok" in out, "probe said %r" % out)
+
+
+@case
+def library_hygiene():
+    # libc only; exports exactly the wrappers and the dl trampolines.
+    lib = os.environ.get("CRONRUN_DB_LIBRARY", "")
+    needed = subprocess.run(["readelf", "-d", lib], capture_output=True, text=True).stdout
+    libs = [l.split("[")[1].rstrip("]") for l in needed.splitlines() if "(NEEDED)" in l]
+    check(libs == ["libc.so.6"], "NEEDED: %s" % libs)
+    syms = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True).stdout.split()
+    names = [syms[i + 2] for i in range(0, len(syms) - 2, 3)]
+    stray = [n for n in names if not (n.startswith(("PQ", "mysql_", "sqlite3_")) or n in ("dlsym", "dlopen"))]
+    check(not stray and len(names) > 50, "exports: %s" % (stray or names))
 
 
 # ---- process trees ----

@@ -44,7 +44,15 @@ class FakeHost {
     write("proc/self/mountinfo", fixture(fixture_case + "/self/mountinfo"));
     write("proc/self/cgroup", fixture(fixture_case + "/self/cgroup"));
   }
-  ~FakeHost() { fs::remove_all(root_); }
+  ~FakeHost() {
+    // Some test directories are read-only on purpose: open them up to delete.
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(root_, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (it->is_directory(ec)) ::chmod(it->path().c_str(), 0755);
+    }
+    fs::remove_all(root_, ec);
+  }
 
   void write(const std::string& rel, const std::string& text, mode_t mode = 0644) {
     fs::create_directories(fs::path(root_ + "/" + rel).parent_path());

@@ -29,9 +29,11 @@ class DbcountSession : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(base_); }
 
-  // Runs argv with the session's environment added; returns the exit status.
-  static int run_with(const Session& s, std::vector<std::string> argv) {
+  // Runs argv with the session's environment added (and `extra` after it, so it
+  // can override); returns the exit status.
+  static int run_with(const Session& s, std::vector<std::string> argv, std::vector<std::string> extra = {}) {
     std::vector<std::string> env = s.env("");
+    env.insert(env.end(), extra.begin(), extra.end());
     pid_t pid = fork();
     if (pid == 0) {
       for (auto& kv : env) putenv(kv.data());
@@ -128,6 +130,23 @@ TEST_F(DbcountSession, LibraryAttachesToEveryExecAndRefusesAnUnsafeFile) {
   c = s->collect();
   ASSERT_TRUE(c);
   EXPECT_EQ(c->at("db.processes"), 3);
+}
+
+TEST_F(DbcountSession, LibraryRefusesASymlinkedOrForeignFile) {
+  auto s = Session::create_in(base_.string(), "r");
+  ASSERT_TRUE(s) << s.error().message();
+  std::string link = s->dir_path() + "/link";
+  ASSERT_EQ(symlink(s->file_path().c_str(), link.c_str()), 0);
+  EXPECT_EQ(run_with(*s, {"/bin/true"}, {std::string(CRONRUN_DB_ENV) + "=" + link}), 0);  // O_NOFOLLOW
+  EXPECT_EQ(run_with(*s, {"/bin/true"}, {std::string(CRONRUN_DB_ENV) + "=relative/path"}), 0);
+  unlink(link.c_str());
+  auto c = s->collect();
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->at("db.processes"), 0);
+  EXPECT_EQ(run_with(*s, {"/bin/true"}), 0);  // the file itself is fine
+  c = s->collect();
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->at("db.processes"), 1);
 }
 
 TEST_F(DbcountSession, CollectRefusesASwappedFile) {

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# cronprof plan and report over a history written by real cronrun runs of the
+# payload helper: the crontab joins its history by job name, two jobs whose runs
+# coincide at 02:00 make the peak and the stagger separates them, the report
+# opens in headless Chromium without errors and with every chart drawn, and an
+# empty history gives a report that says so.
+#   report_history_test.sh CRONRUN CRONPROF PAYLOAD ARTIFACT_DIR FIXTURE_DIR
+set -euo pipefail
+cronrun=$1 cronprof=$2 payload=$3 art=$4
+mkdir -p "$art"
+tmp=$(mktemp -d /tmp/cronrun-report-e2e.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+H=$tmp/history.db
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# run NAME [cronrun options] -- PAYLOAD ARGS
+run() {
+  local name=$1; shift
+  "$cronrun" -n "$name" --history "$H" --lock "$tmp/$name.pid" --log-dir "$tmp/logs" -q "$@" || true
+}
+for i in 1 2 3; do
+  run backup -- "$payload" mem 64 300
+  run report --memory 512M -- "$payload" mem 32 200
+  run db-job -- "$payload" counter db.queries $((1000 + i))
+done
+run report --memory 512M -- "$payload" exit 3
+
+mkdir -p "$tmp/cron.d"
+cat > "$tmp/cron.d/app" <<EOF
+MAILTO=""
+0 2 * * * root cronrun -n backup -- $payload mem 64 300
+0 2 * * * root /usr/bin/cronrun --name report --memory 512M -- $payload mem 32 200
+*/5 * * * * root /usr/bin/cronrun -n ghost -- /bin/true
+30 3 * * * root test -x /usr/sbin/logrotate && /usr/sbin/logrotate /etc/logrotate.conf
+61 * * * * root /bin/true
+EOF
+
+"$cronprof" --history "$H" plan --crontab "$tmp/cron.d" --host-memory 1G --host-cpus 2 --week 2026-11-30 \
+  > "$art/plan.txt" || fail "cronprof plan exited $?"
+"$cronprof" --history "$H" --json plan --crontab "$tmp/cron.d" --host-memory 1G --host-cpus 2 --week 2026-11-30 \
+  > "$art/plan.json" || fail "cronprof plan --json exited $?"
+python3 - "$art/plan.json" <<'EOF' || fail "plan JSON (see $art/plan.json)"
+import json, sys
+p = json.load(open(sys.argv[1]))
+status = {e["job"] or e["command"][:20]: e["status"] for e in p["entries"]}
+assert status["backup"] == "profiled", status
+assert status["report"] == "profiled", status
+assert status["ghost"] == "no_history", status
+assert any(v == "not_cronrun" for v in status.values()), status
+assert len(p["rejected"]) == 1 and p["rejected"][0]["line"] == 6, p["rejected"]
+peak = p["pessimistic"]["memory_peak"]
+assert peak["at"] == "Mon 02:00", peak
+assert sorted(j["job"] for j in peak["jobs"]) == ["backup", "report"], peak
+assert peak["memory_bytes"] > 0
+st = p["stagger"]
+assert len(st["moves"]) == 1, st
+assert st["memory_peak_after_bytes"] < st["memory_peak_before_bytes"], st
+assert p["host"]["memory_bytes"] == 1 << 30
+print("plan ok:", peak["at"], peak["memory_bytes"], "->", st["memory_peak_after_bytes"], st["moves"][0]["to"])
+EOF
+
+"$cronprof" --history "$H" report --html "$art/history-report.html" --crontab "$tmp/cron.d" --week 2026-11-30 \
+  || fail "cronprof report exited $?"
+"$cronprof" --history "$tmp/none.db" report --html "$art/empty-report.html" || fail "report of a missing history"
+grep -q 'No runs recorded' "$art/empty-report.html" || fail "empty report does not say so"
+for page in history-report empty-report; do
+  grep -q 'job0-mem\|No runs recorded' "$art/$page.html" || fail "$page: no charts and no message"
+done
+
+browser=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$browser" ]; then
+  echo "SKIP browser checks: chromium not installed"
+  exit 0
+fi
+open_page() {  # open_page NAME EXTRA-FLAGS...
+  local name=$1; shift
+  local profile
+  profile=$(mktemp -d "$tmp/chromium.XXXXXX")
+  timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --disable-component-update --disable-sync --no-first-run --disable-dev-shm-usage --enable-logging=stderr --v=0 \
+    --virtual-time-budget=5000 --user-data-dir="$profile" "$@" "file://$art/$name.html" \
+    > "$art/$name.dom" 2> "$art/$name.log"
+}
+for page in history-report empty-report; do
+  open_page "$page" --dump-dom || fail "$page: chromium exited $?"
+  html_tag=$(grep -o '<html[^>]*>' "$art/$page.dom" | head -1)
+  echo "$page: $html_tag"
+  [[ $html_tag == *'data-ready="1"'* ]] || fail "$page: scripts did not finish"
+  [[ $html_tag == *'data-errors="0"'* ]] || fail "$page: script errors"
+  ! grep -q ':CONSOLE' "$art/$page.log" || fail "$page: console output: $(grep ':CONSOLE' "$art/$page.log" | head -3)"
+  expected=$(sed -n 's/.*data-charts-expected="\([0-9]*\)".*/\1/p' <<<"$html_tag")
+  drawn=$(sed -n 's/.*data-charts-drawn="\([0-9]*\)".*/\1/p' <<<"$html_tag")
+  [ "$expected" = "$drawn" ] || fail "$page: $drawn of $expected charts drawn"
+done
+[[ $(grep -o '<html[^>]*>' "$art/history-report.dom") == *'data-charts-expected="7"'* ]] \
+  || fail "history report: expected 7 charts (3 jobs x memory+wall, DB queries for db-job)"
+open_page history-report --hide-scrollbars --window-size=1280,2400 --screenshot="$art/history-report.png" \
+  || fail "screenshot"
+[ -s "$art/history-report.png" ] || fail "no screenshot"
+echo "ok: artifacts in $art"
