@@ -93,6 +93,17 @@ UPDATE runs SET
 CREATE INDEX runs_job_status_started ON runs(job, status, started_at);
 CREATE INDEX runs_running ON runs(status) WHERE status = 'running';
 )sql",
+    // 2 -> 3: a covering index for window scans (summary, suggest, runs). Rows
+    // carry ~1.5 KB of JSON, so reading the figures from the table means reading
+    // every page of it; this index holds just the figures, newest-first order
+    // included (it supersedes runs_started). Measured on 1,000,000 runs: summary
+    // 2.5 s -> see bench/history_bench.sh.
+    R"sql(
+CREATE INDEX runs_figures ON runs(started_at, run_id, job, status, finished_at, wall_s, exit_code, cpu_s,
+  memory_peak_bytes, max_rss_bytes, oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes,
+  cpu_quota_pct, timeout_s, runner_pid, boot_id);
+DROP INDEX runs_started;
+)sql",
 };
 static_assert(std::size(kMigrations) == HistoryStore::kSchemaVersion);
 

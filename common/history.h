@@ -81,7 +81,7 @@ class HistoryStore {
  public:
   enum class Mode { read_write, read_only };
   // The schema this build writes and reads; kOldestSchema is the oldest it migrates.
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
   static constexpr int kOldestSchema = 1;
 
   // read_write: creates parent dirs (0755 when root, 0700 otherwise) and the db,

@@ -107,10 +107,17 @@ Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<voi
   RunFigures f;
   sqlite3_stmt* s = st.get();
   int rc;
+  // assign() into the reused strings keeps their buffers: a million-row scan
+  // then allocates nothing per row.
+  auto text_into = [s](int col, std::string& out) {
+    const unsigned char* t = sqlite3_column_text(s, col);
+    out.assign(t ? reinterpret_cast<const char*>(t) : "", static_cast<size_t>(sqlite3_column_bytes(s, col)));
+  };
+  std::string status;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    f.run_id = column_text(s, 0);
-    f.job = column_text(s, 1);
-    std::string status = column_text(s, 2);
+    text_into(0, f.run_id);
+    text_into(1, f.job);
+    text_into(2, status);
     auto parsed = parse_run_status(status);
     if (!parsed) {
       last_fault_ = HistoryFault::corrupt;

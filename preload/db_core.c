@@ -7,8 +7,8 @@
  * other bits), exactly the expected size, and carry the runner's magic and version.
  * Anything else leaves the library inert: wrappers then only pass calls through.
  * After that the hot path makes no syscalls: relaxed atomic adds on the MAP_SHARED
- * page and clock_gettime through the vDSO. A fork()ed child inherits the mapping and
- * is counted as a process of its own from the atfork handler.
+ * page and a time stamp (rdtsc, or clock_gettime through the vDSO). A fork()ed child
+ * inherits the mapping; it counts as a process of its own once it runs a query.
  *
  * Resolving the real function: dlsym(RTLD_NEXT) finds it when the client library is
  * in the global scope (linked, or dlopen'ed RTLD_GLOBAL). Perl's DBD::Pg /
@@ -123,8 +123,7 @@ static void cr_add_range(uintptr_t lo, uintptr_t hi) {
 }
 
 struct cr_phdr_query {
-  uintptr_t base;   /* match by load address (0 = scan all by soname) */
-  int backend;      /* out for a match by base */
+  uintptr_t base; /* register the object loaded here; 0: every client library by soname */
 };
 
 static void cr_range_of(struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi) {
@@ -163,7 +162,7 @@ static void cr_register_object_of(void *fn, int backend) {
   Dl_info info;
   struct link_map *lm = NULL;
   if (dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm) {
-    struct cr_phdr_query q = {.base = lm->l_addr, .backend = backend};
+    struct cr_phdr_query q = {.base = lm->l_addr};
     if (lm->l_addr) dl_iterate_phdr(cr_phdr_cb, &q); /* 0: a non-PIE executable; no range */
   }
   cr_mark_backend(backend);
@@ -292,7 +291,11 @@ void cr_count_forked(void) {
     if (mask & (1u << b)) cr_add(&cr_shm->backend[b].processes, 1);
 }
 
-static void cr_after_fork_child(void) { cr_fork_pending = 1; }
+static void cr_after_fork_child(void) {
+  cr_fork_pending = 1;
+  /* Only this thread survives the fork; a range lock another thread held is free. */
+  __atomic_store_n(&cr_range_lock, 0, __ATOMIC_RELEASE);
+}
 
 __attribute__((constructor)) static void cr_init(void) {
   cr_dl_init();
@@ -322,7 +325,7 @@ __attribute__((constructor)) static void cr_init(void) {
     for (int b = 0; b < CRONRUN_DB_NBACKENDS; b++)
       if (mask_before & (1u << b)) cr_mark_backend(b);
   }
-  struct cr_phdr_query q = {.base = 0, .backend = -1};
+  struct cr_phdr_query q = {.base = 0};
   dl_iterate_phdr(cr_phdr_cb, &q);
   pthread_atfork(NULL, NULL, cr_after_fork_child);
 }
@@ -332,7 +335,7 @@ __attribute__((constructor)) static void cr_init(void) {
  * normal exit. (dlopen itself cannot be post-processed: see db_dl.c.) */
 __attribute__((destructor)) static void cr_fini(void) {
   if (!cr_shm) return;
-  struct cr_phdr_query q = {.base = 0, .backend = -1};
+  struct cr_phdr_query q = {.base = 0};
   dl_iterate_phdr(cr_phdr_cb, &q);
 }
 

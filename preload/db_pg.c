@@ -36,7 +36,7 @@ static void pg_settle(PGconn *c, void *ra, int tracked, uint64_t t0) {
   cr_add_busy(CRONRUN_DB_PG, cr_busy_end(c, now));
 }
 
-#define PG_SYNC(kind, sym, call)                          \
+#define PG_SYNC(kind, call)                               \
   do {                                                    \
     if (!cr_counting(ra)) return call;                    \
     uint64_t t0 = cr_now_ns();                            \
@@ -63,7 +63,7 @@ CR_EXPORT PGresult *PQexec(PGconn *c, const char *query) {
   void *ra = CR_RA();
   PGresult *(*fn)(PGconn *, const char *) = cr_real(CR_S_PQexec, ra);
   if (!fn) return NULL;
-  PG_SYNC(cr_add_query, PQexec, fn(c, query));
+  PG_SYNC(cr_add_query, fn(c, query));
 }
 
 CR_EXPORT PGresult *PQexecParams(PGconn *c, const char *command, int n, const Oid *types,
@@ -73,7 +73,7 @@ CR_EXPORT PGresult *PQexecParams(PGconn *c, const char *command, int n, const Oi
   PGresult *(*fn)(PGconn *, const char *, int, const Oid *, const char *const *, const int *,
                   const int *, int) = cr_real(CR_S_PQexecParams, ra);
   if (!fn) return NULL;
-  PG_SYNC(cr_add_query, PQexecParams, fn(c, command, n, types, values, lengths, formats, result_format));
+  PG_SYNC(cr_add_query, fn(c, command, n, types, values, lengths, formats, result_format));
 }
 
 CR_EXPORT PGresult *PQexecPrepared(PGconn *c, const char *name, int n, const char *const *values,
@@ -82,14 +82,14 @@ CR_EXPORT PGresult *PQexecPrepared(PGconn *c, const char *name, int n, const cha
   PGresult *(*fn)(PGconn *, const char *, int, const char *const *, const int *, const int *, int) =
       cr_real(CR_S_PQexecPrepared, ra);
   if (!fn) return NULL;
-  PG_SYNC(cr_add_query, PQexecPrepared, fn(c, name, n, values, lengths, formats, result_format));
+  PG_SYNC(cr_add_query, fn(c, name, n, values, lengths, formats, result_format));
 }
 
 CR_EXPORT PGresult *PQprepare(PGconn *c, const char *name, const char *query, int n, const Oid *types) {
   void *ra = CR_RA();
   PGresult *(*fn)(PGconn *, const char *, const char *, int, const Oid *) = cr_real(CR_S_PQprepare, ra);
   if (!fn) return NULL;
-  PG_SYNC(cr_add_prepare, PQprepare, fn(c, name, query, n, types));
+  PG_SYNC(cr_add_prepare, fn(c, name, query, n, types));
 }
 
 CR_EXPORT int PQsendQuery(PGconn *c, const char *query) {

@@ -81,6 +81,15 @@ std::vector<int> starts_of(const crontab::Schedule& s, const std::array<DayInfo,
 
 std::string where_of(const crontab::Entry& e) { return fmt::format("{}:{}", e.file, e.line); }
 
+// The schedule as written, blanks between fields collapsed ("09,39 *     * * *"
+// reads "09,39 * * * *"); @words as they are.
+std::string schedule_of(const crontab::Entry& e) {
+  if (e.time_text.starts_with('@')) return e.time_text;
+  std::string out;
+  for (const auto& f : e.fields) out += (out.empty() ? "" : " ") + f;
+  return out;
+}
+
 int minutes_touched(double dur_s) {
   int n = static_cast<int>(std::ceil(std::max(dur_s, 0.0) / 60.0));
   return std::clamp(n, 1, W);
@@ -325,7 +334,7 @@ Model build_model(const std::vector<PlannedEntry>& entries, const std::vector<Jo
     auto& rep = m.reports[i];
     rep.index = i;
     rep.where = where_of(pe.entry);
-    rep.schedule = pe.entry.time_text;
+    rep.schedule = schedule_of(pe.entry);
     rep.command = pe.entry.command;
     m.starts[i] = starts_of(pe.entry.schedule, days);
     rep.starts_per_week = m.starts[i].size();
@@ -369,6 +378,9 @@ Model build_model(const std::vector<PlannedEntry>& entries, const std::vector<Jo
       rep.note = "no figures for ";
       for (size_t k = 0; k < missing.size(); ++k) rep.note += (k ? ", " : "") + missing[k];
     }
+    if (p.memory_from_rss)
+      rep.note += std::string(rep.note.empty() ? "" : "; ") +
+                  "memory from max RSS (runs without cgroup accounting; low for multi-process jobs)";
     double p50 = p.wall_p50_s.value_or(p.wall_p95_s.value_or(60));
     m.dur_typical_s[i] = p50;
     m.dur_pessimistic_s[i] = std::max(p.wall_p95_s.value_or(p50), p50);
@@ -539,7 +551,7 @@ Stagger stagger(Model& m, const Scenario& pes_before, const Options& options) {
     schedules[e] = shifted(schedules[e], dh, dm);
     moved[e] = true;
     shift_of[e] = {dh, dm};
-    st.moves.push_back({e, m.reports[e].job, m.reports[e].where, (*m.entries)[e].entry.time_text, "", dh * 60 + dm});
+    st.moves.push_back({e, m.reports[e].job, m.reports[e].where, schedule_of((*m.entries)[e].entry), "", dh * 60 + dm});
   }
 
   for (auto& mv : st.moves) {

@@ -26,6 +26,7 @@ struct JobProfile {
   std::string job;
   size_t runs = 0;                                 // finished runs with figures
   std::optional<uint64_t> memory_peak_p95_bytes;   // cgroup peak, p95 over runs
+  bool memory_from_rss = false;                    // some runs had no cgroup: their max RSS stood in
   std::optional<double> cpu_per_wall;              // CPU s per wall s (cores), p95 over runs
   std::optional<double> wall_p50_s;                // typical duration
   std::optional<double> wall_p95_s;                // pessimistic duration

@@ -256,7 +256,7 @@ std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected
   } else {
     scenario_table(out, p);
     contributors(out, "Memory peak", p.pessimistic.memory_peak);
-    contributors(out, "CPU peak", p.pessimistic.cpu_peak);
+    if (p.pessimistic.cpu_peak.cpu_cores > 0) contributors(out, "CPU peak", p.pessimistic.cpu_peak);
     outlasting(out, p);
     stagger(out, p.stagger);
   }

@@ -20,7 +20,14 @@ std::vector<JobProfile> profiles_from(const std::vector<RunFigures>& runs) {
     if (f.status == RunStatus::skipped || f.status == RunStatus::running || f.status == RunStatus::lost) continue;
     Acc& a = by_job[f.job];
     a.p.runs++;
-    if (f.memory_peak_bytes) a.mem.push_back(static_cast<double>(*f.memory_peak_bytes));
+    // Without a cgroup (rusage accounting) the largest process's RSS is the best
+    // figure there is; the profile says so.
+    if (f.memory_peak_bytes) {
+      a.mem.push_back(static_cast<double>(*f.memory_peak_bytes));
+    } else if (f.max_rss_bytes) {
+      a.mem.push_back(static_cast<double>(*f.max_rss_bytes));
+      a.p.memory_from_rss = true;
+    }
     if (f.wall_s) a.wall.push_back(*f.wall_s);
     if (f.cpu_s && f.wall_s && *f.wall_s > 0) a.rate.push_back(*f.cpu_s / *f.wall_s);
     if (f.started_at_s > a.newest_s) {

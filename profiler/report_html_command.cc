@@ -118,7 +118,7 @@ Command add_report(CLI::App& parent, const Global& g) {
               hm.peak = peak_text(p.pessimistic.memory_peak);
               in.heatmap = hm;
               if (!out->rejected.empty())
-                in.notes.push_back(fmt::format("{} crontab line(s) rejected; `cronprof plan` lists them.",
+                in.notes.push_back(fmt::format("{} crontab line(s) rejected; cronprof plan lists them.",
                                                out->rejected.size()));
             }
             if (auto w = write_atomically(opts->html, report::render_html(in)); !w) {

@@ -72,8 +72,9 @@ Result<ReportInput> report_from_history(const HistoryStore& store, double since_
       if (prof::is_failure(f.status)) failed.push_back(&f);
       if (!executed(f.status)) continue;
       row.memory_limit_bytes = f.memory_max_bytes;  // ends as the newest run's
-      row.series.push_back({prof::format_utc(f.started_at_s), to_string(f.status), f.wall_s, f.memory_peak_bytes,
-                            f.db_queries});
+      // Runs without a cgroup have no cgroup peak; their largest process's RSS stands in.
+      row.series.push_back({prof::format_utc(f.started_at_s), to_string(f.status), f.wall_s,
+                            f.memory_peak_bytes ? f.memory_peak_bytes : f.max_rss_bytes, f.db_queries});
     }
     if (row.series.size() > kMaxPointsPerJob)
       row.series.erase(row.series.begin(), row.series.end() - static_cast<std::ptrdiff_t>(kMaxPointsPerJob));

@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/run_record.h"
@@ -56,7 +57,12 @@ void SummaryBuilder::add(const RunFigures& f) {
 std::vector<JobSummary> SummaryBuilder::finish(const std::map<std::string, double>& last_success) {
   std::vector<JobSummary> out;
   out.reserve(jobs_.size());
-  for (auto& [job, a] : jobs_) {
+  std::vector<std::pair<const std::string, Acc>*> sorted;
+  for (auto& entry : jobs_) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(), [](auto* x, auto* y) { return x->first < y->first; });
+  for (auto* entry : sorted) {
+    const std::string& job = entry->first;
+    Acc& a = entry->second;
     a.s.job = job;
     a.s.wall_s = spread_of(a.wall);
     a.s.cpu_s = spread_of(a.cpu);

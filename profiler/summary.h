@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -47,7 +48,7 @@ class SummaryBuilder {
     double throttled_sum = 0;
     uint64_t throttled_n = 0;
   };
-  std::map<std::string, Acc> jobs_;
+  std::unordered_map<std::string, Acc> jobs_;  // hashed: one lookup per run of a million
 };
 
 bool is_failure(RunStatus s);

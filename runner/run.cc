@@ -324,7 +324,9 @@ std::optional<int> Run::prepare_child() {
     auto db = dbcount::Session::create(rec_.run_id);
     if (!db) return end_error(fmt::format("--count-db-queries: {}", db.error().message()));
     db_.emplace(std::move(*db));
-    for (const auto& kv : db_->env()) env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+    // The counter goes in front of the job's own LD_PRELOAD (from --env or ours).
+    for (const auto& kv : db_->env(env.contains("LD_PRELOAD") ? env["LD_PRELOAD"] : ""))
+      env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   }
 
   std::optional<std::string> log_path;

@@ -4,9 +4,15 @@
 // tier exercise the preload library and the runner's reader without the rest of
 // cronrun.
 //
-//   dbcount-run --out FILE [--base DIR] -- COMMAND [ARG...]
+//   dbcount-run --out FILE [--base DIR] [--no-tsc] -- COMMAND [ARG...]
+//
+// --no-tsc clears CRONRUN_DB_FLAG_TSC in the fresh file, so the job's processes
+// time with clock_gettime (the path taken where the TSC is not trusted).
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstddef>
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,10 +25,14 @@
 
 #include "runner/db_counter.h"
 
+extern "C" {
+#include "preload/cronrun_db_shm.h"
+}
+
 namespace {
 
 int usage() {
-  std::fprintf(stderr, "usage: dbcount-run --out FILE [--base DIR] -- COMMAND [ARG...]\n");
+  std::fprintf(stderr, "usage: dbcount-run --out FILE [--base DIR] [--no-tsc] -- COMMAND [ARG...]\n");
   return 125;
 }
 
@@ -30,6 +40,7 @@ int usage() {
 
 int main(int argc, char** argv) {
   std::string out, base;
+  bool no_tsc = false;
   int i = 1;
   for (; i < argc; i++) {
     std::string a = argv[i];
@@ -41,6 +52,8 @@ int main(int argc, char** argv) {
       out = argv[++i];
     } else if (a == "--base" && i + 1 < argc) {
       base = argv[++i];
+    } else if (a == "--no-tsc") {
+      no_tsc = true;
     } else {
       return usage();
     }
@@ -52,6 +65,15 @@ int main(int argc, char** argv) {
   if (!session) {
     std::fprintf(stderr, "dbcount-run: %s\n", session.error().message().c_str());
     return 125;
+  }
+  if (no_tsc) {
+    int fd = open(session->file_path().c_str(), O_RDWR | O_CLOEXEC);
+    uint32_t flags = 0;
+    if (fd < 0 || pwrite(fd, &flags, sizeof flags, offsetof(cronrun_db_shm, flags)) != sizeof flags) {
+      std::perror("dbcount-run: --no-tsc");
+      return 125;
+    }
+    close(fd);
   }
   std::vector<std::string> env = session->env();
   std::fflush(nullptr);

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Starts / stops the DB tier's throwaway servers: PostgreSQL and MariaDB on
-# loopback ports, data and sockets in STATE_DIR, nothing touching the host's own
-# instances. As root (CI) the servers run as their service users (postgres refuses
-# root); otherwise as the calling user. `start` writes STATE_DIR/env (shell
-# assignments the tests source) and waits until both accept connections.
+# loopback ports, nothing touching the host's own instances. As root (CI) the
+# servers run as their service users (postgres refuses root); otherwise as the
+# calling user. Data and sockets live in a fresh directory under /tmp (the build
+# tree may sit below a 0700 home the service users cannot enter, and socket paths
+# must stay short); STATE_DIR becomes a symlink to it. `start` writes
+# STATE_DIR/env (shell assignments the tests source) and waits until both servers
+# accept connections; `stop` stops them and removes both.
 #
 #   servers.sh start STATE_DIR     servers.sh stop STATE_DIR
 set -euo pipefail
@@ -19,23 +22,27 @@ as_user() { # as_user USER CMD...: run as USER when root, else as ourselves
 }
 
 stop() {
-  if [ -f "$state/pg/postmaster.pid" ]; then
-    as_user postgres "$pg_bin/pg_ctl" -D "$state/pg" -m immediate -w stop >/dev/null 2>&1 || true
+  local dir=$state
+  [ -L "$state" ] && dir=$(readlink -f "$state")
+  if [ -f "$dir/pg/postmaster.pid" ]; then
+    as_user postgres "$pg_bin/pg_ctl" -D "$dir/pg" -m immediate -w stop >/dev/null 2>&1 || true
   fi
-  if [ -f "$state/my/mariadbd.pid" ]; then
-    local pid; pid=$(cat "$state/my/mariadbd.pid" 2>/dev/null || true)
+  if [ -f "$dir/my/mariadbd.pid" ]; then
+    local pid; pid=$(cat "$dir/my/mariadbd.pid" 2>/dev/null || true)
     if [ -n "$pid" ]; then
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null || true
     fi
   fi
-  rm -rf "$state"
+  case "$dir" in /tmp/cronrun-dbtier.*) rm -rf "$dir" ;; esac
+  rm -f "$state"
 }
 
 start() {
   [ -n "$pg_bin" ] || { echo "servers.sh: PostgreSQL server not installed" >&2; exit 1; }
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || { echo "servers.sh: mariadbd not installed" >&2; exit 1; }
+  stop  # leftovers of an interrupted run of ours
   local port
   for port in "$pg_port" "$my_port"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -43,7 +50,10 @@ start() {
       exit 1
     fi
   done
-  rm -rf "$state"
+  local link=$state
+  state=$(mktemp -d /tmp/cronrun-dbtier.XXXXXX)
+  mkdir -p "$(dirname "$link")"
+  ln -sfn "$state" "$link"
   mkdir -p "$state/pg" "$state/my/data" "$state/my/tmp" "$state/run"
   chmod 0755 "$state"
   if [ "$(id -u)" -eq 0 ]; then

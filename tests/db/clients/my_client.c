@@ -2,12 +2,19 @@
  * MYSQL_HOST / MYSQL_TCP_PORT / MYSQL_USER / MYSQL_DATABASE, runs one prologue
  * query, then N queries in MODE:
  *   query | real | stmt | nonblock | sleep | none
- * Counts are asserted by difference (N=0 vs N). */
+ * Counts are asserted by difference (N=0 vs N); prints the N queries' wall time. */
 #include <mysql.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void die(MYSQL *m, const char *what) {
   fprintf(stderr, "my_client: %s: %s\n", what, m ? mysql_error(m) : "");
@@ -53,6 +60,7 @@ int main(int argc, char **argv) {
     die(m, "connect");
   query_store(m, "SELECT 1");
 
+  double t0 = now_s();
   if (!strcmp(mode, "query")) {
     for (int i = 0; i < n; i++) {
       if (mysql_query(m, "SELECT 1")) die(m, "query");
@@ -90,6 +98,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "my_client: unknown mode %s\n", mode);
     return 2;
   }
+  printf("loop_s %.6f\n", now_s() - t0); /* see pg_client.c */
   mysql_close(m);
   return 0;
 }

@@ -1,13 +1,14 @@
 # vmtest-timeout: 90
-# The login-session shape of 30-delegated, with the delegated ancestor named
-# explicitly: `--cgroup-parent /user-1000` from a shell in /user-1000/session.
+# The login-session shape of 30-delegated (here /u1000-login with the shell in
+# /u1000-login/session), with the delegated ancestor named
+# explicitly: `--cgroup-parent /u1000-login` from the shell in the session leaf.
 # The runner stays where it is (its cgroup is not the parent, so no leaf move),
-# clones the job straight into /user-1000/<job>/<run-id> (allowed: the common
-# ancestor /user-1000 is the user's) and the limits hold.
+# clones the job straight into /u1000-login/<job>/<run-id> (allowed: the common
+# ancestor /u1000-login is the user's) and the limits hold.
 . /vmtest/lib.sh
 need_cronrun
 
-D=$CG/user-1000
+D=$CG/u1000-login
 mkdir $D $D/session || fail "mkdir $D"
 echo "+cpu +io +memory +pids" > $D/cgroup.subtree_control || fail "enabling controllers in $D"
 for d in $D $D/session; do
@@ -15,15 +16,15 @@ for d in $D $D/session; do
 done
 
 CR_PREFIX="sh /vmtest/user-in.sh $D/session keep"
-cr poom -n vm-user -v --cgroup-parent /user-1000 --memory 48M -- "$PAYLOAD" mem 100
-expect_eq "exit status of mem 100 under --memory 48M (--cgroup-parent /user-1000)" "$rc" 137
+cr poom -n vm-user -v --cgroup-parent /u1000-login --memory 48M -- "$PAYLOAD" mem 100
+expect_eq "exit status of mem 100 under --memory 48M (--cgroup-parent /u1000-login)" "$rc" 137
 summary_written poom
 expect_eq "status" "$(j poom status)" oom
 expect_eq "isolation.cgroup" "$(j poom cgroup)" v2
 path=$(j poom path)
-case $path in /user-1000/vm-user/*) ;; *) fail "isolation.path '$path' is not /user-1000/vm-user/<run-id>" ;; esac
+case $path in /u1000-login/vm-user/*) ;; *) fail "isolation.path '$path' is not /u1000-login/vm-user/<run-id>" ;; esac
 
-cr ppeak -n vm-user --cgroup-parent /user-1000 -- "$PAYLOAD" mem 30 500
+cr ppeak -n vm-user --cgroup-parent /u1000-login -- "$PAYLOAD" mem 30 500
 CR_PREFIX=
 expect_eq "exit status of mem 30 500" "$rc" 0
 summary_written ppeak
