@@ -257,7 +257,10 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
                                                 " history " + path));
   };
 
-  int flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_FULLMUTEX;
+  // NOMUTEX: a store is used by one thread at a time (it is an owner, not a shared
+  // service); the per-call connection mutex of FULLMUTEX cost 12% of a
+  // million-row scan. EXRESCODE: extended result codes tell corrupt from busy.
+  int flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX;
   if (mode == Mode::read_only) {
     // Say "missing" / "unreadable" plainly instead of SQLite's "unable to open".
     struct stat st {};

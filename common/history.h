@@ -77,6 +77,8 @@ struct RunnerProbe {
   bool gone(int64_t runner_pid, const std::string& row_boot_id) const;
 };
 
+// Move-only owner of one SQLite connection. Not thread-safe: use one store per
+// thread (each cronrun / cronprof process has exactly one).
 class HistoryStore {
  public:
   enum class Mode { read_write, read_only };

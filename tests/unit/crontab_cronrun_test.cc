@@ -2,6 +2,7 @@
 // runner does (DESIGN §2), so crontab entries join their history.
 #include <gtest/gtest.h>
 
+#include "profiler/crontab.h"
 #include "profiler/crontab_cronrun.h"
 
 namespace cronrun::crontab {
@@ -107,6 +108,37 @@ TEST(FindCronrun, UnusableCallsAreErrors) {
   r = find_cronrun("cronrun --memory lots -- x");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("--memory"), std::string::npos);
+}
+
+TEST(FindCronrun, SystemCrontabFixture) {
+  auto c = load_crontab(std::string(CRONRUN_FIXTURES) + "/crontab/cronrun/etc/cron.d/reports");
+  ASSERT_TRUE(c) << c.error().message();
+  ASSERT_TRUE(c->rejected.empty()) << c->rejected.front().reason;
+  ASSERT_EQ(c->entries.size(), 5u);
+  std::vector<std::string> jobs;
+  for (const auto& e : c->entries) {
+    auto call = find_cronrun(e.command);
+    ASSERT_TRUE(call) << call.error().message();
+    jobs.push_back(*call ? (*call)->job : "-");
+  }
+  EXPECT_EQ(jobs, (std::vector<std::string>{"nightly-report", "db-backup", "run", "php", "-"}));
+  EXPECT_EQ(c->entries[1].user, "backup");
+  auto etl = find_cronrun(c->entries[2].command);
+  EXPECT_EQ((*etl)->lock_path, "/run/lock/etl.pid");
+  EXPECT_EQ((*etl)->command, (std::vector<std::string>{"/opt/etl/run"}));
+  EXPECT_FALSE((*find_cronrun(c->entries[3].command))->lock);
+}
+
+// An unescaped '%' ends a crontab command (crontab(5)): "--cpu 150%" must be
+// written "--cpu 150\%", or cronrun gets no COMMAND. The plan reports such a line.
+TEST(FindCronrun, UnescapedPercentCutsTheCall) {
+  auto c = parse_crontab("*/10 * * * * cronrun --name r --cpu 150% --timeout 50m -- /usr/local/bin/report\n", "u",
+                         Kind::user);
+  ASSERT_EQ(c.entries.size(), 1u);
+  EXPECT_EQ(c.entries[0].command, "cronrun --name r --cpu 150");
+  auto call = find_cronrun(c.entries[0].command);
+  ASSERT_FALSE(call);
+  EXPECT_NE(call.error().message().find("without a COMMAND"), std::string::npos);
 }
 
 }  // namespace
