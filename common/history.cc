@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <pwd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -173,6 +174,22 @@ Result<bool> has_table(sqlite3* db, const std::string& path, const char* name) {
   return std::unexpected(sqlite_error(db, "reading the schema", path));
 }
 
+// "file:/path?immutable=1" with the path percent-encoded as RFC 3986 wants.
+std::string immutable_uri(const std::string& path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string uri = "file:";
+  for (unsigned char c : path) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      uri += static_cast<char>(c);
+    } else {
+      uri += '%';
+      uri += kHex[c >> 4];
+      uri += kHex[c & 15];
+    }
+  }
+  return uri + "?immutable=1";
+}
+
 Error newer_schema_error(const std::string& path, int version) {
   return Error("history " + path + " has schema version " + std::to_string(version) +
                ", newer than this build understands (" + std::to_string(HistoryStore::kSchemaVersion) +
@@ -296,6 +313,22 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
 
   // The first read touches the file header: a non-database fails here.
   auto version = read_user_version(raw, path, &why);
+  if (!version && mode == Mode::read_only && why == HistoryFault::unreadable &&
+      ::access((path + "-wal").c_str(), F_OK) != 0) {
+    // No -wal file means the last connection closed cleanly and checkpointed
+    // (e.g. the sqlite3 shell, which does not keep the WAL): everything is in the
+    // main file, but a WAL reader that may not create -shm (a non-root user in
+    // /var/lib/cronrun) cannot open it. Read it as immutable: no locks, no -shm.
+    // The next cronrun recreates the persistent -wal/-shm and reads go normal.
+    raw = nullptr;
+    rc = sqlite3_open_v2(immutable_uri(path).c_str(), &raw, flags | SQLITE_OPEN_URI, nullptr);
+    store = HistoryStore(raw, path, mode);
+    if (rc != SQLITE_OK) {
+      why = fault_of(rc);
+      return context(sqlite_error(raw, "sqlite3_open_v2 (immutable)", path));
+    }
+    version = read_user_version(raw, path, &why);
+  }
   if (!version) return context(version.error());
   if (*version > kSchemaVersion) {
     why = HistoryFault::newer_schema;

@@ -246,7 +246,7 @@ std::string format_set(const std::bitset<64>& bits, int low, int high) {
     if (j - i >= 2) {
       out += fmt::format("{}-{}", v[i], v[j]);
     } else {
-      for (size_t k = i; k <= j; ++k) out += (k > i ? "," : "") + std::to_string(v[k]);
+      for (size_t k = i; k <= j; ++k) out += fmt::format("{}{}", k > i ? "," : "", v[k]);
     }
     i = j + 1;
   }

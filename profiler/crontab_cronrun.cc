@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -118,8 +119,8 @@ Result<CronrunCall> parse_call(const std::vector<std::string>& args) {
   CronrunCall call;
   size_t i = 0;
   std::optional<std::string> memory_text;
-  auto value_of = [&](const std::string& opt, std::string& inline_value) -> Result<std::string> {
-    if (!inline_value.empty()) return inline_value;
+  auto value_of = [&](const std::string& opt, const std::optional<std::string>& inline_value) -> Result<std::string> {
+    if (inline_value) return *inline_value;
     if (i + 1 >= args.size()) return fail(fmt::format("cronrun option {} needs a value", opt));
     return args[++i];
   };
@@ -130,12 +131,12 @@ Result<CronrunCall> parse_call(const std::vector<std::string>& args) {
       break;
     }
     if (a.size() < 2 || a[0] != '-') break;  // first word of COMMAND without "--"
-    std::string opt = a, inline_value;
+    std::string opt = a;
+    std::optional<std::string> inline_value;  // "--name=" is an empty value, not a missing one
     if (a.starts_with("--")) {
       if (size_t eq = a.find('='); eq != std::string::npos) {
         opt = a.substr(0, eq);
         inline_value = a.substr(eq + 1);
-        if (inline_value.empty()) inline_value = " ";  // "--name=" is an empty value, not a missing one
       }
     } else if (a.size() > 2 && (a[1] == 'n' || a[1] == 'c')) {
       opt = a.substr(0, 2);  // -nNAME, -cFILE
@@ -143,8 +144,8 @@ Result<CronrunCall> parse_call(const std::vector<std::string>& args) {
     }
     if (opt == "--lock") {
       // Optional value: a following word that is not an option is the path.
-      if (!inline_value.empty()) {
-        call.lock_path = inline_value;
+      if (inline_value) {
+        call.lock_path = *inline_value;
       } else if (i + 1 < args.size() && !args[i + 1].starts_with("-")) {
         call.lock_path = args[++i];
       }
@@ -158,7 +159,6 @@ Result<CronrunCall> parse_call(const std::vector<std::string>& args) {
     if (!valued_options().contains(opt)) continue;  // a flag (-q, --report, ...)
     auto v = value_of(opt, inline_value);
     if (!v) return std::unexpected(v.error());
-    if (*v == " ") *v = "";
     if (opt == "-n" || opt == "--name") {
       call.job = *v;
       call.name_given = true;

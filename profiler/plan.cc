@@ -86,7 +86,7 @@ std::string where_of(const crontab::Entry& e) { return fmt::format("{}:{}", e.fi
 std::string schedule_of(const crontab::Entry& e) {
   if (e.time_text.starts_with('@')) return e.time_text;
   std::string out;
-  for (const auto& f : e.fields) out += (out.empty() ? "" : " ") + f;
+  for (const auto& f : e.fields) out += fmt::format("{}{}", out.empty() ? "" : " ", f);
   return out;
 }
 
@@ -376,11 +376,11 @@ Model build_model(const std::vector<PlannedEntry>& entries, const std::vector<Jo
     if (!p.wall_p50_s && !p.wall_p95_s) missing.push_back("wall time (1 minute assumed)");
     if (!missing.empty()) {
       rep.note = "no figures for ";
-      for (size_t k = 0; k < missing.size(); ++k) rep.note += (k ? ", " : "") + missing[k];
+      for (size_t k = 0; k < missing.size(); ++k) rep.note += fmt::format("{}{}", k ? ", " : "", missing[k]);
     }
     if (p.memory_from_rss)
-      rep.note += std::string(rep.note.empty() ? "" : "; ") +
-                  "memory from max RSS (runs without cgroup accounting; low for multi-process jobs)";
+      rep.note += fmt::format("{}memory from max RSS (runs without cgroup accounting; low for multi-process jobs)",
+                              rep.note.empty() ? "" : "; ");
     double p50 = p.wall_p50_s.value_or(p.wall_p95_s.value_or(60));
     m.dur_typical_s[i] = p50;
     m.dur_pessimistic_s[i] = std::max(p.wall_p95_s.value_or(p50), p50);
@@ -424,7 +424,7 @@ std::vector<Outlasting> find_outlasting(const Model& m, const Scenario& typ, con
     const JobProfile* p = m.profile[first];
     o.wall_p50_s = p->wall_p50_s;
     o.wall_p95_s = p->wall_p95_s;
-    for (const auto& j : jobs) o.job += (o.job.empty() ? "" : ",") + j;
+    for (const auto& j : jobs) o.job += fmt::format("{}{}", o.job.empty() ? "" : ",", j);
     double worst = 0;
     for (uint32_t e : m.groups[g]) worst = std::max(worst, m.dur_pessimistic_s[e]);
     if (worst <= o.interval_s) continue;

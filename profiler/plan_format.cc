@@ -22,7 +22,8 @@ std::string cores(double c) { return fmt::format("{:.2f}", c); }
 std::string dur(const std::optional<double>& s) { return s ? units::format_duration_s(*s) : "-"; }
 
 std::string signed_size(int64_t b) {
-  return b < 0 ? "-" + size(static_cast<uint64_t>(-b)) : size(static_cast<uint64_t>(b));
+  // fmt, not "-" + std::string: g++ 12 -O2 warns falsely on operator+(const char*, string&&) (GCC PR 105329).
+  return b < 0 ? fmt::format("-{}", size(static_cast<uint64_t>(-b))) : size(static_cast<uint64_t>(b));
 }
 
 json week_json(const WeekStart& w) { return fmt::format("{:04}-{:02}-{:02}", w.year, w.month, w.day); }

@@ -180,11 +180,11 @@ void jobs_table(std::string& h, const ReportInput& in) {
        "<th>Suggested limits</th></tr></thead>\n<tbody>\n";
   for (const auto& j : in.jobs) {
     std::string limits;
-    if (j.suggested_memory_bytes) limits += "--memory " + units::format_size(*j.suggested_memory_bytes);
+    if (j.suggested_memory_bytes) limits += fmt::format("--memory {}", units::format_size(*j.suggested_memory_bytes));
     if (j.suggested_cpu_pct) limits += fmt::format("{}--cpu {:.0f}%", limits.empty() ? "" : " ", *j.suggested_cpu_pct);
     if (j.suggested_timeout_s)
-      limits += (limits.empty() ? "" : " ") + std::string("--timeout ") + units::format_duration_s(*j.suggested_timeout_s);
-    if (limits.empty()) limits = "-";
+      limits += fmt::format("{}--timeout {}", limits.empty() ? "" : " ", units::format_duration_s(*j.suggested_timeout_s));
+    if (limits.empty()) limits.push_back('-');
     h += fmt::format(
         "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
         "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>"
@@ -351,9 +351,13 @@ std::string render_html(const ReportInput& in) {
   if (in.heatmap) heatmap(h, *in.heatmap);
   failures(h, in);
   h += "</main>\n";
-  h += "<script type=\"application/json\" id=\"cronrun-data\">" + script_json(data) + "</script>\n";
+  h += "<script type=\"application/json\" id=\"cronrun-data\">";
+  h += script_json(data);
+  h += "</script>\n";
   if (!in.jobs.empty()) {
-    h += "<script>\n" + chart_js() + "\n</script>\n";
+    h += "<script>\n";
+    h += chart_js();
+    h += "\n</script>\n";
   }
   h += "<script>";
   h += kScript;

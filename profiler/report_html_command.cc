@@ -46,10 +46,10 @@ Result<void> write_atomically(const std::string& path, const std::string& text) 
 
 std::string peak_text(const plan::Peak& p) {
   std::string jobs;
-  for (size_t i = 0; i < p.jobs.size() && i < 5; ++i) jobs += (i ? ", " : "") + p.jobs[i].job;
+  for (size_t i = 0; i < p.jobs.size() && i < 5; ++i) jobs += fmt::format("{}{}", i ? ", " : "", p.jobs[i].job);
   if (p.jobs.size() > 5) jobs += ", ...";
   return fmt::format("{} at {}{}", units::format_size(p.memory_bytes), plan::weekday_hhmm(p.minute),
-                     jobs.empty() ? "" : " (" + jobs + ")");
+                     jobs.empty() ? std::string() : fmt::format(" ({})", jobs));
 }
 
 }  // namespace

@@ -15,6 +15,14 @@ namespace cronrun::prof {
 
 namespace {
 
+// The cgroup peak; without cgroup accounting the largest process' RSS, marked as
+// such (it is a different, smaller figure).
+std::string memory_text(const RunFigures& f) {
+  if (f.memory_peak_bytes) return size_or_dash(f.memory_peak_bytes);
+  if (f.max_rss_bytes) return "rss " + size_or_dash(f.max_rss_bytes);
+  return "-";
+}
+
 std::string exit_text(const RunFigures& f) {
   if (f.exit_code) return std::to_string(*f.exit_code);
   return "-";
@@ -68,7 +76,7 @@ Command add_runs(CLI::App& parent, const Global& g) {
                     {false, false, false, true, true, true, true, false});
             auto r = store->scan(f, [&](const RunFigures& x) {
               t.add({format_utc(x.started_at_s), x.job, to_string(x.status), exit_text(x), duration_or_dash(x.wall_s),
-                     duration_or_dash(x.cpu_s), size_or_dash(x.memory_peak_bytes), x.run_id});
+                     duration_or_dash(x.cpu_s), memory_text(x), x.run_id});
             });
             if (!r) return query_failed(*store, r.error());
             if (t.empty()) {

@@ -373,7 +373,10 @@ Result<std::unique_ptr<JobCgroup>> create_v1_job(const Placement& placement, con
     if (first_leaf.empty()) first_leaf = cgroup_fs_path(m.mount_point, path);
   }
   for (int attempt = 0;; ++attempt) {
-    int rc = cgroup_create_cgroup(cg.get(), 0);
+    // ignore_ownership=1: the directories already belong to whoever creates them
+    // (root, or the user an admin delegated the parent to); the default would chown
+    // every control file of every hierarchy, ~100 syscalls per run for nothing.
+    int rc = cgroup_create_cgroup(cg.get(), 1);
     if (rc == 0) break;
     // ENOENT: another run of the same job removed <job> under libcgroup's mkdir -p.
     if (attempt + 1 < kCreateRaceRetries && rc == ECGOTHER && cgroup_get_last_errno() == ENOENT) continue;

@@ -144,6 +144,23 @@ wait "$runner" 2>/dev/null || true
 check "a SIGKILLed runner's run reads as lost" test "$(prof --json runs --status lost | json 'd["runs"][0]["job"]')" = long
 check "ps no longer shows it" test "$(prof --json ps | json 'len(d["runs"])')" -eq 0
 
+# ---- ps with live cgroup figures (root on a host where cronrun can place cgroups) ----
+if [ "$(id -u)" -eq 0 ]; then
+  CG=$tmp/cg.db  # its own history: the counts below stay as they are
+  "$CRONRUN" -n livecg --no-lock --cgroup auto --history "$CG" -q -- "$P" mem 32 3000 &
+  cg_runner=$!
+  bg_pids+=($cg_runner)
+  sleep 1.5
+  "$CRONPROF" --history "$CG" --json ps >"$tmp/ps.json"
+  if [ "$(json 'str(bool(d["runs"]) and d["runs"][0]["cgroup"] is not None)' <"$tmp/ps.json")" = True ]; then
+    check "ps: live memory from the cgroup (>= 32 MiB)" test "$(json 'd["runs"][0]["memory_current_bytes"] or 0' <"$tmp/ps.json")" -ge $((32 << 20))
+    check "ps: live CPU and tasks" test "$(json 'str(d["runs"][0]["cpu_s"] is not None and d["runs"][0]["pids_current"] >= 1)' <"$tmp/ps.json")" = True
+  else
+    echo "skip - cronrun placed no cgroup on this host; live figures not checked"
+  fi
+  wait "$cg_runner" || true
+fi
+
 # ---- reading needs no root ----
 if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
   chmod 755 "$tmp"

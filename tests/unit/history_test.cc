@@ -722,6 +722,36 @@ TEST(HistoryStore, ReadableByAnotherUserWithoutRoot) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
+TEST(HistoryStore, ReadableByAnotherUserAfterTheWalFilesWereRemoved) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to another user";
+  TempDir d;
+  ::chmod(d.path().c_str(), 0755);
+  std::string path = d.file("h.db");
+  {
+    auto s = open_rw(path);
+    ASSERT_TRUE(s.record(make_run("j", 1)));
+  }
+  // A plain sqlite3 connection (like the sqlite3 shell) deletes -wal and -shm
+  // when it closes last.
+  exec_sql(path, "SELECT count(*) FROM runs");
+  ASSERT_FALSE(std::filesystem::exists(path + "-wal"));
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(10);
+    auto s = HistoryStore::open(path, HistoryStore::Mode::read_only);
+    if (!s) {
+      std::fprintf(stderr, "nobody: %s\n", s.error().message().c_str());
+      ::_exit(20);
+    }
+    auto n = s->count({});
+    ::_exit(n && *n == 1 ? 0 : 30);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 TEST(HistoryStore, UnreadableFileIsItsOwnFault) {
   TempDir d;
   ::chmod(d.path().c_str(), 0755);

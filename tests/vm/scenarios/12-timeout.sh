@@ -8,7 +8,7 @@ need_cronrun
 
 rm -f /tmp/t12.daemon.pid
 cr timeout --no-lock -n vm-timeout -v --timeout 2s --kill-after 1s -- \
-  sh -c "trap '' TERM; $PAYLOAD daemon 60 /tmp/t12.daemon.pid; exec $PAYLOAD ignore-term 60"
+  /bin/sh -c "trap '' TERM; $PAYLOAD daemon 60 /tmp/t12.daemon.pid; exec $PAYLOAD ignore-term 60"
 expect_eq "exit status after --timeout" "$rc" 124
 summary_written timeout
 expect_eq "status" "$(j timeout status)" timeout

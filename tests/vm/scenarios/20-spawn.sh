@@ -6,7 +6,7 @@
 . /vmtest/lib.sh
 need_cronrun
 
-cr clone3 --no-lock -n vm-spawn -v -- sh -c 'cat /proc/self/cgroup; exit 3'
+cr clone3 --no-lock -n vm-spawn -v -- /bin/sh -c 'cat /proc/self/cgroup; exit 3'
 expect_eq "exit status (job exits 3)" "$rc" 3
 summary_written clone3
 expect_eq "status" "$(j clone3 status)" failed
@@ -16,7 +16,7 @@ grep -qi 'handshake' /tmp/clone3.err && fail "cronrun -v mentions the handshake 
 expect_eq "the job's /proc/self/cgroup (clone3)" "$(cat /tmp/clone3.out)" "0::$(j clone3 path)"
 
 CR_PREFIX="env CRONRUN_FORCE_SPAWN=handshake"
-cr hs --no-lock -n vm-spawn -v -- sh -c 'cat /proc/self/cgroup'
+cr hs --no-lock -n vm-spawn -v -- /bin/sh -c 'cat /proc/self/cgroup'
 expect_eq "exit status (handshake)" "$rc" 0
 summary_written hs
 expect_eq "status (handshake)" "$(j hs status)" ok

@@ -33,5 +33,5 @@ while [ $r -le $rounds ]; do
   done
   r=$((r + 1))
 done
-[ $bad = 0 ] || fail "$bad of $total runs of 'cronrun -- sh -c \"exit 7\"' did not run sh: $(grep -h '^cronrun: ' /tmp/path.*.out | sort | uniq -c | head -n 3 | tr -s ' ' | tr '\n' ';')"
+[ $bad = 0 ] || fail "$bad of $total runs of 'cronrun -- sh -c \"exit 7\"' did not run sh: $(grep -h -o -E '^cronrun: .*|ERROR: AddressSanitizer: [a-z-]+ ' /tmp/path.*.out | sort | uniq -c | head -n 3 | tr -s ' ' | tr '\n' ';')"
 detail "$total runs found sh through PATH"
