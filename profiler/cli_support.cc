@@ -2,6 +2,8 @@
 // formatting, tables.
 #include "profiler/cli_support.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
 #include <ctime>

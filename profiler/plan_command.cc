@@ -48,14 +48,20 @@ Command add_plan(CLI::App& parent, const Global& g) {
       "plan", "Capacity plan of crontabs over a week: peak concurrent memory and CPU, lost runs, stagger proposal");
   app->add_option("--crontab", opts->args.crontabs,
                   "Crontab files or directories (/etc/crontab, /etc/cron.d, a user crontab)")
+      ->type_name("FILE")
       ->required()
       ->expected(1, -1);
-  app->add_option("--host-memory", opts->args.host_memory, "Host memory (default: MemTotal of this machine)");
-  app->add_option("--host-cpus", opts->args.host_cpus, "Host CPUs (default: nproc)")->check(CLI::PositiveNumber);
-  app->add_option("--since", opts->since, "History window for the job profiles (default 30d)");
+  app->add_option("--host-memory", opts->args.host_memory, "Host memory (default: MemTotal of this machine)")
+      ->type_name("SIZE");
+  app->add_option("--host-cpus", opts->args.host_cpus, "Host CPUs (default: nproc)")
+      ->check(CLI::PositiveNumber)
+      ->type_name("N");
+  app->add_option("--since", opts->since, "History window for the job profiles (default 30d)")->type_name("DURATION");
   app->add_option("--week", opts->args.week, "Plan the week (Monday to Sunday) holding this date, YYYY-MM-DD "
-                                             "(default: this week)");
-  app->add_option("--max-moves", opts->args.max_moves, "Stagger: entries the proposal may move (default 10)");
+                                             "(default: this week)")
+      ->type_name("DATE");
+  app->add_option("--max-moves", opts->args.max_moves, "Stagger: entries the proposal may move (default 10)")
+      ->type_name("N");
   return {app, [opts, &g]() -> int {
             double now = now_unix_s();
             auto since = since_cutoff(opts->since, now);

@@ -222,8 +222,15 @@ void unprofiled(Lines& out, const PlanResult& p) {
     put(out, fmt::format("  {}  {}  ({}/week) {}", e.where, e.schedule, e.starts_per_week, why_not(e)));
     put(out, fmt::format("      {}", cmd));
   }
+  header = false;
   for (const auto& e : p.entries) {
-    if (e.status == EntryStatus::profiled && !e.note.empty()) put(out, fmt::format("  {}: {}: {}", e.where, e.job, e.note));
+    if (e.status != EntryStatus::profiled || e.note.empty()) continue;
+    if (!header) {
+      put(out, "");
+      put(out, "Profiled, with caveats:");
+      header = true;
+    }
+    put(out, fmt::format("  {}: {}: {}", e.where, e.job, e.note));
   }
 }
 
@@ -257,7 +264,8 @@ std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected
   } else {
     scenario_table(out, p);
     contributors(out, "Memory peak", p.pessimistic.memory_peak);
-    if (p.pessimistic.cpu_peak.cpu_cores > 0) contributors(out, "CPU peak", p.pessimistic.cpu_peak);
+    // Below what the table shows (0.00 cores) the CPU peak names nobody useful.
+    if (p.pessimistic.cpu_peak.cpu_cores >= 0.005) contributors(out, "CPU peak", p.pessimistic.cpu_peak);
     outlasting(out, p);
     stagger(out, p.stagger);
   }

@@ -4,6 +4,7 @@
 // local time).
 #include "profiler/plan_run.h"
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -25,8 +26,8 @@ Result<WeekStart> parse_week(const std::string& text) {
   int y = 0;
   unsigned m = 0, d = 0;
   char tail = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) != 3 || m < 1 || m > 12 || d < 1 || d > 31 ||
-      y < 1970 || y > 9999)
+  if (std::sscanf(text.c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) != 3 || y < 1970 ||
+      !std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}}.ok())
     return fail(fmt::format("--week: expected a date YYYY-MM-DD, got '{}'", text));
   return week_containing(y, m, d);
 }

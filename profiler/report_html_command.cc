@@ -63,12 +63,15 @@ Command add_report(CLI::App& parent, const Global& g) {
   auto opts = std::make_shared<Opts>();
   CLI::App* app = parent.add_subcommand("report", "Self-contained HTML report: per-job table and charts, "
                                                   "planned week heat-map, recent failures");
-  app->add_option("--html", opts->html, "Write the report to this file")->required();
-  app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)");
+  app->add_option("--html", opts->html, "Write the report to this file")->type_name("OUT")->required();
+  app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)")->type_name("DURATION");
   app->add_option("--crontab", opts->plan.crontabs, "Crontabs for the planned-week heat-map (see `plan`)")
+      ->type_name("FILE")
       ->expected(1, -1);
-  app->add_option("--host-memory", opts->plan.host_memory, "Host memory for the heat-map (default: this machine)");
-  app->add_option("--week", opts->plan.week, "Heat-map of the week holding this date (default: this week)");
+  app->add_option("--host-memory", opts->plan.host_memory, "Host memory for the heat-map (default: this machine)")
+      ->type_name("SIZE");
+  app->add_option("--week", opts->plan.week, "Heat-map of the week holding this date (default: this week)")
+      ->type_name("DATE");
   return {app, [opts, &g]() -> int {
             double now = now_unix_s();
             auto since = since_cutoff(opts->since, now);

@@ -10,18 +10,3 @@ if(TARGET cronrun_planner)
   endif()
 endif()
 
-# bench/plan_bench.cc: 500 crontab entries x a week, budget 1 s in an optimised
-# build. Under the sanitizers the same run is checked against a looser budget, so
-# the test still catches an accidental quadratic.
-if(TARGET cronrun_planner)
-  add_executable(plan_bench ${CMAKE_SOURCE_DIR}/bench/plan_bench.cc)
-  cronrun_target(plan_bench)
-  target_link_libraries(plan_bench PRIVATE cronrun_planner)
-  if(CRONRUN_SANITIZE OR CMAKE_BUILD_TYPE STREQUAL "Debug")
-    set(plan_budget_ms 20000)
-  else()
-    set(plan_budget_ms 1000)
-  endif()
-  add_test(NAME plan_bench_500 COMMAND plan_bench --entries 500 --budget-ms ${plan_budget_ms})
-  set_tests_properties(plan_bench_500 PROPERTIES LABELS "unit;bench" TIMEOUT 120)
-endif()

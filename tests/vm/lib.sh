@@ -65,6 +65,12 @@ expect_num() {
   awk -v x="$2" "BEGIN { exit !($3) }" || fail "$1: got $2, want $3"
 }
 summary_written() { [ -s "/tmp/$1.json" ] || fail "$1: no summary JSON written (exit $rc)"; }
+# expect_v2 TAG: the run had a v2 cgroup; otherwise fail with cronrun's own reason.
+expect_v2() {
+  summary_written "$1"
+  [ "$(j "$1" cgroup)" = v2 ] ||
+    fail "$1 ran with isolation.cgroup '$(j "$1" cgroup)', want v2; isolation.note: $(j "$1" note)"
+}
 
 # Processes: is PID alive (and not a zombie)?
 alive() { [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }

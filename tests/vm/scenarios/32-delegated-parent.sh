@@ -17,17 +17,16 @@ done
 
 CR_PREFIX="sh /vmtest/user-in.sh $D/session keep"
 cr poom -n vm-user -v --cgroup-parent /u1000-login --memory 48M -- "$PAYLOAD" mem 100
+expect_v2 poom
 expect_eq "exit status of mem 100 under --memory 48M (--cgroup-parent /u1000-login)" "$rc" 137
-summary_written poom
 expect_eq "status" "$(j poom status)" oom
-expect_eq "isolation.cgroup" "$(j poom cgroup)" v2
 path=$(j poom path)
 case $path in /u1000-login/vm-user/*) ;; *) fail "isolation.path '$path' is not /u1000-login/vm-user/<run-id>" ;; esac
 
 cr ppeak -n vm-user --cgroup-parent /u1000-login -- "$PAYLOAD" mem 30 500
 CR_PREFIX=
 expect_eq "exit status of mem 30 500" "$rc" 0
-summary_written ppeak
+expect_v2 ppeak
 peak=$(j ppeak memory_peak_bytes)
 expect_num "usage.memory_peak_bytes of a 30 MiB job" "$peak" 'x >= 27 * 1048576 && x <= 36 * 1048576'
 for p in "$path" "$(j ppeak path)"; do
