@@ -132,13 +132,23 @@ std::vector<std::string> available_v2_controllers(const std::string& mount_point
 const char* kNoneAdvice =
     "an admin can delegate a cgroup to this user (a systemd unit with Delegate=yes, or run it as "
     "`systemd-run --user --scope -p Delegate=yes cronrun ...`), on cgroup v1 make a parent writable "
-    "with a cgconfig.conf perm block (see contrib/cgconfig.conf), or run cronrun as root; "
+    "with a cgconfig.conf perm block (see contrib/cgconfig.conf and contrib/delegation.md), or run cronrun as root; "
     "--cgroup off silences this";
 
 const char* kReadOnlyAdvice =
     "this is usual inside a container: give the container a writable cgroup namespace (e.g. "
     "podman/systemd-nspawn with cgroup delegation, docker --cgroupns=private with a writable "
     "/sys/fs/cgroup) or run cronrun on the host; --cgroup off silences this";
+
+// Whether the cgroup at `dir` holds a process other than this one.
+bool others_in(const std::string& dir) {
+  auto text = read_file(cgroup_fs_path(dir, "cgroup.procs"));
+  if (!text) return false;
+  pid_t self = ::getpid();
+  for (const auto& w : split_words(*text))
+    if (w != std::to_string(self)) return true;
+  return false;
+}
 
 Placement none(std::string reason) {
   Placement p;
@@ -160,10 +170,21 @@ Result<void> place_v2(const Hierarchy& h, const DiscoverOptions& opts, const Cre
       return fail("this process's cgroup is not visible under the cgroup2 mount at " + h.mount_point);
     }
     std::string own = *h.own_path;
-    std::string parent = override_parent.value_or(own);
+    auto delegated = [&](const std::string& cg) {
+      std::string d = cgroup_fs_path(h.mount_point, cg);
+      return writable(d, creds) && writable(cgroup_fs_path(d, "cgroup.procs"), creds) &&
+             writable(cgroup_fs_path(d, "cgroup.subtree_control"), creds);
+    };
+    // A login shell (or anything else) sharing our cgroup keeps it from getting
+    // controllers (no internal processes). If its parent is delegated too, jobs go
+    // under the parent, beside our cgroup, and the runner stays where it is.
+    bool shared = !override_parent && own != "/" && others_in(cgroup_fs_path(h.mount_point, own));
+    std::string own_parent = own.substr(0, own.rfind('/'));
+    if (own_parent.empty()) own_parent = "/";
+    bool use_parent = shared && own_parent != "/" && delegated(own_parent);
+    std::string parent = override_parent.value_or(use_parent ? own_parent : own);
     std::string dir = cgroup_fs_path(h.mount_point, parent);
-    bool ok = writable(dir, creds) && writable(cgroup_fs_path(dir, "cgroup.procs"), creds) &&
-              writable(cgroup_fs_path(dir, "cgroup.subtree_control"), creds);
+    bool ok = delegated(parent);
     if (!ok) {
       return fail("cgroup " + parent + " (" + dir + ", " + owner_of(dir) + ") is not delegated to uid " +
                   std::to_string(creds.uid));

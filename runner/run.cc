@@ -466,8 +466,11 @@ int Run::finish() {
       rec_.status = sig == SIGKILL && ooms > 0 ? RunStatus::oom : RunStatus::killed;
     }
     if (outcome_.timed_out) {
+      // The record's exit_code is what cronrun exits with (124); `signal` keeps how
+      // the main process actually died.
       rec_.status = RunStatus::timeout;
       code = kExitTimeout;
+      rec_.exit_code = code;
     }
   }
   bool failed = rec_.status != RunStatus::ok;

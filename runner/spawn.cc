@@ -40,7 +40,10 @@ ChildPlan plan_exec(const SpawnRequest& req) {
   if (name.find('/') != std::string::npos) {
     plan.candidates.push_back(name);
   } else {
-    std::string_view path = req.path_env.empty() ? "/usr/local/bin:/usr/bin:/bin" : req.path_env;
+    // Both arms are string_views: a literal against std::string would make the
+    // conditional a temporary std::string, and `path` would dangle.
+    std::string_view path = req.path_env.empty() ? std::string_view("/usr/local/bin:/usr/bin:/bin")
+                                                 : std::string_view(req.path_env);
     size_t start = 0;
     while (start <= path.size()) {
       size_t end = path.find(':', start);

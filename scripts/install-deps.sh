@@ -10,13 +10,15 @@ runtime=(time util-linux procps)
 vm=(qemu-system-x86 busybox-static cpio binutils)
 # Real database servers and client libraries for the DB-query counter tier.
 db=(postgresql mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-perl libdbd-mysql-perl python3-psycopg2 python3-psycopg python3-pymysql ruby-pg php-cli php-pgsql)
+# promtool (prometheus) checks `cronprof export --format prometheus`.
+tools=(prometheus)
 # Headless browser for the HTML report tier.
 browser=(chromium libjs-chart.js)
 
 want=("${build[@]}" "${runtime[@]}")
 case "${1:-all}" in
   build) ;;
-  all) want+=("${vm[@]}" "${db[@]}" "${browser[@]}") ;;
+  all) want+=("${vm[@]}" "${db[@]}" "${tools[@]}" "${browser[@]}") ;;
   *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
 esac
 

@@ -274,6 +274,12 @@ TEST_F(Runner, ExitStatusesFollowTheContract) {
   EXPECT_EQ(nf.exit_code, 127);
   EXPECT_NE(nf.err.find("/nonexistent/tool"), std::string::npos);
   EXPECT_EQ(run(cmd({"--name", "nx"}, {"/etc/hostname"})).exit_code, 126);
+  // Commands without a slash are looked up along the job's PATH.
+  EXPECT_EQ(run(cmd({"--name", "path"}, {"sh", "-c", "exit 7"})).exit_code, 7);
+  auto missing = run(cmd({"--name", "path"}, {"no-such-command-anywhere"}));
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_NE(missing.err.find("no-such-command-anywhere"), std::string::npos) << missing.err;
+  EXPECT_EQ(run(cmd({"--name", "path", "--env", "PATH=/nonexistent:/usr/bin:/bin"}, {"true"})).exit_code, 0);
   EXPECT_EQ(run(cmd({"--name", "sig"}, payload({"kill-self", "15"}))).exit_code, 143);
   EXPECT_EQ(result()["status"], "killed");
   EXPECT_EQ(result()["signal"], 15);
