@@ -68,6 +68,13 @@ Result<double> since_cutoff(const std::string& text, double now_s) {
   return now_s - static_cast<double>(d->count()) / 1000.0;
 }
 
+std::expected<double, int> window_option(const char* flag, const std::string& text, double now_s) {
+  auto cutoff = since_cutoff(text, now_s);
+  if (cutoff) return *cutoff;
+  print_error(std::string(flag) + ": " + cutoff.error().message());
+  return std::unexpected(kExitUsage);
+}
+
 std::string format_utc(double unix_s) {
   time_t t = static_cast<time_t>(std::floor(unix_s));
   struct tm tm {};

@@ -33,6 +33,9 @@ int query_failed(const HistoryStore& store, const Error& e);
 double now_unix_s();
 // "7d", "12h", "90m" -> the Unix time that long before `now_s`.
 Result<double> since_cutoff(const std::string& text, double now_s);
+// since_cutoff for a command-line window: on bad input prints "cronprof: FLAG: ..."
+// and gives kExitUsage as the error, ready to return from a subcommand.
+std::expected<double, int> window_option(const char* flag, const std::string& text, double now_s);
 // Unix seconds -> "2026-11-23T02:10:00Z" (UTC, second precision).
 std::string format_utc(double unix_s);
 // Sizes/durations/numbers for tables; "-" for a figure that was not measured.

@@ -206,11 +206,8 @@ Command add_export(CLI::App& parent, const Global& g) {
             RunFilter f;
             if (!opts->job.empty()) f.job = opts->job;
             if (!opts->since.empty()) {
-              auto since = since_cutoff(opts->since, now_unix_s());
-              if (!since) {
-                print_error("--since: " + since.error().message());
-                return kExitUsage;
-              }
+              auto since = window_option("--since", opts->since, now_unix_s());
+              if (!since) return since.error();
               f.since_unix_s = *since;
             }
             auto store = open_history(g);

@@ -25,11 +25,8 @@ Command add_gc(CLI::App& parent, const Global& g) {
   app->add_flag("--dry-run", opts->dry_run, "Only count what would be deleted");
   return {app, [opts, &g]() -> int {
             double now = now_unix_s();
-            auto cutoff = since_cutoff(opts->keep, now);
-            if (!cutoff) {
-              print_error("--keep: " + cutoff.error().message());
-              return kExitUsage;
-            }
+            auto cutoff = window_option("--keep", opts->keep, now);
+            if (!cutoff) return cutoff.error();
             auto store = open_history(g, HistoryStore::Mode::read_write);
             if (!store) return store.error();
             auto n = store->delete_before(*cutoff, opts->dry_run);

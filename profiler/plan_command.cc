@@ -64,11 +64,8 @@ Command add_plan(CLI::App& parent, const Global& g) {
       ->type_name("N");
   return {app, [opts, &g]() -> int {
             double now = now_unix_s();
-            auto since = since_cutoff(opts->since, now);
-            if (!since) {
-              print_error("--since: " + since.error().message());
-              return kExitUsage;
-            }
+            auto since = window_option("--since", opts->since, now);
+            if (!since) return since.error();
             std::vector<std::string> notes;
             auto profiles = profiles_or_none(g, *since, notes);
             if (!profiles) return profiles.error();

@@ -74,11 +74,8 @@ Command add_report(CLI::App& parent, const Global& g) {
       ->type_name("DATE");
   return {app, [opts, &g]() -> int {
             double now = now_unix_s();
-            auto since = since_cutoff(opts->since, now);
-            if (!since) {
-              print_error("--since: " + since.error().message());
-              return kExitUsage;
-            }
+            auto since = window_option("--since", opts->since, now);
+            if (!since) return since.error();
             report::ReportInput in;
             std::vector<plan::JobProfile> profiles;
             HistoryFault fault = HistoryFault::none;

@@ -47,11 +47,8 @@ Command add_runs(CLI::App& parent, const Global& g) {
   return {app, [opts, &g]() -> int {
             RunFilter f;
             if (!opts->job.empty()) f.job = opts->job;
-            auto since = since_cutoff(opts->since, now_unix_s());
-            if (!since) {
-              print_error("--since: " + since.error().message());
-              return kExitUsage;
-            }
+            auto since = window_option("--since", opts->since, now_unix_s());
+            if (!since) return since.error();
             f.since_unix_s = *since;
             if (!opts->status.empty()) {
               auto s = parse_run_status(opts->status);

@@ -277,11 +277,8 @@ Command add_suggest(CLI::App& parent, const Global& g) {
   app->add_option("--config", opts->config, "Config file to update (default: the job's file under jobs.d/)");
   return {app, [opts, &g]() -> int {
             double now = now_unix_s();
-            auto since = since_cutoff(opts->since, now);
-            if (!since) {
-              print_error("--since: " + since.error().message());
-              return kExitUsage;
-            }
+            auto since = window_option("--since", opts->since, now);
+            if (!since) return since.error();
             if (!opts->config.empty() && (opts->job.empty() || !opts->write)) {
               print_error("--config needs --write and --job (it names one job's file)");
               return kExitUsage;

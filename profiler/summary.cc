@@ -134,11 +134,8 @@ Command add_summary(CLI::App& parent, const Global& g) {
   app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)");
   return {app, [opts, &g]() -> int {
             double now = now_unix_s();
-            auto since = since_cutoff(opts->since, now);
-            if (!since) {
-              print_error("--since: " + since.error().message());
-              return kExitUsage;
-            }
+            auto since = window_option("--since", opts->since, now);
+            if (!since) return since.error();
             auto store = open_history(g);
             if (!store) return store.error();
             RunFilter f;
