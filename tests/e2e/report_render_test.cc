@@ -121,7 +121,10 @@ ReportInput sample() {
 class ReportInBrowser : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (chromium().empty()) GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh all)";
+    if (chromium().empty()) {
+      if (std::getenv("CI")) FAIL() << "chromium missing in CI (scripts/install-deps.sh all)";
+      GTEST_SKIP() << "chromium not installed (scripts/install-deps.sh all)";
+    }
     fs::create_directories(kArtifacts);
   }
   fs::path write(const std::string& name, const ReportInput& in) {
@@ -132,7 +135,10 @@ class ReportInBrowser : public ::testing::Test {
 };
 
 TEST_F(ReportInBrowser, ChartsDrawnWithoutErrors) {
-  if (!charts_available()) GTEST_SKIP() << "built without Chart.js (libjs-chart.js)";
+  if (!charts_available()) {
+    if (std::getenv("CI")) FAIL() << "built without Chart.js in CI (libjs-chart.js)";
+    GTEST_SKIP() << "built without Chart.js (libjs-chart.js)";
+  }
   fs::path page = write("report.html", sample());
   BrowserRun r = run_chromium("--dump-dom", page, "report-dom");
   ASSERT_EQ(r.status, 0) << r.err;
