@@ -288,6 +288,29 @@ TEST_F(Runner, ExitStatusesFollowTheContract) {
   EXPECT_EQ(bad.err, "cronrun: --memory: expected a size like 512M or 2G, got 'banana'\n");
 }
 
+TEST_F(Runner, NiceAndIoniceReachTheJob) {
+  // Field 19 of /proc/PID/stat is the nice value; ionice(1) reads the IO class back.
+  auto r = run(cmd({"--name", "prio", "--nice", "10", "--ionice", "idle"},
+                   {"/bin/sh", "-c", "cut -d' ' -f19 /proc/$$/stat; ionice -p $$"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "10\nidle\n");
+}
+
+TEST_F(Runner, SoftLimitsAndWeightsReachTheCgroupFiles) {
+  // The job reads its own v1 cgroups (hybrid host) from /proc/self/cgroup.
+  std::string script =
+      "m=$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup); c=$(sed -n 's/^[0-9]*:cpu://p' /proc/self/cgroup); "
+      "cat /sys/fs/cgroup/memory$m/memory.soft_limit_in_bytes /sys/fs/cgroup/memory$m/memory.limit_in_bytes "
+      "/sys/fs/cgroup/memory$m/memory.memsw.limit_in_bytes /sys/fs/cgroup/cpu$c/cpu.shares "
+      "/sys/fs/cgroup/cpu$c/cpu.cfs_quota_us";
+  auto r = run(cmd({"--name", "soft", "--memory", "256M", "--memory-high", "128M", "--swap", "64M",
+                    "--cpu-weight", "200", "--cpu", "1.5"},
+                   {"/bin/sh", "-c", script}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, std::to_string(128 << 20) + "\n" + std::to_string(256 << 20) + "\n" +
+                       std::to_string(320 << 20) + "\n2048\n150000\n");
+}
+
 TEST_F(Runner, CgroupRequiredUnmetExits125) {
   // A parent inside a read-only place: /proc is not a cgroup hierarchy.
   auto r = run({kCronrun, "--no-history", "--no-lock", "--cgroup", "required", "--cgroup-parent",
