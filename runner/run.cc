@@ -195,9 +195,13 @@ std::optional<int> Run::check_drain() {
     log::info(fmt::format("draining ({} exists): not starting job '{}'", *path, spec_.name));
     // The history is still worth a row: a skipped run is evidence too.
     if (spec_.history) {
-      if (auto h = HistoryStore::open(spec_.history_path.value_or(HistoryStore::default_path()),
-                                      HistoryStore::Mode::read_write))
+      std::string db = spec_.history_path.value_or(HistoryStore::default_path());
+      if (auto h = HistoryStore::open(db, HistoryStore::Mode::read_write)) {
         history_.emplace(std::move(*h));
+      } else {
+        // Draining still exits 0 (nothing ran), but the lost row is said out loud.
+        log::error(fmt::format("--history {}: {}; this skipped run is not recorded", db, h.error().message()));
+      }
     }
     return end_skipped(fmt::format("draining ({} exists)", *path), 0);
   }

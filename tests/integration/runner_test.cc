@@ -350,6 +350,19 @@ TEST_F(Runner, DrainFileSkipsTheRun) {
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_EQ(result()["status"], "skipped");
   EXPECT_NE(result()["skip_reason"].get<std::string>().find("draining"), std::string::npos);
+  auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+  ASSERT_TRUE(h) << h.error().message();
+  auto rows = h->runs(cronrun::RunFilter{});
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().status, cronrun::RunStatus::skipped);
+
+  // An unusable history while draining: still exit 0, and one line says the row is lost.
+  auto bad = run({kCronrun, "--history", "/proc/cronrun.db", "--no-lock", "--", "/bin/true"}, 30s,
+                 {"CRONRUN_DRAIN_FILE=" + drain});
+  EXPECT_EQ(bad.exit_code, 0);
+  EXPECT_NE(bad.err.find("cronrun: --history /proc/cronrun.db:"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("not recorded"), std::string::npos) << bad.err;
 }
 
 TEST_F(Runner, DryRunExplainsPlacementAndCreatesNothing) {
