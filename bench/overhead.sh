@@ -2,8 +2,9 @@
 # Per-run overhead of cronrun on /bin/true, side by side with its peers:
 #   flock -n (lock only), /usr/bin/time -v (rusage only), cgexec (existing cgroup),
 #   and cronrun with lock + fresh cgroup + limits + SQLite history, and reduced forms.
-# Prints ms per run and the ratio to `flock -n`, plus cronrun's own peak RSS while a
-# job runs. Root, release build. Not a test: figures for people.
+# Prints ms per run and the ratio to `flock -n`, back to back and spaced out (one
+# run at a time after a pause, as cron runs them), plus cronrun's own memory while
+# a job runs. Root, release build. Not a test: figures for people.
 #
 #   bench/overhead.sh [RUNS]        (default 300 runs per command, interleaved rounds)
 set -euo pipefail
@@ -39,26 +40,45 @@ declare -A cmd=(
   [cronrun-nocg]="$cronrun -q --no-history --lock $work/c.pid --cgroup off -- /bin/true"
 )
 order=(true flock time cgexec cronrun-nocg cronrun-nohist cronrun)
-declare -A total_ns
-for k in "${order[@]}"; do total_ns[$k]=0; done
+declare -A total_us spaced_us
+for k in "${order[@]}"; do total_us[$k]=0; spaced_us[$k]=0; done
 
-# Interleaved rounds so that drift in machine load hits every command alike.
+# 1. Back to back, in interleaved rounds so that drift in machine load hits every
+#    command alike.
 rounds=10
 per=$((runs / rounds))
 for ((r = 0; r < rounds; r++)); do
   for k in "${order[@]}"; do
-    t0=$(date +%s%N)
+    t0=${EPOCHREALTIME/./}
     for ((i = 0; i < per; i++)); do ${cmd[$k]} >/dev/null 2>&1; done
-    t1=$(date +%s%N)
-    total_ns[$k]=$((total_ns[$k] + t1 - t0))
+    t1=${EPOCHREALTIME/./}
+    total_us[$k]=$((total_us[$k] + t1 - t0))
   done
 done
 
-flock_ms=$(echo "${total_ns[flock]} / ($per * $rounds) / 1000000" | bc -l)
-printf "%-16s %10s %10s\n" command "ms/run" "x flock"
+# 2. Spaced out, as cron runs them: each run alone after a pause. This is where a
+#    cgroup migration by pid shows: the kernel's threadgroup lock then waits for an
+#    RCU grace period (several ms), which back-to-back runs largely hide because
+#    the lock's fast path is still disabled from the previous run.
+spaced=${SPACED_RUNS:-30}
+for ((i = 0; i < spaced; i++)); do
+  for k in "${order[@]}"; do
+    sleep 0.05
+    t0=${EPOCHREALTIME/./}
+    ${cmd[$k]} >/dev/null 2>&1
+    t1=${EPOCHREALTIME/./}
+    spaced_us[$k]=$((spaced_us[$k] + t1 - t0))
+  done
+done
+
+flock_ms=$(echo "${total_us[flock]} / ($per * $rounds) / 1000" | bc -l)
+flock_sp=$(echo "${spaced_us[flock]} / $spaced / 1000" | bc -l)
+printf "%-16s %12s %8s %12s %8s\n" command "ms/run b2b" "x flock" "ms spaced" "x flock"
 for k in "${order[@]}"; do
-  ms=$(echo "${total_ns[$k]} / ($per * $rounds) / 1000000" | bc -l)
-  printf "%-16s %10.3f %10.2f\n" "$k" "$ms" "$(echo "$ms / $flock_ms" | bc -l)"
+  ms=$(echo "${total_us[$k]} / ($per * $rounds) / 1000" | bc -l)
+  sp=$(echo "${spaced_us[$k]} / $spaced / 1000" | bc -l)
+  printf "%-16s %12.3f %8.2f %12.3f %8.2f\n" "$k" "$ms" "$(echo "$ms / $flock_ms" | bc -l)" \
+    "$sp" "$(echo "$sp / $flock_sp" | bc -l)"
 done
 
 # The supervisor's own memory while a job runs.
@@ -66,6 +86,9 @@ $cronrun -q --history $work/h.db --lock $work/r.pid --cgroup-parent /$parent --m
 pid=$!
 sleep 0.5
 echo
-grep -E 'VmHWM|VmRSS' /proc/$pid/status | sed 's/^/cronrun supervisor /'
+# RSS counts the pages of the binary and of libc it has touched (shared with every
+# other process mapping them); RssAnon and Pss are what it really costs.
+grep -E 'VmHWM|VmRSS|RssAnon|RssFile' /proc/$pid/status | sed 's/^/cronrun supervisor /'
+grep -E '^Pss:' /proc/$pid/smaps_rollup | sed 's/^/cronrun supervisor /'
 wait $pid
 echo "history rows: $(sqlite3 $work/h.db 'select count(*) from runs')"

@@ -91,13 +91,20 @@ class JobCgroup {
   // Writes the limits; a limit whose controller is missing is an error naming it.
   virtual Result<void> apply_limits(const Limits& limits) = 0;
 
-  // v2 directory fd for clone3(CLONE_INTO_CGROUP), or -1 when the child must be
-  // placed with attach() (v1 / hybrid: fork handshake). Owned by this object.
+  // v2 directory fd for clone3(CLONE_INTO_CGROUP): the job leaf on v2, the
+  // unified half's leaf on hybrid; -1 on v1. Owned by this object.
   virtual int clone_into_fd() const = 0;
-  // Moves `pid` into this cgroup in every hierarchy (on hybrid the unified one
-  // first). On v1 this writes the `tasks` files through libcgroup, which moves one
-  // thread: pass the single-threaded child of the fork handshake, before it execs.
-  virtual Result<void> attach(pid_t pid) = 0;
+  // The files a new child writes "0" to before it execs, to join this cgroup
+  // wherever clone3 did not put it (spawn.h): every v1 hierarchy's `tasks` (which
+  // moves the calling thread, i.e. the whole single-threaded child, without the
+  // kernel's global threadgroup lock), and the v2 leaf's cgroup.procs unless
+  // `cloned_into` says clone3(CLONE_INTO_CGROUP) placed it there. Opened O_CLOEXEC
+  // on first use and owned by this object.
+  struct JoinFile {
+    int fd = -1;
+    std::string path;  // for error messages
+  };
+  virtual Result<std::vector<JoinFile>> join_files(bool cloned_into) = 0;
 
   // Processes currently in the cgroup (v2 if present, else the freezer, pids or
   // memory hierarchy). After remove(): empty.
@@ -120,9 +127,11 @@ class JobCgroup {
   // removes anything, and the cgroup outlives the runner with its processes.
   virtual void release() {}
 
-  // Removes the run's directory in every hierarchy (retrying EBUSY up to ~100 ms),
-  // then <job> if it is empty (another run of the job may still use it: not an
-  // error). Never moves leftover tasks anywhere: kill_all() first. Idempotent.
+  // Removes the run's directory in every hierarchy (retrying EBUSY up to ~100 ms).
+  // <job> stays: it is the parent of the job's next runs, like a systemd slice,
+  // and keeping it spares a mkdir and an rmdir per hierarchy per run (an empty
+  // cgroup costs the kernel a few KiB). Never moves leftover tasks anywhere:
+  // kill_all() first. Idempotent.
   virtual Result<void> remove() = 0;
 };
 

@@ -1,5 +1,5 @@
 // The cgroup v1 backend, which on hybrid hosts also carries the unified (v2)
-// half. Creation, limit writes and attaching go through libcgroup, the project's
+// half. Creation and limit writes go through libcgroup, the project's
 // declared v1 dependency; reads, kills and removal go through directory fds.
 //
 // Why the split:
@@ -9,9 +9,10 @@
 //  * cgroup_modify_cgroup() does not say which value failed, so each limit is
 //    written alone (which also fixes the order: memory.memsw.limit_in_bytes must
 //    never be below memory.limit_in_bytes, so it is written after it).
-//  * cgroup_attach_task_pid() writes the pid to each hierarchy's `tasks` file,
-//    which moves one thread: attach() is for the single-threaded child of the fork
-//    handshake, before it execs.
+//  * Placing the job is not libcgroup's cgroup_attach_task_pid(): writing another
+//    task's pid takes the kernel's global threadgroup lock, an RCU grace period
+//    (6-25 ms here) per run. The child writes "0" to each `tasks` file itself
+//    instead (join_files(), spawn.h), which the kernel does without that lock.
 // v1 rules: no cgroup.kill and no "populated" notification, so a kill freezes the
 // freezer cgroup (no forks while we kill), SIGKILLs every task, thaws, and polls
 // cgroup.procs until empty. On hybrid the unified leaf's cgroup.kill and
@@ -95,8 +96,8 @@ struct V1Dirs {
 
 class V1JobCgroup final : public JobCgroup {
  public:
-  V1JobCgroup(std::string path, std::string job, std::string run_id, CgroupPtr cg)
-      : path_(std::move(path)), job_(std::move(job)), run_id_(std::move(run_id)), cg_(std::move(cg)) {}
+  V1JobCgroup(std::string path, std::string job, std::string run_id)
+      : path_(std::move(path)), job_(std::move(job)), run_id_(std::move(run_id)) {}
 
   ~V1JobCgroup() override {
     if (removed_ || released_) return;
@@ -104,14 +105,48 @@ class V1JobCgroup final : public JobCgroup {
     (void)remove();
   }
 
-  // Opens the directories libcgroup created (and creates the unified half).
-  Result<void> open(const Placement& placement) {
-    for (const auto& m : placement.v1_mounts) {
-      if (std::none_of(m.controllers.begin(), m.controllers.end(), [](const std::string& c) { return is_ours(c); }))
-        continue;
+  // Creates the run's cgroup: on hybrid the unified half first (it decides which
+  // v1 hierarchies are needed), then the v1 directories through libcgroup, then
+  // opens them. On failure the destructor removes whatever was made.
+  Result<void> create(const Placement& placement) {
+    if (placement.layout == Layout::hybrid) {
+      auto tree = create_v2_tree(placement.v2_mount, placement.parent, {}, job_, run_id_);
+      if (!tree) return std::unexpected(std::move(tree.error()).context("creating the unified (v2) half"));
+      unified_ = std::move(*tree);
+      if (auto fd = unified_->leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
+    }
+    std::vector<const Placement::V1Mount*> mounts;
+    for (const auto& m : placement.v1_mounts)
+      if (std::any_of(m.controllers.begin(), m.controllers.end(), [this](const std::string& c) { return needed(c); }))
+        mounts.push_back(&m);
+    if (mounts.empty()) return fail("no v1 hierarchy with a controller cronrun uses");
+
+    CgroupPtr cg(cgroup_new_cgroup(path_.substr(1).c_str()));
+    if (!cg) return fail("cgroup_new_cgroup: out of memory");
+    for (const auto* m : mounts) {
+      // One controller names the hierarchy; co-mounted ones (cpu,cpuacct) come along.
+      auto it = std::find_if(m->controllers.begin(), m->controllers.end(), [](const std::string& c) { return is_ours(c); });
+      if (!cgroup_add_controller(cg.get(), it->c_str())) return fail("cgroup_add_controller " + *it + ": failed");
+    }
+    for (int attempt = 0;; ++attempt) {
+      // ignore_ownership=1: the directories already belong to whoever creates them
+      // (root, or the user an admin delegated the parent to); the default would chown
+      // every control file of every hierarchy, ~100 syscalls per run for nothing.
+      int rc = cgroup_create_cgroup(cg.get(), 1);
+      if (rc == 0) break;
+      int err = rc == ECGOTHER ? cgroup_get_last_errno() : 0;
+      // ENOENT: <job> was removed under libcgroup's mkdir -p (an older cronrun
+      // that still removed it after its run).
+      if (attempt + 1 < kCreateRaceRetries && err == ENOENT) continue;
+      // libcgroup stops at the first hierarchy that fails: remove the leaves it made.
+      for (const auto* m : mounts) ::rmdir(cgroup_fs_path(m->mount_point, path_).c_str());
+      return std::unexpected(libcgroup_error("cgroup_create_cgroup", cgroup_fs_path(mounts.front()->mount_point, path_), rc));
+    }
+    cg_ = std::move(cg);
+    for (const auto* m : mounts) {
       V1Dirs d;
-      d.controllers = m.controllers;
-      auto parent = CgroupDir::open(cgroup_fs_path(m.mount_point, placement.parent));
+      d.controllers = m->controllers;
+      auto parent = CgroupDir::open(cgroup_fs_path(m->mount_point, placement.parent));
       if (!parent) return std::unexpected(parent.error());
       auto job = parent->open_child(job_);
       if (!job) return std::unexpected(job.error());
@@ -121,13 +156,6 @@ class V1JobCgroup final : public JobCgroup {
       d.job_dir = std::move(*job);
       d.leaf = std::move(*leaf);
       dirs_.push_back(std::move(d));
-    }
-    if (dirs_.empty()) return fail("no v1 hierarchy with a controller cronrun uses");
-    if (placement.layout == Layout::hybrid) {
-      auto tree = create_v2_tree(placement.v2_mount, placement.parent, {}, job_, run_id_);
-      if (!tree) return std::unexpected(std::move(tree.error()).context("creating the unified (v2) half"));
-      unified_ = std::move(*tree);
-      if (auto fd = unified_->leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
     }
     return {};
   }
@@ -147,39 +175,47 @@ class V1JobCgroup final : public JobCgroup {
     return {};
   }
 
-  int clone_into_fd() const override { return -1; }
+  int clone_into_fd() const override { return unified_ ? unified_->leaf.fd() : -1; }
 
-  Result<void> attach(pid_t pid) override {
-    // Unified first: if it fails, nothing has moved yet.
-    if (unified_) {
-      if (auto w = unified_->leaf.write("cgroup.procs", std::to_string(pid)); !w) return w;
+  Result<std::vector<JoinFile>> join_files(bool cloned_into) override {
+    if (join_.empty()) {
+      // Unified first: if the child cannot join it, it has moved nowhere yet.
+      if (unified_) {
+        auto fd = unified_->leaf.open_file("cgroup.procs", O_WRONLY);
+        if (!fd) return std::unexpected(fd.error());
+        join_.push_back({std::move(*fd), unified_->leaf.file_path("cgroup.procs")});
+      }
+      for (const auto& d : dirs_) {
+        auto fd = d.leaf.open_file("tasks", O_WRONLY);
+        if (!fd) return std::unexpected(fd.error());
+        join_.push_back({std::move(*fd), d.leaf.file_path("tasks")});
+      }
     }
-    int rc = cgroup_attach_task_pid(cg_.get(), pid);
-    if (rc != 0) {
-      return std::unexpected(
-          libcgroup_error("cgroup_attach_task_pid " + std::to_string(pid), tracking().path(), rc));
-    }
-    return {};
+    std::vector<JoinFile> out;
+    for (size_t i = (unified_ && cloned_into) ? 1 : 0; i < join_.size(); ++i)
+      out.push_back({join_[i].fd.get(), join_[i].path});
+    return out;
   }
 
   // After remove() the cgroup is gone and, by construction, was empty.
   Result<std::vector<pid_t>> pids() const override {
-    if (removed_) return std::vector<pid_t>{};
+    if (removed_ || (!unified_ && dirs_.empty())) return std::vector<pid_t>{};
     return tracking().procs();
   }
 
   Result<void> signal_all(int sig) override {
-    if (removed_) return {};
+    if (removed_ || (!unified_ && dirs_.empty())) return {};
     auto procs = tracking().procs();
     if (!procs) return std::unexpected(procs.error());
     return signal_pids(*procs, sig, tracking().path());
   }
 
   Result<void> kill_all(int timeout_ms) override {
-    if (removed_) return {};
+    if (removed_ || (!unified_ && dirs_.empty())) return {};
     const int64_t deadline = monotonic_ms() + timeout_ms;
     if (unified_ && unified_->leaf.has("cgroup.kill")) {
       if (auto k = v2_kill_and_wait(unified_->leaf, timeout_ms); !k) return k;
+      if (dirs_.empty()) return {};  // creation failed before any v1 directory
       // Exited tasks leave every hierarchy at once; this normally returns at once.
       return wait_v1_empty(v1_tracking(), deadline, timeout_ms);
     }
@@ -260,22 +296,21 @@ class V1JobCgroup final : public JobCgroup {
   Result<void> remove() override {
     if (removed_) return {};
     events_.reset();
+    join_.clear();
     Result<void> first;
     auto note = [&](Result<void> r) {
       if (!r && first) first = std::move(r);
     };
-    auto remove_tree = [&](const CgroupDir& parent_dir, const CgroupDir& job_dir) -> Result<void> {
+    // The run's leaf only: <job> stays as the parent of the job's next runs (see
+    // cgroup.h), which spares a mkdir and an rmdir per hierarchy and run.
+    auto remove_leaf = [&](const CgroupDir& job_dir) -> Result<void> {
       if (!job_dir.valid()) return {};
       auto leaf = job_dir.remove_child(run_id_, kRemoveBusyRetries);
       if (!leaf && leaf.error().err() != ENOENT) return leaf;
-      // Another run of the same job may be using <job>: not empty is fine.
-      auto job = parent_dir.remove_child(job_, 0);
-      if (!job && job.error().err() != ENOTEMPTY && job.error().err() != EBUSY && job.error().err() != ENOENT)
-        return job;
       return {};
     };
-    for (const auto& d : dirs_) note(remove_tree(d.parent_dir, d.job_dir));
-    if (unified_) note(remove_tree(unified_->parent_dir, unified_->job_dir));
+    for (const auto& d : dirs_) note(remove_leaf(d.job_dir));
+    if (unified_) note(remove_leaf(unified_->job_dir));
     if (first) removed_ = true;
     return first;
   }
@@ -309,6 +344,17 @@ class V1JobCgroup final : public JobCgroup {
   }
 
   std::string cg_name() const { return path_.substr(1); }
+
+  // Whether this run needs v1 controller `c`. On hybrid hosts the unified leaf
+  // already kills (cgroup.kill, 5.14+) and counts CPU time (cpu.stat): a freezer
+  // or cpuacct hierarchy of their own would only cost a mkdir and an rmdir per
+  // run. Co-mounted hierarchies (cpu,cpuacct) are kept for their other member.
+  bool needed(const std::string& c) const {
+    if (!is_ours(c)) return false;
+    if (c == "freezer" && unified_ && unified_->leaf.has("cgroup.kill")) return false;
+    if (c == "cpuacct" && unified_ && unified_->leaf.has("cpu.stat")) return false;
+    return true;
+  }
 
   const V1Dirs* dir_for(std::string_view controller) const {
     for (const auto& d : dirs_)
@@ -350,6 +396,11 @@ class V1JobCgroup final : public JobCgroup {
   std::vector<V1Dirs> dirs_;
   std::optional<V2Created> unified_;
   UniqueFd events_;
+  struct OpenJoinFile {
+    UniqueFd fd;
+    std::string path;
+  };
+  std::vector<OpenJoinFile> join_;  // for join_files(): unified cgroup.procs, then v1 tasks
   bool removed_ = false;
   bool released_ = false;
 };
@@ -361,30 +412,9 @@ Result<std::unique_ptr<JobCgroup>> create_v1_job(const Placement& placement, con
   if (placement.v1_mounts.empty()) return fail("no v1 hierarchy to create the job cgroup in");
   if (auto init = init_libcgroup(); !init) return std::unexpected(init.error());
   std::string path = join_relative(join_relative(placement.parent, job), run_id);
-
-  CgroupPtr cg(cgroup_new_cgroup(path.substr(1).c_str()));
-  if (!cg) return fail("cgroup_new_cgroup: out of memory");
-  std::string first_leaf;
-  for (const auto& m : placement.v1_mounts) {
-    // One controller names the hierarchy; co-mounted ones (cpu,cpuacct) come along.
-    auto it = std::find_if(m.controllers.begin(), m.controllers.end(), [](const std::string& c) { return is_ours(c); });
-    if (it == m.controllers.end()) continue;
-    if (!cgroup_add_controller(cg.get(), it->c_str())) return fail("cgroup_add_controller " + *it + ": failed");
-    if (first_leaf.empty()) first_leaf = cgroup_fs_path(m.mount_point, path);
-  }
-  for (int attempt = 0;; ++attempt) {
-    // ignore_ownership=1: the directories already belong to whoever creates them
-    // (root, or the user an admin delegated the parent to); the default would chown
-    // every control file of every hierarchy, ~100 syscalls per run for nothing.
-    int rc = cgroup_create_cgroup(cg.get(), 1);
-    if (rc == 0) break;
-    // ENOENT: another run of the same job removed <job> under libcgroup's mkdir -p.
-    if (attempt + 1 < kCreateRaceRetries && rc == ECGOTHER && cgroup_get_last_errno() == ENOENT) continue;
-    return std::unexpected(libcgroup_error("cgroup_create_cgroup", first_leaf, rc));
-  }
-  // From here on the owner cleans up whatever exists if a later step fails.
-  auto job_cg = std::make_unique<V1JobCgroup>(path, job, run_id, std::move(cg));
-  if (auto opened = job_cg->open(placement); !opened) return std::unexpected(opened.error());
+  // The owner exists before anything is made: an early return cleans up.
+  auto job_cg = std::make_unique<V1JobCgroup>(path, job, run_id);
+  if (auto made = job_cg->create(placement); !made) return std::unexpected(made.error());
   return job_cg;
 }
 

@@ -354,7 +354,17 @@ class V2JobCgroup final : public JobCgroup {
 
   int clone_into_fd() const override { return tree_.leaf.fd(); }
 
-  Result<void> attach(pid_t pid) override { return tree_.leaf.write("cgroup.procs", std::to_string(pid)); }
+  // Only when clone3 could not place the child (kernels before 5.7, or the test
+  // hook): "0" in cgroup.procs moves the writer's whole process.
+  Result<std::vector<JoinFile>> join_files(bool cloned_into) override {
+    if (cloned_into) return std::vector<JoinFile>{};
+    if (!procs_) {
+      auto fd = tree_.leaf.open_file("cgroup.procs", O_WRONLY);
+      if (!fd) return std::unexpected(fd.error());
+      procs_ = std::move(*fd);
+    }
+    return std::vector<JoinFile>{{procs_.get(), tree_.leaf.file_path("cgroup.procs")}};
+  }
 
   // After remove() the cgroup is gone and, by construction, was empty.
   Result<std::vector<pid_t>> pids() const override {
@@ -388,13 +398,11 @@ class V2JobCgroup final : public JobCgroup {
   Result<void> remove() override {
     if (removed_) return {};
     events_.reset();
+    procs_.reset();
     auto leaf = tree_.job_dir.remove_child(run_id_, kRemoveBusyRetries);
     if (!leaf && leaf.error().err() != ENOENT) return leaf;
     removed_ = true;
-    // Another run of the same job may be using <job>: not empty is not an error.
-    auto job = tree_.parent_dir.remove_child(job_, 0);
-    if (!job && job.error().err() != ENOTEMPTY && job.error().err() != EBUSY && job.error().err() != ENOENT)
-      return job;
+    // <job> stays as the parent of the job's next runs (see cgroup.h).
     return {};
   }
 
@@ -404,6 +412,7 @@ class V2JobCgroup final : public JobCgroup {
   std::string run_id_;
   V2Created tree_;
   UniqueFd events_;
+  UniqueFd procs_;  // cgroup.procs, for join_files()
   bool removed_ = false;
   bool released_ = false;
 };

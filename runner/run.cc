@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -138,6 +139,7 @@ class Run {
   UniqueFd signal_fd_;
   SpawnRequest req_;
   std::optional<Child> child_;
+  std::vector<std::string> join_paths_;  // what req_.join_fds are, for errors
   std::optional<int> exec_errno_;
   Outcome outcome_;
   std::chrono::steady_clock::time_point t0_;
@@ -356,49 +358,83 @@ std::optional<int> Run::start() {
   if (!sfd) return end_error(sfd.error().message());
   signal_fd_ = std::move(*sfd);
 
-  // clone3 into the v2 cgroup when there is one; the fork handshake otherwise, or
-  // when forced by the test hook CRONRUN_FORCE_SPAWN=handshake.
+  // clone3 into the v2 cgroup (hybrid: its unified half) when there is one; the
+  // child joins the rest itself (v1 `tasks`). The test hook
+  // CRONRUN_FORCE_SPAWN=fork skips clone3, as on kernels before 5.7.
   const char* force = std::getenv("CRONRUN_FORCE_SPAWN");
-  bool force_handshake = force && std::string_view(force) == "handshake";
-  req_.cgroup_fd = cgroup_ && !force_handshake ? cgroup_->clone_into_fd() : -1;
-  req_.handshake = cgroup_ && req_.cgroup_fd < 0;
+  bool force_fork = force && std::string_view(force) == "fork";
+  auto plan_join = [this](bool cloned_into) -> Result<void> {
+    req_.join_fds.clear();
+    if (!cgroup_) return {};
+    auto files = cgroup_->join_files(cloned_into);
+    if (!files) return std::unexpected(files.error());
+    join_paths_.clear();
+    for (const auto& f : *files) {
+      req_.join_fds.push_back(f.fd);
+      join_paths_.push_back(f.path);
+    }
+    return {};
+  };
+  req_.cgroup_fd = cgroup_ && !force_fork ? cgroup_->clone_into_fd() : -1;
+  if (auto j = plan_join(req_.cgroup_fd >= 0); !j)
+    return end_error(fmt::format("placing job '{}' in cgroup {}: {}", spec_.name, cgroup_->path(), j.error().message()));
 
-  save(false);  // the `running` row: evidence if this runner dies
-  log::event(format_start_event(rec_));
   t0_ = std::chrono::steady_clock::now();
   auto child = spawn(req_);
   if (!child && req_.cgroup_fd >= 0 &&
       (child.error().err() == ENOSYS || child.error().err() == E2BIG || child.error().err() == EINVAL)) {
-    log::info(fmt::format("clone3(CLONE_INTO_CGROUP) unavailable ({}); using the fork handshake",
+    log::info(fmt::format("clone3(CLONE_INTO_CGROUP) unavailable ({}); the child joins its cgroup itself",
                           child.error().message()));
     req_.cgroup_fd = -1;
-    req_.handshake = true;
+    if (auto j = plan_join(false); !j)
+      return end_error(fmt::format("placing job '{}' in cgroup {}: {}", spec_.name, cgroup_->path(), j.error().message()));
     child = spawn(req_);
   }
   if (!child) return end_error(fmt::format("starting job '{}': {}", spec_.name, child.error().message()));
   child_.emplace(std::move(*child));
   output_->close_child_ends();
-  if (req_.cgroup_fd >= 0)
-    log::info(fmt::format("spawned pid {} with clone3(CLONE_INTO_CGROUP) into {}", child_->pid(), cgroup_->path()));
-  if (req_.handshake) {
-    if (auto a = cgroup_->attach(child_->pid()); !a) {
-      ::kill(child_->pid(), SIGKILL);
-      ::waitpid(child_->pid(), nullptr, 0);
-      return end_error(fmt::format("placing job '{}' in cgroup {}: {}", spec_.name, cgroup_->path(), a.error().message()));
-    }
-    log::info(fmt::format("spawned pid {} with fork+handshake, attached to {}", child_->pid(), cgroup_->path()));
-    if (auto r = child_->release(); !r) return end_error(r.error().message());
-  } else if (!cgroup_) {
+  // The `running` row (evidence if this runner dies) is written while the child
+  // execs: the job does not wait for the history, and a job that dies at once is
+  // still recorded by finish().
+  save(false);
+  log::event(format_start_event(rec_));
+  if (cgroup_)
+    log::info(fmt::format("spawned pid {} with {} into {}{}", child_->pid(), child_->method(), cgroup_->path(),
+                          req_.join_fds.empty() ? "" : fmt::format(" (joined {})", fmt::join(join_paths_, ", "))));
+  else
     log::info(fmt::format("spawned pid {} with fork (no cgroup)", child_->pid()));
-  }
   auto exec = child_->exec_result();
-  if (exec && *exec) exec_errno_ = **exec;
+  if (!exec) return end_error(fmt::format("starting job '{}': {}", spec_.name, exec.error().message()));
+  if (*exec) {
+    const ChildFailure& f = **exec;
+    if (f.stage == ChildFailure::Stage::exec) {
+      exec_errno_ = f.err;
+      return std::nullopt;
+    }
+    // The child exited without running the job: reap it, then report the step.
+    ::waitpid(child_->pid(), nullptr, 0);
+    child_.reset();
+    std::string what = f.stage == ChildFailure::Stage::join
+                           ? fmt::format("placing job '{}' in its cgroup: {}", spec_.name,
+                                         Error::sys("write \"0\" to", static_cast<size_t>(f.index) < join_paths_.size()
+                                                                              ? join_paths_[static_cast<size_t>(f.index)]
+                                                                              : "?",
+                                                    f.err)
+                                             .message())
+                           : fmt::format("setting up job '{}' before exec: {}", spec_.name,
+                                         Error::sys(f.step(), "", f.err).message());
+    return end_error(what);
+  }
   return std::nullopt;
 }
 
 void Run::supervise_and_collect() {
   SuperviseConfig cfg;
-  cfg.timeout = spec_.timeout;
+  // The timeout counts from the spawn, not from here (the history write between).
+  if (spec_.timeout) {
+    auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0_);
+    cfg.timeout = std::max(*spec_.timeout - spent, std::chrono::milliseconds(1));
+  }
   cfg.kill_after = spec_.kill_after;
   cfg.keep_orphans = spec_.keep_orphans;
   cfg.cgroup = cgroup_.get();

@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <iterator>
 
 #include "runner/sys.h"
 
@@ -62,37 +63,48 @@ ChildPlan plan_exec(const SpawnRequest& req) {
   return plan;
 }
 
-[[noreturn]] void child_fail(int status_fd, int err) {
-  while (::write(status_fd, &err, sizeof err) < 0 && errno == EINTR) {
+// Setup steps, named for ChildFailure::step(); the child reports the index.
+enum SetupStep : int32_t { kDupStdout, kDupStderr, kNice, kIonice, kRlimit };
+constexpr const char* kSetupSteps[] = {"dup2 stdout", "dup2 stderr", "setpriority", "ioprio_set", "setrlimit"};
+
+[[noreturn]] void child_fail(int status_fd, ChildFailure::Stage stage, int32_t index, int err) {
+  ChildFailure f;
+  f.stage = stage;
+  f.index = index;
+  f.err = err;
+  while (::write(status_fd, &f, sizeof f) < 0 && errno == EINTR) {
   }
+  if (stage != ChildFailure::Stage::exec) ::_exit(125);
   ::_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
 
 // Runs in the child between clone and exec: async-signal-safe calls only.
-[[noreturn]] void child_main(const SpawnRequest& req, const ChildPlan& plan, int go_read, int status_write) {
+[[noreturn]] void child_main(const SpawnRequest& req, const ChildPlan& plan, int status_write) {
+  // Join first: nothing the job does, not even its setup, happens outside.
+  for (size_t i = 0; i < req.join_fds.size(); ++i) {
+    ssize_t n;
+    do {
+      n = ::write(req.join_fds[i], "0", 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) child_fail(status_write, ChildFailure::Stage::join, static_cast<int32_t>(i), n < 0 ? errno : EIO);
+  }
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::signal(SIGPIPE, SIG_DFL);
-  if (go_read >= 0) {
-    char go = 0;
-    ssize_t n;
-    do {
-      n = ::read(go_read, &go, 1);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1) ::_exit(125);  // the parent could not place us: never run unplaced
-  }
   // Own session and process group: the fallback kill (no cgroup) signals -pgid, and
   // a terminal's signals reach the job only through cronrun's forwarding.
   ::setsid();
-  if (req.stdout_fd >= 0 && ::dup2(req.stdout_fd, 1) < 0) child_fail(status_write, errno);
-  if (req.stderr_fd >= 0 && ::dup2(req.stderr_fd, 2) < 0) child_fail(status_write, errno);
-  if (req.nice && ::setpriority(PRIO_PROCESS, 0, *req.nice) != 0) child_fail(status_write, errno);
-  if (req.ionice && sys::ioprio_set_self(req.ionice->io_class, req.ionice->level) != 0)
-    child_fail(status_write, errno);
+  auto setup_fail = [status_write](SetupStep step) {
+    child_fail(status_write, ChildFailure::Stage::setup, step, errno);
+  };
+  if (req.stdout_fd >= 0 && ::dup2(req.stdout_fd, 1) < 0) setup_fail(kDupStdout);
+  if (req.stderr_fd >= 0 && ::dup2(req.stderr_fd, 2) < 0) setup_fail(kDupStderr);
+  if (req.nice && ::setpriority(PRIO_PROCESS, 0, *req.nice) != 0) setup_fail(kNice);
+  if (req.ionice && sys::ioprio_set_self(req.ionice->io_class, req.ionice->level) != 0) setup_fail(kIonice);
   for (const auto& [resource, limit] : req.rlimits) {
     struct rlimit rl{limit, limit};
-    if (::setrlimit(resource, &rl) != 0) child_fail(status_write, errno);
+    if (::setrlimit(resource, &rl) != 0) setup_fail(kRlimit);
   }
   int err = ENOENT;
   bool saw_eacces = false;
@@ -103,34 +115,28 @@ ChildPlan plan_exec(const SpawnRequest& req) {
     if (err != ENOENT && err != ENOTDIR && err != EACCES) break;
   }
   if (saw_eacces && (err == ENOENT || err == ENOTDIR)) err = EACCES;
-  child_fail(status_write, err);
+  child_fail(status_write, ChildFailure::Stage::exec, 0, err);
 }
 
 }  // namespace
 
-Result<void> Child::release() {
-  if (!go_write_) return {};
-  char go = 1;
-  ssize_t n;
-  do {
-    n = ::write(go_write_.get(), &go, 1);
-  } while (n < 0 && errno == EINTR);
-  if (n != 1) return fail_sys("write", "spawn handshake pipe");
-  go_write_.reset();
-  return {};
+const char* ChildFailure::step() const {
+  if (stage != Stage::setup || index < 0 || static_cast<size_t>(index) >= std::size(kSetupSteps)) return "setup";
+  return kSetupSteps[index];
 }
 
-Result<std::optional<int>> Child::exec_result() {
-  if (!status_read_) return std::optional<int>();
-  int err = 0;
+Result<std::optional<ChildFailure>> Child::exec_result() {
+  if (!status_read_) return std::optional<ChildFailure>();
+  ChildFailure f;
   ssize_t n;
   do {
-    n = ::read(status_read_.get(), &err, sizeof err);
+    n = ::read(status_read_.get(), &f, sizeof f);
   } while (n < 0 && errno == EINTR);
   status_read_.reset();
   if (n < 0) return fail_sys("read", "spawn status pipe");
-  if (n == 0) return std::optional<int>();
-  return std::optional<int>(err);
+  if (n == 0) return std::optional<ChildFailure>();
+  if (n != static_cast<ssize_t>(sizeof f)) return fail("spawn status pipe: short message from the child");
+  return std::optional<ChildFailure>(f);
 }
 
 Result<Child> spawn(const SpawnRequest& req) {
@@ -138,25 +144,20 @@ Result<Child> spawn(const SpawnRequest& req) {
   ChildPlan plan = plan_exec(req);
   auto status = make_pipe();
   if (!status) return std::unexpected(status.error());
-  std::optional<Pipe> go;
-  if (req.handshake) {
-    auto p = make_pipe();
-    if (!p) return std::unexpected(p.error());
-    go = std::move(*p);
-  }
 
   Child child;
   int pidfd = -1;
   pid_t pid;
-  if (req.cgroup_fd >= 0 && !req.handshake) {
+  const bool join = !req.join_fds.empty();
+  if (req.cgroup_fd >= 0) {
     pid = sys::clone3_fork(&pidfd, req.cgroup_fd);
-    child.method_ = "clone3";
+    child.method_ = join ? "clone3(CLONE_INTO_CGROUP)+join" : "clone3(CLONE_INTO_CGROUP)";
   } else {
     pid = ::fork();
-    child.method_ = req.handshake ? "fork+handshake" : "fork";
+    child.method_ = join ? "fork+join" : "fork";
   }
-  if (pid < 0) return fail_sys(child.method_ == std::string("clone3") ? "clone3" : "fork", "");
-  if (pid == 0) child_main(req, plan, go ? go->read.get() : -1, status->write.get());
+  if (pid < 0) return fail_sys(req.cgroup_fd >= 0 ? "clone3" : "fork", "");
+  if (pid == 0) child_main(req, plan, status->write.get());
 
   child.pid_ = pid;
   if (pidfd < 0) pidfd = sys::pidfd_open(pid);
@@ -168,7 +169,6 @@ Result<Child> spawn(const SpawnRequest& req) {
   }
   child.pidfd_.reset(pidfd);
   child.status_read_ = std::move(status->read);
-  if (go) child.go_write_ = std::move(go->write);
   return child;
 }
 

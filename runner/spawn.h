@@ -1,16 +1,21 @@
 // Starting the job inside its cgroup without a window in which it runs outside.
 //
 // v2: clone3(CLONE_INTO_CGROUP | CLONE_PIDFD) puts the child in the job cgroup
-// atomically. v1 / hybrid (and the CRONRUN_FORCE_SPAWN=handshake test hook): fork,
-// the child blocks on a pipe until the parent has attached it to every hierarchy,
-// then execs. Between clone and exec the child only makes async-signal-safe calls
-// on memory the parent prepared; exec failures come back as an errno over a
-// CLOEXEC pipe (EOF there means the exec succeeded).
+// atomically. v1 hierarchies (and v2 when clone3 cannot be used): the child joins
+// the cgroup itself, before exec, by writing "0" to files the parent opened for it
+// (v1 `tasks`, v2 `cgroup.procs`). A task moving only itself through a v1 `tasks`
+// file spares the kernel the global threadgroup lock, which otherwise costs every
+// run an RCU grace period (6-25 ms measured here); see bench/overhead.sh. On
+// hybrid hosts both happen: clone3 into the unified half, self-join for v1.
+// Between clone and exec the child only makes async-signal-safe calls on memory
+// the parent prepared; a failure there comes back over a CLOEXEC pipe, saying
+// which step failed and the errno (EOF there means the exec succeeded).
 #pragma once
 
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -27,7 +32,9 @@ struct SpawnRequest {
   std::vector<std::string> env;   // full environment, KEY=VALUE
   std::string path_env;           // PATH used to resolve argv[0] without '/'
   int cgroup_fd = -1;             // >= 0: clone3 into this v2 cgroup
-  bool handshake = false;         // child waits until release()
+  // Files the child writes "0" to, in order, before anything else: it joins
+  // those cgroups, or exits 125 without running the job if one write fails.
+  std::vector<int> join_fds;
   int stdout_fd = -1;             // -1: inherit
   int stderr_fd = -1;
   std::optional<int> nice;
@@ -35,23 +42,32 @@ struct SpawnRequest {
   std::vector<std::pair<int, rlim_t>> rlimits;  // resource, soft=hard limit
 };
 
+// Why the child did not get to run the job (see Child::exec_result()).
+struct ChildFailure {
+  enum class Stage : int32_t { join, setup, exec };
+  Stage stage = Stage::exec;
+  int32_t index = 0;  // join: which of SpawnRequest::join_fds; setup: see step()
+  int32_t err = 0;    // errno
+  // The setup step that failed: "dup2 stdout", "setpriority", ...
+  const char* step() const;
+};
+
 class Child {
  public:
   pid_t pid() const { return pid_; }
   int pidfd() const { return pidfd_.get(); }
-  // "clone3" or "fork+handshake" or "fork".
+  // "clone3(CLONE_INTO_CGROUP)" or "fork", with "+join" when the child joined
+  // cgroups itself.
   const char* method() const { return method_; }
 
-  // Lets a handshake child go on to exec (after the parent attached it).
-  Result<void> release();
-  // Waits for the exec outcome: nullopt when exec succeeded, else the errno.
-  Result<std::optional<int>> exec_result();
+  // Waits for the exec outcome: nullopt when exec succeeded, else what failed.
+  // After a failure the child has exited (or is exiting): the caller reaps it.
+  Result<std::optional<ChildFailure>> exec_result();
 
  private:
   friend Result<Child> spawn(const SpawnRequest& req);
   pid_t pid_ = -1;
   UniqueFd pidfd_;
-  UniqueFd go_write_;
   UniqueFd status_read_;
   const char* method_ = "fork";
 };

@@ -1,8 +1,8 @@
 // The cgroup backends against the real kernel: each test creates a job cgroup
 // under a parent of its own (/cronrun-test-<pid>, via --cgroup-parent), starts the
-// payload helper in it with the fork handshake the runner uses on v1/hybrid
-// (fork, attach from the parent, then let the child exec), and checks what the
-// kernel did. TearDown removes everything under the parent and the parent in every
+// payload helper in it the way the runner does on v1/hybrid (clone3 into the
+// unified half when there is one, then the child joins the v1 hierarchies itself
+// through join_files() before it execs), and checks what the kernel did. TearDown removes everything under the parent and the parent in every
 // hierarchy, also when a test fails, and checks that nothing is left.
 //
 // The same tests run on the host's layout (hybrid here) and with the unified half
@@ -111,41 +111,86 @@ class CgroupTest : public ::testing::Test {
     ASSERT_TRUE(applied) << applied.error().message();
   }
 
-  // Forks a child that waits on a pipe, attaches it (the v1/hybrid handshake),
-  // then lets it exec the payload. stdout goes to a pipe when `out` is given.
-  pid_t start(std::vector<std::string> args, UniqueFd* out = nullptr) {
+  // Starts the payload in the job cgroup as the runner does: clone3 into
+  // clone_into_fd() when there is one, then the child writes "0" to every
+  // join_files() file before it execs (`use_clone3` false: plain fork, joining
+  // everything, as on kernels without clone3). stdout goes to a pipe when `out`
+  // is given.
+  pid_t start(std::vector<std::string> args, UniqueFd* out = nullptr, bool use_clone3 = true) {
     args.insert(args.begin(), CRONRUN_PAYLOAD);
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    int go[2], pipe_out[2] = {-1, -1};
-    EXPECT_EQ(::pipe2(go, O_CLOEXEC), 0);
+    int pipe_out[2] = {-1, -1};
     if (out) {
       EXPECT_EQ(::pipe2(pipe_out, O_CLOEXEC), 0);
     }
-    pid_t pid = ::fork();
+    EXPECT_EQ(cg_->clone_into_fd() >= 0, placement_.layout != Layout::v1);
+    const bool clone3 = use_clone3 && cg_->clone_into_fd() >= 0;
+    auto files = cg_->join_files(clone3);
+    EXPECT_TRUE(files) << files.error().message();
+    std::vector<int> join;
+    if (files)
+      for (const auto& f : *files) join.push_back(f.fd);
+    // Like the runner, return only once the child has exec'd (EOF on a CLOEXEC
+    // pipe), so it has joined every hierarchy by then.
+    int execd[2];
+    EXPECT_EQ(::pipe2(execd, O_CLOEXEC), 0);
+    pid_t pid;
+    if (clone3) {
+      struct clone_args ca;
+      std::memset(&ca, 0, sizeof ca);
+      ca.flags = CLONE_INTO_CGROUP;
+      ca.exit_signal = SIGCHLD;
+      ca.cgroup = static_cast<uint64_t>(cg_->clone_into_fd());
+      pid = static_cast<pid_t>(::syscall(SYS_clone3, &ca, sizeof ca));
+    } else {
+      pid = ::fork();
+    }
     if (pid == 0) {
-      char c = 0;
-      while (::read(go[0], &c, 1) < 0 && errno == EINTR) {
-      }
-      if (c != 'g') ::_exit(99);
+      for (int fd : join)
+        if (::write(fd, "0", 1) != 1) ::_exit(99);
       if (out) ::dup2(pipe_out[1], 1);
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
-    EXPECT_GT(pid, 0);
-    children_.push_back(pid);
-    ::close(go[0]);
+    EXPECT_GT(pid, 0) << std::strerror(errno);
+    if (pid > 0) children_.push_back(pid);
+    ::close(execd[1]);
+    char c;
+    while (::read(execd[0], &c, 1) < 0 && errno == EINTR) {
+    }
+    ::close(execd[0]);
     if (out) {
       ::close(pipe_out[1]);
       *out = UniqueFd(pipe_out[0]);
     }
-    EXPECT_EQ(cg_->clone_into_fd() >= 0, placement_.layout == Layout::v2);
-    auto attached = cg_->attach(pid);
-    EXPECT_TRUE(attached) << attached.error().message();
-    EXPECT_EQ(::write(go[1], "g", 1), 1);
-    ::close(go[1]);
     return pid;
+  }
+
+  // `pid` is in the job cgroup in every hierarchy; waits for it (sleep 0.5).
+  void check_placed(pid_t pid);
+
+  // The v1 hierarchies a run uses: all of ours on plain v1; on hybrid not those
+  // holding only freezer / cpuacct when the unified leaf has cgroup.kill /
+  // cpu.stat (it kills and counts CPU itself).
+  size_t used_v1_hierarchies() const {
+    std::string unified_leaf = placement_.v2_mount.empty() ? "" : cgroup_fs_path(placement_.v2_mount, cg_->path());
+    auto unified_has = [&](const char* f) {
+      return !unified_leaf.empty() && ::access((unified_leaf + "/" + f).c_str(), F_OK) == 0;
+    };
+    size_t n = 0;
+    for (const auto& m : placement_.v1_mounts) {
+      bool needed = false;
+      for (const auto& c : m.controllers) {
+        if (c == "freezer" && unified_has("cgroup.kill")) continue;
+        if (c == "cpuacct" && unified_has("cpu.stat")) continue;
+        if (c == "memory" || c == "cpu" || c == "cpuacct" || c == "pids" || c == "blkio" || c == "freezer")
+          needed = true;
+      }
+      n += needed;
+    }
+    return n;
   }
 
   int wait_child(pid_t pid) {
@@ -175,12 +220,45 @@ class CgroupHost : public CgroupTest, public ::testing::WithParamInterface<Mode>
 INSTANTIATE_TEST_SUITE_P(Layouts, CgroupHost, ::testing::Values(Mode::host, Mode::v1_only),
                          [](const auto& p) { return p.param == Mode::host ? "host" : "v1_only"; });
 
-TEST_P(CgroupHost, AttachPlacesChildInEveryHierarchy) {
+TEST_P(CgroupHost, ChildJoinsEveryHierarchyAfterClone3) {
   create({});
   EXPECT_EQ(cg_->layout(), placement_.layout);
   EXPECT_EQ(cg_->path(), parent_ + "/job/run-" + std::to_string(::getpid()));
   EXPECT_EQ(cg_->events_fd() >= 0, placement_.layout != Layout::v1);
-  pid_t pid = start({"sleep", "0.5"});
+  // clone3 places it in the unified half only: the v1 ones are joined.
+  auto files = cg_->join_files(true);
+  ASSERT_TRUE(files) << files.error().message();
+  EXPECT_EQ(files->size(), used_v1_hierarchies());
+  for (const auto& f : *files) EXPECT_TRUE(f.path.ends_with("/tasks")) << f.path;
+  check_placed(start({"sleep", "0.5"}));
+}
+
+TEST_P(CgroupHost, ChildJoinsEveryHierarchyAfterPlainFork) {
+  create({});
+  auto files = cg_->join_files(false);
+  ASSERT_TRUE(files) << files.error().message();
+  EXPECT_EQ(files->size(), used_v1_hierarchies() + (placement_.v2_mount.empty() ? 0 : 1));
+  check_placed(start({"sleep", "0.5"}, nullptr, false));
+}
+
+TEST_P(CgroupHost, JoinFailureIsTheChildsToReport) {
+  create({});
+  auto files = cg_->join_files(false);
+  ASSERT_TRUE(files);
+  ASSERT_FALSE(files->empty());
+  // A task cannot join a cgroup that is gone: the write fails with an errno the
+  // child can report (ENOENT/ENODEV), and it runs nowhere.
+  std::string leaf = files->back().path.substr(0, files->back().path.rfind('/'));
+  ASSERT_EQ(::rmdir(leaf.c_str()), 0) << leaf << ": " << std::strerror(errno);
+  pid_t pid = ::fork();
+  if (pid == 0) ::_exit(::write(files->back().fd, "0", 1) == 1 ? 0 : 1);
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+}
+
+void CgroupTest::check_placed(pid_t pid) {
   auto text = read_file("/proc/" + std::to_string(pid) + "/cgroup");
   ASSERT_TRUE(text);
   auto lines = parse_proc_cgroup(*text);
@@ -189,7 +267,7 @@ TEST_P(CgroupHost, AttachPlacesChildInEveryHierarchy) {
   for (const auto& l : *lines)
     if (l.path == cg_->path()) ++inside;
   // Every hierarchy in use, plus the unified one on hybrid.
-  size_t expected = placement_.v1_mounts.size() + (placement_.v2_mount.empty() ? 0 : 1);
+  size_t expected = used_v1_hierarchies() + (placement_.v2_mount.empty() ? 0 : 1);
   EXPECT_EQ(inside, expected) << *text;
   auto pids = cg_->pids();
   ASSERT_TRUE(pids);
@@ -341,18 +419,24 @@ TEST_P(CgroupHost, CpuQuotaThrottles) {
   EXPECT_TRUE(u.cpu_throttled_s);
 }
 
-TEST_P(CgroupHost, RemoveTakesJobDirUnlessShared) {
+TEST_P(CgroupHost, RemoveTakesTheRunAndKeepsTheJobDir) {
   create({});
-  // A second run of the same job keeps <job> alive when the first is removed.
   auto other = create_job_cgroup(placement_, "job", "other-" + std::to_string(::getpid()));
   ASSERT_TRUE(other) << other.error().message();
+  std::vector<std::string> leaves;
+  for (const auto& m : placement_.v1_mounts) leaves.push_back(cgroup_fs_path(m.mount_point, cg_->path()));
+  if (!placement_.v2_mount.empty()) leaves.push_back(cgroup_fs_path(placement_.v2_mount, cg_->path()));
   ASSERT_TRUE(cg_->remove());
   ASSERT_TRUE(cg_->remove());  // idempotent
+  for (const auto& l : leaves) EXPECT_NE(::access(l.c_str(), F_OK), 0) << l << " is left behind";
+  // <job> stays, as the parent of the job's next runs, also once it is empty.
   std::string job_dir = cgroup_fs_path(placement_.v1_mounts.front().mount_point, parent_ + "/job");
   EXPECT_EQ(::access(job_dir.c_str(), F_OK), 0);
+  std::string other_leaf = cgroup_fs_path(placement_.v1_mounts.front().mount_point, (*other)->path());
   auto removed = (*other)->remove();
   ASSERT_TRUE(removed) << removed.error().message();
-  EXPECT_NE(::access(job_dir.c_str(), F_OK), 0);
+  EXPECT_NE(::access(other_leaf.c_str(), F_OK), 0);
+  EXPECT_EQ(::access(job_dir.c_str(), F_OK), 0);
 }
 
 TEST_P(CgroupHost, DestructorKillsAndRemovesUnlessReleased) {
@@ -561,14 +645,30 @@ TEST_F(CgroupV2OnUnified, NonRootDelegatedRunner) {
       }
       auto own = read_file("/proc/self/cgroup");
       msg += "self=" + own.value_or("?");
+      auto join = (*made)->join_files(false);
+      if (!join || join->size() != 1) {
+        msg += (join ? "join files: " + std::to_string(join->size()) : join.error().message()) + "\n";
+        code = 3;
+        return;
+      }
+      int joined[2];
+      if (::pipe(joined) != 0) {
+        code = 3;
+        return;
+      }
       pid_t child = ::fork();
       if (child == 0) {
+        char ok = ::write(join->front().fd, "0", 1) == 1 ? 'y' : 'n';
+        (void)!::write(joined[1], &ok, 1);
         ::sleep(30);
         ::_exit(0);
       }
-      auto attached = (*made)->attach(child);
-      if (!attached) {
-        msg += attached.error().message() + "\n";
+      ::close(joined[1]);
+      char ok = 0;
+      (void)!::read(joined[0], &ok, 1);
+      ::close(joined[0]);
+      if (ok != 'y') {
+        msg += "the child could not join " + join->front().path + "\n";
         code = 3;
       }
       auto pids = (*made)->pids();
@@ -607,10 +707,11 @@ TEST_F(CgroupV2OnUnified, NonRootDelegatedRunner) {
   EXPECT_NE(msg.find("\n0::" + leaf + "\n"), std::string::npos) << msg;
   EXPECT_NE(msg.find("pids=1"), std::string::npos) << msg;
   // The dead runner's leaf is gone, ours stays (the runner cannot remove the
-  // cgroup it lives in), the job cgroup is removed.
+  // cgroup it lives in), the run's cgroup is removed and <job> stays.
   EXPECT_NE(::access(stale.c_str(), F_OK), 0);
   EXPECT_EQ(::access(cgroup_fs_path(placement_.v2_mount, leaf).c_str(), F_OK), 0);
-  EXPECT_NE(::access((deleg_dir + "/job").c_str(), F_OK), 0);
+  EXPECT_NE(::access((deleg_dir + "/job/run-1").c_str(), F_OK), 0);
+  EXPECT_EQ(::access((deleg_dir + "/job").c_str(), F_OK), 0);
 }
 
 }  // namespace

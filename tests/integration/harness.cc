@@ -128,8 +128,9 @@ std::vector<std::string> leftover_cgroups(const std::string& parent) {
     fs::path p = fs::path(m) / parent.substr(1);
     std::error_code ec;
     if (!fs::is_directory(p, ec)) continue;
+    // Run cgroups are <parent>/<job>/<run-id>; <job> itself stays between runs.
     for (auto it = fs::recursive_directory_iterator(p, ec); it != fs::recursive_directory_iterator(); it.increment(ec))
-      if (it->is_directory(ec)) out.push_back(it->path().string());
+      if (it.depth() >= 1 && it->is_directory(ec)) out.push_back(it->path().string());
   }
   return out;
 }

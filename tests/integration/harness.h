@@ -29,7 +29,8 @@ std::string read_text(const std::string& path);
 bool alive(pid_t pid);
 // Every cgroup mount point on this host (v1 controllers and the v2 mount).
 std::vector<std::string> cgroup_mounts();
-// Directories below <mount>/<parent> in any hierarchy (job cgroups left behind).
+// Run cgroups (<mount>/<parent>/<job>/<run-id> and below) left behind in any
+// hierarchy; the <job> directories stay between runs by design.
 std::vector<std::string> leftover_cgroups(const std::string& parent);
 // Removes <mount>/<parent> (and empty children) in every hierarchy.
 void remove_cgroup_parent(const std::string& parent);

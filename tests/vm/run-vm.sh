@@ -38,10 +38,13 @@ append="$append rdinit=/init init_on_free=0"
 [ -n "${CRONRUN_VM_ONLY:-}" ] && append="$append vmtest.only=$CRONRUN_VM_ONLY"
 limit=${CRONRUN_VM_TIMEOUT:-240}
 
+# 1.5 GiB: the initramfs lives in RAM, and 60-many runs 20 sanitized cronruns at
+# once (~36 MiB of ASan anonymous memory each); 1 GiB ran out.
+mem=${CRONRUN_VM_MEM:-1536}
 say "booting $kernel under ${CRONRUN_VM_ACCEL:-tcg} (limit ${limit}s), console in $log"
 start=$(date +%s)
 set +e
-timeout -k 5 "$limit" "$qemu" -accel "${CRONRUN_VM_ACCEL:-tcg}" -cpu max -smp 2 -m 1024 \
+timeout -k 5 "$limit" "$qemu" -accel "${CRONRUN_VM_ACCEL:-tcg}" -cpu max -smp 2 -m "$mem" \
   -nographic -no-reboot -nic none \
   -kernel "$kernel" -initrd "$initrd" -append "$append" \
   < /dev/null > "$log.tmp" 2>&1
