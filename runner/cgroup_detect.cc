@@ -324,7 +324,8 @@ Placement discover(const DiscoverOptions& opts) {
       p.layout = Layout::hybrid;
       p.v2_mount = view->unified->mount_point;
       p.reason = "hybrid cgroups, " + who + ": " + v1_part + ", and in the unified hierarchy at " + p.v2_mount +
-                 " for tracking, cgroup.kill, CPU time and pressure";
+                 " for tracking, cgroup.kill, CPU time and pressure (freezer and cpuacct are then used only if "
+                 "the unified leaf lacks cgroup.kill or cpu.stat)";
     } else {
       p.reason += "; unified hierarchy at " + view->unified->mount_point + " not used: " +
                   (placed ? std::string("the runner lives in ") + parent : placed.error().message());
