@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "common/history.h"
@@ -294,6 +296,42 @@ TEST_F(Runner, NiceAndIoniceReachTheJob) {
                    {"/bin/sh", "-c", "cut -d' ' -f19 /proc/$$/stat; ionice -p $$"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "10\nidle\n");
+}
+
+// The job's first process is already in the run's cgroup in every hierarchy the
+// run uses: cloned into the unified half, and joined to the v1 ones by writing
+// "0" to their `tasks` files before exec. freezer and cpuacct are not used on this
+// hybrid host (the unified leaf kills and counts CPU time). The same holds when
+// clone3 is ruled out (CRONRUN_FORCE_SPAWN=fork): the child then joins the
+// unified half through cgroup.procs as well.
+TEST_F(Runner, TheJobStartsInsideItsCgroupInEveryHierarchy) {
+  for (const char* force : {"", "fork"}) {
+    SCOPED_TRACE(std::string("CRONRUN_FORCE_SPAWN=") + force);
+    std::vector<std::string> env;
+    if (*force) env.push_back(std::string("CRONRUN_FORCE_SPAWN=") + force);
+    auto r = cronrun::testing::run(cmd({"--name", "placed", "-v", "--memory", "256M", "--cpu", "50%"},
+                                       {"/bin/cat", "/proc/self/cgroup"}),
+                                   std::chrono::seconds(60), env);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::string path = result()["isolation"]["path"].get<std::string>();
+    std::map<std::string, std::string> where;  // controller list -> path
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      auto a = line.find(':'), b = line.find(':', a + 1);
+      where[line.substr(a + 1, b - a - 1)] = line.substr(b + 1);
+    }
+    for (const char* c : {"memory", "cpu", "pids", "blkio", ""}) EXPECT_EQ(where[c], path) << "'" << c << "'\n" << r.out;
+    EXPECT_EQ(where["freezer"], "/") << r.out;
+    EXPECT_EQ(where["cpuacct"], "/") << r.out;
+    if (*force) {
+      EXPECT_NE(r.err.find("with fork+join"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("/sys/fs/cgroup/unified" + path + "/cgroup.procs"), std::string::npos) << r.err;
+    } else {
+      EXPECT_NE(r.err.find("with clone3(CLONE_INTO_CGROUP)+join"), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find("cgroup.procs"), std::string::npos) << r.err;
+    }
+    EXPECT_NE(r.err.find("/sys/fs/cgroup/memory" + path + "/tasks"), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(Runner, SoftLimitsAndWeightsReachTheCgroupFiles) {
