@@ -214,7 +214,6 @@ int64_t monotonic_ms();
 // cgroup that holds processes). Retries when a concurrent remove() of the same
 // job's directory races the creation.
 struct V2Created {
-  CgroupDir parent_dir;  // <parent>
   CgroupDir job_dir;   // <parent>/<job>
   CgroupDir leaf;      // <parent>/<job>/<run_id>
   std::map<std::string, std::string> enable_errors;  // controller -> why it is missing

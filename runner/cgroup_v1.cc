@@ -89,7 +89,6 @@ Result<void> wait_v1_empty(const CgroupDir& dir, int64_t deadline, int timeout_m
 // One hierarchy's directories of this run.
 struct V1Dirs {
   std::vector<std::string> controllers;
-  CgroupDir parent_dir;  // <parent>
   CgroupDir job_dir;     // <parent>/<job>
   CgroupDir leaf;        // <parent>/<job>/<run-id>
 };
@@ -114,6 +113,8 @@ class V1JobCgroup final : public JobCgroup {
       if (!tree) return std::unexpected(std::move(tree.error()).context("creating the unified (v2) half"));
       unified_ = std::move(*tree);
       if (auto fd = unified_->leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
+      unified_kills_ = unified_->leaf.has("cgroup.kill");
+      unified_counts_cpu_ = unified_->leaf.has("cpu.stat");
     }
     std::vector<const Placement::V1Mount*> mounts;
     for (const auto& m : placement.v1_mounts)
@@ -146,13 +147,10 @@ class V1JobCgroup final : public JobCgroup {
     for (const auto* m : mounts) {
       V1Dirs d;
       d.controllers = m->controllers;
-      auto parent = CgroupDir::open(cgroup_fs_path(m->mount_point, placement.parent));
-      if (!parent) return std::unexpected(parent.error());
-      auto job = parent->open_child(job_);
+      auto job = CgroupDir::open(cgroup_fs_path(m->mount_point, join_relative(placement.parent, job_)));
       if (!job) return std::unexpected(job.error());
       auto leaf = job->open_child(run_id_);
       if (!leaf) return std::unexpected(leaf.error());
-      d.parent_dir = std::move(*parent);
       d.job_dir = std::move(*job);
       d.leaf = std::move(*leaf);
       dirs_.push_back(std::move(d));
@@ -199,21 +197,21 @@ class V1JobCgroup final : public JobCgroup {
 
   // After remove() the cgroup is gone and, by construction, was empty.
   Result<std::vector<pid_t>> pids() const override {
-    if (removed_ || (!unified_ && dirs_.empty())) return std::vector<pid_t>{};
+    if (removed_ || nothing_made()) return std::vector<pid_t>{};
     return tracking().procs();
   }
 
   Result<void> signal_all(int sig) override {
-    if (removed_ || (!unified_ && dirs_.empty())) return {};
+    if (removed_ || nothing_made()) return {};
     auto procs = tracking().procs();
     if (!procs) return std::unexpected(procs.error());
     return signal_pids(*procs, sig, tracking().path());
   }
 
   Result<void> kill_all(int timeout_ms) override {
-    if (removed_ || (!unified_ && dirs_.empty())) return {};
+    if (removed_ || nothing_made()) return {};
     const int64_t deadline = monotonic_ms() + timeout_ms;
-    if (unified_ && unified_->leaf.has("cgroup.kill")) {
+    if (unified_kills_) {
       if (auto k = v2_kill_and_wait(unified_->leaf, timeout_ms); !k) return k;
       if (dirs_.empty()) return {};  // creation failed before any v1 directory
       // Exited tasks leave every hierarchy at once; this normally returns at once.
@@ -349,10 +347,13 @@ class V1JobCgroup final : public JobCgroup {
   // already kills (cgroup.kill, 5.14+) and counts CPU time (cpu.stat): a freezer
   // or cpuacct hierarchy of their own would only cost a mkdir and an rmdir per
   // run. Co-mounted hierarchies (cpu,cpuacct) are kept for their other member.
+  // Creation failed before any directory existed: nothing to list, kill or wait for.
+  bool nothing_made() const { return !unified_ && dirs_.empty(); }
+
   bool needed(const std::string& c) const {
     if (!is_ours(c)) return false;
-    if (c == "freezer" && unified_ && unified_->leaf.has("cgroup.kill")) return false;
-    if (c == "cpuacct" && unified_ && unified_->leaf.has("cpu.stat")) return false;
+    if (c == "freezer" && unified_kills_) return false;
+    if (c == "cpuacct" && unified_counts_cpu_) return false;
     return true;
   }
 
@@ -395,6 +396,8 @@ class V1JobCgroup final : public JobCgroup {
   CgroupPtr cg_;
   std::vector<V1Dirs> dirs_;
   std::optional<V2Created> unified_;
+  bool unified_kills_ = false;       // the unified leaf has cgroup.kill (5.14+)
+  bool unified_counts_cpu_ = false;  // ... and cpu.stat
   UniqueFd events_;
   struct OpenJoinFile {
     UniqueFd fd;

@@ -104,7 +104,6 @@ Result<V2Created> create_v2_tree_once(const std::string& mount_point, const std:
   if (auto made = job_dir->make_child(run_id, false); !made) return std::unexpected(made.error());
   auto leaf = job_dir->open_child(run_id);
   if (!leaf) return std::unexpected(leaf.error());
-  out.parent_dir = std::move(*dir);
   out.job_dir = std::move(*job_dir);
   out.leaf = std::move(*leaf);
   return out;
@@ -311,8 +310,8 @@ namespace {
 
 class V2JobCgroup final : public JobCgroup {
  public:
-  V2JobCgroup(std::string path, std::string job, std::string run_id, V2Created tree)
-      : path_(std::move(path)), job_(std::move(job)), run_id_(std::move(run_id)), tree_(std::move(tree)) {
+  V2JobCgroup(std::string path, std::string run_id, V2Created tree)
+      : path_(std::move(path)), run_id_(std::move(run_id)), tree_(std::move(tree)) {
     if (auto fd = tree_.leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
   }
   ~V2JobCgroup() override {
@@ -428,7 +427,7 @@ Result<std::unique_ptr<JobCgroup>> create_v2_job(const Placement& placement, con
   auto tree = create_v2_tree(placement.v2_mount, placement.parent, placement.controllers, job, run_id);
   if (!tree) return std::unexpected(tree.error());
   std::string path = join_relative(join_relative(placement.parent, job), run_id);
-  return std::make_unique<V2JobCgroup>(std::move(path), job, run_id, std::move(*tree));
+  return std::make_unique<V2JobCgroup>(std::move(path), run_id, std::move(*tree));
 }
 
 }  // namespace cronrun::cgroup
