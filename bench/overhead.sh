@@ -81,7 +81,9 @@ for k in "${order[@]}"; do
     "$sp" "$(echo "$sp / $flock_sp" | bc -l)"
 done
 
-# The supervisor's own memory while a job runs.
+# The supervisor's own memory while a job runs, in the steady state of a cron job:
+# its <job> cgroup exists from an earlier run.
+$cronrun -q --history $work/h.db --lock $work/r.pid --cgroup-parent /$parent --memory 1G -- /bin/sleep 0
 $cronrun -q --history $work/h.db --lock $work/r.pid --cgroup-parent /$parent --memory 1G -- /bin/sleep 1 &
 pid=$!
 sleep 0.5

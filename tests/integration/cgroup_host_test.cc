@@ -439,6 +439,44 @@ TEST_P(CgroupHost, RemoveTakesTheRunAndKeepsTheJobDir) {
   EXPECT_EQ(::access(job_dir.c_str(), F_OK), 0);
 }
 
+// <job> is made (through libcgroup) when a run finds it missing, in whichever
+// hierarchy lacks it: the job's first run, or the first after a reboot or after an
+// admin removed it. Later runs only make their leaf below it.
+TEST_P(CgroupHost, MissingJobDirIsMadeAgain) {
+  create({});
+  std::vector<std::string> job_dirs;
+  for (const auto& m : placement_.v1_mounts) {
+    std::string d = cgroup_fs_path(m.mount_point, parent_ + "/job");
+    if (::access(d.c_str(), F_OK) == 0) job_dirs.push_back(d);
+  }
+  ASSERT_EQ(job_dirs.size(), used_v1_hierarchies());
+  ASSERT_TRUE(cg_->remove());
+  cg_.reset();
+  // Gone from one hierarchy only: the next run makes it there and reuses the rest.
+  ASSERT_EQ(::rmdir(job_dirs.back().c_str()), 0) << std::strerror(errno);
+  Limits l;
+  l.memory_max_bytes = 64 * kMiB;
+  l.pids_max = 10;
+  create(l);
+  for (const auto& d : job_dirs) EXPECT_EQ(::access(d.c_str(), F_OK), 0) << d << " was not made again";
+  for (const auto& m : placement_.v1_mounts) {
+    std::string leaf = cgroup_fs_path(m.mount_point, cg_->path());
+    if (std::find(job_dirs.begin(), job_dirs.end(), cgroup_fs_path(m.mount_point, parent_ + "/job")) != job_dirs.end()) {
+      EXPECT_EQ(::access(leaf.c_str(), F_OK), 0) << leaf;
+    }
+  }
+  auto memory = std::find_if(placement_.v1_mounts.begin(), placement_.v1_mounts.end(), [](const auto& m) {
+    return std::find(m.controllers.begin(), m.controllers.end(), "memory") != m.controllers.end();
+  });
+  ASSERT_NE(memory, placement_.v1_mounts.end());
+  auto limit = read_file(cgroup_fs_path(memory->mount_point, cg_->path()) + "/memory.limit_in_bytes");
+  ASSERT_TRUE(limit);
+  EXPECT_EQ(*limit, std::to_string(64 * kMiB) + "\n");
+  // The leaf goes, <job> stays.
+  ASSERT_TRUE(cg_->remove());
+  for (const auto& d : job_dirs) EXPECT_EQ(::access(d.c_str(), F_OK), 0) << d;
+}
+
 TEST_P(CgroupHost, DestructorKillsAndRemovesUnlessReleased) {
   create({});
   std::string leaf = cgroup_fs_path(placement_.v1_mounts.front().mount_point, cg_->path());
