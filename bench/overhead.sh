@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Per-run overhead of cronrun on /bin/true, side by side with its peers:
 #   flock -n (lock only), /usr/bin/time -v (rusage only), cgexec (existing cgroup),
-#   and cronrun with lock + fresh cgroup + limits + SQLite history, and reduced forms.
+#   cronrun with lock + fresh cgroup + limits + SQLite history, reduced forms of it,
+#   and `floor` (bench/floor.c): the same lock and cgroup kernel work done by a
+#   plain C program, i.e. what any runner doing it on this host pays.
 # Prints ms per run and the ratio to `flock -n`, back to back and spaced out (one
 # run at a time after a pause, as cron runs them), plus cronrun's own memory while
 # a job runs. Root, release build. Not a test: figures for people.
@@ -20,13 +22,16 @@ cronrun="$build/runner/cronrun"
 work=$(mktemp -d)
 parent=cronrun-bench-$$
 cleanup() {
-  cgdelete -r -g memory,cpu,pids:/$parent-cgexec 2>/dev/null || true
+  # (cgdelete -g memory,cpu,pids removes only the first hierarchy's group here.)
   for m in /sys/fs/cgroup/*/; do
-    [ -d "$m/$parent" ] && find "$m/$parent" -depth -type d -exec rmdir {} \; 2>/dev/null
+    for d in "$m/$parent" "$m/$parent-cgexec"; do
+      [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
   done
   rm -rf "$work"
 }
 trap cleanup EXIT
+cc -O2 -Wall -Wextra -o "$work/floor" bench/floor.c
 cgcreate -g memory,cpu,pids:/$parent-cgexec
 cgset -r memory.limit_in_bytes=1G -r cpu.cfs_quota_us=100000 -r pids.max=100 $parent-cgexec
 
@@ -39,7 +44,13 @@ declare -A cmd=(
   [cronrun-nohist]="$cronrun -q --no-history --lock $work/c.pid --cgroup-parent /$parent --memory 1G --cpu 100% --pids 100 -- /bin/true"
   [cronrun-nocg]="$cronrun -q --no-history --lock $work/c.pid --cgroup off -- /bin/true"
 )
-order=(true flock time cgexec cronrun-nocg cronrun-nohist cronrun)
+# One run first: the job's cgroup directories exist from then on, as they do for any
+# cron job after its first run, and `floor` makes its run leaves in the same ones.
+${cmd[cronrun]} >/dev/null
+mapfile -t job_dirs < <(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$parent/true")
+[ ${#job_dirs[@]} -gt 0 ] || { echo "overhead.sh: cronrun made no job cgroup under /$parent" >&2; exit 1; }
+cmd[floor]="$work/floor $work/floor.lock ${job_dirs[*]} -- /bin/true"
+order=(true flock time cgexec floor cronrun-nocg cronrun-nohist cronrun)
 declare -A total_us spaced_us
 for k in "${order[@]}"; do total_us[$k]=0; spaced_us[$k]=0; done
 
