@@ -9,7 +9,8 @@
 //   --cgroup-parent overrides, relative to the hierarchy root.
 // On hybrid hosts limits go through the v1 controllers while the (controller-less)
 // v2 hierarchy is still used for tracking, cgroup.kill, cpu.stat and pressure.
-// v1 hierarchies are created through libcgroup; v2 directly by directory fd
+// In v1 hierarchies libcgroup makes a job's <parent>/<job> path when it is missing
+// and each run's leaf is a mkdirat below it; v2 goes directly by directory fd
 // (libcgroup 2.0.2 writes +controller into every ancestor, which breaks delegation).
 #pragma once
 
