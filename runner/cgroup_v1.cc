@@ -7,8 +7,9 @@
 //
 // Why the split:
 //  * Per run, libcgroup costs more than the kernel work it wraps: cgroup_init()
-//    clears an 820 KiB static table (a page fault per 4 KiB: 0.5 ms and 0.8 MiB
-//    of the runner's RSS) and every call re-reads /proc/mounts.
+//    clears an 820 KiB static table (a page fault per 4 KiB) and every call
+//    re-reads /proc/mounts; together 0.8 ms and 0.8 MiB of the runner's RSS a run
+//    (bench/overhead.sh).
 //  * libcgroup 2.0.2's cgroup_delete_cgroup() migrates leftover tasks into the
 //    parent (<job>) before rmdir — a leftover would escape the kill and the
 //    accounting. We rmdir ourselves and treat "busy" as "not empty yet".
@@ -130,11 +131,8 @@ class V1JobCgroup final : public JobCgroup {
 
     // The common case: <job> exists in every hierarchy (it outlives its runs), and
     // the run's leaf is one mkdirat below it. Only when a <job> directory is missing
-    // (the job's first run, or the first after a reboot) does libcgroup create the
-    // path, mkdir -p through every hierarchy, below parents an admin may have
-    // defined in cgconfig.conf. Kept off the common path because libcgroup's
-    // cgroup_init() clears a static 820 KiB mount table (one page fault per 4 KiB)
-    // and each libcgroup call re-reads /proc/mounts: 0.8 ms and 0.9 MiB a run.
+    // (the job's first run, the first after a reboot) does libcgroup make the path
+    // (see the top of the file for why it stays off the common path).
     const std::string job_path = join_relative(placement.parent, job_);
     for (int attempt = 0;; ++attempt) {
       auto made = create_leaves(mounts, job_path);
