@@ -110,22 +110,32 @@ CREATE INDEX runs_figures ON runs(started_at, run_id, job, status, finished_at, 
   cpu_quota_pct, timeout_s, runner_pid, boot_id);
 DROP INDEX runs_started;
 )sql",
+    // 3 -> 4: the runner's start time (clock ticks after boot), so a running row
+    // whose runner pid the kernel has given to another process reads as lost. Not
+    // in runs_figures: only the few `running` rows need it, by primary key.
+    R"sql(
+ALTER TABLE runs ADD COLUMN runner_start INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == HistoryStore::kSchemaVersion);
 
-// Read-only connections never migrate; an older file is read through TEMP views
-// that add the newer columns (computed from the JSON) under the same name, so
-// queries need not know. Index i upgrades a view of version i + 1 readers.
-constexpr const char* kCompatViewV1 = R"sql(
-CREATE TEMP VIEW runs AS SELECT *,
+// Read-only connections never migrate; an older file is read through a TEMP view
+// that adds the newer columns (computed from the JSON, or their defaults) under
+// the same names, so queries need not know.
+std::string compat_view(int version) {
+  std::string sql = "CREATE TEMP VIEW runs AS SELECT *";
+  if (version < 2) {
+    sql += R"sql(,
   json_extract(record, '$.usage.cpu_throttled_s') AS cpu_throttled_s,
   json_extract(record, '$.counters."db.queries"') AS db_queries,
   json_extract(record, '$.counters."db.time_s"') AS db_time_s,
   json_extract(record, '$.limits.memory_max_bytes') AS memory_max_bytes,
   json_extract(record, '$.limits.cpu_quota_pct') AS cpu_quota_pct,
-  json_extract(record, '$.limits.timeout_s') AS timeout_s
-FROM main.runs;
-)sql";
+  json_extract(record, '$.limits.timeout_s') AS timeout_s)sql";
+  }
+  if (version < 4) sql += ",\n  0 AS runner_start";
+  return sql + "\nFROM main.runs;";
+}
 
 HistoryFault fault_of(int rc) {
   switch (rc & 0xff) {
@@ -208,18 +218,24 @@ Error newer_schema_error(const std::string& path, int version) {
 RunnerProbe RunnerProbe::system() {
   RunnerProbe p;
   p.boot_id = current_boot_id();
-  p.pid_alive = [](int64_t pid) {
+  p.runner_alive = [](int64_t pid, uint64_t start) {
     if (pid <= 0) return true;
     // EPERM: the pid exists but belongs to another user (a root runner seen by a
     // non-root cronprof) — alive.
-    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+    if (start == 0) return true;
+    auto now = process_start_ticks(pid);
+    // Unreadable (hidepid hides other users' pids): the pid exists, so alive —
+    // unless it exited since the kill().
+    if (!now) return !(::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+    return *now == start;
   };
   return p;
 }
 
-bool RunnerProbe::gone(int64_t runner_pid, const std::string& row_boot_id) const {
+bool RunnerProbe::gone(int64_t runner_pid, uint64_t runner_start, const std::string& row_boot_id) const {
   if (!boot_id.empty() && !row_boot_id.empty() && boot_id != row_boot_id) return true;
-  if (runner_pid > 0 && pid_alive && !pid_alive(runner_pid)) return true;
+  if (runner_pid > 0 && runner_alive && !runner_alive(runner_pid, runner_start)) return true;
   return false;
 }
 
@@ -356,8 +372,9 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
       why = HistoryFault::corrupt;
       return context(Error("unsupported schema version " + std::to_string(*version)));
     }
-    if (*version == 1) {
-      if (auto v = exec(raw, kCompatViewV1, path, "creating compatibility view"); !v) return context(v.error());
+    if (*version < kSchemaVersion) {
+      auto v = exec(raw, compat_view(*version), path, "creating compatibility view");
+      if (!v) return context(v.error());
     }
     store.schema_version_ = *version;
     why = HistoryFault::none;
@@ -439,13 +456,13 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
 
 namespace {
 
-// Columns written for every row, in bind order (?1 .. ?21).
+// Columns written for every row, in bind order (?1 .. ?22).
 constexpr const char* kColumns =
     "run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, "
     "max_rss_bytes, oom_kills, host, runner_pid, boot_id, record, cpu_throttled_s, db_queries, "
-    "db_time_s, memory_max_bytes, cpu_quota_pct, timeout_s";
+    "db_time_s, memory_max_bytes, cpu_quota_pct, timeout_s, runner_start";
 constexpr const char* kValues = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-                                "?20, ?21";
+                                "?20, ?21, ?22";
 constexpr const char* kUpdateAll =
     "job = excluded.job, status = excluded.status, started_at = excluded.started_at, "
     "finished_at = excluded.finished_at, wall_s = excluded.wall_s, exit_code = excluded.exit_code, "
@@ -454,7 +471,8 @@ constexpr const char* kUpdateAll =
     "runner_pid = excluded.runner_pid, boot_id = excluded.boot_id, record = excluded.record, "
     "cpu_throttled_s = excluded.cpu_throttled_s, db_queries = excluded.db_queries, "
     "db_time_s = excluded.db_time_s, memory_max_bytes = excluded.memory_max_bytes, "
-    "cpu_quota_pct = excluded.cpu_quota_pct, timeout_s = excluded.timeout_s";
+    "cpu_quota_pct = excluded.cpu_quota_pct, timeout_s = excluded.timeout_s, "
+    "runner_start = excluded.runner_start";
 
 std::optional<double> counter(const RunRecord& r, const char* name) {
   auto it = r.counters.find(name);
@@ -501,6 +519,7 @@ Result<void> bind_record(sqlite3* db, sqlite3_stmt* st, const RunRecord& r, cons
   ok(bind_opt(st, 19, r.limits.memory_max_bytes));
   ok(bind_opt(st, 20, r.limits.cpu_quota_pct));
   ok(bind_opt(st, 21, r.limits.timeout_s));
+  ok(sqlite3_bind_int64(st, 22, static_cast<int64_t>(r.runner_start)));
   if (rc != SQLITE_OK) return std::unexpected(sqlite_error(db, "binding run " + r.run_id, path));
   return {};
 }

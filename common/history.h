@@ -66,15 +66,19 @@ struct RunFigures {
   std::optional<double> timeout_s;
 };
 
-// Tells a live runner from a gone one. The default reads the current boot id and
-// probes pids with kill(pid, 0); tests substitute their own.
+// Tells a live runner from a gone one. The default reads the current boot id,
+// probes pids with kill(pid, 0) and compares start times from /proc/<pid>/stat;
+// tests substitute their own.
 struct RunnerProbe {
-  std::string boot_id;                          // "" = cannot tell boots apart
-  std::function<bool(int64_t pid)> pid_alive;
+  std::string boot_id;  // "" = cannot tell boots apart
+  // Is `pid` alive and, when `start` is known (not 0), still the process that
+  // started at `start` (clock ticks after boot)?
+  std::function<bool(int64_t pid, uint64_t start)> runner_alive;
   static RunnerProbe system();
   // A `running` row is lost when it was written in another boot, or its runner
-  // pid no longer exists. A pid of 0 (unknown) is never declared lost by pid.
-  bool gone(int64_t runner_pid, const std::string& row_boot_id) const;
+  // pid no longer exists or now belongs to a process started at another time (the
+  // kernel reused the pid). A pid of 0 (unknown) is never declared lost by pid.
+  bool gone(int64_t runner_pid, uint64_t runner_start, const std::string& row_boot_id) const;
 };
 
 // Move-only owner of one SQLite connection. Not thread-safe: use one store per
@@ -83,7 +87,7 @@ class HistoryStore {
  public:
   enum class Mode { read_write, read_only };
   // The schema this build writes and reads; kOldestSchema is the oldest it migrates.
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   static constexpr int kOldestSchema = 1;
 
   // read_write: creates parent dirs (0755 when root, 0700 otherwise) and the db,

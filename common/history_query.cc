@@ -113,6 +113,22 @@ Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<voi
     const unsigned char* t = sqlite3_column_text(s, col);
     out.assign(t ? reinterpret_cast<const char*>(t) : "", static_cast<size_t>(sqlite3_column_bytes(s, col)));
   };
+  // A running row is lost when its runner is gone. The runner's start time is not
+  // in runs_figures (only `running` rows need it): one primary-key lookup per
+  // running row whose pid is alive.
+  Stmt start_st;
+  auto running_row_gone = [&](int64_t runner_pid, const std::string& row_boot_id) -> Result<bool> {
+    if (probe_.gone(runner_pid, 0, row_boot_id)) return true;
+    if (runner_pid <= 0) return false;
+    if (!start_st.get() && !start_st.prepare(db_, "SELECT runner_start FROM runs WHERE run_id = ?1", path_))
+      return std::unexpected(query_error("preparing the runner lookup"));
+    sqlite3_reset(start_st.get());
+    sqlite3_bind_text(start_st.get(), 1, f.run_id.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(start_st.get()) != SQLITE_ROW)
+      return std::unexpected(query_error("reading the runner of run " + f.run_id));
+    auto start = static_cast<uint64_t>(sqlite3_column_int64(start_st.get(), 0));
+    return start != 0 && probe_.gone(runner_pid, start, row_boot_id);
+  };
   std::string status;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     text_into(0, f.run_id);
@@ -124,8 +140,11 @@ Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<voi
       return std::unexpected(std::move(parsed.error()).context("history row " + f.run_id));
     }
     f.status = *parsed;
-    if (f.status == RunStatus::running && probe_.gone(sqlite3_column_int64(s, 17), column_text(s, 18)))
-      f.status = RunStatus::lost;
+    if (f.status == RunStatus::running) {
+      auto lost = running_row_gone(sqlite3_column_int64(s, 17), column_text(s, 18));
+      if (!lost) return std::unexpected(lost.error());
+      if (*lost) f.status = RunStatus::lost;
+    }
     if (!keep(filter, f.status)) continue;
     f.started_at_s = sqlite3_column_double(s, 3);
     f.finished_at_s = column_double(s, 4);
@@ -150,16 +169,21 @@ Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<voi
 
 namespace {
 
-// Parses the record column and fills what the JSON does not carry.
-Result<RunRecord> record_of_row(sqlite3_stmt* s, int record_col, int pid_col, int boot_col, const RunnerProbe& probe) {
-  std::string text = column_text(s, record_col);
+// The columns record_of_row reads, in order.
+constexpr const char* kRecordColumns = "record, runner_pid, boot_id, run_id, runner_start";
+
+// Parses the record column of a kRecordColumns row and fills what the JSON does not carry.
+Result<RunRecord> record_of_row(sqlite3_stmt* s, const RunnerProbe& probe) {
+  std::string text = column_text(s, 0);
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return fail("stored record is not valid JSON");
   auto r = run_record_from_json(j);
   if (!r) return r;
-  r->runner_pid = sqlite3_column_int64(s, pid_col);
-  r->boot_id = column_text(s, boot_col);
-  if (r->status == RunStatus::running && probe.gone(r->runner_pid, r->boot_id)) r->status = RunStatus::lost;
+  r->runner_pid = sqlite3_column_int64(s, 1);
+  r->boot_id = column_text(s, 2);
+  r->runner_start = static_cast<uint64_t>(sqlite3_column_int64(s, 4));
+  if (r->status == RunStatus::running && probe.gone(r->runner_pid, r->runner_start, r->boot_id))
+    r->status = RunStatus::lost;
   return r;
 }
 
@@ -168,7 +192,7 @@ Result<RunRecord> record_of_row(sqlite3_stmt* s, int record_col, int pid_col, in
 Result<void> HistoryStore::each_run(const RunFilter& filter,
                                    const std::function<void(const RunRecord&)>& fn) const {
   Where w = where_of(filter);
-  std::string sql = "SELECT record, runner_pid, boot_id, run_id FROM runs" + w.sql +
+  std::string sql = std::string("SELECT ") + kRecordColumns + " FROM runs" + w.sql +
                     " ORDER BY started_at DESC, run_id DESC" + limit_of(filter);
   Stmt st;
   if (!st.prepare(db_, sql, path_)) return std::unexpected(query_error("preparing the run query"));
@@ -176,7 +200,7 @@ Result<void> HistoryStore::each_run(const RunFilter& filter,
   size_t emitted = 0;
   int rc;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-    auto r = record_of_row(st.get(), 0, 1, 2, probe_);
+    auto r = record_of_row(st.get(), probe_);
     if (!r) {
       last_fault_ = HistoryFault::corrupt;
       return std::unexpected(std::move(r.error()).context("history row " + column_text(st.get(), 3)));
@@ -256,16 +280,16 @@ Result<std::optional<RunRecord>> HistoryStore::find_run(std::string_view id_or_p
   // Exact id first; then a prefix. Run ids are lower-case hex and dashes, all
   // below 0x7f, so [key, key || DEL) is exactly the ids starting with key and the
   // lookup stays on the primary key index.
-  for (const char* sql : {"SELECT record, runner_pid, boot_id, run_id FROM runs WHERE run_id = ?1",
-                          "SELECT record, runner_pid, boot_id, run_id FROM runs "
-                          "WHERE run_id >= ?1 AND run_id < ?1 || char(127) ORDER BY run_id LIMIT 2"}) {
+  for (const char* where : {" WHERE run_id = ?1",
+                            " WHERE run_id >= ?1 AND run_id < ?1 || char(127) ORDER BY run_id LIMIT 2"}) {
+    std::string sql = std::string("SELECT ") + kRecordColumns + " FROM runs" + where;
     Stmt st;
     if (!st.prepare(db_, sql, path_)) return std::unexpected(query_error("preparing the run lookup"));
     sqlite3_bind_text(st.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
     std::vector<RunRecord> found;
     int rc;
     while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-      auto r = record_of_row(st.get(), 0, 1, 2, probe_);
+      auto r = record_of_row(st.get(), probe_);
       if (!r) {
         last_fault_ = HistoryFault::corrupt;
         return std::unexpected(std::move(r.error()).context("history row " + column_text(st.get(), 3)));
@@ -316,13 +340,16 @@ Result<uint64_t> HistoryStore::delete_before(double cutoff_unix_s, bool dry_run)
     std::vector<std::string> lost;
     {
       Stmt st;
-      if (!st.prepare(db_, "SELECT run_id, runner_pid, boot_id FROM runs WHERE status = 'running' AND started_at < ?1",
+      if (!st.prepare(db_,
+                      "SELECT run_id, runner_pid, boot_id, runner_start FROM runs "
+                      "WHERE status = 'running' AND started_at < ?1",
                       path_))
         return std::unexpected(query_error("preparing retention"));
       sqlite3_bind_double(st.get(), 1, cutoff_unix_s);
       int rc;
       while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-        if (probe_.gone(sqlite3_column_int64(st.get(), 1), column_text(st.get(), 2)))
+        if (probe_.gone(sqlite3_column_int64(st.get(), 1), static_cast<uint64_t>(sqlite3_column_int64(st.get(), 3)),
+                        column_text(st.get(), 2)))
           lost.push_back(column_text(st.get(), 0));
       }
       if (rc != SQLITE_DONE) return std::unexpected(query_error("reading old running rows"));

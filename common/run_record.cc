@@ -6,8 +6,8 @@
 // Parsing is strict about types (a string where a number belongs is an error that
 // names the key) but tolerant about presence: a missing optional key reads as
 // null and unknown keys are ignored, so a newer writer's extra fields do not break
-// an older reader. runner_pid / boot_id are not part of the schema; the history
-// keeps them in their own columns.
+// an older reader. runner_pid / runner_start / boot_id are not part of the schema;
+// the history keeps them in their own columns.
 //
 // Run ids are UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random bits
 // from getrandom(2), so ids sort by start time and need no coordination between
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -426,6 +427,32 @@ std::string current_boot_id() {
   std::string id = std::move(*text);
   while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
   return id;
+}
+
+Result<uint64_t> process_start_ticks(int64_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  auto text = read_file(path);
+  if (!text) return std::unexpected(text.error());
+  // "pid (comm) state ppid ..." — comm may hold spaces and parentheses, so the
+  // fields are counted from the last ')'. Field 3 (state) is the first after it.
+  size_t close = text->rfind(')');
+  if (close == std::string::npos) return fail("unexpected format of " + path);
+  std::string_view rest = std::string_view(*text).substr(close + 1);
+  int field = 2;
+  size_t pos = 0;
+  while (true) {
+    while (pos < rest.size() && rest[pos] == ' ') ++pos;
+    if (pos >= rest.size()) return fail("unexpected format of " + path + ": no field 22");
+    size_t end = rest.find(' ', pos);
+    if (end == std::string_view::npos) end = rest.size();
+    if (++field == 22) {
+      uint64_t ticks = 0;
+      auto [p, ec] = std::from_chars(rest.data() + pos, rest.data() + end, ticks);
+      if (ec != std::errc() || p != rest.data() + end) return fail("unexpected format of " + path + ": field 22");
+      return ticks;
+    }
+    pos = end;
+  }
 }
 
 }  // namespace cronrun

@@ -95,6 +95,10 @@ struct RunRecord {
   // Not part of the JSON schema; kept in the history so a crashed runner can be
   // told apart from a live one (section 5: `running` rows whose runner is gone).
   int64_t runner_pid = 0;
+  // The runner's start time in clock ticks after boot (/proc/<pid>/stat field 22),
+  // so a pid the kernel later reuses for another process is not taken for the
+  // runner. 0 = unknown (rows written before schema 4).
+  uint64_t runner_start = 0;
   std::string boot_id;
 };
 
@@ -110,5 +114,9 @@ Result<double> parse_rfc3339(std::string_view text);
 std::string new_run_id();
 // /proc/sys/kernel/random/boot_id, or "" when unreadable.
 std::string current_boot_id();
+// When process `pid` started, in clock ticks after boot (/proc/<pid>/stat field
+// 22). Fails with the errno of the read (ENOENT: no such process, or hidden by
+// hidepid) or when the line does not parse.
+Result<uint64_t> process_start_ticks(int64_t pid);
 
 }  // namespace cronrun

@@ -62,6 +62,9 @@ RunRecord new_record(const JobSpec& spec) {
   r.command = spec.command;
   r.started_at = now_rfc3339();
   r.runner_pid = getpid();
+  // 0 (unknown) only without /proc, where the cgroup discovery has failed already;
+  // readers then judge the row by pid and boot id alone.
+  r.runner_start = process_start_ticks(r.runner_pid).value_or(0);
   r.boot_id = current_boot_id();
   r.limits.memory_max_bytes = spec.limits.memory_max_bytes;
   r.limits.memory_high_bytes = spec.limits.memory_high_bytes;

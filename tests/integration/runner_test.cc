@@ -233,6 +233,18 @@ TEST_F(Runner, SigkilledRunnerLeavesARunningRow) {
   expect_leftover_ = true;
   pid_t runner = start(cmd({"--name", "crash"}, payload({"sleep", "30"})), (dir_ / "r.log").string());
   std::this_thread::sleep_for(800ms);
+  auto runner_start = cronrun::process_start_ticks(runner);
+  ASSERT_TRUE(runner_start) << runner_start.error().message();
+  {
+    // While the runner lives, its row is `running`, and it recorded its start time.
+    auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+    ASSERT_TRUE(h) << h.error().message();
+    auto live = h->in_progress();
+    ASSERT_TRUE(live);
+    ASSERT_EQ(live->size(), 1u);
+    EXPECT_EQ(live->front().runner_pid, runner);
+    EXPECT_EQ(live->front().runner_start, *runner_start);
+  }
   kill(runner, SIGKILL);
   wait_exit(runner);
   auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);

@@ -113,7 +113,7 @@ RunRecord make_run(const std::string& job, int n, RunStatus status = RunStatus::
 RunnerProbe fake_probe(std::set<int64_t> dead) {
   RunnerProbe p;
   p.boot_id = "this-boot";
-  p.pid_alive = [dead](int64_t pid) { return !dead.count(pid); };
+  p.runner_alive = [dead](int64_t pid, uint64_t) { return !dead.count(pid); };
   return p;
 }
 
@@ -413,6 +413,11 @@ TEST(HistoryOpen, MigratesVersion1Forward) {
     EXPECT_EQ(rows[2].db_queries, 18234);
     EXPECT_EQ(rows[2].cpu_throttled_s, 4.2);
     EXPECT_EQ(rows[2].memory_max_bytes, 2147483648ULL);
+    // Schema 4's runner_start reads as 0 (unknown) through the view.
+    auto rec = ro->find_run("0193f1c2-0000-7000-8000-000000000001");
+    ASSERT_TRUE(rec && *rec) << (rec ? "not found" : rec.error().message());
+    EXPECT_EQ((*rec)->runner_pid, 4242);
+    EXPECT_EQ((*rec)->runner_start, 0u);
   }
   EXPECT_EQ(user_version(path), 1);
 
@@ -437,6 +442,7 @@ TEST(HistoryOpen, MigratesVersion1Forward) {
   ASSERT_TRUE(rec && *rec);
   EXPECT_EQ((*rec)->counters.at("rows_exported"), 1200);
   EXPECT_EQ((*rec)->runner_pid, 4242);
+  EXPECT_EQ((*rec)->runner_start, 0u);
   // And it takes new rows.
   ASSERT_TRUE(s->record(make_run("new-job", 5)));
 }
@@ -534,13 +540,82 @@ TEST(HistoryStore, RunningRowOfAGoneRunnerReadsAsLost) {
 
 TEST(HistoryStore, RealProbeSeesThisProcessAliveAndAReapedChildGone) {
   RunnerProbe p = RunnerProbe::system();
-  EXPECT_FALSE(p.gone(::getpid(), p.boot_id));
+  auto self_start = process_start_ticks(::getpid());
+  ASSERT_TRUE(self_start) << self_start.error().message();
+  EXPECT_FALSE(p.gone(::getpid(), 0, p.boot_id));
+  EXPECT_FALSE(p.gone(::getpid(), *self_start, p.boot_id));
   pid_t child = ::fork();
   if (child == 0) ::_exit(0);
   ::waitpid(child, nullptr, 0);
-  EXPECT_TRUE(p.gone(child, p.boot_id));
-  EXPECT_TRUE(p.gone(::getpid(), "some-other-boot"));
-  EXPECT_FALSE(p.gone(0, ""));  // unknown runner: not declared lost
+  EXPECT_TRUE(p.gone(child, 0, p.boot_id));
+  EXPECT_TRUE(p.gone(::getpid(), *self_start, "some-other-boot"));
+  EXPECT_FALSE(p.gone(0, 0, ""));  // unknown runner: not declared lost
+}
+
+// A crashed runner's pid given by the kernel to another process: the pid is alive,
+// but its start time is not the runner's.
+TEST(HistoryStore, RealProbeTellsAReusedPidFromTheRunner) {
+  RunnerProbe p = RunnerProbe::system();
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::pause();
+    ::_exit(0);
+  }
+  auto child_start = process_start_ticks(child);
+  ASSERT_TRUE(child_start) << child_start.error().message();
+  auto self_start = process_start_ticks(::getpid());
+  ASSERT_TRUE(self_start);
+  EXPECT_FALSE(p.gone(child, *child_start, p.boot_id));
+  // The row of a runner that started earlier (this test process did) with that pid.
+  if (*self_start != *child_start) {
+    EXPECT_TRUE(p.gone(child, *self_start, p.boot_id));
+  }
+  EXPECT_TRUE(p.gone(child, *child_start + 1, p.boot_id));
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+}
+
+TEST(HistoryStore, ARunningRowWhosePidWasReusedReadsAsLost) {
+  TempDir d;
+  auto s = open_rw(d.file("h.db"));  // the real probe
+  auto self_start = process_start_ticks(::getpid());
+  ASSERT_TRUE(self_start);
+  RunRecord live = make_run("live", 100, RunStatus::running);
+  live.runner_start = *self_start;
+  RunRecord reused = make_run("reused", 101, RunStatus::running);
+  reused.runner_start = *self_start + 1;  // this pid, but not the process that wrote the row
+  RunRecord old = make_run("old", 102, RunStatus::running);
+  old.runner_start = 0;  // written before schema 4: judged by pid alone
+  for (auto* r : {&live, &reused, &old}) ASSERT_TRUE(s.begin_run(*r));
+
+  std::map<std::string, RunStatus> scanned;
+  ASSERT_TRUE(s.scan({}, [&](const RunFigures& f) { scanned[f.job] = f.status; }));
+  EXPECT_EQ(scanned["live"], RunStatus::running);
+  EXPECT_EQ(scanned["reused"], RunStatus::lost);
+  EXPECT_EQ(scanned["old"], RunStatus::running);
+  auto runs = s.runs({});
+  ASSERT_TRUE(runs);
+  for (const auto& r : *runs) {
+    EXPECT_EQ(r.status, scanned[r.job]) << r.job;
+    if (r.job == "reused") {
+      EXPECT_EQ(r.runner_start, *self_start + 1);
+    }
+  }
+  auto progress = s.in_progress();
+  ASSERT_TRUE(progress);
+  EXPECT_EQ(progress->size(), 2u);
+  auto counts = s.status_counts();
+  ASSERT_TRUE(counts);
+  EXPECT_EQ((*counts)["reused"][RunStatus::lost], 1u);
+  EXPECT_EQ((*counts)["live"][RunStatus::running], 1u);
+  // Retention removes the reused pid's row like any lost run, and keeps the live one.
+  auto deleted = s.delete_before(1e12, /*dry_run=*/false);
+  ASSERT_TRUE(deleted) << deleted.error().message();
+  auto left = s.runs({});
+  ASSERT_TRUE(left);
+  std::set<std::string> jobs;
+  for (const auto& r : *left) jobs.insert(r.job);
+  EXPECT_EQ(jobs, (std::set<std::string>{"live", "old"}));
 }
 
 TEST(HistoryStore, FiltersLimitAndOrder) {
