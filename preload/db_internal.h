@@ -39,6 +39,8 @@
   X(mysql_read_query_result, CRONRUN_DB_MYSQL)                                               \
   X(mysql_store_result, CRONRUN_DB_MYSQL)                                                    \
   X(mysql_use_result, CRONRUN_DB_MYSQL)                                                      \
+  X(mysql_fetch_row, CRONRUN_DB_MYSQL)                                                       \
+  X(mysql_free_result, CRONRUN_DB_MYSQL)                                                     \
   X(mysql_next_result, CRONRUN_DB_MYSQL)                                                     \
   X(mysql_commit, CRONRUN_DB_MYSQL)                                                          \
   X(mysql_rollback, CRONRUN_DB_MYSQL)                                                        \
@@ -77,6 +79,10 @@
   X(mysql_stmt_fetch_cont, CRONRUN_DB_MYSQL)                                                 \
   X(mysql_stmt_store_result_start, CRONRUN_DB_MYSQL)                                         \
   X(mysql_stmt_store_result_cont, CRONRUN_DB_MYSQL)                                          \
+  X(mysql_fetch_row_start, CRONRUN_DB_MYSQL)                                                 \
+  X(mysql_fetch_row_cont, CRONRUN_DB_MYSQL)                                                  \
+  X(mysql_free_result_start, CRONRUN_DB_MYSQL)                                               \
+  X(mysql_free_result_cont, CRONRUN_DB_MYSQL)                                                \
   X(sqlite3_step, CRONRUN_DB_SQLITE)                                                         \
   X(sqlite3_exec, CRONRUN_DB_SQLITE)                                                         \
   X(sqlite3_prepare, CRONRUN_DB_SQLITE)                                                      \

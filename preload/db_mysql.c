@@ -7,8 +7,9 @@
  * Busy time is per handle (MYSQL* or MYSQL_STMT*): mysql_real_query returns once
  * the result header is in, before mysql_store_result transfers the rows, so the
  * interval stays open until no result set is pending: after a query with no
- * columns and no further results, after store/use_result or next_result when no
- * more results exist, after the last stmt_fetch (MYSQL_NO_DATA) or
+ * columns and no further results, after store_result or next_result when no more
+ * results exist, after the last row of a use_result result (mysql_fetch_row
+ * returns NULL) or its free, after the last stmt_fetch (MYSQL_NO_DATA) or
  * stmt_store_result, or when the handle is reset, freed or closed.
  *
  * The non-blocking API runs the blocking function on a coroutine stack inside
@@ -32,6 +33,7 @@ typedef struct st_mysql MYSQL;
 typedef struct st_mysql_stmt MYSQL_STMT;
 typedef struct st_mysql_res MYSQL_RES;
 typedef char my_bool;
+typedef char **MYSQL_ROW;
 
 enum { kMysqlNoData = 100 };
 #define B CRONRUN_DB_MYSQL
@@ -71,6 +73,56 @@ static void my_after_result(MYSQL *m, void *ra) {
   if (!m) return;
   my_bool (*more)(MYSQL *) = cr_real(CR_S_mysql_more_results, ra);
   if (!more || !more(m)) my_end(m);
+}
+
+/* Unbuffered results (use_result): the rows are still on the wire when
+ * mysql_use_result returns, so the connection stays busy until the last row is
+ * fetched or the result is freed (which reads the rest). The open interval moves
+ * from the handle to the result; this thread remembers which handle it came from,
+ * so that when more result sets follow it moves back and spans them too. */
+enum { kUnbufferedSlots = 8 };
+static __thread struct my_unbuffered {
+  const MYSQL_RES *res;
+  MYSQL *m;
+} my_unbuf[kUnbufferedSlots] __attribute__((tls_model("initial-exec")));
+
+static void my_after_use_result(MYSQL *m, MYSQL_RES *res, void *ra) {
+  if (!m) return;
+  if (!res) {
+    my_after_result(m, ra);
+    return;
+  }
+  struct my_unbuffered *slot = NULL;
+  for (int i = 0; i < kUnbufferedSlots && !slot; i++)
+    if (!my_unbuf[i].res) slot = &my_unbuf[i];
+  uint64_t now = cr_now_ns();
+  uint64_t busy = cr_busy_end(m, now);
+  /* No slot (8 unbuffered results open in one thread) or a full busy table: the
+   * interval ends here, as for a buffered result — time undercounts. */
+  if (!slot || !busy || !cr_busy_begin(res, now - busy)) {
+    cr_add_busy(B, busy);
+    return;
+  }
+  slot->res = res;
+  slot->m = m;
+}
+
+/* The last row of `res` was fetched, or `res` is being freed. */
+static void my_unbuffered_done(const MYSQL_RES *res, void *ra) {
+  uint64_t now = cr_now_ns();
+  uint64_t busy = cr_busy_forget(res, now);
+  MYSQL *m = NULL;
+  for (int i = 0; i < kUnbufferedSlots; i++) {
+    if (my_unbuf[i].res == res) {
+      m = my_unbuf[i].m;
+      my_unbuf[i].res = NULL;
+      break;
+    }
+  }
+  if (!busy) return;  /* a buffered result, or already settled */
+  my_bool (*more)(MYSQL *) = cr_real(CR_S_mysql_more_results, ra);
+  if (m && more && more(m) && cr_busy_begin(m, now - busy)) return;
+  cr_add_busy(B, busy);
 }
 
 static void my_after_execute(MYSQL_STMT *s, void *ra, int failed) {
@@ -142,8 +194,22 @@ CR_EXPORT MYSQL_RES *mysql_use_result(MYSQL *m) {
   if (!my_counting(ra, m)) return fn(m);
   MYSQL_RES *r;
   MY_CALL(r, m, fn(m));
-  my_after_result(m, ra);
+  my_after_use_result(m, r, ra);
   return r;
+}
+
+/* Called once per row: the common path is the real call and one compare. */
+CR_EXPORT MYSQL_ROW mysql_fetch_row(MYSQL_RES *res) {
+  MY_RESOLVE(MYSQL_ROW(*)(MYSQL_RES *), mysql_fetch_row, NULL)
+  MYSQL_ROW row = fn(res);
+  if (!row && res && cr_counting(ra)) my_unbuffered_done(res, ra);
+  return row;
+}
+
+CR_EXPORT void mysql_free_result(MYSQL_RES *res) {
+  MY_RESOLVE(void (*)(MYSQL_RES *), mysql_free_result, )
+  fn(res);
+  if (res && cr_counting(ra)) my_unbuffered_done(res, ra);
 }
 
 CR_EXPORT int mysql_next_result(MYSQL *m) {
@@ -288,3 +354,20 @@ MY_NB(mysql_stmt_execute, int, 1, MYSQL_STMT, (int *ret, MYSQL_STMT *h), (ret, h
 MY_NB(mysql_stmt_fetch, int, 1, MYSQL_STMT, (int *ret, MYSQL_STMT *h), (ret, h), (void)0,
       ((*ret == 1 || *ret == kMysqlNoData) ? my_end(h) : (void)0))
 MY_NB(mysql_stmt_store_result, int, 1, MYSQL_STMT, (int *ret, MYSQL_STMT *h), (ret, h), (void)0, my_end(h))
+MY_NB(mysql_fetch_row, MYSQL_ROW, NULL, MYSQL_RES, (MYSQL_ROW * ret, MYSQL_RES * h), (ret, h), (void)0,
+      (*ret == NULL ? my_unbuffered_done(h, ra) : (void)0))
+
+/* mysql_free_result_start(res) / _cont(res, status): no result value. */
+CR_EXPORT int mysql_free_result_start(MYSQL_RES *h) {
+  MY_RESOLVE(int (*)(MYSQL_RES *), mysql_free_result_start, 0)
+  int st = fn(h);
+  if (st == 0 && h && cr_counting(ra)) my_unbuffered_done(h, ra);
+  return st;
+}
+
+CR_EXPORT int mysql_free_result_cont(MYSQL_RES *h, int status) {
+  MY_RESOLVE(int (*)(MYSQL_RES *, int), mysql_free_result_cont, 0)
+  int st = fn(h, status);
+  if (st == 0 && h && cr_counting(ra)) my_unbuffered_done(h, ra);
+  return st;
+}

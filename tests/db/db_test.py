@@ -210,6 +210,23 @@ def mysql_busy_time():
     check_busy(my("sleep"), "db.mysql.time_s", "10 x SLEEP(0.05)")
 
 
+# An unbuffered result keeps the connection busy until its last row is read: the
+# program's 50 ms pause after each of 10 rows is connection-busy time.
+@case
+def mysql_busy_time_use_result():
+    check_busy(my("use"), "db.mysql.time_s", "use_result, 10 rows x 50 ms")
+
+
+@case
+def mysql_busy_time_use_result_multi():
+    check_busy(my("usemulti"), "db.mysql.time_s", "use_result, 5 + 5 rows x 50 ms in two result sets")
+
+
+@case
+def mysql_busy_time_use_result_nonblocking():
+    check_busy(my("nbuse"), "db.mysql.time_s", "non-blocking fetch_row, 10 rows x 50 ms")
+
+
 def sq(mode):
     return lambda n: [tool("db_sq_client"), mode, str(n)]
 
