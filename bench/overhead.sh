@@ -3,7 +3,8 @@
 #   flock -n (lock only), /usr/bin/time -v (rusage only), cgexec (existing cgroup),
 #   cronrun with lock + fresh cgroup + limits + SQLite history, reduced forms of it,
 #   and `floor` (bench/floor.c): the same lock and cgroup kernel work done by a
-#   plain C program, i.e. what any runner doing it on this host pays.
+#   plain C program, i.e. what any runner doing it on this host pays; `floor+hist`
+#   adds the two SQLite history writes (cronrun's schema and settings).
 # Prints ms per run and the ratio to `flock -n`, back to back and spaced out (one
 # run at a time after a pause, as cron runs them), plus cronrun's own memory while
 # a job runs. Root, release build. Not a test: figures for people.
@@ -31,7 +32,9 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-cc -O2 -Wall -Wextra -o "$work/floor" bench/floor.c
+# SQLite linked as cronrun links it (the static archive).
+cc -O2 -Wall -Wextra -o "$work/floor" bench/floor.c "$(pkg-config --variable=libdir sqlite3)/libsqlite3.a" -lm -ldl \
+  -lpthread
 cgcreate -g memory,cpu,pids:/$parent-cgexec
 cgset -r memory.limit_in_bytes=1G -r cpu.cfs_quota_us=100000 -r pids.max=100 $parent-cgexec
 
@@ -47,10 +50,13 @@ declare -A cmd=(
 # One run first: the job's cgroup directories exist from then on, as they do for any
 # cron job after its first run, and `floor` makes its run leaves in the same ones.
 ${cmd[cronrun]} >/dev/null
+# floor+hist writes into a history of its own that cronrun created (schema, indexes).
+$cronrun -q --history $work/f.db --no-lock --cgroup off -- /bin/true
 mapfile -t job_dirs < <(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$parent/true")
 [ ${#job_dirs[@]} -gt 0 ] || { echo "overhead.sh: cronrun made no job cgroup under /$parent" >&2; exit 1; }
 cmd[floor]="$work/floor $work/floor.lock ${job_dirs[*]} -- /bin/true"
-order=(true flock time cgexec floor cronrun-nocg cronrun-nohist cronrun)
+cmd[floor+hist]="$work/floor --history $work/f.db $work/floor.lock ${job_dirs[*]} -- /bin/true"
+order=(true flock time cgexec floor floor+hist cronrun-nocg cronrun-nohist cronrun)
 declare -A total_us spaced_us
 for k in "${order[@]}"; do total_us[$k]=0; spaced_us[$k]=0; done
 
