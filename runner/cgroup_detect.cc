@@ -5,7 +5,10 @@
 // Kernel rules this encodes:
 //  * A cgroup path in /proc/self/cgroup is relative to our cgroup namespace; a mount
 //    shows its own root in mountinfo, so the directory is mount_point + (path minus
-//    mount root). A path outside the mount root (e.g. "/..") is unreachable.
+//    mount root). A path outside the mount root is unreachable, and a mount whose
+//    root is outside the namespace ("/..", inherited from before the namespace was
+//    made) cannot be used at all: it does not show where the namespace's root is,
+//    and the kernel refuses to move a process into a cgroup outside it.
 //  * v2 delegation (cgroup-v2.rst, "Delegation Containment"): a non-root writer
 //    needs write access to the cgroup directory, its cgroup.procs and
 //    cgroup.subtree_control, and moving a process needs write access to cgroup.procs
@@ -66,6 +69,7 @@ Hierarchy pick_mount(const std::vector<const MountEntry*>& candidates, const std
   h.v2 = v2;
   h.mount_point = std::string(prefix) + best->mount_point;
   h.read_only = contains(best->mount_options, "ro");
+  h.outside_namespace = best->root == "/.." || best->root.starts_with("/../");
   h.own_path = best_own;
   return h;
 }
@@ -140,6 +144,18 @@ const char* kReadOnlyAdvice =
     "podman/systemd-nspawn with cgroup delegation, docker --cgroupns=private with a writable "
     "/sys/fs/cgroup) or run cronrun on the host; --cgroup off silences this";
 
+const char* kOutsideNamespaceAdvice =
+    "mount the cgroup filesystem inside the namespace (in a container: `umount /sys/fs/cgroup && mount -t "
+    "cgroup2 none /sys/fs/cgroup`, or start it with its own cgroup mount, e.g. docker --cgroupns=private "
+    "without bind-mounting the host's /sys/fs/cgroup) or run cronrun outside the namespace; "
+    "--cgroup off silences this";
+
+std::string outside_namespace_reason(const Hierarchy& h) {
+  return "the cgroup filesystem at " + h.mount_point +
+         " was mounted outside this process's cgroup namespace (its root reads as \"/..\" in mountinfo), so "
+         "its directories are not this namespace's cgroups";
+}
+
 // Whether the cgroup at `dir` holds a process other than this one.
 bool others_in(const std::string& dir) {
   auto text = read_file(cgroup_fs_path(dir, "cgroup.procs"));
@@ -163,6 +179,7 @@ Result<void> place_v2(const Hierarchy& h, const DiscoverOptions& opts, const Cre
                       const std::optional<std::string>& override_parent, bool want_controllers,
                       Placement& p) {
   if (h.read_only) return fail("the cgroup2 filesystem at " + h.mount_point + " is mounted read-only");
+  if (h.outside_namespace) return fail(outside_namespace_reason(h));
   if (opts.is_root) {
     p.parent = override_parent.value_or("/cronrun");
   } else {
@@ -273,8 +290,11 @@ Placement discover(const DiscoverOptions& opts) {
     p.v2_mount = view->unified->mount_point;
     auto placed = place_v2(*view->unified, opts, creds, override_parent, true, p);
     if (!placed) {
+      const char* advice = view->unified->read_only           ? kReadOnlyAdvice
+                           : view->unified->outside_namespace ? kOutsideNamespaceAdvice
+                                                              : kNoneAdvice;
       return none("cgroup v2 at " + view->unified->mount_point + ", " + who + ": " + placed.error().message() +
-                  "; " + (view->unified->read_only ? kReadOnlyAdvice : kNoneAdvice));
+                  "; " + advice);
     }
     p.reason = "cgroup v2 at " + p.v2_mount + ", " + who + ": job cgroups under " + p.parent;
     if (!p.runner_leaf.empty()) p.reason += " (the runner first moves itself into " + p.runner_leaf + ")";
@@ -292,6 +312,10 @@ Placement discover(const DiscoverOptions& opts) {
       skipped.push_back(name + " (read-only mount)");
       continue;
     }
+    if (h.outside_namespace) {
+      skipped.push_back(name + " (mounted outside this cgroup namespace)");
+      continue;
+    }
     if (!opts.is_root) {
       std::string dir = cgroup_fs_path(h.mount_point, parent);
       if (!writable(dir, creds)) {
@@ -305,8 +329,11 @@ Placement discover(const DiscoverOptions& opts) {
   }
   if (p.v1_mounts.empty()) {
     bool all_ro = std::all_of(view->v1.begin(), view->v1.end(), [](const Hierarchy& h) { return h.read_only; });
+    bool all_outside =
+        std::all_of(view->v1.begin(), view->v1.end(), [](const Hierarchy& h) { return h.outside_namespace; });
+    const char* advice = all_ro ? kReadOnlyAdvice : all_outside ? kOutsideNamespaceAdvice : kNoneAdvice;
     return none("cgroup v1, " + who + ": no hierarchy usable for " + parent + ": " + join_words(skipped, "; ") +
-                "; " + (all_ro ? kReadOnlyAdvice : kNoneAdvice));
+                "; " + advice);
   }
   p.layout = Layout::v1;
   p.parent = parent;

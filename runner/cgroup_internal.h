@@ -134,6 +134,11 @@ struct Hierarchy {
   std::vector<std::string> controllers;  // v1: from /proc/self/cgroup; v2: empty here
   std::string mount_point;               // with DiscoverOptions.mount_prefix applied
   bool read_only = false;
+  // The mount's root lies outside our cgroup namespace (mountinfo shows it as
+  // "/.."): a mount inherited from before unshare(CLONE_NEWCGROUP). Its top is an
+  // ancestor of our namespace's root, which it does not name, and the kernel
+  // refuses to move a process into a cgroup outside the namespace (ENOENT).
+  bool outside_namespace = false;
   // Our own cgroup, relative to mount_point; nullopt when not visible in the mount.
   std::optional<std::string> own_path;
 };

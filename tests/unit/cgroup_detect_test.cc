@@ -242,6 +242,55 @@ TEST(CgroupPlacement, NamespaceRootAndDelegated) {
   EXPECT_EQ(user.runner_leaf, "/cron/runner@" + std::to_string(::getpid()));
 }
 
+// `unshare -C` without a new cgroup mount (or a container with the host's
+// /sys/fs/cgroup bound in and a private cgroup namespace): the inherited mount's
+// root reads "/..", and our cgroup reads "/".
+TEST(CgroupPlacement, V2MountFromOutsideTheNamespaceIsNotUsed) {
+  FakeHost host("v2");
+  host.write("proc/self/mountinfo",
+             "30 23 0:26 /.. /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw,nsdelegate\n");
+  host.write("proc/self/cgroup", "0::/\n");
+  host.cgroup("sys/fs/cgroup", "cpu memory pids", "cpu memory pids");
+  for (bool root : {true, false}) {
+    auto p = discover(host.opts(root, root ? 0 : tester()));
+    EXPECT_EQ(p.layout, Layout::none) << p.reason;
+    EXPECT_NE(p.reason.find("outside this process's cgroup namespace"), std::string::npos) << p.reason;
+    EXPECT_NE(p.reason.find("mount -t cgroup2"), std::string::npos) << p.reason;
+  }
+}
+
+TEST(CgroupPlacement, V2MountMadeInsideTheNamespaceWinsOverAnInheritedOne) {
+  FakeHost host("v2");
+  host.write("proc/self/mountinfo",
+             "30 23 0:26 /.. /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
+             "40 23 0:26 / /run/cg rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n");
+  host.write("proc/self/cgroup", "0::/init\n");
+  host.cgroup("run/cg", "cpu memory pids", "cpu memory pids");
+  auto p = discover(host.opts(true, 0));
+  ASSERT_EQ(p.layout, Layout::v2) << p.reason;
+  EXPECT_EQ(p.v2_mount, host.root() + "/run/cg");
+  EXPECT_EQ(p.parent, "/cronrun");
+}
+
+TEST(CgroupPlacement, HybridMountsFromOutsideTheNamespaceAreNotUsed) {
+  FakeHost host("hybrid");
+  auto text = fixture("hybrid/self/mountinfo");
+  // Every cgroup mount inherited from outside the namespace.
+  for (size_t at = 0; (at = text.find(" / /sys/fs/cgroup/", at)) != std::string::npos; at += 4)
+    text.replace(at, 3, " /.. ");
+  host.write("proc/self/mountinfo", text);
+  std::string self;
+  for (const char* line : {"12:cpuset:/", "10:freezer:/", "9:blkio:/", "8:pids:/", "7:memory:/", "6:cpu,cpuacct:/",
+                           "1:name=systemd:/", "0::/"})
+    self += std::string(line) + "\n";
+  host.write("proc/self/cgroup", self);
+  host.cgroup("sys/fs/cgroup/unified", "");
+  auto p = discover(host.opts(true, 0));
+  EXPECT_EQ(p.layout, Layout::none) << p.reason;
+  EXPECT_NE(p.reason.find("memory (mounted outside this cgroup namespace)"), std::string::npos) << p.reason;
+  EXPECT_NE(p.reason.find("mount -t cgroup2"), std::string::npos) << p.reason;
+}
+
 TEST(CgroupPlacement, HybridRoot) {
   FakeHost host("hybrid");
   host.cgroup("sys/fs/cgroup/unified", "");
