@@ -429,30 +429,36 @@ std::string current_boot_id() {
   return id;
 }
 
-Result<uint64_t> process_start_ticks(int64_t pid) {
-  std::string path = "/proc/" + std::to_string(pid) + "/stat";
-  auto text = read_file(path);
-  if (!text) return std::unexpected(text.error());
+Result<uint64_t> parse_stat_start_ticks(std::string_view stat) {
   // "pid (comm) state ppid ..." — comm may hold spaces and parentheses, so the
   // fields are counted from the last ')'. Field 3 (state) is the first after it.
-  size_t close = text->rfind(')');
-  if (close == std::string::npos) return fail("unexpected format of " + path);
-  std::string_view rest = std::string_view(*text).substr(close + 1);
+  size_t close = stat.rfind(')');
+  if (close == std::string_view::npos) return fail("no ')' after the command name");
+  std::string_view rest = stat.substr(close + 1);
   int field = 2;
   size_t pos = 0;
   while (true) {
-    while (pos < rest.size() && rest[pos] == ' ') ++pos;
-    if (pos >= rest.size()) return fail("unexpected format of " + path + ": no field 22");
-    size_t end = rest.find(' ', pos);
+    while (pos < rest.size() && (rest[pos] == ' ' || rest[pos] == '\n')) ++pos;
+    if (pos >= rest.size()) return fail("no field 22 (starttime)");
+    size_t end = rest.find_first_of(" \n", pos);
     if (end == std::string_view::npos) end = rest.size();
     if (++field == 22) {
       uint64_t ticks = 0;
       auto [p, ec] = std::from_chars(rest.data() + pos, rest.data() + end, ticks);
-      if (ec != std::errc() || p != rest.data() + end) return fail("unexpected format of " + path + ": field 22");
+      if (ec != std::errc() || p != rest.data() + end) return fail("field 22 (starttime) is not a number");
       return ticks;
     }
     pos = end;
   }
+}
+
+Result<uint64_t> process_start_ticks(int64_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  auto text = read_file(path);
+  if (!text) return std::unexpected(text.error());
+  auto ticks = parse_stat_start_ticks(*text);
+  if (!ticks) return std::unexpected(std::move(ticks.error()).context("reading " + path));
+  return ticks;
 }
 
 }  // namespace cronrun

@@ -118,5 +118,7 @@ std::string current_boot_id();
 // 22). Fails with the errno of the read (ENOENT: no such process, or hidden by
 // hidepid) or when the line does not parse.
 Result<uint64_t> process_start_ticks(int64_t pid);
+// Field 22 (starttime) of a /proc/<pid>/stat line.
+Result<uint64_t> parse_stat_start_ticks(std::string_view stat);
 
 }  // namespace cronrun

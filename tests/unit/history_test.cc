@@ -538,6 +538,23 @@ TEST(HistoryStore, RunningRowOfAGoneRunnerReadsAsLost) {
   EXPECT_EQ((*counts)["a"][RunStatus::running], 1u);
 }
 
+TEST(ProcStat, StartTimeIsField22CountedFromTheLastParenthesis) {
+  // A line as the kernel writes it (6.18, `cat`): starttime 1914458.
+  const std::string line =
+      "30541 (cat) R 30537 30537 17641 0 -1 4194304 101 0 0 0 0 0 0 0 20 0 1 0 1914458 3133440 392 "
+      "18446744073709551615 94543657848832 94543657868713 140729634938432 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n";
+  EXPECT_EQ(parse_stat_start_ticks(line), 1914458u);
+  // A command name with spaces and parentheses in it.
+  std::string odd = line;
+  odd.replace(odd.find("(cat)"), 5, "(a) b (c))");
+  EXPECT_EQ(parse_stat_start_ticks(odd), 1914458u);
+  EXPECT_FALSE(parse_stat_start_ticks("30541 (cat) R 30537 30537"));
+  EXPECT_FALSE(parse_stat_start_ticks("30541 cat R"));
+  std::string bad = line;
+  bad.replace(bad.find(" 1914458 "), 9, " 19x4458 ");
+  EXPECT_FALSE(parse_stat_start_ticks(bad));
+}
+
 TEST(HistoryStore, RealProbeSeesThisProcessAliveAndAReapedChildGone) {
   RunnerProbe p = RunnerProbe::system();
   auto self_start = process_start_ticks(::getpid());
