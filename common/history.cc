@@ -274,14 +274,16 @@ void HistoryStore::close() {
 }
 
 std::string HistoryStore::default_path() {
-  if (::geteuid() == 0) return "/var/lib/cronrun/history.db";
-  const char* state = std::getenv("XDG_STATE_HOME");
+  return default_path_for(::geteuid(), std::getenv("XDG_STATE_HOME"), std::getenv("HOME"));
+}
+
+std::string HistoryStore::default_path_for(uid_t uid, const char* state_home, const char* home) {
+  if (uid == 0) return "/var/lib/cronrun/history.db";
   // The XDG spec says relative values are invalid and must be ignored.
-  if (state && state[0] == '/') return std::string(state) + "/cronrun/history.db";
-  const char* home = std::getenv("HOME");
+  if (state_home && state_home[0] == '/') return std::string(state_home) + "/cronrun/history.db";
   std::string home_dir = home && home[0] == '/' ? home : "";
   if (home_dir.empty()) {
-    if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_dir) home_dir = pw->pw_dir;
+    if (const passwd* pw = ::getpwuid(uid); pw && pw->pw_dir) home_dir = pw->pw_dir;
   }
   return home_dir + "/.local/state/cronrun/history.db";
 }

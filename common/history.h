@@ -15,6 +15,7 @@
 #pragma once
 
 #include <sqlite3.h>
+#include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
@@ -98,6 +99,9 @@ class HistoryStore {
   // /var/lib/cronrun/history.db for root, else $XDG_STATE_HOME/cronrun/history.db
   // (default ~/.local/state/cronrun/history.db).
   static std::string default_path();
+  // The same for another user: `state_home` and `home` as that user's environment
+  // would have them (nullptr: unset; HOME unset means the passwd home of `uid`).
+  static std::string default_path_for(uid_t uid, const char* state_home, const char* home);
 
   HistoryStore(HistoryStore&& other) noexcept;
   HistoryStore& operator=(HistoryStore&& other) noexcept;

@@ -69,6 +69,7 @@ Command add_plan(CLI::App& parent, const Global& g) {
             std::vector<std::string> notes;
             auto profiles = profiles_or_none(g, *since, notes);
             if (!profiles) return profiles.error();
+            opts->args.history_path = g.history_path;
             auto out = plan::run_plan(opts->args, *profiles);
             if (!out) {
               print_error(out.error().message());

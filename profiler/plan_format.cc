@@ -200,7 +200,8 @@ void stagger(Lines& out, const Stagger& st) {
 std::string why_not(const EntryReport& e) {
   switch (e.status) {
     case EntryStatus::not_cronrun: return "not run through cronrun";
-    case EntryStatus::no_history: return "cronrun job '" + e.job + "', no runs in the window";
+    case EntryStatus::no_history:
+      return "cronrun job '" + e.job + "', no runs in the window" + (e.note.empty() ? "" : ": " + e.note);
     case EntryStatus::reboot: return "@reboot";
     case EntryStatus::not_this_week: return "job '" + e.job + "' does not fire this week";
     case EntryStatus::bad_call: return "unreadable cronrun call: " + e.note;

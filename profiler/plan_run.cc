@@ -4,12 +4,16 @@
 // local time).
 #include "profiler/plan_run.h"
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 
 #include <fmt/format.h>
 
+#include "common/history.h"
 #include "common/units.h"
 
 namespace cronrun::plan {
@@ -30,6 +34,31 @@ Result<WeekStart> parse_week(const std::string& text) {
       !std::chrono::year_month_day{std::chrono::year{y}, std::chrono::month{m}, std::chrono::day{d}}.ok())
     return fail(fmt::format("--week: expected a date YYYY-MM-DD, got '{}'", text));
   return week_containing(y, m, d);
+}
+
+// Where cronrun records an entry's runs when that is not `read` (the history the
+// plan reads), as a note for an entry without runs in `read`; "" when it is `read`
+// or cannot be told: the line's own --history, else the default history of the
+// user a system crontab runs it as, when that is not this user. A job config's
+// "history" key is not looked at.
+std::string elsewhere_note(const PlannedEntry& pe, const std::string& read) {
+  if (!pe.call) return "";
+  if (pe.call->history && *pe.call->history != read) {
+    return fmt::format("cronrun records this job in {} (its --history), which this plan does not read: "
+                       "plan it with cronprof --history {}",
+                       *pe.call->history, *pe.call->history);
+  }
+  if (pe.call->history || !pe.entry.user) return "";
+  const std::string& user = *pe.entry.user;
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (!pw) return fmt::format("runs as {}, who has no passwd entry on this machine", user);
+  // The reader's own jobs are taken to be in the history it reads (default or given).
+  if (pw->pw_uid == ::geteuid()) return "";
+  std::string theirs = HistoryStore::default_path_for(pw->pw_uid, nullptr, pw->pw_dir);
+  if (theirs == read) return "";
+  return fmt::format("runs as {}: cronrun records its runs in {}'s own history, {} (unless a job config names "
+                     "another), which this plan does not read: plan it with cronprof --history {}",
+                     user, user, theirs, theirs);
 }
 
 }  // namespace
@@ -69,7 +98,14 @@ Result<PlanOutput> run_plan(const PlanArgs& args, const std::vector<JobProfile>&
   opt.week = *week;
   opt.max_moves = args.max_moves;
   PlanOutput out;
-  out.plan = make_plan(plan_entries(all.entries), profiles, host, opt);
+  auto entries = plan_entries(all.entries);
+  out.plan = make_plan(entries, profiles, host, opt);
+  if (!args.history_path.empty()) {
+    for (auto& rep : out.plan.entries) {
+      if (rep.status != EntryStatus::no_history || !rep.note.empty()) continue;
+      rep.note = elsewhere_note(entries[rep.index], args.history_path);
+    }
+  }
   out.rejected = std::move(all.rejected);
   return out;
 }

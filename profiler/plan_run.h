@@ -18,6 +18,10 @@ struct PlanArgs {
   double host_cpus = 0;               // 0 = CPUs this process may use (nproc)
   std::string week;                   // "YYYY-MM-DD" (any day of it); "" = this week
   size_t max_moves = 10;
+  // The history the profiles come from: an unprofiled entry whose runs cronrun
+  // records elsewhere (its own --history, or another user's default history) is
+  // told apart from one that never ran.
+  std::string history_path;
 };
 
 struct PlanOutput {

@@ -105,6 +105,7 @@ Command add_report(CLI::App& parent, const Global& g) {
               return exit_code_for(fault);
             }
             if (!opts->plan.crontabs.empty()) {
+              opts->plan.history_path = g.history_path;
               auto out = plan::run_plan(opts->plan, profiles);
               if (!out) {
                 print_error(out.error().message());

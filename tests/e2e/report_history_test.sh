@@ -38,19 +38,32 @@ MAILTO=""
 */5 * * * * root /usr/bin/cronrun -n ghost -- /bin/true
 30 3 * * * root test -x /usr/sbin/logrotate && /usr/sbin/logrotate /etc/logrotate.conf
 61 * * * * root /bin/true
+0 4 * * * nobody cronrun -n other-user -- /bin/true
+0 5 * * * root cronrun --history /srv/elsewhere.db -n own-history -- /bin/true
 EOF
 
 "$cronprof" --history "$H" plan --crontab "$tmp/cron.d" --host-memory 1G --host-cpus 2 --week 2026-11-30 \
   > "$art/plan.txt" || fail "cronprof plan exited $?"
 "$cronprof" --history "$H" --json plan --crontab "$tmp/cron.d" --host-memory 1G --host-cpus 2 --week 2026-11-30 \
   > "$art/plan.json" || fail "cronprof plan --json exited $?"
+grep -q "cronrun job 'own-history', no runs in the window: cronrun records this job in /srv/elsewhere.db" \
+  "$art/plan.txt" || fail "the plan does not say where own-history's runs are recorded (see $art/plan.txt)"
 python3 - "$art/plan.json" <<'EOF' || fail "plan JSON (see $art/plan.json)"
-import json, sys
+import json, os, sys
 p = json.load(open(sys.argv[1]))
 status = {e["job"] or e["command"][:20]: e["status"] for e in p["entries"]}
 assert status["backup"] == "profiled", status
 assert status["report"] == "profiled", status
 assert status["ghost"] == "no_history", status
+# Unprofiled because their runs are recorded elsewhere, and the entry says where.
+notes = {e["job"]: e.get("note", "") for e in p["entries"] if e["job"]}
+if os.geteuid() == 0:  # ghost runs as root, the reader's own user: its history is the one read
+    assert notes["ghost"] == "", notes
+assert status["other-user"] == "no_history", status
+assert "runs as nobody" in notes["other-user"], notes
+assert "/nonexistent/.local/state/cronrun/history.db" in notes["other-user"], notes
+assert status["own-history"] == "no_history", status
+assert "/srv/elsewhere.db (its --history)" in notes["own-history"], notes
 assert any(v == "not_cronrun" for v in status.values()), status
 assert len(p["rejected"]) == 1 and p["rejected"][0]["line"] == 6, p["rejected"]
 peak = p["pessimistic"]["memory_peak"]

@@ -870,6 +870,11 @@ TEST(HistoryStore, DefaultPathForRootAndUsers) {
     ::setenv("XDG_STATE_HOME", "/x/state", 1);
     EXPECT_EQ(HistoryStore::default_path(), "/x/state/cronrun/history.db");
   }
+  // Another user's, as cron would run them (cronprof plan's notes).
+  EXPECT_EQ(HistoryStore::default_path_for(0, "/x/state", "/root"), "/var/lib/cronrun/history.db");
+  EXPECT_EQ(HistoryStore::default_path_for(1000, "/x/state", "/home/u"), "/x/state/cronrun/history.db");
+  EXPECT_EQ(HistoryStore::default_path_for(1000, "relative", "/home/u"), "/home/u/.local/state/cronrun/history.db");
+  EXPECT_EQ(HistoryStore::default_path_for(1000, nullptr, "/home/u"), "/home/u/.local/state/cronrun/history.db");
 }
 
 }  // namespace
