@@ -56,11 +56,13 @@ static void drain(int dir, const char* file) {
   close(fd);
 }
 
+static void die_sql(sqlite3* db, const char* what) {
+  fprintf(stderr, "floor: %s: %s\n", what, sqlite3_errmsg(db));
+  exit(125);
+}
+
 static void sql(sqlite3* db, const char* text) {
-  if (sqlite3_exec(db, text, NULL, NULL, NULL) != SQLITE_OK) {
-    fprintf(stderr, "floor: %s: %s\n", text, sqlite3_errmsg(db));
-    exit(125);
-  }
+  if (sqlite3_exec(db, text, NULL, NULL, NULL) != SQLITE_OK) die_sql(db, text);
 }
 
 // Writes the run's row (the 22 columns cronrun writes; unset figures NULL).
@@ -78,7 +80,7 @@ static void write_run(sqlite3* db, const char* run_id, bool finished, double sta
       "memory_peak_bytes = excluded.memory_peak_bytes, max_rss_bytes = excluded.max_rss_bytes, "
       "oom_kills = excluded.oom_kills, record = excluded.record, cpu_throttled_s = excluded.cpu_throttled_s";
   sql(db, "BEGIN IMMEDIATE");
-  if (sqlite3_prepare_v2(db, text, -1, &st, NULL) != SQLITE_OK) sql(db, text);  // reports the error
+  if (sqlite3_prepare_v2(db, text, -1, &st, NULL) != SQLITE_OK) die_sql(db, "preparing the run's row");
   sqlite3_bind_text(st, 1, run_id, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, finished ? "ok" : "running", -1, SQLITE_STATIC);
   sqlite3_bind_double(st, 3, started);
@@ -94,7 +96,7 @@ static void write_run(sqlite3* db, const char* run_id, bool finished, double sta
   }
   sqlite3_bind_int(st, 11, getpid());
   sqlite3_bind_text(st, 12, record, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) != SQLITE_DONE) sql(db, "SELECT raise(ABORT, 'insert failed')");
+  if (sqlite3_step(st) != SQLITE_DONE) die_sql(db, "writing the run's row");
   sqlite3_finalize(st);
   sql(db, "COMMIT");
 }

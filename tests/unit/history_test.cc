@@ -395,6 +395,36 @@ TEST(HistoryOpen, RefusesNewerSchemaInBothModes) {
   EXPECT_EQ(user_version(path), 99);  // untouched
 }
 
+// What cronprof meets after an upgrade, before any cronrun has migrated the file: a
+// schema 3 history, read-only. runner_start reads as 0 and a running row is judged
+// by pid and boot id as before.
+TEST(HistoryOpen, ReadsVersion3ReadOnly) {
+  TempDir d;
+  std::string path = d.file("h.db");
+  {
+    auto s = open_rw(path);
+    ASSERT_TRUE(s.record(make_run("done", 10)));
+    RunRecord live = make_run("live", 20, RunStatus::running);
+    live.runner_start = 12345;  // not this process's: dropped with the column below
+    ASSERT_TRUE(s.begin_run(live));
+  }
+  // Back to schema 3's shape: the 3 -> 4 step only added the column.
+  exec_sql(path, "ALTER TABLE runs DROP COLUMN runner_start; PRAGMA user_version = 3");
+  ASSERT_EQ(user_version(path), 3);
+  auto ro = HistoryStore::open(path, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(ro) << ro.error().message();
+  EXPECT_EQ(ro->schema_version(), 3);
+  std::map<std::string, RunStatus> scanned;
+  ASSERT_TRUE(ro->scan({}, [&](const RunFigures& f) { scanned[f.job] = f.status; }));
+  EXPECT_EQ(scanned["done"], RunStatus::ok);
+  EXPECT_EQ(scanned["live"], RunStatus::running);  // this process, this boot
+  auto runs = ro->runs({});
+  ASSERT_TRUE(runs) << runs.error().message();
+  ASSERT_EQ(runs->size(), 2u);
+  for (const auto& r : *runs) EXPECT_EQ(r.runner_start, 0u) << r.job;
+  EXPECT_EQ(user_version(path), 3);  // read-only: not migrated
+}
+
 TEST(HistoryOpen, MigratesVersion1Forward) {
   TempDir d;
   std::string path = d.file("h.db");
