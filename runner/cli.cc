@@ -3,10 +3,12 @@
 // command line" without a second copy of the parsing rules (see job_spec.cc).
 #include "runner/cli.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <fmt/format.h>
 #include <iostream>
@@ -38,47 +40,101 @@ std::string json_scalar(const nlohmann::json& v) {
   return {};
 }
 
+// A job config is small and read before anything else: open it without blocking
+// (a FIFO would otherwise hang the runner in open), take regular files only
+// (/dev/zero would be read without end), and read at most kMaxConfigBytes.
+// Symlinks are followed on purpose: configs in /etc are often links into a
+// package or a checkout, and the file's owner is the admin who named it.
+constexpr size_t kMaxConfigBytes = 1u << 20;
+
+Result<std::string> read_config_file(const std::string& path) {
+  auto fd = open_fd(path, O_RDONLY | O_NONBLOCK);
+  if (!fd) return std::unexpected(fd.error());
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0) return fail_sys("fstat", path);
+  if (!S_ISREG(st.st_mode)) return fail(fmt::format("{}: expected a regular file", path));
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd->get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_sys("read", path);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > kMaxConfigBytes)
+      return fail(fmt::format("{}: larger than the {}-byte cap for a job config", path, kMaxConfigBytes));
+  }
+  return out;
+}
+
 }  // namespace
 
-Result<void> load_job_config(const std::string& path, JobSpec& spec) {
-  auto text = read_file(path);
-  if (!text) return std::unexpected(std::move(text.error()).context("reading job config"));
+Result<void> parse_job_config(std::string_view text, const std::string& path, JobSpec& spec) {
+  // Every nlohmann exception stops here: a number out of range ("1e999") is an
+  // out_of_range, not a parse_error, and used to escape as SIGABRT. The callback
+  // remembers the last top-level key so such errors can name it.
+  std::string current_key;
+  auto track_key = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && parsed.is_string())
+      current_key = parsed.get<std::string>();
+    return true;
+  };
+  auto where = [&] { return current_key.empty() ? std::string() : fmt::format(": key '{}'", current_key); };
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(*text, nullptr, true, /*ignore_comments=*/true);
+    doc = nlohmann::json::parse(text.begin(), text.end(), track_key, true, /*ignore_comments=*/true);
   } catch (const nlohmann::json::parse_error& e) {
     // e.byte is the offset; give a line number, which is what people look for.
-    size_t line = 1 + static_cast<size_t>(std::count(text->begin(),
-                          text->begin() + std::min<size_t>(e.byte, text->size()), '\n'));
+    size_t line = 1 + static_cast<size_t>(std::count(text.begin(),
+                          text.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(e.byte, text.size())), '\n'));
+    std::string what = e.what();
+    auto colon = what.find(": ");
     return fail(fmt::format("config {}: line {}: invalid JSON ({})", path, line,
-                            std::string(e.what()).substr(std::string(e.what()).find(':') + 2)));
+                            colon == std::string::npos ? what : what.substr(colon + 2)));
+  } catch (const nlohmann::json::exception& e) {
+    std::string what = e.what();
+    auto bracket = what.find("] ");
+    return fail(fmt::format("config {}{}: {}", path, where(),
+                            bracket == std::string::npos ? what : what.substr(bracket + 2)));
   }
   if (!doc.is_object()) return fail(fmt::format("config {}: expected a JSON object of settings", path));
-  for (const auto& [key, value] : doc.items()) {
-    if (!is_config_key(key) || key == "no-lock" || key == "no-history")
-      return fail(fmt::format("config {}: unknown key '{}' (keys are cronrun's long option names)", path, key));
-    std::vector<std::string> values;
-    if (key == "env" && value.is_object()) {
-      for (const auto& [k, v] : value.items()) {
-        if (!v.is_string()) return fail(fmt::format("config {}: key 'env.{}': expected a string", path, k));
-        values.push_back(k + "=" + v.get<std::string>());
+  try {
+    for (const auto& [key, value] : doc.items()) {
+      if (!is_config_key(key) || key == "no-lock" || key == "no-history")
+        return fail(fmt::format("config {}: unknown key '{}' (keys are cronrun's long option names)", path, key));
+      std::vector<std::string> values;
+      if (key == "env" && value.is_object()) {
+        for (const auto& [k, v] : value.items()) {
+          if (!v.is_string()) return fail(fmt::format("config {}: key 'env.{}': expected a string", path, k));
+          values.push_back(k + "=" + v.get<std::string>());
+        }
+      } else if (key == "env" && value.is_array()) {
+        for (const auto& v : value) {
+          if (!v.is_string()) return fail(fmt::format("config {}: key 'env': expected strings KEY=VALUE", path));
+          values.push_back(v.get<std::string>());
+        }
+      } else if (value.is_string() || value.is_boolean() || value.is_number()) {
+        values.push_back(json_scalar(value));
+      } else {
+        return fail(fmt::format("config {}: key '{}': expected a string, number or boolean", path, key));
       }
-    } else if (key == "env" && value.is_array()) {
-      for (const auto& v : value) {
-        if (!v.is_string()) return fail(fmt::format("config {}: key 'env': expected strings KEY=VALUE", path));
-        values.push_back(v.get<std::string>());
-      }
-    } else if (value.is_string() || value.is_boolean() || value.is_number()) {
-      values.push_back(json_scalar(value));
-    } else {
-      return fail(fmt::format("config {}: key '{}': expected a string, number or boolean", path, key));
+      for (const auto& v : values)
+        if (auto r = apply_setting(spec, key, v); !r)
+          return fail(fmt::format("config {}: key '{}': {}", path, key, r.error().message()));
     }
-    for (const auto& v : values)
-      if (auto r = apply_setting(spec, key, v); !r)
-        return fail(fmt::format("config {}: key '{}': {}", path, key, r.error().message()));
+  } catch (const nlohmann::json::exception& e) {
+    return fail(fmt::format("config {}: {}", path, e.what()));
   }
   spec.config_path = path;
   return {};
+}
+
+Result<void> load_job_config(const std::string& path, JobSpec& spec) {
+  auto text = read_config_file(path);
+  if (!text) return std::unexpected(std::move(text.error()).context("reading job config"));
+  return parse_job_config(*text, path, spec);
 }
 
 Result<ParsedArgs> parse_args(int argc, char** argv) {

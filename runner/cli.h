@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
@@ -21,8 +22,15 @@ struct ParsedArgs {
 // exits 125).
 Result<ParsedArgs> parse_args(int argc, char** argv);
 
-// Reads a job config (JSON, `//` and `/* */` comments allowed) into `spec`; keys are
-// the long option names. Unknown keys and bad values name the file and key.
+// Parses the text of a job config (JSON, `//` and `/* */` comments allowed) into
+// `spec`; keys are the long option names. Pure: no I/O, never throws. Unknown keys,
+// bad values and any JSON error come back as an Error naming `path_for_errors` and
+// the key. On error `spec` may be partly updated.
+Result<void> parse_job_config(std::string_view text, const std::string& path_for_errors, JobSpec& spec);
+
+// Reads the job config at `path` (a regular file, read non-blocking and bounded,
+// symlinks followed: configs in /etc are often links) and parses it with
+// parse_job_config.
 Result<void> load_job_config(const std::string& path, JobSpec& spec);
 
 }  // namespace cronrun
