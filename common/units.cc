@@ -39,6 +39,8 @@ size_t parse_number(std::string_view s, double& out) {
   return i;
 }
 
+constexpr double kMaxDurationMs = 36500.0 * 86'400'000;
+
 }  // namespace
 
 Result<uint64_t> parse_size(std::string_view text) {
@@ -102,7 +104,11 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     bare = false;
     total_ms += value * mult;
   }
-  if (total_ms > 1e15) return bad();
+  // Callers add durations to steady_clock::now() (nanoseconds in an int64) and
+  // turn them into timespecs; a cap of a century keeps every such sum far from
+  // overflow while no real timeout or lock wait comes near it.
+  if (!(total_ms <= kMaxDurationMs))
+    return fail(fmt::format("expected a duration of at most 36500d, got '{}'", text));
   return std::chrono::milliseconds(static_cast<int64_t>(std::llround(total_ms)));
 }
 

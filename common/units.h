@@ -17,6 +17,8 @@ namespace cronrun::units {
 // A bare number is bytes. Fractions are allowed with a suffix ("1.5G").
 Result<uint64_t> parse_size(std::string_view text);
 // Durations: a sequence of number+unit (ms, s, m, h, d); a bare number is seconds.
+// At most 36500d, so that adding one to a clock or converting it to nanoseconds
+// cannot overflow.
 Result<std::chrono::milliseconds> parse_duration(std::string_view text);
 // "50%" -> 50, "250%" -> 250, "1.5" -> 150 (cores). Result is percent of one CPU.
 Result<double> parse_cpu_percent(std::string_view text);

@@ -40,6 +40,102 @@ std::string json_scalar(const nlohmann::json& v) {
   return {};
 }
 
+// The command line cut in two: argv[0] with the options and their values (for
+// CLI11), and the COMMAND with its arguments (never looked at).
+struct SplitArgs {
+  std::vector<std::string> options;
+  std::vector<std::string> command;
+};
+
+enum class Arity { none, one, optional_one };
+
+Arity arity_of(const CLI::Option& opt) {
+  if (opt.get_type_size_max() == 0 || opt.get_expected_max() == 0) return Arity::none;  // flags
+  if (opt.get_expected_min() == 0) return Arity::optional_one;  // --lock [PATH]
+  return Arity::one;
+}
+
+bool looks_like_option(std::string_view arg) { return arg.size() > 1 && arg.front() == '-'; }
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+Error unknown_option(const CLI::App& app, std::string_view arg) {
+  std::string name(arg.substr(0, arg.find('=')));
+  std::string best;
+  size_t best_distance = 3;  // suggest only close misspellings
+  for (const CLI::Option* opt : app.get_options())
+    for (const auto& lname : opt->get_lnames())
+      if (size_t d = edit_distance(name, "--" + lname); d < best_distance) {
+        best_distance = d;
+        best = "--" + lname;
+      }
+  return Error(fmt::format("unknown option '{}'{} (options go before COMMAND; see cronrun --help)", name,
+                           best.empty() ? "" : fmt::format(", did you mean {}?", best)));
+}
+
+// Options end at `--` or at the first argument that does not look like an option;
+// an option takes its value from the next argument (or after `=`, or the rest of a
+// short option group like -nNAME). Anything that looks like an option but is not
+// one is an error: it must never slide into the COMMAND.
+Result<SplitArgs> split_command_line(const CLI::App& app, int argc, char** argv) {
+  SplitArgs out;
+  out.options.emplace_back(argc > 0 ? argv[0] : "cronrun");
+  int i = 1;
+  auto take_value = [&](std::string_view name) -> Result<void> {
+    if (i + 1 >= argc) return fail(fmt::format("{}: expected a value after it", name));
+    out.options.emplace_back(argv[++i]);
+    return {};
+  };
+  for (; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (!looks_like_option(arg)) break;
+    out.options.emplace_back(arg);
+    if (arg.starts_with("--")) {
+      auto eq = arg.find('=');
+      const CLI::Option* opt = app.get_option_no_throw(std::string(arg.substr(0, eq)));
+      if (opt == nullptr) return std::unexpected(unknown_option(app, arg));
+      if (eq != std::string_view::npos) continue;  // --name=value
+      Arity a = arity_of(*opt);
+      if (a == Arity::one) {
+        if (auto r = take_value(arg); !r) return std::unexpected(r.error());
+      } else if (a == Arity::optional_one && i + 1 < argc && !looks_like_option(argv[i + 1])) {
+        out.options.emplace_back(argv[++i]);
+      }
+      continue;
+    }
+    // A group of short options: flags, the last of which may take a value, which is
+    // the rest of the group or else the next argument (-vq, -n NAME, -nNAME).
+    for (size_t k = 1; k < arg.size(); ++k) {
+      const CLI::Option* opt = app.get_option_no_throw(std::string("-") + arg[k]);
+      if (opt == nullptr)
+        return std::unexpected(unknown_option(app, k == 1 ? arg : std::string("-") + arg[k]));
+      if (arity_of(*opt) == Arity::none) continue;
+      if (k + 1 == arg.size())
+        if (auto r = take_value(std::string("-") + arg[k]); !r) return std::unexpected(r.error());
+      break;
+    }
+  }
+  for (; i < argc; ++i) out.command.emplace_back(argv[i]);
+  return out;
+}
+
 // A job config is small and read before anything else: open it without blocking
 // (a FIFO would otherwise hang the runner in open), take regular files only
 // (/dev/zero would be read without end), and read at most kMaxConfigBytes.
@@ -137,10 +233,11 @@ Result<void> load_job_config(const std::string& path, JobSpec& spec) {
   return parse_job_config(*text, path, spec);
 }
 
-Result<ParsedArgs> parse_args(int argc, char** argv) {
+Result<ParsedArgs> parse_args(int argc, char** argv) { return parse_args(argc, argv, host_cpu_count()); }
+
+Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus) {
   ParsedArgs out;
   CLI::App app(kDescription, "cronrun");
-  app.prefix_command();  // everything from COMMAND on belongs to the job
   // A flag given twice takes its last value, as crontab lines built by scripts expect.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", std::string("cronrun ") + CRONRUN_VERSION);
@@ -239,8 +336,19 @@ Result<ParsedArgs> parse_args(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "only errors from cronrun itself")->group(misc);
   app.add_flag("-v,--verbose", verbose, "more of cronrun's own messages (repeatable)")->group(misc);
 
+  bool json = false;
+  app.add_flag("--json", json, "with --dry-run: print one JSON document instead of text")->group(misc);
+
+  // Options end at `--` or at the first argument that is not an option; we find
+  // that boundary ourselves and hand CLI11 the options alone. (CLI11's
+  // prefix_command() ended them at the first *unknown* option too, so a typo like
+  // --memroy became the COMMAND, and was locked, recorded and run.)
+  auto split = split_command_line(app, argc, argv);
+  if (!split) return std::unexpected(split.error());
+  std::vector<char*> option_argv;
+  for (auto& a : split->options) option_argv.push_back(a.data());
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(option_argv.size()), option_argv.data());
   } catch (const CLI::CallForHelp&) {
     std::cout << app.help();
     out.exit_now = true;
@@ -252,10 +360,12 @@ Result<ParsedArgs> parse_args(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return fail(fmt::format("{} (see cronrun --help)", e.what()));
   }
+  if (json && !dry_run) return fail("--json: only with --dry-run (a run's record is --summary FILE or -)");
 
-  std::vector<std::string> command = app.remaining();
-  if (!command.empty() && command.front() == "--") command.erase(command.begin());
-  if (command.empty()) return fail("missing COMMAND: usage is cronrun [OPTIONS] -- COMMAND [ARG...]");
+  std::vector<std::string> command = std::move(split->command);
+  if (command.empty())
+    return fail("missing COMMAND: usage is cronrun [OPTIONS] -- COMMAND [ARG...]; in a crontab, cron cuts the "
+                "line at an unescaped % (write \\% there, or give --cpu in cores, like --cpu 1.5)");
   if (command.front().empty()) return fail("COMMAND: expected a program name or path, got ''");
 
   JobSpec& spec = out.spec;
@@ -284,7 +394,8 @@ Result<ParsedArgs> parse_args(int argc, char** argv) {
     if (auto r = apply_setting(spec, key, value); !r) return fail(fmt::format("--{}: {}", key, r.error().message()));
   }
   if (lock_opt->count() > 0) {
-    if (auto r = apply_setting(spec, "lock", lock_values.empty() ? "true" : lock_values.front()); !r)
+    // A bare --lock (followed by an option, or last) comes back from CLI11 as "".
+    if (auto r = apply_setting(spec, "lock", lock_values.empty() || lock_values.back().empty() ? "true" : lock_values.back()); !r)
       return fail(fmt::format("--lock: {}", r.error().message()));
   }
   if (no_lock) spec.lock = false;
@@ -293,8 +404,14 @@ Result<ParsedArgs> parse_args(int argc, char** argv) {
   if (report) spec.report = true;
   if (count_db) spec.count_db_queries = true;
   spec.dry_run = dry_run;
+  out.json = json;
   spec.verbosity = verbose > 0 ? verbose : (quiet > 0 ? -1 : 0);
 
+  if (auto r = check_cpu_quota(spec, host_cpus); !r) {
+    bool from_flag = std::ranges::any_of(flags, [](const auto& kv) { return kv.first == "cpu"; });
+    return fail(fmt::format("{}: {}", from_flag ? "--cpu" : fmt::format("config {}: key 'cpu'", spec.config_path.value_or("?")),
+                            r.error().message()));
+  }
   if (spec.limits.swap_max_bytes && !spec.limits.memory_max_bytes)
     return fail("--swap: needs --memory as well (v1 applies swap as memory + swap)");
   if (spec.limits.memory_high_bytes && spec.limits.memory_max_bytes &&

@@ -13,6 +13,7 @@ namespace cronrun {
 
 struct ParsedArgs {
   JobSpec spec;
+  bool json = false;      // --json: --dry-run prints one JSON document
   bool exit_now = false;  // --help / --version printed
   int exit_code = 0;
 };
@@ -20,6 +21,9 @@ struct ParsedArgs {
 // Parses argv; on a usage or config error returns an Error whose message names the
 // flag or file and what was expected (the caller prints "cronrun: <message>" and
 // exits 125).
+// `host_cpus` bounds --cpu (check_cpu_quota); the two-argument form uses
+// host_cpu_count().
+Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus);
 Result<ParsedArgs> parse_args(int argc, char** argv);
 
 // Parses the text of a job config (JSON, `//` and `/* */` comments allowed) into

@@ -88,6 +88,14 @@ Result<IoNice> parse_ionice(std::string_view v) {
   return out;
 }
 
+// A memory limit or log cap of 0 is never meant: the job would be killed or its
+// log empty before it starts. (--swap 0 is meaningful: no swap.)
+Result<uint64_t> parse_nonzero_size(std::string_view v) {
+  auto b = units::parse_size(v);
+  if (b && *b == 0) return fail(fmt::format("expected a size above 0 like 512M or 2G, got '{}'", v));
+  return b;
+}
+
 using Setter = std::function<Result<void>(JobSpec&, std::string_view)>;
 
 template <class T, class F>
@@ -100,21 +108,24 @@ Result<void> assign(Result<T> parsed, F&& set) {
 const std::vector<std::pair<std::string_view, Setter>>& settings() {
   static const std::vector<std::pair<std::string_view, Setter>> table = {
       {"name", [](JobSpec& s, std::string_view v) -> Result<void> {
-         if (!valid_job_name(v)) return fail(fmt::format("expected a job name of 1-64 characters from [A-Za-z0-9_.-], got '{}'", v));
+         if (!valid_job_name(v)) return fail(fmt::format("expected a job name of 1-64 characters from [A-Za-z0-9_.-], not . or .., got '{}'", v));
          s.name = std::string(v);
          return {};
        }},
       {"memory", [](JobSpec& s, std::string_view v) {
-         return assign(units::parse_size(v), [&](uint64_t b) { s.limits.memory_max_bytes = b; });
+         return assign(parse_nonzero_size(v), [&](uint64_t b) { s.limits.memory_max_bytes = b; });
        }},
       {"memory-high", [](JobSpec& s, std::string_view v) {
-         return assign(units::parse_size(v), [&](uint64_t b) { s.limits.memory_high_bytes = b; });
+         return assign(parse_nonzero_size(v), [&](uint64_t b) { s.limits.memory_high_bytes = b; });
        }},
       {"swap", [](JobSpec& s, std::string_view v) {
          return assign(units::parse_size(v), [&](uint64_t b) { s.limits.swap_max_bytes = b; });
        }},
       {"cpu", [](JobSpec& s, std::string_view v) {
-         return assign(units::parse_cpu_percent(v), [&](double p) { s.limits.cpu_quota_pct = p; });
+         return assign(units::parse_cpu_percent(v), [&](double p) {
+           s.limits.cpu_quota_pct = p;
+           s.cpu_quota_as_given = std::string(v);
+         });
        }},
       {"cpu-weight", [](JobSpec& s, std::string_view v) {
          return assign(parse_int(v, 1, 10000, "a weight"), [&](int64_t n) { s.limits.cpu_weight = n; });
@@ -206,7 +217,7 @@ const std::vector<std::pair<std::string_view, Setter>>& settings() {
          return {};
        }},
       {"log-max", [](JobSpec& s, std::string_view v) {
-         return assign(units::parse_size(v), [&](uint64_t b) { s.log_max_bytes = b; });
+         return assign(parse_nonzero_size(v), [&](uint64_t b) { s.log_max_bytes = b; });
        }},
       {"report", [](JobSpec& s, std::string_view v) {
          return assign(parse_bool(v), [&](bool b) { s.report = b; });
@@ -242,21 +253,45 @@ bool is_config_key(std::string_view key) {
   return std::ranges::any_of(settings(), [&](const auto& kv) { return kv.first == key; });
 }
 
+namespace {
+bool job_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+         c == '-';
+}
+}  // namespace
+
 bool valid_job_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::ranges::all_of(name, [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-';
-  });
+  // "." and ".." would name a directory, not a job, in the lock, log and cgroup paths.
+  if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
+  return std::ranges::all_of(name, job_name_char);
 }
 
 std::string default_job_name(const std::string& command0) {
   std::string base = command0.substr(command0.find_last_of('/') + 1);
   std::string out;
-  for (char c : base) out += valid_job_name(std::string_view(&c, 1)) ? c : '_';
+  for (char c : base) out += job_name_char(c) ? c : '_';
   if (out.size() > 64) out.resize(64);
   if (out.empty() || out == "." || out == "..") out = "job";
   return out;
+}
+
+unsigned host_cpu_count() {
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<unsigned>(n) : 1u;
+}
+
+Result<void> check_cpu_quota(const JobSpec& spec, unsigned host_cpus) {
+  if (!spec.limits.cpu_quota_pct || host_cpus == 0) return {};
+  double pct = *spec.limits.cpu_quota_pct;
+  if (pct <= host_cpus * 100.0) return {};
+  const std::string& given = spec.cpu_quota_as_given;
+  bool in_cores = !given.empty() && given.find('%') == std::string::npos;
+  if (in_cores)
+    return fail(fmt::format("'{}' means {} CPUs, more than this host's {}; did you mean {}%? (in a crontab, "
+                            "write \\% for %, or give cores like 1.5)",
+                            given, pct / 100.0, host_cpus, given));
+  return fail(fmt::format("'{}' is {} CPUs, more than this host's {} (at most {}%)", given.empty() ? fmt::format("{}%", pct) : given,
+                          pct / 100.0, host_cpus, host_cpus * 100));
 }
 
 std::string default_lock_path(const std::string& name) {

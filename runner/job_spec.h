@@ -35,6 +35,7 @@ struct JobSpec {
   std::optional<std::string> config_path;  // the file actually read, if any
 
   cgroup::Limits limits;
+  std::string cpu_quota_as_given;  // --cpu as written ("150", "150%"), for messages
   std::optional<int> nice;
   std::optional<IoNice> ionice;
   std::optional<std::chrono::milliseconds> timeout;
@@ -73,7 +74,17 @@ Result<void> apply_setting(JobSpec& spec, std::string_view key, std::string_view
 // Keys a config file may carry (the long option names that take values or are flags).
 bool is_config_key(std::string_view key);
 
-// "[A-Za-z0-9_.-]{1,64}"
+// A CPU quota above the host's CPU count limits nothing, and given in cores
+// ("--cpu 150") it is almost always "150%" with the % cut off by cron. Pure: the
+// caller passes the count (host_cpu_count() for real runs); the error names the
+// value and, for cores, suggests the percentage.
+Result<void> check_cpu_quota(const JobSpec& spec, unsigned host_cpus);
+// CPUs online on this host (sysconf). Not the affinity mask: that says how this
+// runner was started (taskset, a cpuset), and a refusal must only catch quotas
+// that cannot mean anything here.
+unsigned host_cpu_count();
+
+// "[A-Za-z0-9_.-]{1,64}", and not "." or ".."
 bool valid_job_name(std::string_view name);
 // Default job name from COMMAND: basename, invalid characters mapped to '_'.
 std::string default_job_name(const std::string& command0);

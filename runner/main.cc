@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "runner/cli.h"
+#include "runner/dry_run.h"
 #include "runner/log.h"
 #include "runner/run.h"
 
@@ -13,6 +14,6 @@ int main(int argc, char** argv) {
   }
   if (args->exit_now) return args->exit_code;
   cronrun::log::setup(args->spec.verbosity);
-  if (args->spec.dry_run) return cronrun::dry_run(args->spec);
+  if (args->spec.dry_run) return cronrun::dry_run(args->spec, args->json);
   return cronrun::run_job(args->spec);
 }

@@ -534,48 +534,4 @@ int run_job(const JobSpec& spec) {
   return run.execute();
 }
 
-int dry_run(const JobSpec& spec) {
-  nlohmann::ordered_json j;
-  j["job"] = spec.name;
-  j["command"] = spec.command;
-  j["config"] = spec.config_path ? nlohmann::ordered_json(*spec.config_path) : nlohmann::ordered_json(nullptr);
-  auto opt = [](const auto& v) { return v ? nlohmann::ordered_json(*v) : nlohmann::ordered_json(nullptr); };
-  j["limits"] = {{"memory_max_bytes", opt(spec.limits.memory_max_bytes)},
-                 {"memory_high_bytes", opt(spec.limits.memory_high_bytes)},
-                 {"swap_max_bytes", opt(spec.limits.swap_max_bytes)},
-                 {"cpu_quota_pct", opt(spec.limits.cpu_quota_pct)},
-                 {"cpu_weight", opt(spec.limits.cpu_weight)},
-                 {"pids_max", opt(spec.limits.pids_max)},
-                 {"io_weight", opt(spec.limits.io_weight)},
-                 {"timeout_s", spec.timeout ? nlohmann::ordered_json(spec.timeout->count() / 1000.0) : nullptr},
-                 {"kill_after_s", spec.kill_after.count() / 1000.0}};
-  j["lock"] = spec.lock ? nlohmann::ordered_json(spec.lock_path.value_or(default_lock_path(spec.name)))
-                        : nlohmann::ordered_json(nullptr);
-  j["on_locked"] = to_string(spec.on_locked);
-  j["history"] = spec.history ? nlohmann::ordered_json(spec.history_path.value_or(HistoryStore::default_path()))
-                              : nlohmann::ordered_json(nullptr);
-  j["output"] = to_string(spec.output);
-  j["cgroup_mode"] = to_string(spec.cgroup_mode);
-  std::cout << j.dump(2) << "\n";
-
-  if (spec.cgroup_mode == CgroupMode::off) {
-    std::cout << "cgroup: off (--cgroup off): rlimits and rusage only\n";
-    return 0;
-  }
-  cgroup::DiscoverOptions opts;
-  opts.parent_override = spec.cgroup_parent;
-  opts.is_root = geteuid() == 0;
-  cgroup::Placement p = cgroup::discover(opts);
-  std::cout << "cgroup: " << cgroup::to_string(p.layout) << "\n";
-  if (p.layout != cgroup::Layout::none) {
-    std::cout << "  job cgroup: " << p.parent << "/" << spec.name << "/<run-id>\n";
-    if (!p.runner_leaf.empty()) std::cout << "  runner moves itself to: " << p.runner_leaf << "\n";
-    std::cout << "  controllers: " << fmt::format("{}", fmt::join(p.controllers, " ")) << "\n";
-  } else {
-    std::cout << "  fallback: " << (spec.cgroup_mode == CgroupMode::required ? "none (--cgroup required: the run would exit 125)" : "rlimits + rusage, process-group kill") << "\n";
-  }
-  std::cout << "  why: " << p.reason << "\n";
-  return 0;
-}
-
 }  // namespace cronrun

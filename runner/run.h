@@ -10,8 +10,4 @@ namespace cronrun {
 // has a history row, recorded.
 int run_job(const JobSpec& spec);
 
-// --dry-run: prints the resolved spec, where the cgroup would go and why. Creates
-// nothing.
-int dry_run(const JobSpec& spec);
-
 }  // namespace cronrun

@@ -1,0 +1,303 @@
+// --dry-run shows what a run would do, resolved the way run_job() resolves it:
+// every JobSpec field with its default filled in (lock and history paths, the
+// kill grace, the log file name), the cgroup placement discovery would choose and
+// its reason, which limits that placement cannot enforce, and what the fallback
+// would be. It only reads: discovery looks at /proc and the cgroup mounts, the
+// drain file is stat'ed, nothing is created, locked or recorded.
+//
+// The description is built once as a JSON document; the text form is printed from
+// that document, so the two can never disagree.
+#include "runner/dry_run.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <iostream>
+
+#include "common/fd.h"
+#include "common/history.h"
+#include "common/units.h"
+#include "runner/db_counter.h"
+
+namespace cronrun {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+template <class T>
+Json opt(const std::optional<T>& v) {
+  return v ? Json(*v) : Json(nullptr);
+}
+
+double seconds(std::chrono::milliseconds d) { return static_cast<double>(d.count()) / 1000.0; }
+
+const char* ionice_class_name(int io_class) {
+  switch (io_class) {
+    case 1: return "realtime";
+    case 2: return "best-effort";
+    case 3: return "idle";
+  }
+  return "?";
+}
+
+// The controller each limit needs, by the names discovery reports.
+struct LimitNeed {
+  const char* flag;
+  bool set;
+  std::vector<const char*> controllers;  // any one of them will do
+};
+
+std::vector<LimitNeed> limit_needs(const cgroup::Limits& l) {
+  return {{"--memory", l.memory_max_bytes.has_value(), {"memory"}},
+          {"--memory-high", l.memory_high_bytes.has_value(), {"memory"}},
+          {"--swap", l.swap_max_bytes.has_value(), {"memory"}},
+          {"--cpu", l.cpu_quota_pct.has_value(), {"cpu"}},
+          {"--cpu-weight", l.cpu_weight.has_value(), {"cpu"}},
+          {"--pids", l.pids_max.has_value(), {"pids"}},
+          {"--io-weight", l.io_weight.has_value(), {"io", "blkio"}}};
+}
+
+// What a run without a cgroup keeps of the limits (as Run::degrade() applies them).
+Json fallback(const JobSpec& spec) {
+  Json rlimits = Json::array();
+  if (spec.limits.memory_max_bytes)
+    rlimits.push_back(fmt::format("RLIMIT_DATA={} per process", units::format_size(*spec.limits.memory_max_bytes)));
+  if (spec.timeout) rlimits.push_back("RLIMIT_CPU from --timeout and --cpu");
+  Json lost = Json::array();
+  for (const auto& n : limit_needs(spec.limits))
+    if (n.set && std::string_view(n.flag) != "--memory") lost.push_back(n.flag);
+  return {{"accounting", "rusage"}, {"kill", "process group"}, {"rlimits", rlimits}, {"not_enforced", lost}};
+}
+
+Json describe_cgroup(const JobSpec& spec, const DryRunFacts& facts) {
+  Json c;
+  c["mode"] = to_string(spec.cgroup_mode);
+  c["parent_override"] = opt(spec.cgroup_parent);
+  if (!facts.placement) {
+    c["layout"] = nullptr;
+    c["why"] = "cgroups disabled by --cgroup off";
+    c["fallback"] = fallback(spec);
+    return c;
+  }
+  const cgroup::Placement& p = *facts.placement;
+  c["layout"] = cgroup::to_string(p.layout);
+  if (p.layout != cgroup::Layout::none) {
+    c["job_cgroup"] = fmt::format("{}/{}/<run-id>", p.parent, spec.name);
+    c["runner_leaf"] = p.runner_leaf.empty() ? Json(nullptr) : Json(p.runner_leaf);
+    c["controllers"] = p.controllers;
+    Json missing = Json::array();
+    for (const auto& n : limit_needs(spec.limits)) {
+      if (!n.set) continue;
+      bool have = std::ranges::any_of(n.controllers, [&](const char* want) {
+        return std::ranges::find(p.controllers, want) != p.controllers.end();
+      });
+      if (!have) missing.push_back(fmt::format("{} (needs {})", n.flag, n.controllers.front()));
+    }
+    c["limits_without_controller"] = missing;
+  } else if (spec.cgroup_mode == CgroupMode::required) {
+    c["fallback"] = nullptr;
+    c["would_exit"] = 125;
+  } else {
+    c["fallback"] = fallback(spec);
+  }
+  c["why"] = p.reason;
+  return c;
+}
+
+std::string join(const Json& array, std::string_view sep) {
+  std::string out;
+  for (const auto& v : array) {
+    if (!out.empty()) out += sep;
+    out += v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+std::string size_or(const Json& v, std::string_view unset) {
+  return v.is_null() ? std::string(unset) : units::format_size(v.get<uint64_t>());
+}
+
+std::string duration_or(const Json& v, std::string_view unset) {
+  return v.is_null() ? std::string(unset) : units::format_duration_s(v.get<double>());
+}
+
+std::string str_or(const Json& v, std::string_view unset) {
+  if (v.is_null()) return std::string(unset);
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+std::string yes_no(const Json& v) { return v.get<bool>() ? "yes" : "no"; }
+
+}  // namespace
+
+DryRunFacts gather_dry_run_facts(const JobSpec& spec) {
+  DryRunFacts f;
+  f.lock_path = spec.lock_path.value_or(default_lock_path(spec.name));
+  f.history_path = spec.history_path.value_or(HistoryStore::default_path());
+  f.config_lookup = default_config_path(spec.name);
+  // As run_job()'s drain check finds it.
+  const char* env = std::getenv("CRONRUN_DRAIN_FILE");
+  f.drain_path = env && *env ? env : "/etc/cronrun/drain";
+  struct stat st;
+  f.draining = ::stat(f.drain_path.c_str(), &st) == 0;
+  if (spec.count_db_queries) {
+    if (auto lib = dbcount::library_path()) f.db_library = *lib;
+    else f.db_library_error = lib.error().message();
+  }
+  f.host_cpus = host_cpu_count();
+  if (spec.cgroup_mode != CgroupMode::off) {
+    cgroup::DiscoverOptions opts;
+    opts.parent_override = spec.cgroup_parent;
+    opts.is_root = geteuid() == 0;
+    f.placement = cgroup::discover(opts);
+  }
+  return f;
+}
+
+Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
+  Json j;
+  j["schema"] = "cronrun.dry-run/1";
+  j["job"] = spec.name;
+  j["command"] = spec.command;
+  j["config"] = {{"path", opt(spec.config_path)},
+                 {"looked_for", spec.config_path ? Json(nullptr) : Json(facts.config_lookup)}};
+  j["limits"] = {{"memory_max_bytes", opt(spec.limits.memory_max_bytes)},
+                 {"memory_high_bytes", opt(spec.limits.memory_high_bytes)},
+                 {"swap_max_bytes", opt(spec.limits.swap_max_bytes)},
+                 {"cpu_quota_pct", opt(spec.limits.cpu_quota_pct)},
+                 {"cpu_weight", opt(spec.limits.cpu_weight)},
+                 {"pids_max", opt(spec.limits.pids_max)},
+                 {"io_weight", opt(spec.limits.io_weight)}};
+  j["host_cpus"] = facts.host_cpus;
+  j["timeout_s"] = spec.timeout ? Json(seconds(*spec.timeout)) : Json(nullptr);
+  j["kill_after_s"] = seconds(spec.kill_after);
+  j["nice"] = opt(spec.nice);
+  j["ionice"] = spec.ionice ? Json{{"class", ionice_class_name(spec.ionice->io_class)},
+                                   {"level", spec.ionice->io_class == 3 ? Json(nullptr) : Json(spec.ionice->level)}}
+                            : Json(nullptr);
+  j["env"] = spec.env;
+  j["lock"] = {{"enabled", spec.lock},
+               {"path", spec.lock ? Json(facts.lock_path) : Json(nullptr)},
+               {"default_path", !spec.lock_path.has_value()},
+               {"wait_s", seconds(spec.lock_wait)},
+               {"on_locked", to_string(spec.on_locked)}};
+  j["history"] = {{"enabled", spec.history}, {"path", spec.history ? Json(facts.history_path) : Json(nullptr)}};
+  j["summary"] = opt(spec.summary_path);
+  j["output"] = to_string(spec.output);
+  j["log"] = {{"dir", opt(spec.log_dir)},
+              {"file", spec.log_dir ? Json(fmt::format("{}/{}/<run-id>.log", *spec.log_dir, spec.name)) : Json(nullptr)},
+              {"max_bytes", spec.log_max_bytes}};
+  j["report"] = spec.report;
+  j["count_db_queries"] = {
+      {"enabled", spec.count_db_queries},
+      {"library", facts.db_library.empty() ? Json(nullptr) : Json(facts.db_library)},
+      {"error", facts.db_library_error.empty() ? Json(nullptr) : Json(facts.db_library_error)}};
+  j["keep_orphans"] = spec.keep_orphans;
+  j["seccomp"] = to_string(spec.seccomp);
+  j["verbosity"] = spec.verbosity;
+  j["drain"] = {{"file", facts.drain_path}, {"draining", facts.draining}};
+  j["cgroup"] = describe_cgroup(spec, facts);
+  return j;
+}
+
+std::string format_dry_run_text(const Json& j) {
+  std::string o;
+  auto line = [&](std::string_view key, const std::string& value) { o += fmt::format("{:<18}{}\n", key, value); };
+  line("job:", j["job"].get<std::string>());
+  line("command:", join(j["command"], " "));
+  const Json& cfg = j["config"];
+  line("config:", cfg["path"].is_null() ? fmt::format("none ({} not found)", cfg["looked_for"].get<std::string>())
+                                         : cfg["path"].get<std::string>());
+  const Json& l = j["limits"];
+  line("memory:", size_or(l["memory_max_bytes"], "no limit"));
+  line("memory-high:", size_or(l["memory_high_bytes"], "no limit"));
+  line("swap:", size_or(l["swap_max_bytes"], "no limit"));
+  line("cpu:", l["cpu_quota_pct"].is_null()
+                   ? fmt::format("no quota (host has {} CPUs)", j["host_cpus"].get<unsigned>())
+                   : fmt::format("{}% of one CPU (host has {} CPUs)", l["cpu_quota_pct"].get<double>(),
+                                 j["host_cpus"].get<unsigned>()));
+  line("cpu-weight:", str_or(l["cpu_weight"], "default"));
+  line("pids:", str_or(l["pids_max"], "no limit"));
+  line("io-weight:", str_or(l["io_weight"], "default"));
+  line("timeout:", j["timeout_s"].is_null() ? "none"
+                                             : fmt::format("{}, then SIGTERM", duration_or(j["timeout_s"], "")));
+  line("kill-after:", duration_or(j["kill_after_s"], ""));
+  line("nice:", str_or(j["nice"], "inherited"));
+  const Json& io = j["ionice"];
+  line("ionice:", io.is_null() ? "inherited"
+                               : io["level"].is_null() ? io["class"].get<std::string>()
+                                                       : fmt::format("{}:{}", io["class"].get<std::string>(),
+                                                                     io["level"].get<int>()));
+  line("env:", j["env"].empty() ? "inherited, plus CRONRUN_RUN_ID CRONRUN_JOB CRONRUN_COUNTERS"
+                                : join(j["env"], " ") + " (plus CRONRUN_RUN_ID CRONRUN_JOB CRONRUN_COUNTERS)");
+  const Json& lock = j["lock"];
+  line("lock:", lock["enabled"].get<bool>()
+                    ? fmt::format("{}{}", lock["path"].get<std::string>(), lock["default_path"].get<bool>() ? " (default)" : "")
+                    : "off");
+  if (lock["enabled"].get<bool>()) {
+    line("lock-wait:", lock["wait_s"].get<double>() == 0 ? "0 (do not wait)" : duration_or(lock["wait_s"], ""));
+    line("on-locked:", lock["on_locked"].get<std::string>());
+  }
+  const Json& h = j["history"];
+  line("history:", h["enabled"].get<bool>() ? h["path"].get<std::string>() : "off");
+  line("summary:", str_or(j["summary"], "none"));
+  line("output:", j["output"].get<std::string>());
+  const Json& log = j["log"];
+  line("log-dir:", log["dir"].is_null() ? "none (output is not kept)"
+                                        : fmt::format("{} (capped at {})", log["file"].get<std::string>(),
+                                                      size_or(log["max_bytes"], "")));
+  line("report:", yes_no(j["report"]));
+  const Json& db = j["count_db_queries"];
+  std::string db_text = yes_no(db["enabled"]);
+  if (!db["library"].is_null()) db_text += fmt::format(" (preload {})", db["library"].get<std::string>());
+  if (!db["error"].is_null()) db_text += fmt::format(" (preload library: {})", db["error"].get<std::string>());
+  line("count-db-queries:", db_text);
+  line("keep-orphans:", j["keep_orphans"].get<bool>() ? "yes" : "no (processes left behind are killed)");
+  line("seccomp:", j["seccomp"].get<std::string>());
+  const Json& drain = j["drain"];
+  line("drain:", drain["draining"].get<bool>()
+                     ? fmt::format("{} exists: the run would be skipped", drain["file"].get<std::string>())
+                     : fmt::format("no ({} absent)", drain["file"].get<std::string>()));
+
+  const Json& c = j["cgroup"];
+  std::string layout = c["layout"].is_null() ? "off" : c["layout"].get<std::string>();
+  line("cgroup:", fmt::format("{} (--cgroup {}{})", layout, c["mode"].get<std::string>(),
+                              c["parent_override"].is_null()
+                                  ? ""
+                                  : ", --cgroup-parent " + c["parent_override"].get<std::string>()));
+  if (c.contains("job_cgroup")) {
+    line("  job cgroup:", c["job_cgroup"].get<std::string>());
+    if (!c["runner_leaf"].is_null()) line("  runner moves to:", c["runner_leaf"].get<std::string>());
+    line("  controllers:", join(c["controllers"], " "));
+    if (!c["limits_without_controller"].empty())
+      line("  not enforceable:", join(c["limits_without_controller"], ", "));
+  }
+  if (c.contains("would_exit")) line("  fallback:", "none: --cgroup required, the run would exit 125");
+  if (c.contains("fallback") && !c["fallback"].is_null()) {
+    const Json& f = c["fallback"];
+    std::string text = "rusage accounting, process-group kill";
+    if (!f["rlimits"].empty()) text += "; " + join(f["rlimits"], ", ");
+    if (!f["not_enforced"].empty()) text += "; not enforced: " + join(f["not_enforced"], " ");
+    line("  fallback:", text);
+  }
+  line("  why:", c["why"].get<std::string>());
+  return o;
+}
+
+int dry_run(const JobSpec& spec, bool json) {
+  Json doc = describe_dry_run(spec, gather_dry_run_facts(spec));
+  // Names, commands and paths may hold any bytes; replace what is not UTF-8
+  // rather than throw.
+  std::string text = json ? doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n"
+                          : format_dry_run_text(doc);
+  if (auto r = write_all(STDOUT_FILENO, text, "stdout"); !r) {
+    std::cerr << "cronrun: --dry-run: " << r.error().message() << "\n";
+    return 125;
+  }
+  return 0;
+}
+
+}  // namespace cronrun

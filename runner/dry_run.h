@@ -1,0 +1,40 @@
+// --dry-run: the resolved job spec, every field with its default filled in, and
+// where the cgroup would go and why. Creates, locks and records nothing.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "runner/cgroup.h"
+#include "runner/job_spec.h"
+
+namespace cronrun {
+
+// What the host says, gathered once by gather_dry_run_facts(); tests fill it by
+// hand so the description itself is a pure function.
+struct DryRunFacts {
+  std::optional<cgroup::Placement> placement;  // nullopt with --cgroup off
+  std::string lock_path;                       // spec's, or the default for NAME
+  std::string history_path;                    // spec's, or HistoryStore::default_path()
+  std::string config_lookup;                   // the default config path looked for
+  std::string drain_path;                      // $CRONRUN_DRAIN_FILE or /etc/cronrun/drain
+  bool draining = false;                       // drain_path exists
+  std::string db_library;                      // the preload library, when --count-db-queries
+  std::string db_library_error;                // why it cannot be found, if not
+  unsigned host_cpus = 0;
+};
+
+DryRunFacts gather_dry_run_facts(const JobSpec& spec);
+
+// One JSON document (schema "cronrun.dry-run/1"); the text form shows the same
+// fields. Sizes in bytes, durations in seconds, absent settings as null.
+nlohmann::ordered_json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts);
+std::string format_dry_run_text(const nlohmann::ordered_json& doc);
+
+// Prints the description on stdout (text, or JSON with `json`); returns the exit
+// status: 0, or 125 when stdout cannot be written.
+int dry_run(const JobSpec& spec, bool json);
+
+}  // namespace cronrun
