@@ -26,7 +26,7 @@ struct Argv {
 
 Result<ParsedArgs> parse(std::initializer_list<std::string> a) {
   Argv av(a);
-  return parse_args(av.argc(), av.argv());
+  return parse_args(av.argc(), av.argv(), /*host_cpus=*/8);  // --cpu 150% below must not depend on the host
 }
 
 class ConfigDir : public ::testing::Test {

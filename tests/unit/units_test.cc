@@ -43,6 +43,18 @@ TEST(ParseDuration, Rejects) {
   }
 }
 
+TEST(ParseDuration, CapsAtACenturySoClocksCannotOverflow) {
+  EXPECT_EQ(parse_duration("36500d").value(), std::chrono::hours(24 * 36500));
+  for (const char* huge : {"36501d", "99999999999d", "1e30s", "9223372036854775807ms"}) {
+    auto r = parse_duration(huge);
+    ASSERT_FALSE(r) << huge;
+    EXPECT_NE(r.error().message().find("expected a duration"), std::string::npos) << huge;
+  }
+  // Anything accepted can be added to a steady_clock time point without wrapping.
+  auto d = parse_duration("36500d").value();
+  EXPECT_GT(std::chrono::steady_clock::now() + d, std::chrono::steady_clock::now());
+}
+
 TEST(ParseCpu, PercentAndCores) {
   EXPECT_DOUBLE_EQ(parse_cpu_percent("50%").value(), 50.0);
   EXPECT_DOUBLE_EQ(parse_cpu_percent("250%").value(), 250.0);
