@@ -204,11 +204,13 @@ json to_json(const RunRecord& r) {
                  {{"cpu", opt(u.pressure_some_s.cpu)},
                   {"memory", opt(u.pressure_some_s.memory)},
                   {"io", opt(u.pressure_some_s.io)}}}};
+  j["usage"]["orphans_killed"] = opt(u.orphans_killed);
   json counters = json::object();
   for (const auto& [name, value] : r.counters) counters[name] = value;
   j["counters"] = std::move(counters);
   j["lock"] = {{"path", opt(r.lock.path)}, {"waited_s", r.lock.waited_s}, {"holder_pid", opt(r.lock.holder_pid)}};
-  j["log"] = {{"path", opt(r.log.path)}, {"bytes", r.log.bytes}};
+  j["log"] = {{"path", opt(r.log.path)}, {"bytes", r.log.bytes}, {"dropped_bytes", r.log.dropped_bytes}};
+  j["output"] = {{"dropped_bytes", r.output.dropped_bytes}};
   return j;
 }
 
@@ -286,6 +288,7 @@ Result<RunRecord> run_record_from_json(const json& j) {
     CRONRUN_TRY_ASSIGN(u.pressure_some_s.memory, get_double(*p, "usage.pressure_some_s", "memory"));
     CRONRUN_TRY_ASSIGN(u.pressure_some_s.io, get_double(*p, "usage.pressure_some_s", "io"));
   }
+  CRONRUN_TRY_ASSIGN(u.orphans_killed, get_u64(*o, "usage", "orphans_killed"));
 
   CRONRUN_TRY_ASSIGN(o, get_object(j, "counters"));
   for (const auto& [name, value] : o->items()) {
@@ -306,6 +309,11 @@ Result<RunRecord> run_record_from_json(const json& j) {
   std::optional<uint64_t> bytes;
   CRONRUN_TRY_ASSIGN(bytes, get_u64(*o, "log", "bytes"));
   r.log.bytes = bytes.value_or(0);
+  CRONRUN_TRY_ASSIGN(bytes, get_u64(*o, "log", "dropped_bytes"));
+  r.log.dropped_bytes = bytes.value_or(0);
+  CRONRUN_TRY_ASSIGN(o, get_object(j, "output"));
+  CRONRUN_TRY_ASSIGN(bytes, get_u64(*o, "output", "dropped_bytes"));
+  r.output.dropped_bytes = bytes.value_or(0);
   return r;
 }
 

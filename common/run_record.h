@@ -59,6 +59,9 @@ struct Usage {
   std::optional<double> cpu_throttled_s;
   std::optional<uint64_t> cpu_nr_throttled;
   Pressure pressure_some_s;
+  // Processes left behind by the main process and killed by cronrun (0 with
+  // --keep-orphans); null when no job was supervised.
+  std::optional<uint64_t> orphans_killed;
 };
 
 struct LockRecord {
@@ -70,6 +73,15 @@ struct LockRecord {
 struct LogRecord {
   std::optional<std::string> path;
   uint64_t bytes = 0;
+  uint64_t dropped_bytes = 0;  // lost to failed writes (not the --log-max cut)
+};
+
+// What became of the job's stdout/stderr under --output.
+struct OutputRecord {
+  // Bytes that did not reach cronrun's stdout/stderr: not copied through while the
+  // reader was not reading (passthrough), or cut from the front of the on-failure
+  // buffer (its tail is replayed) or left unwritten at its replay.
+  uint64_t dropped_bytes = 0;
 };
 
 struct RunRecord {
@@ -91,6 +103,7 @@ struct RunRecord {
   std::map<std::string, double> counters;  // summed per name
   LockRecord lock;
   LogRecord log;
+  OutputRecord output;
 
   // Not part of the JSON schema; kept in the history so a crashed runner can be
   // told apart from a live one (section 5: `running` rows whose runner is gone).

@@ -4,9 +4,19 @@
 // Otherwise the job writes to pipes the supervisor drains from its poll loop into
 // the log file (capped at --log-max), straight through (passthrough), or into
 // anonymous memory files replayed only if the run failed (on-failure, like chronic).
+//
+// No sink may block the poll loop: copies to cronrun's own stdout/stderr go through
+// a bounded per-stream queue that the loop flushes when poll says the reader made
+// room, the on-failure buffer keeps only the tail of each stream, and what is
+// dropped is counted for the run record (output.dropped_bytes, log.dropped_bytes).
 #pragma once
 
+#include <poll.h>
+
+#include <chrono>
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,6 +29,11 @@ namespace cronrun {
 
 class OutputCapture {
  public:
+  // Per stream: passthrough bytes waiting for a slow reader, and the tail of the
+  // output the on-failure buffer keeps (the front is dropped and counted).
+  static constexpr size_t kQueueMax = 256 * 1024;
+  static constexpr uint64_t kOnFailureTail = 4 * 1024 * 1024;
+
   // `log_path` is DIR/NAME/RUN-ID.log when --log-dir is set (directories created).
   static Result<OutputCapture> create(OutputMode mode, std::optional<std::string> log_path, uint64_t log_max_bytes);
 
@@ -28,22 +43,51 @@ class OutputCapture {
   // Closes the parent's copies of the child ends; call right after spawning.
   void close_child_ends();
 
-  // Pipe read ends the supervisor polls (empty when nothing is captured).
-  std::vector<int> poll_fds() const;
-  // Drains what is readable on `fd`; returns false at EOF (stop polling it).
-  bool pump(int fd);
-  // After the job: with on-failure, replays stdout to 1 and stderr to 2 if `failed`.
-  void finish(bool failed);
+  // The supervisor's poll loop: add_poll() appends what output wants polled (the
+  // pipes for POLLIN while open, cronrun's stdout/stderr for POLLOUT while bytes
+  // are queued for them); on_poll() takes those entries back with their revents.
+  void add_poll(std::vector<pollfd>& fds) const;
+  void on_poll(std::span<const pollfd> fds);
+  // A job pipe is still open (not at EOF).
+  bool reading() const { return out_.open || err_.open; }
+
+  // After the job: drains the pipes, flushes queued passthrough bytes and, with
+  // on-failure and `failed`, replays the kept tails to 1 and 2. Waits only while
+  // the reader makes progress (a reader that takes nothing for `stall` loses the
+  // rest, counted).
+  void finish(bool failed, std::chrono::milliseconds stall = std::chrono::seconds(1));
   LogRecord log_record() const;
+  OutputRecord output_record() const;
 
  private:
+  // How bytes reach cronrun's own stdout/stderr without blocking (see output.cc).
+  enum class How { direct, nonblocking, send, gated, dead };
   struct Stream {
+    const char* name = "";
     UniqueFd read;
-    int passthrough_fd = -1;  // 1 or 2 when copying straight through
-    UniqueFd buffer;          // memfd for on-failure
     bool open = false;
+    bool copies = false;      // passthrough: every byte is copied to `target`
+    int target = -1;          // 1 or 2 (passthrough and on-failure)
+    How how = How::dead;
+    int write_fd = -1;        // target, or `own_target` when reopened
+    UniqueFd own_target;      // a private non-blocking open of the target
+    std::string queue;        // bytes waiting for the target
+    size_t queue_off = 0;
+    UniqueFd buffer;          // memfd ring of the last kOnFailureTail bytes (on-failure)
+    uint64_t buffered = 0;    // bytes ever put into the ring
+    bool buffer_failed = false;
   };
+  void open_target(Stream& s, int fd);
+  size_t try_write(Stream& s, const char* data, size_t len);
+  void deliver(Stream& s, const char* data, size_t len);
+  void flush(Stream& s);
+  size_t queued(const Stream& s) const { return s.queue.size() - s.queue_off; }
+  void drop_queue(Stream& s);
+  void write_bounded(Stream& s, const char* data, size_t len, std::chrono::milliseconds stall);
+  void buffer_put(Stream& s, const char* data, size_t len);
+  void replay(Stream& s, std::chrono::milliseconds stall);
   void sink(Stream& s, const char* data, size_t len);
+  bool pump(Stream& s);
 
   OutputMode mode_ = OutputMode::passthrough;
   UniqueFd child_out_, child_err_;
@@ -53,6 +97,9 @@ class OutputCapture {
   uint64_t log_max_ = 0;
   uint64_t log_bytes_ = 0;
   bool log_truncated_ = false;
+  uint64_t log_dropped_ = 0;
+  bool log_failed_ = false;
+  uint64_t dropped_ = 0;
 };
 
 }  // namespace cronrun

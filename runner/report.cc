@@ -29,10 +29,16 @@ std::string format_start_event(const RunRecord& r) {
 
 std::string format_finish_event(const RunRecord& r) {
   double cpu = r.usage.cpu_user_s.value_or(0) + r.usage.cpu_system_s.value_or(0);
-  return fmt::format("FINISH job={} run={} status={} {} wall={} peak={} cpu={}{}", r.job, r.run_id,
+  // What cronrun did beyond the job's own exit is said only when it happened.
+  std::string extra;
+  if (r.usage.orphans_killed.value_or(0) > 0) extra += fmt::format(" orphans_killed={}", *r.usage.orphans_killed);
+  if (r.output.dropped_bytes > 0) extra += fmt::format(" output_dropped={}", r.output.dropped_bytes);
+  if (r.log.dropped_bytes > 0) extra += fmt::format(" log_dropped={}", r.log.dropped_bytes);
+  return fmt::format("FINISH job={} run={} status={} {} wall={} peak={} cpu={}{}{}", r.job, r.run_id,
                      to_string(r.status), exit_text(r), secs_or_na(r.wall_s),
                      size_or_na(r.usage.memory_peak_bytes ? r.usage.memory_peak_bytes : r.usage.max_rss_bytes),
-                     units::format_duration_s(cpu), r.skip_reason ? " reason=\"" + *r.skip_reason + "\"" : "");
+                     units::format_duration_s(cpu), extra,
+                     r.skip_reason ? " reason=\"" + *r.skip_reason + "\"" : "");
 }
 
 std::string format_report(const RunRecord& r) {
@@ -71,7 +77,14 @@ std::string format_report(const RunRecord& r) {
   out += fmt::format("  isolation {} {} ({} accounting){}\n", r.isolation.cgroup, r.isolation.path.value_or("-"),
                      r.isolation.accounting, r.isolation.note ? "; " + *r.isolation.note : "");
   if (r.lock.path) out += fmt::format("  lock {} (waited {})\n", *r.lock.path, units::format_duration_s(r.lock.waited_s));
-  if (r.log.path) out += fmt::format("  log {} ({})\n", *r.log.path, units::format_size(r.log.bytes));
+  if (u.orphans_killed.value_or(0) > 0)
+    out += fmt::format("  orphans killed {} (left behind by the main process)\n", *u.orphans_killed);
+  if (r.log.path)
+    out += fmt::format("  log {} ({}{})\n", *r.log.path, units::format_size(r.log.bytes),
+                       r.log.dropped_bytes ? fmt::format(", {} lost to write errors", units::format_size(r.log.dropped_bytes)) : "");
+  if (r.output.dropped_bytes > 0)
+    out += fmt::format("  output dropped {} (not passed on to cronrun's stdout/stderr)\n",
+                       units::format_size(r.output.dropped_bytes));
   return out;
 }
 

@@ -451,6 +451,9 @@ void Run::supervise_and_collect() {
     return;
   }
   outcome_ = *outcome;
+  auto add_note = [this](const std::string& note) {
+    rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + note : note;
+  };
 
   if (cgroup_) {
     if (auto u = cgroup_->read_usage(); u) {
@@ -459,14 +462,20 @@ void Run::supervise_and_collect() {
       log::warn(fmt::format("reading usage of cgroup {}: {} (figures left null)", cgroup_->path(), u.error().message()));
     }
     if (outcome_.orphans_left > 0) {
-      rec_.isolation.note = fmt::format("{} process(es) left running by --keep-orphans; cgroup {} kept",
-                                        outcome_.orphans_left, cgroup_->path());
+      add_note(fmt::format("{} process(es) left running by --keep-orphans; cgroup {} kept", outcome_.orphans_left,
+                           cgroup_->path()));
       cgroup_->release();  // the owner must neither kill them nor remove their cgroup
     } else if (auto r = cgroup_->remove(); !r) {
       log::warn(fmt::format("removing cgroup {}: {}", cgroup_->path(), r.error().message()));
     }
   }
   rec_.usage.max_rss_bytes = outcome_.max_rss_bytes;
+  rec_.usage.orphans_killed = outcome_.orphans_killed;
+  if (outcome_.orphans_killed > 0)
+    add_note(fmt::format("killed {} process(es) the job left behind when its main process exited "
+                         "(--keep-orphans keeps them)",
+                         outcome_.orphans_killed));
+  for (const auto& f : outcome_.failures) add_note(f);
   if (!rec_.usage.cpu_user_s) rec_.usage.cpu_user_s = outcome_.cpu_user_s;
   if (!rec_.usage.cpu_system_s) rec_.usage.cpu_system_s = outcome_.cpu_system_s;
 
@@ -519,6 +528,7 @@ int Run::finish() {
   bool failed = rec_.status != RunStatus::ok;
   output_->finish(failed);
   rec_.log = output_->log_record();
+  rec_.output = output_->output_record();
   save(true);
   if (spec_.summary_path)
     if (auto r = write_summary(*spec_.summary_path, rec_); !r) log::error(r.error().message());

@@ -5,6 +5,16 @@
 //
 // Without a cgroup, "the whole job" is the main process group plus every process
 // re-parented to us; /proc/self/task/*/children lists the latter.
+//
+// After a timeout's SIGTERM the loop runs until the whole tree is gone or
+// kill-after expires, not just the main process: `sh -c 'dump | gzip'` dies with
+// its shell at once while gzip is still writing its last block. Waiting is poll's
+// only: SIGCHLD (every process of the tree is re-parented to us), cgroup.events'
+// POLLPRI where the cgroup has one, and a short poll timeout as the backstop.
+//
+// Signals and kills that fail for a reason other than "already gone" are logged
+// once each and returned in Outcome::failures for the run record: a tree cronrun
+// could not stop must not read as a clean run.
 #include "runner/supervise.h"
 
 #include <dirent.h>
@@ -15,13 +25,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <span>
 #include <fstream>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "runner/log.h"
 #include "runner/sys.h"
 
 namespace cronrun {
@@ -32,6 +48,11 @@ constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2
 enum class Phase { running, terminating, killing, done };
 
 // Children re-parented to this process (and direct children not yet reaped).
+std::string sig_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
 std::vector<pid_t> own_children() {
   std::vector<pid_t> out;
   std::ifstream f("/proc/self/task/" + std::to_string(gettid()) + "/children");
@@ -54,6 +75,12 @@ class Supervisor {
   void terminate_all();
   void kill_all();
   void kill_leftovers();
+  bool tree_empty();
+  bool in_grace();
+  void failure(const std::string& what);
+  void signal_group(int sig);
+  void signal_pid(pid_t pid, int sig);
+  void signal_main(int sig);
 
   Child& child_;
   int signal_fd_;
@@ -86,40 +113,82 @@ void Supervisor::reap() {
   }
 }
 
+void Supervisor::failure(const std::string& what) {
+  if (std::find(out_.failures.begin(), out_.failures.end(), what) != out_.failures.end()) return;
+  log::warn(what);
+  out_.failures.push_back(what);
+}
+
+void Supervisor::signal_group(int sig) {
+  if (::kill(-child_.pid(), sig) != 0 && errno != ESRCH)
+    failure(fmt::format("sending {} to the job's process group {}: {}", sig_name(sig), child_.pid(),
+                        std::strerror(errno)));
+}
+
+void Supervisor::signal_pid(pid_t pid, int sig) {
+  if (::kill(pid, sig) != 0 && errno != ESRCH)
+    failure(fmt::format("sending {} to pid {}: {}", sig_name(sig), pid, std::strerror(errno)));
+}
+
+void Supervisor::signal_main(int sig) {
+  if (main_done_) return;  // reaped: the pidfd refers to no process any more
+  if (sys::pidfd_send_signal(child_.pidfd(), sig) != 0 && errno != ESRCH)
+    failure(fmt::format("sending {} to the job's main process {}: {}", sig_name(sig), child_.pid(),
+                        std::strerror(errno)));
+}
+
 void Supervisor::forward(int sig) {
   out_.forwarded_signal = sig;
   // The job leads its own process group (setsid in the child); signal the group so
   // a shell script's foreground children hear it too, and the main pid in case the
   // job moved itself elsewhere.
-  ::kill(-child_.pid(), sig);
-  sys::pidfd_send_signal(child_.pidfd(), sig);
+  signal_group(sig);
+  signal_main(sig);
 }
 
 void Supervisor::terminate_all() {
   if (cfg_.cgroup) {
-    (void)cfg_.cgroup->signal_all(SIGTERM);
+    if (auto r = cfg_.cgroup->signal_all(SIGTERM); !r)
+      failure(fmt::format("sending SIGTERM to cgroup {}: {}", cfg_.cgroup->path(), r.error().message()));
   } else {
-    ::kill(-child_.pid(), SIGTERM);
-    for (pid_t p : own_children()) ::kill(p, SIGTERM);
+    signal_group(SIGTERM);
+    for (pid_t p : own_children()) signal_pid(p, SIGTERM);
   }
-  sys::pidfd_send_signal(child_.pidfd(), SIGTERM);
+  signal_main(SIGTERM);
 }
 
 void Supervisor::kill_all() {
   out_.escalated_to_kill = true;
   if (cfg_.cgroup) {
-    (void)cfg_.cgroup->kill_all(2000);
+    if (auto r = cfg_.cgroup->kill_all(2000); !r)
+      failure(fmt::format("killing cgroup {}: {}", cfg_.cgroup->path(), r.error().message()));
   } else {
-    ::kill(-child_.pid(), SIGKILL);
-    for (pid_t p : own_children()) ::kill(p, SIGKILL);
+    signal_group(SIGKILL);
+    for (pid_t p : own_children()) signal_pid(p, SIGKILL);
   }
-  sys::pidfd_send_signal(child_.pidfd(), SIGKILL);
+  signal_main(SIGKILL);
+}
+
+// Whether anything of the job is left besides the (reaped) main process.
+bool Supervisor::tree_empty() {
+  reap();
+  if (cfg_.cgroup) {
+    auto pids = cfg_.cgroup->pids();
+    return pids && pids->empty();  // unreadable: not known to be empty
+  }
+  return own_children().empty() && ::kill(-child_.pid(), 0) != 0;
+}
+
+// After a timeout's SIGTERM the main process died, the rest still has kill-after.
+bool Supervisor::in_grace() {
+  return main_done_ && phase_ == Phase::terminating && !cfg_.keep_orphans && !tree_empty();
 }
 
 // After the main process exited: whatever it left behind is an orphan.
 void Supervisor::kill_leftovers() {
   if (cfg_.cgroup) {
     auto pids = cfg_.cgroup->pids();
+    if (!pids) failure(fmt::format("listing the processes of cgroup {}: {}", cfg_.cgroup->path(), pids.error().message()));
     size_t n = pids ? pids->size() : 0;
     if (cfg_.keep_orphans) {
       out_.orphans_left = n;
@@ -127,27 +196,35 @@ void Supervisor::kill_leftovers() {
     }
     if (n > 0 || !pids) {
       out_.orphans_killed = n;
-      (void)cfg_.cgroup->kill_all(5000);
+      if (phase_ == Phase::killing) out_.escalated_to_kill = true;
+      if (auto r = cfg_.cgroup->kill_all(5000); !r)
+        failure(fmt::format("killing what the job left in cgroup {}: {}", cfg_.cgroup->path(), r.error().message()));
     }
     reap();
     return;
   }
   // No cgroup: the process group, then re-parented children, until none is left.
   std::set<pid_t> seen;
+  bool gone = false;
   for (int pass = 0; pass < 200; ++pass) {
     reap();
     std::vector<pid_t> kids = own_children();
     bool group_alive = ::kill(-child_.pid(), 0) == 0;
-    if (kids.empty() && !group_alive) break;
+    if (kids.empty() && !group_alive) {
+      gone = true;
+      break;
+    }
     if (cfg_.keep_orphans) {
       out_.orphans_left = kids.size();
       return;
     }
     for (pid_t p : kids) seen.insert(p);
-    ::kill(-child_.pid(), SIGKILL);
-    for (pid_t p : kids) ::kill(p, SIGKILL);
+    if (phase_ == Phase::killing) out_.escalated_to_kill = true;
+    signal_group(SIGKILL);
+    for (pid_t p : kids) signal_pid(p, SIGKILL);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (!gone) failure(fmt::format("processes of the job's process group {} survived SIGKILL", child_.pid()));
   out_.orphans_killed = seen.size();
   reap();
 }
@@ -159,24 +236,39 @@ Result<Outcome> Supervisor::run() {
   if (cfg_.timeout)
     if (auto r = arm(*cfg_.timeout); !r) return std::unexpected(r.error());
 
-  std::vector<int> outputs = cfg_.output ? cfg_.output->poll_fds() : std::vector<int>{};
-  while (!main_done_) {
-    std::vector<pollfd> fds = {{child_.pidfd(), POLLIN, 0}, {signal_fd_, POLLIN, 0}, {timer_.get(), POLLIN, 0}};
-    for (int fd : outputs) fds.push_back({fd, POLLIN, 0});
-    int n = ::poll(fds.data(), fds.size(), -1);
+  int events_fd = cfg_.cgroup ? cfg_.cgroup->events_fd() : -1;
+  for (;;) {
+    bool grace = false;
+    if (main_done_) {
+      grace = in_grace();
+      if (!grace) break;
+    }
+    // The main process's pidfd stays readable once it has exited: polled only
+    // while it runs. In the grace, cgroup.events is read first so that its next
+    // change ("populated 0") raises POLLPRI.
+    std::vector<pollfd> fds = {{signal_fd_, POLLIN, 0}, {timer_.get(), POLLIN, 0}};
+    if (!main_done_) fds.push_back({child_.pidfd(), POLLIN, 0});
+    if (grace && events_fd >= 0) {
+      char buf[256];
+      if (::pread(events_fd, buf, sizeof buf, 0) >= 0) fds.push_back({events_fd, POLLPRI, 0});
+    }
+    size_t first_output = fds.size();
+    if (cfg_.output) cfg_.output->add_poll(fds);
+    int n = ::poll(fds.data(), fds.size(), grace ? 100 : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       return fail_sys("poll", "");
     }
-    if (fds[1].revents & POLLIN) {
+    if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo si;
       while (::read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         if (si.ssi_signo != SIGCHLD) forward(static_cast<int>(si.ssi_signo));
       }
     }
-    if (fds[2].revents & POLLIN) {
+    if (fds[1].revents & POLLIN) {
       uint64_t expirations;
-      (void)!::read(timer_.get(), &expirations, sizeof expirations);
+      if (::read(timer_.get(), &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+        return fail_sys("read", "timerfd");
       if (phase_ == Phase::running) {
         phase_ = Phase::terminating;
         out_.timed_out = true;
@@ -184,27 +276,24 @@ Result<Outcome> Supervisor::run() {
         if (auto r = arm(cfg_.kill_after); !r) return std::unexpected(r.error());
       } else if (phase_ == Phase::terminating) {
         phase_ = Phase::killing;
-        kill_all();
+        // With the main process gone, kill_leftovers() counts and kills the rest.
+        if (!main_done_) kill_all();
       }
     }
-    for (size_t i = 3; i < fds.size(); ++i)
-      if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
-        if (!cfg_.output->pump(fds[i].fd)) std::erase(outputs, fds[i].fd);
+    if (cfg_.output) cfg_.output->on_poll(std::span<const pollfd>(fds).subspan(first_output));
     reap();
   }
-  phase_ = Phase::done;
+  if (phase_ != Phase::killing) phase_ = Phase::done;
   kill_leftovers();
 
   // Drain output: after the leftovers are gone the pipes hit EOF; with orphans
   // kept alive they may stay open, so the drain is bounded.
   auto drain_deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(out_.orphans_left ? 200 : 5000);
-  while (!outputs.empty() && std::chrono::steady_clock::now() < drain_deadline) {
+  while (cfg_.output && cfg_.output->reading() && std::chrono::steady_clock::now() < drain_deadline) {
     std::vector<pollfd> fds;
-    for (int fd : outputs) fds.push_back({fd, POLLIN, 0});
+    cfg_.output->add_poll(fds);
     if (::poll(fds.data(), fds.size(), 100) < 0 && errno != EINTR) break;
-    for (const auto& p : fds)
-      if (p.revents & (POLLIN | POLLHUP | POLLERR))
-        if (!cfg_.output->pump(p.fd)) std::erase(outputs, p.fd);
+    cfg_.output->on_poll(fds);
   }
 
   struct rusage ru {};

@@ -4,7 +4,10 @@
 //
 // Escalation is a small state machine: running → (timeout) terminating: SIGTERM to
 // every process of the job → (kill-after) killing: kill the whole cgroup (or, without
-// one, the process group and every orphan reparented to us as subreaper).
+// one, the process group and every orphan reparented to us as subreaper). The
+// grace is the whole tree's: when the main process dies of the SIGTERM before
+// kill-after, the loop keeps waiting until the rest has exited too (a pipeline's
+// last stage flushing) or kill-after expires, and only then kills what is left.
 #pragma once
 
 #include <sys/resource.h>
@@ -12,6 +15,8 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
@@ -42,6 +47,9 @@ struct Outcome {
   double cpu_user_s = 0, cpu_system_s = 0;  // rusage of all reaped descendants
   size_t orphans_killed = 0;     // processes left behind when the main process exited
   size_t orphans_left = 0;       // still there (only with --keep-orphans)
+  // Signals or kills that failed (other than "no such process"): one line each,
+  // already logged; the caller records them in isolation.note.
+  std::vector<std::string> failures;
 };
 
 Result<Outcome> supervise(Child& child, int signal_fd, const SuperviseConfig& cfg);

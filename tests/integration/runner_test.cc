@@ -424,4 +424,104 @@ TEST_F(Runner, DryRunExplainsPlacementAndCreatesNothing) {
   EXPECT_TRUE(leftover_cgroups(parent_).empty());
 }
 
+// cron's reader stops reading (cronrun ... | (sleep 30)): stdout and stderr are
+// one pipe nobody reads. The copy to it must not stop the poll loop, so the
+// timeout still acts; what could not be passed on is counted, the log is whole.
+TEST_F(Runner, StuckStdoutReaderDoesNotDelayTheTimeout) {
+  std::string logs = (dir_ / "logs").string();
+  auto argv = cmd({"--name", "stuck", "--log-dir", logs, "--log-max", "1M", "--timeout", "2s"}, {"/usr/bin/yes"});
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 1);
+    dup2(p[1], 2);
+    close(p[0]);
+    std::vector<char*> a;
+    for (auto& arg : argv) a.push_back(arg.data());
+    a.push_back(nullptr);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  close(p[1]);  // p[0] stays open and is never read
+  while (alive(pid) && std::chrono::steady_clock::now() - t0 < 30s) std::this_thread::sleep_for(20ms);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (alive(pid)) kill(pid, SIGKILL);
+  int code = wait_exit(pid);
+  close(p[0]);
+  EXPECT_LT(took, 8.0) << "the runner blocked on its stdout";
+  EXPECT_EQ(code, 124);
+  json s = result();
+  EXPECT_EQ(s["status"], "timeout");
+  EXPECT_GT(s["output"]["dropped_bytes"].get<double>(), 0.0);
+  EXPECT_EQ(s["log"]["bytes"], 1 << 20);  // the log kept up while the copy to stdout could not
+  EXPECT_EQ(s["log"]["dropped_bytes"], 0);
+}
+
+// --output on-failure keeps the tail of each stream in bounded memory; the replay
+// says on one line how much was cut before it.
+TEST_F(Runner, OnFailureBufferKeepsTheTail) {
+  auto r = run(cmd({"--name", "tail", "--output", "on-failure"},
+                   {"/bin/sh", "-c", "head -c 10485760 /dev/zero | tr '\\0' x; echo; echo last line; exit 3"}));
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  const uint64_t total = 10485760 + 1 + 10, kept = 4u << 20;
+  json s = result();
+  EXPECT_EQ(s["output"]["dropped_bytes"], total - kept);
+  auto nl = r.out.find('\n');
+  ASSERT_NE(nl, std::string::npos);
+  EXPECT_EQ(r.out.substr(0, std::min<size_t>(nl, 200)), "[cronrun: " + std::to_string(total - kept) +
+                                     " bytes of the job's stdout dropped before this; the last " +
+                                     std::to_string(kept) + " follow]");
+  EXPECT_EQ(r.out.size(), nl + 1 + kept);
+  EXPECT_TRUE(r.out.ends_with("x\nlast line\n"));
+}
+
+// `sh -c 'dump | gzip'` on timeout: the shell dies of SIGTERM at once, gzip needs
+// a moment to write its last block. --kill-after is the whole tree's grace, with
+// a cgroup and without one; the run ends when the tree is gone, not at kill-after.
+TEST_F(Runner, KillAfterIsTheGraceOfTheWholeTree) {
+  for (std::string mode : {"auto", "off"}) {
+    SCOPED_TRACE(mode);
+    std::string done = (dir_ / ("done-" + mode)).string();
+    std::string script = kPayload + " term-linger 60 1000 " + done + " & exec " + kPayload + " sleep 60";
+    auto r = run(cmd({"--name", "grace", "--cgroup", mode, "--timeout", "1s", "--kill-after", "8s"},
+                     {"/bin/sh", "-c", script}));
+    EXPECT_EQ(r.exit_code, 124) << r.err;
+    json s = result();
+    EXPECT_EQ(s["status"], "timeout");
+    EXPECT_EQ(s["signal"], SIGTERM);
+    EXPECT_TRUE(fs::exists(done)) << "the last stage was killed before it finished its work";
+    EXPECT_EQ(s["usage"]["orphans_killed"], 0);
+    EXPECT_LT(s["wall_s"].get<double>(), 7.0);  // ended with the tree, not at kill-after
+  }
+}
+
+// A watchdog that starts a daemon and exits: the daemon is killed (the default)
+// and the run says so in the record, its note and the --report.
+TEST_F(Runner, KilledOrphansAreRecorded) {
+  std::string pidfile = (dir_ / "daemon.pid").string();
+  auto r = run(cmd({"--name", "watchdog", "--report"}, payload({"daemon", "60", pidfile})));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(alive(std::stoi(read_text(pidfile))));
+  json s = result();
+  EXPECT_EQ(s["status"], "ok");
+  EXPECT_EQ(s["usage"]["orphans_killed"], 1);
+  ASSERT_TRUE(s["isolation"]["note"].is_string());
+  EXPECT_NE(s["isolation"]["note"].get<std::string>().find("killed 1 process"), std::string::npos);
+  EXPECT_NE(r.err.find("orphans killed 1"), std::string::npos) << r.err;
+  auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+  ASSERT_TRUE(h) << h.error().message();
+  auto row = h->find_run(s["run_id"].get<std::string>());
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->usage.orphans_killed, 1u);
+
+  // Without a cgroup the orphan is found through the subreaper and counted too.
+  auto nocg = run(cmd({"--name", "watchdog", "--cgroup", "off"}, payload({"daemon", "60", pidfile})));
+  EXPECT_EQ(nocg.exit_code, 0) << nocg.err;
+  EXPECT_FALSE(alive(std::stoi(read_text(pidfile))));
+  EXPECT_EQ(result()["usage"]["orphans_killed"], 1);
+}
+
 }  // namespace

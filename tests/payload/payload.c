@@ -9,6 +9,7 @@
  *   daemon SECONDS PIDFILE       double-fork + setsid a sleeper, write its pid, exit 0
  *   ignore-term SECONDS          ignore SIGTERM, sleep
  *   trap-term SECONDS FILE       on SIGTERM write "TERM" to FILE and exit 143
+ *   term-linger SECONDS MS FILE  on SIGTERM keep working MS ms, then write "DONE" to FILE, exit 0
  *   sleep SECONDS                sleep
  *   exit CODE                    exit with CODE
  *   kill-self SIGNAL             raise SIGNAL
@@ -63,6 +64,12 @@ static void on_term_write(int sig) {
     close(fd);
   }
   _exit(143);
+}
+
+static volatile sig_atomic_t g_got_term;
+static void on_term_flag(int sig) {
+  (void)sig;
+  g_got_term = 1;
 }
 
 static int usage(void) {
@@ -160,6 +167,20 @@ int main(int argc, char **argv) {
     g_term_file = argv[3];
     signal(SIGTERM, on_term_write);
     sleep_ms(atol(argv[2]) * 1000);
+    return 0;
+  }
+  if (!strcmp(mode, "term-linger") && argc >= 5) {
+    /* a pipeline's last stage: SIGTERM means finish the work (flush the last
+     * block), which takes a while, not die at once */
+    signal(SIGTERM, on_term_flag);
+    double end = now_s() + atof(argv[2]);
+    while (!g_got_term && now_s() < end) sleep_ms(10);
+    if (!g_got_term) return 0;
+    sleep_ms(atol(argv[3]));
+    int fd = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) die("open");
+    if (write(fd, "DONE\n", 5) != 5) die("write");
+    close(fd);
     return 0;
   }
   if (!strcmp(mode, "sleep") && argc >= 3) {
