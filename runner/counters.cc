@@ -5,12 +5,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
 
 #include "common/fd.h"
-#include "runner/lock.h"
 
 namespace cronrun {
 namespace {
@@ -100,29 +100,32 @@ std::string runtime_dir() {
 }
 
 Result<CountersFile> CountersFile::create(const std::string& dir, const std::string& run_id) {
-  if (geteuid() != 0) {
-    if (auto r = ensure_private_dir(dir.substr(0, dir.find_last_of('/'))); !r) return std::unexpected(r.error());
-  }
-  if (auto r = ensure_private_dir(dir); !r) return std::unexpected(r.error());
-  std::string path = dir + "/" + run_id + ".counters";
+  // cronrun's own directory: made 0700 if missing; every component checked, the
+  // last one ours with no access for anyone else.
+  auto checked = CheckedDir::make(dir, 0700);
+  if (!checked) return std::unexpected(std::move(checked.error()).context("creating $CRONRUN_COUNTERS"));
+  std::string name = run_id + ".counters";
   // The job runs as the same user, so 0600 is enough for it to append.
-  auto fd = open_fd(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+  auto fd = checked->create_file(name, O_WRONLY, 0600);
   if (!fd) return std::unexpected(std::move(fd.error()).context("creating $CRONRUN_COUNTERS"));
-  return CountersFile(path);
+  std::string path = checked->child(name);
+  return CountersFile(std::move(*checked), std::move(name), std::move(path));
 }
 
 CountersFile::~CountersFile() {
-  if (!path_.empty()) ::unlink(path_.c_str());
+  // The job may have replaced the file by a directory; either way it is ours to remove.
+  if (!name_.empty() && ::unlinkat(dir_.fd(), name_.c_str(), 0) != 0 && errno == EISDIR)
+    ::unlinkat(dir_.fd(), name_.c_str(), AT_REMOVEDIR);
 }
 
 Result<ParsedCounters> CountersFile::read() const {
-  auto fd = open_fd(path_, O_RDONLY | O_NOFOLLOW);
-  if (!fd) return std::unexpected(fd.error());
-  std::string text;
-  char buf[65536];
-  ssize_t n;
-  while (text.size() <= kMaxBytes && (n = ::read(fd->get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-  return parse_counters(text);
+  auto fd = dir_.open_regular(name_, O_RDONLY);
+  if (!fd) return std::unexpected(std::move(fd.error()));
+  auto text = read_bounded(fd->get(), kMaxBytes, path_);
+  if (!text) return std::unexpected(std::move(text.error()));
+  ParsedCounters parsed = parse_counters(text->data);
+  parsed.truncated = parsed.truncated || text->truncated;
+  return parsed;
 }
 
 }  // namespace cronrun

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "common/safe_file.h"
 
 namespace cronrun {
 
@@ -20,20 +21,30 @@ struct ParsedCounters {
 // Pure: parses the text of a counters file.
 ParsedCounters parse_counters(std::string_view text);
 
-// One run's counters file: created empty (0600) in a private per-user directory,
-// removed by the destructor.
+// One run's counters file: created empty (0600, O_EXCL) in a private per-user
+// directory held by fd, removed by the destructor. The job may replace the file
+// with anything (a FIFO, a symlink, a huge file): read() opens it relative to the
+// directory fd, O_NOFOLLOW|O_NONBLOCK, regular files only, and reads a bounded
+// amount, so it never waits on the job.
 class CountersFile {
  public:
   static Result<CountersFile> create(const std::string& dir, const std::string& run_id);
-  CountersFile(CountersFile&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  CountersFile(CountersFile&& o) noexcept
+      : dir_(std::move(o.dir_)), name_(std::move(o.name_)), path_(std::move(o.path_)) {
+    o.name_.clear();
+  }
   CountersFile& operator=(CountersFile&&) = delete;
   ~CountersFile();
   const std::string& path() const { return path_; }
-  // Reads at most 4 MiB; a larger file is truncated (noted in the result).
+  // Reads at most 4 MiB; a larger file is truncated (noted in the result). Fails
+  // (naming the file) when it is not a regular file any more.
   Result<ParsedCounters> read() const;
 
  private:
-  explicit CountersFile(std::string path) : path_(std::move(path)) {}
+  CountersFile(CheckedDir dir, std::string name, std::string path)
+      : dir_(std::move(dir)), name_(std::move(name)), path_(std::move(path)) {}
+  CheckedDir dir_;
+  std::string name_;
   std::string path_;
 };
 

@@ -16,6 +16,8 @@
 // only the coverage keys are returned and cronprof says so.
 #include "runner/db_counter.h"
 
+#include "common/safe_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -55,17 +57,12 @@ std::string sanitize(std::string_view in, size_t max_len) {
   return out;
 }
 
-// The per-user base directory: created 0700 when missing; an existing one must be
-// ours and not writable by anyone else, or another user could swap our files.
+// The per-user base directory: created 0700 when missing (with its missing
+// parents); every component must be root's or ours and not writable by others, and
+// the base itself ours alone, or another user could swap our files.
 Result<void> ensure_base_dir(const std::string& base) {
-  if (::mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) return fail_sys("mkdir", base);
-  struct stat st {};
-  if (::lstat(base.c_str(), &st) != 0) return fail_sys("lstat", base);
-  if (!S_ISDIR(st.st_mode)) return fail(base + ": not a directory");
-  if (st.st_uid != ::geteuid())
-    return fail(base + ": owned by uid " + std::to_string(st.st_uid) + ", expected " +
-                std::to_string(::geteuid()));
-  if (st.st_mode & 022) return fail(base + ": writable by group or others");
+  auto dir = CheckedDir::make(base, 0700);
+  if (!dir) return std::unexpected(std::move(dir.error()));
   return {};
 }
 
@@ -226,11 +223,16 @@ std::vector<std::string> Session::env(std::string_view existing_ld_preload) cons
 }
 
 Result<std::map<std::string, double>> Session::collect() const {
-  auto fd = open_at(dir_fd_.get(), kFileName, O_RDONLY | O_NOFOLLOW);
-  if (!fd) return std::unexpected(std::move(fd.error()).context("reading DB-query counters"));
+  // Any job process may have replaced the file: O_NONBLOCK so a FIFO cannot hold
+  // the runner in open(2), O_NOFOLLOW so a symlink is not read through.
+  auto fd = open_at(dir_fd_.get(), kFileName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+  if (!fd) return std::unexpected(std::move(fd.error()).context("reading DB-query counters from " + file_path_));
   struct stat st {};
   if (::fstat(fd->get(), &st) != 0) return fail_sys("fstat", file_path_);
-  if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(sizeof(cronrun_db_shm)))
+  if (!S_ISREG(st.st_mode))
+    return fail("reading DB-query counters: " + file_path_ + ": is a " + file_type_name(st.st_mode) +
+                ", expected a regular file");
+  if (st.st_size != static_cast<off_t>(sizeof(cronrun_db_shm)))
     return fail("reading DB-query counters: " + file_path_ + ": unexpected size " + std::to_string(st.st_size));
   std::string bytes(sizeof(cronrun_db_shm), '\0');
   size_t got = 0;

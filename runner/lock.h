@@ -4,6 +4,12 @@
 // a crashed runner releases it with its last fd. The file is never unlinked:
 // unlinking a flock file lets a waiter lock an orphaned inode while a newcomer
 // locks a fresh one.
+//
+// The lock path may sit where other users write, or be a mistake (`--lock` taking
+// the command as its path when `--` is forgotten). So the file is opened relative
+// to a checked directory fd (common/safe_file.h), never through a symlink a
+// neighbour planted, and an existing file is used only if it is a regular file
+// holding nothing or a pid: anything else is refused, never overwritten.
 #pragma once
 
 #include <sys/types.h>
@@ -25,11 +31,16 @@ class PidFileLock {
     double waited_s = 0;
   };
 
-  // Takes the lock, waiting up to `wait`. Creates the directory of a default path
-  // safely: `private_dir` means a per-user 0700 directory whose owner is checked and
-  // which must not be a symlink. Returns Busy when another runner holds it.
+  // Where the lock's directory comes from.
+  enum class Dir {
+    must_exist,      // an explicit --lock PATH: its directory must exist and pass the check
+    create,          // root's default /run/cronrun/locks: made 0755 if missing, ours
+    create_private,  // a user's default: made 0700 if missing, ours, nobody else's access
+  };
+
+  // Takes the lock, waiting up to `wait`. Returns Busy when another runner holds it.
   static Result<std::variant<PidFileLock, Busy>> acquire(const std::string& path, std::chrono::milliseconds wait,
-                                                         bool private_dir);
+                                                         Dir dir);
 
   const std::string& path() const { return path_; }
   double waited_s() const { return waited_s_; }
@@ -42,10 +53,9 @@ class PidFileLock {
   double waited_s_ = 0;
 };
 
-// mkdir -p for the parent directories of a path; `mode` for the ones it creates.
-Result<void> make_dirs(const std::string& dir, mode_t mode);
-// Creates (if needed) a directory that only the caller may use: owned by euid,
-// no group/other access, not a symlink. Refuses one that fails those checks.
-Result<void> ensure_private_dir(const std::string& dir);
+// Whether `content` is what a cronrun lock file holds: nothing, or a pid line
+// (digits and newlines only; a runner mid-rewrite may leave a shorter pid line
+// over a longer one for a moment).
+bool looks_like_pid_file(std::string_view content);
 
 }  // namespace cronrun

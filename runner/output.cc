@@ -34,6 +34,7 @@
 #include <cstring>
 #include <fmt/format.h>
 
+#include "common/safe_file.h"
 #include "runner/lock.h"
 #include "runner/log.h"
 
@@ -71,9 +72,16 @@ Result<OutputCapture> OutputCapture::create(OutputMode mode, std::optional<std::
     return c;
   }
   if (log_path) {
-    std::string dir = log_path->substr(0, log_path->find_last_of('/'));
-    if (auto r = make_dirs(dir, 0750); !r) return std::unexpected(std::move(r.error()).context("--log-dir"));
-    auto fd = open_fd(*log_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0640);
+    // DIR/NAME/RUN-ID.log: DIR must exist and pass the directory check; NAME is
+    // ours (made 0750, or an existing one of ours that is not a symlink, not
+    // writable by others and not setgid to a foreign group); the log is new (O_EXCL).
+    auto [job_dir, file] = split_path(*log_path);
+    auto [log_dir, job] = split_path(job_dir);
+    auto dir = CheckedDir::open(log_dir);
+    if (!dir) return std::unexpected(std::move(dir.error()).context("--log-dir"));
+    auto sub = dir->make_subdir(job, 0750);
+    if (!sub) return std::unexpected(std::move(sub.error()).context("--log-dir"));
+    auto fd = sub->create_file(file, O_WRONLY, 0640);
     if (!fd) return std::unexpected(std::move(fd.error()).context("--log-dir"));
     c.log_ = std::move(*fd);
     c.log_path_ = log_path;

@@ -31,6 +31,7 @@
 #include "runner/output.h"
 #include "runner/report.h"
 #include "runner/spawn.h"
+#include "runner/summary.h"
 #include "runner/supervise.h"
 
 extern char** environ;
@@ -84,31 +85,6 @@ std::optional<std::string> drain_file() {
   return std::nullopt;
 }
 
-// Writes the summary JSON atomically (temp file + rename), or to stdout for "-".
-Result<void> write_summary(const std::string& path, const RunRecord& r) {
-  std::string text = to_json(r).dump(2) + "\n";
-  if (path == "-") return write_all(1, text, "stdout");
-  // A device or FIFO (/dev/stdout, /dev/null, a pipe) is written in place; only a
-  // regular file is replaced atomically.
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    auto fd = open_fd(path, O_WRONLY);
-    if (!fd) return std::unexpected(std::move(fd.error()).context("--summary"));
-    return write_all(fd->get(), text, path);
-  }
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  auto fd = open_fd(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
-  if (!fd) return std::unexpected(std::move(fd.error()).context("--summary"));
-  if (auto w = write_all(fd->get(), text, tmp); !w) return w;
-  fd->reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    return fail_sys("rename", path, err);
-  }
-  return {};
-}
-
 // Everything one run holds, released in reverse order by the destructors.
 class Run {
  public:
@@ -117,6 +93,7 @@ class Run {
 
  private:
   std::optional<int> check_drain();
+  std::optional<int> check_summary_target();
   std::optional<int> open_history();
   std::optional<int> take_lock();
   std::optional<int> place_cgroup();
@@ -128,6 +105,7 @@ class Run {
   int end_skipped(const std::string& reason, int exit_code);
   int end_error(const std::string& message);
   void degrade(const std::string& reason);
+  void note(const std::string& what);
   void save(bool final_row);
 
   const JobSpec& spec_;
@@ -150,6 +128,7 @@ class Run {
 
 int Run::execute() {
   if (auto rc = check_drain()) return *rc;
+  if (auto rc = check_summary_target()) return *rc;
   if (auto rc = open_history()) return *rc;
   if (auto rc = take_lock()) return *rc;
   if (auto rc = place_cgroup()) return *rc;
@@ -178,7 +157,8 @@ int Run::end_skipped(const std::string& reason, int exit_code) {
   rec_.wall_s = 0.0;
   save(true);
   if (spec_.summary_path)
-    if (auto r = write_summary(*spec_.summary_path, rec_); !r) log::error(r.error().message());
+    if (auto r = write_summary(*spec_.summary_path, rec_); !r)
+      log::error(fmt::format("--summary: {}", r.error().message()));
   log::event(format_finish_event(rec_));
   if (spec_.report) std::cerr << format_report(rec_);
   return exit_code;
@@ -189,9 +169,11 @@ int Run::end_error(const std::string& message) {
   log::error(message);
   rec_.status = RunStatus::error;
   rec_.finished_at = now_rfc3339();
-  rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + message : message;
+  note(message);
   save(true);
-  if (spec_.summary_path) (void)write_summary(*spec_.summary_path, rec_);
+  if (spec_.summary_path)
+    if (auto r = write_summary(*spec_.summary_path, rec_); !r)
+      log::error(fmt::format("--summary: {}", r.error().message()));
   return kExitInternal;
 }
 
@@ -213,6 +195,22 @@ std::optional<int> Run::check_drain() {
   return std::nullopt;
 }
 
+// A --summary target that cannot be written safely (a planted FIFO or symlink, a
+// device) is refused before anything is locked, created or run.
+std::optional<int> Run::check_summary_target() {
+  if (!spec_.summary_path) return std::nullopt;
+  if (auto ok = cronrun::check_summary_target(*spec_.summary_path); !ok) {
+    log::error(fmt::format("--summary: {}", ok.error().message()));
+    return kExitInternal;
+  }
+  return std::nullopt;
+}
+
+// A fact about this run an admin should see in the record as well as in the log.
+void Run::note(const std::string& what) {
+  rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + what : what;
+}
+
 std::optional<int> Run::open_history() {
   if (!spec_.history) return std::nullopt;
   std::string path = spec_.history_path.value_or(HistoryStore::default_path());
@@ -230,7 +228,11 @@ std::optional<int> Run::take_lock() {
   bool default_path = !spec_.lock_path;
   std::string path = spec_.lock_path.value_or(default_lock_path(spec_.name));
   rec_.lock.path = path;
-  auto res = PidFileLock::acquire(path, spec_.lock_wait, default_path && geteuid() != 0);
+  // Only cronrun's own default directories are created; an explicit path's must exist.
+  auto dir = !default_path ? PidFileLock::Dir::must_exist
+             : geteuid() == 0 ? PidFileLock::Dir::create
+                              : PidFileLock::Dir::create_private;
+  auto res = PidFileLock::acquire(path, spec_.lock_wait, dir);
   if (!res) {
     log::error(fmt::format("--lock {}: {}", path, res.error().message()));
     return kExitInternal;
@@ -485,13 +487,21 @@ void Run::supervise_and_collect() {
       if (c->invalid_lines > 0 || c->truncated)
         log::warn(fmt::format("$CRONRUN_COUNTERS: ignored {} malformed line(s){}", c->invalid_lines,
                               c->truncated ? ", file truncated at 4 MiB" : ""));
+    } else {
+      // The job replaced its counters file (a FIFO, a symlink, a directory): the
+      // run is still recorded, without the job's counters.
+      std::string what = fmt::format("job counters not read: {}", c.error().message());
+      log::warn(what);
+      note(what);
     }
   }
   if (db_) {
     if (auto c = db_->collect(); c) {
       for (const auto& [k, v] : *c) rec_.counters[k] = v;
     } else {
+      std::string what = fmt::format("DB-query counters not read: {}", c.error().message());
       log::warn(fmt::format("--count-db-queries: {} (DB counters left out)", c.error().message()));
+      note(what);
     }
   }
 }
@@ -531,7 +541,8 @@ int Run::finish() {
   rec_.output = output_->output_record();
   save(true);
   if (spec_.summary_path)
-    if (auto r = write_summary(*spec_.summary_path, rec_); !r) log::error(r.error().message());
+    if (auto r = write_summary(*spec_.summary_path, rec_); !r)
+      log::error(fmt::format("--summary: {}", r.error().message()));
   log::event(format_finish_event(rec_));
   if (spec_.report) std::cerr << format_report(rec_);
   return code;

@@ -1,6 +1,11 @@
 #include "runner/counters.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 using namespace cronrun;
 
@@ -27,4 +32,42 @@ TEST(Counters, CapsSizeAndNames) {
   EXPECT_EQ(c.invalid_lines, 1000u);
   std::string huge(5u << 20, 'a');
   EXPECT_TRUE(parse_counters(huge).truncated);
+}
+
+// The job owns its counters file and may replace it by anything; the runner reads
+// it after the job ended, with the lock held, and must not wait on it.
+TEST(CountersFileTest, ReplacedByAFifoIsRefusedWithoutBlocking) {
+  auto dir = std::filesystem::temp_directory_path() / ("cronrun-counters-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    auto f = CountersFile::create((dir / "runs").string(), "run1");
+    ASSERT_TRUE(f) << f.error().message();
+    ASSERT_EQ(unlink(f->path().c_str()), 0);
+    ASSERT_EQ(mkfifo(f->path().c_str(), 0600), 0);
+    alarm(20);  // the old blocking open waited here for a writer forever
+    auto r = f->read();
+    alarm(0);
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message().find(f->path() + ": is a FIFO"), std::string::npos) << r.error().message();
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir / "runs"));  // the FIFO went with the file
+  std::filesystem::remove_all(dir);
+}
+
+TEST(CountersFileTest, ReadIsBounded) {
+  auto dir = std::filesystem::temp_directory_path() / ("cronrun-counters-b-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    auto f = CountersFile::create((dir / "runs").string(), "run1");
+    ASSERT_TRUE(f) << f.error().message();
+    {
+      std::ofstream out(f->path());
+      for (int i = 0; i < 600000; i++) out << "rows 1\n";  // more than the cap
+    }
+    auto r = f->read();
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_TRUE(r->truncated);
+    EXPECT_LT(r->values.at("rows"), 600000);
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 using namespace cronrun;
 using namespace std::chrono_literals;
@@ -26,24 +28,24 @@ class LockTest : public ::testing::Test {
 
 TEST_F(LockTest, SecondHolderIsBusyAndSeesThePid) {
   std::string path = (dir_ / "a" / "job.pid").string();
-  auto first = PidFileLock::acquire(path, 0ms, false);
+  auto first = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::create);
   ASSERT_TRUE(first) << first.error().message();
   ASSERT_TRUE(std::holds_alternative<PidFileLock>(*first));
-  auto second = PidFileLock::acquire(path, 120ms, false);
+  auto second = PidFileLock::acquire(path, 120ms, PidFileLock::Dir::create);
   ASSERT_TRUE(second);
   auto* busy = std::get_if<PidFileLock::Busy>(&*second);
   ASSERT_NE(busy, nullptr);
   EXPECT_EQ(busy->holder_pid.value_or(-1), getpid());
   EXPECT_GE(busy->waited_s, 0.1);
   first->emplace<PidFileLock::Busy>();  // release the first lock
-  auto third = PidFileLock::acquire(path, 0ms, false);
+  auto third = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::create);
   ASSERT_TRUE(third);
   EXPECT_TRUE(std::holds_alternative<PidFileLock>(*third));
 }
 
 TEST_F(LockTest, LockFdIsCloseOnExec) {
   std::string path = (dir_ / "job.pid").string();
-  auto lock = PidFileLock::acquire(path, 0ms, false);
+  auto lock = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::must_exist);
   ASSERT_TRUE(lock);
   bool found = false;
   for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
@@ -57,16 +59,86 @@ TEST_F(LockTest, LockFdIsCloseOnExec) {
   EXPECT_TRUE(found);
 }
 
-TEST_F(LockTest, PrivateDirRefusesSymlinksAndFixesMode) {
-  auto real = dir_ / "real";
-  std::filesystem::create_directory(real);
-  std::filesystem::create_directory_symlink(real, dir_ / "link");
-  auto r = ensure_private_dir((dir_ / "link").string());
-  ASSERT_FALSE(r);
-  EXPECT_NE(r.error().message().find("symlinks are refused"), std::string::npos);
-  chmod(real.c_str(), 0755);
-  ASSERT_TRUE(ensure_private_dir(real.string()));
+TEST_F(LockTest, PrivateDirIsMadeOursAndNarrowed) {
+  std::string path = (dir_ / "priv" / "job.pid").string();
+  auto lock = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::create_private);
+  ASSERT_TRUE(lock) << lock.error().message();
   struct stat st;
-  ASSERT_EQ(stat(real.c_str(), &st), 0);
+  ASSERT_EQ(stat((dir_ / "priv").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(st.st_uid, geteuid());
+}
+
+TEST_F(LockTest, ExplicitPathsDirectoryMustExist) {
+  auto r = PidFileLock::acquire((dir_ / "typo" / "job.pid").string(), 0ms, PidFileLock::Dir::must_exist);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("typo"), std::string::npos) << r.error().message();
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "typo"));
+}
+
+// `cronrun --lock /usr/local/bin/tool` (a forgotten `--`) cut the binary to a pid.
+TEST_F(LockTest, ExistingFileThatIsNotAPidFileIsRefusedAndUnchanged) {
+  std::string path = (dir_ / "tool").string();
+  std::string content = "\x7f" "ELF not a pid file, a program\n";
+  { std::ofstream(path) << content; }
+  auto r = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::must_exist);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("is not a cronrun lock file"), std::string::npos) << r.error().message();
+  std::ifstream in(path);
+  std::string now((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(now, content);
+}
+
+TEST_F(LockTest, ExistingPidFileIsReused) {
+  std::string path = (dir_ / "job.pid").string();
+  { std::ofstream(path) << "4194304\n"; }
+  auto r = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::must_exist);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_TRUE(std::holds_alternative<PidFileLock>(*r));
+  std::ifstream in(path);
+  std::string now((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(now, std::to_string(getpid()) + "\n");
+}
+
+TEST_F(LockTest, FifoOrSymlinkAtTheLockPathIsRefusedWithoutBlocking) {
+  alarm(20);  // a blocking open would hang here
+  std::string fifo = (dir_ / "fifo.pid").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  auto f = PidFileLock::acquire(fifo, 0ms, PidFileLock::Dir::must_exist);
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message().find("is a FIFO"), std::string::npos) << f.error().message();
+  std::string victim = (dir_ / "victim").string();
+  { std::ofstream(victim) << "root only\n"; }
+  std::filesystem::create_symlink(victim, dir_ / "link.pid");
+  auto l = PidFileLock::acquire((dir_ / "link.pid").string(), 0ms, PidFileLock::Dir::must_exist);
+  ASSERT_FALSE(l);
+  EXPECT_NE(l.error().message().find("is a symlink"), std::string::npos) << l.error().message();
+  alarm(0);
+}
+
+TEST_F(LockTest, LockDirectoryThroughAnotherUsersSymlinkIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to chown";
+  auto shared = dir_ / "shared";
+  auto secret = dir_ / "secret";
+  std::filesystem::create_directory(shared);
+  std::filesystem::create_directory(secret);
+  chmod(shared.c_str(), 01777);
+  chmod(secret.c_str(), 0700);
+  { std::ofstream(secret / "victim") << "\n"; }  // empty-ish: would pass the pid-file check
+  std::filesystem::create_directory_symlink(secret, shared / "locks");
+  ASSERT_EQ(lchown((shared / "locks").c_str(), 65534, 65534), 0);
+  auto r = PidFileLock::acquire((shared / "locks" / "victim").string(), 0ms, PidFileLock::Dir::must_exist);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("refusing to follow"), std::string::npos) << r.error().message();
+  std::ifstream in(secret / "victim");
+  std::string now((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(now, "\n");
+}
+
+TEST(LockFile, PidFileContentCheck) {
+  EXPECT_TRUE(looks_like_pid_file(""));
+  EXPECT_TRUE(looks_like_pid_file("123\n"));
+  EXPECT_TRUE(looks_like_pid_file("123\n5\n"));  // a shorter pid over a longer one, mid-rewrite
+  EXPECT_FALSE(looks_like_pid_file("#!/bin/sh\n"));
+  EXPECT_FALSE(looks_like_pid_file(std::string(40, '1')));
 }
