@@ -26,19 +26,28 @@
 // history unit test checks the flag on every fd of the db, -wal and -shm.
 #include "common/history.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pwd.h>
+#include <dirent.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <mutex>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "common/fd.h"
 #include "common/history_internal.h"
 
 namespace cronrun {
@@ -211,6 +220,244 @@ Error newer_schema_error(const std::string& path, int version) {
                "); refusing to misread it — upgrade cronrun");
 }
 
+
+// ---- the files around the database ----
+//
+// SQLite opens the db, -wal and -shm by path itself, so what it would be handed is
+// checked first: no symlinks (SQLITE_OPEN_NOFOLLOW covers only the db itself), no
+// FIFOs or devices (opening a FIFO read-only blocks), -wal/-shm owned by the db's
+// owner (a -wal planted by another user would be replayed into the history), and,
+// for a writer, every file writable (SQLite silently opens a write-protected db
+// read-only and fails only at the first write, after the job has started).
+
+std::string dir_of(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+const char* file_kind(mode_t m) {
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  return "not a regular file";
+}
+
+// lstat of one history file; nullopt when it does not exist.
+Result<std::optional<struct stat>> lstat_regular(const std::string& file) {
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::optional<struct stat>();
+    return fail_sys("lstat", file);
+  }
+  if (!S_ISREG(st.st_mode))
+    return fail(file + " is " + file_kind(st.st_mode) + ", not a regular file" +
+                (S_ISLNK(st.st_mode) ? " (history files are never followed through symlinks)" : ""));
+  return std::optional<struct stat>(st);
+}
+
+// Bounded read of the first `n` bytes (fewer when the file is shorter).
+Result<std::string> read_head(const std::string& file, size_t n) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return fail_sys("open", file);
+  std::string buf(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::pread(fd, buf.data() + got, n - got, static_cast<off_t>(got));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int err = errno;
+      ::close(fd);
+      return fail_sys("read", file, err);
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  buf.resize(got);
+  return buf;
+}
+
+uint32_t get_be32(const unsigned char* p) {
+  return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
+}
+uint32_t get_le32(const unsigned char* p) {
+  return (uint32_t(p[3]) << 24) | (uint32_t(p[2]) << 16) | (uint32_t(p[1]) << 8) | uint32_t(p[0]);
+}
+
+// SQLite's WAL checksum (wal.c walChecksumBytes): 32-bit words in the byte order
+// the WAL header's magic names, two running sums.
+void wal_checksum(bool big_endian, const unsigned char* data, size_t n, uint32_t& s1, uint32_t& s2) {
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint32_t x0 = big_endian ? get_be32(data + i) : get_le32(data + i);
+    uint32_t x1 = big_endian ? get_be32(data + i + 4) : get_le32(data + i + 4);
+    s1 += x0 + s2;
+    s2 += x1 + s1;
+  }
+}
+
+constexpr uint32_t kWalMagic = 0x377f0682;  // | 1: checksums over big-endian words
+constexpr uint32_t kWalVersion = 3007000;
+constexpr size_t kWalHeader = 32;
+constexpr size_t kWalFrameHeader = 24;
+
+// The wal-index header in -shm (wal.c WalIndexHdr, two copies, then WalCkptInfo),
+// in the byte order of the machine that wrote it, which is this one.
+struct ShmHeader {
+  uint32_t max_frame = 0;   // last committed frame in the WAL
+  uint32_t backfill = 0;    // frames already copied into the db
+  std::string salt;         // the WAL header's salt bytes this index belongs to
+};
+
+std::optional<ShmHeader> read_shm_header(const std::string& shm) {
+  auto head = read_head(shm, 136);
+  if (!head || head->size() < 136) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(head->data());
+  if (std::memcmp(p, p + 48, 48) != 0) return std::nullopt;  // mid-update or never written
+  uint32_t version, max_frame, backfill, cksum[2];
+  std::memcpy(&version, p, 4);
+  std::memcpy(&max_frame, p + 16, 4);
+  std::memcpy(cksum, p + 40, 8);
+  std::memcpy(&backfill, p + 96, 4);
+  if (version != kWalVersion || p[12] != 1) return std::nullopt;  // isInit
+  // The header's own checksum, over native-order words.
+  uint32_t s1 = 0, s2 = 0;
+  for (size_t i = 0; i < 40; i += 8) {
+    uint32_t x0, x1;
+    std::memcpy(&x0, p + i, 4);
+    std::memcpy(&x1, p + i + 4, 4);
+    s1 += x0 + s2;
+    s2 += x1 + s1;
+  }
+  if (s1 != cksum[0] || s2 != cksum[1]) return std::nullopt;
+  return ShmHeader{max_frame, backfill, std::string(head->data() + 32, 8)};
+}
+
+// Why the -wal beside `db` is damaged, nullopt when it is sound (or absent).
+// SQLite itself treats a WAL with a bad header as empty and stops at the first
+// frame that fails its checksum, silently: the history would read as older than
+// it is, or empty, and the next checkpoint would make that permanent. Checked:
+// the header (magic, version, page size, checksum); and, when the -shm index says
+// how many frames were committed and not yet copied into the db, that the WAL
+// still holds them all (a truncated or overwritten WAL does not).
+Result<std::optional<std::string>> wal_damage(const std::string& db) {
+  std::string wal = db + "-wal", shm = db + "-shm";
+  struct stat st {};
+  if (::lstat(wal.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::optional<std::string>();
+    return fail_sys("lstat", wal);
+  }
+  auto damage = [](std::string why) { return std::optional<std::string>(std::move(why)); };
+  auto shm_before = read_shm_header(shm);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size == 0) {
+    if (shm_before && shm_before->max_frame > shm_before->backfill)
+      return damage(wal + " is empty but its index (-shm) lists " + std::to_string(shm_before->max_frame) +
+                    " committed frames");
+    return std::optional<std::string>();
+  }
+  if (size < kWalHeader) return damage(wal + " is truncated (" + std::to_string(size) + " bytes, no complete header)");
+  auto head = read_head(wal, kWalHeader);
+  if (!head) return std::unexpected(head.error());
+  if (head->size() < kWalHeader) return damage(wal + " is truncated (no complete header)");
+  const auto* h = reinterpret_cast<const unsigned char*>(head->data());
+  uint32_t magic = get_be32(h);
+  if ((magic & ~1u) != kWalMagic) return damage(wal + " is not a SQLite WAL (bad magic number)");
+  bool big_endian = magic & 1;
+  if (get_be32(h + 4) != kWalVersion) return damage(wal + " has an unknown WAL format version");
+  uint32_t page = get_be32(h + 8);
+  if (page < 512 || page > 65536 || (page & (page - 1)) != 0) return damage(wal + " has an invalid page size");
+  uint32_t s1 = 0, s2 = 0;
+  wal_checksum(big_endian, h, 24, s1, s2);
+  if (s1 != get_be32(h + 24) || s2 != get_be32(h + 28)) return damage(wal + " has a header that fails its checksum");
+
+  // Committed frames the index expects. Only an index of this WAL generation (same
+  // salt) tells; a live writer may restart the WAL meanwhile, so the index is read
+  // again after the scan and the check is trusted only when it did not change.
+  if (!shm_before || shm_before->salt != head->substr(16, 8) || shm_before->max_frame <= shm_before->backfill)
+    return std::optional<std::string>();
+  int fd = ::open(wal.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return fail_sys("open", wal);
+  std::string frame(kWalFrameHeader + page, '\0');
+  auto* f = reinterpret_cast<unsigned char*>(frame.data());
+  uint32_t c1 = get_be32(h + 24), c2 = get_be32(h + 28);
+  uint32_t last_commit = 0;
+  for (uint32_t i = 1; i <= shm_before->max_frame; ++i) {
+    off_t at = static_cast<off_t>(kWalHeader + uint64_t(i - 1) * frame.size());
+    ssize_t r = ::pread(fd, f, frame.size(), at);
+    if (r != static_cast<ssize_t>(frame.size())) break;
+    if (std::memcmp(f + 8, h + 16, 8) != 0 || get_be32(f) == 0) break;
+    wal_checksum(big_endian, f, 8, c1, c2);
+    wal_checksum(big_endian, f + kWalFrameHeader, page, c1, c2);
+    if (c1 != get_be32(f + 16) || c2 != get_be32(f + 20)) break;
+    if (get_be32(f + 4) != 0) last_commit = i;
+  }
+  ::close(fd);
+  if (last_commit >= shm_before->max_frame) return std::optional<std::string>();
+  auto shm_after = read_shm_header(shm);
+  if (!shm_after || shm_after->salt != shm_before->salt || shm_after->max_frame != shm_before->max_frame ||
+      shm_after->backfill != shm_before->backfill)
+    return std::optional<std::string>();  // a live writer moved on: its WAL is not ours to judge now
+  return damage(wal + " lost committed frames (it holds " + std::to_string(last_commit) + " valid of the " +
+                std::to_string(shm_before->max_frame) + " its index lists)");
+}
+
+// "20261206T031500Z" for the name of a damaged copy.
+std::string utc_stamp() {
+  time_t now = ::time(nullptr);
+  struct tm tm {};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+// Moves db, -wal and -shm aside to DB.damaged-<UTC>{,-wal,-shm}, never replacing
+// anything (RENAME_NOREPLACE). Concurrent runners that found the same damage
+// serialize on flock(2) of the damaged db (independent of SQLite's fcntl locks);
+// one that finds the file already moved returns "" and opens the new history.
+Result<std::string> move_aside(const std::string& db) {
+  UniqueFd fd(::open(db.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return fail_sys("open", db);
+  if (::flock(fd.get(), LOCK_EX) != 0) return fail_sys("flock", db);
+  struct stat held {}, now {};
+  if (::fstat(fd.get(), &held) != 0) return fail_sys("fstat", db);
+  if (::lstat(db.c_str(), &now) != 0 || now.st_dev != held.st_dev || now.st_ino != held.st_ino) return std::string();
+  std::string dest = db + ".damaged-" + utc_stamp();
+  for (int n = 1; ::access(dest.c_str(), F_OK) == 0 || ::access((dest + "-wal").c_str(), F_OK) == 0; ++n)
+    dest = db + ".damaged-" + utc_stamp() + "-" + std::to_string(n);
+  if (::renameat2(AT_FDCWD, db.c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) != 0)
+    return fail_sys("rename", db + " to " + dest);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    std::string from = db + suffix, to = dest + suffix;
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) != 0 && errno != ENOENT)
+      return fail_sys("rename", from + " to " + to);
+  }
+  return dest;
+}
+
+// Whether a damaged `db` is a history at all, so that moving it aside is
+// recovering ours, not renaming whatever an explicit --history typo named.
+bool looks_like_a_history(const std::string& db, bool default_location) {
+  if (default_location) return true;
+  if (::access((db + "-wal").c_str(), F_OK) == 0 || ::access((db + "-shm").c_str(), F_OK) == 0) return true;
+  auto head = read_head(db, 16);
+  return head && *head == std::string("SQLite format 3\0", 16);
+}
+
+// This process's open stores, by the db's inode (see HistoryStore::register_open).
+std::mutex g_open_mutex;
+std::map<std::pair<dev_t, ino_t>, int> g_open_stores;
+
+bool open_in_this_process(const struct stat& st) {
+  std::lock_guard lock(g_open_mutex);
+  return g_open_stores.contains({st.st_dev, st.st_ino});
+}
+
 }  // namespace
 
 // ---- RunnerProbe ----
@@ -249,7 +496,9 @@ HistoryStore::HistoryStore(HistoryStore&& other) noexcept
       path_(std::move(other.path_)),
       mode_(other.mode_),
       schema_version_(other.schema_version_),
-      probe_(std::move(other.probe_)) {}
+      probe_(std::move(other.probe_)),
+      damage_note_(std::move(other.damage_note_)),
+      registered_(std::exchange(other.registered_, std::nullopt)) {}
 
 HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
   if (this != &other) {
@@ -259,6 +508,8 @@ HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
     mode_ = other.mode_;
     schema_version_ = other.schema_version_;
     probe_ = std::move(other.probe_);
+    damage_note_ = std::move(other.damage_note_);
+    registered_ = std::exchange(other.registered_, std::nullopt);
   }
   return *this;
 }
@@ -270,6 +521,12 @@ void HistoryStore::close() {
     // Statements are always finalized by their owners, so close cannot be busy.
     sqlite3_close_v2(db_);
     db_ = nullptr;
+  }
+  if (registered_) {
+    std::lock_guard lock(g_open_mutex);
+    if (auto it = g_open_stores.find(*registered_); it != g_open_stores.end() && --it->second == 0)
+      g_open_stores.erase(it);
+    registered_.reset();
   }
 }
 
@@ -288,170 +545,307 @@ std::string HistoryStore::default_path_for(uid_t uid, const char* state_home, co
   return home_dir + "/.local/state/cronrun/history.db";
 }
 
-Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, HistoryFault* fault) {
+Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, HistoryFault* fault,
+                                        const HistoryOpenOptions& opts) {
   HistoryFault local_fault = HistoryFault::none;
   HistoryFault& why = fault ? *fault : local_fault;
-  why = HistoryFault::other;
   auto context = [&](Error e) {
     return std::unexpected(std::move(e).context(std::string(mode == Mode::read_only ? "reading" : "opening") +
                                                 " history " + path));
   };
+  // Set by open_once() when what failed is damage to a history (as opposed to a
+  // foreign database, a newer schema or a permission): what it was.
+  std::optional<std::string> damaged;
 
-  // NOMUTEX: a store is used by one thread at a time (it is an owner, not a shared
-  // service); the per-call connection mutex of FULLMUTEX cost 12% of a
-  // million-row scan. EXRESCODE: extended result codes tell corrupt from busy.
-  int flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX;
-  if (mode == Mode::read_only) {
-    // Say "missing" / "unreadable" plainly instead of SQLite's "unable to open".
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-      why = errno == ENOENT ? HistoryFault::missing : HistoryFault::unreadable;
-      return context(Error::sys("stat", path));
-    }
-    if (S_ISDIR(st.st_mode)) {
-      why = HistoryFault::unreadable;
-      return context(Error::sys("open", path, EISDIR));
-    }
-    if (::access(path.c_str(), R_OK) != 0) {
-      why = HistoryFault::unreadable;
-      return context(Error::sys("open", path));
-    }
-    flags |= SQLITE_OPEN_READONLY;
-  } else {
-    if (auto made = make_parent_dirs(path, ::geteuid() == 0 ? 0755 : 0700); !made) {
-      why = HistoryFault::unreadable;
-      return context(made.error());
-    }
-    flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  }
+  auto open_once = [&]() -> Result<HistoryStore> {
+    why = HistoryFault::other;
+    damaged.reset();
+    // NOMUTEX: a store is used by one thread at a time (it is an owner, not a shared
+    // service); the per-call connection mutex of FULLMUTEX cost 12% of a
+    // million-row scan. EXRESCODE: extended result codes tell corrupt from busy.
+    // NOFOLLOW: the db path itself is never a symlink (-wal/-shm are checked below).
+    int flags = SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
 
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  HistoryStore store(raw, path, mode);  // owns `raw` even when open failed
-  if (rc != SQLITE_OK) {
-    why = fault_of(rc);
-    return context(sqlite_error(raw, "sqlite3_open_v2", path));
-  }
-  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+    // The directory: only cronrun's own default location is created.
+    std::string dir = dir_of(path);
+    struct stat dir_st {};
+    if (::stat(dir.c_str(), &dir_st) != 0) {
+      int err = errno;
+      if (err == ENOENT && mode == Mode::read_write && opts.default_location) {
+        if (auto made = make_parent_dirs(path, ::geteuid() == 0 ? 0755 : 0700); !made) {
+          why = HistoryFault::unreadable;
+          return context(made.error());
+        }
+      } else if (err == ENOENT && mode == Mode::read_write) {
+        why = HistoryFault::missing;
+        return context(Error::sys("stat", dir, err)
+                           .context("its directory must exist (cronrun creates only its default history directory)"));
+      } else {
+        why = err == ENOENT ? HistoryFault::missing : HistoryFault::unreadable;
+        return context(Error::sys("stat", err == ENOENT ? path : dir, err));
+      }
+    } else if (!S_ISDIR(dir_st.st_mode)) {
+      why = HistoryFault::unreadable;
+      return context(Error::sys("stat", dir, ENOTDIR));
+    }
 
-  // The first read touches the file header: a non-database fails here.
-  auto version = read_user_version(raw, path, &why);
-  if (!version && mode == Mode::read_only && why == HistoryFault::unreadable &&
-      ::access((path + "-wal").c_str(), F_OK) != 0) {
-    // No -wal file means the last connection closed cleanly and checkpointed
-    // (e.g. the sqlite3 shell, which does not keep the WAL): everything is in the
-    // main file, but a WAL reader that may not create -shm (a non-root user in
-    // /var/lib/cronrun) cannot open it. Read it as immutable: no locks, no -shm.
-    // The next cronrun recreates the persistent -wal/-shm and reads go normal.
-    raw = nullptr;
-    rc = sqlite3_open_v2(immutable_uri(path).c_str(), &raw, flags | SQLITE_OPEN_URI, nullptr);
-    store = HistoryStore(raw, path, mode);
+    // The files SQLite will open by path (see "the files around the database").
+    const std::string wal_path = path + "-wal", shm_path = path + "-shm";
+    std::optional<struct stat> files[3];
+    const std::string* names[3] = {&path, &wal_path, &shm_path};
+    for (int i = 0; i < 3; ++i) {
+      auto st = lstat_regular(*names[i]);
+      if (!st) {
+        why = HistoryFault::unreadable;
+        return context(st.error());
+      }
+      files[i] = *st;
+    }
+    const auto& db_st = files[0];
+    for (int i = 1; i < 3; ++i) {
+      if (db_st && files[i] && files[i]->st_uid != db_st->st_uid) {
+        why = HistoryFault::unreadable;
+        return context(Error(*names[i] + " is owned by uid " + std::to_string(files[i]->st_uid) + ", the history by uid " +
+                             std::to_string(db_st->st_uid) + ": not using a file another user may have planted"));
+      }
+    }
+    // Probing opens and closes fds of these files; not while this process has the
+    // database open through SQLite (see register_open).
+    bool probe = !(db_st && open_in_this_process(*db_st));
+
+    if (mode == Mode::read_only) {
+      // Say "missing" / "unreadable" plainly instead of SQLite's "unable to open".
+      if (!db_st) {
+        why = HistoryFault::missing;
+        return context(Error::sys("stat", path, ENOENT));
+      }
+      if (::access(path.c_str(), R_OK) != 0) {
+        why = HistoryFault::unreadable;
+        return context(Error::sys("open", path));
+      }
+      flags |= SQLITE_OPEN_READONLY;
+    } else {
+      // SQLite opens a write-protected file read-only without a word and fails at
+      // the first write; find out now, before any job starts.
+      bool creates = false;
+      for (int i = 0; i < 3; ++i) {
+        if (!files[i]) {
+          creates = true;
+          continue;
+        }
+        if (!probe) continue;
+        int fd = ::open(names[i]->c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+          why = HistoryFault::unreadable;
+          return context(Error::sys("open for writing", *names[i]));
+        }
+        ::close(fd);
+      }
+      if (creates && ::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0) {
+        why = HistoryFault::unreadable;
+        return context(Error::sys("access (write)", dir).context("cannot create the history's files in its directory"));
+      }
+      flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    }
+
+    // A damaged -wal: SQLite would ignore it without a word.
+    if (probe && db_st) {
+      auto wal = wal_damage(path);
+      if (!wal) {
+        why = HistoryFault::unreadable;
+        return context(wal.error());
+      }
+      if (*wal) {
+        why = HistoryFault::corrupt;
+        damaged = **wal;
+        return context(Error(**wal + "; SQLite would silently read the history without the runs recorded there"));
+      }
+    }
+
+    sqlite3* raw = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+    HistoryStore store(raw, path, mode);  // owns `raw` even when open failed
     if (rc != SQLITE_OK) {
       why = fault_of(rc);
-      return context(sqlite_error(raw, "sqlite3_open_v2 (immutable)", path));
+      return context(sqlite_error(raw, "sqlite3_open_v2", path));
     }
-    version = read_user_version(raw, path, &why);
-  }
-  if (!version) return context(version.error());
-  if (*version > kSchemaVersion) {
-    why = HistoryFault::newer_schema;
-    return context(newer_schema_error(path, *version));
-  }
+    sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+    if (mode == Mode::read_write && sqlite3_db_readonly(raw, "main") == 1) {
+      why = HistoryFault::unreadable;
+      return context(Error("SQLite could open it only read-only (is the file system read-only?)"));
+    }
 
-  if (mode == Mode::read_only) {
-    if (*version == 0) {
-      auto table = has_table(raw, path, "runs");
-      if (!table) return context(table.error());
-      // A zero-length file is what a writer leaves between creating the file and
-      // its first transaction: no runs yet. Anything else at version 0 is not ours.
-      struct stat st {};
-      bool empty = ::stat(path.c_str(), &st) == 0 && st.st_size == 0;
-      why = empty ? HistoryFault::missing : HistoryFault::corrupt;
-      return context(Error(empty ? "no runs recorded yet (empty database)"
-                                 : "not a cronrun history (no schema version)"));
+    // The first read touches the file header: a non-database fails here.
+    auto version = read_user_version(raw, path, &why);
+    if (!version && why == HistoryFault::corrupt) damaged = version.error().message();
+    if (!version && mode == Mode::read_only && why == HistoryFault::unreadable &&
+        ::access((path + "-wal").c_str(), F_OK) != 0) {
+      // No -wal file means the last connection closed cleanly and checkpointed
+      // (e.g. the sqlite3 shell, which does not keep the WAL): everything is in the
+      // main file, but a WAL reader that may not create -shm (a non-root user in
+      // /var/lib/cronrun) cannot open it. Read it as immutable: no locks, no -shm.
+      // The next cronrun recreates the persistent -wal/-shm and reads go normal.
+      raw = nullptr;
+      rc = sqlite3_open_v2(immutable_uri(path).c_str(), &raw, flags | SQLITE_OPEN_URI, nullptr);
+      store = HistoryStore(raw, path, mode);
+      if (rc != SQLITE_OK) {
+        why = fault_of(rc);
+        return context(sqlite_error(raw, "sqlite3_open_v2 (immutable)", path));
+      }
+      version = read_user_version(raw, path, &why);
     }
-    if (*version < kOldestSchema) {
-      why = HistoryFault::corrupt;
-      return context(Error("unsupported schema version " + std::to_string(*version)));
+    if (!version) return context(version.error());
+    if (*version > kSchemaVersion) {
+      why = HistoryFault::newer_schema;
+      return context(newer_schema_error(path, *version));
     }
-    if (*version < kSchemaVersion) {
-      auto v = exec(raw, compat_view(*version), path, "creating compatibility view");
-      if (!v) return context(v.error());
-    }
-    store.schema_version_ = *version;
-    why = HistoryFault::none;
-    return store;
-  }
 
-  // read_write: WAL (persistent, see the top of the file), normal sync, migrate.
-  for (int attempt = 0;; ++attempt) {
-    auto wal = exec(raw, "PRAGMA journal_mode = WAL", path, "enabling WAL");
-    if (wal) break;
-    int code = sqlite3_errcode(raw);
-    if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || attempt > 100) {
-      why = fault_of(sqlite3_extended_errcode(raw));
-      return context(wal.error());
+    if (mode == Mode::read_only) {
+      if (*version == 0) {
+        auto table = has_table(raw, path, "runs");
+        if (!table) return context(table.error());
+        // A zero-length file is what a writer leaves between creating the file and
+        // its first transaction: no runs yet. Anything else at version 0 is not ours.
+        struct stat st {};
+        bool empty = ::stat(path.c_str(), &st) == 0 && st.st_size == 0;
+        why = empty ? HistoryFault::missing : HistoryFault::corrupt;
+        return context(Error(empty ? "no runs recorded yet (empty database)"
+                                   : "not a cronrun history (no schema version)"));
+      }
+      if (*version < kOldestSchema) {
+        why = HistoryFault::corrupt;
+        return context(Error("unsupported schema version " + std::to_string(*version)));
+      }
+      if (*version < kSchemaVersion) {
+        auto v = exec(raw, compat_view(*version), path, "creating compatibility view");
+        if (!v) return context(v.error());
+      }
+      store.schema_version_ = *version;
+      why = HistoryFault::none;
+      return store;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  int persist = 1;
-  sqlite3_file_control(raw, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
-  if (auto s = exec(raw, "PRAGMA synchronous = NORMAL", path, "setting synchronous"); !s) return context(s.error());
-  sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-  // Every runner is the first connection of its process, so SQLite rebuilds the
-  // WAL index by reading every frame written since the last checkpoint. A run
-  // writes ~10 pages; at the default 1000-page checkpoint interval each open read
-  // ~2 MB on average (1.3 ms a run, bench/overhead.sh). At 64 pages it reads at
-  // most 256 KiB, and the checkpoint (two fdatasyncs under synchronous=NORMAL)
-  // comes every ~6 runs.
-  sqlite3_wal_autocheckpoint(raw, kWalCheckpointPages);
 
-  // The schema is current (the common case): no write transaction needed.
-  if (*version == kSchemaVersion) {
+    // read_write: WAL (persistent, see the top of the file), normal sync, migrate.
+    for (int attempt = 0;; ++attempt) {
+      auto wal = exec(raw, "PRAGMA journal_mode = WAL", path, "enabling WAL");
+      if (wal) break;
+      int code = sqlite3_errcode(raw);
+      if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || attempt > 100) {
+        why = fault_of(sqlite3_extended_errcode(raw));
+        return context(wal.error());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    int persist = 1;
+    sqlite3_file_control(raw, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+    if (auto s = exec(raw, "PRAGMA synchronous = NORMAL", path, "setting synchronous"); !s) return context(s.error());
+    sqlite3_db_config(raw, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    // Every runner is the first connection of its process, so SQLite rebuilds the
+    // WAL index by reading every frame written since the last checkpoint. A run
+    // writes ~10 pages; at the default 1000-page checkpoint interval each open read
+    // ~2 MB on average (1.3 ms a run, bench/overhead.sh). At 64 pages it reads at
+    // most 256 KiB, and the checkpoint (two fdatasyncs under synchronous=NORMAL)
+    // comes every ~6 runs.
+    sqlite3_wal_autocheckpoint(raw, kWalCheckpointPages);
+
+    // The schema is current (the common case): no write transaction needed.
+    if (*version == kSchemaVersion) {
+      store.schema_version_ = kSchemaVersion;
+      why = HistoryFault::none;
+      return store;
+    }
+    int found = *version;
+    auto migrated = history_internal::write_transaction(raw, path, [&]() -> Result<void> {
+      auto v = read_user_version(raw, path, &why);
+      if (!v) return std::unexpected(v.error());
+      found = *v;
+      if (found > kSchemaVersion) return std::unexpected(newer_schema_error(path, found));
+      if (found == 0) {
+        // A database we did not create (tables but no version) is not ours to alter.
+        auto table = has_table(raw, path, "runs");
+        if (!table) return std::unexpected(table.error());
+        Stmt any;
+        if (auto p = any.prepare(raw, "SELECT count(*) FROM main.sqlite_schema", path); !p)
+          return std::unexpected(p.error());
+        sqlite3_step(any.get());
+        if (sqlite3_column_int(any.get(), 0) != 0)
+          return std::unexpected(Error("not a cronrun history (tables present, no schema version)"));
+      }
+      for (int step = found; step < kSchemaVersion; ++step) {
+        auto m = exec(raw, kMigrations[step], path,
+                      "migrating schema " + std::to_string(step) + " -> " + std::to_string(step + 1));
+        if (!m) return m;
+      }
+      if (found != kSchemaVersion) {
+        auto set = exec(raw, "PRAGMA user_version = " + std::to_string(kSchemaVersion), path, "setting user_version");
+        if (!set) return set;
+      }
+      return {};
+    });
+    if (!migrated) {
+      if (found > kSchemaVersion) {
+        why = HistoryFault::newer_schema;
+      } else if (why == HistoryFault::other || why == HistoryFault::none) {
+        int code = sqlite3_extended_errcode(raw);
+        why = code == SQLITE_OK || code == SQLITE_DONE ? HistoryFault::corrupt : fault_of(code);
+      }
+      return context(migrated.error());
+    }
     store.schema_version_ = kSchemaVersion;
     why = HistoryFault::none;
     return store;
+  };  // open_once
+
+  // A damaged history is moved aside (kept, never deleted or overwritten) and a
+  // new one started, once; a second round covers a concurrent runner that moved
+  // it first.
+  std::optional<std::string> note;
+  for (int round = 0;; ++round) {
+    auto store = open_once();
+    if (store) {
+      struct stat st {};
+      if (::stat(path.c_str(), &st) == 0) store->register_open(st.st_dev, st.st_ino);
+      store->damage_note_ = note;
+      return store;
+    }
+    if (!damaged || mode != Mode::read_write || !opts.move_damaged_aside || round >= 2) return store;
+    if (!looks_like_a_history(path, opts.default_location))
+      return std::unexpected(Error(store.error().message() +
+                                   "; left untouched: it does not look like a cronrun history (no SQLite header, no "
+                                   "-wal/-shm beside it)"));
+    auto moved = move_aside(path);
+    if (!moved) {
+      why = HistoryFault::corrupt;
+      return context(Error(*damaged + "; moving it aside failed: " + moved.error().message()));
+    }
+    if (!moved->empty())
+      note = "history " + path + " was damaged (" + *damaged + "); moved aside to " + *moved +
+             "{,-wal,-shm}; a new history was started";
   }
-  int found = *version;
-  auto migrated = history_internal::write_transaction(raw, path, [&]() -> Result<void> {
-    auto v = read_user_version(raw, path, &why);
-    if (!v) return std::unexpected(v.error());
-    found = *v;
-    if (found > kSchemaVersion) return std::unexpected(newer_schema_error(path, found));
-    if (found == 0) {
-      // A database we did not create (tables but no version) is not ours to alter.
-      auto table = has_table(raw, path, "runs");
-      if (!table) return std::unexpected(table.error());
-      Stmt any;
-      if (auto p = any.prepare(raw, "SELECT count(*) FROM main.sqlite_schema", path); !p)
-        return std::unexpected(p.error());
-      sqlite3_step(any.get());
-      if (sqlite3_column_int(any.get(), 0) != 0)
-        return std::unexpected(Error("not a cronrun history (tables present, no schema version)"));
-    }
-    for (int step = found; step < kSchemaVersion; ++step) {
-      auto m = exec(raw, kMigrations[step], path,
-                    "migrating schema " + std::to_string(step) + " -> " + std::to_string(step + 1));
-      if (!m) return m;
-    }
-    if (found != kSchemaVersion) {
-      auto set = exec(raw, "PRAGMA user_version = " + std::to_string(kSchemaVersion), path, "setting user_version");
-      if (!set) return set;
-    }
-    return {};
-  });
-  if (!migrated) {
-    if (found > kSchemaVersion) {
-      why = HistoryFault::newer_schema;
-    } else if (why == HistoryFault::other || why == HistoryFault::none) {
-      int code = sqlite3_extended_errcode(raw);
-      why = code == SQLITE_OK || code == SQLITE_DONE ? HistoryFault::corrupt : fault_of(code);
-    }
-    return context(migrated.error());
+}
+
+std::vector<std::string> HistoryStore::damaged_copies(const std::string& path) {
+  std::vector<std::string> out;
+  std::string dir = dir_of(path);
+  std::string base = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  std::string prefix = base + ".damaged-";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.rfind(prefix, 0) != 0) continue;
+    if (name.ends_with("-wal") || name.ends_with("-shm")) continue;
+    out.push_back(dir == "/" ? "/" + name : dir + "/" + name);
   }
-  store.schema_version_ = kSchemaVersion;
-  why = HistoryFault::none;
-  return store;
+  ::closedir(d);
+  std::sort(out.begin(), out.end());  // the UTC stamp sorts by time
+  return out;
+}
+
+void HistoryStore::register_open(dev_t dev, ino_t ino) {
+  std::lock_guard lock(g_open_mutex);
+  ++g_open_stores[{dev, ino}];
+  registered_ = std::pair(dev, ino);
 }
 
 // ---- writes ----
@@ -496,12 +890,17 @@ Result<void> bind_record(sqlite3* db, sqlite3_stmt* st, const RunRecord& r, cons
   std::optional<double> cpu;
   if (r.usage.cpu_user_s || r.usage.cpu_system_s)
     cpu = r.usage.cpu_user_s.value_or(0) + r.usage.cpu_system_s.value_or(0);
-  std::string json_text = to_json(r).dump();
+  // to_json makes every string valid UTF-8; replace is the second line, so a
+  // record can always be written (DESIGN.md section 4).
+  std::string json_text = to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // The text columns hold the same strings as the JSON.
+  const std::string run_id = valid_utf8(r.run_id), job = valid_utf8(r.job), host = valid_utf8(r.host),
+                    boot_id = valid_utf8(r.boot_id);
 
   int rc = SQLITE_OK;
   auto ok = [&](int v) { if (rc == SQLITE_OK) rc = v; };
-  ok(sqlite3_bind_text(st, 1, r.run_id.c_str(), -1, SQLITE_TRANSIENT));
-  ok(sqlite3_bind_text(st, 2, r.job.c_str(), -1, SQLITE_TRANSIENT));
+  ok(sqlite3_bind_text(st, 1, run_id.c_str(), -1, SQLITE_TRANSIENT));
+  ok(sqlite3_bind_text(st, 2, job.c_str(), -1, SQLITE_TRANSIENT));
   ok(sqlite3_bind_text(st, 3, to_string(r.status), -1, SQLITE_STATIC));
   ok(sqlite3_bind_double(st, 4, *started));
   ok(bind_opt(st, 5, finished));
@@ -511,9 +910,9 @@ Result<void> bind_record(sqlite3* db, sqlite3_stmt* st, const RunRecord& r, cons
   ok(bind_opt(st, 9, r.usage.memory_peak_bytes));
   ok(bind_opt(st, 10, r.usage.max_rss_bytes));
   ok(bind_opt(st, 11, r.usage.oom_kills));
-  ok(sqlite3_bind_text(st, 12, r.host.c_str(), -1, SQLITE_TRANSIENT));
+  ok(sqlite3_bind_text(st, 12, host.c_str(), -1, SQLITE_TRANSIENT));
   ok(sqlite3_bind_int64(st, 13, r.runner_pid));
-  ok(sqlite3_bind_text(st, 14, r.boot_id.c_str(), -1, SQLITE_TRANSIENT));
+  ok(sqlite3_bind_text(st, 14, boot_id.c_str(), -1, SQLITE_TRANSIENT));
   ok(sqlite3_bind_text(st, 15, json_text.c_str(), static_cast<int>(json_text.size()), SQLITE_TRANSIENT));
   ok(bind_opt(st, 16, r.usage.cpu_throttled_s));
   ok(bind_opt(st, 17, counter(r, "db.queries")));
@@ -531,15 +930,19 @@ Result<void> bind_record(sqlite3* db, sqlite3_stmt* st, const RunRecord& r, cons
 namespace {
 
 Result<void> write_row(sqlite3* db, const std::string& path, bool read_only, const RunRecord& r,
-                       const std::string& sql, const char* what) {
+                       const std::string& sql, const char* what, int deadline_ms = 30000) {
   if (read_only) return fail("history " + path + " is open read-only");
-  auto done = history_internal::write_transaction(db, path, [&]() -> Result<void> {
-    Stmt st;
-    if (auto p = st.prepare(db, sql, path); !p) return std::unexpected(p.error());
-    if (auto b = bind_record(db, st.get(), r, path); !b) return b;
-    if (sqlite3_step(st.get()) != SQLITE_DONE) return std::unexpected(sqlite_error(db, "writing run " + r.run_id, path));
-    return {};
-  });
+  auto done = history_internal::write_transaction(
+      db, path,
+      [&]() -> Result<void> {
+        Stmt st;
+        if (auto p = st.prepare(db, sql, path); !p) return std::unexpected(p.error());
+        if (auto b = bind_record(db, st.get(), r, path); !b) return b;
+        if (sqlite3_step(st.get()) != SQLITE_DONE)
+          return std::unexpected(sqlite_error(db, "writing run " + r.run_id, path));
+        return {};
+      },
+      deadline_ms);
   if (!done) return std::unexpected(std::move(done.error()).context(std::string(what) + " of job '" + r.job + "'"));
   return {};
 }
@@ -547,8 +950,11 @@ Result<void> write_row(sqlite3* db, const std::string& path, bool read_only, con
 }  // namespace
 
 Result<void> HistoryStore::begin_run(const RunRecord& r) {
+  // The job has not started: waiting longer than the busy timeout would only
+  // delay it, and the caller turns the failure into "not started".
   return write_row(db_, path_, mode_ == Mode::read_only, r,
-                   std::string("INSERT INTO runs (") + kColumns + ") VALUES (" + kValues + ")", "recording the start");
+                   std::string("INSERT INTO runs (") + kColumns + ") VALUES (" + kValues + ")", "recording the start",
+                   kBusyTimeoutMs);
 }
 
 Result<void> HistoryStore::finish_run(const RunRecord& r) {
@@ -598,7 +1004,8 @@ bool is_busy(int code) { return (code & 0xff) == SQLITE_BUSY || (code & 0xff) ==
 Result<void> write_transaction(sqlite3* db, const std::string& path, const std::function<Result<void>()>& body,
                                int deadline_ms) {
   using clock = std::chrono::steady_clock;
-  auto deadline = clock::now() + std::chrono::milliseconds(deadline_ms);
+  const auto started = clock::now();
+  auto deadline = started + std::chrono::milliseconds(deadline_ms);
   auto backoff = std::chrono::milliseconds(5);
   for (;;) {
     // BEGIN IMMEDIATE waits in the busy handler (up to the busy timeout) for the
@@ -615,7 +1022,12 @@ Result<void> write_transaction(sqlite3* db, const std::string& path, const std::
       sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
       if (!is_busy(code) || clock::now() >= deadline) return std::unexpected(std::move(err));
     } else if (!is_busy(sqlite3_extended_errcode(db)) || clock::now() >= deadline) {
-      return std::unexpected(sqlite_error(db, "starting a write transaction", path));
+      Error err = sqlite_error(db, "starting a write transaction", path);
+      if (is_busy(sqlite3_extended_errcode(db)))
+        err = Error(err.message() + ": another process held the write lock for " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::seconds>(clock::now() - started).count()) +
+                    "s");
+      return std::unexpected(std::move(err));
     }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(200));

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -82,6 +83,21 @@ struct RunnerProbe {
   bool gone(int64_t runner_pid, uint64_t runner_start, const std::string& row_boot_id) const;
 };
 
+// How open() treats the files around the database.
+struct HistoryOpenOptions {
+  // The path is cronrun's own default location: missing parent directories are
+  // created (0755 when root, 0700 otherwise). An explicit path's directory must
+  // exist; a typo never creates directories.
+  bool default_location = false;
+  // read_write only. A damaged history (not a database, corrupt, or a -wal that
+  // fails its header/checksum checks or lost committed frames) is moved aside to
+  // NAME.damaged-<UTC>{,-wal,-shm} and a new history started; damage_note() says
+  // so. Without this, damage is an error (HistoryFault::corrupt). A file that does
+  // not look like a history at all (no SQLite header, no -wal/-shm beside it, not
+  // the default location) is never moved: it is an error either way.
+  bool move_damaged_aside = false;
+};
+
 // Move-only owner of one SQLite connection. Not thread-safe: use one store per
 // thread (each cronrun / cronprof process has exactly one).
 class HistoryStore {
@@ -91,11 +107,19 @@ class HistoryStore {
   static constexpr int kSchemaVersion = 4;
   static constexpr int kOldestSchema = 1;
 
-  // read_write: creates parent dirs (0755 when root, 0700 otherwise) and the db,
-  // sets WAL and the busy timeout, migrates forward. read_only: never creates or
-  // migrates; an older schema is read through compatibility views. Both refuse a
-  // newer schema. On failure `fault` (if given) says which kind it was.
-  static Result<HistoryStore> open(const std::string& path, Mode mode, HistoryFault* fault = nullptr);
+  // read_write: creates the db (its directory only for opts.default_location),
+  // sets WAL and the busy timeout, migrates forward; a history it could not write
+  // (file, -wal, -shm or directory) is an error here, not at the first write.
+  // read_only: never creates or migrates; an older schema is read through
+  // compatibility views. Both refuse a newer schema, a db/-wal/-shm that is a
+  // symlink or not a regular file (never followed, never opened: a FIFO would
+  // block), and a damaged -wal (SQLite would silently ignore it and show an older
+  // history). On failure `fault` (if given) says which kind it was.
+  static Result<HistoryStore> open(const std::string& path, Mode mode, HistoryFault* fault = nullptr,
+                                   const HistoryOpenOptions& opts = {});
+  // Damaged histories moved aside from `path` (NAME.damaged-<UTC>, without the
+  // -wal/-shm suffixes), oldest first; empty when none.
+  static std::vector<std::string> damaged_copies(const std::string& path);
   // /var/lib/cronrun/history.db for root, else $XDG_STATE_HOME/cronrun/history.db
   // (default ~/.local/state/cronrun/history.db).
   static std::string default_path();
@@ -112,12 +136,18 @@ class HistoryStore {
   const std::string& path() const { return path_; }
   // The schema version found on disk (after migration in read_write mode).
   int schema_version() const { return schema_version_; }
+  // Set when open() moved a damaged history aside and started this one: what was
+  // wrong and where the damaged files are now (one line).
+  const std::optional<std::string>& damage_note() const { return damage_note_; }
 
   // ---- the runner's writes (read_write only) ----
-  // Inserts the `running` row at job start; a duplicate run_id is an error.
+  // Inserts the `running` row before the job starts; a duplicate run_id is an
+  // error. Waits for another writer's lock at most the busy timeout (the caller
+  // has not started the job yet, so it can still refuse to).
   Result<void> begin_run(const RunRecord& r);
   // Completes the row of r.run_id in one transaction (inserts it if begin_run
-  // never landed, so the final record is never lost).
+  // never landed, so the final record is never lost). Waits for the write lock
+  // longer than begin_run: the job has ended, the record is all that is left.
   Result<void> finish_run(const RunRecord& r);
   // Inserts a complete row (skipped runs, imports).
   Result<void> record(const RunRecord& r);
@@ -160,6 +190,10 @@ class HistoryStore {
  private:
   HistoryStore(sqlite3* db, std::string path, Mode mode);
   void close();
+  // Notes this store's database (by inode) as open in this process, so a later
+  // open() of the same file does not probe it with fds of its own: closing any fd
+  // of a file drops every POSIX lock the process holds on it, SQLite's included.
+  void register_open(dev_t dev, ino_t ino);
   // Builds the error of a failed query and records its fault kind.
   Error query_error(const std::string& what) const;
 
@@ -169,6 +203,8 @@ class HistoryStore {
   int schema_version_ = 0;
   RunnerProbe probe_;
   mutable HistoryFault last_fault_ = HistoryFault::none;
+  std::optional<std::string> damage_note_;
+  std::optional<std::pair<dev_t, ino_t>> registered_;
 };
 
 }  // namespace cronrun

@@ -70,6 +70,30 @@ json opt(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+// Strings go through text(): nlohmann refuses to dump invalid UTF-8 (type_error
+// 316, an exception), and a record must always be writable.
+json text(const std::string& s) { return json(valid_utf8(s)); }
+json opt_text(const std::optional<std::string>& s) { return s ? text(*s) : json(nullptr); }
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (Unicode table 3-7,
+// "Well-Formed UTF-8 Byte Sequences"), 0 when the byte starts none.
+size_t utf8_sequence_length(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  auto cont = [&](size_t k, unsigned char lo = 0x80, unsigned char hi = 0xBF) {
+    return i + k < s.size() && byte(k) >= lo && byte(k) <= hi;
+  };
+  unsigned char c = byte(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c == 0xE0) return cont(1, 0xA0) && cont(2) ? 3 : 0;
+  if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xED) return cont(1, 0x80, 0x9F) && cont(2) ? 3 : 0;  // no surrogates
+  if (c == 0xF0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xF1 && c <= 0xF3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xF4) return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : 0;  // <= U+10FFFF
+  return 0;
+}
+
 // ---- reading ----
 // Each getter returns the value at `key` of object `o`; a missing key or null gives
 // nullopt, a value of the wrong type an error naming `where`.`key`.
@@ -163,25 +187,93 @@ Result<std::string> require_string(const json& o, std::string_view key) {
 
 }  // namespace
 
+bool is_valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = utf8_sequence_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+std::string valid_utf8(std::string_view s) {
+  if (is_valid_utf8(s)) return std::string(s);
+  std::string out;
+  out.reserve(s.size() + 8);
+  for (size_t i = 0; i < s.size();) {
+    size_t n = utf8_sequence_length(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER, one per invalid byte
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+size_t make_valid_utf8(RunRecord& r) {
+  size_t changed = 0;
+  auto fix = [&](std::string& s) {
+    if (is_valid_utf8(s)) return;
+    s = valid_utf8(s);
+    ++changed;
+  };
+  auto fix_opt = [&](std::optional<std::string>& s) {
+    if (s) fix(*s);
+  };
+  fix(r.run_id);
+  fix(r.job);
+  fix(r.host);
+  fix(r.user);
+  for (auto& arg : r.command) fix(arg);
+  fix(r.started_at);
+  fix_opt(r.finished_at);
+  fix_opt(r.skip_reason);
+  fix(r.isolation.cgroup);
+  fix_opt(r.isolation.path);
+  fix(r.isolation.accounting);
+  fix_opt(r.isolation.note);
+  fix_opt(r.lock.path);
+  fix_opt(r.log.path);
+  fix(r.boot_id);
+  // Counter names come from a file the job writes. Two names that differ only in
+  // invalid bytes become one, summed like any repeated name.
+  std::map<std::string, double> counters;
+  for (auto& [name, value] : r.counters) {
+    if (is_valid_utf8(name)) {
+      counters[name] += value;
+    } else {
+      counters[valid_utf8(name)] += value;
+      ++changed;
+    }
+  }
+  r.counters = std::move(counters);
+  return changed;
+}
+
 json to_json(const RunRecord& r) {
   json j = json::object();
   j["schema"] = kRunSchema;
-  j["run_id"] = r.run_id;
-  j["job"] = r.job;
-  j["host"] = r.host;
-  j["user"] = r.user;
-  j["command"] = r.command;
-  j["started_at"] = r.started_at;
-  j["finished_at"] = opt(r.finished_at);
+  j["run_id"] = text(r.run_id);
+  j["job"] = text(r.job);
+  j["host"] = text(r.host);
+  j["user"] = text(r.user);
+  json command = json::array();
+  for (const auto& arg : r.command) command.push_back(text(arg));
+  j["command"] = std::move(command);
+  j["started_at"] = text(r.started_at);
+  j["finished_at"] = opt_text(r.finished_at);
   j["wall_s"] = opt(r.wall_s);
   j["status"] = to_string(r.status);
   j["exit_code"] = opt(r.exit_code);
   j["signal"] = opt(r.signal);
-  j["skip_reason"] = opt(r.skip_reason);
-  j["isolation"] = {{"cgroup", r.isolation.cgroup},
-                    {"path", opt(r.isolation.path)},
-                    {"accounting", r.isolation.accounting},
-                    {"note", opt(r.isolation.note)}};
+  j["skip_reason"] = opt_text(r.skip_reason);
+  j["isolation"] = {{"cgroup", text(r.isolation.cgroup)},
+                    {"path", opt_text(r.isolation.path)},
+                    {"accounting", text(r.isolation.accounting)},
+                    {"note", opt_text(r.isolation.note)}};
   const LimitsRecord& l = r.limits;
   j["limits"] = {{"memory_max_bytes", opt(l.memory_max_bytes)}, {"memory_high_bytes", opt(l.memory_high_bytes)},
                  {"swap_max_bytes", opt(l.swap_max_bytes)},     {"cpu_quota_pct", opt(l.cpu_quota_pct)},
@@ -206,10 +298,13 @@ json to_json(const RunRecord& r) {
                   {"io", opt(u.pressure_some_s.io)}}}};
   j["usage"]["orphans_killed"] = opt(u.orphans_killed);
   json counters = json::object();
-  for (const auto& [name, value] : r.counters) counters[name] = value;
+  for (const auto& [name, value] : r.counters) {
+    std::string key = valid_utf8(name);
+    counters[key] = counters.contains(key) ? counters[key].get<double>() + value : value;
+  }
   j["counters"] = std::move(counters);
-  j["lock"] = {{"path", opt(r.lock.path)}, {"waited_s", r.lock.waited_s}, {"holder_pid", opt(r.lock.holder_pid)}};
-  j["log"] = {{"path", opt(r.log.path)}, {"bytes", r.log.bytes}, {"dropped_bytes", r.log.dropped_bytes}};
+  j["lock"] = {{"path", opt_text(r.lock.path)}, {"waited_s", r.lock.waited_s}, {"holder_pid", opt(r.lock.holder_pid)}};
+  j["log"] = {{"path", opt_text(r.log.path)}, {"bytes", r.log.bytes}, {"dropped_bytes", r.log.dropped_bytes}};
   j["output"] = {{"dropped_bytes", r.output.dropped_bytes}};
   return j;
 }

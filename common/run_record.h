@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -115,9 +116,21 @@ struct RunRecord {
   std::string boot_id;
 };
 
+// The record as JSON. Every string is made valid UTF-8 on the way in (argv,
+// environment, paths and job-written counter names are bytes, not text), so the
+// result always serializes; dump it with error_handler_t::replace all the same.
 nlohmann::json to_json(const RunRecord& r);
 // Strict about types; unknown keys are ignored (forward compatible).
 Result<RunRecord> run_record_from_json(const nlohmann::json& j);
+
+// `text` with every byte that does not belong to a well-formed UTF-8 sequence
+// (stray continuation bytes, truncated or overlong sequences, surrogates, code
+// points above U+10FFFF) replaced by U+FFFD. Valid text is returned unchanged.
+std::string valid_utf8(std::string_view text);
+bool is_valid_utf8(std::string_view text);
+// Makes every string of `r` valid UTF-8 in place (see valid_utf8); returns how
+// many strings it had to change.
+size_t make_valid_utf8(RunRecord& r);
 
 // Current time as "2026-11-23T02:10:00.123Z".
 std::string now_rfc3339();

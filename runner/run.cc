@@ -140,11 +140,19 @@ int Run::execute() {
 
 void Run::save(bool final_row) {
   if (!history_) return;
+  // A damaged history moved aside at open is said in every row of this run (the
+  // first row of the new history), whatever later steps set as the note.
+  if (const auto& note = history_->damage_note();
+      note && (!rec_.isolation.note || rec_.isolation.note->find(*note) == std::string::npos))
+    rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + *note : *note;
+  // What is stored is what the run reports: argv, paths and counter names are
+  // bytes, the record is UTF-8 (DESIGN.md section 4).
+  make_valid_utf8(rec_);
   Result<void> r = final_row ? (row_started_ ? history_->finish_run(rec_) : history_->record(rec_))
                              : history_->begin_run(rec_);
   if (!r) {
-    log::error(fmt::format("history {}: {}", spec_.history_path.value_or(HistoryStore::default_path()),
-                           r.error().message()));
+    log::error(fmt::format("history {}: {}{}", spec_.history_path.value_or(HistoryStore::default_path()),
+                           r.error().message(), final_row ? "" : "; the job was not started"));
     return;
   }
   if (!final_row) row_started_ = true;
@@ -183,8 +191,10 @@ std::optional<int> Run::check_drain() {
     // The history is still worth a row: a skipped run is evidence too.
     if (spec_.history) {
       std::string db = spec_.history_path.value_or(HistoryStore::default_path());
-      if (auto h = HistoryStore::open(db, HistoryStore::Mode::read_write)) {
+      HistoryOpenOptions opts{.default_location = !spec_.history_path, .move_damaged_aside = true};
+      if (auto h = HistoryStore::open(db, HistoryStore::Mode::read_write, nullptr, opts)) {
         history_.emplace(std::move(*h));
+        if (history_->damage_note()) log::warn(*history_->damage_note());
       } else {
         // Draining still exits 0 (nothing ran), but the lost row is said out loud.
         log::error(fmt::format("--history {}: {}; this skipped run is not recorded", db, h.error().message()));
@@ -214,12 +224,16 @@ void Run::note(const std::string& what) {
 std::optional<int> Run::open_history() {
   if (!spec_.history) return std::nullopt;
   std::string path = spec_.history_path.value_or(HistoryStore::default_path());
-  auto h = HistoryStore::open(path, HistoryStore::Mode::read_write);
+  // Only the default location's directories are created; a damaged history is
+  // moved aside (kept) and a new one started, said here once and in the record.
+  HistoryOpenOptions opts{.default_location = !spec_.history_path, .move_damaged_aside = true};
+  auto h = HistoryStore::open(path, HistoryStore::Mode::read_write, nullptr, opts);
   if (!h) {
     log::error(fmt::format("--history {}: {} (use --no-history to run without one)", path, h.error().message()));
     return kExitInternal;
   }
   history_.emplace(std::move(*h));
+  if (history_->damage_note()) log::warn(*history_->damage_note());
   return std::nullopt;
 }
 
@@ -384,6 +398,21 @@ std::optional<int> Run::start() {
   if (auto j = plan_join(req_.cgroup_fd >= 0); !j)
     return end_error(fmt::format("placing job '{}' in cgroup {}: {}", spec_.name, cgroup_->path(), j.error().message()));
 
+  // The `running` row (evidence if this runner dies) lands before the job
+  // exists. A history that stays locked past the busy timeout, or cannot be
+  // written, ends the run here with nothing started, instead of holding the
+  // runner in SQLite's busy handler while the job runs unsupervised.
+  save(false);
+  if (history_ && !row_started_) {
+    rec_.status = RunStatus::error;
+    rec_.finished_at = now_rfc3339();
+    std::string note = "not started: the history could not record the run's start";
+    rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + note : note;
+    if (spec_.summary_path)
+      if (auto r = write_summary(*spec_.summary_path, rec_); !r) log::error(r.error().message());
+    return kExitInternal;
+  }
+
   t0_ = std::chrono::steady_clock::now();
   auto child = spawn(req_);
   if (!child && req_.cgroup_fd >= 0 &&
@@ -398,10 +427,6 @@ std::optional<int> Run::start() {
   if (!child) return end_error(fmt::format("starting job '{}': {}", spec_.name, child.error().message()));
   child_.emplace(std::move(*child));
   output_->close_child_ends();
-  // The `running` row (evidence if this runner dies) is written while the child
-  // execs: the job does not wait for the history, and a job that dies at once is
-  // still recorded by finish().
-  save(false);
   log::event(format_start_event(rec_));
   if (cgroup_)
     log::info(fmt::format("spawned pid {} with {} into {}{}", child_->pid(), child_->method(), cgroup_->path(),

@@ -122,7 +122,7 @@ Result<void> check_summary_target(const std::string& path) {
 }
 
 Result<void> write_summary(const std::string& path, const RunRecord& r) {
-  std::string text = to_json(r).dump(2) + "\n";
+  std::string text = to_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   auto t = resolve(path, 0);
   if (!t) return std::unexpected(std::move(t.error()));
   switch (t->kind) {

@@ -296,7 +296,9 @@ TEST(HistoryOpen, ReadWriteCreatesDirsAndCurrentSchema) {
   TempDir d;
   std::string path = d.path() + "/a/b/history.db";
   {
-    auto s = HistoryStore::open(path, HistoryStore::Mode::read_write);
+    HistoryOpenOptions opts;
+    opts.default_location = true;
+    auto s = HistoryStore::open(path, HistoryStore::Mode::read_write, nullptr, opts);
     ASSERT_TRUE(s) << s.error().message();
     EXPECT_EQ(s->schema_version(), HistoryStore::kSchemaVersion);
   }
