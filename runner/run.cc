@@ -17,6 +17,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fmt/format.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -128,7 +129,7 @@ class Run {
 
   int end_skipped(const std::string& reason, int exit_code);
   int end_error(const std::string& message);
-  void degrade(const std::string& reason);
+  void degrade(const std::string& cause, const std::string& reason);
   void save(bool final_row);
 
   const JobSpec& spec_;
@@ -253,14 +254,6 @@ std::optional<int> Run::take_lock() {
   return std::nullopt;
 }
 
-// The cause of a long reason, for a one-line warning: its first clause.
-std::string first_clause(const std::string& reason) {
-  size_t end = reason.find_first_of(";(\n");
-  std::string cause = reason.substr(0, end);
-  while (!cause.empty() && (cause.back() == ' ' || cause.back() == ':' || cause.back() == ',')) cause.pop_back();
-  return cause;
-}
-
 // Cuts `text` to `max` bytes, marking the cut.
 std::string clip(std::string text, size_t max) {
   if (text.size() <= max) return text;
@@ -273,9 +266,9 @@ std::string clip(std::string text, size_t max) {
 constexpr size_t kWarnLineMax = 160;
 constexpr size_t kWarnPrefix = sizeof("cronrun: warning: ") - 1;
 
-// No usable cgroup: say so once (one short line), record the whole reason, and
-// enforce what rlimits can.
-void Run::degrade(const std::string& reason) {
+// No usable cgroup: say so once (one short line naming `cause`), record the whole
+// `reason`, and enforce what rlimits can.
+void Run::degrade(const std::string& cause, const std::string& reason) {
   std::vector<std::string> applied, lost;
   if (spec_.limits.memory_max_bytes) {
     req_.rlimits.emplace_back(RLIMIT_DATA, *spec_.limits.memory_max_bytes);
@@ -300,17 +293,17 @@ void Run::degrade(const std::string& reason) {
   if (!lost.empty()) note += "; not enforceable without a cgroup: " + fmt::format("{}", fmt::join(lost, " "));
   rec_.isolation = Isolation{"none", std::nullopt, "rusage", note};
   if (spec_.cgroup_mode == CgroupMode::off) return;
-  // The full note is in the record and in `cronrun --dry-run`; the line says what
-  // happened, the first clause of why, and where the rest is.
-  std::string head = fmt::format("job '{}' runs without a cgroup (", clip(spec_.name, 24));
-  std::string tail = lost.empty() ? "); see cronrun --dry-run" : "); limits lost; see cronrun --dry-run";
-  size_t room = kWarnLineMax - kWarnPrefix - head.size() - tail.size();
-  log::warn(head + clip(first_clause(reason), room) + tail);
+  // Cron mails this line on every run: the cause and where the rest is (the record's
+  // isolation.note and `cronrun --dry-run`), not the whole reason.
+  std::string line = fmt::format("job '{}' runs without a cgroup: {}", clip(spec_.name, 24), cause);
+  if (!lost.empty()) line += fmt::format("; not enforced: {}", fmt::join(lost, " "));
+  const std::string tail = "; see cronrun --dry-run";
+  log::warn(clip(line, kWarnLineMax - kWarnPrefix - tail.size()) + tail);
 }
 
 std::optional<int> Run::place_cgroup() {
   if (spec_.cgroup_mode == CgroupMode::off) {
-    degrade("cgroups disabled by --cgroup off");
+    degrade("--cgroup off", "cgroups disabled by --cgroup off");
     return std::nullopt;
   }
   cgroup::DiscoverOptions opts;
@@ -320,14 +313,17 @@ std::optional<int> Run::place_cgroup() {
   log::info(fmt::format("cgroup placement: {} under {}: {}", cgroup::to_string(placement.layout),
                         placement.parent.empty() ? "-" : placement.parent, placement.reason));
   if (auto rc = check_leftover_runs(placement)) return rc;
-  std::string failure;
-  std::vector<cgroup::LimitNotApplied> missed;
+  std::string failure, cause;
   if (placement.layout == cgroup::Layout::none) {
     failure = "no writable cgroup: " + placement.reason;
+    cause = opts.is_root ? "no usable cgroup hierarchy" : fmt::format("no cgroup writable by uid {}", geteuid());
   } else if (auto cg = cgroup::create_job_cgroup(placement, spec_.name, rec_.run_id); !cg) {
     failure = fmt::format("creating cgroup for job '{}': {}", spec_.name, cg.error().message());
+    cause = cg.error().err() ? fmt::format("creating its cgroup failed ({})", std::strerror(cg.error().err()))
+                             : "creating its cgroup failed";
   } else if (auto lim = (*cg)->apply_limits(spec_.limits); !lim) {
     failure = fmt::format("applying limits to cgroup {}: {}", (*cg)->path(), lim.error().message());
+    cause = "its limits were refused";
     if (auto r = (*cg)->remove(); !r) log::warn(fmt::format("removing cgroup {}: {}", (*cg)->path(), r.error().message()));
   } else if (!lim->empty() && spec_.cgroup_mode == CgroupMode::required) {
     // Required means every limit asked for is enforced: a run with some of them
@@ -357,7 +353,7 @@ std::optional<int> Run::place_cgroup() {
     log::error(fmt::format("--cgroup required: {}", failure));
     return kExitInternal;
   }
-  degrade(failure);
+  degrade(cause, failure);
   return std::nullopt;
 }
 
