@@ -286,6 +286,7 @@ json to_json(const RunRecord& r) {
                 {"max_rss_bytes", opt(u.max_rss_bytes)},
                 {"io_read_bytes", opt(u.io_read_bytes)},
                 {"io_write_bytes", opt(u.io_write_bytes)},
+                {"io_source", opt(u.io_source)},
                 {"pids_peak", opt(u.pids_peak)},
                 {"oom_kills", opt(u.oom_kills)},
                 {"memory_max_events", opt(u.memory_max_events)},
@@ -371,6 +372,7 @@ Result<RunRecord> run_record_from_json(const json& j) {
   CRONRUN_TRY_ASSIGN(u.max_rss_bytes, get_u64(*o, "usage", "max_rss_bytes"));
   CRONRUN_TRY_ASSIGN(u.io_read_bytes, get_u64(*o, "usage", "io_read_bytes"));
   CRONRUN_TRY_ASSIGN(u.io_write_bytes, get_u64(*o, "usage", "io_write_bytes"));
+  CRONRUN_TRY_ASSIGN(u.io_source, get_string(*o, "usage", "io_source"));
   CRONRUN_TRY_ASSIGN(u.pids_peak, get_u64(*o, "usage", "pids_peak"));
   CRONRUN_TRY_ASSIGN(u.oom_kills, get_u64(*o, "usage", "oom_kills"));
   CRONRUN_TRY_ASSIGN(u.memory_max_events, get_u64(*o, "usage", "memory_max_events"));

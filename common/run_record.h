@@ -53,6 +53,9 @@ struct Usage {
   std::optional<uint64_t> max_rss_bytes;      // largest single process (rusage)
   std::optional<uint64_t> io_read_bytes;
   std::optional<uint64_t> io_write_bytes;
+  // Where the IO figures come from: "cgroup" (v2 io.stat) or "rusage" (block counts
+  // of the reaped processes, where the cgroup cannot count IO); null with them.
+  std::optional<std::string> io_source;
   std::optional<uint64_t> pids_peak;
   std::optional<uint64_t> oom_kills;
   std::optional<uint64_t> memory_max_events;

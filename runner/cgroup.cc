@@ -3,7 +3,12 @@
 // again from the run record's layout and path, in whatever process asks).
 #include "runner/cgroup.h"
 
+#include <dirent.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <map>
+#include <set>
 
 #include "runner/cgroup_internal.h"
 
@@ -46,6 +51,78 @@ Result<std::unique_ptr<JobCgroup>> create_job_cgroup(const Placement& placement,
   auto made = p.layout == Layout::v2 ? create_v2_job(p, job, run_id) : create_v1_job(p, job, run_id);
   if (!made) return std::unexpected(std::move(made.error()).context("creating cgroup for job '" + job + "'"));
   return made;
+}
+
+Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const std::string& job) {
+  std::vector<LiveRun> out;
+  if (placement.layout == Layout::none) return out;
+  auto parent = normalize_relative(placement.parent);
+  if (!parent) return std::unexpected(parent.error());
+  const std::string job_path = join_relative(*parent, job);
+  // Membership is visible in the v2 hierarchy (v2, and the unified half of hybrid,
+  // which every run creates) or else in each v1 one (a run may lack some); kept
+  // leaves are cleared in every hierarchy.
+  struct Mount {
+    std::string path;
+    bool counts;
+  };
+  std::vector<Mount> mounts;
+  if (!placement.v2_mount.empty()) mounts.push_back({placement.v2_mount, true});
+  for (const auto& m : placement.v1_mounts) mounts.push_back({m.mount_point, placement.v2_mount.empty()});
+  std::map<std::string, LiveRun> found;
+  for (const auto& mount : mounts) {
+    const std::string dir_path = cgroup_fs_path(mount.path, job_path);
+    auto job_dir = CgroupDir::open(dir_path);
+    if (!job_dir) {
+      if (job_dir.error().err() == ENOENT) continue;  // the job's first run here
+      return std::unexpected(job_dir.error());
+    }
+    std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(dir_path.c_str()), ::closedir);
+    if (!dir) return fail_sys("opendir", dir_path);
+    std::vector<std::string> names;
+    std::set<std::string> kept;
+    errno = 0;
+    while (struct dirent* e = ::readdir(dir.get())) {
+      std::string name = e->d_name;
+      if (e->d_type != DT_DIR || name == "." || name == "..") continue;
+      if (name.ends_with(kKeptSuffix))
+        kept.insert(name.substr(0, name.size() - kKeptSuffix.size()));
+      else
+        names.push_back(std::move(name));
+    }
+    if (errno != 0) return fail_sys("readdir", dir_path);
+    for (const auto& name : names) {
+      if (kept.contains(name)) {
+        // rmdir fails (EBUSY) while the kept processes live; then both stay.
+        if (job_dir->remove_child(name, 0)) (void)job_dir->remove_child(name + std::string(kKeptSuffix), 0);
+        continue;
+      }
+      if (!mount.counts) continue;
+      auto leaf = job_dir->open_child(name);
+      if (!leaf) {
+        if (leaf.error().err() == ENOENT) continue;  // removed meanwhile: its run ended
+        return std::unexpected(leaf.error());
+      }
+      auto procs = leaf->procs();
+      if (!procs) {
+        if (procs.error().err() == ENOENT || procs.error().err() == ENODEV) continue;
+        return std::unexpected(procs.error());
+      }
+      size_t n = procs->size();
+      if (n == 0) {
+        // v2: processes may sit in cgroups the job made below its leaf.
+        auto events = leaf->read_keyed("cgroup.events");
+        bool populated = events && *events && (*events)->contains("populated") && (*events)->at("populated") != 0;
+        if (!populated) continue;
+      }
+      LiveRun& run = found[name];
+      run.run_id = name;
+      run.path = join_relative(job_path, name);
+      run.processes = std::max(run.processes, n);
+    }
+  }
+  for (auto& [name, run] : found) out.push_back(std::move(run));
+  return out;
 }
 
 namespace {

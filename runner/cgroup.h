@@ -39,6 +39,14 @@ struct Limits {
   std::optional<uint64_t> io_weight;    // 1..10000 (v1 blkio.weight 10..1000)
 };
 
+// A limit the job cgroup could not take (its controller or file is missing, or the
+// kernel refused the value). The other limits are still in force.
+struct LimitNotApplied {
+  std::string option;  // the command-line flag: "--io-weight"
+  std::string cause;   // short, for the one warning line: "no blkio.weight"
+  std::string detail;  // the whole story, naming the file: for isolation.note
+};
+
 // Where job cgroups can go on this host, and why. Produced once per run.
 struct Placement {
   Layout layout = Layout::none;
@@ -89,8 +97,11 @@ class JobCgroup {
   // Path relative to the hierarchy root, "/cronrun/<job>/<run-id>".
   virtual const std::string& path() const = 0;
 
-  // Writes the limits; a limit whose controller is missing is an error naming it.
-  virtual Result<void> apply_limits(const Limits& limits) = 0;
+  // Writes every limit it can, each on its own: a limit whose controller or file
+  // is missing, or whose write fails, is returned (naming the file) and the others
+  // are still written. An error only for values no host accepts (validate_limits)
+  // or when the cgroup itself cannot be read.
+  virtual Result<std::vector<LimitNotApplied>> apply_limits(const Limits& limits) = 0;
 
   // v2 directory fd for clone3(CLONE_INTO_CGROUP): the job leaf on v2, the
   // unified half's leaf on hybrid; -1 on v1. Owned by this object.
@@ -125,8 +136,10 @@ class JobCgroup {
   virtual Result<Usage> read_usage() const = 0;
 
   // Gives up ownership for --keep-orphans: the destructor then neither kills nor
-  // removes anything, and the cgroup outlives the runner with its processes.
-  virtual void release() {}
+  // removes anything, and the cgroup outlives the runner with its processes. An
+  // empty sibling cgroup <run-id>.kept marks it in every hierarchy, so that the
+  // job's next runs do not take it for a run whose runner died (find_live_runs).
+  virtual Result<void> release() = 0;
 
   // Removes the run's directory in every hierarchy (retrying EBUSY up to ~100 ms).
   // <job> stays: it is the parent of the job's next runs, like a systemd slice,
@@ -145,6 +158,19 @@ struct LiveUsage {
 };
 Result<LiveUsage> read_live(Layout layout, const std::string& relative_path);
 Result<Layout> parse_layout(std::string_view text);
+
+// Runs of `job` whose cgroup still holds processes: <parent>/<job>/<run-id> leaves
+// other than the ones --keep-orphans marked (<run-id>.kept beside them). A marked
+// leaf found empty is removed with its mark: its processes are gone and no runner
+// owns it. Called under the job's lock, before this run's own leaf exists.
+// Under the job's lock such a leaf belongs to a runner that is gone (SIGKILLed,
+// or its host ran out of memory) while the job's processes live on.
+struct LiveRun {
+  std::string run_id;
+  std::string path;  // relative to the hierarchy root
+  size_t processes = 0;
+};
+Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const std::string& job);
 
 // Creates <placement.parent>/<job>/<run_id> in every hierarchy of the layout,
 // moving the runner into placement.runner_leaf first when that is set.

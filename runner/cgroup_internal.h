@@ -103,6 +103,13 @@ struct LimitWrite {
   std::string value;
   bool operator==(const LimitWrite&) const = default;
 };
+// --keep-orphans marks a released run's leaf <run-id> with an empty sibling cgroup
+// <run-id>.kept; find_live_runs skips marked runs.
+inline constexpr std::string_view kKeptSuffix = ".kept";
+
+// The command-line flag of a LimitWrite::what ("IO weight" -> "--io-weight").
+std::string limit_option(std::string_view what);
+
 // Whether the job cgroup has a file; decides between alternatives (io.weight or
 // io.bfq.weight, blkio.weight or blkio.bfq.weight).
 using HasFile = bool (*)(const void* ctx, const std::string& file);

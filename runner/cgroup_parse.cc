@@ -279,6 +279,16 @@ Result<void> validate_limits(const Limits& l) {
   return {};
 }
 
+std::string limit_option(std::string_view what) {
+  static constexpr std::pair<std::string_view, std::string_view> kOptions[] = {
+      {"memory limit", "--memory"}, {"memory-high limit", "--memory-high"}, {"swap limit", "--swap"},
+      {"CPU quota", "--cpu"},       {"CPU weight", "--cpu-weight"},         {"pids limit", "--pids"},
+      {"IO weight", "--io-weight"}};
+  for (const auto& [w, option] : kOptions)
+    if (w == what) return std::string(option);
+  return std::string(what);
+}
+
 Result<std::vector<LimitWrite>> v2_limit_writes(const Limits& l, HasFile has, const void* ctx) {
   if (auto v = validate_limits(l); !v) return std::unexpected(v.error());
   std::vector<LimitWrite> out;

@@ -146,16 +146,23 @@ class V1JobCgroup final : public JobCgroup {
   Layout layout() const override { return unified_ ? Layout::hybrid : Layout::v1; }
   const std::string& path() const override { return path_; }
 
-  Result<void> apply_limits(const Limits& l) override {
+  Result<std::vector<LimitNotApplied>> apply_limits(const Limits& l) override {
     const V1Dirs* blkio = dir_for("blkio");
     auto has_file = [](const void* ctx, const std::string& file) {
       return ctx && static_cast<const V1Dirs*>(ctx)->leaf.has(file);
     };
     auto writes = v1_limit_writes(l, has_file, blkio);
     if (!writes) return std::unexpected(writes.error());
-    for (const auto& w : *writes)
-      if (auto r = set(w); !r) return r;
-    return {};
+    std::vector<LimitNotApplied> missed;
+    for (const auto& w : *writes) {
+      std::string option = limit_option(w.what);
+      // A limit of several writes (the CPU quota's period, then quota) stops at its
+      // first failure; the other limits are still written.
+      if (std::any_of(missed.begin(), missed.end(), [&](const LimitNotApplied& m) { return m.option == option; }))
+        continue;
+      if (auto r = set(w)) missed.push_back(std::move(*r));
+    }
+    return missed;
   }
 
   int clone_into_fd() const override { return unified_ ? unified_->leaf.fd() : -1; }
@@ -244,19 +251,10 @@ class V1JobCgroup final : public JobCgroup {
         u.cpu_throttled_s = ns_to_s(get(**stat, "throttled_time"));
       }
     }
-    if (const V1Dirs* d = dir_for("blkio")) {
-      for (const char* file : {"blkio.throttle.io_service_bytes_recursive", "blkio.throttle.io_service_bytes",
-                               "blkio.io_service_bytes_recursive"}) {
-        auto text = d->leaf.read_optional(file);
-        if (!text) return std::unexpected(text.error());
-        if (!*text) continue;
-        auto bytes = parse_blkio_service_bytes(**text);
-        if (!bytes) return std::unexpected(std::move(bytes.error()).context("parsing " + d->leaf.file_path(file)));
-        u.io_read_bytes = bytes->read_bytes;
-        u.io_write_bytes = bytes->write_bytes;
-        break;
-      }
-    }
+    // IO stays unknown here: blkio.throttle.io_service_bytes counts only IO that
+    // passes a throttle rule (none is set), and blkio.io_service_bytes was CFQ's, gone
+    // with the legacy block layer; both read 0 during heavy direct IO. The runner
+    // fills IO from the rusage block counts instead (usage.io_source "rusage").
     if (const V1Dirs* d = dir_for("pids")) {
       auto peak = d->leaf.read_u64("pids.peak");  // v1 pids.peak: 6.x kernels only
       if (!peak) return std::unexpected(peak.error());
@@ -274,7 +272,21 @@ class V1JobCgroup final : public JobCgroup {
     return u;
   }
 
-  void release() override { released_ = true; }
+  Result<void> release() override {
+    if (released_ || removed_) return {};
+    released_ = true;
+    events_.reset();
+    join_.clear();
+    // The mark is an empty sibling <run-id>.kept (cgroup2 refuses renames, and one
+    // scheme serves every hierarchy find_live_runs may look in).
+    const std::string kept = run_id_ + std::string(kKeptSuffix);
+    Result<void> first;
+    for (const auto& d : dirs_)
+      if (auto r = d.job_dir.make_child(kept, true); !r && first) first = std::move(r);
+    if (unified_)
+      if (auto r = unified_->job_dir.make_child(kept, true); !r && first) first = std::move(r);
+    return first;
+  }
 
   Result<void> remove() override {
     if (removed_) return {};
@@ -299,23 +311,28 @@ class V1JobCgroup final : public JobCgroup {
   }
 
  private:
-  // One write per file on the leaf's fd, so that an error names the file.
-  Result<void> set(const LimitWrite& w) {
+  // One write per file on the leaf's fd, so that a failure names the file. Returns
+  // what went wrong, or nullopt when the limit is in place.
+  std::optional<LimitNotApplied> set(const LimitWrite& w) {
+    std::string option = limit_option(w.what);
     const V1Dirs* d = dir_for(w.controller);
     if (!d) {
       std::string in_use;
       for (const auto& x : dirs_)
         for (const auto& c : x.controllers) in_use += (in_use.empty() ? "" : " ") + c;
-      return fail(w.what + " needs the v1 " + w.controller +
-                  " controller, which is not mounted or not usable here (in use: " + in_use + ")");
+      return LimitNotApplied{option, "no " + w.controller + " controller",
+                             w.what + " needs the v1 " + w.controller +
+                                 " controller, which is not mounted or not usable here (in use: " + in_use + ")"};
     }
     if (!d->leaf.has(w.file)) {
-      return fail(w.what + " needs " + d->leaf.file_path(w.file) + ", which this kernel does not have");
+      return LimitNotApplied{option, "no " + w.file,
+                             w.what + " needs " + d->leaf.file_path(w.file) + ", which this kernel does not have"};
     }
     if (auto r = d->leaf.write(w.file, w.value); !r) {
-      return std::unexpected(std::move(r.error()).context("setting " + w.what + " to " + w.value));
+      return LimitNotApplied{option, "writing " + w.file + " failed",
+                             std::move(r.error()).context("setting " + w.what + " to " + w.value).message()};
     }
-    return {};
+    return std::nullopt;
   }
 
   // Opens <job> in each hierarchy and makes the run's leaf below it. On failure

@@ -219,6 +219,7 @@ Result<void> read_v2_usage(const CgroupDir& dir, Usage& u) {
     if (!bytes) return std::unexpected(std::move(bytes.error()).context("parsing " + dir.file_path("io.stat")));
     u.io_read_bytes = bytes->read_bytes;
     u.io_write_bytes = bytes->write_bytes;
+    u.io_source = "cgroup";
   }
 
   auto pids_peak = dir.read_u64("pids.peak");
@@ -323,32 +324,37 @@ class V2JobCgroup final : public JobCgroup {
   Layout layout() const override { return Layout::v2; }
   const std::string& path() const override { return path_; }
 
-  Result<void> apply_limits(const Limits& l) override {
+  Result<std::vector<LimitNotApplied>> apply_limits(const Limits& l) override {
     auto has_file = [](const void* ctx, const std::string& file) {
       return static_cast<const CgroupDir*>(ctx)->has(file);
     };
     auto writes = v2_limit_writes(l, has_file, &tree_.leaf);
     if (!writes) return std::unexpected(writes.error());
-    if (writes->empty()) return {};
+    std::vector<LimitNotApplied> missed;
+    if (writes->empty()) return missed;
     auto have_text = tree_.leaf.read("cgroup.controllers");
     if (!have_text) return std::unexpected(have_text.error());
     auto have = split_words(*have_text);
     for (const auto& w : *writes) {
+      std::string option = limit_option(w.what);
+      // A limit of several writes stops at its first failure; the others go on.
+      if (std::any_of(missed.begin(), missed.end(), [&](const LimitNotApplied& m) { return m.option == option; }))
+        continue;
       if (!contains(have, w.controller)) {
         std::string msg = w.what + " needs the " + w.controller + " controller, which is not available in " +
                           tree_.leaf.path() + " (cgroup.controllers: '" + join_words(have) + "')";
         if (auto it = tree_.enable_errors.find(w.controller); it != tree_.enable_errors.end())
           msg += "; enabling it failed: " + it->second;
-        return fail(msg);
-      }
-      if (!tree_.leaf.has(w.file)) {
-        return fail(w.what + " needs " + tree_.leaf.file_path(w.file) + ", which this kernel does not have");
-      }
-      if (auto r = tree_.leaf.write(w.file, w.value); !r) {
-        return std::unexpected(std::move(r.error()).context("setting " + w.what + " to " + w.value));
+        missed.push_back({option, "no " + w.controller + " controller", msg});
+      } else if (!tree_.leaf.has(w.file)) {
+        missed.push_back({option, "no " + w.file,
+                          w.what + " needs " + tree_.leaf.file_path(w.file) + ", which this kernel does not have"});
+      } else if (auto r = tree_.leaf.write(w.file, w.value); !r) {
+        missed.push_back({option, "writing " + w.file + " failed",
+                          std::move(r.error()).context("setting " + w.what + " to " + w.value).message()});
       }
     }
-    return {};
+    return missed;
   }
 
   int clone_into_fd() const override { return tree_.leaf.fd(); }
@@ -392,7 +398,13 @@ class V2JobCgroup final : public JobCgroup {
     return u;
   }
 
-  void release() override { released_ = true; }
+  Result<void> release() override {
+    if (released_ || removed_) return {};
+    released_ = true;
+    events_.reset();
+    // cgroup2 refuses to rename a cgroup (EPERM): the mark is an empty sibling.
+    return tree_.job_dir.make_child(run_id_ + std::string(kKeptSuffix), true);
+  }
 
   Result<void> remove() override {
     if (removed_) return {};

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fmt/format.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -97,6 +98,7 @@ class Run {
   std::optional<int> open_history();
   std::optional<int> take_lock();
   std::optional<int> place_cgroup();
+  std::optional<int> check_leftover_runs(const cgroup::Placement& placement);
   std::optional<int> prepare_child();
   std::optional<int> start();
   void supervise_and_collect();
@@ -104,7 +106,7 @@ class Run {
 
   int end_skipped(const std::string& reason, int exit_code);
   int end_error(const std::string& message);
-  void degrade(const std::string& reason);
+  void degrade(const std::string& cause, const std::string& reason);
   void note(const std::string& what);
   void save(bool final_row);
 
@@ -268,8 +270,21 @@ std::optional<int> Run::take_lock() {
   return std::nullopt;
 }
 
-// No usable cgroup: say so once, record it, and enforce what rlimits can.
-void Run::degrade(const std::string& reason) {
+// Cuts `text` to `max` bytes, marking the cut.
+std::string clip(std::string text, size_t max) {
+  if (text.size() <= max) return text;
+  text.resize(max > 3 ? max - 3 : 0);
+  return text + "...";
+}
+
+// The one warning line cron mails on every run: at most kWarnLineMax characters
+// with the "cronrun: warning: " prefix, naming the cause and where the rest is.
+constexpr size_t kWarnLineMax = 160;
+constexpr size_t kWarnPrefix = sizeof("cronrun: warning: ") - 1;
+
+// No usable cgroup: say so once (one short line naming `cause`), record the whole
+// `reason`, and enforce what rlimits can.
+void Run::degrade(const std::string& cause, const std::string& reason) {
   std::vector<std::string> applied, lost;
   if (spec_.limits.memory_max_bytes) {
     req_.rlimits.emplace_back(RLIMIT_DATA, *spec_.limits.memory_max_bytes);
@@ -293,12 +308,18 @@ void Run::degrade(const std::string& reason) {
   if (!applied.empty()) note += "; rlimits: " + fmt::format("{}", fmt::join(applied, ", "));
   if (!lost.empty()) note += "; not enforceable without a cgroup: " + fmt::format("{}", fmt::join(lost, " "));
   rec_.isolation = Isolation{"none", std::nullopt, "rusage", note};
-  if (spec_.cgroup_mode != CgroupMode::off) log::warn(note);
+  if (spec_.cgroup_mode == CgroupMode::off) return;
+  // Cron mails this line on every run: the cause and where the rest is (the record's
+  // isolation.note and `cronrun --dry-run`), not the whole reason.
+  std::string line = fmt::format("job '{}' runs without a cgroup: {}", clip(spec_.name, 24), cause);
+  if (!lost.empty()) line += fmt::format("; not enforced: {}", fmt::join(lost, " "));
+  const std::string tail = "; see cronrun --dry-run";
+  log::warn(clip(line, kWarnLineMax - kWarnPrefix - tail.size()) + tail);
 }
 
 std::optional<int> Run::place_cgroup() {
   if (spec_.cgroup_mode == CgroupMode::off) {
-    degrade("cgroups disabled by --cgroup off");
+    degrade("--cgroup off", "cgroups disabled by --cgroup off");
     return std::nullopt;
   }
   cgroup::DiscoverOptions opts;
@@ -307,25 +328,76 @@ std::optional<int> Run::place_cgroup() {
   cgroup::Placement placement = cgroup::discover(opts);
   log::info(fmt::format("cgroup placement: {} under {}: {}", cgroup::to_string(placement.layout),
                         placement.parent.empty() ? "-" : placement.parent, placement.reason));
-  std::string failure;
+  if (auto rc = check_leftover_runs(placement)) return rc;
+  std::string failure, cause;
   if (placement.layout == cgroup::Layout::none) {
     failure = "no writable cgroup: " + placement.reason;
+    cause = opts.is_root ? "no usable cgroup hierarchy" : fmt::format("no cgroup writable by uid {}", geteuid());
   } else if (auto cg = cgroup::create_job_cgroup(placement, spec_.name, rec_.run_id); !cg) {
     failure = fmt::format("creating cgroup for job '{}': {}", spec_.name, cg.error().message());
+    cause = cg.error().err() ? fmt::format("creating its cgroup failed ({})", std::strerror(cg.error().err()))
+                             : "creating its cgroup failed";
   } else if (auto lim = (*cg)->apply_limits(spec_.limits); !lim) {
     failure = fmt::format("applying limits to cgroup {}: {}", (*cg)->path(), lim.error().message());
-    (void)(*cg)->remove();
+    cause = "its limits were refused";
+    if (auto r = (*cg)->remove(); !r) log::warn(fmt::format("removing cgroup {}: {}", (*cg)->path(), r.error().message()));
+  } else if (!lim->empty() && spec_.cgroup_mode == CgroupMode::required) {
+    // Required means every limit asked for is enforced: a run with some of them
+    // silently missing is what --cgroup required exists to prevent.
+    for (const auto& m : *lim) log::error(fmt::format("--cgroup required: {} not applied: {}", m.option, m.detail));
+    if (auto r = (*cg)->remove(); !r) log::warn(fmt::format("removing cgroup {}: {}", (*cg)->path(), r.error().message()));
+    return kExitInternal;
   } else {
     cgroup_ = std::move(*cg);
     rec_.isolation = Isolation{cgroup::to_string(cgroup_->layout()), cgroup_->path(), "cgroup", std::nullopt};
+    if (!lim->empty()) {
+      // Each limit stands on its own: the others are in force. The record names each
+      // missing one with its file; the warning is one short line.
+      std::vector<std::string> details, causes;
+      for (const auto& m : *lim) {
+        details.push_back(fmt::format("{} not applied: {}", m.option, m.detail));
+        causes.push_back(fmt::format("{} ({})", m.option, m.cause));
+      }
+      rec_.isolation.note = fmt::format("{}", fmt::join(details, "; "));
+      std::string head = fmt::format("job '{}': not applied: ", clip(spec_.name, 24));
+      std::string tail = "; other limits in force";
+      log::warn(head + clip(fmt::format("{}", fmt::join(causes, ", ")), kWarnLineMax - kWarnPrefix - head.size() - tail.size()) + tail);
+    }
     return std::nullopt;
   }
   if (spec_.cgroup_mode == CgroupMode::required) {
     log::error(fmt::format("--cgroup required: {}", failure));
     return kExitInternal;
   }
-  degrade(failure);
+  degrade(cause, failure);
   return std::nullopt;
+}
+
+// A run whose runner died (SIGKILL, the OOM killer) leaves its job running with no
+// one to enforce its timeout, and its lock went with the runner. Under the lock, a
+// populated cgroup of another run of this job is therefore such an orphan: this run
+// is skipped like one that found the lock held, naming the old run. It is not
+// killed: nothing here proves what that run's timeout was or that its runner did
+// not use another lock; an admin sees the skip in every record until it ends.
+// --keep-orphans leaves are renamed <run-id>.kept and do not count.
+std::optional<int> Run::check_leftover_runs(const cgroup::Placement& placement) {
+  if (!lock_) return std::nullopt;  // --no-lock: concurrent runs are allowed
+  auto live = cgroup::find_live_runs(placement, spec_.name);
+  if (!live) {
+    log::warn(fmt::format("looking for leftover runs of job '{}': {}", spec_.name, live.error().message()));
+    return std::nullopt;
+  }
+  if (live->empty()) return std::nullopt;
+  const cgroup::LiveRun& old = live->front();
+  std::string reason = fmt::format("run {} of this job still has {} process(es) in cgroup {} and no runner", old.run_id,
+                                   old.processes, old.path);
+  if (live->size() > 1) reason += fmt::format(" (and {} more such run(s))", live->size() - 1);
+  if (spec_.on_locked == OnLocked::fail) {
+    log::error(fmt::format("job '{}' is already running: {} (--on-locked fail)", spec_.name, reason));
+    return end_skipped(reason, kExitLockBusy);
+  }
+  log::info(fmt::format("job '{}' is already running: {}; skipping this run", spec_.name, reason));
+  return end_skipped(reason, 0);
 }
 
 std::optional<int> Run::prepare_child() {
@@ -478,9 +550,6 @@ void Run::supervise_and_collect() {
     return;
   }
   outcome_ = *outcome;
-  auto add_note = [this](const std::string& note) {
-    rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + note : note;
-  };
 
   if (cgroup_) {
     if (auto u = cgroup_->read_usage(); u) {
@@ -489,9 +558,12 @@ void Run::supervise_and_collect() {
       log::warn(fmt::format("reading usage of cgroup {}: {} (figures left null)", cgroup_->path(), u.error().message()));
     }
     if (outcome_.orphans_left > 0) {
-      add_note(fmt::format("{} process(es) left running by --keep-orphans; cgroup {} kept", outcome_.orphans_left,
-                           cgroup_->path()));
-      cgroup_->release();  // the owner must neither kill them nor remove their cgroup
+      // The owner must neither kill them nor remove their cgroup; it is marked kept
+      // so that the job's next runs do not take it for a run whose runner died.
+      if (auto r = cgroup_->release(); !r)
+        log::warn(fmt::format("--keep-orphans: marking cgroup {} kept: {}", cgroup_->path(), r.error().message()));
+      note(fmt::format("{} process(es) left running by --keep-orphans; cgroup {} kept", outcome_.orphans_left,
+                       cgroup_->path()));
     } else if (auto r = cgroup_->remove(); !r) {
       log::warn(fmt::format("removing cgroup {}: {}", cgroup_->path(), r.error().message()));
     }
@@ -499,12 +571,17 @@ void Run::supervise_and_collect() {
   rec_.usage.max_rss_bytes = outcome_.max_rss_bytes;
   rec_.usage.orphans_killed = outcome_.orphans_killed;
   if (outcome_.orphans_killed > 0)
-    add_note(fmt::format("killed {} process(es) the job left behind when its main process exited "
+    note(fmt::format("killed {} process(es) the job left behind when its main process exited "
                          "(--keep-orphans keeps them)",
                          outcome_.orphans_killed));
-  for (const auto& f : outcome_.failures) add_note(f);
+  for (const auto& f : outcome_.failures) note(f);
   if (!rec_.usage.cpu_user_s) rec_.usage.cpu_user_s = outcome_.cpu_user_s;
   if (!rec_.usage.cpu_system_s) rec_.usage.cpu_system_s = outcome_.cpu_system_s;
+  if (!rec_.usage.io_source && outcome_.io_read_bytes) {
+    rec_.usage.io_read_bytes = outcome_.io_read_bytes;
+    rec_.usage.io_write_bytes = outcome_.io_write_bytes;
+    rec_.usage.io_source = "rusage";
+  }
 
   if (counters_) {
     if (auto c = counters_->read(); c) {

@@ -4,6 +4,7 @@
 #include "runner/spawn.h"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,8 +65,9 @@ ChildPlan plan_exec(const SpawnRequest& req) {
 }
 
 // Setup steps, named for ChildFailure::step(); the child reports the index.
-enum SetupStep : int32_t { kDupStdout, kDupStderr, kNice, kIonice, kRlimit };
-constexpr const char* kSetupSteps[] = {"dup2 stdout", "dup2 stderr", "setpriority", "ioprio_set", "setrlimit"};
+enum SetupStep : int32_t { kDeathSignal, kDupStdout, kDupStderr, kNice, kIonice, kRlimit };
+constexpr const char* kSetupSteps[] = {"prctl(PR_SET_PDEATHSIG)", "dup2 stdout", "dup2 stderr",
+                                       "setpriority", "ioprio_set", "setrlimit"};
 
 [[noreturn]] void child_fail(int status_fd, ChildFailure::Stage stage, int32_t index, int err) {
   ChildFailure f;
@@ -79,7 +81,14 @@ constexpr const char* kSetupSteps[] = {"dup2 stdout", "dup2 stderr", "setpriorit
 }
 
 // Runs in the child between clone and exec: async-signal-safe calls only.
-[[noreturn]] void child_main(const SpawnRequest& req, const ChildPlan& plan, int status_write) {
+[[noreturn]] void child_main(const SpawnRequest& req, const ChildPlan& plan, int status_write, pid_t runner) {
+  // The job dies with its runner: a runner that is SIGKILLed cannot enforce the
+  // timeout any more, and its lock is gone, so a job left running would run beside
+  // the next one. The runner is single-threaded, so "the parent thread exits" is
+  // "the runner exits". If it died before the prctl, getppid() is no longer it.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+    child_fail(status_write, ChildFailure::Stage::setup, kDeathSignal, errno);
+  if (::getppid() != runner) ::_exit(125);
   // Join first: nothing the job does, not even its setup, happens outside.
   for (size_t i = 0; i < req.join_fds.size(); ++i) {
     ssize_t n;
@@ -149,6 +158,7 @@ Result<Child> spawn(const SpawnRequest& req) {
   int pidfd = -1;
   pid_t pid;
   const bool join = !req.join_fds.empty();
+  const pid_t runner = ::getpid();
   if (req.cgroup_fd >= 0) {
     pid = sys::clone3_fork(&pidfd, req.cgroup_fd);
     child.method_ = join ? "clone3(CLONE_INTO_CGROUP)+join" : "clone3(CLONE_INTO_CGROUP)";
@@ -157,7 +167,7 @@ Result<Child> spawn(const SpawnRequest& req) {
     child.method_ = join ? "fork+join" : "fork";
   }
   if (pid < 0) return fail_sys(req.cgroup_fd >= 0 ? "clone3" : "fork", "");
-  if (pid == 0) child_main(req, plan, status->write.get());
+  if (pid == 0) child_main(req, plan, status->write.get(), runner);
 
   child.pid_ = pid;
   if (pidfd < 0) pidfd = sys::pidfd_open(pid);

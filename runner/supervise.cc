@@ -301,6 +301,9 @@ Result<Outcome> Supervisor::run() {
     out_.max_rss_bytes = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
     out_.cpu_user_s = static_cast<double>(ru.ru_utime.tv_sec) + ru.ru_utime.tv_usec / 1e6;
     out_.cpu_system_s = static_cast<double>(ru.ru_stime.tv_sec) + ru.ru_stime.tv_usec / 1e6;
+    // The counts are in 512-byte units whatever the device's block size.
+    out_.io_read_bytes = static_cast<uint64_t>(ru.ru_inblock) * 512;
+    out_.io_write_bytes = static_cast<uint64_t>(ru.ru_oublock) * 512;
   }
   return out_;
 }

@@ -45,6 +45,9 @@ struct Outcome {
   std::optional<int> forwarded_signal;  // last signal forwarded from cronrun
   std::optional<uint64_t> max_rss_bytes;  // largest single process (RUSAGE_CHILDREN)
   double cpu_user_s = 0, cpu_system_s = 0;  // rusage of all reaped descendants
+  // Block IO of all reaped descendants (ru_inblock/ru_oublock x 512), for hosts
+  // whose cgroup cannot count IO; nullopt when getrusage failed.
+  std::optional<uint64_t> io_read_bytes, io_write_bytes;
   size_t orphans_killed = 0;     // processes left behind when the main process exited
   size_t orphans_left = 0;       // still there (only with --keep-orphans)
   // Signals or kills that failed (other than "no such process"): one line each,

@@ -2,3 +2,9 @@
 cronrun_integration_test(runner_integration_test SOURCES runner_test.cc harness.cc LIBS cronrun_common cronrun_history)
 add_dependencies(runner_integration_test cronrun)
 target_compile_definitions(runner_integration_test PRIVATE CRONRUN_BIN="$<TARGET_FILE:cronrun>")
+
+# Cgroup placement seen from the runner: partial limits, IO source, the fallback
+# warning, runs whose runner was SIGKILLed.
+cronrun_integration_test(placement_integration_test SOURCES placement_test.cc harness.cc LIBS cronrun_common)
+add_dependencies(placement_integration_test cronrun)
+target_compile_definitions(placement_integration_test PRIVATE CRONRUN_BIN="$<TARGET_FILE:cronrun>")

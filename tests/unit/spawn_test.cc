@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <cstdlib>
 
 namespace cronrun {
@@ -111,6 +114,49 @@ TEST(Spawn, ExecFailureKeeps126And127) {
   EXPECT_EQ(e.failure->stage, ChildFailure::Stage::exec);
   EXPECT_EQ(e.failure->err, EACCES);
   EXPECT_TRUE(WIFEXITED(e.status) && WEXITSTATUS(e.status) == 126) << e.status;
+}
+
+// Issue 14 #16: the job dies with its runner (a SIGKILLed runner cannot enforce
+// the timeout, and its lock is gone). A stand-in runner spawns a sleeper, reports
+// its pid and is SIGKILLed; the sleeper must not outlive it.
+TEST(Spawn, JobDiesWithItsRunner) {
+  int report[2];
+  ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
+  pid_t runner = ::fork();
+  ASSERT_GE(runner, 0);
+  if (runner == 0) {
+    SpawnRequest req;
+    req.argv = {"/bin/sleep", "30"};
+    auto child = spawn(req);
+    pid_t pid = child ? child->pid() : -1;
+    if (::write(report[1], &pid, sizeof pid) != sizeof pid) ::_exit(1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  pid_t job = -1;
+  ASSERT_EQ(::read(report[0], &job, sizeof job), static_cast<ssize_t>(sizeof job));
+  ::close(report[0]);
+  ASSERT_GT(job, 0);
+  ASSERT_EQ(::kill(job, 0), 0);
+  ASSERT_EQ(::kill(runner, SIGKILL), 0);
+  ASSERT_EQ(::waitpid(runner, nullptr, 0), runner);
+  // The sleeper was reparented (to init or a subreaper): gone, or a zombie.
+  auto gone = [job] {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", job);
+    FILE* f = std::fopen(path, "r");
+    if (!f) return true;
+    char buf[512] = {};
+    size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    const char* close = std::strrchr(buf, ')');
+    return n > 0 && close && close[1] == ' ' && close[2] == 'Z';
+  };
+  for (int i = 0; i < 200 && !gone(); ++i) ::usleep(10000);
+  bool died = gone();
+  if (!died) ::kill(job, SIGKILL);
+  EXPECT_TRUE(died) << "the job " << job << " outlived its runner";
 }
 
 }  // namespace
