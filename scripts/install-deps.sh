@@ -14,11 +14,15 @@ db=(postgresql mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-
 tools=(prometheus)
 # Headless browser for the HTML report tier.
 browser=(chromium libjs-chart.js)
+# The fuzz smoke run (tests/fuzz/README.md): clang 16, its libFuzzer and sanitizer
+# runtimes (libclang-rt-16-dev is only a recommendation of clang-16, which
+# --no-install-recommends skips), and llvm-symbolizer-16 for readable stacks.
+fuzz=(clang-16 libclang-rt-16-dev llvm-16)
 
 want=("${build[@]}" "${runtime[@]}")
 case "${1:-all}" in
   build) ;;
-  all) want+=("${vm[@]}" "${db[@]}" "${tools[@]}" "${browser[@]}") ;;
+  all) want+=("${vm[@]}" "${db[@]}" "${tools[@]}" "${browser[@]}" "${fuzz[@]}") ;;
   *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
 esac
 

@@ -1,0 +1,113 @@
+// Replays every saved fuzzer input (tests/fixtures/fuzz/<harness>/*) through its
+// harness (tests/fuzz/*_fuzz.cc) in the g++ sanitized build: the seeds, and each
+// crash a fuzzer found, kept as a regression test. A harness aborts on a crash or
+// a broken property, which fails the test of that file.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "runner/cli.h"
+#include "runner/job_spec.h"
+#include "tests/fuzz/fuzz.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Harness {
+  const char* name;
+  int (*fn)(const uint8_t*, size_t);
+};
+
+constexpr Harness kHarnesses[] = {
+    {"units", cronrun_fuzz_units},           {"job_config", cronrun_fuzz_job_config},
+    {"counters", cronrun_fuzz_counters},     {"cgroup_host", cronrun_fuzz_cgroup_host},
+    {"cgroup_files", cronrun_fuzz_cgroup_files}, {"crontab", cronrun_fuzz_crontab},
+    {"cronrun_call", cronrun_fuzz_cronrun_call}, {"run_record", cronrun_fuzz_run_record},
+    {"history_row", cronrun_fuzz_history_row},
+};
+
+struct SavedInput {
+  const Harness* harness;
+  fs::path file;
+};
+
+std::vector<SavedInput> saved_inputs() {
+  std::vector<SavedInput> out;
+  for (const auto& h : kHarnesses) {
+    fs::path dir = fs::path(CRONRUN_FIXTURES) / "fuzz" / h.name;
+    if (!fs::is_directory(dir)) continue;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (auto& f : files) out.push_back({&h, std::move(f)});
+  }
+  return out;
+}
+
+std::string read_all(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class SavedFuzzInput : public ::testing::TestWithParam<SavedInput> {};
+
+TEST_P(SavedFuzzInput, HarnessRunsClean) {
+  const SavedInput& in = GetParam();
+  std::string data = read_all(in.file);
+  EXPECT_EQ(in.harness->fn(reinterpret_cast<const uint8_t*>(data.data()), data.size()), 0);
+}
+
+std::string test_name(const ::testing::TestParamInfo<SavedInput>& info) {
+  std::string name = std::string(info.param.harness->name) + "_" + info.param.file.filename().string();
+  for (auto& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, SavedFuzzInput, ::testing::ValuesIn(saved_inputs()), test_name);
+
+TEST(SavedFuzzInputs, EveryHarnessHasSeeds) {
+  const auto inputs = saved_inputs();
+  for (const auto& h : kHarnesses) {
+    bool any = std::any_of(inputs.begin(), inputs.end(),
+                           [&](const SavedInput& s) { return s.harness == &h; });
+    EXPECT_TRUE(any) << "no saved inputs in tests/fixtures/fuzz/" << h.name;
+  }
+}
+
+// Issue 14 #14: `{"nice": 1e999}` aborted cronrun (SIGABRT, exit 134): nlohmann
+// reports a number it cannot hold as out_of_range, which load_job_config did not
+// catch. A config the runner cannot read is a usage error naming the file (exit
+// 125), never a crash. (tests/fixtures/fuzz/job_config/crash-nice-1e999.json
+// replays the same input through the harness.)
+TEST(JobConfigFuzzRegression, NumberOutOfRangeIsAnErrorNamingTheFile) {
+  const std::string text = read_all(fs::path(CRONRUN_FIXTURES) / "fuzz/job_config/crash-nice-1e999.json");
+  ASSERT_EQ(text, R"({"nice": 1e999})");
+  char dir_template[] = "/tmp/cronrun-fuzz-regression.XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/nice.json";
+  std::ofstream(path) << text;
+  cronrun::JobSpec spec;
+  cronrun::Result<void> r;
+  EXPECT_NO_THROW(r = cronrun::load_job_config(path, spec));
+  EXPECT_FALSE(r.has_value());
+  if (!r) EXPECT_NE(r.error().message().find(path), std::string::npos) << r.error().message();
+  EXPECT_FALSE(spec.nice.has_value());
+  fs::remove_all(dir_template);
+}
+
+}  // namespace
