@@ -205,7 +205,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
 
 std::string format_dry_run_text(const Json& j) {
   std::string o;
-  auto line = [&](std::string_view key, const std::string& value) { o += fmt::format("{:<18}{}\n", key, value); };
+  auto line = [&](std::string_view key, const std::string& value) { o += fmt::format("{:<17} {}\n", key, value); };
   line("job:", j["job"].get<std::string>());
   line("command:", join(j["command"], " "));
   const Json& cfg = j["config"];
