@@ -257,6 +257,8 @@ std::string format_dry_run_text(const Json& j) {
   line("count-db-queries:", db_text);
   line("keep-orphans:", j["keep_orphans"].get<bool>() ? "yes" : "no (processes left behind are killed)");
   line("seccomp:", j["seccomp"].get<std::string>());
+  int verbosity = j["verbosity"].get<int>();
+  line("messages:", verbosity < 0 ? "quiet (errors only)" : verbosity == 0 ? "normal" : fmt::format("verbose ({})", verbosity));
   const Json& drain = j["drain"];
   line("drain:", drain["draining"].get<bool>()
                      ? fmt::format("{} exists: the run would be skipped", drain["file"].get<std::string>())
