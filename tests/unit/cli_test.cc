@@ -303,7 +303,7 @@ TEST(DryRun, DescribesEveryFieldResolved) {
                            "/var/log/j/nightly/<run-id>.log (capped at 2.00 MiB)", "count-db-queries: yes",
                            "keep-orphans:     yes", "lock-wait:        30.0s", "on-locked:        fail",
                            "report:           yes", "history:          /var/lib/cronrun/history.db",
-                           "not enforceable: --io-weight (needs io)", "why:            cgroup v2, running as root",
+                           "  not enforceable: --io-weight (needs io)", "  why: cgroup v2, running as root",
                            "config:           none (/etc/cronrun/jobs.d/nightly.json not found)"})
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
   EXPECT_EQ(text.find('{'), std::string::npos) << "text only, no JSON:\n" << text;
@@ -329,5 +329,5 @@ TEST(DryRun, FallbackAndOffAreSaid) {
   facts.placement.reset();
   j = describe_dry_run(r->spec, facts);
   EXPECT_TRUE(j["cgroup"]["layout"].is_null());
-  EXPECT_NE(format_dry_run_text(j).find("cgroup:           off (--cgroup off)"), std::string::npos);
+  EXPECT_NE(format_dry_run_text(j).find("\ncgroup: off (--cgroup off)\n"), std::string::npos);
 }
