@@ -111,11 +111,20 @@ Result<SplitArgs> split_command_line(const CLI::App& app, int argc, char** argv)
       auto eq = arg.find('=');
       const CLI::Option* opt = app.get_option_no_throw(std::string(arg.substr(0, eq)));
       if (opt == nullptr) return std::unexpected(unknown_option(app, arg));
-      if (eq != std::string_view::npos) continue;  // --name=value
       Arity a = arity_of(*opt);
+      // CLI11 gives a bare --lock as "", so an explicit empty PATH is refused
+      // here: `--lock "$UNSET"` must not quietly mean the default lock.
+      auto empty_optional = [&](std::string_view v) {
+        return fail(fmt::format("{}: expected a path after it, got '{}'", arg.substr(0, eq), v));
+      };
+      if (eq != std::string_view::npos) {  // --name=value
+        if (a == Arity::optional_one && eq + 1 == arg.size()) return empty_optional("");
+        continue;
+      }
       if (a == Arity::one) {
         if (auto r = take_value(arg); !r) return std::unexpected(r.error());
       } else if (a == Arity::optional_one && i + 1 < argc && !looks_like_option(argv[i + 1])) {
+        if (*argv[i + 1] == '\0') return empty_optional("");
         out.options.emplace_back(argv[++i]);
       }
       continue;

@@ -103,6 +103,8 @@ TEST(OptionsEnd, ValuesFlagsAndOptionalValues) {
   EXPECT_FALSE(bare->spec.lock_path);
 
   EXPECT_NE(error_of(parse({"--memory"})).find("--memory: expected a value"), std::string::npos);
+  EXPECT_NE(error_of(parse({"--lock", "", "--", "job"})).find("--lock: expected a path"), std::string::npos);
+  EXPECT_NE(error_of(parse({"--lock=", "--", "job"})).find("--lock: expected a path"), std::string::npos);
 }
 
 // ---- cron's % and the CPU count ----
