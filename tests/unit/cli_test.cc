@@ -103,6 +103,17 @@ TEST(OptionsEnd, ValuesFlagsAndOptionalValues) {
   EXPECT_FALSE(bare->spec.lock_path);
 
   EXPECT_NE(error_of(parse({"--memory"})).find("--memory: expected a value"), std::string::npos);
+
+  // --env takes the KEY=VALUE words after it, as crontab lines have long used;
+  // the first other word is the COMMAND.
+  auto env = parse({"--env", "A=1", "B_2=x=y", "--", "job"});
+  ASSERT_TRUE(env) << error_of(env);
+  EXPECT_EQ(env->spec.env, (std::vector<std::string>{"A=1", "B_2=x=y"}));
+  EXPECT_EQ(env->spec.command, (std::vector<std::string>{"job"}));
+  auto env_cmd = parse({"--env", "A=1", "job", "C=3"});
+  ASSERT_TRUE(env_cmd) << error_of(env_cmd);
+  EXPECT_EQ(env_cmd->spec.env, (std::vector<std::string>{"A=1"}));
+  EXPECT_EQ(env_cmd->spec.command, (std::vector<std::string>{"job", "C=3"}));
   EXPECT_NE(error_of(parse({"--lock", "", "--", "job"})).find("--lock: expected a path"), std::string::npos);
   EXPECT_NE(error_of(parse({"--lock=", "--", "job"})).find("--lock: expected a path"), std::string::npos);
 }
