@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <fmt/format.h>
 #include <iostream>
@@ -47,15 +48,27 @@ struct SplitArgs {
   std::vector<std::string> command;
 };
 
-enum class Arity { none, one, optional_one };
+enum class Arity { none, one, optional_one, many };
 
 Arity arity_of(const CLI::Option& opt) {
   if (opt.get_type_size_max() == 0 || opt.get_expected_max() == 0) return Arity::none;  // flags
   if (opt.get_expected_min() == 0) return Arity::optional_one;  // --lock [PATH]
+  if (opt.get_expected_max() > 1) return Arity::many;            // --env A=1 B=2
   return Arity::one;
 }
 
 bool looks_like_option(std::string_view arg) { return arg.size() > 1 && arg.front() == '-'; }
+
+// "--env A=1 B=2 -- job" has always set both: the words after --env's first value
+// that read as KEY=VALUE are its values too. The first word that does not ends
+// the options, so "--env A=1 job" runs job.
+bool looks_like_env_value(std::string_view arg) {
+  auto eq = arg.find('=');
+  if (eq == 0 || eq == std::string_view::npos) return false;
+  if (std::isdigit(static_cast<unsigned char>(arg.front()))) return false;
+  return std::all_of(arg.begin(), arg.begin() + static_cast<std::ptrdiff_t>(eq),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
@@ -111,11 +124,21 @@ Result<SplitArgs> split_command_line(const CLI::App& app, int argc, char** argv)
       auto eq = arg.find('=');
       const CLI::Option* opt = app.get_option_no_throw(std::string(arg.substr(0, eq)));
       if (opt == nullptr) return std::unexpected(unknown_option(app, arg));
-      if (eq != std::string_view::npos) continue;  // --name=value
       Arity a = arity_of(*opt);
-      if (a == Arity::one) {
+      // CLI11 gives a bare --lock as "", so an explicit empty PATH is refused
+      // here: `--lock "$UNSET"` must not quietly mean the default lock.
+      auto empty_optional = [&](std::string_view v) {
+        return fail(fmt::format("{}: expected a path after it, got '{}'", arg.substr(0, eq), v));
+      };
+      if (eq != std::string_view::npos) {  // --name=value
+        if (a == Arity::optional_one && eq + 1 == arg.size()) return empty_optional("");
+        continue;
+      }
+      if (a == Arity::one || a == Arity::many) {
         if (auto r = take_value(arg); !r) return std::unexpected(r.error());
+        while (a == Arity::many && i + 1 < argc && looks_like_env_value(argv[i + 1])) out.options.emplace_back(argv[++i]);
       } else if (a == Arity::optional_one && i + 1 < argc && !looks_like_option(argv[i + 1])) {
+        if (*argv[i + 1] == '\0') return empty_optional("");
         out.options.emplace_back(argv[++i]);
       }
       continue;

@@ -205,7 +205,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
 
 std::string format_dry_run_text(const Json& j) {
   std::string o;
-  auto line = [&](std::string_view key, const std::string& value) { o += fmt::format("{:<18}{}\n", key, value); };
+  auto line = [&](std::string_view key, const std::string& value) { o += fmt::format("{:<17} {}\n", key, value); };
   line("job:", j["job"].get<std::string>());
   line("command:", join(j["command"], " "));
   const Json& cfg = j["config"];
@@ -257,33 +257,38 @@ std::string format_dry_run_text(const Json& j) {
   line("count-db-queries:", db_text);
   line("keep-orphans:", j["keep_orphans"].get<bool>() ? "yes" : "no (processes left behind are killed)");
   line("seccomp:", j["seccomp"].get<std::string>());
+  int verbosity = j["verbosity"].get<int>();
+  line("messages:", verbosity < 0 ? "quiet (errors only)" : verbosity == 0 ? "normal" : fmt::format("verbose ({})", verbosity));
   const Json& drain = j["drain"];
   line("drain:", drain["draining"].get<bool>()
                      ? fmt::format("{} exists: the run would be skipped", drain["file"].get<std::string>())
                      : fmt::format("no ({} absent)", drain["file"].get<std::string>()));
 
+  // The cgroup section is a heading and its details, unpadded ("cgroup: v2",
+  // "  why: ..."), as scripts and the integration tests read it.
+  auto sub = [&](std::string_view key, const std::string& value) { o += fmt::format("{} {}\n", key, value); };
   const Json& c = j["cgroup"];
   std::string layout = c["layout"].is_null() ? "off" : c["layout"].get<std::string>();
-  line("cgroup:", fmt::format("{} (--cgroup {}{})", layout, c["mode"].get<std::string>(),
-                              c["parent_override"].is_null()
-                                  ? ""
-                                  : ", --cgroup-parent " + c["parent_override"].get<std::string>()));
+  sub("cgroup:", fmt::format("{} (--cgroup {}{})", layout, c["mode"].get<std::string>(),
+                           c["parent_override"].is_null()
+                               ? ""
+                               : ", --cgroup-parent " + c["parent_override"].get<std::string>()));
   if (c.contains("job_cgroup")) {
-    line("  job cgroup:", c["job_cgroup"].get<std::string>());
-    if (!c["runner_leaf"].is_null()) line("  runner moves to:", c["runner_leaf"].get<std::string>());
-    line("  controllers:", join(c["controllers"], " "));
+    sub("  job cgroup:", c["job_cgroup"].get<std::string>());
+    if (!c["runner_leaf"].is_null()) sub("  runner moves to:", c["runner_leaf"].get<std::string>());
+    sub("  controllers:", join(c["controllers"], " "));
     if (!c["limits_without_controller"].empty())
-      line("  not enforceable:", join(c["limits_without_controller"], ", "));
+      sub("  not enforceable:", join(c["limits_without_controller"], ", "));
   }
-  if (c.contains("would_exit")) line("  fallback:", "none: --cgroup required, the run would exit 125");
+  if (c.contains("would_exit")) sub("  fallback:", "none: --cgroup required, the run would exit 125");
   if (c.contains("fallback") && !c["fallback"].is_null()) {
     const Json& f = c["fallback"];
     std::string text = "rusage accounting, process-group kill";
     if (!f["rlimits"].empty()) text += "; " + join(f["rlimits"], ", ");
     if (!f["not_enforced"].empty()) text += "; not enforced: " + join(f["not_enforced"], " ");
-    line("  fallback:", text);
+    sub("  fallback:", text);
   }
-  line("  why:", c["why"].get<std::string>());
+  sub("  why:", c["why"].get<std::string>());
   return o;
 }
 

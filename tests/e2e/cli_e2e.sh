@@ -11,7 +11,7 @@ tmp=$(mktemp -d /tmp/cronrun-cli-e2e.XXXXXX)
 # A cgroup parent of our own: if a usage error ever creates a cgroup, it is here.
 cg_parent=/cronrun-cli-e2e-$$
 cleanup() {
-  for d in /sys/fs/cgroup/*"$cg_parent" /sys/fs/cgroup/*/*"$cg_parent"; do
+  for d in /sys/fs/cgroup"$cg_parent" /sys/fs/cgroup/*"$cg_parent"; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
   rm -rf "$tmp"
@@ -28,7 +28,8 @@ mkdir -p "$tmp/locks" "$tmp/state"
 # is a fact about files we can list.
 C=("$CRONRUN" --lock "$L" --history "$H" --cgroup-parent "$cg_parent")
 
-cgroups_made() { ls -d /sys/fs/cgroup/*"$cg_parent" /sys/fs/cgroup/*/*"$cg_parent" 2>/dev/null | head -1; }
+# v2: /sys/fs/cgroup/PARENT; v1 and hybrid: /sys/fs/cgroup/HIERARCHY/PARENT.
+cgroups_made() { ls -d /sys/fs/cgroup"$cg_parent" /sys/fs/cgroup/*"$cg_parent" 2>/dev/null | head -1; }
 
 # usage_error DESCRIPTION WANT_IN_STDERR ARGS...: exit 125, one `cronrun: ` line
 # containing WANT, and no lock, history or cgroup.

@@ -103,6 +103,19 @@ TEST(OptionsEnd, ValuesFlagsAndOptionalValues) {
   EXPECT_FALSE(bare->spec.lock_path);
 
   EXPECT_NE(error_of(parse({"--memory"})).find("--memory: expected a value"), std::string::npos);
+
+  // --env takes the KEY=VALUE words after it, as crontab lines have long used;
+  // the first other word is the COMMAND.
+  auto env = parse({"--env", "A=1", "B_2=x=y", "--", "job"});
+  ASSERT_TRUE(env) << error_of(env);
+  EXPECT_EQ(env->spec.env, (std::vector<std::string>{"A=1", "B_2=x=y"}));
+  EXPECT_EQ(env->spec.command, (std::vector<std::string>{"job"}));
+  auto env_cmd = parse({"--env", "A=1", "job", "C=3"});
+  ASSERT_TRUE(env_cmd) << error_of(env_cmd);
+  EXPECT_EQ(env_cmd->spec.env, (std::vector<std::string>{"A=1"}));
+  EXPECT_EQ(env_cmd->spec.command, (std::vector<std::string>{"job", "C=3"}));
+  EXPECT_NE(error_of(parse({"--lock", "", "--", "job"})).find("--lock: expected a path"), std::string::npos);
+  EXPECT_NE(error_of(parse({"--lock=", "--", "job"})).find("--lock: expected a path"), std::string::npos);
 }
 
 // ---- cron's % and the CPU count ----
@@ -303,7 +316,7 @@ TEST(DryRun, DescribesEveryFieldResolved) {
                            "/var/log/j/nightly/<run-id>.log (capped at 2.00 MiB)", "count-db-queries: yes",
                            "keep-orphans:     yes", "lock-wait:        30.0s", "on-locked:        fail",
                            "report:           yes", "history:          /var/lib/cronrun/history.db",
-                           "not enforceable: --io-weight (needs io)", "why:            cgroup v2, running as root",
+                           "  not enforceable: --io-weight (needs io)", "  why: cgroup v2, running as root",
                            "config:           none (/etc/cronrun/jobs.d/nightly.json not found)"})
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
   EXPECT_EQ(text.find('{'), std::string::npos) << "text only, no JSON:\n" << text;
@@ -329,5 +342,5 @@ TEST(DryRun, FallbackAndOffAreSaid) {
   facts.placement.reset();
   j = describe_dry_run(r->spec, facts);
   EXPECT_TRUE(j["cgroup"]["layout"].is_null());
-  EXPECT_NE(format_dry_run_text(j).find("cgroup:           off (--cgroup off)"), std::string::npos);
+  EXPECT_NE(format_dry_run_text(j).find("\ncgroup: off (--cgroup off)\n"), std::string::npos);
 }
