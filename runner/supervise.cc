@@ -9,9 +9,9 @@
 // After a timeout's SIGTERM the loop runs until the whole tree is gone or
 // kill-after expires, not just the main process: in `sh -c 'dump | gzip'` the
 // shell dies of SIGTERM at once while gzip may still be writing its last block.
-// Waiting is poll's
-// only: SIGCHLD (every process of the tree is re-parented to us), cgroup.events'
-// POLLPRI where the cgroup has one, and a short poll timeout as the backstop.
+// Waiting is poll's only: SIGCHLD (every process of the tree is re-parented to
+// us), cgroup.events' POLLPRI where the cgroup has one, and a short poll timeout
+// as the backstop.
 //
 // Signals and kills that fail for a reason other than "already gone" are logged
 // once each and returned in Outcome::failures for the run record: a tree cronrun
