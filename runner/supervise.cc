@@ -7,10 +7,11 @@
 // re-parented to us; /proc/self/task/*/children lists the latter.
 //
 // After a timeout's SIGTERM the loop runs until the whole tree is gone or
-// kill-after expires, not just the main process: `sh -c 'dump | gzip'` dies with
-// its shell at once while gzip is still writing its last block. Waiting is poll's
-// only: SIGCHLD (every process of the tree is re-parented to us), cgroup.events'
-// POLLPRI where the cgroup has one, and a short poll timeout as the backstop.
+// kill-after expires, not just the main process: in `sh -c 'dump | gzip'` the
+// shell dies of SIGTERM at once while gzip may still be writing its last block.
+// Waiting is poll's only: SIGCHLD (every process of the tree is re-parented to
+// us), cgroup.events' POLLPRI where the cgroup has one, and a short poll timeout
+// as the backstop.
 //
 // Signals and kills that fail for a reason other than "already gone" are logged
 // once each and returned in Outcome::failures for the run record: a tree cronrun
@@ -29,9 +30,9 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <span>
 #include <fstream>
 #include <set>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -180,6 +181,7 @@ bool Supervisor::tree_empty() {
 }
 
 // After a timeout's SIGTERM the main process died, the rest still has kill-after.
+// With --keep-orphans what is left stays anyway: nothing to wait for.
 bool Supervisor::in_grace() {
   return main_done_ && phase_ == Phase::terminating && !cfg_.keep_orphans && !tree_empty();
 }

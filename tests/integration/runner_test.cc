@@ -524,4 +524,50 @@ TEST_F(Runner, KilledOrphansAreRecorded) {
   EXPECT_EQ(result()["usage"]["orphans_killed"], 1);
 }
 
+// The same as another user, the cron case: the pipe was made by root, so the
+// runner cannot reopen it non-blocking through /proc and gates each write on
+// POLLOUT instead. It still must not block.
+TEST_F(Runner, StuckStdoutReaderOfAnotherUsersPipe) {
+  fs::path home = dir_ / "nobody";
+  fs::create_directories(home);
+  ASSERT_EQ(chown(home.c_str(), 65534, 65534), 0);
+  std::string summary_path = (home / "summary.json").string();
+  std::vector<std::string> argv = {kCronrun, "--no-history", "--no-lock", "--cgroup", "off", "--name", "stuck",
+                                   "--output", "on-failure", "--summary", summary_path, "--timeout", "2s",
+                                   "--", "/bin/sh", "-c", "head -c 3000000 /dev/zero; exec yes"};
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 1);
+    dup2(p[1], 2);
+    close(p[0]);
+    setenv("HOME", home.c_str(), 1);
+    unsetenv("XDG_CONFIG_HOME");
+    unsetenv("XDG_STATE_HOME");
+    unsetenv("XDG_RUNTIME_DIR");
+    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(126);
+    std::vector<char*> a;
+    for (auto& arg : argv) a.push_back(arg.data());
+    a.push_back(nullptr);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  close(p[1]);  // p[0] stays open and is never read
+  while (alive(pid) && std::chrono::steady_clock::now() - t0 < 30s) std::this_thread::sleep_for(20ms);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (alive(pid)) kill(pid, SIGKILL);
+  int code = wait_exit(pid);
+  close(p[0]);
+  // The replay of the failed run's output (4 MiB kept) meets the stuck reader:
+  // it gives up after a stall instead of waiting for it.
+  EXPECT_LT(took, 8.0) << "the runner blocked on its stdout";
+  EXPECT_EQ(code, 124);
+  json s = read_json(summary_path);
+  EXPECT_EQ(s["status"], "timeout");
+  EXPECT_GT(s["output"]["dropped_bytes"].get<double>(), 3000000.0);
+}
+
 }  // namespace
