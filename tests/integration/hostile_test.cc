@@ -178,6 +178,19 @@ TEST_F(Hostile, LogDirInASharedDirectoryStillWorks) {
   EXPECT_EQ(read_text((shared_ / "good-log" / logs[0]).string()), "job-secret\n");
 }
 
+// A mistyped --log-dir is not created (nor its parents), and nothing runs.
+TEST_F(Hostile, MissingLogDirIsRefusedBeforeTheJob) {
+  std::string logs = (dir_ / "typo" / "logs").string();
+  auto r = run(cmd({"--name", "typo-log", "--log-dir", logs}), 20s);
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_NE(r.err.find("cronrun: --log-dir: open " + (dir_ / "typo").string() + ": No such file or directory"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "typo"));
+  EXPECT_FALSE(fs::exists(marker_));
+  EXPECT_FALSE(fs::exists(dir_ / "history.db")) << "a refused run was recorded";
+}
+
 // --lock through a directory symlink the neighbour planted: the old runner wrote its
 // pid over a root-only file.
 TEST_F(Hostile, LockThroughAPlantedDirectorySymlinkIsRefused) {
