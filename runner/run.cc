@@ -207,7 +207,8 @@ std::optional<int> Run::check_output_paths() {
     }
   if (spec_.log_dir)
     if (auto dir = CheckedDir::open(*spec_.log_dir); !dir) {
-      log::error(fmt::format("--log-dir: {} (the directory must exist)", dir.error().message()));
+      log::error(fmt::format("--log-dir: {}{}", dir.error().message(),
+                             dir.error().err() == ENOENT ? " (the directory must exist; it is not created)" : ""));
       return kExitInternal;
     }
   return std::nullopt;
