@@ -16,8 +16,6 @@
 // only the coverage keys are returned and cronprof says so.
 #include "runner/db_counter.h"
 
-#include "common/safe_file.h"
-
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -31,6 +29,8 @@
 #include <cstring>
 #include <type_traits>
 #include <utility>
+
+#include "common/safe_file.h"
 
 extern "C" {
 #include "preload/cronrun_db_shm.h"

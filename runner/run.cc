@@ -24,6 +24,7 @@
 
 #include "common/fd.h"
 #include "common/history.h"
+#include "common/safe_file.h"
 #include "common/units.h"
 #include "runner/counters.h"
 #include "runner/db_counter.h"
@@ -94,7 +95,7 @@ class Run {
 
  private:
   std::optional<int> check_drain();
-  std::optional<int> check_summary_target();
+  std::optional<int> check_output_paths();
   std::optional<int> open_history();
   std::optional<int> take_lock();
   std::optional<int> place_cgroup();
@@ -130,7 +131,7 @@ class Run {
 
 int Run::execute() {
   if (auto rc = check_drain()) return *rc;
-  if (auto rc = check_summary_target()) return *rc;
+  if (auto rc = check_output_paths()) return *rc;
   if (auto rc = open_history()) return *rc;
   if (auto rc = take_lock()) return *rc;
   if (auto rc = place_cgroup()) return *rc;
@@ -207,14 +208,21 @@ std::optional<int> Run::check_drain() {
   return std::nullopt;
 }
 
-// A --summary target that cannot be written safely (a planted FIFO or symlink, a
-// device) is refused before anything is locked, created or run.
-std::optional<int> Run::check_summary_target() {
-  if (!spec_.summary_path) return std::nullopt;
-  if (auto ok = cronrun::check_summary_target(*spec_.summary_path); !ok) {
-    log::error(fmt::format("--summary: {}", ok.error().message()));
-    return kExitInternal;
-  }
+// Paths the user named that cannot be written safely (a --summary target that is a
+// planted FIFO, symlink or device; a --log-dir that is missing, another user's or
+// open to all) are refused before anything is locked, created or run.
+std::optional<int> Run::check_output_paths() {
+  if (spec_.summary_path)
+    if (auto ok = check_summary_target(*spec_.summary_path); !ok) {
+      log::error(fmt::format("--summary: {}", ok.error().message()));
+      return kExitInternal;
+    }
+  if (spec_.log_dir)
+    if (auto dir = CheckedDir::open(*spec_.log_dir); !dir) {
+      log::error(fmt::format("--log-dir: {}{}", dir.error().message(),
+                             dir.error().err() == ENOENT ? " (the directory must exist; it is not created)" : ""));
+      return kExitInternal;
+    }
   return std::nullopt;
 }
 

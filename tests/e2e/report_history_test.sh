@@ -16,6 +16,7 @@ mkdir -p "$art"
 tmp=$(mktemp -d /tmp/cronrun-report-e2e.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 H=$tmp/history.db
+mkdir "$tmp/logs"  # --log-dir DIR must exist
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # run NAME [cronrun options] -- PAYLOAD ARGS

@@ -134,7 +134,7 @@ TEST_F(Hostile, SummarySymlinkToARootOnlyFileOrABlockDeviceIsRefused) {
   if (have_loop) std::system(("losetup -d " + loop).c_str());
   EXPECT_EQ(r.exit_code, 125) << r.err;
   EXPECT_NE(r.err.find(summary + ": is a symlink owned by uid 65534"), std::string::npos) << r.err;
-  EXPECT_EQ(read_text(img), std::string(1 << 20, '\0')) << "the summary was written over the device";
+  EXPECT_TRUE(read_text(img) == std::string(1 << 20, '\0')) << "the summary was written over the device";
   fs::remove(img);
   expect_victim_unchanged();
   if (!have_loop) GTEST_SKIP() << "no loop device here: only the root-only file target was tried";
@@ -176,6 +176,19 @@ TEST_F(Hostile, LogDirInASharedDirectoryStillWorks) {
   auto logs = listing(shared_ / "good-log");
   ASSERT_EQ(logs.size(), 1u);
   EXPECT_EQ(read_text((shared_ / "good-log" / logs[0]).string()), "job-secret\n");
+}
+
+// A mistyped --log-dir is not created (nor its parents), and nothing runs.
+TEST_F(Hostile, MissingLogDirIsRefusedBeforeTheJob) {
+  std::string logs = (dir_ / "typo" / "logs").string();
+  auto r = run(cmd({"--name", "typo-log", "--log-dir", logs}), 20s);
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_NE(r.err.find("cronrun: --log-dir: open " + (dir_ / "typo").string() + ": No such file or directory"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "typo"));
+  EXPECT_FALSE(fs::exists(marker_));
+  EXPECT_FALSE(fs::exists(dir_ / "history.db")) << "a refused run was recorded";
 }
 
 // --lock through a directory symlink the neighbour planted: the old runner wrote its
@@ -256,7 +269,14 @@ TEST_F(Hostile, JobsDbCounterFifoDoesNotHangTheRunner) {
 TEST_F(Hostile, SummaryToDevNullAndToStdoutStillWork) {
   auto null = run(cmd({"--name", "sum-null", "--summary", "/dev/null"}, {"/bin/true"}), 20s);
   EXPECT_EQ(null.exit_code, 0) << null.err;
+  // The runner's stdout is a regular file here. The old runner took /dev/stdout for a
+  // regular file to replace and renamed its temp file over the /dev/stdout symlink.
   auto out = run(cmd({"--name", "sum-stdout", "--summary", "/dev/stdout"}, {"/bin/true"}), 20s);
+  if (!fs::is_symlink("/dev/stdout")) {
+    ADD_FAILURE() << "/dev/stdout was replaced; restoring the symlink";
+    fs::remove("/dev/stdout");
+    fs::create_symlink("/proc/self/fd/1", "/dev/stdout");
+  }
   ASSERT_EQ(out.exit_code, 0) << out.err;
   EXPECT_NE(out.out.find("\"job\": \"sum-stdout\""), std::string::npos) << out.out;
 }

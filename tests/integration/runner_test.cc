@@ -370,6 +370,7 @@ TEST_F(Runner, CgroupRequiredUnmetExits125) {
 
 TEST_F(Runner, OutputOnFailureAndLogDir) {
   std::string logs = (dir_ / "logs").string();
+  fs::create_directory(logs);  // --log-dir DIR must exist
   auto quiet = run(cmd({"--name", "chronic", "--output", "on-failure", "--log-dir", logs},
                        {"/bin/sh", "-c", "echo hello; echo oops >&2"}));
   EXPECT_EQ(quiet.exit_code, 0);
