@@ -60,18 +60,15 @@ Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const st
   if (!parent) return std::unexpected(parent.error());
   const std::string job_path = join_relative(*parent, job);
   // Membership is visible in the v2 hierarchy (v2, and the unified half of hybrid,
-  // which every run creates) or else in each v1 one (a run may lack some); kept
-  // leaves are cleared in every hierarchy.
-  struct Mount {
-    std::string path;
-    bool counts;
-  };
-  std::vector<Mount> mounts;
-  if (!placement.v2_mount.empty()) mounts.push_back({placement.v2_mount, true});
-  for (const auto& m : placement.v1_mounts) mounts.push_back({m.mount_point, placement.v2_mount.empty()});
+  // which every run creates), else in each v1 one (a run may lack some). Only those
+  // are read; the other hierarchies are touched only to clear a kept run found empty.
+  std::vector<std::string> counting, others;
+  if (!placement.v2_mount.empty()) counting.push_back(placement.v2_mount);
+  for (const auto& m : placement.v1_mounts) (placement.v2_mount.empty() ? counting : others).push_back(m.mount_point);
   std::map<std::string, LiveRun> found;
-  for (const auto& mount : mounts) {
-    const std::string dir_path = cgroup_fs_path(mount.path, job_path);
+  std::set<std::string> finished_kept;  // kept runs whose processes are gone
+  for (const auto& mount : counting) {
+    const std::string dir_path = cgroup_fs_path(mount, job_path);
     auto job_dir = CgroupDir::open(dir_path);
     if (!job_dir) {
       if (job_dir.error().err() == ENOENT) continue;  // the job's first run here
@@ -94,10 +91,12 @@ Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const st
     for (const auto& name : names) {
       if (kept.contains(name)) {
         // rmdir fails (EBUSY) while the kept processes live; then both stay.
-        if (job_dir->remove_child(name, 0)) (void)job_dir->remove_child(name + std::string(kKeptSuffix), 0);
+        if (job_dir->remove_child(name, 0)) {
+          (void)job_dir->remove_child(name + std::string(kKeptSuffix), 0);
+          finished_kept.insert(name);
+        }
         continue;
       }
-      if (!mount.counts) continue;
       auto leaf = job_dir->open_child(name);
       if (!leaf) {
         if (leaf.error().err() == ENOENT) continue;  // removed meanwhile: its run ended
@@ -120,6 +119,15 @@ Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const st
       run.path = join_relative(job_path, name);
       run.processes = std::max(run.processes, n);
     }
+  }
+  // A finished kept run's v1 directories (hybrid): empty too, as tasks leave every
+  // hierarchy at once; a failure leaves them for the next look.
+  for (const auto& mount : others) {
+    if (finished_kept.empty()) break;
+    auto job_dir = CgroupDir::open(cgroup_fs_path(mount, job_path));
+    if (!job_dir) continue;
+    for (const auto& name : finished_kept)
+      if (job_dir->remove_child(name, 0)) (void)job_dir->remove_child(name + std::string(kKeptSuffix), 0);
   }
   for (auto& [name, run] : found) out.push_back(std::move(run));
   return out;

@@ -397,8 +397,9 @@ std::optional<int> Run::check_leftover_runs(const cgroup::Placement& placement) 
   }
   if (live->empty()) return std::nullopt;
   const cgroup::LiveRun& old = live->front();
-  std::string reason = fmt::format("run {} of this job still has {} process(es) in cgroup {} and no runner", old.run_id,
-                                   old.processes, old.path);
+  std::string reason = fmt::format("run {} of this job still has {} process(es) in cgroup {}, and its runner no longer "
+                                   "holds the lock",
+                                   old.run_id, old.processes, old.path);
   if (live->size() > 1) reason += fmt::format(" (and {} more such run(s))", live->size() - 1);
   if (spec_.on_locked == OnLocked::fail) {
     log::error(fmt::format("job '{}' is already running: {} (--on-locked fail)", spec_.name, reason));
