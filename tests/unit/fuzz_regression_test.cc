@@ -105,7 +105,9 @@ TEST(JobConfigFuzzRegression, NumberOutOfRangeIsAnErrorNamingTheFile) {
   cronrun::Result<void> r;
   EXPECT_NO_THROW(r = cronrun::load_job_config(path, spec));
   EXPECT_FALSE(r.has_value());
-  if (!r) EXPECT_NE(r.error().message().find(path), std::string::npos) << r.error().message();
+  if (!r) {
+    EXPECT_NE(r.error().message().find(path), std::string::npos) << r.error().message();
+  }
   EXPECT_FALSE(spec.nice.has_value());
   fs::remove_all(dir_template);
 }
