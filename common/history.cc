@@ -648,6 +648,22 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
       flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     }
 
+    // A main file that lost its header is damaged even when the WAL still holds
+    // page 1 (SQLite would read that copy and carry on until the next checkpoint
+    // wrote it over the garbage). Every non-empty history starts with the header:
+    // the first write to a new file is page 1.
+    if (probe && db_st && db_st->st_size > 0) {
+      auto head = read_head(path, 16);
+      if (!head) {
+        why = HistoryFault::unreadable;
+        return context(head.error());
+      }
+      if (*head != std::string("SQLite format 3\0", 16)) {
+        why = HistoryFault::corrupt;
+        damaged = path + " does not start with the SQLite header (not a database, or overwritten)";
+        return context(Error(*damaged));
+      }
+    }
     // A damaged -wal: SQLite would ignore it without a word.
     if (probe && db_st) {
       auto wal = wal_damage(path);
