@@ -581,7 +581,8 @@ int dry_run(const JobSpec& spec) {
                               : nlohmann::ordered_json(nullptr);
   j["output"] = to_string(spec.output);
   j["cgroup_mode"] = to_string(spec.cgroup_mode);
-  std::cout << j.dump(2) << "\n";
+  // argv is bytes: replace, or a non-UTF-8 argument aborts the dry run (type_error 316).
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 
   if (spec.cgroup_mode == CgroupMode::off) {
     std::cout << "cgroup: off (--cgroup off): rlimits and rusage only\n";

@@ -141,6 +141,12 @@ TEST_F(HistoryFaults, NonUtf8ArgumentIsRecordedWithTheBytesReplaced) {
   EXPECT_EQ(runs[0].command.back(), "\xEF\xBF\xBD");
 }
 
+TEST_F(HistoryFaults, DryRunWithANonUtf8ArgumentDoesNotAbort) {
+  auto r = run({kCronrun, "--dry-run", "--cgroup", "off", "--", "/bin/true", "\xff"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;  // was SIGABRT (134), type_error 316
+  EXPECT_EQ(r.err.find("type_error"), std::string::npos) << r.err;
+}
+
 // ---------- an explicit --history's directory must exist ----------
 
 TEST_F(HistoryFaults, ExplicitHistoryDirectoryIsNeverCreated) {
