@@ -337,13 +337,28 @@ std::optional<ShmHeader> read_shm_header(const std::string& shm) {
   return ShmHeader{max_frame, backfill, std::string(head->data() + 32, 8)};
 }
 
+// Whether `file` was last modified after this boot began (/proc/stat btime). A
+// -shm from before a crash or power cut may list frames the WAL never got to disk
+// (synchronous=NORMAL does not sync each commit): rolling back the last
+// transactions there is what SQLite promises, not damage.
+bool modified_this_boot(const std::string& file) {
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) != 0) return false;
+  auto text = read_file("/proc/stat");
+  if (!text) return false;
+  size_t at = text->find("\nbtime ");
+  if (at == std::string::npos) return false;
+  long long btime = std::atoll(text->c_str() + at + 7);
+  return btime > 0 && st.st_mtime >= btime;
+}
+
 // Why the -wal beside `db` is damaged, nullopt when it is sound (or absent).
 // SQLite itself treats a WAL with a bad header as empty and stops at the first
 // frame that fails its checksum, silently: the history would read as older than
 // it is, or empty, and the next checkpoint would make that permanent. Checked:
-// the header (magic, version, page size, checksum); and, when the -shm index says
-// how many frames were committed and not yet copied into the db, that the WAL
-// still holds them all (a truncated or overwritten WAL does not).
+// the header (magic, version, page size, checksum); and, when the -shm index of
+// this boot says how many frames were committed and not yet copied into the db,
+// that the WAL still holds them all (a truncated or overwritten WAL does not).
 Result<std::optional<std::string>> wal_damage(const std::string& db) {
   std::string wal = db + "-wal", shm = db + "-shm";
   struct stat st {};
@@ -353,6 +368,7 @@ Result<std::optional<std::string>> wal_damage(const std::string& db) {
   }
   auto damage = [](std::string why) { return std::optional<std::string>(std::move(why)); };
   auto shm_before = read_shm_header(shm);
+  if (shm_before && !modified_this_boot(shm)) shm_before.reset();
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size == 0) {
     if (shm_before && shm_before->max_frame > shm_before->backfill)
