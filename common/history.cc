@@ -619,6 +619,12 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
     }
     const auto& db_st = files[0];
     for (int i = 1; i < 3; ++i) {
+      // SQLite would replay a -wal it finds beside a new database: one left from a
+      // deleted history, or planted by someone else, is not ours to adopt.
+      if (!db_st && files[i] && mode == Mode::read_write) {
+        why = HistoryFault::other;
+        return context(Error(*names[i] + " exists without " + path + ": move it away before a new history is made"));
+      }
       if (db_st && files[i] && files[i]->st_uid != db_st->st_uid) {
         why = HistoryFault::unreadable;
         return context(Error(*names[i] + " is owned by uid " + std::to_string(files[i]->st_uid) + ", the history by uid " +

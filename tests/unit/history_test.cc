@@ -997,6 +997,17 @@ TEST(HistoryOpen, SymlinksAreNotFollowed) {
   EXPECT_EQ(slurp(d.file("target")), "keep\n");
 }
 
+TEST(HistoryOpen, AWalWithoutItsDatabaseIsNotAdopted) {
+  TempDir d;
+  std::ofstream(d.file("h.db-wal")) << "planted";
+  auto s = HistoryStore::open(d.file("h.db"), HistoryStore::Mode::read_write);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message().find(d.file("h.db-wal") + " exists without"), std::string::npos)
+      << s.error().message();
+  EXPECT_FALSE(std::filesystem::exists(d.file("h.db")));
+  EXPECT_EQ(slurp(d.file("h.db-wal")), "planted");
+}
+
 TEST(HistoryOpen, FifoIsRefusedWithoutBlocking) {
   TempDir d;
   ASSERT_EQ(::mkfifo(d.file("fifo.db").c_str(), 0644), 0);
