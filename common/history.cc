@@ -21,6 +21,11 @@
 // read-only connection of another user finds them instead of having to create
 // them in a directory it cannot write.
 //
+// Damage: SQLite reads a WAL with a bad header as empty and stops at the first
+// frame that fails its checksum, without a word; a history is checked for that
+// before it is opened (wal_damage) and, for the runner, moved aside and replaced
+// rather than carried on as an older or empty one.
+//
 // File descriptors: SQLite opens its files itself. Debian's 3.40 unix VFS
 // (robust_open) adds O_CLOEXEC to every open when the platform defines it; the
 // history unit test checks the flag on every fd of the db, -wal and -shm.
