@@ -21,6 +21,11 @@
 // read-only connection of another user finds them instead of having to create
 // them in a directory it cannot write.
 //
+// Damage: SQLite reads a WAL with a bad header as empty and stops at the first
+// frame that fails its checksum, without a word; a history is checked for that
+// before it is opened (wal_damage) and, for the runner, moved aside and replaced
+// rather than carried on as an older or empty one.
+//
 // File descriptors: SQLite opens its files itself. Debian's 3.40 unix VFS
 // (robust_open) adds O_CLOEXEC to every open when the platform defines it; the
 // history unit test checks the flag on every fd of the db, -wal and -shm.
@@ -337,13 +342,28 @@ std::optional<ShmHeader> read_shm_header(const std::string& shm) {
   return ShmHeader{max_frame, backfill, std::string(head->data() + 32, 8)};
 }
 
+// Whether `file` was last modified after this boot began (/proc/stat btime). A
+// -shm from before a crash or power cut may list frames the WAL never got to disk
+// (synchronous=NORMAL does not sync each commit): rolling back the last
+// transactions there is what SQLite promises, not damage.
+bool modified_this_boot(const std::string& file) {
+  struct stat st {};
+  if (::lstat(file.c_str(), &st) != 0) return false;
+  auto text = read_file("/proc/stat");
+  if (!text) return false;
+  size_t at = text->find("\nbtime ");
+  if (at == std::string::npos) return false;
+  long long btime = std::atoll(text->c_str() + at + 7);
+  return btime > 0 && st.st_mtime >= btime;
+}
+
 // Why the -wal beside `db` is damaged, nullopt when it is sound (or absent).
 // SQLite itself treats a WAL with a bad header as empty and stops at the first
 // frame that fails its checksum, silently: the history would read as older than
 // it is, or empty, and the next checkpoint would make that permanent. Checked:
-// the header (magic, version, page size, checksum); and, when the -shm index says
-// how many frames were committed and not yet copied into the db, that the WAL
-// still holds them all (a truncated or overwritten WAL does not).
+// the header (magic, version, page size, checksum); and, when the -shm index of
+// this boot says how many frames were committed and not yet copied into the db,
+// that the WAL still holds them all (a truncated or overwritten WAL does not).
 Result<std::optional<std::string>> wal_damage(const std::string& db) {
   std::string wal = db + "-wal", shm = db + "-shm";
   struct stat st {};
@@ -353,6 +373,7 @@ Result<std::optional<std::string>> wal_damage(const std::string& db) {
   }
   auto damage = [](std::string why) { return std::optional<std::string>(std::move(why)); };
   auto shm_before = read_shm_header(shm);
+  if (shm_before && !modified_this_boot(shm)) shm_before.reset();
   uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size == 0) {
     if (shm_before && shm_before->max_frame > shm_before->backfill)
@@ -603,6 +624,12 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
     }
     const auto& db_st = files[0];
     for (int i = 1; i < 3; ++i) {
+      // SQLite would replay a -wal it finds beside a new database: one left from a
+      // deleted history, or planted by someone else, is not ours to adopt.
+      if (!db_st && files[i] && mode == Mode::read_write) {
+        why = HistoryFault::other;
+        return context(Error(*names[i] + " exists without " + path + ": move it away before a new history is made"));
+      }
       if (db_st && files[i] && files[i]->st_uid != db_st->st_uid) {
         why = HistoryFault::unreadable;
         return context(Error(*names[i] + " is owned by uid " + std::to_string(files[i]->st_uid) + ", the history by uid " +
@@ -648,6 +675,22 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
       flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     }
 
+    // A main file that lost its header is damaged even when the WAL still holds
+    // page 1 (SQLite would read that copy and carry on until the next checkpoint
+    // wrote it over the garbage). Every non-empty history starts with the header:
+    // the first write to a new file is page 1.
+    if (probe && db_st && db_st->st_size > 0) {
+      auto head = read_head(path, 16);
+      if (!head) {
+        why = HistoryFault::unreadable;
+        return context(head.error());
+      }
+      if (*head != std::string("SQLite format 3\0", 16)) {
+        why = HistoryFault::corrupt;
+        damaged = path + " does not start with the SQLite header (not a database, or overwritten)";
+        return context(Error(*damaged));
+      }
+    }
     // A damaged -wal: SQLite would ignore it without a word.
     if (probe && db_st) {
       auto wal = wal_damage(path);

@@ -1,8 +1,8 @@
 // The run history: one SQLite database (DESIGN.md section 5) that every cronrun
 // process writes and cronprof reads.
 //
-// Each run is one row: written `running` when the job starts (begin_run) and
-// completed when it ends (finish_run), each a single BEGIN IMMEDIATE transaction,
+// Each run is one row: written `running` just before the job starts (begin_run)
+// and completed when it ends (finish_run), each a single BEGIN IMMEDIATE transaction,
 // so a row is never half-written and a crash leaves a `running` row as evidence.
 // A row holds the full record JSON (the truth) plus columns copied out of it that
 // queries filter and aggregate on, so `summary` over a million runs never parses

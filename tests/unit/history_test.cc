@@ -4,6 +4,7 @@
 // writer processes, corrupt / missing / unreadable files, retention, O_CLOEXEC.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -907,6 +908,242 @@ TEST(HistoryStore, DefaultPathForRootAndUsers) {
   EXPECT_EQ(HistoryStore::default_path_for(1000, "/x/state", "/home/u"), "/x/state/cronrun/history.db");
   EXPECT_EQ(HistoryStore::default_path_for(1000, "relative", "/home/u"), "/home/u/.local/state/cronrun/history.db");
   EXPECT_EQ(HistoryStore::default_path_for(1000, nullptr, "/home/u"), "/home/u/.local/state/cronrun/history.db");
+}
+
+// ---------- issue 14: records always writable, files checked before SQLite ----------
+
+TEST(RunRecordUtf8, InvalidBytesAreReplacedAndTheRecordAlwaysSerializes) {
+  RunRecord r = full_record();
+  r.job = "job\xff";
+  r.command = {"/bin/sh", "-c", "echo \xc3\x28", "\xff", "caf\xc3\xa9"};
+  r.isolation.note = std::string("note \xed\xa0\x80 surrogate");
+  r.log.path = std::string("/var/log/\xe2\x82");
+  r.counters["rows\xfe"] = 1;
+  std::string text;
+  ASSERT_NO_THROW(text = to_json(r).dump());
+  json j = json::parse(text);
+  EXPECT_EQ(j["job"], "job\xEF\xBF\xBD");
+  EXPECT_EQ(j["command"][2], "echo \xEF\xBF\xBD(");
+  EXPECT_EQ(j["command"][3], "\xEF\xBF\xBD");
+  EXPECT_EQ(j["command"][4], "caf\xc3\xa9");  // valid text is kept as it is
+  EXPECT_EQ(j["isolation"]["note"], "note \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD surrogate");
+  EXPECT_EQ(j["log"]["path"], "/var/log/\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(j["counters"]["rows\xEF\xBF\xBD"], 1);
+}
+
+TEST(RunRecordUtf8, WellFormedSequencesFollowTheUnicodeTable) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(is_valid_utf8("\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"));
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));      // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));          // truncated
+  EXPECT_FALSE(is_valid_utf8("\x80"));              // stray continuation
+  EXPECT_EQ(valid_utf8("a\xffz"), "a\xEF\xBF\xBDz");
+  EXPECT_EQ(valid_utf8("\xe2\x82\xac\xe2\x82"), "\xe2\x82\xac\xEF\xBF\xBD\xEF\xBF\xBD");
+  RunRecord r = make_run("j\xff", 1);
+  r.command = {"ok", "\xff"};
+  EXPECT_EQ(make_valid_utf8(r), 2u);
+  EXPECT_EQ(make_valid_utf8(r), 0u);
+  EXPECT_EQ(r.job, "j\xEF\xBF\xBD");
+}
+
+TEST(HistoryStore, NonUtf8RecordLandsAndReadsBack) {
+  TempDir d;
+  auto s = open_rw(d.file("h.db"));
+  RunRecord r = make_run("utf8", 1, RunStatus::running);
+  r.command = {"/bin/sh", "-c", "sleep 1", "\xff"};
+  ASSERT_TRUE(s.begin_run(r));
+  r.status = RunStatus::ok;
+  r.finished_at = r.started_at;
+  ASSERT_TRUE(s.finish_run(r));
+  auto runs = s.runs({});
+  ASSERT_TRUE(runs) << runs.error().message();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].status, RunStatus::ok);
+  EXPECT_EQ((*runs)[0].command.back(), "\xEF\xBF\xBD");
+}
+
+TEST(HistoryOpen, AnExplicitPathsDirectoryIsNeverCreated) {
+  TempDir d;
+  std::string path = d.path() + "/typo/dir/history.db";
+  HistoryFault fault = HistoryFault::none;
+  auto s = HistoryStore::open(path, HistoryStore::Mode::read_write, &fault);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(fault, HistoryFault::missing);
+  EXPECT_FALSE(std::filesystem::exists(d.path() + "/typo"));
+  EXPECT_NE(s.error().message().find(d.path() + "/typo/dir"), std::string::npos) << s.error().message();
+}
+
+TEST(HistoryOpen, SymlinksAreNotFollowed) {
+  TempDir d;
+  { open_rw(d.file("real.db")); }
+  std::filesystem::create_symlink(d.file("real.db"), d.file("link.db"));
+  for (auto mode : {HistoryStore::Mode::read_write, HistoryStore::Mode::read_only}) {
+    auto s = HistoryStore::open(d.file("link.db"), mode);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("symbolic link"), std::string::npos) << s.error().message();
+  }
+  // A -wal planted as a symlink would have SQLite write through it.
+  std::filesystem::remove(d.file("real.db-wal"));
+  std::ofstream(d.file("target")) << "keep\n";
+  std::filesystem::create_symlink(d.file("target"), d.file("real.db-wal"));
+  auto s = HistoryStore::open(d.file("real.db"), HistoryStore::Mode::read_write);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message().find(d.file("real.db-wal") + " is a symbolic link"), std::string::npos)
+      << s.error().message();
+  EXPECT_EQ(slurp(d.file("target")), "keep\n");
+}
+
+TEST(HistoryOpen, AWalWithoutItsDatabaseIsNotAdopted) {
+  TempDir d;
+  std::ofstream(d.file("h.db-wal")) << "planted";
+  auto s = HistoryStore::open(d.file("h.db"), HistoryStore::Mode::read_write);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message().find(d.file("h.db-wal") + " exists without"), std::string::npos)
+      << s.error().message();
+  EXPECT_FALSE(std::filesystem::exists(d.file("h.db")));
+  EXPECT_EQ(slurp(d.file("h.db-wal")), "planted");
+}
+
+TEST(HistoryOpen, FifoIsRefusedWithoutBlocking) {
+  TempDir d;
+  ASSERT_EQ(::mkfifo(d.file("fifo.db").c_str(), 0644), 0);
+  // In a child with an alarm: the old open blocked forever in SQLite's open().
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::alarm(10);
+    auto s = HistoryStore::open(d.file("fifo.db"), HistoryStore::Mode::read_only);
+    if (s || s.error().message().find("is a FIFO") == std::string::npos) ::_exit(1);
+    auto w = HistoryStore::open(d.file("fifo.db"), HistoryStore::Mode::read_write);
+    ::_exit(w ? 2 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+}
+
+// Writes `n` runs and closes the store, leaving the persistent -wal and -shm.
+void write_runs(const std::string& path, int n) {
+  auto s = open_rw(path);
+  for (int i = 0; i < n; ++i) ASSERT_TRUE(s.record(make_run("seed", i)));
+}
+
+TEST(HistoryOpen, GarbageWalHeaderIsCorruptForReaders) {
+  TempDir d;
+  std::string path = d.file("h.db");
+  write_runs(path, 3);
+  {
+    std::fstream f(path + "-wal", std::ios::in | std::ios::out | std::ios::binary);
+    f.write("this is not a WAL header at all", 32);
+  }
+  HistoryFault fault = HistoryFault::none;
+  auto s = HistoryStore::open(path, HistoryStore::Mode::read_only, &fault);
+  ASSERT_FALSE(s) << "read as if the WAL's runs did not exist";
+  EXPECT_EQ(fault, HistoryFault::corrupt);
+  EXPECT_NE(s.error().message().find("not a SQLite WAL"), std::string::npos) << s.error().message();
+  // A writer without move_damaged_aside refuses too, and touches nothing.
+  auto w = HistoryStore::open(path, HistoryStore::Mode::read_write, &fault);
+  ASSERT_FALSE(w);
+  EXPECT_EQ(fault, HistoryFault::corrupt);
+  EXPECT_TRUE(HistoryStore::damaged_copies(path).empty());
+}
+
+TEST(HistoryOpen, WalThatLostCommittedFramesIsMovedAsideByAWriter) {
+  TempDir d;
+  std::string path = d.file("h.db");
+  write_runs(path, 5);
+  std::filesystem::resize_file(path + "-wal", 32 + 24 + 100);  // the header and part of a frame
+  std::string wal = slurp(path + "-wal");
+  HistoryOpenOptions opts;
+  opts.move_damaged_aside = true;
+  auto s = HistoryStore::open(path, HistoryStore::Mode::read_write, nullptr, opts);
+  ASSERT_TRUE(s) << s.error().message();
+  ASSERT_TRUE(s->damage_note());
+  EXPECT_NE(s->damage_note()->find("lost committed frames"), std::string::npos) << *s->damage_note();
+  auto copies = HistoryStore::damaged_copies(path);
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(slurp(copies[0] + "-wal"), wal);  // kept byte for byte
+  EXPECT_TRUE(std::filesystem::exists(copies[0] + "-shm"));
+  auto runs = s->runs({});
+  ASSERT_TRUE(runs);
+  EXPECT_TRUE(runs->empty());  // a new history
+}
+
+// After a crash or power cut the -shm may list frames the WAL never got to disk
+// (synchronous=NORMAL): losing the last transactions then is the promise, not
+// damage. An index last written before this boot is not trusted to tell.
+TEST(HistoryOpen, IndexFromAnEarlierBootDoesNotCallAShortWalDamaged) {
+  TempDir d;
+  std::string path = d.file("h.db");
+  write_runs(path, 5);
+  std::filesystem::resize_file(path + "-wal", 32);
+  struct timeval old_times[2] = {{1000000000, 0}, {1000000000, 0}};  // 2001, before any boot of this host
+  ASSERT_EQ(::utimes((path + "-shm").c_str(), old_times), 0);
+  HistoryOpenOptions opts;
+  opts.move_damaged_aside = true;
+  auto s = HistoryStore::open(path, HistoryStore::Mode::read_write, nullptr, opts);
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_FALSE(s->damage_note()) << *s->damage_note();
+  EXPECT_TRUE(HistoryStore::damaged_copies(path).empty());
+}
+
+TEST(HistoryOpen, NotADatabaseIsMovedAsideOnlyWhenItWasAHistory) {
+  TempDir d;
+  HistoryOpenOptions opts;
+  opts.move_damaged_aside = true;
+  // A file that never was a history (no SQLite header, nothing beside it).
+  std::ofstream(d.file("notes.db")) << "some admin's notes\n";
+  auto s = HistoryStore::open(d.file("notes.db"), HistoryStore::Mode::read_write, nullptr, opts);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(slurp(d.file("notes.db")), "some admin's notes\n");
+  EXPECT_TRUE(HistoryStore::damaged_copies(d.file("notes.db")).empty());
+  // A history whose main file was overwritten: its -wal/-shm say what it was.
+  write_runs(d.file("h.db"), 2);
+  std::ofstream(d.file("h.db"), std::ios::trunc) << std::string(4096, 'x');
+  auto h = HistoryStore::open(d.file("h.db"), HistoryStore::Mode::read_write, nullptr, opts);
+  ASSERT_TRUE(h) << h.error().message();
+  ASSERT_TRUE(h->damage_note());
+  auto copies = HistoryStore::damaged_copies(d.file("h.db"));
+  ASSERT_EQ(copies.size(), 1u);
+  EXPECT_EQ(slurp(copies[0]), std::string(4096, 'x'));
+}
+
+// Writers in many processes restart and append to the WAL while others open it:
+// the WAL check must never take a live history for a damaged one.
+TEST(HistoryOpen, ConcurrentWritersNeverSeeDamage) {
+  TempDir d;
+  std::string path = d.file("h.db");
+  write_runs(path, 1);
+  std::vector<pid_t> kids;
+  for (int k = 0; k < 8; ++k) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      HistoryOpenOptions opts;
+      opts.move_damaged_aside = true;
+      for (int i = 0; i < 25; ++i) {
+        auto s = HistoryStore::open(path, HistoryStore::Mode::read_write, nullptr, opts);
+        if (!s) ::_exit(2);
+        if (s->damage_note()) ::_exit(3);
+        if (!s->record(make_run("many", k * 100 + i))) ::_exit(4);
+      }
+      ::_exit(0);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t pid : kids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "exit " << WEXITSTATUS(status);
+  }
+  EXPECT_TRUE(HistoryStore::damaged_copies(path).empty());
+  auto s = HistoryStore::open(path, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(s) << s.error().message();
+  auto n = s->count({});
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 201u);
 }
 
 }  // namespace

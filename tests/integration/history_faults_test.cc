@@ -1,0 +1,388 @@
+// The history under faults, end to end with the real binaries as root: records
+// that must always be writable (non-UTF-8 argv), an explicit --history whose
+// directory is missing, a history another process keeps locked while a job with
+// a timeout wants to start, histories the runner cannot write, damaged ones
+// (kept, moved aside, said), and history paths that are symlinks or FIFOs.
+// Each test asserts the effect: a job really not started, a row really there,
+// the damaged bytes really kept, a directory really not created.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/history.h"
+#include "harness.h"
+
+namespace fs = std::filesystem;
+using namespace cronrun::testing;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+namespace {
+
+const std::string kCronrun = CRONRUN_BIN;
+const std::string kCronprof = CRONPROF_BIN;
+constexpr uid_t kNobody = 65534;
+
+class HistoryFaults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "integration tests run as root";
+    static int seq = 0;
+    dir_ = fs::temp_directory_path() / ("cronrun-hf" + std::to_string(getpid()) + "-" + std::to_string(++seq));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (holder_ > 0) {
+      kill(holder_, SIGKILL);
+      waitpid(holder_, nullptr, 0);
+    }
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  // cronrun without cgroups or lock (this file is about the history), with `history`.
+  std::vector<std::string> cmd(const std::string& history, std::vector<std::string> opts,
+                               std::vector<std::string> job) {
+    std::vector<std::string> v = {kCronrun, "--history", history, "--cgroup", "off", "--no-lock", "--summary",
+                                  summary()};
+    v.insert(v.end(), opts.begin(), opts.end());
+    v.push_back("--");
+    v.insert(v.end(), job.begin(), job.end());
+    return v;
+  }
+  std::string db() const { return (dir_ / "history.db").string(); }
+  std::string summary() const { return (dir_ / "summary.json").string(); }
+  std::string marker() const { return (dir_ / "job-ran").string(); }
+
+  // Every row of `path`, read as cronprof reads it.
+  std::vector<cronrun::RunRecord> rows(const std::string& path) {
+    auto h = cronrun::HistoryStore::open(path, cronrun::HistoryStore::Mode::read_only);
+    EXPECT_TRUE(h) << h.error().message();
+    if (!h) return {};
+    auto runs = h->runs({});
+    EXPECT_TRUE(runs) << runs.error().message();
+    return runs ? *runs : std::vector<cronrun::RunRecord>{};
+  }
+
+  // A process of our own holding the history's write lock (BEGIN IMMEDIATE, as
+  // `sqlite3 h.db 'BEGIN IMMEDIATE; ...'` would) for `hold`; returns once it has it.
+  void hold_write_lock(std::chrono::milliseconds hold) {
+    int ready[2];
+    ASSERT_EQ(pipe(ready), 0);
+    holder_ = fork();
+    if (holder_ == 0) {
+      close(ready[0]);
+      sqlite3* h = nullptr;
+      if (sqlite3_open(db().c_str(), &h) != SQLITE_OK) _exit(2);
+      if (sqlite3_exec(h, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) _exit(3);
+      (void)!write(ready[1], "x", 1);
+      std::this_thread::sleep_for(hold);
+      sqlite3_exec(h, "COMMIT", nullptr, nullptr, nullptr);
+      sqlite3_close(h);
+      _exit(0);
+    }
+    close(ready[1]);
+    char c = 0;
+    ASSERT_EQ(read(ready[0], &c, 1), 1) << "the lock holder did not get the lock";
+    close(ready[0]);
+  }
+
+  // A history with `n` runs written by cronrun (persistent -wal and -shm).
+  void make_history(int n) {
+    for (int i = 0; i < n; ++i) {
+      auto r = run(cmd(db(), {"--name", "seed"}, {"/bin/true"}));
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    ASSERT_TRUE(fs::exists(db() + "-wal"));
+    ASSERT_TRUE(fs::exists(db() + "-shm"));
+  }
+
+  // Files in dir_ named history.db.damaged-*.
+  std::vector<fs::path> damaged_files() const {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir_))
+      if (e.path().filename().string().starts_with("history.db.damaged-")) out.push_back(e.path());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  fs::path dir_;
+  pid_t holder_ = -1;
+};
+
+// setpriv to `uid` (files it must own are chowned by the caller).
+std::vector<std::string> as_user(uid_t uid, std::vector<std::string> argv, const std::string& home) {
+  std::vector<std::string> v = {"/usr/bin/setpriv", "--reuid=" + std::to_string(uid),
+                                "--regid=" + std::to_string(uid), "--clear-groups", "/usr/bin/env",
+                                "HOME=" + home, "XDG_RUNTIME_DIR=" + home, "XDG_CONFIG_HOME=" + home};
+  v.insert(v.end(), argv.begin(), argv.end());
+  return v;
+}
+
+// ---------- records are always writable ----------
+
+TEST_F(HistoryFaults, NonUtf8ArgumentIsRecordedWithTheBytesReplaced) {
+  auto r = run(cmd(db(), {}, {"/bin/sh", "-c", "sleep 1; echo done", "\xff"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;  // was SIGABRT (134), the job left running
+  EXPECT_EQ(r.out, "done\n");
+  json s = read_json(summary());
+  EXPECT_EQ(s["status"], "ok");
+  EXPECT_EQ(s["command"][3], "\xEF\xBF\xBD");
+  auto runs = rows(db());
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].status, cronrun::RunStatus::ok);
+  EXPECT_EQ(runs[0].command.back(), "\xEF\xBF\xBD");
+}
+
+TEST_F(HistoryFaults, DryRunWithANonUtf8ArgumentDoesNotAbort) {
+  auto r = run({kCronrun, "--dry-run", "--cgroup", "off", "--", "/bin/true", "\xff"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;  // was SIGABRT (134), type_error 316
+  EXPECT_EQ(r.err.find("type_error"), std::string::npos) << r.err;
+}
+
+// ---------- an explicit --history's directory must exist ----------
+
+TEST_F(HistoryFaults, ExplicitHistoryDirectoryIsNeverCreated) {
+  fs::path missing = dir_ / "typo" / "dir";
+  auto r = run(cmd((missing / "h.db").string(), {}, {"/bin/touch", marker()}));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "typo"));
+  EXPECT_FALSE(fs::exists(marker())) << "the job ran";
+  // One line, naming the path.
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find("cronrun: --history " + (missing / "h.db").string()), std::string::npos) << r.err;
+}
+
+// ---------- a locked history never holds up the timeout ----------
+
+// The lock is held longer than the runner waits before the start (the busy
+// timeout) and longer than the job: the job is not started at all, rather than
+// run unsupervised while the runner sits in SQLite's busy handler (which let a
+// `--timeout 2s` job run to the end and be recorded `ok`).
+TEST_F(HistoryFaults, HistoryLockedPastTheBusyTimeoutStartsNothing) {
+  make_history(1);
+  hold_write_lock(14s);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run(cmd(db(), {"--name", "locked", "--timeout", "2s"}, {"/bin/sh", "-c", "touch " + marker() + "; sleep 12"}),
+               60s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker())) << "the job was started";
+  EXPECT_NE(r.err.find("database is locked"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("the job was not started"), std::string::npos) << r.err;
+  EXPECT_LT(took, 13s) << "the runner waited for the lock to go";
+  EXPECT_EQ(wait_exit(holder_), 0);
+  holder_ = -1;
+  for (const auto& row : rows(db())) EXPECT_NE(row.job, "locked") << cronrun::to_string(row.status);
+  EXPECT_EQ(read_json(summary())["status"], "error");
+}
+
+// Locked for less than the busy timeout: the start waits (the job has not
+// started), then the timeout counts from the spawn and is enforced.
+TEST_F(HistoryFaults, HistoryLockedBrieflyDelaysTheStartAndTheTimeoutStillActs) {
+  make_history(1);
+  hold_write_lock(3s);
+  auto r = run(cmd(db(), {"--name", "brief", "--timeout", "2s"}, {"/bin/sleep", "15"}), 60s);
+  EXPECT_EQ(r.exit_code, 124) << r.err;
+  EXPECT_EQ(wait_exit(holder_), 0);
+  holder_ = -1;
+  bool found = false;
+  for (const auto& row : rows(db())) {
+    if (row.job != "brief") continue;
+    found = true;
+    EXPECT_EQ(row.status, cronrun::RunStatus::timeout);
+    ASSERT_TRUE(row.wall_s);
+    EXPECT_LT(*row.wall_s, 10.0);
+  }
+  EXPECT_TRUE(found) << "no row for the run";
+}
+
+// ---------- an unwritable history is found before the job starts ----------
+
+class UnwritableHistory : public HistoryFaults {
+ protected:
+  void SetUp() override {
+    HistoryFaults::SetUp();
+    if (IsSkipped()) return;
+    home_ = dir_ / "home";
+    fs::create_directories(home_);
+    ASSERT_EQ(chown(dir_.c_str(), kNobody, kNobody), 0);
+    ASSERT_EQ(chown(home_.c_str(), kNobody, kNobody), 0);
+    // A history of nobody's, written once as nobody.
+    auto r = run(as_user(kNobody, cmd(db(), {}, {"/bin/true"}), home_.string()));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    fs::remove(summary());
+  }
+  Ran run_as_nobody() {
+    return run(as_user(kNobody, cmd(db(), {}, {"/bin/touch", marker()}), home_.string()));
+  }
+  fs::path home_;
+};
+
+TEST_F(UnwritableHistory, ReadOnlyDatabaseFile) {
+  fs::permissions(db(), fs::perms(0444));
+  auto r = run_as_nobody();
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker())) << "the job ran";
+  EXPECT_NE(r.err.find(db() + ": Permission denied"), std::string::npos) << r.err;
+}
+
+TEST_F(UnwritableHistory, ReadOnlyWal) {
+  fs::permissions(db() + "-wal", fs::perms(0444));
+  auto r = run_as_nobody();
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker())) << "the job ran";
+  EXPECT_NE(r.err.find(db() + "-wal: Permission denied"), std::string::npos) << r.err;
+}
+
+TEST_F(UnwritableHistory, ReadOnlyShm) {
+  fs::permissions(db() + "-shm", fs::perms(0444));
+  auto r = run_as_nobody();
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker())) << "the job ran";
+}
+
+TEST_F(UnwritableHistory, ReadOnlyDirectoryWhereAFileMustBeCreated) {
+  fs::remove(db() + "-shm");
+  fs::permissions(dir_, fs::perms(0555));
+  auto r = run_as_nobody();
+  fs::permissions(dir_, fs::perms(0755));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker())) << "the job ran";
+  EXPECT_NE(r.err.find(dir_.string() + ": Permission denied"), std::string::npos) << r.err;
+}
+
+// ---------- a damaged history is kept, moved aside and said ----------
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_F(HistoryFaults, TruncatedWalIsKeptMovedAsideAndSaid) {
+  make_history(3);
+  fs::resize_file(db() + "-wal", 100);
+  std::string wal = bytes_of(db() + "-wal"), main = bytes_of(db());
+  auto r = run(cmd(db(), {"--name", "after"}, {"/bin/true"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Said once, loudly, and in the record.
+  EXPECT_NE(r.err.find("lost committed frames"), std::string::npos) << r.err;
+  auto damaged = damaged_files();
+  ASSERT_EQ(damaged.size(), 3u) << r.err;  // NAME.damaged-<UTC>{,-shm,-wal}
+  EXPECT_EQ(bytes_of(damaged[0].string()), main);
+  EXPECT_EQ(bytes_of(damaged[2].string()), wal);
+  EXPECT_EQ(damaged[2].string(), damaged[0].string() + "-wal");
+  EXPECT_EQ(cronrun::HistoryStore::damaged_copies(db()), std::vector<std::string>{damaged[0].string()});
+  auto runs = rows(db());
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_TRUE(runs[0].isolation.note);
+  EXPECT_NE(runs[0].isolation.note->find("moved aside to " + damaged[0].string()), std::string::npos)
+      << *runs[0].isolation.note;
+  // The next run finds a sound history and says nothing.
+  auto again = run(cmd(db(), {"--name", "after"}, {"/bin/true"}));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.err.find("damaged"), std::string::npos) << again.err;
+  EXPECT_EQ(damaged_files().size(), 3u);
+}
+
+TEST_F(HistoryFaults, GarbageWalHeaderIsKeptAndCronprofSaysSo) {
+  make_history(2);
+  {
+    std::fstream f(db() + "-wal", std::ios::in | std::ios::out | std::ios::binary);
+    f.write("garbage garbage garbage garbage!", 32);
+  }
+  // cronprof (read-only) refuses to show a history without its WAL's runs.
+  auto prof = run({kCronprof, "--history", db(), "runs"}, 30s);
+  EXPECT_NE(prof.exit_code, 0) << prof.out;
+  EXPECT_NE(prof.err.find("not a SQLite WAL"), std::string::npos) << prof.err;
+  // The runner keeps the damaged files and records in a new history.
+  std::string wal = bytes_of(db() + "-wal");
+  auto r = run(cmd(db(), {}, {"/bin/true"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto damaged = damaged_files();
+  ASSERT_EQ(damaged.size(), 3u) << r.err;
+  EXPECT_EQ(bytes_of(damaged[2].string()), wal);
+  EXPECT_EQ(rows(db()).size(), 1u);
+}
+
+TEST_F(HistoryFaults, GarbageDatabaseBesideItsWalIsMovedAside) {
+  make_history(1);
+  {
+    std::ofstream f(db(), std::ios::binary | std::ios::trunc);
+    f << std::string(8192, 'x');
+  }
+  auto r = run(cmd(db(), {}, {"/bin/true"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("not a database"), std::string::npos) << r.err;
+  auto damaged = damaged_files();
+  ASSERT_FALSE(damaged.empty());
+  EXPECT_EQ(bytes_of(damaged[0].string()), std::string(8192, 'x'));
+  EXPECT_EQ(rows(db()).size(), 1u);
+}
+
+// An explicit path naming some other file is not a damaged history: never moved.
+TEST_F(HistoryFaults, ForeignFileIsNeitherMovedNorWritten) {
+  std::string other = (dir_ / "notes.txt").string();
+  {
+    std::ofstream f(other);
+    f << "not a database, and not ours\n";
+  }
+  auto r = run(cmd(other, {}, {"/bin/touch", marker()}));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker()));
+  EXPECT_EQ(bytes_of(other), "not a database, and not ours\n");
+  EXPECT_TRUE(damaged_files().empty());
+}
+
+// ---------- symlinks and FIFOs ----------
+
+TEST_F(HistoryFaults, SymlinkedHistoryIsNotFollowed) {
+  make_history(1);
+  std::string link = (dir_ / "link.db").string();
+  fs::create_symlink(db(), link);
+  auto r = run(cmd(link, {}, {"/bin/touch", marker()}));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker()));
+  EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.err;
+  EXPECT_EQ(rows(db()).size(), 1u) << "a row went through the symlink";
+}
+
+TEST_F(HistoryFaults, SymlinkedWalIsNotFollowed) {
+  make_history(1);
+  std::string target = (dir_ / "precious").string();
+  {
+    std::ofstream f(target);
+    f << "precious\n";
+  }
+  fs::remove(db() + "-wal");
+  fs::create_symlink(target, db() + "-wal");
+  auto r = run(cmd(db(), {}, {"/bin/touch", marker()}));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker()));
+  EXPECT_EQ(bytes_of(target), "precious\n");
+  // Said as what it is (SQLite's own refusal read "unable to open database file").
+  EXPECT_NE(r.err.find(db() + "-wal is a symbolic link"), std::string::npos) << r.err;
+}
+
+TEST_F(HistoryFaults, FifoAsHistoryDoesNotHangCronprofOrCronrun) {
+  std::string fifo = (dir_ / "fifo.db").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  auto prof = run({kCronprof, "--history", fifo, "runs"}, 15s);
+  EXPECT_EQ(prof.err.find("harness: timed out"), std::string::npos) << "cronprof hung on the FIFO";
+  EXPECT_NE(prof.exit_code, 0);
+  EXPECT_NE(prof.err.find("FIFO"), std::string::npos) << prof.err;
+  auto r = run(cmd(fifo, {}, {"/bin/touch", marker()}), 15s);
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker()));
+}
+
+}  // namespace
