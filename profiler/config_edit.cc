@@ -208,7 +208,8 @@ Result<std::pair<UniqueFd, std::string>> create_temp(const CheckedDir& dir, cons
   constexpr int kAttempts = 100;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     unsigned char rnd[8];
-    if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd)) return fail_sys("getrandom", dir.child(name));
+    if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd))
+      return fail_sys("getrandom", dir.child(name));
     std::string tmp = name + ".";
     for (unsigned char c : rnd) tmp += kChars[c % (sizeof kChars - 1)];
     auto fd = dir.create_file(tmp, O_WRONLY, mode);

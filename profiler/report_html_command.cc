@@ -60,7 +60,9 @@ Command add_report(CLI::App& parent, const Global& g) {
   auto opts = std::make_shared<Opts>();
   CLI::App* app = parent.add_subcommand("report", "Self-contained HTML report: per-job table and charts, "
                                                   "planned week heat-map, recent failures");
-  app->add_option("--html", opts->html, "Write the report to this file")->type_name("OUT")->required();
+  app->add_option("--html", opts->html, "Write the report to this file (- for standard output)")
+      ->type_name("OUT")
+      ->required();
   app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)")->type_name("DURATION");
   app->add_option("--crontab", opts->plan.crontabs, "Crontabs for the planned-week heat-map (see `plan`)")
       ->type_name("FILE")
