@@ -15,6 +15,8 @@
 #include <fmt/format.h>
 #include <vector>
 
+#include "common/units.h"
+
 namespace cronrun {
 namespace {
 
@@ -241,6 +243,21 @@ Result<BoundedRead> read_bounded(int fd, size_t max_bytes, const std::string& pa
     out.truncated = true;
   }
   return out;
+}
+
+Result<std::string> read_regular_file(const std::string& path, size_t max_bytes) {
+  auto fd = open_fd(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  if (!fd) return std::unexpected(std::move(fd.error()));
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return fail_sys("fstat", path);
+  if (!S_ISREG(st.st_mode))
+    return fail(fmt::format("{}: is a {}, expected a regular file", path, file_type_name(st.st_mode)));
+  auto r = read_bounded(fd->get(), max_bytes, path);
+  if (!r) return std::unexpected(std::move(r.error()));
+  if (r->truncated)
+    return fail(fmt::format("{}: larger than the {} limit ({} bytes); refusing to read it", path,
+                            units::format_size(max_bytes), max_bytes));
+  return std::move(r->data);
 }
 
 }  // namespace cronrun

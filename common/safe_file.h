@@ -82,3 +82,14 @@ struct BoundedRead {
 Result<BoundedRead> read_bounded(int fd, size_t max_bytes, const std::string& path_for_errors);
 
 }  // namespace cronrun
+
+namespace cronrun {
+
+// A file a user named on the command line, read whole: opened O_NONBLOCK|O_NOCTTY
+// so a FIFO never blocks and no terminal is acquired, regular files only (a FIFO or
+// device is an error naming the file), at most `max_bytes` (a larger file is an
+// error naming the cap). Symlinks are followed: the user chose the path and only
+// reading is at stake.
+Result<std::string> read_regular_file(const std::string& path, size_t max_bytes);
+
+}  // namespace cronrun

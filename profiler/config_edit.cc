@@ -3,6 +3,7 @@
 #include "profiler/config_edit.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,9 +11,11 @@
 #include <cstdlib>
 #include <map>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "common/fd.h"
+#include "common/safe_file.h"
 
 namespace cronrun::prof {
 
@@ -191,47 +194,94 @@ std::string default_job_config_path(const std::string& job) {
   return base + "/cronrun/jobs.d/" + job + ".json";
 }
 
-Result<void> write_file_atomically(const std::string& path, const std::string& content) {
-  size_t slash = path.find_last_of('/');
-  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  for (size_t pos = 1; pos <= dir.size(); ++pos) {
-    if (pos != dir.size() && dir[pos] != '/') continue;
-    std::string prefix = dir.substr(0, pos);
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) return fail_sys("mkdir", prefix);
-  }
-  struct stat old {};
-  bool existed = ::stat(path.c_str(), &old) == 0;
+namespace {
 
-  std::string tmpl = path + ".XXXXXX";
-  int raw = ::mkostemp(tmpl.data(), O_CLOEXEC);
-  if (raw < 0) return fail_sys("mkostemp", tmpl);
-  UniqueFd fd(raw);
-  auto cleanup = [&] { ::unlink(tmpl.c_str()); };
-  mode_t mode = existed ? (old.st_mode & 07777) : 0644;
+// The one directory --write may create: where cronrun looks for job configs. An
+// explicit path's directory must exist, so a typo or a planted path never makes
+// root build directories somewhere else.
+std::string default_job_config_dir() { return split_path(default_job_config_path("x")).first; }
+
+// A temp name beside `name` that nobody could have prepared: random suffix,
+// O_CREAT|O_EXCL|O_NOFOLLOW relative to the checked directory, retried on EEXIST.
+Result<std::pair<UniqueFd, std::string>> create_temp(const CheckedDir& dir, const std::string& name, mode_t mode) {
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  constexpr int kAttempts = 100;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    unsigned char rnd[8];
+    if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd))
+      return fail_sys("getrandom", dir.child(name));
+    std::string tmp = name + ".";
+    for (unsigned char c : rnd) tmp += kChars[c % (sizeof kChars - 1)];
+    auto fd = dir.create_file(tmp, O_WRONLY, mode);
+    if (fd) return std::pair{std::move(*fd), tmp};
+    if (fd.error().err() != EEXIST) return std::unexpected(std::move(fd.error()));
+  }
+  return fail_sys("create", dir.child(name + ".*"), EEXIST);
+}
+
+}  // namespace
+
+Result<void> write_file_atomically(const std::string& path, const std::string& content) {
+  auto [dir_path, name] = split_path(path);
+  if (name.empty() || name == "." || name == "..") return fail(path + ": expected a file path, not a directory");
+  bool own_dir = dir_path == default_job_config_dir();
+  auto dir = own_dir ? CheckedDir::make(dir_path, 0755) : CheckedDir::open(dir_path);
+  if (!dir) {
+    if (dir.error().err() == ENOENT)
+      return fail(fmt::format("{}: directory does not exist; create it first", dir_path));
+    return std::unexpected(std::move(dir.error()));
+  }
+
+  // The target itself: never followed, never anything but a regular file.
+  struct stat old {};
+  bool existed = ::fstatat(dir->fd(), name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0;
+  if (!existed && errno != ENOENT) return fail_sys("lstat", path);
+  if (existed && S_ISLNK(old.st_mode))
+    return fail(fmt::format("{}: is a symlink; refusing to replace it (name the file itself)", path));
+  if (existed && !S_ISREG(old.st_mode))
+    return fail(fmt::format("{}: is a {}, expected a regular file", path, file_type_name(old.st_mode)));
+  if (existed && dir->shared() && old.st_uid != ::geteuid())
+    return fail(fmt::format("{}: owned by uid {} in a directory others can write; refusing to replace another "
+                            "user's file",
+                            path, old.st_uid));
+  // Mode and owner carry over only from a file root or we own; another user's
+  // file must not hand its owner (and so write access) to the new one, and its
+  // mode may only narrow ours.
+  bool ours = existed && (old.st_uid == ::geteuid() || old.st_uid == 0);
+  mode_t mode = !existed ? 0644 : ours ? (old.st_mode & 0777) : (old.st_mode & 0644);
+
+  auto tmp = create_temp(*dir, name, mode);
+  if (!tmp) return std::unexpected(std::move(tmp.error()));
+  auto& [fd, tmp_name] = *tmp;
+  std::string tmp_path = dir->child(tmp_name);
+  auto cleanup = [&] { ::unlinkat(dir->fd(), tmp_name.c_str(), 0); };
+  // create_file's mode went through the umask.
   if (::fchmod(fd.get(), mode) != 0) {
     cleanup();
-    return fail_sys("fchmod", tmpl);
+    return fail_sys("fchmod", tmp_path);
   }
-  // Keep the owner (root editing a user's file); only root can, others keep theirs.
-  if (existed && ::geteuid() == 0 && ::fchown(fd.get(), old.st_uid, old.st_gid) != 0) {
+  if (ours && ::geteuid() == 0 && ::fchown(fd.get(), old.st_uid, old.st_gid) != 0) {
     cleanup();
-    return fail_sys("fchown", tmpl);
+    return fail_sys("fchown", tmp_path);
   }
-  if (auto w = write_all(fd.get(), content, tmpl); !w) {
+  if (auto w = write_all(fd.get(), content, tmp_path); !w) {
     cleanup();
     return w;
   }
   if (::fsync(fd.get()) != 0) {
     cleanup();
-    return fail_sys("fsync", tmpl);
+    return fail_sys("fsync", tmp_path);
   }
   fd.reset();
-  if (::rename(tmpl.c_str(), path.c_str()) != 0) {
+  // renameat replaces the directory entry: should a symlink be planted at `name`
+  // after the check, it is replaced, not followed.
+  if (::renameat(dir->fd(), tmp_name.c_str(), dir->fd(), name.c_str()) != 0) {
+    int err = errno;
     cleanup();
-    return fail_sys("rename", path);
+    return fail_sys("rename", path, err);
   }
   // The rename is durable only once the directory is synced.
-  if (auto dfd = open_fd(dir, O_RDONLY | O_DIRECTORY)) ::fsync(dfd->get());
+  if (::fsync(dir->fd()) != 0) return fail_sys("fsync", dir_path);
   return {};
 }
 

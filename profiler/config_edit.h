@@ -29,9 +29,13 @@ Result<std::string> set_config_keys(std::string_view text,
 // (~/.config when unset) — the file cronrun reads for job NAME.
 std::string default_job_config_path(const std::string& job);
 
-// Replaces `path` atomically: writes a temp file beside it (O_CLOEXEC, same mode
-// and owner as the old file, 0644 for a new one), fsyncs, renames over, fsyncs the
-// directory. Creates missing parent directories (0755).
+// Replaces `path` atomically: writes a fresh temp file beside it (O_EXCL, random
+// name, relative to a checked directory fd), fsyncs, renames over, fsyncs the
+// directory. A symlink, FIFO, device or directory at `path` is refused, as is
+// another user's file in a shared (sticky) directory. Mode and owner carry over
+// from an old file root or the caller owns; another user's file only narrows the
+// mode (0644 at most); a new file is 0644. Only the default job config directory
+// is created when missing; any other directory must exist.
 Result<void> write_file_atomically(const std::string& path, const std::string& content);
 
 }  // namespace cronrun::prof

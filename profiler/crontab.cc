@@ -29,6 +29,8 @@
 
 #include <fmt/format.h>
 
+#include "common/safe_file.h"
+
 namespace cronrun::crontab {
 
 namespace {
@@ -416,14 +418,11 @@ Crontab parse_crontab(std::string_view text, std::string_view file_name, Kind ki
 
 namespace {
 
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail_sys("open", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return fail_sys("read", path);
-  return ss.str();
-}
+// Far above any real crontab; a FIFO, a device or a runaway file named with
+// --crontab must fail at once, not hang or fill memory.
+constexpr size_t kMaxCrontabBytes = 4 << 20;
+
+Result<std::string> read_file(const std::string& path) { return read_regular_file(path, kMaxCrontabBytes); }
 
 // Debian's cron ignores system crontabs that are group- or world-writable, and
 // under /etc those not owned by root. Files elsewhere (copies, test fixtures) are
@@ -472,6 +471,13 @@ Result<Crontab> load_crontab(const std::string& path, std::optional<Kind> kind) 
       // README, .placeholder and package leftovers are expected here; say why each is skipped.
       all.rejected.push_back({f.string(), 0, "",
                               "file name is not only letters, digits, '_' and '-': cron ignores this file"});
+      continue;
+    }
+    // cron skips what is not a regular file; so do we, saying why, instead of
+    // failing the whole directory on a FIFO.
+    if (struct stat st {}; ::stat(f.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+      all.rejected.push_back(
+          {f.string(), 0, "", fmt::format("is a {}, not a regular file: cron ignores it", file_type_name(st.st_mode))});
       continue;
     }
     auto c = load_file(f.string(), kind.value_or(Kind::system));

