@@ -86,8 +86,10 @@ ParsedCounters parse_counters(std::string_view text) {
         continue;
       }
       out.values.emplace(std::string(name), v);
-    } else {
+    } else if (std::isfinite(it->second + v)) {
       it->second += v;
+    } else {
+      ++out.invalid_lines;  // a sum past a double's range would be recorded as null
     }
   }
   return out;

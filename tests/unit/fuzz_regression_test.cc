@@ -12,11 +12,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "runner/cli.h"
+#include "runner/counters.h"
 #include "runner/job_spec.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -61,6 +63,10 @@ std::string read_all(const fs::path& p) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void PrintTo(const SavedInput& in, std::ostream* os) {
+  *os << "tests/fixtures/fuzz/" << in.harness->name << "/" << in.file.filename().string();
 }
 
 class SavedFuzzInput : public ::testing::TestWithParam<SavedInput> {};
@@ -110,6 +116,18 @@ TEST(JobConfigFuzzRegression, NumberOutOfRangeIsAnErrorNamingTheFile) {
   }
   EXPECT_FALSE(spec.nice.has_value());
   fs::remove_all(dir_template);
+}
+
+// fuzz_counters: two finite values of one name whose sum is beyond a double's
+// range summed to inf, which the run record's JSON writes as null: the job's
+// counter was silently lost. The line that would overflow is an invalid line.
+TEST(CountersFuzzRegression, SumBeyondDoubleRangeIsAnInvalidLine) {
+  const std::string text = read_all(fs::path(CRONRUN_FIXTURES) / "fuzz/counters/crash-sum-overflows-double");
+  ASSERT_EQ(text, "a 1e308\na 1e308\n");
+  cronrun::ParsedCounters parsed = cronrun::parse_counters(text);
+  ASSERT_EQ(parsed.values.count("a"), 1u);
+  EXPECT_EQ(parsed.values.at("a"), 1e308);
+  EXPECT_EQ(parsed.invalid_lines, 1u);
 }
 
 }  // namespace
