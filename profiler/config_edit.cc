@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fd.h"
+#include "runner/job_spec.h"
 
 namespace cronrun::prof {
 
@@ -178,20 +179,11 @@ Result<std::string> set_config_keys(std::string_view text,
   return out;
 }
 
-std::string default_job_config_path(const std::string& job) {
-  if (::geteuid() == 0) return "/etc/cronrun/jobs.d/" + job + ".json";
-  const char* xdg = std::getenv("XDG_CONFIG_HOME");
-  std::string base;
-  if (xdg && xdg[0] == '/') {
-    base = xdg;
-  } else {
-    const char* home = std::getenv("HOME");
-    base = std::string(home ? home : "") + "/.config";
-  }
-  return base + "/cronrun/jobs.d/" + job + ".json";
-}
+// The runner's own rule, so the two can never disagree on which file a job reads.
+std::string default_job_config_path(const std::string& job) { return default_config_path(job); }
 
-Result<void> write_file_atomically(const std::string& path, const std::string& content) {
+Result<void> write_file_atomically(const std::string& path, const std::string& content,
+                                   const std::function<Result<void>(const std::string&)>& check) {
   size_t slash = path.find_last_of('/');
   std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   for (size_t pos = 1; pos <= dir.size(); ++pos) {
@@ -226,6 +218,12 @@ Result<void> write_file_atomically(const std::string& path, const std::string& c
     return fail_sys("fsync", tmpl);
   }
   fd.reset();
+  if (check) {
+    if (auto ok = check(tmpl); !ok) {
+      cleanup();
+      return ok;
+    }
+  }
   if (::rename(tmpl.c_str(), path.c_str()) != 0) {
     cleanup();
     return fail_sys("rename", path);

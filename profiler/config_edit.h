@@ -10,6 +10,7 @@
 // file cronrun would reject.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,7 +32,10 @@ std::string default_job_config_path(const std::string& job);
 
 // Replaces `path` atomically: writes a temp file beside it (O_CLOEXEC, same mode
 // and owner as the old file, 0644 for a new one), fsyncs, renames over, fsyncs the
-// directory. Creates missing parent directories (0755).
-Result<void> write_file_atomically(const std::string& path, const std::string& content);
+// directory. Creates missing parent directories (0755). `check`, when given, is
+// called with the complete temp file before the rename; its error leaves `path`
+// as it was and removes the temp file.
+Result<void> write_file_atomically(const std::string& path, const std::string& content,
+                                   const std::function<Result<void>(const std::string&)>& check = {});
 
 }  // namespace cronrun::prof

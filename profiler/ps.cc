@@ -11,6 +11,7 @@
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 #include "runner/cgroup.h"
 
 namespace cronrun::prof {
@@ -56,10 +57,10 @@ Command add_ps(CLI::App& parent, const Global& g) {
               t.add({r.run_id, r.job, r.started_at, duration_or_dash(elapsed), size_or_dash(live.memory_current_bytes),
                      size_or_dash(r.limits.memory_max_bytes), duration_or_dash(live.cpu_s),
                      live.pids_current ? std::to_string(*live.pids_current) : "-", std::to_string(r.runner_pid)});
-              if (live_error && !g.json) std::fprintf(stderr, "cronprof: run %s: %s\n", r.run_id.c_str(), live_error->c_str());
+              if (live_error && !g.json) print_error("run " + r.run_id + ": " + *live_error);
             }
             if (g.json) {
-              std::printf("%s\n", nlohmann::json{{"runs", std::move(arr)}}.dump(2).c_str());
+              std::printf("%s\n", json_text(nlohmann::json{{"runs", std::move(arr)}}, 2).c_str());
             } else if (t.empty()) {
               std::printf("no runs in progress\n");
             } else {

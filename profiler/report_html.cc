@@ -24,6 +24,7 @@
 
 #include "common/units.h"
 #include "profiler/chartjs_inline.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::report {
 
@@ -141,7 +142,8 @@ bool bad_status(std::string_view s) { return s != "ok" && s != "skipped" && s !=
 
 // JSON that may sit inside <script>: no '<', '>' or '&' survive as such.
 std::string script_json(const json& j) {
-  std::string raw = j.dump();
+  // ensure_ascii also turns U+2028/U+2029 (line ends to older JavaScript) into escapes.
+  std::string raw = prof::json_text(j);
   std::string out;
   out.reserve(raw.size());
   for (char c : raw) {
