@@ -132,7 +132,9 @@ window.addEventListener('error', function (e) {
 })();
 )js";
 
-std::string esc(std::string_view s) { return html_escape(s); }
+// Job content: controls and bytes that are not UTF-8 spelled out as in the
+// terminal (text_escape.h), then HTML-escaped for text and attribute contexts.
+std::string esc(std::string_view s) { return html_escape(prof::term_text(s)); }
 
 std::string opt_size(const std::optional<uint64_t>& b) { return b ? units::format_size(*b) : "-"; }
 std::string opt_dur(const std::optional<double>& s) { return s ? units::format_duration_s(*s) : "-"; }
