@@ -16,6 +16,8 @@
 #include <set>
 #include <sstream>
 
+#include <sqlite3.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -23,6 +25,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "common/history.h"
 #include "common/units.h"
 #include "profiler/cli_support.h"
 #include "profiler/config_edit.h"
@@ -30,6 +33,7 @@
 #include "profiler/show.h"
 #include "profiler/stats.h"
 #include "profiler/suggest.h"
+#include "profiler/text_escape.h"
 #include "profiler/summary.h"
 
 namespace cronrun::prof {
@@ -677,6 +681,87 @@ TEST(Absurd, SuggestedValuesParseAsCronrunParsesThem) {
       EXPECT_LE(*s.cpu_pct, 200);
     }
   }
+}
+
+
+// ---------- damaged and non-UTF-8 rows in a real history ----------
+
+// A history written by HistoryStore, then three rows changed with the SQLite API:
+// a command argument with a raw 0xff byte in the record text, a record that is
+// not JSON, and a figure column holding text.
+class DamagedHistory : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cronprof-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/history.db";
+    auto store = HistoryStore::open(path_, HistoryStore::Mode::read_write);
+    ASSERT_TRUE(store) << store.error().message();
+    for (int i = 0; i < 5; ++i) {
+      RunRecord r = base_record();
+      r.run_id = fmt::format("0193f1c2-0000-7000-8000-00000000000{}", i);
+      r.started_at = fmt::format("2026-11-23T02:1{}:00.000Z", i);
+      r.finished_at = r.started_at;
+      r.command = {"/bin/echo", "marker"};
+      ASSERT_TRUE(store->record(r)) << i;
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE runs SET record = replace(record, 'marker', ?1) WHERE run_id = ?2",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
+    const std::string bad = "ma\xffrk\\u001b[2J";  // ESC as the runner writes it, 0xff raw
+    sqlite3_bind_text(st, 1, bad.data(), static_cast<int>(bad.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, "0193f1c2-0000-7000-8000-000000000000", -1, SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE runs SET record = 'garbage' WHERE run_id = '0193f1c2-0000-7000-8000-000000000001';"
+                           "UPDATE runs SET wall_s = 'x' WHERE run_id = '0193f1c2-0000-7000-8000-000000000002';",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_, path_;
+};
+
+TEST_F(DamagedHistory, EachRunSkipsTheDamagedRowAndReadsNonUtf8AsReplacement) {
+  auto store = HistoryStore::open(path_, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(store);
+  std::vector<RunRecord> got;
+  std::vector<std::string> skipped;
+  auto r = store->each_run({}, [&](const RunRecord& rec) { got.push_back(rec); },
+                           [&](const std::string& id, const Error& why) { skipped.push_back(id + ": " + why.message()); });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(got.size(), 4u);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_THAT(skipped[0], HasSubstr("0193f1c2-0000-7000-8000-000000000001: stored record is not valid JSON"));
+  auto bad = std::find_if(got.begin(), got.end(), [](const RunRecord& x) { return x.run_id.back() == '0'; });
+  ASSERT_NE(bad, got.end());
+  EXPECT_EQ(bad->command.at(1), "ma\xef\xbf\xbdrk\x1b[2J");
+  // The JSON cronprof prints from it parses and is ASCII; the profile has no raw control.
+  std::string text = json_text(to_json(*bad), 2);
+  EXPECT_FALSE(nlohmann::json::parse(text, nullptr, false).is_discarded());
+  EXPECT_EQ(first_unsafe_byte(text), "");
+  EXPECT_EQ(first_unsafe_byte(render_profile(*bad)), "");
+  // Without a handler the first damaged row still fails the query (show, gc).
+  EXPECT_FALSE(store->each_run({}, [](const RunRecord&) {}));
+}
+
+TEST_F(DamagedHistory, ScanSkipsAFigureColumnHoldingText) {
+  auto store = HistoryStore::open(path_, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(store);
+  size_t rows = 0;
+  std::vector<std::string> skipped;
+  auto r = store->scan({}, [&](const RunFigures&) { ++rows; },
+                       [&](const std::string& id, const Error& why) { skipped.push_back(id + ": " + why.message()); });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(rows, 4u);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_THAT(skipped[0], HasSubstr("000000000002: wall_s is not a number"));
 }
 
 }  // namespace
