@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <vector>
 
 #include "common/units.h"
 #include "profiler/cli_support.h"
@@ -21,8 +22,16 @@ Command add_ps(CLI::App& parent, const Global& g) {
   return {app, [&g]() -> int {
             auto store = open_history(g);
             if (!store) return store.error();
-            auto runs = store->in_progress();
-            if (!runs) return query_failed(*store, runs.error());
+            // in_progress(), with a damaged row skipped and named instead of failing it all.
+            RunFilter running;
+            running.status = RunStatus::running;
+            SkippedRows skipped;
+            std::vector<RunRecord> live_runs;
+            if (auto r = store->each_run(running, [&](const RunRecord& rec) { live_runs.push_back(rec); },
+                                         skipped.callback());
+                !r)
+              return query_failed(*store, r.error());
+            const auto* runs = &live_runs;
             double now = now_unix_s();
             nlohmann::json arr = nlohmann::json::array();
             Table t({"RUN ID", "JOB", "STARTED", "ELAPSED", "MEM NOW", "MEM LIMIT", "CPU SO FAR", "TASKS", "RUNNER"},
@@ -66,6 +75,7 @@ Command add_ps(CLI::App& parent, const Global& g) {
             } else {
               std::fputs(t.render().c_str(), stdout);
             }
+            skipped.report(g.history_path);
             return kExitOk;
           }};
 }

@@ -150,6 +150,15 @@ if command -v promtool >/dev/null; then
   check "promtool check metrics on the hostile export" bash -c "promtool check metrics < '$tmp/prom'"
 fi
 
+# ps: a damaged row among the runs in progress (a copy of the history, so the
+# counts above stay as they are).
+cp "$H" "$tmp/ps.db"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE runs SET status='running', record='garbage' WHERE job='garbage'\"); c.commit()" "$tmp/ps.db"
+rc=0
+"$CRONPROF" --history "$tmp/ps.db" ps >"$tmp/ps2" 2>"$tmp/ps2.err" || rc=$?
+check "ps with a damaged running row: exit 0 (got $rc: $(head -c 200 "$tmp/ps2.err"))" test "$rc" -eq 0
+check "ps: says it skipped the row" grep -q "skipped 1 unreadable row" "$tmp/ps2.err"
+
 # ---- suggest --write never writes what cronrun refuses ----
 # Absurd figures: whatever is written, the real cronrun accepts it.
 printf '{\n  // by hand\n  "nice": 5\n}\n' >"$tmp/huge.json"
