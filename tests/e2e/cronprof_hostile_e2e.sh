@@ -119,7 +119,9 @@ out csv export --format csv
 out export_json export --format json
 out prom export --format prometheus
 out ps ps
-for o in runs runs_json show show_json summary summary_json suggest suggest_json csv export_json prom ps; do
+out report report --html "$tmp/report.html"
+cp "$tmp/report.html" "$tmp/report_html"; cp "$tmp/report.rc" "$tmp/report_html.rc"; : >"$tmp/report_html.err"
+for o in runs runs_json show show_json summary summary_json suggest suggest_json csv export_json prom ps report report_html; do
   check "$o: exit 0 (got $(rc_of $o); stderr: $(head -c 300 "$tmp/$o.err"))" test "$(rc_of $o)" -eq 0
   check "$o: stdout has no raw control byte and is UTF-8" safe "$tmp/$o"
   check "$o: stderr has no raw control byte and is UTF-8" safe "$tmp/$o.err"
@@ -145,6 +147,7 @@ check "export csv: says one was skipped" grep -q "skipped 1 unreadable row" "$tm
 check "runs table: the row whose wall_s is text is skipped and named" grep -q "wall_s is not a number" "$tmp/runs.err"
 check "runs table: every other row" test "$(wc -l <"$tmp/runs")" -eq $total
 check "summary: names the skipped row" grep -q "skipped 1 unreadable row" "$tmp/summary.err"
+check "report: names the skipped row" grep -q "skipped 1 unreadable row" "$tmp/report.err"
 check "prometheus: every job but the damaged one" test "$(grep -c '^cronrun_last_success_timestamp_seconds{' "$tmp/prom")" -eq 5
 if command -v promtool >/dev/null; then
   check "promtool check metrics on the hostile export" bash -c "promtool check metrics < '$tmp/prom'"
