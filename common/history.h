@@ -160,6 +160,14 @@ class HistoryStore {
   // Streams the indexed columns of matching rows (no JSON parsing), newest first
   // when filter.limit is set, in storage order otherwise. `lost` applied.
   Result<void> scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn) const;
+  // A row that cannot be read (record not JSON, unknown status, ...): its run id
+  // and why. each_run / scan given one skip such rows, tell it, and go on with the
+  // rest; without one (the overloads above) the first such row fails the query.
+  using CorruptRowFn = std::function<void(const std::string& run_id, const Error& why)>;
+  Result<void> each_run(const RunFilter& filter, const std::function<void(const RunRecord&)>& fn,
+                        const CorruptRowFn& on_corrupt) const;
+  Result<void> scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
+                    const CorruptRowFn& on_corrupt) const;
   // Number of rows matching (status filter by stored status; running/lost split
   // needs the probe and is counted row by row).
   Result<uint64_t> count(const RunFilter& filter) const;

@@ -8,6 +8,13 @@
 //
 // Aggregates use the indexed columns only; JSON is parsed only for the rows a
 // command prints in full.
+//
+// A history file is not trusted to be well formed: any process that can write it
+// (or a disk error) can leave a row whose record is not JSON, whose status is
+// unknown or whose figures are text. Callers that list many rows pass a
+// CorruptRowFn and get every other row; bytes that are not UTF-8 in a record are
+// read as U+FFFD (the runner writes them so since it stopped aborting on them), so
+// such a row is shown, not lost.
 #include <nlohmann/json.hpp>
 
 #include "common/history.h"
@@ -97,6 +104,29 @@ Error HistoryStore::query_error(const std::string& what) const {
 }
 
 Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn) const {
+  return scan(filter, fn, CorruptRowFn());
+}
+
+namespace {
+
+// The figure columns of kFigureColumns (from started_at on, before runner_pid).
+constexpr int kFirstFigureColumn = 3, kLastFigureColumn = 16;
+
+// A figure column holds a number or NULL; text or a blob there is damage, and
+// sqlite3_column_double would silently read it as 0.
+std::optional<std::string> bad_figure_column(sqlite3_stmt* s) {
+  for (int col = kFirstFigureColumn; col <= kLastFigureColumn; ++col) {
+    int type = sqlite3_column_type(s, col);
+    if (type == SQLITE_TEXT || type == SQLITE_BLOB || (col == kFirstFigureColumn && type == SQLITE_NULL))
+      return std::string(sqlite3_column_name(s, col)) + " is not a number";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
+                                const CorruptRowFn& on_corrupt) const {
   Where w = where_of(filter);
   std::string sql = std::string("SELECT ") + kFigureColumns + " FROM runs" + w.sql +
                     " ORDER BY started_at DESC, run_id DESC" + limit_of(filter);
@@ -135,7 +165,14 @@ Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<voi
     text_into(1, f.job);
     text_into(2, status);
     auto parsed = parse_run_status(status);
+    if (parsed) {
+      if (auto bad = bad_figure_column(s)) parsed = fail(*bad);
+    }
     if (!parsed) {
+      if (on_corrupt) {
+        on_corrupt(f.run_id, parsed.error());
+        continue;
+      }
       last_fault_ = HistoryFault::corrupt;
       return std::unexpected(std::move(parsed.error()).context("history row " + f.run_id));
     }
@@ -172,9 +209,67 @@ namespace {
 // The columns record_of_row reads, in order.
 constexpr const char* kRecordColumns = "record, runner_pid, boot_id, run_id, runner_start";
 
+// Length of the valid UTF-8 sequence at the front of `s` (RFC 3629: no overlong
+// forms, surrogates or code points above U+10FFFF); 0 when there is none.
+size_t utf8_sequence_length(std::string_view s) {
+  auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char b0 = b(0);
+  if (b0 < 0x80) return 1;
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xbf;
+  if (b0 >= 0xc2 && b0 <= 0xdf) {
+    len = 2;
+  } else if (b0 >= 0xe0 && b0 <= 0xef) {
+    len = 3;
+    if (b0 == 0xe0) lo = 0xa0;
+    if (b0 == 0xed) hi = 0x9f;
+  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
+    len = 4;
+    if (b0 == 0xf0) lo = 0x90;
+    if (b0 == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (s.size() < len) return 0;
+  if (b(1) < lo || b(1) > hi) return 0;
+  for (size_t i = 2; i < len; ++i)
+    if (b(i) < 0x80 || b(i) > 0xbf) return 0;
+  return len;
+}
+
+// nlohmann's parser rejects a document with bytes that are not UTF-8; such a
+// byte in a command or counter name is the job's doing, not damage, so it is read
+// as U+FFFD like the runner now writes it.
+std::string utf8_repaired(std::string text) {
+  std::string_view rest(text);
+  bool valid = true;
+  for (size_t n; !rest.empty(); rest.remove_prefix(n)) {
+    n = utf8_sequence_length(rest);
+    if (n == 0) {
+      valid = false;
+      break;
+    }
+  }
+  if (valid) return text;
+  std::string out;
+  out.reserve(text.size() + 16);
+  rest = text;
+  for (size_t n; !rest.empty(); rest.remove_prefix(n)) {
+    n = utf8_sequence_length(rest);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      n = 1;
+    } else {
+      out.append(rest.substr(0, n));
+    }
+  }
+  return out;
+}
+
 // Parses the record column of a kRecordColumns row and fills what the JSON does not carry.
 Result<RunRecord> record_of_row(sqlite3_stmt* s, const RunnerProbe& probe) {
-  std::string text = column_text(s, 0);
+  if (sqlite3_column_type(s, 0) == SQLITE_NULL) return fail("stored record is missing");
+  std::string text = utf8_repaired(column_text(s, 0));
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return fail("stored record is not valid JSON");
   auto r = run_record_from_json(j);
@@ -191,6 +286,11 @@ Result<RunRecord> record_of_row(sqlite3_stmt* s, const RunnerProbe& probe) {
 
 Result<void> HistoryStore::each_run(const RunFilter& filter,
                                    const std::function<void(const RunRecord&)>& fn) const {
+  return each_run(filter, fn, CorruptRowFn());
+}
+
+Result<void> HistoryStore::each_run(const RunFilter& filter, const std::function<void(const RunRecord&)>& fn,
+                                    const CorruptRowFn& on_corrupt) const {
   Where w = where_of(filter);
   std::string sql = std::string("SELECT ") + kRecordColumns + " FROM runs" + w.sql +
                     " ORDER BY started_at DESC, run_id DESC" + limit_of(filter);
@@ -202,6 +302,10 @@ Result<void> HistoryStore::each_run(const RunFilter& filter,
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
     auto r = record_of_row(st.get(), probe_);
     if (!r) {
+      if (on_corrupt) {
+        on_corrupt(column_text(st.get(), 3), r.error());
+        continue;
+      }
       last_fault_ = HistoryFault::corrupt;
       return std::unexpected(std::move(r.error()).context("history row " + column_text(st.get(), 3)));
     }

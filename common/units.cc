@@ -147,7 +147,12 @@ std::string format_size(uint64_t bytes) {
 }
 
 std::string format_duration_s(double seconds) {
-  if (seconds < 0) seconds = 0;
+  // Durations read from a history row are whatever the file holds. NaN, negative
+  // and absurdly long ones print plainly; converting them to an integer would be
+  // undefined (and printed "-2562047788015215h-30m").
+  constexpr double kHundredYears_s = 100 * 365.25 * 86400;
+  if (!(seconds >= 0)) return "-";
+  if (seconds >= kHundredYears_s) return ">100y";
   if (seconds < 60) return fmt::format("{:.{}f}s", seconds, seconds < 10 ? 2 : 1);
   auto total = static_cast<int64_t>(std::llround(seconds));
   int64_t h = total / 3600, m = (total % 3600) / 60, s = total % 60;

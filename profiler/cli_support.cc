@@ -13,10 +13,14 @@
 
 #include "common/units.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::prof {
 
-void print_error(const std::string& message) { std::fprintf(stderr, "cronprof: %s\n", message.c_str()); }
+// Messages quote history content (run ids, job names, paths): escaped like the tables.
+void print_error(const std::string& message) {
+  std::fprintf(stderr, "cronprof: %s\n", term_text(message).c_str());
+}
 
 int exit_code_for(HistoryFault fault) {
   switch (fault) {
@@ -57,6 +61,19 @@ int query_failed(const HistoryStore& store, const Error& e) {
   return f == HistoryFault::none ? kExitFailure : exit_code_for(f);
 }
 
+HistoryStore::CorruptRowFn SkippedRows::callback() {
+  return [this](const std::string& run_id, const Error& why) {
+    if (++count_ <= kMaxNamed) print_error("skipped unreadable history row, run " + run_id + ": " + why.message());
+  };
+}
+
+void SkippedRows::report(const std::string& history_path) const {
+  if (count_ == 0) return;
+  std::string more = count_ > kMaxNamed ? fmt::format(" ({} not named above)", count_ - kMaxNamed) : "";
+  print_error(fmt::format("skipped {} unreadable row{} of {}{}; the other rows are shown", count_,
+                          count_ == 1 ? "" : "s", history_path, more));
+}
+
 double now_unix_s() {
   using namespace std::chrono;
   return duration<double>(system_clock::now().time_since_epoch()).count();
@@ -76,9 +93,13 @@ std::expected<double, int> window_option(const char* flag, const std::string& te
 }
 
 std::string format_utc(double unix_s) {
+  // A row's time is whatever the file holds: outside years 0..9999 (or NaN) it is
+  // no time a person could read, and converting it to time_t would be undefined.
+  constexpr double kYear0 = -62167219200.0, kYear10000 = 253402300800.0;
+  if (!(unix_s >= kYear0 && unix_s < kYear10000)) return "-";
   time_t t = static_cast<time_t>(std::floor(unix_s));
   struct tm tm {};
-  gmtime_r(&t, &tm);
+  if (!gmtime_r(&t, &tm)) return "-";
   char buf[80];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec);
@@ -89,7 +110,10 @@ std::string size_or_dash(const std::optional<uint64_t>& bytes) {
   return bytes ? units::format_size(*bytes) : "-";
 }
 std::string size_or_dash(const std::optional<double>& bytes) {
-  return bytes && *bytes >= 0 ? units::format_size(static_cast<uint64_t>(std::llround(*bytes))) : "-";
+  if (!bytes || !(*bytes >= 0)) return "-";
+  // No real run's byte count, and beyond what uint64_t holds.
+  if (*bytes >= 18446744073709551616.0) return ">" + units::format_size(UINT64_MAX);
+  return units::format_size(static_cast<uint64_t>(std::round(*bytes)));
 }
 std::string duration_or_dash(const std::optional<double>& seconds) {
   return seconds ? units::format_duration_s(*seconds) : "-";
@@ -105,6 +129,8 @@ Table::Table(std::vector<std::string> header, std::vector<bool> right_aligned)
 
 void Table::add(std::vector<std::string> row) {
   row.resize(header_.size());
+  // Cells carry history content (job names, run ids): never raw to the terminal.
+  for (auto& cell : row) cell = term_text(cell);
   rows_.push_back(std::move(row));
 }
 

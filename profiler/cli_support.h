@@ -30,6 +30,23 @@ std::expected<HistoryStore, int> open_history(const Global& g,
 // Prints a failed query's error and returns its exit code.
 int query_failed(const HistoryStore& store, const Error& e);
 
+// The rows of a listing that could not be read. Each is named on stderr (run id
+// and why, the first kMaxNamed of them) and report() ends with the count, so
+// `runs`, `summary`, `suggest` and `export` show every other row and still exit 0:
+// one damaged row must not hide the whole history.
+class SkippedRows {
+ public:
+  static constexpr size_t kMaxNamed = 20;
+  // What to pass to HistoryStore::each_run / scan. Keeps a pointer to this.
+  HistoryStore::CorruptRowFn callback();
+  // "cronprof: skipped N unreadable rows of PATH ..." on stderr when N > 0.
+  void report(const std::string& history_path) const;
+  size_t count() const { return count_; }
+
+ private:
+  size_t count_ = 0;
+};
+
 double now_unix_s();
 // "7d", "12h", "90m" -> the Unix time that long before `now_s`.
 Result<double> since_cutoff(const std::string& text, double now_s);

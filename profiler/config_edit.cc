@@ -16,6 +16,7 @@
 
 #include "common/fd.h"
 #include "common/safe_file.h"
+#include "runner/job_spec.h"
 
 namespace cronrun::prof {
 
@@ -181,18 +182,8 @@ Result<std::string> set_config_keys(std::string_view text,
   return out;
 }
 
-std::string default_job_config_path(const std::string& job) {
-  if (::geteuid() == 0) return "/etc/cronrun/jobs.d/" + job + ".json";
-  const char* xdg = std::getenv("XDG_CONFIG_HOME");
-  std::string base;
-  if (xdg && xdg[0] == '/') {
-    base = xdg;
-  } else {
-    const char* home = std::getenv("HOME");
-    base = std::string(home ? home : "") + "/.config";
-  }
-  return base + "/cronrun/jobs.d/" + job + ".json";
-}
+// The runner's own rule, so the two can never disagree on which file a job reads.
+std::string default_job_config_path(const std::string& job) { return default_config_path(job); }
 
 namespace {
 
@@ -221,7 +212,8 @@ Result<std::pair<UniqueFd, std::string>> create_temp(const CheckedDir& dir, cons
 
 }  // namespace
 
-Result<void> write_file_atomically(const std::string& path, const std::string& content) {
+Result<void> write_file_atomically(const std::string& path, const std::string& content,
+                                   const std::function<Result<void>(const std::string&)>& check) {
   auto [dir_path, name] = split_path(path);
   if (name.empty() || name == "." || name == "..") return fail(path + ": expected a file path, not a directory");
   bool own_dir = dir_path == default_job_config_dir();
@@ -273,6 +265,12 @@ Result<void> write_file_atomically(const std::string& path, const std::string& c
     return fail_sys("fsync", tmp_path);
   }
   fd.reset();
+  if (check) {
+    if (auto ok = check(tmp_path); !ok) {
+      cleanup();
+      return ok;
+    }
+  }
   // renameat replaces the directory entry: should a symlink be planted at `name`
   // after the check, it is replaced, not followed.
   if (::renameat(dir->fd(), tmp_name.c_str(), dir->fd(), name.c_str()) != 0) {

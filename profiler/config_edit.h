@@ -10,6 +10,7 @@
 // file cronrun would reject.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,7 +36,10 @@ std::string default_job_config_path(const std::string& job);
 // another user's file in a shared (sticky) directory. Mode and owner carry over
 // from an old file root or the caller owns; another user's file only narrows the
 // mode (0644 at most); a new file is 0644. Only the default job config directory
-// is created when missing; any other directory must exist.
-Result<void> write_file_atomically(const std::string& path, const std::string& content);
+// is created when missing; any other directory must exist. `check`, when given,
+// is called with the complete temp file before the rename; its error leaves
+// `path` as it was and removes the temp file.
+Result<void> write_file_atomically(const std::string& path, const std::string& content,
+                                   const std::function<Result<void>(const std::string&)>& check = {});
 
 }  // namespace cronrun::prof

@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -15,6 +16,7 @@
 #include "profiler/command.h"
 #include "profiler/config_edit.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::prof {
 
@@ -26,6 +28,13 @@ constexpr RunStatus kStatuses[] = {RunStatus::running, RunStatus::ok,      RunSt
 
 std::string num(double v) { return fmt::format("{}", v); }
 
+// Prometheus spells non-finite sample values NaN, +Inf and -Inf.
+std::string sample_value(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  return num(v);
+}
+
 template <class T>
 std::string opt(const std::optional<T>& v) {
   return v ? fmt::format("{}", *v) : "";
@@ -34,12 +43,22 @@ std::string opt(const std::optional<T>& v) {
 }  // namespace
 
 std::string prometheus_label(const std::string& value) {
+  // The text format knows only \\, \" and \n in a label value (any other escape
+  // fails the whole file in the textfile collector). A newline keeps its \n; other
+  // controls and bytes that are not UTF-8 are first spelled out by term_text,
+  // whose backslashes are then escaped like any other.
   std::string out;
-  for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+  size_t start = 0;
+  for (;;) {
+    size_t nl = value.find('\n', start);
+    for (char c : term_text(std::string_view(value).substr(start, nl == std::string::npos ? nl : nl - start))) {
+      if (c == '\\') out += "\\\\";
+      else if (c == '"') out += "\\\"";
+      else out += c;
+    }
+    if (nl == std::string::npos) break;
+    out += "\\n";
+    start = nl + 1;
   }
   return out;
 }
@@ -50,7 +69,7 @@ std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generate
     out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
   };
   auto sample = [&](const char* name, const JobMetrics& j, double v, const std::string& extra = "") {
-    out += fmt::format("{}{{job=\"{}\"{}}} {}\n", name, prometheus_label(j.job), extra, num(v));
+    out += fmt::format("{}{{job=\"{}\"{}}} {}\n", name, prometheus_label(j.job), extra, sample_value(v));
   };
   // One family per figure of the last run; a job whose last run did not measure
   // the figure has no sample (absent, not 0).
@@ -129,8 +148,11 @@ std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generate
   return out;
 }
 
-std::string csv_field(const std::string& v) {
-  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+std::string csv_field(const std::string& raw) {
+  // No raw controls even inside quotes (RFC 4180 allows line breaks there, but a
+  // terminal or a naive line-based reader does not): term_text first.
+  std::string v = term_text(raw);
+  if (v.find_first_of(",\"") == std::string::npos) return v;
   std::string out = "\"";
   for (char c : v) {
     if (c == '"') out += '"';
@@ -213,24 +235,28 @@ Command add_export(CLI::App& parent, const Global& g) {
             auto store = open_history(g);
             if (!store) return store.error();
             std::string out;
+            SkippedRows skipped;
             if (opts->format == "prometheus") {
-              auto counts = store->status_counts();
-              if (!counts) return query_failed(*store, counts.error());
+              // One pass over the figures: counts by status and each job's newest
+              // finished run, so a damaged row is skipped like in the other formats.
               auto last_ok = store->last_success_by_job();
               if (!last_ok) return query_failed(*store, last_ok.error());
+              std::map<std::string, JobMetrics> by_job;
+              RunFilter all;
+              all.job = f.job;
+              auto r = store->scan(all, [&](const RunFigures& x) {
+                JobMetrics& m = by_job[x.job];
+                m.counts[x.status]++;
+                if (x.status == RunStatus::running || x.status == RunStatus::lost) return;
+                if (!m.last || x.started_at_s > m.last->started_at_s ||
+                    (x.started_at_s == m.last->started_at_s && x.run_id > m.last->run_id))
+                  m.last = x;
+              }, skipped.callback());
+              if (!r) return query_failed(*store, r.error());
               std::vector<JobMetrics> jobs;
-              for (const auto& [job, by_status] : *counts) {
-                if (f.job && job != *f.job) continue;
-                JobMetrics m;
+              for (auto& [job, m] : by_job) {
                 m.job = job;
-                m.counts = by_status;
                 if (auto it = last_ok->find(job); it != last_ok->end()) m.last_success_s = it->second;
-                RunFilter newest;
-                newest.job = job;
-                newest.finished_only = true;
-                newest.limit = 1;
-                if (auto r = store->scan(newest, [&](const RunFigures& x) { m.last = x; }); !r)
-                  return query_failed(*store, r.error());
                 jobs.push_back(std::move(m));
               }
               out = prometheus_text(jobs, now_unix_s());
@@ -242,7 +268,7 @@ Command add_export(CLI::App& parent, const Global& g) {
                   std::fputs(out.c_str(), stdout);
                   out.clear();
                 }
-              });
+              }, skipped.callback());
               if (!r) return query_failed(*store, r.error());
             } else {
               out = "[";
@@ -250,15 +276,16 @@ Command add_export(CLI::App& parent, const Global& g) {
               auto r = store->each_run(f, [&](const RunRecord& rec) {
                 out += first ? "\n" : ",\n";
                 first = false;
-                out += to_json(rec).dump();
+                out += json_text(to_json(rec));
                 if (opts->output.empty() && out.size() > (1 << 16)) {
                   std::fputs(out.c_str(), stdout);
                   out.clear();
                 }
-              });
+              }, skipped.callback());
               if (!r) return query_failed(*store, r.error());
               out += "\n]\n";
             }
+            skipped.report(g.history_path);
             if (opts->output.empty()) {
               std::fputs(out.c_str(), stdout);
               return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;

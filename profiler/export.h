@@ -28,7 +28,8 @@ struct JobMetrics {
 };
 
 std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generated_unix_s);
-// Escapes a label value: backslash, double quote and newline.
+// Escapes a label value: backslash, double quote and newline as the format says;
+// other controls and bytes that are not UTF-8 spelled out first (text_escape.h).
 std::string prometheus_label(const std::string& value);
 
 std::string csv_header();

@@ -11,6 +11,7 @@
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::prof {
 
@@ -32,12 +33,12 @@ Command add_gc(CLI::App& parent, const Global& g) {
             auto n = store->delete_before(*cutoff, opts->dry_run);
             if (!n) return query_failed(*store, n.error());
             if (g.json) {
-              std::printf("%s\n", nlohmann::json{{"deleted", opts->dry_run ? 0 : *n},
+              std::printf("%s\n", json_text(nlohmann::json{{"deleted", opts->dry_run ? 0 : *n},
                                                  {"would_delete", opts->dry_run ? *n : 0},
                                                  {"before", format_utc(*cutoff)},
-                                                 {"dry_run", opts->dry_run}}
-                                      .dump(2)
-                                      .c_str());
+                                                 {"dry_run", opts->dry_run}},
+                                  2)
+                                  .c_str());
             } else {
               std::printf("%s %llu runs that started before %s\n", opts->dry_run ? "would delete" : "deleted",
                           static_cast<unsigned long long>(*n), format_utc(*cutoff).c_str());

@@ -11,6 +11,7 @@
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 #include "profiler/plan_history.h"
 #include "profiler/plan_run.h"
 
@@ -79,9 +80,9 @@ Command add_plan(CLI::App& parent, const Global& g) {
             if (g.json) {
               nlohmann::json j = plan::to_json(out->plan, out->rejected);
               j["since"] = format_utc(*since);
-              std::printf("%s\n", j.dump(2).c_str());
+              std::printf("%s\n", json_text(j, 2).c_str());
             } else {
-              std::fputs(plan::format_text(out->plan, out->rejected).c_str(), stdout);
+              std::fputs(term_lines(plan::format_text(out->plan, out->rejected)).c_str(), stdout);
             }
             return kExitOk;
           }};

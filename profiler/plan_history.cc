@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "profiler/cli_support.h"
 #include "profiler/stats.h"
 
 namespace cronrun::plan {
@@ -38,7 +39,10 @@ std::vector<JobProfile> profiles_from(const std::vector<RunFigures>& runs) {
   std::vector<JobProfile> out;
   for (auto& [job, a] : by_job) {
     a.p.job = job;
-    if (auto v = prof::percentile(a.mem, 95)) a.p.memory_peak_p95_bytes = static_cast<uint64_t>(*v);
+    // The figures come from uint64_t columns, but their double can be 2^64, which
+    // does not convert back.
+    if (auto v = prof::percentile(a.mem, 95); v && *v < 18446744073709551616.0)
+      a.p.memory_peak_p95_bytes = static_cast<uint64_t>(*v);
     a.p.cpu_per_wall = prof::percentile(a.rate, 95);
     a.p.wall_p50_s = prof::percentile(a.wall, 50);
     a.p.wall_p95_s = prof::percentile(a.wall, 95);
@@ -52,8 +56,10 @@ Result<std::vector<JobProfile>> load_profiles(const HistoryStore& store, double 
   filter.since_unix_s = since_unix_s;
   filter.finished_only = true;
   std::vector<RunFigures> runs;
-  auto r = store.scan(filter, [&](const RunFigures& f) { runs.push_back(f); });
+  prof::SkippedRows skipped;
+  auto r = store.scan(filter, [&](const RunFigures& f) { runs.push_back(f); }, skipped.callback());
   if (!r) return std::unexpected(std::move(r.error()).context("reading job profiles from the history"));
+  skipped.report(store.path());
   return profiles_from(runs);
 }
 

@@ -6,11 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <vector>
 
 #include "common/units.h"
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 #include "runner/cgroup.h"
 
 namespace cronrun::prof {
@@ -20,8 +22,16 @@ Command add_ps(CLI::App& parent, const Global& g) {
   return {app, [&g]() -> int {
             auto store = open_history(g);
             if (!store) return store.error();
-            auto runs = store->in_progress();
-            if (!runs) return query_failed(*store, runs.error());
+            // in_progress(), with a damaged row skipped and named instead of failing it all.
+            RunFilter running;
+            running.status = RunStatus::running;
+            SkippedRows skipped;
+            std::vector<RunRecord> live_runs;
+            if (auto r = store->each_run(running, [&](const RunRecord& rec) { live_runs.push_back(rec); },
+                                         skipped.callback());
+                !r)
+              return query_failed(*store, r.error());
+            const auto* runs = &live_runs;
             double now = now_unix_s();
             nlohmann::json arr = nlohmann::json::array();
             Table t({"RUN ID", "JOB", "STARTED", "ELAPSED", "MEM NOW", "MEM LIMIT", "CPU SO FAR", "TASKS", "RUNNER"},
@@ -56,15 +66,16 @@ Command add_ps(CLI::App& parent, const Global& g) {
               t.add({r.run_id, r.job, r.started_at, duration_or_dash(elapsed), size_or_dash(live.memory_current_bytes),
                      size_or_dash(r.limits.memory_max_bytes), duration_or_dash(live.cpu_s),
                      live.pids_current ? std::to_string(*live.pids_current) : "-", std::to_string(r.runner_pid)});
-              if (live_error && !g.json) std::fprintf(stderr, "cronprof: run %s: %s\n", r.run_id.c_str(), live_error->c_str());
+              if (live_error && !g.json) print_error("run " + r.run_id + ": " + *live_error);
             }
             if (g.json) {
-              std::printf("%s\n", nlohmann::json{{"runs", std::move(arr)}}.dump(2).c_str());
+              std::printf("%s\n", json_text(nlohmann::json{{"runs", std::move(arr)}}, 2).c_str());
             } else if (t.empty()) {
               std::printf("no runs in progress\n");
             } else {
               std::fputs(t.render().c_str(), stdout);
             }
+            skipped.report(g.history_path);
             return kExitOk;
           }};
 }

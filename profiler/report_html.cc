@@ -24,6 +24,7 @@
 
 #include "common/units.h"
 #include "profiler/chartjs_inline.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::report {
 
@@ -131,7 +132,9 @@ window.addEventListener('error', function (e) {
 })();
 )js";
 
-std::string esc(std::string_view s) { return html_escape(s); }
+// Job content: controls and bytes that are not UTF-8 spelled out as in the
+// terminal (text_escape.h), then HTML-escaped for text and attribute contexts.
+std::string esc(std::string_view s) { return html_escape(prof::term_text(s)); }
 
 std::string opt_size(const std::optional<uint64_t>& b) { return b ? units::format_size(*b) : "-"; }
 std::string opt_dur(const std::optional<double>& s) { return s ? units::format_duration_s(*s) : "-"; }
@@ -141,7 +144,8 @@ bool bad_status(std::string_view s) { return s != "ok" && s != "skipped" && s !=
 
 // JSON that may sit inside <script>: no '<', '>' or '&' survive as such.
 std::string script_json(const json& j) {
-  std::string raw = j.dump();
+  // ensure_ascii also turns U+2028/U+2029 (line ends to older JavaScript) into escapes.
+  std::string raw = prof::json_text(j);
   std::string out;
   out.reserve(raw.size());
   for (char c : raw) {

@@ -19,6 +19,7 @@
 #include "profiler/config_edit.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 #include "profiler/plan_history.h"
 #include "profiler/plan_run.h"
 #include "profiler/report_html.h"
@@ -126,13 +127,13 @@ Command add_report(CLI::App& parent, const Global& g) {
               return kExitFailure;
             }
             if (g.json) {
-              std::printf("%s\n", nlohmann::json({{"path", opts->html},
+              std::printf("%s\n", json_text(nlohmann::json({{"path", opts->html},
                                                   {"jobs", in.jobs.size()},
                                                   {"failures", in.failures.size()},
                                                   {"charts", report::charts_available()},
-                                                  {"heatmap", in.heatmap.has_value()}})
-                                      .dump(2)
-                                      .c_str());
+                                                  {"heatmap", in.heatmap.has_value()}}),
+                                             2)
+                                       .c_str());
             }
             return kExitOk;
           }};

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fmt/core.h>
 #include <map>
 
 #include "profiler/cli_support.h"
@@ -42,11 +43,16 @@ Result<ReportInput> report_from_history(const HistoryStore& store, double since_
   filter.since_unix_s = since_unix_s;
   std::map<std::string, std::vector<RunFigures>> by_job;
   prof::SummaryBuilder summary;
+  prof::SkippedRows skipped;
   auto r = store.scan(filter, [&](const RunFigures& f) {
     summary.add(f);
     by_job[f.job].push_back(f);
-  });
+  }, skipped.callback());
   if (!r) return std::unexpected(std::move(r.error()).context("reading runs for the report"));
+  skipped.report(store.path());
+  if (skipped.count())
+    in.notes.push_back(fmt::format("{} damaged history row(s) skipped; cronprof names them on stderr.",
+                                   skipped.count()));
   auto last_success = store.last_success_by_job();
   if (!last_success) return std::unexpected(std::move(last_success.error()).context("reading runs for the report"));
 
@@ -61,7 +67,8 @@ Result<ReportInput> report_from_history(const HistoryStore& store, double since_
     row.runs = s.runs;
     row.failures = s.failures;
     row.wall_p95_s = s.wall_s.p95;
-    if (s.memory_peak_bytes.p95) row.memory_peak_p95_bytes = static_cast<uint64_t>(*s.memory_peak_bytes.p95);
+    if (s.memory_peak_bytes.p95 && *s.memory_peak_bytes.p95 < 18446744073709551616.0)  // converts back
+      row.memory_peak_p95_bytes = static_cast<uint64_t>(*s.memory_peak_bytes.p95);
     row.cpu_p95_s = s.cpu_s.p95;
     row.db_queries_p95 = s.db_queries.p95;
     if (!runs.empty()) {

@@ -10,6 +10,7 @@
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::prof {
 
@@ -62,11 +63,14 @@ Command add_runs(CLI::App& parent, const Global& g) {
             auto store = open_history(g);
             if (!store) return store.error();
 
+            SkippedRows skipped;
             if (g.json) {
               nlohmann::json arr = nlohmann::json::array();
-              auto r = store->each_run(f, [&](const RunRecord& rec) { arr.push_back(to_json(rec)); });
+              auto r = store->each_run(f, [&](const RunRecord& rec) { arr.push_back(to_json(rec)); },
+                                       skipped.callback());
               if (!r) return query_failed(*store, r.error());
-              std::printf("%s\n", nlohmann::json{{"runs", std::move(arr)}}.dump(2).c_str());
+              std::printf("%s\n", json_text(nlohmann::json{{"runs", std::move(arr)}}, 2).c_str());
+              skipped.report(g.history_path);
               return kExitOk;
             }
             Table t({"STARTED", "JOB", "STATUS", "EXIT", "WALL", "CPU", "PEAK MEM", "RUN ID"},
@@ -74,8 +78,9 @@ Command add_runs(CLI::App& parent, const Global& g) {
             auto r = store->scan(f, [&](const RunFigures& x) {
               t.add({format_utc(x.started_at_s), x.job, to_string(x.status), exit_text(x), duration_or_dash(x.wall_s),
                      duration_or_dash(x.cpu_s), memory_text(x), x.run_id});
-            });
+            }, skipped.callback());
             if (!r) return query_failed(*store, r.error());
+            skipped.report(g.history_path);
             if (t.empty()) {
               std::printf("no runs since %s\n", format_utc(*since).c_str());
               return kExitOk;

@@ -7,6 +7,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -14,6 +15,7 @@
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::prof {
 
@@ -26,10 +28,17 @@ std::string secs_or_nm(const std::optional<double>& v) { return v ? units::forma
 std::string count_or_nm(const std::optional<uint64_t>& v) { return v ? std::to_string(*v) : kNotMeasured; }
 
 std::string num(double v) {
-  // Counters are summed doubles; show integers without a fraction.
-  if (v == static_cast<double>(static_cast<long long>(v))) return std::to_string(static_cast<long long>(v));
+  // Counters are summed doubles; show integers without a fraction. The range check
+  // comes first: a job writes its own counters, and converting NaN, infinities or
+  // values beyond long long is undefined.
+  if (std::isfinite(v) && std::fabs(v) < 9e15 && v == std::trunc(v))
+    return std::to_string(static_cast<long long>(v));
+  if (std::isfinite(v) && std::fabs(v) >= 1e15) return fmt::format("{:.6g}", v);
   return fmt::format("{:.3f}", v);
 }
+
+// History strings are escaped where they enter the text (profiler/text_escape.h).
+std::string t(std::string_view s) { return term_text(s); }
 
 std::optional<double> counter(const RunRecord& r, const std::string& key) {
   auto it = r.counters.find(key);
@@ -45,7 +54,7 @@ std::string status_line(const RunRecord& r) {
   std::string s = to_string(r.status);
   if (r.exit_code) s += fmt::format(", exit {}", *r.exit_code);
   if (r.signal) s += fmt::format(", signal {}", *r.signal);
-  if (r.skip_reason) s += " — " + *r.skip_reason;
+  if (r.skip_reason) s += " — " + t(*r.skip_reason);
   if (r.status == RunStatus::lost)
     s += " — the runner is gone (crashed, killed or the host rebooted) without recording the end";
   if (r.status == RunStatus::running) s += " — in progress";
@@ -85,7 +94,7 @@ std::string render_db(const RunRecord& r) {
     if (k.rfind(kProc, 0) != 0 || k.size() < kProc.size() + 9 || k.compare(k.size() - 8, 8, ".queries") != 0)
       continue;
     std::string program = k.substr(kProc.size(), k.size() - kProc.size() - 8);
-    s += fmt::format("\n  {:<11}{}: {} queries", "", program, num(v));
+    s += fmt::format("\n  {:<11}{}: {} queries", "", t(program), num(v));
   }
   auto procs = counter(r, "db.processes");
   if (procs || with_client) {
@@ -99,16 +108,16 @@ std::string render_db(const RunRecord& r) {
 
 std::string render_profile(const RunRecord& r) {
   std::string out;
-  out += fmt::format("run {} of job {}", r.run_id, r.job);
-  if (!r.host.empty()) out += " on " + r.host;
-  if (!r.user.empty()) out += " as " + r.user;
+  out += fmt::format("run {} of job {}", t(r.run_id), t(r.job));
+  if (!r.host.empty()) out += " on " + t(r.host);
+  if (!r.user.empty()) out += " as " + t(r.user);
   out += "\n";
   std::string cmd;
-  for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + a;
+  for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + t(a);
   row(out, "command", cmd.empty() ? "-" : cmd);
   row(out, "status", status_line(r));
-  row(out, "started", r.started_at);
-  row(out, "finished", r.finished_at.value_or("-"));
+  row(out, "started", t(r.started_at));
+  row(out, "finished", t(r.finished_at.value_or("-")));
   std::string wall = secs_or_nm(r.wall_s);
   if (r.wall_s && r.limits.timeout_s)
     wall += fmt::format(" (timeout {}, {:.0f}% used)", units::format_duration_s(*r.limits.timeout_s),
@@ -159,20 +168,20 @@ std::string render_profile(const RunRecord& r) {
   std::string counters;
   for (const auto& [k, v] : r.counters) {
     if (k.rfind("db.", 0) == 0) continue;
-    counters += (counters.empty() ? "" : ", ") + k + " " + num(v);
+    counters += (counters.empty() ? "" : ", ") + t(k) + " " + num(v);
   }
   row(out, "counters", counters.empty() ? "none" : counters);
 
-  std::string iso = r.isolation.cgroup;
-  if (r.isolation.path) iso += " " + *r.isolation.path;
-  iso += " (accounting " + r.isolation.accounting + ")";
-  if (r.isolation.note) iso += " — " + *r.isolation.note;
+  std::string iso = t(r.isolation.cgroup);
+  if (r.isolation.path) iso += " " + t(*r.isolation.path);
+  iso += " (accounting " + t(r.isolation.accounting) + ")";
+  if (r.isolation.note) iso += " — " + t(*r.isolation.note);
   row(out, "isolation", iso);
-  std::string lock = r.lock.path ? *r.lock.path : "none";
+  std::string lock = r.lock.path ? t(*r.lock.path) : "none";
   lock += fmt::format(", waited {}", units::format_duration_s(r.lock.waited_s));
   if (r.lock.holder_pid) lock += fmt::format(", held by pid {}", *r.lock.holder_pid);
   row(out, "lock", lock);
-  row(out, "log", r.log.path ? fmt::format("{} ({})", *r.log.path, units::format_size(r.log.bytes)) : "not kept");
+  row(out, "log", r.log.path ? fmt::format("{} ({})", t(*r.log.path), units::format_size(r.log.bytes)) : "not kept");
   return out;
 }
 
@@ -196,7 +205,7 @@ Command add_show(CLI::App& parent, const Global& g) {
               return kExitNotFound;
             }
             if (g.json)
-              std::printf("%s\n", to_json(**found).dump(2).c_str());
+              std::printf("%s\n", json_text(to_json(**found), 2).c_str());
             else
               std::fputs(render_profile(**found).c_str(), stdout);
             return kExitOk;

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -22,6 +24,9 @@
 #include "profiler/exit_codes.h"
 #include "profiler/stats.h"
 #include "profiler/summary.h"
+#include "profiler/text_escape.h"
+#include "runner/cli.h"
+#include "runner/job_spec.h"
 
 namespace cronrun::prof {
 
@@ -34,6 +39,15 @@ constexpr uint64_t kGiB = 1024 * kMiB;
 constexpr double kThrottledShare = 0.05;
 
 uint64_t round_up(uint64_t v, uint64_t step) { return (v + step - 1) / step * step; }
+
+// Upper bounds of what is suggested at all, well inside what cronrun's parsers
+// take (units::parse_size, parse_duration): beyond them the figures are damage or
+// nonsense, and arithmetic on them would overflow.
+constexpr double kMaxMemoryBytes = 1ull << 60;
+constexpr double kMaxTimeout_s = 100 * 365.25 * 86400;
+
+// A byte figure from a history row (a double that may be anything) for evidence text.
+std::string size_text(double bytes) { return size_or_dash(std::optional<double>(bytes)); }
 
 std::string plural(uint64_t n, const char* one, const char* many) {
   return fmt::format("{} {}", n, n == 1 ? one : many);
@@ -49,6 +63,7 @@ std::string memory_value(uint64_t bytes) {
 std::string cpu_value(double pct) { return fmt::format("{:.0f}%", pct); }
 
 std::string timeout_value(double seconds) {
+  if (!(seconds >= 0 && seconds <= kMaxTimeout_s)) return "";
   auto s = static_cast<uint64_t>(std::ceil(seconds));
   if (s < 120) return fmt::format("{}s", s);
   uint64_t m = (s + 59) / 60;
@@ -57,8 +72,16 @@ std::string timeout_value(double seconds) {
   return fmt::format("{}h{}m", m / 60, m % 60);
 }
 
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 0 ? static_cast<unsigned>(online) : 1;
+}
+
 Suggestion suggest_limits(const std::string& job, const std::vector<RunFigures>& runs, double headroom,
-                          double window_days) {
+                          double window_days, std::optional<unsigned> host_cpus) {
   Suggestion s;
   s.job = job;
   s.runs = runs.size();
@@ -127,18 +150,22 @@ Suggestion suggest_limits(const std::string& job, const std::vector<RunFigures>&
     double want = p99 * headroom;
     std::string why = fmt::format("memory: {} p99 {}, max {} over {} successful runs",
                                   from_rss ? "largest-process RSS (no cgroup accounting, may understate)" : "peak",
-                                  units::format_size(static_cast<uint64_t>(p99)),
-                                  units::format_size(static_cast<uint64_t>(mem.back())), mem.size());
+                                  size_text(p99), size_text(mem.back()), mem.size());
     why += fmt::format("; {}", plural(oom_kills, "OOM kill", "OOM kills"));
     if (oom_kills && oom_limit) {
       why += " under the " + units::format_size(*oom_limit) + " limit, so at least that × headroom";
       want = std::max(want, static_cast<double>(*oom_limit) * headroom);
     }
-    uint64_t bytes = static_cast<uint64_t>(std::ceil(want));
-    bytes = round_up(std::max<uint64_t>(bytes, 16 * kMiB), bytes >= 256 * kMiB ? 16 * kMiB : kMiB);
-    s.memory_bytes = bytes;
-    s.memory = memory_value(bytes);
-    s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.memory, headroom));
+    if (!(want <= kMaxMemoryBytes)) {
+      s.evidence.push_back(fmt::format("{}; × {:g} is beyond any memory limit, so the figures are damaged; no "
+                                       "suggestion", why, headroom));
+    } else {
+      uint64_t bytes = static_cast<uint64_t>(std::ceil(want));
+      bytes = round_up(std::max<uint64_t>(bytes, 16 * kMiB), bytes >= 256 * kMiB ? 16 * kMiB : kMiB);
+      s.memory_bytes = bytes;
+      s.memory = memory_value(bytes);
+      s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.memory, headroom));
+    }
   } else {
     s.evidence.push_back("memory: no run measured it; no suggestion");
   }
@@ -159,9 +186,19 @@ Suggestion suggest_limits(const std::string& job, const std::vector<RunFigures>&
       }
     }
     double pct = std::max(10.0, std::ceil(want / 10.0 - 1e-9) * 10.0);
-    s.cpu_pct = pct;
-    s.cpu = cpu_value(pct);
-    s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.cpu, headroom));
+    if (host_cpus && !(pct <= 100.0 * *host_cpus)) {
+      // Also where the figures are absurd (infinite utilisation of a zero wall).
+      pct = 100.0 * *host_cpus;
+      why += fmt::format("; capped at the {} CPU{} of this host", *host_cpus, *host_cpus == 1 ? "" : "s");
+    }
+    if (!(pct <= 100000.0)) {
+      s.evidence.push_back(fmt::format("{}; × {:g} is beyond any CPU quota, so the figures are damaged; no "
+                                       "suggestion", why, headroom));
+    } else {
+      s.cpu_pct = pct;
+      s.cpu = cpu_value(pct);
+      s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.cpu, headroom));
+    }
   } else {
     s.evidence.push_back("cpu: no run measured CPU time; no suggestion");
   }
@@ -181,6 +218,11 @@ Suggestion suggest_limits(const std::string& job, const std::vector<RunFigures>&
       }
     }
     double secs = std::max(10.0, want);
+    if (!(secs <= kMaxTimeout_s)) {
+      s.evidence.push_back(fmt::format("{}; × {:g} is beyond any timeout, so the figures are damaged; no "
+                                       "suggestion", why, headroom));
+      return s;
+    }
     if (secs < 120)
       secs = std::ceil(secs / 10.0) * 10.0;
     else if (secs < 7200)
@@ -215,7 +257,7 @@ nlohmann::json suggestion_json(const Suggestion& s) {
 }
 
 std::string suggestion_text(const Suggestion& s) {
-  std::string head = s.job + ": ";
+  std::string head = term_text(s.job) + ": ";
   if (!s.enough_data) {
     head += "not enough history";
   } else {
@@ -240,6 +282,15 @@ namespace {
 
 // A job config is a few keys; more than this is not one.
 constexpr size_t kMaxConfigBytes = 1 << 20;
+// cronrun's own reading of the config file that would be written (runner/cli.h):
+// a file it would refuse is never put in place.
+Result<void> cronrun_accepts(const std::string& job, const std::string& candidate_path) {
+  JobSpec spec;
+  spec.name = job;
+  if (auto r = load_job_config(candidate_path, spec); !r)
+    return std::unexpected(std::move(r.error()).context("cronrun would refuse the result, so it is not written"));
+  return {};
+}
 
 // Writes the suggested keys of `s` into the job's config file.
 Result<std::string> write_suggestion(const Suggestion& s, const std::string& path) {
@@ -262,7 +313,8 @@ Result<std::string> write_suggestion(const Suggestion& s, const std::string& pat
   }
   auto edited = set_config_keys(old, kv);
   if (!edited) return std::unexpected(std::move(edited.error()).context("config " + path));
-  if (auto w = write_file_atomically(path, *edited); !w) return std::unexpected(w.error());
+  auto check = [&](const std::string& candidate) { return cronrun_accepts(s.job, candidate); };
+  if (auto w = write_file_atomically(path, *edited, check); !w) return std::unexpected(w.error());
   std::string keys;
   for (const auto& [k, v] : kv) keys += (keys.empty() ? "" : ", ") + k + " " + v;
   return keys;
@@ -301,7 +353,9 @@ Command add_suggest(CLI::App& parent, const Global& g) {
             RunFilter f;
             if (!opts->job.empty()) f.job = opts->job;
             f.since_unix_s = *since;
-            if (auto r = store->scan(f, [&](const RunFigures& x) { per_job[x.job].push_back(x); }); !r)
+            SkippedRows skipped;
+            if (auto r = store->scan(f, [&](const RunFigures& x) { per_job[x.job].push_back(x); }, skipped.callback());
+                !r)
               return query_failed(*store, r.error());
             if (!opts->job.empty() && per_job.empty()) {
               print_error("no runs of job '" + opts->job + "' since " + format_utc(*since));
@@ -311,10 +365,16 @@ Command add_suggest(CLI::App& parent, const Global& g) {
             nlohmann::json arr = nlohmann::json::array();
             int rc = kExitOk;
             for (const auto& [job, runs] : per_job) {
-              Suggestion s = suggest_limits(job, runs, opts->headroom, std::round(days * 10) / 10);
+              Suggestion s = suggest_limits(job, runs, opts->headroom, std::round(days * 10) / 10, usable_cpus());
               nlohmann::json j = suggestion_json(s);
               if (!g.json) std::fputs(suggestion_text(s).c_str(), stdout);
-              if (opts->write && s.enough_data) {
+              if (opts->write && s.enough_data && opts->config.empty() && !valid_job_name(job)) {
+                // The name comes from the history, which any job's owner writes: as
+                // a path component it could point anywhere ("../../etc/x").
+                print_error("not writing a config for job '" + job +
+                            "': not a cronrun job name ([A-Za-z0-9_.-], at most 64); pass --job and --config FILE");
+                rc = kExitFailure;
+              } else if (opts->write && s.enough_data) {
                 std::string path = opts->config.empty() ? default_job_config_path(job) : opts->config;
                 auto w = write_suggestion(s, path);
                 if (!w) {
@@ -322,16 +382,21 @@ Command add_suggest(CLI::App& parent, const Global& g) {
                   rc = kExitFailure;
                 } else if (!w->empty()) {
                   j["written"] = path;
-                  if (!g.json) std::printf("  wrote %s to %s (comments and other keys kept)\n", w->c_str(), path.c_str());
+                  if (!g.json)
+                    std::printf("  wrote %s to %s (comments and other keys kept)\n", w->c_str(),
+                                term_text(path).c_str());
                 }
               }
               arr.push_back(std::move(j));
             }
             if (g.json)
-              std::printf("%s\n", nlohmann::json{{"headroom", opts->headroom}, {"since", format_utc(*since)},
-                                                 {"percentiles", "nearest-rank"}, {"jobs", std::move(arr)}}
-                                      .dump(2)
-                                      .c_str());
+              std::printf("%s\n", json_text(nlohmann::json{{"headroom", opts->headroom},
+                                                            {"since", format_utc(*since)},
+                                                            {"percentiles", "nearest-rank"},
+                                                            {"jobs", std::move(arr)}},
+                                             2)
+                                       .c_str());
+            skipped.report(g.history_path);
             return rc;
           }};
 }

@@ -46,9 +46,15 @@ struct Suggestion {
   std::vector<std::string> evidence;
 };
 
-// `runs`: the job's runs in the window (any order, any status).
+// `runs`: the job's runs in the window (any order, any status). `host_cpus`: the
+// CPUs cronrun may use here; a CPU suggestion above them is capped (a quota the
+// host cannot give is no limit, and cronrun refuses it). A limit whose figures are
+// out of the range cronrun accepts (a damaged row, an absurd counter) is not
+// suggested; the evidence says why.
 Suggestion suggest_limits(const std::string& job, const std::vector<RunFigures>& runs, double headroom,
-                          double window_days);
+                          double window_days, std::optional<unsigned> host_cpus = std::nullopt);
+// The CPUs this process may run on (its affinity mask), at least 1.
+unsigned usable_cpus();
 
 // Config value spellings (cronrun's own units).
 std::string memory_value(uint64_t bytes);   // "2G", "1536M", "200M"

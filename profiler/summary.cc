@@ -11,6 +11,7 @@
 #include "common/run_record.h"
 #include "profiler/cli_support.h"
 #include "profiler/exit_codes.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::prof {
 
@@ -142,18 +143,21 @@ Command add_summary(CLI::App& parent, const Global& g) {
             if (!opts->job.empty()) f.job = opts->job;
             f.since_unix_s = *since;
             SummaryBuilder b;
-            if (auto r = store->scan(f, [&](const RunFigures& x) { b.add(x); }); !r) return query_failed(*store, r.error());
+            SkippedRows skipped;
+            if (auto r = store->scan(f, [&](const RunFigures& x) { b.add(x); }, skipped.callback()); !r)
+              return query_failed(*store, r.error());
             auto last = store->last_success_by_job();
             if (!last) return query_failed(*store, last.error());
             auto jobs = b.finish(*last);
             if (g.json) {
-              std::printf("%s\n", summary_json(jobs, *since).dump(2).c_str());
+              std::printf("%s\n", json_text(summary_json(jobs, *since), 2).c_str());
             } else if (jobs.empty()) {
               std::printf("no runs since %s%s\n", format_utc(*since).c_str(),
-                          opts->job.empty() ? "" : (" for job " + opts->job).c_str());
+                          opts->job.empty() ? "" : (" for job " + term_text(opts->job)).c_str());
             } else {
               std::fputs(summary_table(jobs).c_str(), stdout);
             }
+            skipped.report(g.history_path);
             return kExitOk;
           }};
 }

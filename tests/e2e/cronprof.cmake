@@ -1,3 +1,7 @@
 # cronprof on a history written by real cronrun runs: every subcommand, exit codes,
 # reading as another user, promtool on the Prometheus export (skipped without it).
 cronrun_e2e_test(cronprof_e2e SCRIPT cronprof_e2e.sh NEEDS cronrun cronprof cronrun-payload)
+# cronprof on a history rewritten by a hostile neighbour and damaged rows: no raw
+# control byte in any output, damaged rows skipped and named, suggest --write
+# checked by the real cronrun --dry-run.
+cronrun_e2e_test(cronprof_hostile_e2e SCRIPT cronprof_hostile_e2e.sh NEEDS cronrun cronprof cronrun-payload)

@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,17 +16,24 @@
 #include <set>
 #include <sstream>
 
+#include <sqlite3.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "common/history.h"
+#include "common/units.h"
+#include "profiler/cli_support.h"
 #include "profiler/config_edit.h"
 #include "profiler/export.h"
 #include "profiler/show.h"
 #include "profiler/stats.h"
 #include "profiler/suggest.h"
+#include "profiler/text_escape.h"
 #include "profiler/summary.h"
 
 namespace cronrun::prof {
@@ -422,7 +432,9 @@ TEST(Export, CsvQuotingAndShape) {
   EXPECT_EQ(csv_field("plain"), "plain");
   EXPECT_EQ(csv_field("a,b"), "\"a,b\"");
   EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-  EXPECT_EQ(csv_field("two\nlines"), "\"two\nlines\"");
+  // No raw line break even inside quotes: escaped like on the terminal.
+  EXPECT_EQ(csv_field("two\nlines"), "two\\nlines");
+  EXPECT_EQ(csv_field("a,\x1b[2J"), "\"a,\\x1b[2J\"");
   RunRecord r;
   r.run_id = "id";
   r.job = "j";
@@ -506,6 +518,251 @@ TEST(Show, ProfileSaysNotMeasuredAndPercentOfLimit) {
   EXPECT_THAT(p, HasSubstr("process RSS not measured"));
   EXPECT_THAT(p, HasSubstr("read not measured"));
   EXPECT_THAT(p, HasSubstr("DB         not counted"));
+}
+
+
+// ---------- hostile history content ----------
+// Another user controls a job's argv, its counters file and so the strings the
+// history holds; none of it may reach the terminal as a control sequence.
+
+// ESC [2J (clear screen), CR, LF, U+009B (CSI as a C1 control), a lone 0x9b and an
+// invalid 0xff byte, and an OSC title change ended by BEL.
+const std::string kHostile = "x\x1b[2J\r\n\xc2\x9b\x9b\xff\x1b]0;pwned\x07y";
+
+// The first byte of `s` that a terminal would obey (a C0 control other than the
+// newline, DEL, a C1 control) or that is not UTF-8; "" when there is none.
+std::string first_unsafe_byte(const std::string& s, bool allow_newline = true) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n' && allow_newline) continue;
+    if (c < 0x20 || c == 0x7f) return fmt::format("control 0x{:02x} at {}", c, i);
+    if (c < 0x80) continue;
+    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+    if (len == 0 || i + len > s.size()) return fmt::format("invalid UTF-8 0x{:02x} at {}", c, i);
+    for (size_t k = 1; k < len; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return fmt::format("invalid UTF-8 at {}", i);
+    if (c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) return fmt::format("C1 control at {}", i);
+    i += len - 1;
+  }
+  return "";
+}
+
+RunRecord hostile_record(const std::string& h) {
+  RunRecord r = base_record();
+  r.job = "job" + h;
+  r.host = "host" + h;
+  r.user = "user" + h;
+  r.command = {"/bin/sh", "-c", "echo " + h};
+  r.skip_reason = "reason" + h;
+  r.counters["rows" + h] = 3;
+  r.counters["db.proc.prog" + h + ".queries"] = 7;
+  r.isolation.cgroup = "none";
+  r.isolation.note = "note" + h;
+  r.isolation.path = "/cg" + h;
+  r.lock.path = "/lock" + h;
+  r.log.path = "/log" + h;
+  return r;
+}
+
+TEST(Hostile, ShowEscapesEveryHistoryString) {
+  std::string p = render_profile(hostile_record(kHostile));
+  EXPECT_EQ(first_unsafe_byte(p), "") << p;
+  EXPECT_THAT(p, HasSubstr("x\\x1b[2J\\r\\n\\u{009b}\\x9b\\xff\\x1b]0;pwned\\x07y"));
+  // Our own line structure is intact: the injected newlines made no extra lines.
+  std::string plain = render_profile(hostile_record("x"));
+  EXPECT_EQ(std::count(p.begin(), p.end(), '\n'), std::count(plain.begin(), plain.end(), '\n'));
+}
+
+TEST(Hostile, CsvAndPrometheusCarryNoRawControls) {
+  RunRecord r = base_record();
+  r.job = "job" + kHostile;
+  r.host = kHostile;
+  r.command = {"echo", kHostile};
+  std::string row = csv_row(r);
+  ASSERT_FALSE(row.empty());
+  EXPECT_EQ(first_unsafe_byte(row.substr(0, row.size() - 1), false), "") << row;
+  EXPECT_EQ(row.back(), '\n');
+
+  std::vector<JobMetrics> jobs(1);
+  jobs[0].job = "job" + kHostile + "\\\"";
+  jobs[0].counts[RunStatus::ok] = 1;
+  std::string text = prometheus_text(jobs, 1.8e9);
+  EXPECT_EQ(first_unsafe_byte(text), "") << text;
+  // Only the escapes the text format knows: \\, \" and \n.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(text, m, std::regex("job=\"((?:[^\"\\\\]|\\\\.)*)\"")));
+  std::string label = m[1];
+  for (size_t i = 0; i < label.size(); ++i) {
+    if (label[i] != '\\') continue;
+    ASSERT_LT(i + 1, label.size());
+    EXPECT_THAT(std::string("\\\"n"), HasSubstr(std::string(1, label[i + 1]))) << label;
+    ++i;
+  }
+}
+
+TEST(Hostile, SummaryAndSuggestTextsAreEscaped) {
+  std::vector<RunFigures> runs;
+  for (int i = 0; i < 6; ++i) {
+    RunFigures f = fig("j", RunStatus::ok, 10, 1, 100, i);
+    f.job = "job" + kHostile;
+    runs.push_back(f);
+  }
+  SummaryBuilder b;
+  for (const auto& f : runs) b.add(f);
+  std::string table = summary_table(b.finish({}));
+  EXPECT_EQ(first_unsafe_byte(table), "") << table;
+  std::string text = suggestion_text(suggest_limits(runs[0].job, runs, 1.3, 30));
+  EXPECT_EQ(first_unsafe_byte(text), "") << text;
+}
+
+// ---------- absurd figures ----------
+
+TEST(Absurd, DurationsFormatPlainly) {
+  EXPECT_EQ(units::format_duration_s(std::nan("")), "-");
+  EXPECT_EQ(units::format_duration_s(-1), "-");
+  EXPECT_EQ(units::format_duration_s(std::numeric_limits<double>::infinity()), ">100y");
+  EXPECT_EQ(units::format_duration_s(1e300), ">100y");
+  EXPECT_EQ(units::format_duration_s(9.3e18), ">100y");
+  EXPECT_EQ(units::format_duration_s(7265), "2h01m");
+  EXPECT_EQ(units::format_duration_s(5.5), "5.50s");
+  EXPECT_EQ(format_utc(1e300), "-");
+  EXPECT_EQ(format_utc(std::nan("")), "-");
+  EXPECT_EQ(format_utc(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(size_or_dash(std::optional<double>(1e300)), ">" + units::format_size(UINT64_MAX));
+  EXPECT_EQ(size_or_dash(std::optional<double>(std::nan(""))), "-");
+}
+
+TEST(Absurd, ShowPrintsHugeCountersWithoutOverflow) {
+  RunRecord r = base_record();
+  r.counters["huge"] = 1e300;
+  r.counters["inf"] = std::numeric_limits<double>::infinity();
+  r.counters["db.queries"] = -1e30;
+  r.wall_s = std::numeric_limits<double>::infinity();
+  std::string p = render_profile(r);
+  EXPECT_THAT(p, HasSubstr("huge 1e+300"));
+  EXPECT_THAT(p, HasSubstr(">100y"));
+  EXPECT_THAT(p, Not(HasSubstr("-2562047788015215h")));
+}
+
+// What suggest proposes is always something cronrun's parsers take.
+TEST(Absurd, SuggestNeverProposesWhatCronrunRejects) {
+  std::vector<RunFigures> runs;
+  for (int i = 0; i < 6; ++i) {
+    RunFigures f = fig("j", RunStatus::ok, 10, 1, 100, i);
+    f.wall_s = i % 2 ? std::numeric_limits<double>::infinity() : 1e-300;
+    f.cpu_s = 1e300;
+    f.memory_peak_bytes = UINT64_MAX;
+    runs.push_back(f);
+  }
+  Suggestion s = suggest_limits("j", runs, 1.3, 30, 4u);
+  ASSERT_TRUE(s.enough_data);
+  EXPECT_FALSE(s.memory_bytes) << s.memory;
+  EXPECT_FALSE(s.timeout_s) << s.timeout;
+  ASSERT_TRUE(s.cpu_pct);
+  EXPECT_EQ(s.cpu, "400%");  // capped at the host's 4 CPUs
+  for (const std::string& e : s.evidence) EXPECT_EQ(first_unsafe_byte(e), "") << e;
+  EXPECT_THAT(s.evidence, testing::Contains(HasSubstr("beyond any memory limit")));
+  EXPECT_THAT(s.evidence, testing::Contains(HasSubstr("beyond any timeout")));
+  EXPECT_TRUE(units::parse_cpu_percent(s.cpu));
+}
+
+TEST(Absurd, SuggestedValuesParseAsCronrunParsesThem) {
+  for (double wall : {0.001, 10.0, 119.0, 3599.0, 86400.0 * 400}) {
+    std::vector<RunFigures> runs;
+    for (int i = 0; i < 6; ++i) runs.push_back(fig("j", RunStatus::ok, wall, wall * 3, 1 << 20, i));
+    Suggestion s = suggest_limits("j", runs, 10, 30, 2u);
+    if (s.timeout_s) {
+      EXPECT_TRUE(units::parse_duration(s.timeout)) << s.timeout;
+    }
+    if (s.memory_bytes) {
+      EXPECT_TRUE(units::parse_size(s.memory)) << s.memory;
+    }
+    if (s.cpu_pct) {
+      EXPECT_TRUE(units::parse_cpu_percent(s.cpu)) << s.cpu;
+      EXPECT_LE(*s.cpu_pct, 200);
+    }
+  }
+}
+
+
+// ---------- damaged and non-UTF-8 rows in a real history ----------
+
+// A history written by HistoryStore, then three rows changed with the SQLite API:
+// a command argument with a raw 0xff byte in the record text, a record that is
+// not JSON, and a figure column holding text.
+class DamagedHistory : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cronprof-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/history.db";
+    auto store = HistoryStore::open(path_, HistoryStore::Mode::read_write);
+    ASSERT_TRUE(store) << store.error().message();
+    for (int i = 0; i < 5; ++i) {
+      RunRecord r = base_record();
+      r.run_id = fmt::format("0193f1c2-0000-7000-8000-00000000000{}", i);
+      r.started_at = fmt::format("2026-11-23T02:1{}:00.000Z", i);
+      r.finished_at = r.started_at;
+      r.command = {"/bin/echo", "marker"};
+      ASSERT_TRUE(store->record(r)) << i;
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "UPDATE runs SET record = replace(record, 'marker', ?1) WHERE run_id = ?2",
+                                 -1, &st, nullptr),
+              SQLITE_OK);
+    const std::string bad = "ma\xffrk\\u001b[2J";  // ESC as the runner writes it, 0xff raw
+    sqlite3_bind_text(st, 1, bad.data(), static_cast<int>(bad.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, "0193f1c2-0000-7000-8000-000000000000", -1, SQLITE_TRANSIENT);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE runs SET record = 'garbage' WHERE run_id = '0193f1c2-0000-7000-8000-000000000001';"
+                           "UPDATE runs SET wall_s = 'x' WHERE run_id = '0193f1c2-0000-7000-8000-000000000002';",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string dir_, path_;
+};
+
+TEST_F(DamagedHistory, EachRunSkipsTheDamagedRowAndReadsNonUtf8AsReplacement) {
+  auto store = HistoryStore::open(path_, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(store);
+  std::vector<RunRecord> got;
+  std::vector<std::string> skipped;
+  auto r = store->each_run({}, [&](const RunRecord& rec) { got.push_back(rec); },
+                           [&](const std::string& id, const Error& why) { skipped.push_back(id + ": " + why.message()); });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(got.size(), 4u);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_THAT(skipped[0], HasSubstr("0193f1c2-0000-7000-8000-000000000001: stored record is not valid JSON"));
+  auto bad = std::find_if(got.begin(), got.end(), [](const RunRecord& x) { return x.run_id.back() == '0'; });
+  ASSERT_NE(bad, got.end());
+  EXPECT_EQ(bad->command.at(1), "ma\xef\xbf\xbdrk\x1b[2J");
+  // The JSON cronprof prints from it parses and is ASCII; the profile has no raw control.
+  std::string text = json_text(to_json(*bad), 2);
+  EXPECT_FALSE(nlohmann::json::parse(text, nullptr, false).is_discarded());
+  EXPECT_EQ(first_unsafe_byte(text), "");
+  EXPECT_EQ(first_unsafe_byte(render_profile(*bad)), "");
+  // Without a handler the first damaged row still fails the query (show, gc).
+  EXPECT_FALSE(store->each_run({}, [](const RunRecord&) {}));
+}
+
+TEST_F(DamagedHistory, ScanSkipsAFigureColumnHoldingText) {
+  auto store = HistoryStore::open(path_, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(store);
+  size_t rows = 0;
+  std::vector<std::string> skipped;
+  auto r = store->scan({}, [&](const RunFigures&) { ++rows; },
+                       [&](const std::string& id, const Error& why) { skipped.push_back(id + ": " + why.message()); });
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(rows, 4u);
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_THAT(skipped[0], HasSubstr("000000000002: wall_s is not a number"));
 }
 
 }  // namespace

@@ -48,6 +48,21 @@ TEST(ReportHtml, EscapesEverythingFromJobs) {
   EXPECT_EQ(closes, 4u);
 }
 
+// A job name that is not UTF-8 (the history holds what the job's owner chose)
+// used to throw nlohmann's type_error 316 out of the chart data and abort.
+TEST(ReportHtml, JobNamesThatAreNotUtf8OrHoldControls) {
+  ReportInput in = sample();
+  in.jobs[0].job = "bad\xff\x1b[2J\xe2\x80\xa8name";
+  in.failures[0].job = in.jobs[0].job;
+  in.jobs[0].series[0].started_at = "2026-1\xff-24T02:00:00Z";  // the chart data's axis label
+  std::string h;
+  ASSERT_NO_THROW(h = render_html(in));
+  EXPECT_EQ(h.find('\x1b'), std::string::npos);
+  EXPECT_EQ(h.find('\xff'), std::string::npos);
+  EXPECT_NE(h.find("bad\\xff\\x1b[2J"), std::string::npos);    // in the tables
+  EXPECT_NE(h.find("\"1\\ufffd-24 02:00\""), std::string::npos);  // in the chart data
+}
+
 TEST(ReportHtml, SelfContainedAndPhoneFriendly) {
   std::string h = render_html(sample());
   EXPECT_NE(h.find("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"), std::string::npos);
