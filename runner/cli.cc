@@ -326,7 +326,8 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus) {
   std::vector<std::string> lock_values;
   auto* lock_opt = app.add_option("--lock", lock_values,
                                   "pid-file lock (on by default); default /run/cronrun/locks/NAME.pid (root) "
-                                  "or $XDG_RUNTIME_DIR/cronrun/NAME.pid, else /tmp/cronrun-UID/NAME.pid")
+                                  "or $XDG_RUNTIME_DIR/cronrun/NAME.pid, else /tmp/cronrun-UID/NAME.pid; an explicit PATH's "
+                                  "directory must exist, and a file there must be empty or hold a pid")
                        ->group(lck)
                        ->expected(0, 1)
                        ->type_name("[PATH]");
@@ -338,11 +339,13 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus) {
       ->type_name("skip|fail");
 
   setting("--history", "history",
-          "SQLite history (default /var/lib/cronrun/history.db as root, else $XDG_STATE_HOME/cronrun/history.db)", rec)
+          "SQLite history (default /var/lib/cronrun/history.db as root, else $XDG_STATE_HOME/cronrun/history.db); "
+          "an explicit PATH's directory must exist", rec)
       ->type_name("PATH");
   bool no_history = false;
   app.add_flag("--no-history", no_history, "do not record the run in the history")->group(rec);
-  setting("--summary", "summary", "also write this run's summary JSON to FILE (- = stdout)", rec)->type_name("FILE");
+  setting("--summary", "summary", "also write this run's summary JSON to FILE (- = stdout); its directory must exist, and a "
+          "symlink, FIFO or device someone else planted there is refused", rec)->type_name("FILE");
   bool report = false, count_db = false;
   app.add_flag("--report", report, "print a short profile of the run on stderr at the end")->group(rec);
   app.add_flag("--count-db-queries", count_db, "count DB queries (libpq, MySQL/MariaDB client, SQLite) via LD_PRELOAD")
@@ -350,7 +353,7 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus) {
 
   setting("--output", "output", "job's stdout/stderr: passthrough|on-failure|discard (default passthrough)", out_g)
       ->type_name("MODE");
-  setting("--log-dir", "log-dir", "keep each run's output in DIR/NAME/RUN-ID.log", out_g)->type_name("DIR");
+  setting("--log-dir", "log-dir", "keep each run's output in DIR/NAME/RUN-ID.log (DIR must exist)", out_g)->type_name("DIR");
   setting("--log-max", "log-max", "cap of each kept log (default 16M)", out_g)->type_name("SIZE");
 
   bool dry_run = false;

@@ -59,7 +59,8 @@ std::string format_report(const RunRecord& r) {
                      u.oom_kills ? std::to_string(*u.oom_kills) : "n/a",
                      u.memory_max_events ? std::to_string(*u.memory_max_events) : "n/a",
                      u.pids_peak ? std::to_string(*u.pids_peak) : "n/a");
-  out += fmt::format("  io read {}, write {}\n", size_or_na(u.io_read_bytes), size_or_na(u.io_write_bytes));
+  out += fmt::format("  io read {}, write {}{}\n", size_or_na(u.io_read_bytes), size_or_na(u.io_write_bytes),
+                     u.io_source == "rusage" ? " (rusage block counts: disk IO of reaped processes)" : "");
   out += fmt::format("  cpu throttled {} ({} periods); pressure stalls cpu {} memory {} io {}\n",
                      secs_or_na(u.cpu_throttled_s), u.cpu_nr_throttled ? std::to_string(*u.cpu_nr_throttled) : "n/a",
                      secs_or_na(u.pressure_some_s.cpu), secs_or_na(u.pressure_some_s.memory),

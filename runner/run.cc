@@ -90,7 +90,9 @@ std::optional<std::string> drain_file() {
 // Everything one run holds, released in reverse order by the destructors.
 class Run {
  public:
-  explicit Run(const JobSpec& spec) : spec_(spec), rec_(new_record(spec)) {}
+  // The record is UTF-8 from the start (argv is bytes; the job still gets its
+  // own), so FINISH lines and --report match what the history stores.
+  explicit Run(const JobSpec& spec) : spec_(spec), rec_(new_record(spec)) { make_valid_utf8(rec_); }
   int execute();
 
  private:

@@ -161,9 +161,12 @@ TEST_F(Placement, DirectWritesAreCountedWhereBlkioCannot) {
 TEST_F(Placement, NoCgroupWarningIsOneShortLine) {
   fs::path home = dir_ / "home";
   fs::create_directories(home);
-  fs::permissions(dir_, fs::perms::all);
-  fs::permissions(home, fs::perms::all);
-  // An ordinary user without a delegated cgroup, with a home of its own.
+  // An ordinary user without a delegated cgroup, with a home of its own: theirs
+  // and private, as the lock's directory check wants it.
+  fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+  ASSERT_EQ(::chown(home.c_str(), 65534, 65534), 0);
+  fs::permissions(home, fs::perms::owner_all);
   auto r = run({"/usr/bin/env", "HOME=" + home.string(), "XDG_RUNTIME_DIR=" + home.string(),
                 "XDG_CONFIG_HOME=" + home.string(), "XDG_STATE_HOME=" + home.string(), "/usr/bin/setpriv",
                 "--reuid=65534", "--regid=65534", "--clear-groups", kCronrun, "--name", "nocg", "--no-history",

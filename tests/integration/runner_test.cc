@@ -430,6 +430,7 @@ TEST_F(Runner, DryRunExplainsPlacementAndCreatesNothing) {
 // timeout still acts; what could not be passed on is counted, the log is whole.
 TEST_F(Runner, StuckStdoutReaderDoesNotDelayTheTimeout) {
   std::string logs = (dir_ / "logs").string();
+  fs::create_directories(logs);  // --log-dir's DIR must exist
   auto argv = cmd({"--name", "stuck", "--log-dir", logs, "--log-max", "1M", "--timeout", "2s"}, {"/usr/bin/yes"});
   int p[2];
   ASSERT_EQ(pipe(p), 0);
