@@ -159,7 +159,8 @@ std::string render_profile(const RunRecord& r) {
   const Pressure& p = u.pressure_some_s;
   row(out, "stalls", fmt::format("some: cpu {}, memory {}, io {}", secs_or_nm(p.cpu), secs_or_nm(p.memory),
                                  secs_or_nm(p.io)));
-  row(out, "IO", "read " + size_or_nm(u.io_read_bytes) + ", write " + size_or_nm(u.io_write_bytes));
+  row(out, "IO", "read " + size_or_nm(u.io_read_bytes) + ", write " + size_or_nm(u.io_write_bytes) +
+                    (u.io_source == "rusage" ? " (rusage block counts of the reaped processes)" : ""));
   std::string tasks = "peak " + count_or_nm(u.pids_peak);
   if (r.limits.pids_max) tasks += fmt::format(" (limit {})", *r.limits.pids_max);
   row(out, "tasks", tasks);

@@ -68,5 +68,17 @@ TEST(RunRecordJson, NewFieldsRoundTripAndOldRecordsStillRead) {
   EXPECT_EQ(old->log.dropped_bytes, 0u);
 }
 
+
+// Issue 14 #6: --report labels IO counted from rusage.
+TEST(FinishEvent, ReportLabelsRusageIo) {
+  RunRecord r = finished();
+  r.usage.io_read_bytes = 0;
+  r.usage.io_write_bytes = 4096;
+  r.usage.io_source = "rusage";
+  EXPECT_NE(format_report(r).find("(rusage block counts"), std::string::npos) << format_report(r);
+  r.usage.io_source = "cgroup";
+  EXPECT_EQ(format_report(r).find("rusage block"), std::string::npos) << format_report(r);
+}
+
 }  // namespace
 }  // namespace cronrun

@@ -520,6 +520,17 @@ TEST(Show, ProfileSaysNotMeasuredAndPercentOfLimit) {
   EXPECT_THAT(p, HasSubstr("DB         not counted"));
 }
 
+// Issue 14 #6: IO counted from rusage (the cgroup could not) says where it came from.
+TEST(Show, IoFromRusageSaysSo) {
+  RunRecord r = base_record();
+  r.usage.io_read_bytes = 0;
+  r.usage.io_write_bytes = 10 * kMiB;
+  r.usage.io_source = "rusage";
+  EXPECT_THAT(render_profile(r), HasSubstr("write 10.0 MiB (rusage block counts"));
+  r.usage.io_source = "cgroup";
+  EXPECT_THAT(render_profile(r), Not(HasSubstr("rusage block")));
+}
+
 
 // ---------- hostile history content ----------
 // Another user controls a job's argv, its counters file and so the strings the
@@ -767,3 +778,4 @@ TEST_F(DamagedHistory, ScanSkipsAFigureColumnHoldingText) {
 
 }  // namespace
 }  // namespace cronrun::prof
+
