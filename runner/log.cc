@@ -1,18 +1,61 @@
 // spdlog wiring: a stderr logger for errors/verbose output, and an event logger
 // whose sink is stderr (interactive) or syslog (under cron). Both are the _st
 // (single-threaded) variants; cronrun never starts a thread.
+//
+// The stderr sink is ours, not spdlog's stderr_sink (a blocking fwrite): once
+// switched to non-blocking it writes through a private non-blocking description
+// of fd 2 (runner/nonblocking_fd.h) and drops what would wait.
 #include "runner/log.h"
 
 #include <syslog.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <memory>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <optional>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "runner/nonblocking_fd.h"
+
 namespace cronrun::log {
 namespace {
+
+uint64_t g_dropped = 0;
+bool g_nonblocking = false;
+
+class StderrSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    if (!g_nonblocking) {
+      write_all(buf.data(), buf.size());
+      return;
+    }
+    if (!target_) target_ = open_nonblocking(2);
+    // One message is one write (a line under PIPE_BUF reaches a pipe whole);
+    // the rest of a partly taken one is dropped, not waited for.
+    ssize_t n = write_nonblocking(target_->how, target_->write_fd, buf.data(), buf.size());
+    if (n < 0 || static_cast<size_t>(n) < buf.size()) ++g_dropped;
+  }
+  void flush_() override {}
+
+ private:
+  // Before the job: wait for the reader, as stdio would.
+  static void write_all(const char* p, size_t len) {
+    while (len > 0) {
+      ssize_t n = ::write(2, p, len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // stderr closed or failing: there is nowhere to say so
+      p += n;
+      len -= static_cast<size_t>(n);
+    }
+  }
+  std::optional<NonblockingTarget> target_;
+};
 
 std::shared_ptr<spdlog::logger> g_console;
 std::shared_ptr<spdlog::logger> g_events;
@@ -28,7 +71,7 @@ spdlog::logger& console() {
 
 void setup(int verbosity) {
   g_verbosity = verbosity;
-  auto err_sink = std::make_shared<spdlog::sinks::stderr_sink_st>();
+  auto err_sink = std::make_shared<StderrSink>();
   g_console = std::make_shared<spdlog::logger>("cronrun", err_sink);
   g_console->set_pattern("cronrun: %v");
   g_console->set_level(verbosity >= 2 ? spdlog::level::debug
@@ -67,5 +110,8 @@ void error(const std::string& msg) {
   console().error(msg);
   if (g_syslog) g_syslog->error(msg);
 }
+
+void set_nonblocking(bool on) { g_nonblocking = on; }
+uint64_t dropped_messages() { return g_dropped; }
 
 }  // namespace cronrun::log

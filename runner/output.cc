@@ -109,62 +109,26 @@ Result<OutputCapture> OutputCapture::create(OutputMode mode, std::optional<std::
 
 void OutputCapture::open_target(Stream& s, int fd) {
   s.target = fd;
-  s.write_fd = fd;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
+  NonblockingTarget t = open_nonblocking(fd);
+  s.how = t.how;
+  s.write_fd = t.write_fd;
+  s.own_target = std::move(t.own);
+  if (s.how == How::dead) {
     // cronrun was started with this fd closed: there is nowhere to copy to.
     log::warn(fmt::format("--output: cronrun's {} (fd {}) is not open ({}); the job's {} there is dropped", s.name,
-                          fd, std::strerror(errno), s.name));
-    s.how = How::dead;
-    return;
+                          fd, std::strerror(t.open_errno), s.name));
+  } else if (s.how == How::gated) {
+    // Still non-blocking, only less efficient: said at -v, not on every cron run.
+    log::info(fmt::format("--output: reopening {} non-blocking: {}; writes to {} wait for POLLOUT instead", t.proc,
+                          std::strerror(t.open_errno), s.name));
   }
-  if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
-    s.how = How::direct;
-    return;
-  }
-  if (S_ISSOCK(st.st_mode)) {
-    s.how = How::send;
-    return;
-  }
-  std::string proc = fmt::format("/proc/self/fd/{}", fd);
-  int own = ::open(proc.c_str(), O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  struct stat own_st {};
-  if (own >= 0 && ::fstat(own, &own_st) == 0 && own_st.st_dev == st.st_dev && own_st.st_ino == st.st_ino) {
-    s.own_target.reset(own);
-    s.write_fd = own;
-    s.how = How::nonblocking;
-    return;
-  }
-  int err = own >= 0 ? ESTALE : errno;
-  if (own >= 0) ::close(own);
-  // Still non-blocking, only less efficient: said at -v, not on every cron run.
-  log::info(fmt::format("--output: reopening {} non-blocking: {}; writes to {} wait for POLLOUT instead", proc,
-                        std::strerror(err), s.name));
-  s.how = How::gated;
 }
 
 // Bytes the target took now (0: it would block). A target that fails for good
 // is marked dead; the caller then counts everything as dropped.
 size_t OutputCapture::try_write(Stream& s, const char* data, size_t len) {
   if (len == 0) return 0;
-  ssize_t n = -1;
-  switch (s.how) {
-    case How::dead:
-      return 0;
-    case How::direct:
-    case How::nonblocking:
-      n = ::write(s.write_fd, data, len);
-      break;
-    case How::send:
-      n = ::send(s.write_fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-      break;
-    case How::gated: {
-      pollfd p{s.write_fd, POLLOUT, 0};
-      if (::poll(&p, 1, 0) <= 0 || !(p.revents & (POLLOUT | POLLERR | POLLHUP))) return 0;
-      n = ::write(s.write_fd, data, std::min<size_t>(len, PIPE_BUF));
-      break;
-    }
-  }
+  ssize_t n = write_nonblocking(s.how, s.write_fd, data, len);
   if (n >= 0) return static_cast<size_t>(n);
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
   log::warn(fmt::format("--output: writing the job's {} to cronrun's {}: {}; the rest is dropped (counted in "

@@ -24,6 +24,7 @@
 #include "common/fd.h"
 #include "common/run_record.h"
 #include "runner/job_spec.h"
+#include "runner/nonblocking_fd.h"
 
 namespace cronrun {
 
@@ -61,7 +62,7 @@ class OutputCapture {
 
  private:
   // How bytes reach cronrun's own stdout/stderr without blocking (see output.cc).
-  enum class How { direct, nonblocking, send, gated, dead };
+  using How = WriteHow;
   struct Stream {
     const char* name = "";
     UniqueFd read;

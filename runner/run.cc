@@ -496,6 +496,8 @@ std::optional<int> Run::start() {
     return kExitInternal;
   }
 
+  // From here the supervisor must not wait on stderr's reader (the job's pipe under cron).
+  log::set_nonblocking(true);
   t0_ = std::chrono::steady_clock::now();
   auto child = spawn(req_);
   if (!child && req_.cgroup_fd >= 0 &&
@@ -652,6 +654,8 @@ int Run::finish() {
   output_->finish(failed);
   rec_.log = output_->log_record();
   rec_.output = output_->output_record();
+  if (auto d = log::dropped_messages(); d > 0)
+    note(fmt::format("{} of cronrun's own message(s) dropped: its stderr's reader was not reading", d));
   save(true);
   if (spec_.summary_path)
     if (auto r = write_summary(*spec_.summary_path, rec_); !r)

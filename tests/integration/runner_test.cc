@@ -573,3 +573,44 @@ TEST_F(Runner, StuckStdoutReaderOfAnotherUsersPipe) {
 }
 
 }  // namespace
+
+// cronrun's own messages go to the same stuck pipe (cron's stdout+stderr): at -vv
+// the runner says what it does during and after the run, and none of it may wait
+// for a reader that stopped reading; what stderr could not take is counted in
+// isolation.note.
+TEST_F(Runner, StuckStderrReaderDoesNotBlockOwnMessages) {
+  std::string logs = (dir_ / "logs").string();
+  fs::create_directories(logs);
+  // The malformed counters line makes the runner warn after the pipe is full.
+  auto argv = cmd({"-vv", "--name", "stuck-log", "--log-dir", logs, "--log-max", "1M", "--timeout", "2s"},
+                  {"/bin/sh", "-c", "echo 'not a counter' >> $CRONRUN_COUNTERS; exec /usr/bin/yes"});
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  auto t0 = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 1);
+    dup2(p[1], 2);
+    close(p[0]);
+    std::vector<char*> a;
+    for (auto& arg : argv) a.push_back(arg.data());
+    a.push_back(nullptr);
+    execv(a[0], a.data());
+    _exit(127);
+  }
+  close(p[1]);  // p[0] stays open and is never read
+  while (alive(pid) && std::chrono::steady_clock::now() - t0 < 30s) std::this_thread::sleep_for(20ms);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (alive(pid)) kill(pid, SIGKILL);
+  int code = wait_exit(pid);
+  close(p[0]);
+  EXPECT_LT(took, 8.0) << "the runner blocked writing its own messages to stderr";
+  EXPECT_EQ(code, 124);
+  json s = result();
+  EXPECT_EQ(s["status"], "timeout");
+  EXPECT_GT(s["output"]["dropped_bytes"].get<double>(), 0.0);
+  ASSERT_TRUE(s["isolation"]["note"].is_string());
+  EXPECT_NE(s["isolation"]["note"].get<std::string>().find("of cronrun's own message(s) dropped"), std::string::npos)
+      << s["isolation"]["note"];
+}
