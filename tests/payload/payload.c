@@ -136,6 +136,9 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(mode, "daemon") && argc >= 4) {
+    /* the pid file appears whole (written aside, renamed into place), and never
+     * holds an earlier run's pid: a reader never sees it empty or stale */
+    unlink(argv[3]);
     pid_t pid = fork();
     if (pid < 0) die("fork");
     if (pid == 0) {
@@ -144,10 +147,12 @@ int main(int argc, char **argv) {
       if (gc < 0) _exit(1);
       if (gc > 0) _exit(0);
       /* the grandchild: reparented away from the job's main process */
-      FILE *f = fopen(argv[3], "w");
+      char tmp[4096];
+      snprintf(tmp, sizeof tmp, "%s.tmp", argv[3]);
+      FILE *f = fopen(tmp, "w");
       if (f) {
         fprintf(f, "%d\n", (int)getpid());
-        fclose(f);
+        if (fclose(f) == 0) rename(tmp, argv[3]);
       }
       for (int i = 0; i < 3; i++) close(i);
       sleep_ms(atol(argv[2]) * 1000);
@@ -155,7 +160,7 @@ int main(int argc, char **argv) {
     }
     waitpid(pid, NULL, 0);
     /* give the grandchild a moment to write its pid file */
-    for (int i = 0; i < 100 && access(argv[3], F_OK) != 0; i++) sleep_ms(10);
+    for (int i = 0; i < 1000 && access(argv[3], F_OK) != 0; i++) sleep_ms(10);
     return 0;
   }
   if (!strcmp(mode, "ignore-term") && argc >= 3) {
