@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -425,18 +426,16 @@ TEST_F(Runner, DryRunExplainsPlacementAndCreatesNothing) {
   EXPECT_TRUE(leftover_cgroups(parent_).empty());
 }
 
-// cron's reader stops reading (cronrun ... | (sleep 30)): stdout and stderr are
-// one pipe nobody reads. The copy to it must not stop the poll loop, so the
-// timeout still acts; what could not be passed on is counted, the log is whole.
-TEST_F(Runner, StuckStdoutReaderDoesNotDelayTheTimeout) {
-  std::string logs = (dir_ / "logs").string();
-  fs::create_directories(logs);  // --log-dir's DIR must exist
-  auto argv = cmd({"--name", "stuck", "--log-dir", logs, "--log-max", "1M", "--timeout", "2s"}, {"/usr/bin/yes"});
+// Runs `argv` with its stdout and stderr on one pipe nobody reads (cron's reader
+// stopped reading); gives its exit code and how long it took, killing it at 30 s.
+std::pair<int, double> run_with_stuck_reader(std::vector<std::string> argv) {
   int p[2];
-  ASSERT_EQ(pipe(p), 0);
+  if (pipe(p) != 0) {
+    ADD_FAILURE() << "pipe: " << std::strerror(errno);
+    return {-1, 0.0};
+  }
   auto t0 = std::chrono::steady_clock::now();
   pid_t pid = fork();
-  ASSERT_GE(pid, 0);
   if (pid == 0) {
     dup2(p[1], 1);
     dup2(p[1], 2);
@@ -448,11 +447,27 @@ TEST_F(Runner, StuckStdoutReaderDoesNotDelayTheTimeout) {
     _exit(127);
   }
   close(p[1]);  // p[0] stays open and is never read
+  if (pid < 0) {
+    close(p[0]);
+    ADD_FAILURE() << "fork: " << std::strerror(errno);
+    return {-1, 0.0};
+  }
   while (alive(pid) && std::chrono::steady_clock::now() - t0 < 30s) std::this_thread::sleep_for(20ms);
   double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (alive(pid)) kill(pid, SIGKILL);
   int code = wait_exit(pid);
   close(p[0]);
+  return {code, took};
+}
+
+// cron's reader stops reading (cronrun ... | (sleep 30)): stdout and stderr are
+// one pipe nobody reads. The copy to it must not stop the poll loop, so the
+// timeout still acts; what could not be passed on is counted, the log is whole.
+TEST_F(Runner, StuckStdoutReaderDoesNotDelayTheTimeout) {
+  std::string logs = (dir_ / "logs").string();
+  fs::create_directories(logs);  // --log-dir's DIR must exist
+  auto argv = cmd({"--name", "stuck", "--log-dir", logs, "--log-max", "1M", "--timeout", "2s"}, {"/usr/bin/yes"});
+  auto [code, took] = run_with_stuck_reader(argv);
   EXPECT_LT(took, 8.0) << "the runner blocked on its stdout";
   EXPECT_EQ(code, 124);
   json s = result();
@@ -584,27 +599,7 @@ TEST_F(Runner, StuckStderrReaderDoesNotBlockOwnMessages) {
   // The malformed counters line makes the runner warn after the pipe is full.
   auto argv = cmd({"-vv", "--name", "stuck-log", "--log-dir", logs, "--log-max", "1M", "--timeout", "2s"},
                   {"/bin/sh", "-c", "echo 'not a counter' >> $CRONRUN_COUNTERS; exec /usr/bin/yes"});
-  int p[2];
-  ASSERT_EQ(pipe(p), 0);
-  auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(p[1], 1);
-    dup2(p[1], 2);
-    close(p[0]);
-    std::vector<char*> a;
-    for (auto& arg : argv) a.push_back(arg.data());
-    a.push_back(nullptr);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  close(p[1]);  // p[0] stays open and is never read
-  while (alive(pid) && std::chrono::steady_clock::now() - t0 < 30s) std::this_thread::sleep_for(20ms);
-  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (alive(pid)) kill(pid, SIGKILL);
-  int code = wait_exit(pid);
-  close(p[0]);
+  auto [code, took] = run_with_stuck_reader(argv);
   EXPECT_LT(took, 8.0) << "the runner blocked writing its own messages to stderr";
   EXPECT_EQ(code, 124);
   json s = result();
