@@ -428,7 +428,10 @@ TEST_F(Runner, DryRunExplainsPlacementAndCreatesNothing) {
 
 // Runs `argv` with its stdout and stderr on one pipe nobody reads (cron's reader
 // stopped reading); gives its exit code and how long it took, killing it at 30 s.
-std::pair<int, double> run_with_stuck_reader(std::vector<std::string> argv) {
+// With `nobody_home`, the child runs as uid/gid 65534 with that HOME (the pipe
+// stays root's, as cron's is for another user's job).
+std::pair<int, double> run_with_stuck_reader(std::vector<std::string> argv,
+                                             const std::string& nobody_home = "") {
   int p[2];
   if (pipe(p) != 0) {
     ADD_FAILURE() << "pipe: " << std::strerror(errno);
@@ -440,6 +443,13 @@ std::pair<int, double> run_with_stuck_reader(std::vector<std::string> argv) {
     dup2(p[1], 1);
     dup2(p[1], 2);
     close(p[0]);
+    if (!nobody_home.empty()) {
+      setenv("HOME", nobody_home.c_str(), 1);
+      unsetenv("XDG_CONFIG_HOME");
+      unsetenv("XDG_STATE_HOME");
+      unsetenv("XDG_RUNTIME_DIR");
+      if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(126);
+    }
     std::vector<char*> a;
     for (auto& arg : argv) a.push_back(arg.data());
     a.push_back(nullptr);
@@ -552,32 +562,7 @@ TEST_F(Runner, StuckStdoutReaderOfAnotherUsersPipe) {
   std::vector<std::string> argv = {kCronrun, "--no-history", "--no-lock", "--cgroup", "off", "--name", "stuck",
                                    "--output", "on-failure", "--summary", summary_path, "--timeout", "2s",
                                    "--", "/bin/sh", "-c", "head -c 3000000 /dev/zero; exec yes"};
-  int p[2];
-  ASSERT_EQ(pipe(p), 0);
-  auto t0 = std::chrono::steady_clock::now();
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    dup2(p[1], 1);
-    dup2(p[1], 2);
-    close(p[0]);
-    setenv("HOME", home.c_str(), 1);
-    unsetenv("XDG_CONFIG_HOME");
-    unsetenv("XDG_STATE_HOME");
-    unsetenv("XDG_RUNTIME_DIR");
-    if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0) _exit(126);
-    std::vector<char*> a;
-    for (auto& arg : argv) a.push_back(arg.data());
-    a.push_back(nullptr);
-    execv(a[0], a.data());
-    _exit(127);
-  }
-  close(p[1]);  // p[0] stays open and is never read
-  while (alive(pid) && std::chrono::steady_clock::now() - t0 < 30s) std::this_thread::sleep_for(20ms);
-  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (alive(pid)) kill(pid, SIGKILL);
-  int code = wait_exit(pid);
-  close(p[0]);
+  auto [code, took] = run_with_stuck_reader(argv, home.string());
   // The replay of the failed run's output (4 MiB kept) meets the stuck reader:
   // it gives up after a stall instead of waiting for it.
   EXPECT_LT(took, 8.0) << "the runner blocked on its stdout";
@@ -586,8 +571,6 @@ TEST_F(Runner, StuckStdoutReaderOfAnotherUsersPipe) {
   EXPECT_EQ(s["status"], "timeout");
   EXPECT_GT(s["output"]["dropped_bytes"].get<double>(), 3000000.0);
 }
-
-}  // namespace
 
 // cronrun's own messages go to the same stuck pipe (cron's stdout+stderr): at -vv
 // the runner says what it does during and after the run, and none of it may wait
@@ -609,3 +592,5 @@ TEST_F(Runner, StuckStderrReaderDoesNotBlockOwnMessages) {
   EXPECT_NE(s["isolation"]["note"].get<std::string>().find("of cronrun's own message(s) dropped"), std::string::npos)
       << s["isolation"]["note"];
 }
+
+}  // namespace
