@@ -5,8 +5,25 @@
 
 namespace cronrun {
 
+const char* to_string(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::other: return "other";
+    case ErrorKind::usage: return "usage";
+    case ErrorKind::config: return "config";
+    case ErrorKind::system: return "system";
+    case ErrorKind::history: return "history";
+    case ErrorKind::not_found: return "not found";
+    case ErrorKind::permission: return "permission";
+    case ErrorKind::busy: return "busy";
+    case ErrorKind::corrupt: return "corrupt";
+    case ErrorKind::newer: return "newer";
+  }
+  return "other";
+}
+
 Error Error::sys(std::string op, std::string path, int err) {
   Error e;
+  e.kind_ = ErrorKind::system;
   e.errno_ = err;
   e.op_ = std::move(op);
   e.path_ = std::move(path);

@@ -266,6 +266,7 @@ json to_json(const RunRecord& r) {
   j["started_at"] = text(r.started_at);
   j["finished_at"] = opt_text(r.finished_at);
   j["wall_s"] = opt(r.wall_s);
+  j["start_delay_s"] = opt(r.start_delay_s);
   j["status"] = to_string(r.status);
   j["exit_code"] = opt(r.exit_code);
   j["signal"] = opt(r.signal);
@@ -341,6 +342,7 @@ Result<RunRecord> run_record_from_json(const json& j) {
   }
   CRONRUN_TRY_ASSIGN(r.finished_at, get_string(j, "", "finished_at"));
   CRONRUN_TRY_ASSIGN(r.wall_s, get_double(j, "", "wall_s"));
+  CRONRUN_TRY_ASSIGN(r.start_delay_s, get_double(j, "", "start_delay_s"));
   CRONRUN_TRY_ASSIGN(r.exit_code, get_int(j, "", "exit_code"));
   CRONRUN_TRY_ASSIGN(r.signal, get_int(j, "", "signal"));
   CRONRUN_TRY_ASSIGN(r.skip_reason, get_string(j, "", "skip_reason"));
@@ -416,9 +418,10 @@ Result<RunRecord> run_record_from_json(const json& j) {
 
 #undef CRONRUN_TRY_ASSIGN
 
-std::string now_rfc3339() {
+std::string now_rfc3339() { return format_rfc3339(std::chrono::system_clock::now()); }
+
+std::string format_rfc3339(std::chrono::system_clock::time_point now) {
   using namespace std::chrono;
-  auto now = system_clock::now();
   auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
   time_t secs = static_cast<time_t>(ms / 1000);
   struct tm tm {};

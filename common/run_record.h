@@ -4,6 +4,7 @@
 // serializes as JSON null, never 0.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -97,6 +98,9 @@ struct RunRecord {
   std::string started_at;                 // RFC 3339 UTC with milliseconds
   std::optional<std::string> finished_at;
   std::optional<double> wall_s;
+  // Seconds from the runner's start to the job's exec (lock wait, placement,
+  // start-up); null when the job was not started.
+  std::optional<double> start_delay_s;
   RunStatus status = RunStatus::running;
   std::optional<int> exit_code;
   std::optional<int> signal;
@@ -137,6 +141,8 @@ size_t make_valid_utf8(RunRecord& r);
 
 // Current time as "2026-11-23T02:10:00.123Z".
 std::string now_rfc3339();
+// `t` in the same format.
+std::string format_rfc3339(std::chrono::system_clock::time_point t);
 // Parses the format above (and without milliseconds) to Unix seconds.
 Result<double> parse_rfc3339(std::string_view text);
 // A fresh run id: a UUIDv7 (time-ordered), lower-case hex with dashes.

@@ -1,33 +1,33 @@
 // run_job() reads as the table of contents of a run:
-//   record skeleton → drain check → history → lock → cgroup placement → prepare the
-//   child (env, output, counters) → `running` row → spawn → supervise → collect →
-//   record → exit status.
-// Each step is a function below; a step that ends the run early records why.
+//   record skeleton → drain check → output paths → record sink → lock → cgroup
+//   placement → prepare the child (env, output, counters) → start (the `started`
+//   record, spawn, exec) → supervise → collect → record → exit status.
+// Each step is a function below that returns what the next step needs (Locked,
+// Placed, Prepared, Started, Collected) or Stop: the run has ended, and is
+// recorded as far as it got. What a run takes from the host (clock, spawner,
+// cgroups, where records go) comes through RunSeams, so that tests run it on
+// fakes; the paths it uses are resolved once, before it begins (run_paths.h).
 #include "runner/run.h"
 
-#include <fcntl.h>
 #include <pwd.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <cmath>
 #include <csignal>
-#include <cstdlib>
 #include <cstring>
+#include <expected>
 #include <fmt/format.h>
 #include <iostream>
-#include <nlohmann/json.hpp>
+#include <map>
+#include <optional>
 
 #include "common/fd.h"
-#include "common/history.h"
 #include "common/safe_file.h"
-#include "common/units.h"
 #include "runner/counters.h"
 #include "runner/db_counter.h"
+#include "runner/history_sink.h"
 #include "runner/lock.h"
 #include "runner/log.h"
 #include "runner/output.h"
@@ -51,19 +51,19 @@ std::string host_name() {
   return buf;
 }
 
-std::string user_name() {
-  if (struct passwd* pw = ::getpwuid(geteuid())) return pw->pw_name;
-  return std::to_string(geteuid());
+std::string user_name(uid_t euid) {
+  if (struct passwd* pw = ::getpwuid(euid)) return pw->pw_name;
+  return std::to_string(euid);
 }
 
-RunRecord new_record(const JobSpec& spec) {
+RunRecord new_record(const JobSpec& spec, uid_t euid, WallTime now) {
   RunRecord r;
   r.run_id = new_run_id();
   r.job = spec.name;
   r.host = host_name();
-  r.user = user_name();
+  r.user = user_name(euid);
   r.command = spec.command;
-  r.started_at = now_rfc3339();
+  r.started_at = format_rfc3339(now);
   r.runner_pid = getpid();
   // 0 (unknown) only without /proc, where the cgroup discovery has failed already;
   // readers then judge the row by pid and boot id alone.
@@ -79,207 +79,6 @@ RunRecord new_record(const JobSpec& spec) {
   return r;
 }
 
-std::optional<std::string> drain_file() {
-  const char* env = std::getenv("CRONRUN_DRAIN_FILE");
-  std::string path = env && *env ? env : "/etc/cronrun/drain";
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0) return path;
-  return std::nullopt;
-}
-
-// Everything one run holds, released in reverse order by the destructors.
-class Run {
- public:
-  // The record is UTF-8 from the start (argv is bytes; the job still gets its
-  // own), so FINISH lines and --report match what the history stores.
-  explicit Run(const JobSpec& spec) : spec_(spec), rec_(new_record(spec)) { make_valid_utf8(rec_); }
-  int execute();
-
- private:
-  std::optional<int> check_drain();
-  std::optional<int> check_output_paths();
-  std::optional<int> open_history();
-  std::optional<int> take_lock();
-  std::optional<int> place_cgroup();
-  std::optional<int> check_leftover_runs(const cgroup::Placement& placement);
-  std::optional<int> prepare_child();
-  std::optional<int> start();
-  void supervise_and_collect();
-  int finish();
-
-  int end_skipped(const std::string& reason, int exit_code);
-  int end_error(const std::string& message);
-  void degrade(const std::string& cause, const std::string& reason);
-  void note(const std::string& what);
-  void save(bool final_row);
-
-  const JobSpec& spec_;
-  RunRecord rec_;
-  std::optional<HistoryStore> history_;
-  bool row_started_ = false;
-  std::optional<PidFileLock> lock_;
-  std::unique_ptr<cgroup::JobCgroup> cgroup_;
-  std::optional<OutputCapture> output_;
-  std::optional<CountersFile> counters_;
-  std::optional<dbcount::Session> db_;
-  UniqueFd signal_fd_;
-  SpawnRequest req_;
-  std::optional<Child> child_;
-  std::vector<std::string> join_paths_;  // what req_.join_fds are, for errors
-  std::optional<int> exec_errno_;
-  Outcome outcome_;
-  std::chrono::steady_clock::time_point t0_;
-};
-
-int Run::execute() {
-  if (auto rc = check_drain()) return *rc;
-  if (auto rc = check_output_paths()) return *rc;
-  if (auto rc = open_history()) return *rc;
-  if (auto rc = take_lock()) return *rc;
-  if (auto rc = place_cgroup()) return *rc;
-  if (auto rc = prepare_child()) return *rc;
-  if (auto rc = start()) return *rc;
-  supervise_and_collect();
-  return finish();
-}
-
-void Run::save(bool final_row) {
-  if (!history_) return;
-  // A damaged history moved aside at open is said in every row of this run (the
-  // first row of the new history), whatever later steps set as the note.
-  if (const auto& note = history_->damage_note();
-      note && (!rec_.isolation.note || rec_.isolation.note->find(*note) == std::string::npos))
-    rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + *note : *note;
-  // What is stored is what the run reports: argv, paths and counter names are
-  // bytes, the record is UTF-8 (DESIGN.md section 4).
-  make_valid_utf8(rec_);
-  Result<void> r = final_row ? (row_started_ ? history_->finish_run(rec_) : history_->record(rec_))
-                             : history_->begin_run(rec_);
-  if (!r) {
-    log::error(fmt::format("history {}: {}{}", spec_.history_path.value_or(HistoryStore::default_path()),
-                           r.error().message(), final_row ? "" : "; the job was not started"));
-    return;
-  }
-  if (!final_row) row_started_ = true;
-}
-
-int Run::end_skipped(const std::string& reason, int exit_code) {
-  rec_.status = RunStatus::skipped;
-  rec_.skip_reason = reason;
-  rec_.finished_at = now_rfc3339();
-  rec_.wall_s = 0.0;
-  save(true);
-  if (spec_.summary_path)
-    if (auto r = write_summary(*spec_.summary_path, rec_); !r)
-      log::error(fmt::format("--summary: {}", r.error().message()));
-  log::event(format_finish_event(rec_));
-  if (spec_.report) std::cerr << format_report(rec_);
-  return exit_code;
-}
-
-// cronrun itself failed after the run began: record it as `error` and exit 125.
-int Run::end_error(const std::string& message) {
-  log::error(message);
-  rec_.status = RunStatus::error;
-  rec_.finished_at = now_rfc3339();
-  note(message);
-  save(true);
-  if (spec_.summary_path)
-    if (auto r = write_summary(*spec_.summary_path, rec_); !r)
-      log::error(fmt::format("--summary: {}", r.error().message()));
-  return kExitInternal;
-}
-
-std::optional<int> Run::check_drain() {
-  if (auto path = drain_file()) {
-    log::info(fmt::format("draining ({} exists): not starting job '{}'", *path, spec_.name));
-    // The history is still worth a row: a skipped run is evidence too.
-    if (spec_.history) {
-      std::string db = spec_.history_path.value_or(HistoryStore::default_path());
-      HistoryOpenOptions opts{.default_location = !spec_.history_path, .move_damaged_aside = true};
-      if (auto h = HistoryStore::open(db, HistoryStore::Mode::read_write, nullptr, opts)) {
-        history_.emplace(std::move(*h));
-        if (history_->damage_note()) log::warn(*history_->damage_note());
-      } else {
-        // Draining still exits 0 (nothing ran), but the lost row is said out loud.
-        log::error(fmt::format("--history {}: {}; this skipped run is not recorded", db, h.error().message()));
-      }
-    }
-    return end_skipped(fmt::format("draining ({} exists)", *path), 0);
-  }
-  return std::nullopt;
-}
-
-// Paths the user named that cannot be written safely (a --summary target that is a
-// planted FIFO, symlink or device; a --log-dir that is missing, another user's or
-// open to all) are refused before anything is locked, created or run.
-std::optional<int> Run::check_output_paths() {
-  if (spec_.summary_path)
-    if (auto ok = check_summary_target(*spec_.summary_path); !ok) {
-      log::error(fmt::format("--summary: {}", ok.error().message()));
-      return kExitInternal;
-    }
-  if (spec_.log_dir)
-    if (auto dir = CheckedDir::open(*spec_.log_dir); !dir) {
-      log::error(fmt::format("--log-dir: {}{}", dir.error().message(),
-                             dir.error().err() == ENOENT ? " (the directory must exist; it is not created)" : ""));
-      return kExitInternal;
-    }
-  return std::nullopt;
-}
-
-// A fact about this run an admin should see in the record as well as in the log.
-void Run::note(const std::string& what) {
-  rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + what : what;
-}
-
-std::optional<int> Run::open_history() {
-  if (!spec_.history) return std::nullopt;
-  std::string path = spec_.history_path.value_or(HistoryStore::default_path());
-  // Only the default location's directories are created; a damaged history is
-  // moved aside (kept) and a new one started, said here once and in the record.
-  HistoryOpenOptions opts{.default_location = !spec_.history_path, .move_damaged_aside = true};
-  auto h = HistoryStore::open(path, HistoryStore::Mode::read_write, nullptr, opts);
-  if (!h) {
-    log::error(fmt::format("--history {}: {} (use --no-history to run without one)", path, h.error().message()));
-    return kExitInternal;
-  }
-  history_.emplace(std::move(*h));
-  if (history_->damage_note()) log::warn(*history_->damage_note());
-  return std::nullopt;
-}
-
-std::optional<int> Run::take_lock() {
-  if (!spec_.lock) return std::nullopt;
-  bool default_path = !spec_.lock_path;
-  std::string path = spec_.lock_path.value_or(default_lock_path(spec_.name));
-  rec_.lock.path = path;
-  // Only cronrun's own default directories are created; an explicit path's must exist.
-  auto dir = !default_path ? PidFileLock::Dir::must_exist
-             : geteuid() == 0 ? PidFileLock::Dir::create
-                              : PidFileLock::Dir::create_private;
-  auto res = PidFileLock::acquire(path, spec_.lock_wait, dir);
-  if (!res) {
-    log::error(fmt::format("--lock {}: {}", path, res.error().message()));
-    return kExitInternal;
-  }
-  if (auto* busy = std::get_if<PidFileLock::Busy>(&*res)) {
-    rec_.lock.waited_s = busy->waited_s;
-    if (busy->holder_pid) rec_.lock.holder_pid = *busy->holder_pid;
-    std::string holder = busy->holder_pid ? fmt::format("pid {}", *busy->holder_pid) : "unknown pid";
-    std::string reason = fmt::format("lock {} held by {}", path, holder);
-    if (spec_.on_locked == OnLocked::fail) {
-      log::error(fmt::format("job '{}' is already running: {} (--on-locked fail)", spec_.name, reason));
-      return end_skipped(reason, kExitLockBusy);
-    }
-    log::info(fmt::format("job '{}' is already running: {}; skipping this run", spec_.name, reason));
-    return end_skipped(reason, 0);
-  }
-  lock_.emplace(std::move(std::get<PidFileLock>(*res)));
-  rec_.lock.waited_s = lock_->waited_s();
-  return std::nullopt;
-}
-
 // Cuts `text` to `max` bytes, marking the cut.
 std::string clip(std::string text, size_t max) {
   if (text.size() <= max) return text;
@@ -292,95 +91,330 @@ std::string clip(std::string text, size_t max) {
 constexpr size_t kWarnLineMax = 160;
 constexpr size_t kWarnPrefix = sizeof("cronrun: warning: ") - 1;
 
-// No usable cgroup: say so once (one short line naming `cause`), record the whole
-// `reason`, and enforce what rlimits can.
-void Run::degrade(const std::string& cause, const std::string& reason) {
-  std::vector<std::string> applied, lost;
-  if (spec_.limits.memory_max_bytes) {
-    req_.rlimits.emplace_back(RLIMIT_DATA, *spec_.limits.memory_max_bytes);
-    applied.push_back(fmt::format("RLIMIT_DATA={} per process", units::format_size(*spec_.limits.memory_max_bytes)));
+// The run has ended with this exit status; its record is written as far as it got.
+struct Stop {
+  int exit_code = kExitInternal;
+};
+template <class T>
+using Step = std::expected<T, Stop>;
+
+// The job's lock, held until the run is over; nullopt with --no-lock.
+struct Locked {
+  std::optional<PidFileLock> lock;
+};
+
+// What holds the job's processes: its cgroup, or no cgroup (degraded).
+struct Placed {
+  std::unique_ptr<Containment> where;
+};
+
+// Everything the child needs, made before anything is started.
+struct Prepared {
+  SpawnRequest req;
+  OutputCapture output;
+  CountersFile counters;
+  std::optional<dbcount::Session> db;
+};
+
+// The supervised job's end; nullopt outcome: supervising it failed (recorded `error`).
+struct Collected {
+  std::optional<Outcome> outcome;
+  std::optional<int> exec_errno;
+};
+
+// Resource use of the reaped processes, where the containment measured none.
+void merge_child_usage(Usage& u, const Outcome& o) {
+  u.orphans_killed = o.orphans_killed;
+  if (!o.children) return;
+  const ChildUsage& c = *o.children;
+  u.max_rss_bytes = c.max_rss_bytes;
+  if (!u.cpu_user_s) u.cpu_user_s = c.cpu_user_s;
+  if (!u.cpu_system_s) u.cpu_system_s = c.cpu_system_s;
+  if (!u.io_source && c.io_read_bytes) {
+    u.io_read_bytes = c.io_read_bytes;
+    u.io_write_bytes = c.io_write_bytes;
+    u.io_source = "rusage";
   }
-  if (spec_.timeout) {
-    // A job cannot legitimately use more CPU seconds than its wall limit allows at
-    // its quota; this backs up the timer if the runner itself is stopped.
-    double cores = spec_.limits.cpu_quota_pct.value_or(100.0) / 100.0;
-    auto cpu_s = static_cast<rlim_t>(std::ceil(static_cast<double>(spec_.timeout->count()) / 1000.0 * std::max(cores, 1.0)));
-    req_.rlimits.emplace_back(RLIMIT_CPU, cpu_s);
-    applied.push_back(fmt::format("RLIMIT_CPU={}s", cpu_s));
-  }
-  if (spec_.limits.cpu_quota_pct) lost.push_back("--cpu");
-  if (spec_.limits.pids_max) lost.push_back("--pids");
-  if (spec_.limits.memory_high_bytes) lost.push_back("--memory-high");
-  if (spec_.limits.swap_max_bytes) lost.push_back("--swap");
-  if (spec_.limits.cpu_weight) lost.push_back("--cpu-weight");
-  if (spec_.limits.io_weight) lost.push_back("--io-weight");
-  std::string note = reason + "; running without a cgroup (rusage accounting, process-group kill)";
-  if (!applied.empty()) note += "; rlimits: " + fmt::format("{}", fmt::join(applied, ", "));
-  if (!lost.empty()) note += "; not enforceable without a cgroup: " + fmt::format("{}", fmt::join(lost, " "));
-  rec_.isolation = Isolation{"none", std::nullopt, "rusage", note};
-  if (spec_.cgroup_mode == CgroupMode::off) return;
-  // Cron mails this line on every run: the cause and where the rest is (the record's
-  // isolation.note and `cronrun --dry-run`), not the whole reason.
-  std::string line = fmt::format("job '{}' runs without a cgroup: {}", clip(spec_.name, 24), cause);
-  if (!lost.empty()) line += fmt::format("; not enforced: {}", fmt::join(lost, " "));
-  const std::string tail = "; see cronrun --dry-run";
-  log::warn(clip(line, kWarnLineMax - kWarnPrefix - tail.size()) + tail);
 }
 
-std::optional<int> Run::place_cgroup() {
-  if (spec_.cgroup_mode == CgroupMode::off) {
-    degrade("--cgroup off", "cgroups disabled by --cgroup off");
-    return std::nullopt;
+// The status and exit code of a supervised job (DESIGN §3).
+int settle(RunRecord& rec, const Collected& c) {
+  const Outcome& o = *c.outcome;
+  int code = kExitInternal;
+  int st = o.wait_status;
+  uint64_t ooms = rec.usage.oom_kills.value_or(0);
+  if (c.exec_errno) {
+    code = *c.exec_errno == ENOENT || *c.exec_errno == ENOTDIR ? 127 : 126;
+    rec.status = RunStatus::failed;
+  } else if (WIFEXITED(st)) {
+    code = WEXITSTATUS(st);
+    rec.status = code == 0 ? RunStatus::ok : (code == 137 && ooms > 0 ? RunStatus::oom : RunStatus::failed);
+  } else if (WIFSIGNALED(st)) {
+    int sig = WTERMSIG(st);
+    rec.signal = sig;
+    code = 128 + sig;
+    rec.status = sig == SIGKILL && ooms > 0 ? RunStatus::oom : RunStatus::killed;
   }
+  if (o.timed_out) {
+    // The record's exit_code is what cronrun exits with (124); `signal` keeps how
+    // the main process actually died.
+    rec.status = RunStatus::timeout;
+    code = kExitTimeout;
+  }
+  rec.exit_code = code;
+  return code;
+}
+
+class Run {
+ public:
+  // The record is UTF-8 from the start (argv is bytes; the job still gets its
+  // own), so FINISH lines and --report match what the history stores.
+  Run(const JobSpec& spec, const RunPaths& paths, RunSeams& seams)
+      : spec_(spec),
+        paths_(paths),
+        seams_(seams),
+        t_begin_(seams.clock.steady()),
+        rec_(new_record(spec, paths.euid, seams.clock.wall())),
+        sink_(std::make_unique<NullSink>()) {
+    make_valid_utf8(rec_);
+  }
+  int execute();
+
+ private:
+  Step<void> check_drain();
+  Step<void> check_output_paths();
+  Step<void> open_sink();
+  Step<Locked> take_lock();
+  Step<Placed> place(const Locked& locked);
+  Step<void> check_leftover_runs(const cgroup::Placement& placement, const Locked& locked);
+  Step<Placed> without_cgroup(const std::string& cause, const std::string& failure);
+  Step<Placed> degrade(const std::string& cause, const std::string& reason);
+  Step<Placed> limited(std::unique_ptr<cgroup::JobCgroup> cg, const std::vector<cgroup::LimitNotApplied>& missing);
+  Step<Prepared> prepare_child();
+  Step<Started> start(Placed& placed, Prepared& prepared);
+  Collected supervise_and_collect(Placed& placed, Prepared& prepared, Started& started);
+  void read_counters(Prepared& prepared);
+  int finish(Prepared& prepared, const Collected& collected);
+
+  Stop refuse(const Error& e);
+  Stop already_running(const std::string& reason);
+  Stop end_skipped(const std::string& reason, int exit_code);
+  Stop end_error(const Error& e);
+  Stop not_started();
+  Result<void> record_started();
+  void record_finished();
+  void write_summary_file();
+  void note(const std::string& what);
+  std::string now() const { return format_rfc3339(seams_.clock.wall()); }
+
+  const JobSpec& spec_;
+  const RunPaths& paths_;
+  RunSeams& seams_;
+  SteadyTime t_begin_;
+  RunRecord rec_;
+  std::unique_ptr<RecordSink> sink_;
+};
+
+int Run::execute() {
+  if (auto s = check_drain(); !s) return s.error().exit_code;
+  if (auto s = check_output_paths(); !s) return s.error().exit_code;
+  if (auto s = open_sink(); !s) return s.error().exit_code;
+  auto locked = take_lock();
+  if (!locked) return locked.error().exit_code;
+  auto placed = place(*locked);
+  if (!placed) return placed.error().exit_code;
+  auto prepared = prepare_child();
+  if (!prepared) return prepared.error().exit_code;
+  auto started = start(*placed, *prepared);
+  if (!started) return started.error().exit_code;
+  Collected collected = supervise_and_collect(*placed, *prepared, *started);
+  return finish(*prepared, collected);
+}
+
+// ---- ending a run ----
+
+// cronrun refuses before anything is recorded: one line, exit 125.
+Stop Run::refuse(const Error& e) {
+  log::error(e.message());
+  return Stop{kExitInternal};
+}
+
+// A fact about this run an admin should see in the record as well as in the log.
+void Run::note(const std::string& what) {
+  rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + what : what;
+}
+
+void Run::write_summary_file() {
+  if (spec_.summary_path)
+    if (auto r = write_summary(*spec_.summary_path, rec_); !r)
+      log::error(fmt::format("--summary: {}", r.error().message()));
+}
+
+// The sink's own note (a damaged history moved aside at open) is said in every
+// record of this run, whatever later steps set as the note. What is stored is
+// what the run reports: argv, paths and counter names are bytes, the record is
+// UTF-8 (DESIGN.md section 4).
+void Run::record_finished() {
+  if (const auto n = sink_->note(); n && (!rec_.isolation.note || rec_.isolation.note->find(*n) == std::string::npos))
+    note(*n);
+  make_valid_utf8(rec_);
+  if (auto r = sink_->finished(rec_); !r) log::error(fmt::format("{}: {}", sink_->where(), r.error().message()));
+}
+
+// The `started` record (evidence if this runner dies) lands before the job
+// exists. A history that stays locked past the busy timeout, or cannot be
+// written, ends the run with nothing started, instead of holding the runner in
+// SQLite's busy handler while the job runs unsupervised.
+Result<void> Run::record_started() {
+  if (const auto n = sink_->note(); n && (!rec_.isolation.note || rec_.isolation.note->find(*n) == std::string::npos))
+    note(*n);
+  make_valid_utf8(rec_);
+  auto r = sink_->started(rec_);
+  if (!r) {
+    log::error(fmt::format("{}: {}; the job was not started", sink_->where(), r.error().message()));
+    return std::unexpected(std::move(r.error()).with_kind(ErrorKind::history));
+  }
+  return {};
+}
+
+Stop Run::end_skipped(const std::string& reason, int exit_code) {
+  rec_.status = RunStatus::skipped;
+  rec_.skip_reason = reason;
+  rec_.finished_at = now();
+  rec_.wall_s = 0.0;
+  record_finished();
+  write_summary_file();
+  log::event(format_finish_event(rec_));
+  if (spec_.report) std::cerr << format_report(rec_);
+  return Stop{exit_code};
+}
+
+// cronrun itself failed after the run began: record it as `error` and exit 125.
+Stop Run::end_error(const Error& e) {
+  // The start could not be recorded: the job was not started, and the store that
+  // refused the start is not asked again.
+  if (e.kind() == ErrorKind::history) return not_started();
+  log::error(e.message());
+  rec_.status = RunStatus::error;
+  rec_.finished_at = now();
+  note(e.message());
+  record_finished();
+  write_summary_file();
+  return Stop{kExitInternal};
+}
+
+Stop Run::not_started() {
+  rec_.status = RunStatus::error;
+  rec_.finished_at = now();
+  note("not started: the history could not record the run's start");
+  write_summary_file();
+  return Stop{kExitInternal};
+}
+
+Stop Run::already_running(const std::string& reason) {
+  if (spec_.on_locked == OnLocked::fail) {
+    log::error(fmt::format("job '{}' is already running: {} (--on-locked fail)", spec_.name, reason));
+    return end_skipped(reason, kExitLockBusy);
+  }
+  log::info(fmt::format("job '{}' is already running: {}; skipping this run", spec_.name, reason));
+  return end_skipped(reason, 0);
+}
+
+// ---- the steps ----
+
+Step<void> Run::check_drain() {
+  struct stat st;
+  if (::stat(paths_.drain_file.c_str(), &st) != 0) return {};
+  log::info(fmt::format("draining ({} exists): not starting job '{}'", paths_.drain_file, spec_.name));
+  // The history is still worth a row: a skipped run is evidence too.
+  if (paths_.history) {
+    if (auto s = seams_.open_sink(*paths_.history, paths_.history_is_default)) {
+      sink_ = std::move(*s);
+      if (auto n = sink_->note()) log::warn(*n);
+    } else {
+      // Draining still exits 0 (nothing ran), but the lost row is said out loud.
+      log::error(fmt::format("--history {}: {}; this skipped run is not recorded", *paths_.history,
+                             s.error().message()));
+    }
+  }
+  return std::unexpected(end_skipped(fmt::format("draining ({} exists)", paths_.drain_file), 0));
+}
+
+// Paths the user named that cannot be written safely (a --summary target that is a
+// planted FIFO, symlink or device; a --log-dir that is missing, another user's or
+// open to all) are refused before anything is locked, created or run.
+Step<void> Run::check_output_paths() {
+  if (spec_.summary_path)
+    if (auto ok = check_summary_target(*spec_.summary_path); !ok)
+      return std::unexpected(refuse(std::move(ok.error()).context("--summary")));
+  if (spec_.log_dir)
+    if (auto dir = CheckedDir::open(*spec_.log_dir); !dir) {
+      Error e = std::move(dir.error()).context("--log-dir");
+      log::error(e.message() + (e.err() == ENOENT ? " (the directory must exist; it is not created)" : ""));
+      return std::unexpected(Stop{kExitInternal});
+    }
+  return {};
+}
+
+// Only the default location's directories are created; a damaged history is
+// moved aside (kept) and a new one started, said here once and in the record.
+Step<void> Run::open_sink() {
+  if (!paths_.history) return {};
+  auto s = seams_.open_sink(*paths_.history, paths_.history_is_default);
+  if (!s) {
+    log::error(fmt::format("--history {}: {} (use --no-history to run without one)", *paths_.history,
+                           s.error().message()));
+    return std::unexpected(Stop{kExitInternal});
+  }
+  sink_ = std::move(*s);
+  if (auto n = sink_->note()) log::warn(*n);
+  return {};
+}
+
+Step<Locked> Run::take_lock() {
+  if (!paths_.lock) return Locked{};
+  const std::string& path = *paths_.lock;
+  rec_.lock.path = path;
+  auto res = PidFileLock::acquire(path, spec_.lock_wait, paths_.lock_dir);
+  if (!res) return std::unexpected(refuse(std::move(res.error()).context("--lock " + path)));
+  if (auto* busy = std::get_if<PidFileLock::Busy>(&*res)) {
+    rec_.lock.waited_s = busy->waited_s;
+    if (busy->holder_pid) rec_.lock.holder_pid = *busy->holder_pid;
+    std::string holder = busy->holder_pid ? fmt::format("pid {}", *busy->holder_pid) : "unknown pid";
+    return std::unexpected(already_running(fmt::format("lock {} held by {}", path, holder)));
+  }
+  Locked locked{std::move(std::get<PidFileLock>(*res))};
+  rec_.lock.waited_s = locked.lock->waited_s();
+  return locked;
+}
+
+Step<Placed> Run::place(const Locked& locked) {
+  if (spec_.cgroup_mode == CgroupMode::off) return degrade("--cgroup off", "cgroups disabled by --cgroup off");
   cgroup::DiscoverOptions opts;
   opts.parent_override = spec_.cgroup_parent;
-  opts.is_root = geteuid() == 0;
-  cgroup::Placement placement = cgroup::discover(opts);
+  opts.is_root = paths_.is_root;
+  cgroup::Placement placement = seams_.cgroups.discover(opts);
   log::info(fmt::format("cgroup placement: {} under {}: {}", cgroup::to_string(placement.layout),
                         placement.parent.empty() ? "-" : placement.parent, placement.reason));
-  if (auto rc = check_leftover_runs(placement)) return rc;
-  std::string failure, cause;
-  if (placement.layout == cgroup::Layout::none) {
-    failure = "no writable cgroup: " + placement.reason;
-    cause = opts.is_root ? "no usable cgroup hierarchy" : fmt::format("no cgroup writable by uid {}", geteuid());
-  } else if (auto cg = cgroup::create_job_cgroup(placement, spec_.name, rec_.run_id); !cg) {
-    failure = fmt::format("creating cgroup for job '{}': {}", spec_.name, cg.error().message());
-    cause = cg.error().err() ? fmt::format("creating its cgroup failed ({})", std::strerror(cg.error().err()))
-                             : "creating its cgroup failed";
-  } else if (auto lim = (*cg)->apply_limits(spec_.limits); !lim) {
-    failure = fmt::format("applying limits to cgroup {}: {}", (*cg)->path(), lim.error().message());
-    cause = "its limits were refused";
-    if (auto r = (*cg)->remove(); !r) log::warn(fmt::format("removing cgroup {}: {}", (*cg)->path(), r.error().message()));
-  } else if (!lim->empty() && spec_.cgroup_mode == CgroupMode::required) {
-    // Required means every limit asked for is enforced: a run with some of them
-    // silently missing is what --cgroup required exists to prevent.
-    for (const auto& m : *lim) log::error(fmt::format("--cgroup required: {} not applied: {}", m.option, m.detail));
-    if (auto r = (*cg)->remove(); !r) log::warn(fmt::format("removing cgroup {}: {}", (*cg)->path(), r.error().message()));
-    return kExitInternal;
-  } else {
-    cgroup_ = std::move(*cg);
-    rec_.isolation = Isolation{cgroup::to_string(cgroup_->layout()), cgroup_->path(), "cgroup", std::nullopt};
-    if (!lim->empty()) {
-      // Each limit stands on its own: the others are in force. The record names each
-      // missing one with its file; the warning is one short line.
-      std::vector<std::string> details, causes;
-      for (const auto& m : *lim) {
-        details.push_back(fmt::format("{} not applied: {}", m.option, m.detail));
-        causes.push_back(fmt::format("{} ({})", m.option, m.cause));
-      }
-      rec_.isolation.note = fmt::format("{}", fmt::join(details, "; "));
-      std::string head = fmt::format("job '{}': not applied: ", clip(spec_.name, 24));
-      std::string tail = "; other limits in force";
-      log::warn(head + clip(fmt::format("{}", fmt::join(causes, ", ")), kWarnLineMax - kWarnPrefix - head.size() - tail.size()) + tail);
-    }
-    return std::nullopt;
+  if (auto s = check_leftover_runs(placement, locked); !s) return std::unexpected(s.error());
+  if (placement.layout == cgroup::Layout::none)
+    return without_cgroup(paths_.is_root ? "no usable cgroup hierarchy"
+                                         : fmt::format("no cgroup writable by uid {}", paths_.euid),
+                          "no writable cgroup: " + placement.reason);
+  auto cg = seams_.cgroups.create(placement, spec_.name, rec_.run_id);
+  if (!cg)
+    return without_cgroup(cg.error().err() ? fmt::format("creating its cgroup failed ({})",
+                                                         std::strerror(cg.error().err()))
+                                           : "creating its cgroup failed",
+                          fmt::format("creating cgroup for job '{}': {}", spec_.name, cg.error().message()));
+  auto lim = (*cg)->apply_limits(spec_.limits);
+  if (!lim) {
+    std::string failure = fmt::format("applying limits to cgroup {}: {}", (*cg)->path(), lim.error().message());
+    if (auto r = (*cg)->remove(); !r)
+      log::warn(fmt::format("removing cgroup {}: {}", (*cg)->path(), r.error().message()));
+    return without_cgroup("its limits were refused", failure);
   }
-  if (spec_.cgroup_mode == CgroupMode::required) {
-    log::error(fmt::format("--cgroup required: {}", failure));
-    return kExitInternal;
-  }
-  degrade(cause, failure);
-  return std::nullopt;
+  return limited(std::move(*cg), *lim);
 }
 
 // A run whose runner died (SIGKILL, the OOM killer) leaves its job running with no
@@ -390,28 +424,77 @@ std::optional<int> Run::place_cgroup() {
 // killed: nothing here proves what that run's timeout was or that its runner did
 // not use another lock; an admin sees the skip in every record until it ends.
 // --keep-orphans leaves are renamed <run-id>.kept and do not count.
-std::optional<int> Run::check_leftover_runs(const cgroup::Placement& placement) {
-  if (!lock_) return std::nullopt;  // --no-lock: concurrent runs are allowed
-  auto live = cgroup::find_live_runs(placement, spec_.name);
+Step<void> Run::check_leftover_runs(const cgroup::Placement& placement, const Locked& locked) {
+  if (!locked.lock) return {};  // --no-lock: concurrent runs are allowed
+  auto live = seams_.cgroups.find_live_runs(placement, spec_.name);
   if (!live) {
     log::warn(fmt::format("looking for leftover runs of job '{}': {}", spec_.name, live.error().message()));
-    return std::nullopt;
+    return {};
   }
-  if (live->empty()) return std::nullopt;
+  if (live->empty()) return {};
   const cgroup::LiveRun& old = live->front();
   std::string reason = fmt::format("run {} of this job still has {} process(es) in cgroup {}, and its runner no longer "
                                    "holds the lock",
                                    old.run_id, old.processes, old.path);
   if (live->size() > 1) reason += fmt::format(" (and {} more such run(s))", live->size() - 1);
-  if (spec_.on_locked == OnLocked::fail) {
-    log::error(fmt::format("job '{}' is already running: {} (--on-locked fail)", spec_.name, reason));
-    return end_skipped(reason, kExitLockBusy);
-  }
-  log::info(fmt::format("job '{}' is already running: {}; skipping this run", spec_.name, reason));
-  return end_skipped(reason, 0);
+  return std::unexpected(already_running(reason));
 }
 
-std::optional<int> Run::prepare_child() {
+// No cgroup for the run: --cgroup required refuses, auto degrades.
+Step<Placed> Run::without_cgroup(const std::string& cause, const std::string& failure) {
+  if (spec_.cgroup_mode == CgroupMode::required)
+    return std::unexpected(refuse(Error("--cgroup required: " + failure, ErrorKind::config)));
+  return degrade(cause, failure);
+}
+
+// No usable cgroup: say so once (one short line naming `cause`), record the whole
+// `reason`, and enforce what rlimits can.
+Step<Placed> Run::degrade(const std::string& cause, const std::string& reason) {
+  auto none = std::make_unique<NoCgroup>(spec_.limits, spec_.timeout, reason);
+  rec_.isolation = none->isolation();
+  if (spec_.cgroup_mode != CgroupMode::off) {
+    // Cron mails this line on every run: the cause and where the rest is (the
+    // record's isolation.note and `cronrun --dry-run`), not the whole reason.
+    std::string line = fmt::format("job '{}' runs without a cgroup: {}", clip(spec_.name, 24), cause);
+    if (!none->not_enforced().empty()) line += fmt::format("; not enforced: {}", fmt::join(none->not_enforced(), " "));
+    const std::string tail = "; see cronrun --dry-run";
+    log::warn(clip(line, kWarnLineMax - kWarnPrefix - tail.size()) + tail);
+  }
+  return Placed{std::move(none)};
+}
+
+// The run's cgroup with its limits. Each limit stands on its own: the others are
+// in force. Required means every limit asked for is enforced: a run with some of
+// them silently missing is what --cgroup required exists to prevent.
+Step<Placed> Run::limited(std::unique_ptr<cgroup::JobCgroup> cg, const std::vector<cgroup::LimitNotApplied>& missing) {
+  if (!missing.empty() && spec_.cgroup_mode == CgroupMode::required) {
+    for (const auto& m : missing) log::error(fmt::format("--cgroup required: {} not applied: {}", m.option, m.detail));
+    if (auto r = cg->remove(); !r) log::warn(fmt::format("removing cgroup {}: {}", cg->path(), r.error().message()));
+    return std::unexpected(Stop{kExitInternal});
+  }
+  auto where = std::make_unique<CgroupContainment>(std::move(cg));
+  rec_.isolation = where->isolation();
+  if (!missing.empty()) {
+    // The record names each missing one with its file; the warning is one short line.
+    std::vector<std::string> details, causes;
+    for (const auto& m : missing) {
+      details.push_back(fmt::format("{} not applied: {}", m.option, m.detail));
+      causes.push_back(fmt::format("{} ({})", m.option, m.cause));
+    }
+    rec_.isolation.note = fmt::format("{}", fmt::join(details, "; "));
+    std::string head = fmt::format("job '{}': not applied: ", clip(spec_.name, 24));
+    std::string tail = "; other limits in force";
+    log::warn(head + clip(fmt::format("{}", fmt::join(causes, ", ")), kWarnLineMax - kWarnPrefix - head.size() - tail.size()) +
+              tail);
+  }
+  return Placed{std::move(where)};
+}
+
+Step<Prepared> Run::prepare_child() {
+  if (spec_.seccomp != SeccompMode::off)
+    return std::unexpected(
+        end_error(Error(fmt::format("--seccomp {}: not available in this version (only off)", to_string(spec_.seccomp)),
+                        ErrorKind::usage)));
   // Environment: ours, then the job's extras, then cronrun's own variables.
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
@@ -423,243 +506,101 @@ std::optional<int> Run::prepare_child() {
   env["CRONRUN_RUN_ID"] = rec_.run_id;
   env["CRONRUN_JOB"] = spec_.name;
 
-  auto counters = CountersFile::create(runtime_dir(), rec_.run_id);
-  if (!counters) return end_error(fmt::format("job '{}': {}", spec_.name, counters.error().message()));
-  counters_.emplace(std::move(*counters));
-  env["CRONRUN_COUNTERS"] = counters_->path();
+  auto counters = CountersFile::create(paths_.runtime_dir, rec_.run_id);
+  if (!counters) return std::unexpected(end_error(std::move(counters.error()).context(fmt::format("job '{}'", spec_.name))));
+  env["CRONRUN_COUNTERS"] = counters->path();
 
+  std::optional<dbcount::Session> db;
   if (spec_.count_db_queries) {
-    auto db = dbcount::Session::create(rec_.run_id);
-    if (!db) return end_error(fmt::format("--count-db-queries: {}", db.error().message()));
-    db_.emplace(std::move(*db));
+    auto s = dbcount::Session::create(rec_.run_id);
+    if (!s) return std::unexpected(end_error(std::move(s.error()).context("--count-db-queries")));
+    db.emplace(std::move(*s));
     // The counter goes in front of the job's own LD_PRELOAD (from --env or ours).
-    for (const auto& kv : db_->env(env.contains("LD_PRELOAD") ? env["LD_PRELOAD"] : ""))
+    for (const auto& kv : db->env(env.contains("LD_PRELOAD") ? env["LD_PRELOAD"] : ""))
       env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   }
 
-  std::optional<std::string> log_path;
-  if (spec_.log_dir) log_path = fmt::format("{}/{}/{}.log", *spec_.log_dir, spec_.name, rec_.run_id);
-  auto out = OutputCapture::create(spec_.output, log_path, spec_.log_max_bytes);
-  if (!out) return end_error(fmt::format("--output/--log-dir: {}", out.error().message()));
-  output_.emplace(std::move(*out));
+  auto out = OutputCapture::create(spec_.output, run_log_path(spec_, rec_.run_id), spec_.log_max_bytes);
+  if (!out) return std::unexpected(end_error(std::move(out.error()).context("--output/--log-dir")));
 
-  req_.argv = spec_.command;
-  req_.path_env = env.contains("PATH") ? env["PATH"] : "";
-  for (const auto& [k, v] : env) req_.env.push_back(k + "=" + v);
-  req_.stdout_fd = output_->child_stdout();
-  req_.stderr_fd = output_->child_stderr();
-  req_.nice = spec_.nice;
-  req_.ionice = spec_.ionice;
-  if (spec_.seccomp != SeccompMode::off)
-    return end_error(fmt::format("--seccomp {}: not available in this version (only off)", to_string(spec_.seccomp)));
-  return std::nullopt;
+  SpawnRequest req;
+  req.job_name = spec_.name;
+  req.argv = spec_.command;
+  req.path_env = env.contains("PATH") ? env["PATH"] : "";
+  req.env.reserve(env.size());
+  for (const auto& [k, v] : env) req.env.push_back(k + "=" + v);
+  req.stdout_fd = out->child_stdout();
+  req.stderr_fd = out->child_stderr();
+  req.nice = spec_.nice;
+  req.ionice = spec_.ionice;
+  return Prepared{std::move(req), std::move(*out), std::move(*counters), std::move(db)};
 }
 
-std::optional<int> Run::start() {
-  auto sfd = prepare_supervisor_signals();
-  if (!sfd) return end_error(sfd.error().message());
-  signal_fd_ = std::move(*sfd);
-
-  // clone3 into the v2 cgroup (hybrid: its unified half) when there is one; the
-  // child joins the rest itself (v1 `tasks`). The test hook
-  // CRONRUN_FORCE_SPAWN=fork skips clone3, as on kernels before 5.7.
-  const char* force = std::getenv("CRONRUN_FORCE_SPAWN");
-  bool force_fork = force && std::string_view(force) == "fork";
-  auto plan_join = [this](bool cloned_into) -> Result<void> {
-    req_.join_fds.clear();
-    if (!cgroup_) return {};
-    auto files = cgroup_->join_files(cloned_into);
-    if (!files) return std::unexpected(files.error());
-    join_paths_.clear();
-    for (const auto& f : *files) {
-      req_.join_fds.push_back(f.fd);
-      join_paths_.push_back(f.path);
-    }
-    return {};
-  };
-  req_.cgroup_fd = cgroup_ && !force_fork ? cgroup_->clone_into_fd() : -1;
-  if (auto j = plan_join(req_.cgroup_fd >= 0); !j)
-    return end_error(fmt::format("placing job '{}' in cgroup {}: {}", spec_.name, cgroup_->path(), j.error().message()));
-
-  // The `running` row (evidence if this runner dies) lands before the job
-  // exists. A history that stays locked past the busy timeout, or cannot be
-  // written, ends the run here with nothing started, instead of holding the
-  // runner in SQLite's busy handler while the job runs unsupervised.
-  save(false);
-  if (history_ && !row_started_) {
-    rec_.status = RunStatus::error;
-    rec_.finished_at = now_rfc3339();
-    std::string note = "not started: the history could not record the run's start";
-    rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + note : note;
-    if (spec_.summary_path)
-      if (auto r = write_summary(*spec_.summary_path, rec_); !r) log::error(r.error().message());
-    return kExitInternal;
-  }
-
-  // From here the supervisor must not wait on stderr's reader (the job's pipe under cron).
-  log::set_nonblocking(true);
-  t0_ = std::chrono::steady_clock::now();
-  auto child = spawn(req_);
-  if (!child && req_.cgroup_fd >= 0 &&
-      (child.error().err() == ENOSYS || child.error().err() == E2BIG || child.error().err() == EINVAL)) {
-    log::info(fmt::format("clone3(CLONE_INTO_CGROUP) unavailable ({}); the child joins its cgroup itself",
-                          child.error().message()));
-    req_.cgroup_fd = -1;
-    if (auto j = plan_join(false); !j)
-      return end_error(fmt::format("placing job '{}' in cgroup {}: {}", spec_.name, cgroup_->path(), j.error().message()));
-    child = spawn(req_);
-  }
-  if (!child) return end_error(fmt::format("starting job '{}': {}", spec_.name, child.error().message()));
-  child_.emplace(std::move(*child));
-  output_->close_child_ends();
+Step<Started> Run::start(Placed& placed, Prepared& prepared) {
+  auto started = seams_.spawner.start(std::move(prepared.req), *placed.where, [this] { return record_started(); });
+  if (!started) return std::unexpected(end_error(started.error()));
+  prepared.output.close_child_ends();
   log::event(format_start_event(rec_));
-  if (cgroup_)
-    log::info(fmt::format("spawned pid {} with {} into {}{}", child_->pid(), child_->method(), cgroup_->path(),
-                          req_.join_fds.empty() ? "" : fmt::format(" (joined {})", fmt::join(join_paths_, ", "))));
-  else
-    log::info(fmt::format("spawned pid {} with fork (no cgroup)", child_->pid()));
-  auto exec = child_->exec_result();
-  if (!exec) return end_error(fmt::format("starting job '{}': {}", spec_.name, exec.error().message()));
-  if (*exec) {
-    const ChildFailure& f = **exec;
-    if (f.stage == ChildFailure::Stage::exec) {
-      exec_errno_ = f.err;
-      return std::nullopt;
-    }
-    // The child exited without running the job: reap it, then report the step.
-    ::waitpid(child_->pid(), nullptr, 0);
-    child_.reset();
-    std::string what = f.stage == ChildFailure::Stage::join
-                           ? fmt::format("placing job '{}' in its cgroup: {}", spec_.name,
-                                         Error::sys("write \"0\" to", static_cast<size_t>(f.index) < join_paths_.size()
-                                                                              ? join_paths_[static_cast<size_t>(f.index)]
-                                                                              : "?",
-                                                    f.err)
-                                             .message())
-                           : fmt::format("setting up job '{}' before exec: {}", spec_.name,
-                                         Error::sys(f.step(), "", f.err).message());
-    return end_error(what);
-  }
-  return std::nullopt;
+  if (!started->exec_errno) rec_.start_delay_s = seconds_between(t_begin_, started->exec_at);
+  return std::move(*started);
 }
 
-void Run::supervise_and_collect() {
-  SuperviseConfig cfg;
-  // The timeout counts from the spawn, not from here (the history write between).
-  if (spec_.timeout) {
-    auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0_);
-    cfg.timeout = std::max(*spec_.timeout - spent, std::chrono::milliseconds(1));
-  }
-  cfg.kill_after = spec_.kill_after;
-  cfg.keep_orphans = spec_.keep_orphans;
-  cfg.cgroup = cgroup_.get();
-  cfg.output = &*output_;
-  auto outcome = supervise(*child_, signal_fd_.get(), cfg);
-  rec_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-  rec_.finished_at = now_rfc3339();
+Collected Run::supervise_and_collect(Placed& placed, Prepared& prepared, Started& started) {
+  SuperviseConfig cfg{spec_.timeout, spec_.kill_after, spec_.keep_orphans, &prepared.output};
+  auto outcome = supervise(*started.job, *placed.where, cfg, seams_.clock, started.spawned_at);
+  rec_.wall_s = seconds_between(started.spawned_at, seams_.clock.steady());
+  rec_.finished_at = now();
   if (!outcome) {
     log::error(fmt::format("supervising job '{}': {}", spec_.name, outcome.error().message()));
     rec_.status = RunStatus::error;
-    return;
+    return Collected{std::nullopt, started.exec_errno};
   }
-  outcome_ = *outcome;
-
-  if (cgroup_) {
-    if (auto u = cgroup_->read_usage(); u) {
-      rec_.usage = *u;
-    } else {
-      log::warn(fmt::format("reading usage of cgroup {}: {} (figures left null)", cgroup_->path(), u.error().message()));
-    }
-    if (outcome_.orphans_left > 0) {
-      // The owner must neither kill them nor remove their cgroup; it is marked kept
-      // so that the job's next runs do not take it for a run whose runner died.
-      if (auto r = cgroup_->release(); !r)
-        log::warn(fmt::format("--keep-orphans: marking cgroup {} kept: {}", cgroup_->path(), r.error().message()));
-      note(fmt::format("{} process(es) left running by --keep-orphans; cgroup {} kept", outcome_.orphans_left,
-                       cgroup_->path()));
-    } else if (auto r = cgroup_->remove(); !r) {
-      log::warn(fmt::format("removing cgroup {}: {}", cgroup_->path(), r.error().message()));
-    }
-  }
-  rec_.usage.max_rss_bytes = outcome_.max_rss_bytes;
-  rec_.usage.orphans_killed = outcome_.orphans_killed;
-  if (outcome_.orphans_killed > 0)
+  rec_.usage = placed.where->read_usage();
+  if (auto n = placed.where->close(outcome->orphans_left)) note(*n);
+  merge_child_usage(rec_.usage, *outcome);
+  if (outcome->orphans_killed > 0)
     note(fmt::format("killed {} process(es) the job left behind when its main process exited "
-                         "(--keep-orphans keeps them)",
-                         outcome_.orphans_killed));
-  for (const auto& f : outcome_.failures) note(f);
-  if (!rec_.usage.cpu_user_s) rec_.usage.cpu_user_s = outcome_.cpu_user_s;
-  if (!rec_.usage.cpu_system_s) rec_.usage.cpu_system_s = outcome_.cpu_system_s;
-  if (!rec_.usage.io_source && outcome_.io_read_bytes) {
-    rec_.usage.io_read_bytes = outcome_.io_read_bytes;
-    rec_.usage.io_write_bytes = outcome_.io_write_bytes;
-    rec_.usage.io_source = "rusage";
-  }
+                     "(--keep-orphans keeps them)",
+                     outcome->orphans_killed));
+  for (const auto& f : outcome->failures) note(f);
+  read_counters(prepared);
+  return Collected{std::move(*outcome), started.exec_errno};
+}
 
-  if (counters_) {
-    if (auto c = counters_->read(); c) {
-      rec_.counters = c->values;
-      if (c->invalid_lines > 0 || c->truncated)
-        log::warn(fmt::format("$CRONRUN_COUNTERS: ignored {} malformed line(s){}", c->invalid_lines,
-                              c->truncated ? ", file truncated at 4 MiB" : ""));
-    } else {
-      // The job replaced its counters file (a FIFO, a symlink, a directory): the
-      // run is still recorded, without the job's counters.
-      std::string what = fmt::format("job counters not read: {}", c.error().message());
-      log::warn(what);
-      note(what);
-    }
+void Run::read_counters(Prepared& prepared) {
+  if (auto c = prepared.counters.read(); c) {
+    rec_.counters = c->values;
+    if (c->invalid_lines > 0 || c->truncated)
+      log::warn(fmt::format("$CRONRUN_COUNTERS: ignored {} malformed line(s){}", c->invalid_lines,
+                            c->truncated ? ", file truncated at 4 MiB" : ""));
+  } else {
+    // The job replaced its counters file (a FIFO, a symlink, a directory): the
+    // run is still recorded, without the job's counters.
+    std::string what = fmt::format("job counters not read: {}", c.error().message());
+    log::warn(what);
+    note(what);
   }
-  if (db_) {
-    if (auto c = db_->collect(); c) {
-      for (const auto& [k, v] : *c) rec_.counters[k] = v;
-    } else {
-      std::string what = fmt::format("DB-query counters not read: {}", c.error().message());
-      log::warn(fmt::format("--count-db-queries: {} (DB counters left out)", c.error().message()));
-      note(what);
-    }
+  if (!prepared.db) return;
+  if (auto c = prepared.db->collect(); c) {
+    for (const auto& [k, v] : *c) rec_.counters[k] = v;
+  } else {
+    log::warn(fmt::format("--count-db-queries: {} (DB counters left out)", c.error().message()));
+    note(fmt::format("DB-query counters not read: {}", c.error().message()));
   }
 }
 
-int Run::finish() {
-  int code = kExitInternal;
-  if (rec_.status != RunStatus::error) {
-    int st = outcome_.wait_status;
-    uint64_t ooms = rec_.usage.oom_kills.value_or(0);
-    if (exec_errno_) {
-      code = *exec_errno_ == ENOENT || *exec_errno_ == ENOTDIR ? 127 : 126;
-      rec_.exit_code = code;
-      rec_.status = RunStatus::failed;
-      log::error(fmt::format("{}: {}", spec_.command.front(), Error::sys("execve", "", *exec_errno_).message().substr(8)));
-    } else if (WIFEXITED(st)) {
-      code = WEXITSTATUS(st);
-      rec_.exit_code = code;
-      rec_.status = code == 0 ? RunStatus::ok : (code == 137 && ooms > 0 ? RunStatus::oom : RunStatus::failed);
-    } else if (WIFSIGNALED(st)) {
-      int sig = WTERMSIG(st);
-      rec_.signal = sig;
-      code = 128 + sig;
-      rec_.exit_code = code;
-      rec_.status = sig == SIGKILL && ooms > 0 ? RunStatus::oom : RunStatus::killed;
-    }
-    if (outcome_.timed_out) {
-      // The record's exit_code is what cronrun exits with (124); `signal` keeps how
-      // the main process actually died.
-      rec_.status = RunStatus::timeout;
-      code = kExitTimeout;
-      rec_.exit_code = code;
-    }
-  }
-  bool failed = rec_.status != RunStatus::ok;
-  output_->finish(failed);
-  rec_.log = output_->log_record();
-  rec_.output = output_->output_record();
+int Run::finish(Prepared& prepared, const Collected& collected) {
+  int code = collected.outcome ? settle(rec_, collected) : kExitInternal;
+  if (collected.exec_errno)
+    log::error(fmt::format("{}: {}", spec_.command.front(),
+                           Error::sys("execve", "", *collected.exec_errno).message().substr(8)));
+  prepared.output.finish(rec_.status != RunStatus::ok);
+  rec_.log = prepared.output.log_record();
+  rec_.output = prepared.output.output_record();
   if (auto d = log::dropped_messages(); d > 0)
     note(fmt::format("{} of cronrun's own message(s) dropped: its stderr's reader was not reading", d));
-  save(true);
-  if (spec_.summary_path)
-    if (auto r = write_summary(*spec_.summary_path, rec_); !r)
-      log::error(fmt::format("--summary: {}", r.error().message()));
+  record_finished();
+  write_summary_file();
   log::event(format_finish_event(rec_));
   if (spec_.report) std::cerr << format_report(rec_);
   return code;
@@ -667,9 +608,18 @@ int Run::finish() {
 
 }  // namespace
 
-int run_job(const JobSpec& spec) {
-  Run run(spec);
+int run_job(const JobSpec& spec, const RunPaths& paths, RunSeams& seams) {
+  Run run(spec, paths, seams);
   return run.execute();
+}
+
+int run_job(const JobSpec& spec) {
+  SystemClock clock;
+  SystemSpawner spawner(clock);
+  SystemCgroups cgroups;
+  RunSeams seams{clock, spawner, cgroups, &HistorySink::open};
+  RunPaths paths = resolve_run_paths(spec);
+  return run_job(spec, paths, seams);
 }
 
 }  // namespace cronrun

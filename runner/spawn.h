@@ -28,6 +28,7 @@
 namespace cronrun {
 
 struct SpawnRequest {
+  std::string job_name;           // for messages
   std::vector<std::string> argv;  // argv[0] as given; resolved along PATH in the child
   std::vector<std::string> env;   // full environment, KEY=VALUE
   std::string path_env;           // PATH used to resolve argv[0] without '/'

@@ -1,28 +1,28 @@
-// Supervising a running job from one poll loop over the main process's pidfd, a
-// signalfd (SIGTERM/SIGINT/SIGHUP to forward, SIGCHLD to reap), a timerfd for the
-// timeout escalation and the output pipes.
-//
-// Escalation is a small state machine: running → (timeout) terminating: SIGTERM to
-// every process of the job → (kill-after) killing: kill the whole cgroup (or, without
-// one, the process group and every orphan reparented to us as subreaper). The
-// grace is the whole tree's: when the main process dies of the SIGTERM before
-// kill-after, the loop keeps waiting until the rest has exited too (a pipeline's
-// last stage flushing) or kill-after expires, and only then kills what is left.
+// Supervising a running job: one loop that does the I/O around the escalation
+// state machine (escalation.h). The loop waits on the job (RunningJob::wait: the
+// main process's pidfd, a signalfd for SIGTERM/SIGINT/SIGHUP/... to forward and
+// SIGCHLD to reap, cgroup.events in the grace, and the output pipes), feeds what
+// happened and the time to the machine, and carries out what it answers:
+// forward a signal, SIGTERM or SIGKILL the whole job through its containment
+// (containment.h), look at what is left. When the machine says collect, the
+// leftovers are killed (or kept), the output is drained and the figures read.
 #pragma once
 
-#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
-#include "runner/cgroup.h"
+#include "runner/clock.h"
+#include "runner/containment.h"
 #include "runner/output.h"
 #include "runner/spawn.h"
+#include "runner/spawner.h"
 
 namespace cronrun {
 
@@ -30,11 +30,14 @@ namespace cronrun {
 // process a child subreaper. Call before spawning (the child unblocks them).
 Result<UniqueFd> prepare_supervisor_signals();
 
+// The real RunningJob: `child` watched through its pidfd and `signal_fd` (from
+// prepare_supervisor_signals()), reaping as cronrun is the subreaper.
+std::unique_ptr<RunningJob> watch_process(Child child, UniqueFd signal_fd);
+
 struct SuperviseConfig {
-  std::optional<std::chrono::milliseconds> timeout;
+  std::optional<std::chrono::milliseconds> timeout;  // from `start` of supervise()
   std::chrono::milliseconds kill_after{std::chrono::seconds(10)};
   bool keep_orphans = false;
-  cgroup::JobCgroup* cgroup = nullptr;  // null: rusage-only fallback
   OutputCapture* output = nullptr;
 };
 
@@ -43,11 +46,8 @@ struct Outcome {
   bool timed_out = false;
   bool escalated_to_kill = false;
   std::optional<int> forwarded_signal;  // last signal forwarded from cronrun
-  std::optional<uint64_t> max_rss_bytes;  // largest single process (RUSAGE_CHILDREN)
-  double cpu_user_s = 0, cpu_system_s = 0;  // rusage of all reaped descendants
-  // Block IO of all reaped descendants (ru_inblock/ru_oublock x 512), for hosts
-  // whose cgroup cannot count IO; nullopt when getrusage failed.
-  std::optional<uint64_t> io_read_bytes, io_write_bytes;
+  // rusage of all reaped descendants; nullopt when getrusage failed.
+  std::optional<ChildUsage> children;
   size_t orphans_killed = 0;     // processes left behind when the main process exited
   size_t orphans_left = 0;       // still there (only with --keep-orphans)
   // Signals or kills that failed (other than "no such process"): one line each,
@@ -55,6 +55,9 @@ struct Outcome {
   std::vector<std::string> failures;
 };
 
-Result<Outcome> supervise(Child& child, int signal_fd, const SuperviseConfig& cfg);
+// Supervises `job` inside `where` until it and what it left are gone. `start` is
+// when the job was spawned: the timeout counts from there.
+Result<Outcome> supervise(RunningJob& job, Containment& where, const SuperviseConfig& cfg, const Clock& clock,
+                          SteadyTime start);
 
 }  // namespace cronrun
