@@ -156,7 +156,7 @@ void Run::save(bool final_row) {
   Result<void> r = final_row ? (row_started_ ? history_->finish_run(rec_) : history_->record(rec_))
                              : history_->begin_run(rec_);
   if (!r) {
-    log::error(fmt::format("history {}: {}{}", spec_.history_path.value_or(HistoryStore::default_path()),
+    log::error(fmt::format("history {}: {}{}", spec_.paths.history,
                            r.error().message(), final_row ? "" : "; the job was not started"));
     return;
   }
@@ -195,7 +195,7 @@ std::optional<int> Run::check_drain() {
     log::info(fmt::format("draining ({} exists): not starting job '{}'", *path, spec_.name));
     // The history is still worth a row: a skipped run is evidence too.
     if (spec_.history) {
-      std::string db = spec_.history_path.value_or(HistoryStore::default_path());
+      std::string db = spec_.paths.history;
       HistoryOpenOptions opts{.default_location = !spec_.history_path, .move_damaged_aside = true};
       if (auto h = HistoryStore::open(db, HistoryStore::Mode::read_write, nullptr, opts)) {
         history_.emplace(std::move(*h));
@@ -235,7 +235,7 @@ void Run::note(const std::string& what) {
 
 std::optional<int> Run::open_history() {
   if (!spec_.history) return std::nullopt;
-  std::string path = spec_.history_path.value_or(HistoryStore::default_path());
+  std::string path = spec_.paths.history;
   // Only the default location's directories are created; a damaged history is
   // moved aside (kept) and a new one started, said here once and in the record.
   HistoryOpenOptions opts{.default_location = !spec_.history_path, .move_damaged_aside = true};
@@ -252,7 +252,7 @@ std::optional<int> Run::open_history() {
 std::optional<int> Run::take_lock() {
   if (!spec_.lock) return std::nullopt;
   bool default_path = !spec_.lock_path;
-  std::string path = spec_.lock_path.value_or(default_lock_path(spec_.name));
+  std::string path = spec_.paths.lock;
   rec_.lock.path = path;
   // Only cronrun's own default directories are created; an explicit path's must exist.
   auto dir = !default_path ? PidFileLock::Dir::must_exist
