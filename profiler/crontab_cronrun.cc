@@ -92,11 +92,10 @@ size_t skip_wrapper_args(const Wrapper& w, const std::vector<std::string>& words
 // here too, never a job with an invented name.
 Result<std::optional<CronrunCall>> parse_call(const std::vector<std::string>& args) {
   namespace jo = job_options;
-  auto context = [](Error e) { return std::unexpected(std::move(e).context("cronrun call")); };
   auto line = jo::split_command_line(args);
-  if (!line) return context(std::move(line.error()));
+  if (!line) return std::unexpected(std::move(line.error()));
   auto name = jo::check_command_line(*line);
-  if (!name) return context(std::move(name.error()));
+  if (!name) return std::unexpected(std::move(name.error()));
   if (name->empty()) return std::optional<CronrunCall>();  // --flush: folds the journal, runs no job
   CronrunCall call;
   call.job = std::move(*name);
