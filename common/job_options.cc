@@ -14,31 +14,24 @@
 
 namespace cronrun {
 
-const char* to_string(OnLocked v) { return v == OnLocked::skip ? "skip" : "fail"; }
-const char* to_string(CgroupMode v) {
-  switch (v) {
-    case CgroupMode::required: return "required";
-    case CgroupMode::automatic: return "auto";
-    case CgroupMode::off: return "off";
-  }
-  return "?";
+// Names by enumerator order; the parsers below take the same names.
+namespace {
+constexpr std::array<const char*, 2> kOnLocked{"skip", "fail"};
+constexpr std::array<const char*, 3> kCgroupMode{"required", "auto", "off"};
+constexpr std::array<const char*, 3> kOutputMode{"passthrough", "on-failure", "discard"};
+constexpr std::array<const char*, 3> kSeccompMode{"off", "baseline", "strict"};
+
+template <size_t N, class Enum>
+const char* name_of(const std::array<const char*, N>& names, Enum v) {
+  auto i = static_cast<size_t>(v);
+  return i < N ? names[i] : "?";
 }
-const char* to_string(OutputMode v) {
-  switch (v) {
-    case OutputMode::passthrough: return "passthrough";
-    case OutputMode::on_failure: return "on-failure";
-    case OutputMode::discard: return "discard";
-  }
-  return "?";
-}
-const char* to_string(SeccompMode v) {
-  switch (v) {
-    case SeccompMode::off: return "off";
-    case SeccompMode::baseline: return "baseline";
-    case SeccompMode::strict: return "strict";
-  }
-  return "?";
-}
+}  // namespace
+
+const char* to_string(OnLocked v) { return name_of(kOnLocked, v); }
+const char* to_string(CgroupMode v) { return name_of(kCgroupMode, v); }
+const char* to_string(OutputMode v) { return name_of(kOutputMode, v); }
+const char* to_string(SeccompMode v) { return name_of(kSeccompMode, v); }
 
 namespace {
 bool job_name_char(char c) {

@@ -16,6 +16,16 @@ namespace {
 using job_options::Id;
 using job_options::Value;
 
+// "lock" and "history": true/false turns it on or off, a path also turns it on.
+void set_switch_or_path(const Value& v, bool& on, std::optional<std::string>& path) {
+  if (const bool* b = std::get_if<bool>(&v)) {
+    on = *b;
+    return;
+  }
+  on = true;
+  path = std::get<std::string>(v);
+}
+
 // Which field each option sets. The switch has no default, so an option added to
 // the table without a field here is a -Wswitch error (-Werror).
 void assign(JobSpec& s, Id id, const Value& v, std::string_view text) {
@@ -40,25 +50,11 @@ void assign(JobSpec& s, Id id, const Value& v, std::string_view text) {
     case Id::cgroup_parent: s.cgroup_parent = std::get<std::string>(v); return;
     case Id::cgroup: s.cgroup_mode = std::get<CgroupMode>(v); return;
     case Id::seccomp: s.seccomp = std::get<SeccompMode>(v); return;
-    case Id::lock:
-      if (const bool* b = std::get_if<bool>(&v)) {
-        s.lock = *b;
-      } else {
-        s.lock = true;
-        s.lock_path = std::get<std::string>(v);
-      }
-      return;
+    case Id::lock: set_switch_or_path(v, s.lock, s.lock_path); return;
     case Id::no_lock: s.lock = !std::get<bool>(v); return;
     case Id::lock_wait: s.lock_wait = std::get<std::chrono::milliseconds>(v); return;
     case Id::on_locked: s.on_locked = std::get<OnLocked>(v); return;
-    case Id::history:
-      if (const bool* b = std::get_if<bool>(&v)) {
-        s.history = *b;
-      } else {
-        s.history = true;
-        s.history_path = std::get<std::string>(v);
-      }
-      return;
+    case Id::history: set_switch_or_path(v, s.history, s.history_path); return;
     case Id::no_history: s.history = !std::get<bool>(v); return;
     case Id::summary: s.summary_path = std::get<std::string>(v); return;
     case Id::report: s.report = std::get<bool>(v); return;
