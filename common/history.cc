@@ -54,6 +54,7 @@
 
 #include "common/fd.h"
 #include "common/history_internal.h"
+#include "common/job_paths.h"
 
 namespace cronrun {
 
@@ -551,19 +552,11 @@ void HistoryStore::close() {
   }
 }
 
-std::string HistoryStore::default_path() {
-  return default_path_for(::geteuid(), std::getenv("XDG_STATE_HOME"), std::getenv("HOME"));
-}
+// The paths are decided in common/job_paths.h, once for cronrun and cronprof.
+std::string HistoryStore::default_path() { return default_history_path(Invoker::current()); }
 
 std::string HistoryStore::default_path_for(uid_t uid, const char* state_home, const char* home) {
-  if (uid == 0) return "/var/lib/cronrun/history.db";
-  // The XDG spec says relative values are invalid and must be ignored.
-  if (state_home && state_home[0] == '/') return std::string(state_home) + "/cronrun/history.db";
-  std::string home_dir = home && home[0] == '/' ? home : "";
-  if (home_dir.empty()) {
-    if (const passwd* pw = ::getpwuid(uid); pw && pw->pw_dir) home_dir = pw->pw_dir;
-  }
-  return home_dir + "/.local/state/cronrun/history.db";
+  return default_history_path(Invoker::of(uid, nullptr, state_home, nullptr, home));
 }
 
 Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, HistoryFault* fault,

@@ -16,7 +16,8 @@
 
 #include "common/fd.h"
 #include "common/safe_file.h"
-#include "runner/job_spec.h"
+#include "common/job_options.h"
+#include "common/job_paths.h"
 
 namespace cronrun::prof {
 
@@ -96,16 +97,40 @@ class Scanner {
 
 std::string quoted(const std::string& s) { return nlohmann::json(s).dump(); }
 
+// A value as the config file spells it (cronrun.json(5)): flags as JSON booleans,
+// everything else as a string, the way a person writes "2G" or "50%".
+std::string json_value(const job_options::Option& o, const std::string& v) {
+  if (o.arity == job_options::Arity::flag) return std::get<bool>(*o.parse(v)) ? "true" : "false";
+  return quoted(v);
+}
+
+// Each key must be one the job config may carry, each value one cronrun parses:
+// the option table decides, as it does for the runner's config loader.
+Result<std::vector<std::pair<std::string, std::string>>> checked_values(
+    const std::vector<std::pair<std::string, std::string>>& values) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [k, v] : values) {
+    const job_options::Option* o = job_options::find_config_key(k);
+    if (o == nullptr) return fail(fmt::format("'{}' is not a job config key (cronrun.json(5))", k));
+    if (auto parsed = o->parse(v); !parsed) return fail(fmt::format("key '{}': {}", k, parsed.error().message()));
+    out.emplace_back(k, json_value(*o, v));
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::string> set_config_keys(std::string_view text,
-                                    const std::vector<std::pair<std::string, std::string>>& values) {
+                                    const std::vector<std::pair<std::string, std::string>>& given) {
+  auto values_or = checked_values(given);
+  if (!values_or) return std::unexpected(std::move(values_or.error()));
+  const auto& values = *values_or;  // JSON text of each value
   // Validate first with the same reader cronrun uses (comments allowed).
   bool blank = text.find_first_not_of(" \t\r\n") == std::string_view::npos;
   if (blank) {
     std::string out = "{\n";
     for (size_t i = 0; i < values.size(); ++i)
-      out += "  " + quoted(values[i].first) + ": " + quoted(values[i].second) + (i + 1 < values.size() ? ",\n" : "\n");
+      out += "  " + quoted(values[i].first) + ": " + values[i].second + (i + 1 < values.size() ? ",\n" : "\n");
     out += "}\n";
     return out;
   }
@@ -150,9 +175,9 @@ Result<std::string> set_config_keys(std::string_view text,
   std::string appended;
   for (const auto& [k, v] : values) {
     if (auto it = spans.find(k); it != spans.end()) {
-      edits.push_back({it->second.first, it->second.second - it->second.first, quoted(v)});
+      edits.push_back({it->second.first, it->second.second - it->second.first, v});
     } else {
-      appended += "  " + quoted(k) + ": " + quoted(v);
+      appended += "  " + quoted(k) + ": " + v;
       appended += ",\n";
     }
   }
@@ -177,20 +202,22 @@ Result<std::string> set_config_keys(std::string_view text,
   auto check = nlohmann::json::parse(out, nullptr, false, true);
   if (check.is_discarded() || !check.is_object()) return fail("internal error: the edited config would not parse");
   for (const auto& [k, v] : values) {
-    if (!check.contains(k) || check[k] != v) return fail("internal error: the edit did not set '" + k + "'");
+    if (!check.contains(k) || check[k] != nlohmann::json::parse(v))
+      return fail("internal error: the edit did not set '" + k + "'");
   }
   return out;
 }
 
-// The runner's own rule, so the two can never disagree on which file a job reads.
-std::string default_job_config_path(const std::string& job) { return default_config_path(job); }
+// The runner's own rule (common/job_paths.h), so the two can never disagree on
+// which file a job reads.
+std::string default_job_config_path(const std::string& job) { return default_config_path(Invoker::current(), job); }
 
 namespace {
 
 // The one directory --write may create: where cronrun looks for job configs. An
 // explicit path's directory must exist, so a typo or a planted path never makes
 // root build directories somewhere else.
-std::string default_job_config_dir() { return split_path(default_job_config_path("x")).first; }
+std::string default_job_config_dir() { return job_config_dir(Invoker::current()); }
 
 // A temp name beside `name` that nobody could have prepared: random suffix,
 // O_CREAT|O_EXCL|O_NOFOLLOW relative to the checked directory, retried on EEXIST.
@@ -214,6 +241,7 @@ Result<std::pair<UniqueFd, std::string>> create_temp(const CheckedDir& dir, cons
 
 Result<void> write_file_atomically(const std::string& path, const std::string& content,
                                    const std::function<Result<void>(const std::string&)>& check) {
+  const uid_t me = ::geteuid();  // whose files these are; asked once
   auto [dir_path, name] = split_path(path);
   if (name.empty() || name == "." || name == "..") return fail(path + ": expected a file path, not a directory");
   bool own_dir = dir_path == default_job_config_dir();
@@ -232,14 +260,14 @@ Result<void> write_file_atomically(const std::string& path, const std::string& c
     return fail(fmt::format("{}: is a symlink; refusing to replace it (name the file itself)", path));
   if (existed && !S_ISREG(old.st_mode))
     return fail(fmt::format("{}: is a {}, expected a regular file", path, file_type_name(old.st_mode)));
-  if (existed && dir->shared() && old.st_uid != ::geteuid())
+  if (existed && dir->shared() && old.st_uid != me)
     return fail(fmt::format("{}: owned by uid {} in a directory others can write; refusing to replace another "
                             "user's file",
                             path, old.st_uid));
   // Mode and owner carry over only from a file root or we own; another user's
   // file must not hand its owner (and so write access) to the new one, and its
   // mode may only narrow ours.
-  bool ours = existed && (old.st_uid == ::geteuid() || old.st_uid == 0);
+  bool ours = existed && (old.st_uid == me || old.st_uid == 0);
   mode_t mode = !existed ? 0644 : ours ? (old.st_mode & 0777) : (old.st_mode & 0644);
 
   auto tmp = create_temp(*dir, name, mode);
@@ -252,7 +280,7 @@ Result<void> write_file_atomically(const std::string& path, const std::string& c
     cleanup();
     return fail_sys("fchmod", tmp_path);
   }
-  if (ours && ::geteuid() == 0 && ::fchown(fd.get(), old.st_uid, old.st_gid) != 0) {
+  if (ours && me == 0 && ::fchown(fd.get(), old.st_uid, old.st_gid) != 0) {
     cleanup();
     return fail_sys("fchown", tmp_path);
   }

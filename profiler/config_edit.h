@@ -20,9 +20,13 @@
 
 namespace cronrun::prof {
 
-// Returns `text` with each top-level key of `values` set to that JSON string
-// value. Empty `text` (a new file) gives a fresh object. Errors when `text` is not
-// a JSON object (comments allowed), naming what was found.
+// Returns `text` with each top-level key of `values` set to that value, written as
+// cronrun.json(5) spells it (a string; a flag's true/false as a JSON boolean).
+// Keys and values are checked against cronrun's option table
+// (common/job_options.h): a key the job config may not carry, or a value cronrun
+// would refuse, is an error naming it. Empty `text` (a new file) gives a fresh
+// object. Errors when `text` is not a JSON object (comments allowed), naming what
+// was found.
 Result<std::string> set_config_keys(std::string_view text,
                                     const std::vector<std::pair<std::string, std::string>>& values);
 

@@ -1,7 +1,8 @@
 // Reading a cronrun call out of crontab shell text. The shell split is the part of
 // sh(1) that decides word boundaries (quotes, backslashes, operators, redirections);
-// the option table mirrors runner/cli.cc so "--memory 2G" is known to take a value
-// and "--env A=1 B=2" to take all values up to the next option or "--".
+// the cronrun words are then read with cronrun's own option table and grammar
+// (common/job_options.h), so "--memory 2G" is known to take a value, "--env A=1
+// B=2" both values, and a line the runner refuses is refused here too.
 #include "profiler/crontab_cronrun.h"
 
 #include <algorithm>
@@ -12,24 +13,13 @@
 
 #include <fmt/format.h>
 
-#include "common/units.h"
+#include "common/job_options.h"
 
 namespace cronrun::crontab {
 
 namespace {
 
 bool is_op_char(char c) { return c == ';' || c == '&' || c == '|' || c == '(' || c == ')'; }
-
-// Options of cronrun that take a value (runner/cli.cc); everything else is a flag.
-const std::set<std::string, std::less<>>& valued_options() {
-  static const std::set<std::string, std::less<>> k = {
-      "-n",          "--name",      "-c",         "--config",        "--env",        "--nice",
-      "--ionice",    "--timeout",   "--kill-after", "--memory",      "--memory-high", "--swap",
-      "--cpu",       "--cpu-weight", "--pids",    "--io-weight",     "--cgroup-parent", "--cgroup",
-      "--seccomp",   "--lock-wait", "--on-locked", "--history",      "--summary",    "--output",
-      "--log-dir",   "--log-max"};
-  return k;
-}
 
 bool is_assignment(const std::string& w) {
   size_t eq = w.find('=');
@@ -47,24 +37,6 @@ bool is_reserved(const std::string& w) {
 }
 
 std::string basename_of(const std::string& path) { return path.substr(path.find_last_of('/') + 1); }
-
-bool valid_job_name(std::string_view name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-  });
-}
-
-// Same rule as the runner's default_job_name() (runner/job_spec.cc): basename,
-// characters outside the name alphabet mapped to '_'. Both must agree, or history
-// rows and crontab entries would not join.
-std::string default_job_name(const std::string& command0) {
-  std::string out;
-  for (char c : basename_of(command0)) out += valid_job_name(std::string_view(&c, 1)) ? c : '_';
-  if (out.size() > 64) out.resize(64);
-  if (out.empty() || out == "." || out == "..") out = "job";
-  return out;
-}
 
 // Wrappers that run their arguments as a command, with the options of theirs that
 // take a separate value. `positional` counts leading non-option arguments that are
@@ -115,75 +87,35 @@ size_t skip_wrapper_args(const Wrapper& w, const std::vector<std::string>& words
   return i;
 }
 
-Result<CronrunCall> parse_call(const std::vector<std::string>& args) {
+// cronrun's own grammar and checks (common/job_options.h): the words are cut
+// where the runner cuts them, and a line the runner would refuse is an error
+// here too, never a job with an invented name.
+Result<std::optional<CronrunCall>> parse_call(const std::vector<std::string>& args) {
+  namespace jo = job_options;
+  auto line = jo::split_command_line(args);
+  if (!line) return std::unexpected(std::move(line.error()));
+  auto name = jo::check_command_line(*line);
+  if (!name) return std::unexpected(std::move(name.error()));
+  if (name->empty()) return std::optional<CronrunCall>();  // --flush: folds the journal, runs no job
   CronrunCall call;
-  size_t i = 0;
-  std::optional<std::string> memory_text;
-  auto value_of = [&](const std::string& opt, const std::optional<std::string>& inline_value) -> Result<std::string> {
-    if (inline_value) return *inline_value;
-    if (i + 1 >= args.size()) return fail(fmt::format("cronrun option {} needs a value", opt));
-    return args[++i];
-  };
-  for (; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--") {
-      ++i;
-      break;
-    }
-    if (a.size() < 2 || a[0] != '-') break;  // first word of COMMAND without "--"
-    std::string opt = a;
-    std::optional<std::string> inline_value;  // "--name=" is an empty value, not a missing one
-    if (a.starts_with("--")) {
-      if (size_t eq = a.find('='); eq != std::string::npos) {
-        opt = a.substr(0, eq);
-        inline_value = a.substr(eq + 1);
-      }
-    } else if (a.size() > 2 && (a[1] == 'n' || a[1] == 'c')) {
-      opt = a.substr(0, 2);  // -nNAME, -cFILE
-      inline_value = a.substr(2);
-    }
-    if (opt == "--lock") {
-      // Optional value: a following word that is not an option is the path.
-      if (inline_value) {
-        call.lock_path = *inline_value;
-      } else if (i + 1 < args.size() && !args[i + 1].starts_with("-")) {
-        call.lock_path = args[++i];
-      }
-      call.lock = true;
-      continue;
-    }
-    if (opt == "--no-lock") {
-      call.lock = false;
-      continue;
-    }
-    if (!valued_options().contains(opt)) continue;  // a flag (-q, --report, ...)
-    auto v = value_of(opt, inline_value);
-    if (!v) return std::unexpected(v.error());
-    if (opt == "-n" || opt == "--name") {
-      call.job = *v;
-      call.name_given = true;
-    } else if (opt == "-c" || opt == "--config") {
-      call.config = *v;
-    } else if (opt == "--memory") {
-      memory_text = *v;
-    } else if (opt == "--history") {
-      call.history = *v;
-    } else if (opt == "--env") {
-      // take_all: every following word up to the next option or "--".
-      while (i + 1 < args.size() && !args[i + 1].starts_with("-")) ++i;
+  call.job = std::move(*name);
+  call.command = std::move(line->command);
+  for (const jo::Given& g : line->given) {
+    const std::string* value = g.values.empty() ? nullptr : &g.values.back();
+    switch (g.option->id) {
+      case jo::Id::name: call.name_given = true; break;
+      case jo::Id::config: call.config = *value; break;
+      case jo::Id::history: call.history = *value; break;
+      case jo::Id::memory: call.memory_max_bytes = std::get<uint64_t>(*g.option->parse(*value)); break;
+      case jo::Id::no_lock: call.lock = false; break;
+      case jo::Id::lock:
+        call.lock = true;
+        if (value) call.lock_path = *value;
+        break;
+      default: break;
     }
   }
-  call.command.assign(args.begin() + static_cast<std::ptrdiff_t>(std::min(i, args.size())), args.end());
-  if (call.command.empty()) return fail("cronrun call without a COMMAND (expected 'cronrun [OPTIONS] -- COMMAND')");
-  if (call.name_given && !valid_job_name(call.job))
-    return fail(fmt::format("cronrun --name '{}' is not a valid job name ([A-Za-z0-9_.-]{{1,64}})", call.job));
-  if (!call.name_given) call.job = default_job_name(call.command.front());
-  if (memory_text) {
-    auto bytes = units::parse_size(*memory_text);
-    if (!bytes) return std::unexpected(std::move(bytes.error()).context("cronrun --memory"));
-    call.memory_max_bytes = *bytes;
-  }
-  return call;
+  return std::optional<CronrunCall>(std::move(call));
 }
 
 }  // namespace
@@ -277,9 +209,7 @@ Result<std::optional<CronrunCall>> find_cronrun(std::string_view shell_command) 
     }
     if (i >= words.size() || basename_of(words[i]) != "cronrun") continue;
     std::vector<std::string> args(words.begin() + static_cast<std::ptrdiff_t>(i) + 1, words.end());
-    auto call = parse_call(args);
-    if (!call) return std::unexpected(call.error());
-    return std::optional<CronrunCall>(std::move(*call));
+    return parse_call(args);
   }
   return std::optional<CronrunCall>();
 }

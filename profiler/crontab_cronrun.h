@@ -36,9 +36,11 @@ std::vector<ShellToken> shell_split(std::string_view text);
 
 // The first cronrun call in command position (possibly after VAR=value
 // assignments and wrappers such as exec, nice, ionice, nohup, chronic, env, sudo,
-// setsid, timeout), its options parsed per `cronrun --help`. nullopt when the
-// command does not run cronrun; an Error when it does but the call is unusable
-// (no COMMAND, invalid --name).
+// setsid, timeout), its options read with cronrun's own option table and grammar
+// (common/job_options.h). nullopt when the command does not run a job with
+// cronrun (no cronrun call, or `cronrun --flush`); an Error when the runner would
+// refuse the call (an unknown option, a value that does not parse, no COMMAND, an
+// invalid --name), with the runner's message.
 Result<std::optional<CronrunCall>> find_cronrun(std::string_view shell_command);
 
 }  // namespace cronrun::crontab

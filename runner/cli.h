@@ -21,8 +21,10 @@ struct ParsedArgs {
 // Parses argv; on a usage or config error returns an Error whose message names the
 // flag or file and what was expected (the caller prints "cronrun: <message>" and
 // exits 125).
-// `host_cpus` bounds --cpu (check_cpu_quota); the two-argument form uses
-// host_cpu_count().
+// `host_cpus` bounds --cpu (check_cpu_quota); `who` decides root-vs-user and
+// the default paths (spec.is_root, spec.paths), read once. The shorter forms use
+// host_cpu_count() and Invoker::current().
+Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const Invoker& who);
 Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus);
 Result<ParsedArgs> parse_args(int argc, char** argv);
 

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "common/fd.h"
+#include "common/job_paths.h"
 
 namespace cronrun {
 namespace {
@@ -95,11 +96,9 @@ ParsedCounters parse_counters(std::string_view text) {
   return out;
 }
 
-std::string runtime_dir() {
-  if (geteuid() == 0) return "/run/cronrun/runs";
-  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg == '/') return std::string(xdg) + "/cronrun/runs";
-  return fmt::format("/tmp/cronrun-{}/runs", geteuid());
-}
+// The rule is common/job_paths.h's; callers with a resolved JobSpec use
+// runs_dir() of its Invoker instead (see the issue 15 notes).
+std::string runtime_dir() { return runs_dir(Invoker::current()); }
 
 Result<CountersFile> CountersFile::create(const std::string& dir, const std::string& run_id) {
   // cronrun's own directory: made 0700 if missing; every component checked, the

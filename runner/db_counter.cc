@@ -30,6 +30,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "common/job_paths.h"
 #include "common/safe_file.h"
 
 extern "C" {
@@ -66,12 +67,7 @@ Result<void> ensure_base_dir(const std::string& base) {
   return {};
 }
 
-std::string default_base_dir() {
-  if (::geteuid() == 0) return "/run/cronrun";
-  const char* xdg = ::secure_getenv("XDG_RUNTIME_DIR");
-  if (xdg && xdg[0] == '/') return std::string(xdg) + "/cronrun";
-  return "/tmp/cronrun-" + std::to_string(::geteuid());
-}
+std::string default_base_dir() { return runtime_dir(Invoker::current()); }
 
 uint64_t monotonic_ns() {
   struct timespec ts {};

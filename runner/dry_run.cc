@@ -18,7 +18,6 @@
 #include <iostream>
 
 #include "common/fd.h"
-#include "common/history.h"
 #include "common/units.h"
 #include "runner/db_counter.h"
 
@@ -135,14 +134,8 @@ std::string yes_no(const Json& v) { return v.get<bool>() ? "yes" : "no"; }
 
 DryRunFacts gather_dry_run_facts(const JobSpec& spec) {
   DryRunFacts f;
-  f.lock_path = spec.lock_path.value_or(default_lock_path(spec.name));
-  f.history_path = spec.history_path.value_or(HistoryStore::default_path());
-  f.config_lookup = default_config_path(spec.name);
-  // As run_job()'s drain check finds it.
-  const char* env = std::getenv("CRONRUN_DRAIN_FILE");
-  f.drain_path = env && *env ? env : "/etc/cronrun/drain";
   struct stat st;
-  f.draining = ::stat(f.drain_path.c_str(), &st) == 0;
+  f.draining = ::stat(spec.paths.drain.c_str(), &st) == 0;
   if (spec.count_db_queries) {
     if (auto lib = dbcount::library_path()) f.db_library = *lib;
     else f.db_library_error = lib.error().message();
@@ -151,7 +144,7 @@ DryRunFacts gather_dry_run_facts(const JobSpec& spec) {
   if (spec.cgroup_mode != CgroupMode::off) {
     cgroup::DiscoverOptions opts;
     opts.parent_override = spec.cgroup_parent;
-    opts.is_root = geteuid() == 0;
+    opts.is_root = spec.is_root;
     f.placement = cgroup::discover(opts);
   }
   return f;
@@ -163,7 +156,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
   j["job"] = spec.name;
   j["command"] = spec.command;
   j["config"] = {{"path", opt(spec.config_path)},
-                 {"looked_for", spec.config_path ? Json(nullptr) : Json(facts.config_lookup)}};
+                 {"looked_for", spec.config_path ? Json(nullptr) : Json(spec.paths.config)}};
   j["limits"] = {{"memory_max_bytes", opt(spec.limits.memory_max_bytes)},
                  {"memory_high_bytes", opt(spec.limits.memory_high_bytes)},
                  {"swap_max_bytes", opt(spec.limits.swap_max_bytes)},
@@ -180,11 +173,13 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
                             : Json(nullptr);
   j["env"] = spec.env;
   j["lock"] = {{"enabled", spec.lock},
-               {"path", spec.lock ? Json(facts.lock_path) : Json(nullptr)},
+               {"path", spec.lock ? Json(spec.paths.lock) : Json(nullptr)},
                {"default_path", !spec.lock_path.has_value()},
                {"wait_s", seconds(spec.lock_wait)},
                {"on_locked", to_string(spec.on_locked)}};
-  j["history"] = {{"enabled", spec.history}, {"path", spec.history ? Json(facts.history_path) : Json(nullptr)}};
+  j["history"] = {{"enabled", spec.history},
+                  {"path", spec.history ? Json(spec.paths.history) : Json(nullptr)},
+                  {"journal", spec.history ? Json(spec.paths.journal) : Json(nullptr)}};
   j["summary"] = opt(spec.summary_path);
   j["output"] = to_string(spec.output);
   j["log"] = {{"dir", opt(spec.log_dir)},
@@ -198,7 +193,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
   j["keep_orphans"] = spec.keep_orphans;
   j["seccomp"] = to_string(spec.seccomp);
   j["verbosity"] = spec.verbosity;
-  j["drain"] = {{"file", facts.drain_path}, {"draining", facts.draining}};
+  j["drain"] = {{"file", spec.paths.drain}, {"draining", facts.draining}};
   j["cgroup"] = describe_cgroup(spec, facts);
   return j;
 }

@@ -14,13 +14,10 @@ namespace cronrun {
 
 // What the host says, gathered once by gather_dry_run_facts(); tests fill it by
 // hand so the description itself is a pure function.
+// (The paths are the spec's own, resolved by parse_args: spec.paths.)
 struct DryRunFacts {
   std::optional<cgroup::Placement> placement;  // nullopt with --cgroup off
-  std::string lock_path;                       // spec's, or the default for NAME
-  std::string history_path;                    // spec's, or HistoryStore::default_path()
-  std::string config_lookup;                   // the default config path looked for
-  std::string drain_path;                      // $CRONRUN_DRAIN_FILE or /etc/cronrun/drain
-  bool draining = false;                       // drain_path exists
+  bool draining = false;                       // spec.paths.drain exists
   std::string db_library;                      // the preload library, when --count-db-queries
   std::string db_library_error;                // why it cannot be found, if not
   unsigned host_cpus = 0;

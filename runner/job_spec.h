@@ -10,29 +10,26 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/job_options.h"
+#include "common/job_paths.h"
 #include "runner/cgroup.h"
 
 namespace cronrun {
 
-enum class OnLocked { skip, fail };
-enum class CgroupMode { required, automatic, off };
-enum class OutputMode { passthrough, on_failure, discard };
-enum class SeccompMode { off, baseline, strict };
-
-const char* to_string(OnLocked v);
-const char* to_string(CgroupMode v);
-const char* to_string(OutputMode v);
-const char* to_string(SeccompMode v);
-
-struct IoNice {
-  int io_class = 2;  // 1 realtime, 2 best-effort, 3 idle (ioprio classes)
-  int level = 4;     // 0..7 (ignored for idle)
-};
+// OnLocked, CgroupMode, OutputMode, SeccompMode, IoNice and the job-name rules
+// are declared with the option table (common/job_options.h).
 
 struct JobSpec {
   std::string name;
   std::vector<std::string> command;
   std::optional<std::string> config_path;  // the file actually read, if any
+
+  // Resolved once by resolve_job() at the end of parse_args: root-vs-user and
+  // every path a later step uses (explicit settings, else the defaults). Nothing
+  // after parse_args computes a default path or calls geteuid() for these.
+  uid_t euid = 0;
+  bool is_root = false;
+  JobPaths paths;
 
   cgroup::Limits limits;
   std::string cpu_quota_as_given;  // --cpu as written ("150", "150%"), for messages
@@ -42,7 +39,7 @@ struct JobSpec {
   std::chrono::milliseconds kill_after{std::chrono::seconds(10)};
 
   bool lock = true;
-  std::optional<std::string> lock_path;  // unset: the default path for NAME
+  std::optional<std::string> lock_path;  // as given; unset: paths.lock is the default
   std::chrono::milliseconds lock_wait{0};
   OnLocked on_locked = OnLocked::skip;
 
@@ -51,7 +48,7 @@ struct JobSpec {
   bool keep_orphans = false;
 
   bool history = true;
-  std::optional<std::string> history_path;  // unset: HistoryStore::default_path()
+  std::optional<std::string> history_path;  // as given; unset: paths.history is the default
   std::optional<std::string> summary_path;  // "-" = stdout
 
   OutputMode output = OutputMode::passthrough;
@@ -64,14 +61,17 @@ struct JobSpec {
   std::vector<std::string> env;  // KEY=VALUE
 
   bool dry_run = false;
+  bool flush = false;  // --flush: fold the run journal into the history and exit (no COMMAND)
   int verbosity = 0;  // -1 quiet, 0 normal, 1+ verbose
 };
 
 // Applies one setting by its long option name ("memory", "cpu", "lock", ...), the
-// same names the config file uses. The error text names what was expected; the
-// caller prefixes the flag or file.
+// same names the config file uses, parsed by the option table
+// (common/job_options.h). The error text names what was expected; the caller
+// prefixes the flag or file.
 Result<void> apply_setting(JobSpec& spec, std::string_view key, std::string_view value);
-// Keys a config file may carry (the long option names that take values or are flags).
+Result<void> apply_setting(JobSpec& spec, const job_options::Option& option, std::string_view value);
+// Keys a config file may carry: the table's config-settable options.
 bool is_config_key(std::string_view key);
 
 // A CPU quota above the host's CPU count limits nothing, and given in cores
@@ -84,16 +84,8 @@ Result<void> check_cpu_quota(const JobSpec& spec, unsigned host_cpus);
 // that cannot mean anything here.
 unsigned host_cpu_count();
 
-// "[A-Za-z0-9_.-]{1,64}", and not "." or ".."
-bool valid_job_name(std::string_view name);
-// Default job name from COMMAND: basename, invalid characters mapped to '_'.
-std::string default_job_name(const std::string& command0);
-
-// Default lock path for NAME: /run/cronrun/locks/NAME.pid (root), else
-// $XDG_RUNTIME_DIR/cronrun/NAME.pid, else /tmp/cronrun-UID/NAME.pid.
-std::string default_lock_path(const std::string& name);
-// Default config path for NAME: /etc/cronrun/jobs.d/NAME.json (root), else
-// $XDG_CONFIG_HOME/cronrun/jobs.d/NAME.json (~/.config when unset).
-std::string default_config_path(const std::string& name);
+// Fills spec.euid, spec.is_root and spec.paths for `who`, from the explicit settings where
+// given. Called once, after every setting is applied.
+void resolve_job(JobSpec& spec, const Invoker& who);
 
 }  // namespace cronrun

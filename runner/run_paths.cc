@@ -2,35 +2,29 @@
 // other users, and the overrides the spec carries.
 #include "runner/run_paths.h"
 
-#include <unistd.h>
-
-#include <cstdlib>
-
 #include <fmt/format.h>
-
-#include "common/history.h"
-#include "runner/counters.h"
 
 namespace cronrun {
 
 RunPaths resolve_run_paths(const JobSpec& spec) {
+  // The job model resolved root-vs-user and every default once (parse_args);
+  // this only reads it.
   RunPaths p;
-  p.euid = ::geteuid();
-  p.is_root = p.euid == 0;
+  p.euid = spec.euid;
+  p.is_root = spec.is_root;
   if (spec.history) {
-    p.history = spec.history_path.value_or(HistoryStore::default_path());
+    p.history = spec.paths.history;
     p.history_is_default = !spec.history_path;
   }
   if (spec.lock) {
-    p.lock = spec.lock_path.value_or(default_lock_path(spec.name));
+    p.lock = spec.paths.lock;
     // Only cronrun's own default directories are created; an explicit path's must exist.
     p.lock_dir = spec.lock_path ? PidFileLock::Dir::must_exist
                  : p.is_root    ? PidFileLock::Dir::create
                                 : PidFileLock::Dir::create_private;
   }
-  const char* drain = std::getenv("CRONRUN_DRAIN_FILE");
-  p.drain_file = drain && *drain ? drain : "/etc/cronrun/drain";
-  p.runtime_dir = runtime_dir();
+  p.drain_file = spec.paths.drain;
+  p.runtime_dir = spec.paths.runtime_dir + "/runs";
   return p;
 }
 

@@ -274,11 +274,9 @@ TEST(DryRun, DescribesEveryFieldResolved) {
                   "--log-max", "2M", "--count-db-queries", "--keep-orphans", "--lock-wait", "30s", "--on-locked",
                   "fail", "--report", "--io-weight", "100", "--timeout", "5m", "--dry-run", "--", "/bin/job"});
   ASSERT_TRUE(r) << error_of(r);
+  // Paths as parse_args resolves them for root.
+  resolve_job(r->spec, Invoker::of(0, nullptr, nullptr, nullptr, "/root"));
   DryRunFacts facts;
-  facts.lock_path = "/run/cronrun/locks/nightly.pid";
-  facts.history_path = "/var/lib/cronrun/history.db";
-  facts.config_lookup = "/etc/cronrun/jobs.d/nightly.json";
-  facts.drain_path = "/etc/cronrun/drain";
   facts.db_library = "/usr/lib/cronrun/libcronrun-db.so";
   facts.host_cpus = 4;
   cgroup::Placement p;
@@ -303,6 +301,8 @@ TEST(DryRun, DescribesEveryFieldResolved) {
   EXPECT_EQ(j["lock"]["on_locked"], "fail");
   EXPECT_EQ(j["report"], true);
   EXPECT_EQ(j["history"]["path"], "/var/lib/cronrun/history.db");
+  EXPECT_EQ(j["history"]["journal"], "/var/lib/cronrun/history.db.journal");
+  EXPECT_EQ(j["drain"]["file"], "/etc/cronrun/drain");
   EXPECT_EQ(j["limits"]["memory_high_bytes"], 512u << 20);
   EXPECT_EQ(j["timeout_s"], 300.0);
   EXPECT_EQ(j["kill_after_s"], 10.0);

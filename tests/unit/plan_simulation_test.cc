@@ -206,7 +206,7 @@ TEST(PlanEntries, StatusOfWhatIsNotSimulated) {
   EXPECT_EQ(p.entries[2].status, EntryStatus::reboot);
   EXPECT_EQ(p.entries[3].status, EntryStatus::not_this_week);
   EXPECT_EQ(p.entries[4].status, EntryStatus::bad_call);
-  EXPECT_NE(p.entries[4].note.find("not a valid job name"), std::string::npos);
+  EXPECT_NE(p.entries[4].note.find("--name: expected a job name"), std::string::npos);
   EXPECT_EQ(p.entries[5].status, EntryStatus::profiled);
   EXPECT_EQ(p.typical.memory_peak.memory_bytes, kGiB);
   EXPECT_EQ(p.entries[0].where, "test.cron:1");

@@ -2,6 +2,7 @@
 cronrun_unit_test(units_test SOURCES units_test.cc LIBS cronrun_common)
 cronrun_unit_test(job_spec_test SOURCES job_spec_test.cc LIBS cronrun_runner)
 cronrun_unit_test(cli_test SOURCES cli_test.cc LIBS cronrun_runner)
+cronrun_unit_test(job_paths_test SOURCES job_paths_test.cc LIBS cronrun_runner)
 cronrun_unit_test(counters_test SOURCES counters_test.cc LIBS cronrun_runner)
 cronrun_unit_test(lock_test SOURCES lock_test.cc LIBS cronrun_runner)
 cronrun_unit_test(spawn_test SOURCES spawn_test.cc LIBS cronrun_runner)
