@@ -273,11 +273,14 @@ class V1JobCgroup final : public JobCgroup {
     }
     if (unified_) {
       // The unified cpu.stat exists without any controller (rstat); prefer it, as
-      // v2 hosts report the same figure.
-      Usage v2;
-      if (auto r = read_v2_usage(unified_->leaf, v2); !r) return std::unexpected(r.error());
-      if (v2.cpu_user_s) u.cpu_user_s = v2.cpu_user_s;
-      if (v2.cpu_system_s) u.cpu_system_s = v2.cpu_system_s;
+      // v2 hosts report the same figure. Only it: the unified leaf never has the
+      // memory, io or pids files (no controllers on hybrid), so those are not tried.
+      auto cpu = unified_->leaf.read_keyed("cpu.stat");
+      if (!cpu) return std::unexpected(cpu.error());
+      if (*cpu) {
+        if (auto v = get(**cpu, "user_usec")) u.cpu_user_s = static_cast<double>(*v) / 1e6;
+        if (auto v = get(**cpu, "system_usec")) u.cpu_system_s = static_cast<double>(*v) / 1e6;
+      }
       if (auto r = read_pressure(unified_->leaf, u.pressure_some_s); !r) return std::unexpected(r.error());
     }
     std::vector<std::string> skipped;

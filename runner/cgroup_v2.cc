@@ -82,24 +82,51 @@ void enable_controllers(const CgroupDir& dir, const std::vector<std::string>& wa
   }
 }
 
+// Child `name` of `dir`, made first when it is missing. Opening first keeps the
+// common case (it exists: <parent> and <job> outlive runs) to one syscall.
+Result<CgroupDir> open_or_make(const CgroupDir& dir, const std::string& name) {
+  auto child = dir.open_child(name);
+  if (child || child.error().err() != ENOENT) return child;
+  if (auto made = dir.make_child(name, true); !made) return std::unexpected(made.error());
+  return dir.open_child(name);
+}
+
 Result<V2Created> create_v2_tree_once(const std::string& mount_point, const std::string& parent,
                                       const std::vector<std::string>& controllers, const std::string& job,
                                       const std::string& run_id) {
   V2Created out;
-  auto dir = CgroupDir::open(mount_point);
-  if (!dir) return std::unexpected(dir.error());
-  for (const auto& name : components(parent)) {
-    enable_controllers(*dir, controllers, out.enable_errors);
-    if (auto made = dir->make_child(name, true); !made) return std::unexpected(made.error());
-    auto child = dir->open_child(name);
-    if (!child) return std::unexpected(child.error());
-    dir = std::move(child);
+  // The common case: <job> exists (it outlives its runs) and already passes every
+  // wanted controller down. A controller in <job>'s subtree_control is enabled in
+  // every ancestor too (the kernel only enables what the parent passes down), so
+  // nothing above needs a look. Checked each run: nothing is cached.
+  std::optional<CgroupDir> job_dir;
+  if (auto direct = CgroupDir::open(cgroup_fs_path(mount_point, join_relative(parent, job)))) {
+    bool ready = true;
+    if (!controllers.empty()) {
+      auto enabled = direct->read("cgroup.subtree_control");
+      auto words = enabled ? split_words(*enabled) : std::vector<std::string>{};
+      ready = enabled && std::all_of(controllers.begin(), controllers.end(),
+                                     [&](const std::string& c) { return contains(words, c); });
+    }
+    if (ready) job_dir = std::move(*direct);
+  } else if (direct.error().err() != ENOENT) {
+    return std::unexpected(direct.error());
   }
-  enable_controllers(*dir, controllers, out.enable_errors);
-  if (auto made = dir->make_child(job, true); !made) return std::unexpected(made.error());
-  auto job_dir = dir->open_child(job);
-  if (!job_dir) return std::unexpected(job_dir.error());
-  enable_controllers(*job_dir, controllers, out.enable_errors);
+  if (!job_dir) {
+    auto dir = CgroupDir::open(mount_point);
+    if (!dir) return std::unexpected(dir.error());
+    for (const auto& name : components(parent)) {
+      enable_controllers(*dir, controllers, out.enable_errors);
+      auto child = open_or_make(*dir, name);
+      if (!child) return std::unexpected(child.error());
+      dir = std::move(child);
+    }
+    enable_controllers(*dir, controllers, out.enable_errors);
+    auto made_job = open_or_make(*dir, job);
+    if (!made_job) return std::unexpected(made_job.error());
+    enable_controllers(*made_job, controllers, out.enable_errors);
+    job_dir = std::move(*made_job);
+  }
   // The run's leaf must be new: run ids are unique, an existing one is a bug.
   if (auto made = job_dir->make_child(run_id, false); !made) return std::unexpected(made.error());
   auto leaf = job_dir->open_child(run_id);
