@@ -299,6 +299,7 @@ json to_json(const RunRecord& r) {
                   {"memory", opt(u.pressure_some_s.memory)},
                   {"io", opt(u.pressure_some_s.io)}}}};
   j["usage"]["orphans_killed"] = opt(u.orphans_killed);
+  j["usage"]["not_measured"] = u.not_measured;
   json counters = json::object();
   for (const auto& [name, value] : r.counters) {
     std::string key = valid_utf8(name);
@@ -388,6 +389,13 @@ Result<RunRecord> run_record_from_json(const json& j) {
     CRONRUN_TRY_ASSIGN(u.pressure_some_s.io, get_double(*p, "usage.pressure_some_s", "io"));
   }
   CRONRUN_TRY_ASSIGN(u.orphans_killed, get_u64(*o, "usage", "orphans_killed"));
+  if (const json* n = member(*o, "not_measured"); n && !n->is_null()) {
+    if (!n->is_array()) return std::unexpected(type_error("usage", "not_measured", "an array of strings", *n));
+    for (const json& name : *n) {
+      if (!name.is_string()) return std::unexpected(type_error("usage", "not_measured", "an array of strings", name));
+      u.not_measured.push_back(name.get<std::string>());
+    }
+  }
 
   CRONRUN_TRY_ASSIGN(o, get_object(j, "counters"));
   for (const auto& [name, value] : o->items()) {

@@ -67,6 +67,10 @@ struct Usage {
   // Processes left behind by the main process and killed by cronrun (0 with
   // --keep-orphans); null when no job was supervised.
   std::optional<uint64_t> orphans_killed;
+  // Usage fields left null because the run did not make the cgroup that counts them
+  // (no limit of that controller was asked for), e.g. "pids_peak"; empty otherwise.
+  // A field the host cannot measure at all is null without being named here.
+  std::vector<std::string> not_measured;
 };
 
 struct LockRecord {

@@ -1,7 +1,9 @@
 // `cronprof ps`: runs in progress now — `running` rows whose runner is alive —
-// with live figures read from each run's cgroup (cgroup::read_live). A run
-// without a cgroup (isolation none, rusage accounting) has no live figures; the
-// columns read "-" rather than 0.
+// with live figures read from each run's cgroup through the read-only half of the
+// cgroup module (cgroup::LiveReader: no libcgroup, nothing written; the host's
+// mounts are read once per listing, not once per run). A run without a cgroup
+// (isolation none, rusage accounting), or a figure whose cgroup the run did not
+// make (usage.not_measured), has no live figure; the columns read "-" rather than 0.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -13,7 +15,7 @@
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
 #include "profiler/text_escape.h"
-#include "runner/cgroup.h"
+#include "runner/cgroup_read.h"
 
 namespace cronrun::prof {
 
@@ -33,6 +35,9 @@ Command add_ps(CLI::App& parent, const Global& g) {
               return query_failed(*store, r.error());
             const auto* runs = &live_runs;
             double now = now_unix_s();
+            // Only when there is a cgroup to read: a host without /proc mounts
+            // still lists its runs.
+            std::optional<Result<cgroup::LiveReader>> reader;
             nlohmann::json arr = nlohmann::json::array();
             Table t({"RUN ID", "JOB", "STARTED", "ELAPSED", "MEM NOW", "MEM LIMIT", "CPU SO FAR", "TASKS", "RUNNER"},
                     {false, false, false, true, true, true, true, true, true});
@@ -42,9 +47,11 @@ Command add_ps(CLI::App& parent, const Global& g) {
               cgroup::LiveUsage live;
               std::optional<std::string> live_error;
               if (r.isolation.path && r.isolation.cgroup != "none") {
+                if (!reader) reader = cgroup::LiveReader::open();
                 auto layout = cgroup::parse_layout(r.isolation.cgroup);
-                auto got = layout ? cgroup::read_live(*layout, *r.isolation.path)
-                                  : Result<cgroup::LiveUsage>(std::unexpected(layout.error()));
+                auto got = !*reader ? Result<cgroup::LiveUsage>(std::unexpected((*reader).error()))
+                           : layout ? (**reader).read(*layout, *r.isolation.path)
+                                    : Result<cgroup::LiveUsage>(std::unexpected(layout.error()));
                 if (got)
                   live = *got;
                 else
@@ -58,9 +65,16 @@ Command add_ps(CLI::App& parent, const Global& g) {
                              {"runner_pid", r.runner_pid},
                              {"cgroup", opt(r.isolation.path)},
                              {"memory_current_bytes", opt(live.memory_current_bytes)},
+                             {"memory_peak_bytes", opt(live.memory_peak_bytes)},
                              {"memory_max_bytes", opt(r.limits.memory_max_bytes)},
                              {"cpu_s", opt(live.cpu_s)},
                              {"pids_current", opt(live.pids_current)},
+                             {"io_read_bytes", opt(live.io_read_bytes)},
+                             {"io_write_bytes", opt(live.io_write_bytes)},
+                             {"pressure_some_s",
+                              {{"cpu", opt(live.pressure_some_s.cpu)},
+                               {"memory", opt(live.pressure_some_s.memory)},
+                               {"io", opt(live.pressure_some_s.io)}}},
                              {"timeout_s", opt(r.limits.timeout_s)},
                              {"live_error", opt(live_error)}});
               t.add({r.run_id, r.job, r.started_at, duration_or_dash(elapsed), size_or_dash(live.memory_current_bytes),

@@ -1,6 +1,5 @@
-// The cgroup module's entry points: names of layouts, choosing the backend for a
-// placement, and the live figures `cronprof ps` shows for a running job (found
-// again from the run record's layout and path, in whatever process asks).
+// The cgroup module's entry points: choosing the backend for a placement, what a
+// run needs of it (needed_controllers), and the runs a dead runner left behind.
 #include "runner/cgroup.h"
 
 #include <dirent.h>
@@ -14,20 +13,59 @@
 
 namespace cronrun::cgroup {
 
-const char* to_string(Layout l) {
-  switch (l) {
-    case Layout::v2: return "v2";
-    case Layout::v1: return "v1";
-    case Layout::hybrid: return "hybrid";
-    case Layout::none: return "none";
+std::vector<std::string> needed_controllers(Layout layout, const Limits& l, const UnifiedLeafFeatures& unified) {
+  const bool cpu_limit = l.cpu_quota_pct || l.cpu_weight;
+  std::vector<std::string> out;
+  switch (layout) {
+    case Layout::none:
+      return out;
+    case Layout::v2:
+      if (cpu_limit) out.emplace_back("cpu");
+      out.emplace_back("io");
+      out.emplace_back("memory");
+      if (l.pids_max) out.emplace_back("pids");
+      return out;
+    case Layout::v1:
+    case Layout::hybrid: {
+      const bool hybrid = layout == Layout::hybrid;
+      out.emplace_back("memory");
+      if (cpu_limit) out.emplace_back("cpu");
+      if (!hybrid || !unified.cpu_stat) out.emplace_back("cpuacct");
+      if (l.pids_max) out.emplace_back("pids");
+      if (l.io_weight) out.emplace_back("blkio");
+      if (!hybrid || !unified.kill) out.emplace_back("freezer");
+      return out;
+    }
   }
-  return "none";
+  return out;
 }
 
-Result<Layout> parse_layout(std::string_view text) {
-  for (Layout l : {Layout::v2, Layout::v1, Layout::hybrid, Layout::none})
-    if (text == to_string(l)) return l;
-  return fail("expected a cgroup layout (v2, v1, hybrid or none), got '" + std::string(text) + "'");
+std::vector<std::string> not_measured_fields(const std::vector<std::string>& skipped, const Usage& u) {
+  std::vector<std::string> out;
+  auto has = [&](std::string_view c) { return std::find(skipped.begin(), skipped.end(), c) != skipped.end(); };
+  auto add = [&](bool measured, const char* field) {
+    if (!measured) out.emplace_back(field);
+  };
+  if (has("memory")) {
+    add(u.memory_peak_bytes.has_value(), "memory_peak_bytes");
+    add(u.oom_kills.has_value(), "oom_kills");
+    add(u.memory_max_events.has_value(), "memory_max_events");
+  }
+  if (has("cpuacct")) {
+    add(u.cpu_user_s.has_value(), "cpu_user_s");
+    add(u.cpu_system_s.has_value(), "cpu_system_s");
+  }
+  if (has("cpu")) {
+    add(u.cpu_throttled_s.has_value(), "cpu_throttled_s");
+    add(u.cpu_nr_throttled.has_value(), "cpu_nr_throttled");
+  }
+  if (has("io")) {
+    add(u.io_read_bytes.has_value(), "io_read_bytes");
+    add(u.io_write_bytes.has_value(), "io_write_bytes");
+  }
+  if (has("pids")) add(u.pids_peak.has_value(), "pids_peak");
+  // blkio and freezer measure nothing the record holds.
+  return out;
 }
 
 Result<std::unique_ptr<JobCgroup>> create_job_cgroup(const Placement& placement, const std::string& job,
@@ -131,73 +169,6 @@ Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const st
   }
   for (auto& [name, run] : found) out.push_back(std::move(run));
   return out;
-}
-
-namespace {
-
-Result<std::optional<uint64_t>> live_number(const std::string& mount_point, const std::string& relative,
-                                            const std::string& file) {
-  auto dir = CgroupDir::open(cgroup_fs_path(mount_point, relative));
-  if (!dir) return std::unexpected(dir.error());
-  return dir->read_u64(file);
-}
-
-Result<std::optional<double>> live_v2_cpu_s(const std::string& mount_point, const std::string& relative) {
-  auto text = read_file(cgroup_fs_path(mount_point, join_relative(relative, "cpu.stat")));
-  if (!text) return std::unexpected(text.error());
-  auto kv = parse_flat_keyed(*text);
-  if (!kv) return std::unexpected(kv.error());
-  auto it = kv->find("usage_usec");
-  if (it == kv->end()) return std::optional<double>();
-  return std::optional(static_cast<double>(it->second) / 1e6);
-}
-
-const Hierarchy* v1_hierarchy(const HostView& view, std::string_view controller) {
-  for (const auto& h : view.v1)
-    if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end()) return &h;
-  return nullptr;
-}
-
-}  // namespace
-
-Result<LiveUsage> read_live(Layout layout, const std::string& relative_path) {
-  auto rel = normalize_relative(relative_path);
-  if (!rel) return std::unexpected(rel.error());
-  auto view = read_host_view("/proc", "");
-  if (!view) return std::unexpected(view.error());
-  LiveUsage live;
-  auto take = [](auto& field, auto result) -> Result<void> {
-    if (!result) return std::unexpected(result.error());
-    field = *result;
-    return {};
-  };
-  if (layout == Layout::v2) {
-    if (!view->unified) return fail("no cgroup2 filesystem mounted to read " + *rel + " from");
-    const auto& m = view->unified->mount_point;
-    if (auto r = take(live.memory_current_bytes, live_number(m, *rel, "memory.current")); !r)
-      return std::unexpected(r.error());
-    if (auto r = take(live.cpu_s, live_v2_cpu_s(m, *rel)); !r) return std::unexpected(r.error());
-    if (auto r = take(live.pids_current, live_number(m, *rel, "pids.current")); !r) return std::unexpected(r.error());
-    return live;
-  }
-  if (layout == Layout::none) return fail("a run without a cgroup has no live figures");
-  if (const Hierarchy* h = v1_hierarchy(*view, "memory")) {
-    if (auto r = take(live.memory_current_bytes, live_number(h->mount_point, *rel, "memory.usage_in_bytes")); !r)
-      return std::unexpected(r.error());
-  }
-  if (layout == Layout::hybrid && view->unified) {
-    if (auto r = take(live.cpu_s, live_v2_cpu_s(view->unified->mount_point, *rel)); !r)
-      return std::unexpected(r.error());
-  } else if (const Hierarchy* h = v1_hierarchy(*view, "cpuacct")) {
-    std::optional<uint64_t> ns;
-    if (auto r = take(ns, live_number(h->mount_point, *rel, "cpuacct.usage")); !r) return std::unexpected(r.error());
-    if (ns) live.cpu_s = static_cast<double>(*ns) / 1e9;
-  }
-  if (const Hierarchy* h = v1_hierarchy(*view, "pids")) {
-    if (auto r = take(live.pids_current, live_number(h->mount_point, *rel, "pids.current")); !r)
-      return std::unexpected(r.error());
-  }
-  return live;
 }
 
 }  // namespace cronrun::cgroup

@@ -12,6 +12,13 @@
 // In v1 hierarchies libcgroup makes a job's <parent>/<job> path when it is missing
 // and each run's leaf is a mkdirat below it; v2 goes directly by directory fd
 // (libcgroup 2.0.2 writes +controller into every ancestor, which breaks delegation).
+//
+// Only what the run needs (needed_controllers() in cgroup_internal.h has the rule
+// and the reasons): each v1 leaf and each enabled v2 controller costs kernel work
+// and a share of the global cgroup lock per run. A run starts with the leaves its
+// core figures need (hybrid: the unified leaf and memory); apply_limits() adds the
+// ones its limits need. A figure left unmeasured that way is null in the record and
+// named in usage.not_measured.
 #pragma once
 
 #include <sys/types.h>
@@ -23,11 +30,9 @@
 
 #include "common/error.h"
 #include "common/run_record.h"
+#include "runner/cgroup_read.h"
 
 namespace cronrun::cgroup {
-
-enum class Layout { v2, v1, hybrid, none };
-const char* to_string(Layout l);
 
 struct Limits {
   std::optional<uint64_t> memory_max_bytes;
@@ -100,7 +105,9 @@ class JobCgroup {
   // Writes every limit it can, each on its own: a limit whose controller or file
   // is missing, or whose write fails, is returned (naming the file) and the others
   // are still written. An error only for values no host accepts (validate_limits)
-  // or when the cgroup itself cannot be read.
+  // or when the cgroup itself cannot be read. First makes the leaves (v1) or
+  // enables the controllers (v2) these limits need that the run lacks; one that
+  // cannot be made is returned for each limit needing it. Call before join_files().
   virtual Result<std::vector<LimitNotApplied>> apply_limits(const Limits& limits) = 0;
 
   // v2 directory fd for clone3(CLONE_INTO_CGROUP): the job leaf on v2, the
@@ -132,7 +139,9 @@ class JobCgroup {
   // POLLPRI (and inotify IN_MODIFY) on the next change, e.g. "populated 0".
   virtual int events_fd() const = 0;
 
-  // Final (or live) counters. Fields the host cannot measure stay nullopt.
+  // Final (or live) counters. Fields the host cannot measure stay nullopt; those
+  // this run did not measure because it did not make their leaf (or enable their
+  // v2 controller) are also named in Usage::not_measured.
   virtual Result<Usage> read_usage() const = 0;
 
   // Gives up ownership for --keep-orphans: the destructor then neither kills nor
@@ -149,16 +158,6 @@ class JobCgroup {
   virtual Result<void> remove() = 0;
 };
 
-// Live figures of a running job's cgroup, for `cronprof ps`. `relative_path` is
-// the run record's isolation.path; `layout` its isolation.cgroup.
-struct LiveUsage {
-  std::optional<uint64_t> memory_current_bytes;
-  std::optional<double> cpu_s;
-  std::optional<uint64_t> pids_current;
-};
-Result<LiveUsage> read_live(Layout layout, const std::string& relative_path);
-Result<Layout> parse_layout(std::string_view text);
-
 // Runs of `job` whose cgroup still holds processes: <parent>/<job>/<run-id> leaves
 // other than the ones --keep-orphans marked (<run-id>.kept beside them). A marked
 // leaf found empty is removed with its mark: its processes are gone and no runner
@@ -172,8 +171,10 @@ struct LiveRun {
 };
 Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const std::string& job);
 
-// Creates <placement.parent>/<job>/<run_id> in every hierarchy of the layout,
-// moving the runner into placement.runner_leaf first when that is set.
+// Creates <placement.parent>/<job>/<run_id> in the hierarchies a run needs without
+// limits (the unified one and memory on hybrid; see needed_controllers()), moving
+// the runner into placement.runner_leaf first when that is set. apply_limits()
+// adds what the limits need.
 Result<std::unique_ptr<JobCgroup>> create_job_cgroup(const Placement& placement,
                                                      const std::string& job,
                                                      const std::string& run_id);

@@ -45,34 +45,7 @@ std::string join_words(const std::vector<std::string>& v, const char* sep = " ")
   return out;
 }
 
-bool is_ours(std::string_view controller) {
-  for (const char* c : kV1Controllers)
-    if (controller == c) return true;
-  return false;
-}
-
-// Picks, among mounts of one hierarchy, the one that shows our cgroup (shortest
-// root wins: it shows the most of the tree).
-Hierarchy pick_mount(const std::vector<const MountEntry*>& candidates, const std::string& own,
-                     std::string_view prefix, bool v2) {
-  const MountEntry* best = nullptr;
-  std::optional<std::string> best_own;
-  for (const MountEntry* m : candidates) {
-    auto mapped = map_into_mount(m->root, own);
-    if (mapped && (!best_own || m->root.size() < best->root.size())) {
-      best = m;
-      best_own = mapped;
-    }
-  }
-  if (!best) best = candidates.front();
-  Hierarchy h;
-  h.v2 = v2;
-  h.mount_point = std::string(prefix) + best->mount_point;
-  h.read_only = contains(best->mount_options, "ro");
-  h.outside_namespace = best->root == "/.." || best->root.starts_with("/../");
-  h.own_path = best_own;
-  return h;
-}
+bool is_ours(std::string_view controller) { return is_used_v1_controller(controller); }
 
 struct Creds {
   uid_t uid = 0;
@@ -224,49 +197,6 @@ Result<void> place_v2(const Hierarchy& h, const DiscoverOptions& opts, const Cre
 }
 
 }  // namespace
-
-HostView build_host_view(const std::vector<MountEntry>& mounts, const std::vector<ProcCgroupLine>& self,
-                         std::string_view mount_prefix) {
-  HostView view;
-  for (const auto& line : self) {
-    std::vector<const MountEntry*> candidates;
-    bool v2 = line.hierarchy_id == 0 && line.controllers.empty();
-    if (v2) {
-      for (const auto& m : mounts)
-        if (m.fs_type == "cgroup2") candidates.push_back(&m);
-      if (candidates.empty()) continue;
-      view.unified = pick_mount(candidates, line.path, mount_prefix, true);
-      continue;
-    }
-    if (std::none_of(line.controllers.begin(), line.controllers.end(), is_ours)) continue;
-    for (const auto& m : mounts) {
-      if (m.fs_type != "cgroup") continue;
-      bool all = std::all_of(line.controllers.begin(), line.controllers.end(),
-                             [&](const std::string& c) { return contains(m.super_options, c); });
-      if (all) candidates.push_back(&m);
-    }
-    if (candidates.empty()) {
-      view.notes.push_back("v1 hierarchy " + join_words(line.controllers, ",") + " is not mounted here");
-      continue;
-    }
-    Hierarchy h = pick_mount(candidates, line.path, mount_prefix, false);
-    h.controllers = line.controllers;
-    view.v1.push_back(std::move(h));
-  }
-  return view;
-}
-
-Result<HostView> read_host_view(const std::string& proc_root, const std::string& mount_prefix) {
-  auto mountinfo_text = read_file(proc_root + "/self/mountinfo");
-  if (!mountinfo_text) return std::unexpected(mountinfo_text.error());
-  auto cgroup_text = read_file(proc_root + "/self/cgroup");
-  if (!cgroup_text) return std::unexpected(cgroup_text.error());
-  auto mounts = parse_mountinfo(*mountinfo_text);
-  if (!mounts) return std::unexpected(std::move(mounts.error()).context("reading " + proc_root + "/self/mountinfo"));
-  auto self = parse_proc_cgroup(*cgroup_text);
-  if (!self) return std::unexpected(std::move(self.error()).context("reading " + proc_root + "/self/cgroup"));
-  return build_host_view(*mounts, *self, mount_prefix);
-}
 
 Placement discover(const DiscoverOptions& opts) {
   auto view = read_host_view(opts.proc_root, opts.mount_prefix);

@@ -158,8 +158,46 @@ struct HostView {
 
 // v1 controllers cronrun uses, in the order hierarchies are listed.
 inline constexpr const char* kV1Controllers[] = {"memory", "cpu", "cpuacct", "pids", "blkio", "freezer"};
-// v2 controllers cronrun enables for job cgroups.
+// v2 controllers cronrun may enable for job cgroups (needed_controllers() picks).
 inline constexpr const char* kV2Controllers[] = {"cpu", "io", "memory", "pids"};
+inline bool is_used_v1_controller(std::string_view controller) {
+  for (const char* c : kV1Controllers)
+    if (controller == c) return true;
+  return false;
+}
+
+// What the unified leaf of a hybrid run offers by itself, without controllers.
+struct UnifiedLeafFeatures {
+  bool kill = false;      // cgroup.kill (5.14+): kills the whole tree, forks included
+  bool cpu_stat = false;  // cpu.stat: user/system time of the whole tree
+};
+
+// The controllers a run needs (cgroup.cc). v1 and hybrid: the v1 controllers whose
+// hierarchies get a leaf (a co-mounted hierarchy gets one if any of its controllers
+// is needed); v2: the controllers to enable for the leaf. `unified` only matters on
+// hybrid. Each leaf or controller costs kernel work and a share of the global cgroup
+// lock per run, so only these, and why:
+//   memory   always: memory_peak_bytes and oom_kills are core figures (oom_kills
+//            decides status "oom"), and nothing else counts the whole tree's memory.
+//   cpu      only with --cpu or --cpu-weight: CPU time comes without it (cpuacct or
+//            the v2 cpu.stat); without a limit only the throttling figures are lost.
+//   cpuacct  v1: always (the only whole-tree CPU time; rusage misses orphans);
+//            hybrid: only when the unified leaf lacks cpu.stat.
+//   pids     only with --pids: otherwise only pids_peak is lost.
+//   blkio    only with --io-weight: v1 blkio counts no IO without throttle rules,
+//            so it measures nothing (IO comes from rusage either way).
+//   io       v2: always: io.stat is the only whole-tree IO count (rusage only
+//            sees the processes the runner reaped).
+//   freezer  v1: always (kills without letting the job fork away); hybrid: only when
+//            the unified leaf lacks cgroup.kill.
+// On hybrid the unified leaf is always made (membership, clone3, cgroup.kill,
+// populated events, cpu.stat, pressure); it is not a controller and not listed.
+std::vector<std::string> needed_controllers(Layout layout, const Limits& limits, const UnifiedLeafFeatures& unified);
+
+// Usage fields a run leaves null because it did not make the leaf of (v1) or enable
+// (v2) one of `skipped`, controllers the host offers. Only fields still null in `u`
+// are named, in the run record's spelling ("pids_peak"); for Usage::not_measured.
+std::vector<std::string> not_measured_fields(const std::vector<std::string>& skipped, const Usage& u);
 
 HostView build_host_view(const std::vector<MountEntry>& mounts, const std::vector<ProcCgroupLine>& self,
                          std::string_view mount_prefix);

@@ -60,10 +60,10 @@ Result<void> init_libcgroup() {
   return {};
 }
 
-bool is_ours(std::string_view controller) {
-  for (const char* c : kV1Controllers)
-    if (controller == c) return true;
-  return false;
+bool is_ours(std::string_view controller) { return is_used_v1_controller(controller); }
+
+bool carries(const Placement::V1Mount& m, std::string_view controller) {
+  return std::find(m.controllers.begin(), m.controllers.end(), controller) != m.controllers.end();
 }
 
 std::optional<double> ns_to_s(std::optional<uint64_t> ns) {
@@ -81,6 +81,8 @@ Result<void> wait_v1_empty(const CgroupDir& dir, int64_t deadline, int timeout_m
   int64_t last_kill = monotonic_ms();
   for (;;) {
     auto procs = dir.procs();
+    // Removed (by an admin): the kernel removes only an empty cgroup.
+    if (!procs && (procs.error().err() == ENOENT || procs.error().err() == ENODEV)) return {};
     if (!procs) return std::unexpected(procs.error());
     if (procs->empty()) return {};
     int64_t now = monotonic_ms();
@@ -96,6 +98,7 @@ Result<void> wait_v1_empty(const CgroupDir& dir, int64_t deadline, int timeout_m
 // One hierarchy's directories of this run.
 struct V1Dirs {
   std::vector<std::string> controllers;
+  std::string mount_point;
   CgroupDir job_dir;     // <parent>/<job>
   CgroupDir leaf;        // <parent>/<job>/<run-id>
 };
@@ -111,42 +114,48 @@ class V1JobCgroup final : public JobCgroup {
     (void)remove();
   }
 
-  // Creates the run's cgroup: on hybrid the unified half first (it decides which
-  // v1 hierarchies are needed), then the v1 directories through libcgroup, then
-  // opens them. On failure the destructor removes whatever was made.
+  // Creates the run's cgroup: on hybrid the unified half first (what it offers
+  // decides which v1 hierarchies are needed), then the leaves a run without limits
+  // needs (apply_limits() adds the others). On failure the destructor removes
+  // whatever was made.
   Result<void> create(const Placement& placement) {
+    mounts_ = placement.v1_mounts;
+    job_path_ = join_relative(placement.parent, job_);
     if (placement.layout == Layout::hybrid) {
       auto tree = create_v2_tree(placement.v2_mount, placement.parent, {}, job_, run_id_);
       if (!tree) return std::unexpected(std::move(tree.error()).context("creating the unified (v2) half"));
       unified_ = std::move(*tree);
       if (auto fd = unified_->leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
-      unified_kills_ = unified_->leaf.has("cgroup.kill");
-      unified_counts_cpu_ = unified_->leaf.has("cpu.stat");
+      unified_features_.kill = unified_->leaf.has("cgroup.kill");
+      unified_features_.cpu_stat = unified_->leaf.has("cpu.stat");
     }
-    std::vector<const Placement::V1Mount*> mounts;
-    for (const auto& m : placement.v1_mounts)
-      if (std::any_of(m.controllers.begin(), m.controllers.end(), [this](const std::string& c) { return needed(c); }))
-        mounts.push_back(&m);
-    if (mounts.empty()) return fail("no v1 hierarchy with a controller cronrun uses");
-
-    // The common case: <job> exists in every hierarchy (it outlives its runs), and
-    // the run's leaf is one mkdirat below it. Only when a <job> directory is missing
-    // (the job's first run, the first after a reboot) does libcgroup make the path
-    // (see the top of the file for why it stays off the common path).
-    const std::string job_path = join_relative(placement.parent, job_);
-    for (int attempt = 0;; ++attempt) {
-      auto made = create_leaves(mounts, job_path);
-      if (made) return {};
-      // ENOENT: a <job> directory is missing, or was removed under us.
-      if (made.error().err() != ENOENT || attempt + 1 >= kCreateRaceRetries) return made;
-      if (auto created = create_job_dirs(mounts, job_path); !created) return created;
+    if (auto made = make_leaves(needed_controllers(layout(), Limits{}, unified_features_)); !made) return made;
+    if (dirs_.empty() && !unified_) {
+      // Plain v1 without a memory, cpuacct or freezer hierarchy: membership still
+      // needs a leaf somewhere, so take every hierarchy that is there.
+      std::vector<std::string> any;
+      for (const auto& m : mounts_)
+        for (const auto& c : m.controllers)
+          if (is_ours(c)) any.push_back(c);
+      if (auto made = make_leaves(any); !made) return made;
     }
+    if (dirs_.empty() && !unified_) return fail("no v1 hierarchy with a controller cronrun uses");
+    return {};
   }
 
   Layout layout() const override { return unified_ ? Layout::hybrid : Layout::v1; }
   const std::string& path() const override { return path_; }
 
   Result<std::vector<LimitNotApplied>> apply_limits(const Limits& l) override {
+    if (auto v = validate_limits(l); !v) return std::unexpected(v.error());
+    // The leaves these limits need that the run does not have yet. One that cannot
+    // be made costs the limits needing it, not the others.
+    std::map<std::string, std::string> make_errors;  // controller -> why
+    for (const auto& c : needed_controllers(layout(), l, unified_features_)) {
+      if (dir_for(c) || std::none_of(mounts_.begin(), mounts_.end(), [&](const auto& m) { return carries(m, c); }))
+        continue;
+      if (auto made = make_leaves({c}); !made) make_errors[c] = made.error().message();
+    }
     const V1Dirs* blkio = dir_for("blkio");
     auto has_file = [](const void* ctx, const std::string& file) {
       return ctx && static_cast<const V1Dirs*>(ctx)->leaf.has(file);
@@ -160,7 +169,7 @@ class V1JobCgroup final : public JobCgroup {
       // first failure; the other limits are still written.
       if (std::any_of(missed.begin(), missed.end(), [&](const LimitNotApplied& m) { return m.option == option; }))
         continue;
-      if (auto r = set(w)) missed.push_back(std::move(*r));
+      if (auto r = set(w, make_errors)) missed.push_back(std::move(*r));
     }
     return missed;
   }
@@ -168,7 +177,9 @@ class V1JobCgroup final : public JobCgroup {
   int clone_into_fd() const override { return unified_ ? unified_->leaf.fd() : -1; }
 
   Result<std::vector<JoinFile>> join_files(bool cloned_into) override {
-    if (join_.empty()) {
+    if (join_.empty() || join_dirs_ != dirs_.size()) {
+      join_.clear();
+      join_dirs_ = dirs_.size();
       // Unified first: if the child cannot join it, it has moved nowhere yet.
       if (unified_) {
         auto fd = unified_->leaf.open_file("cgroup.procs", O_WRONLY);
@@ -203,7 +214,7 @@ class V1JobCgroup final : public JobCgroup {
   Result<void> kill_all(int timeout_ms) override {
     if (removed_ || nothing_made()) return {};
     const int64_t deadline = monotonic_ms() + timeout_ms;
-    if (unified_kills_) {
+    if (unified_features_.kill) {
       if (auto k = v2_kill_and_wait(unified_->leaf, timeout_ms); !k) return k;
       if (dirs_.empty()) return {};  // creation failed before any v1 directory
       // Exited tasks leave every hierarchy at once; this normally returns at once.
@@ -262,13 +273,21 @@ class V1JobCgroup final : public JobCgroup {
     }
     if (unified_) {
       // The unified cpu.stat exists without any controller (rstat); prefer it, as
-      // v2 hosts report the same figure.
-      Usage v2;
-      if (auto r = read_v2_usage(unified_->leaf, v2); !r) return std::unexpected(r.error());
-      if (v2.cpu_user_s) u.cpu_user_s = v2.cpu_user_s;
-      if (v2.cpu_system_s) u.cpu_system_s = v2.cpu_system_s;
+      // v2 hosts report the same figure. Only it: the unified leaf never has the
+      // memory, io or pids files (no controllers on hybrid), so those are not tried.
+      auto cpu = unified_->leaf.read_keyed("cpu.stat");
+      if (!cpu) return std::unexpected(cpu.error());
+      if (*cpu) {
+        if (auto v = get(**cpu, "user_usec")) u.cpu_user_s = static_cast<double>(*v) / 1e6;
+        if (auto v = get(**cpu, "system_usec")) u.cpu_system_s = static_cast<double>(*v) / 1e6;
+      }
       if (auto r = read_pressure(unified_->leaf, u.pressure_some_s); !r) return std::unexpected(r.error());
     }
+    std::vector<std::string> skipped;
+    for (const auto& m : mounts_)
+      for (const auto& c : m.controllers)
+        if (is_ours(c) && !dir_for(c)) skipped.push_back(c);
+    u.not_measured = not_measured_fields(skipped, u);
     return u;
   }
 
@@ -313,10 +332,14 @@ class V1JobCgroup final : public JobCgroup {
  private:
   // One write per file on the leaf's fd, so that a failure names the file. Returns
   // what went wrong, or nullopt when the limit is in place.
-  std::optional<LimitNotApplied> set(const LimitWrite& w) {
+  std::optional<LimitNotApplied> set(const LimitWrite& w, const std::map<std::string, std::string>& make_errors) {
     std::string option = limit_option(w.what);
     const V1Dirs* d = dir_for(w.controller);
     if (!d) {
+      if (auto it = make_errors.find(w.controller); it != make_errors.end()) {
+        return LimitNotApplied{option, "making its " + w.controller + " cgroup failed",
+                               w.what + " needs a leaf in the v1 " + w.controller + " hierarchy: " + it->second};
+      }
       std::string in_use;
       for (const auto& x : dirs_)
         for (const auto& c : x.controllers) in_use += (in_use.empty() ? "" : " ") + c;
@@ -335,16 +358,42 @@ class V1JobCgroup final : public JobCgroup {
     return std::nullopt;
   }
 
-  // Opens <job> in each hierarchy and makes the run's leaf below it. On failure
-  // the leaves made so far stay in dirs_, for remove().
-  Result<void> create_leaves(const std::vector<const Placement::V1Mount*>& mounts, const std::string& job_path) {
-    for (size_t i = dirs_.size(); i < mounts.size(); ++i) {
-      auto job_dir = CgroupDir::open(cgroup_fs_path(mounts[i]->mount_point, job_path));
+  // Makes the run's leaf in every hierarchy carrying one of `controllers` that has
+  // none yet. The common case: <job> exists (it outlives its runs) and the leaf is
+  // one mkdirat below it. Only when a <job> directory is missing (the job's first
+  // run, the first after a reboot) does libcgroup make the path (see the top of the
+  // file for why it stays off the common path).
+  Result<void> make_leaves(const std::vector<std::string>& controllers) {
+    std::vector<const Placement::V1Mount*> mounts;
+    for (const auto& m : mounts_) {
+      bool wanted = std::any_of(controllers.begin(), controllers.end(), [&](const auto& c) { return carries(m, c); });
+      if (wanted && !has_leaf_in(m)) mounts.push_back(&m);
+    }
+    for (int attempt = 0;; ++attempt) {
+      auto made = create_leaves(mounts);
+      if (made) return {};
+      // ENOENT: a <job> directory is missing, or was removed under us.
+      if (made.error().err() != ENOENT || attempt + 1 >= kCreateRaceRetries) return made;
+      if (auto created = create_job_dirs(mounts, job_path_); !created) return created;
+    }
+  }
+
+  bool has_leaf_in(const Placement::V1Mount& m) const {
+    return std::any_of(dirs_.begin(), dirs_.end(), [&](const V1Dirs& d) { return d.mount_point == m.mount_point; });
+  }
+
+  // Opens <job> in each of `mounts` still without a leaf and makes the run's leaf
+  // below it. On failure the leaves made so far stay in dirs_, for remove().
+  Result<void> create_leaves(const std::vector<const Placement::V1Mount*>& mounts) {
+    for (const auto* m : mounts) {
+      if (has_leaf_in(*m)) continue;
+      auto job_dir = CgroupDir::open(cgroup_fs_path(m->mount_point, job_path_));
       if (!job_dir) return std::unexpected(job_dir.error());
       // The run's leaf must be new: run ids are unique, an existing one is a bug.
       if (auto made = job_dir->make_child(run_id_, false); !made) return std::unexpected(made.error());
       V1Dirs d;
-      d.controllers = mounts[i]->controllers;
+      d.controllers = m->controllers;
+      d.mount_point = m->mount_point;
       d.job_dir = std::move(*job_dir);
       auto leaf = d.job_dir.open_child(run_id_);
       if (!leaf) {
@@ -361,6 +410,7 @@ class V1JobCgroup final : public JobCgroup {
   // existing directories are fine).
   static Result<void> create_job_dirs(const std::vector<const Placement::V1Mount*>& mounts,
                                       const std::string& job_path) {
+    if (mounts.empty()) return {};
     if (auto init = init_libcgroup(); !init) return init;
     CgroupPtr cg(cgroup_new_cgroup(job_path.substr(1).c_str()));
     if (!cg) return fail("cgroup_new_cgroup: out of memory");
@@ -379,19 +429,8 @@ class V1JobCgroup final : public JobCgroup {
     return {};
   }
 
-  // Whether this run needs v1 controller `c`. On hybrid hosts the unified leaf
-  // already kills (cgroup.kill, 5.14+) and counts CPU time (cpu.stat): a freezer
-  // or cpuacct hierarchy of their own would only cost a mkdir and an rmdir per
-  // run. Co-mounted hierarchies (cpu,cpuacct) are kept for their other member.
   // Creation failed before any directory existed: nothing to list, kill or wait for.
   bool nothing_made() const { return !unified_ && dirs_.empty(); }
-
-  bool needed(const std::string& c) const {
-    if (!is_ours(c)) return false;
-    if (c == "freezer" && unified_kills_) return false;
-    if (c == "cpuacct" && unified_counts_cpu_) return false;
-    return true;
-  }
 
   const V1Dirs* dir_for(std::string_view controller) const {
     for (const auto& d : dirs_)
@@ -431,14 +470,16 @@ class V1JobCgroup final : public JobCgroup {
   std::string run_id_;
   std::vector<V1Dirs> dirs_;
   std::optional<V2Created> unified_;
-  bool unified_kills_ = false;       // the unified leaf has cgroup.kill (5.14+)
-  bool unified_counts_cpu_ = false;  // ... and cpu.stat
+  UnifiedLeafFeatures unified_features_;  // on hybrid: decides freezer and cpuacct
+  std::vector<Placement::V1Mount> mounts_;  // the hierarchies the run may use
+  std::string job_path_;                    // <parent>/<job>
   UniqueFd events_;
   struct OpenJoinFile {
     UniqueFd fd;
     std::string path;
   };
   std::vector<OpenJoinFile> join_;  // for join_files(): unified cgroup.procs, then v1 tasks
+  size_t join_dirs_ = 0;            // dirs_.size() when join_ was opened
   bool removed_ = false;
   bool released_ = false;
 };

@@ -82,24 +82,51 @@ void enable_controllers(const CgroupDir& dir, const std::vector<std::string>& wa
   }
 }
 
+// Child `name` of `dir`, made first when it is missing. Opening first keeps the
+// common case (it exists: <parent> and <job> outlive runs) to one syscall.
+Result<CgroupDir> open_or_make(const CgroupDir& dir, const std::string& name) {
+  auto child = dir.open_child(name);
+  if (child || child.error().err() != ENOENT) return child;
+  if (auto made = dir.make_child(name, true); !made) return std::unexpected(made.error());
+  return dir.open_child(name);
+}
+
 Result<V2Created> create_v2_tree_once(const std::string& mount_point, const std::string& parent,
                                       const std::vector<std::string>& controllers, const std::string& job,
                                       const std::string& run_id) {
   V2Created out;
-  auto dir = CgroupDir::open(mount_point);
-  if (!dir) return std::unexpected(dir.error());
-  for (const auto& name : components(parent)) {
-    enable_controllers(*dir, controllers, out.enable_errors);
-    if (auto made = dir->make_child(name, true); !made) return std::unexpected(made.error());
-    auto child = dir->open_child(name);
-    if (!child) return std::unexpected(child.error());
-    dir = std::move(child);
+  // The common case: <job> exists (it outlives its runs) and already passes every
+  // wanted controller down. A controller in <job>'s subtree_control is enabled in
+  // every ancestor too (the kernel only enables what the parent passes down), so
+  // nothing above needs a look. Checked each run: nothing is cached.
+  std::optional<CgroupDir> job_dir;
+  if (auto direct = CgroupDir::open(cgroup_fs_path(mount_point, join_relative(parent, job)))) {
+    bool ready = true;
+    if (!controllers.empty()) {
+      auto enabled = direct->read("cgroup.subtree_control");
+      auto words = enabled ? split_words(*enabled) : std::vector<std::string>{};
+      ready = enabled && std::all_of(controllers.begin(), controllers.end(),
+                                     [&](const std::string& c) { return contains(words, c); });
+    }
+    if (ready) job_dir = std::move(*direct);
+  } else if (direct.error().err() != ENOENT) {
+    return std::unexpected(direct.error());
   }
-  enable_controllers(*dir, controllers, out.enable_errors);
-  if (auto made = dir->make_child(job, true); !made) return std::unexpected(made.error());
-  auto job_dir = dir->open_child(job);
-  if (!job_dir) return std::unexpected(job_dir.error());
-  enable_controllers(*job_dir, controllers, out.enable_errors);
+  if (!job_dir) {
+    auto dir = CgroupDir::open(mount_point);
+    if (!dir) return std::unexpected(dir.error());
+    for (const auto& name : components(parent)) {
+      enable_controllers(*dir, controllers, out.enable_errors);
+      auto child = open_or_make(*dir, name);
+      if (!child) return std::unexpected(child.error());
+      dir = std::move(child);
+    }
+    enable_controllers(*dir, controllers, out.enable_errors);
+    auto made_job = open_or_make(*dir, job);
+    if (!made_job) return std::unexpected(made_job.error());
+    enable_controllers(*made_job, controllers, out.enable_errors);
+    job_dir = std::move(*made_job);
+  }
   // The run's leaf must be new: run ids are unique, an existing one is a bug.
   if (auto made = job_dir->make_child(run_id, false); !made) return std::unexpected(made.error());
   auto leaf = job_dir->open_child(run_id);
@@ -109,16 +136,29 @@ Result<V2Created> create_v2_tree_once(const std::string& mount_point, const std:
   return out;
 }
 
+// Enables `controllers` on the way from the mount down to <job> (held as
+// `job_dir`), as create_v2_tree does, for a run whose limits need more than it was
+// created with. Nothing is made: every directory exists already.
+Result<void> enable_v2_path(const std::string& mount_point, const std::string& parent, const CgroupDir& job_dir,
+                            const std::vector<std::string>& controllers, std::map<std::string, std::string>& errors) {
+  auto dir = CgroupDir::open(mount_point);
+  if (!dir) return std::unexpected(dir.error());
+  for (const auto& name : components(parent)) {
+    enable_controllers(*dir, controllers, errors);
+    auto child = dir->open_child(name);
+    if (!child) return std::unexpected(child.error());
+    dir = std::move(child);
+  }
+  enable_controllers(*dir, controllers, errors);
+  enable_controllers(job_dir, controllers, errors);
+  return {};
+}
+
 template <class T>
 std::optional<T> get(const std::map<std::string, uint64_t>& kv, const std::string& key) {
   auto it = kv.find(key);
   if (it == kv.end()) return std::nullopt;
   return static_cast<T>(it->second);
-}
-
-std::optional<double> usec_to_s(std::optional<uint64_t> usec) {
-  if (!usec) return std::nullopt;
-  return static_cast<double>(*usec) / 1e6;
 }
 
 Result<bool> v2_populated(int events_fd, const std::string& path) {
@@ -185,61 +225,6 @@ Result<void> enter_runner_leaf(const std::string& mount_point, const std::string
     if (!dir) continue;
     auto procs = dir->procs();
     if (procs && procs->empty()) (void)parent_dir->remove_child(s, 0);
-  }
-  return {};
-}
-
-Result<void> read_v2_usage(const CgroupDir& dir, Usage& u) {
-  auto peak = dir.read_u64("memory.peak");
-  if (!peak) return std::unexpected(peak.error());
-  if (*peak) u.memory_peak_bytes = **peak;
-
-  auto events = dir.read_keyed("memory.events");
-  if (!events) return std::unexpected(events.error());
-  if (*events) {
-    u.oom_kills = get<uint64_t>(**events, "oom_kill");
-    u.memory_max_events = get<uint64_t>(**events, "max");
-    u.memory_high_events = get<uint64_t>(**events, "high");
-  }
-
-  auto cpu = dir.read_keyed("cpu.stat");
-  if (!cpu) return std::unexpected(cpu.error());
-  if (*cpu) {
-    u.cpu_user_s = usec_to_s(get<uint64_t>(**cpu, "user_usec"));
-    u.cpu_system_s = usec_to_s(get<uint64_t>(**cpu, "system_usec"));
-    // Present only with the cpu controller enabled for this cgroup.
-    u.cpu_nr_throttled = get<uint64_t>(**cpu, "nr_throttled");
-    u.cpu_throttled_s = usec_to_s(get<uint64_t>(**cpu, "throttled_usec"));
-  }
-
-  auto io = dir.read_optional("io.stat");
-  if (!io) return std::unexpected(io.error());
-  if (*io) {
-    auto bytes = parse_io_stat(**io);
-    if (!bytes) return std::unexpected(std::move(bytes.error()).context("parsing " + dir.file_path("io.stat")));
-    u.io_read_bytes = bytes->read_bytes;
-    u.io_write_bytes = bytes->write_bytes;
-    u.io_source = "cgroup";
-  }
-
-  auto pids_peak = dir.read_u64("pids.peak");
-  if (!pids_peak) return std::unexpected(pids_peak.error());
-  if (*pids_peak) u.pids_peak = **pids_peak;
-  return {};
-}
-
-Result<void> read_pressure(const CgroupDir& dir, Pressure& pressure) {
-  struct Item {
-    const char* file;
-    std::optional<double>* out;
-  } items[] = {{"cpu.pressure", &pressure.cpu}, {"memory.pressure", &pressure.memory}, {"io.pressure", &pressure.io}};
-  for (auto& item : items) {
-    auto text = dir.read_optional(item.file);
-    if (!text) return std::unexpected(text.error());
-    if (!*text) continue;
-    auto totals = parse_pressure(**text);
-    if (!totals) return std::unexpected(std::move(totals.error()).context("parsing " + dir.file_path(item.file)));
-    *item.out = usec_to_s(totals->some_total_usec);
   }
   return {};
 }
@@ -311,8 +296,17 @@ namespace {
 
 class V2JobCgroup final : public JobCgroup {
  public:
-  V2JobCgroup(std::string path, std::string run_id, V2Created tree)
-      : path_(std::move(path)), run_id_(std::move(run_id)), tree_(std::move(tree)) {
+  // `available`: the controllers the placement offers; `enabled`: those the run
+  // was created with (needed_controllers() without limits).
+  V2JobCgroup(std::string path, std::string run_id, V2Created tree, const Placement& placement,
+              std::vector<std::string> enabled)
+      : path_(std::move(path)),
+        run_id_(std::move(run_id)),
+        tree_(std::move(tree)),
+        mount_(placement.v2_mount),
+        parent_(placement.parent),
+        available_(placement.controllers),
+        enabled_(std::move(enabled)) {
     if (auto fd = tree_.leaf.open_file("cgroup.events", O_RDONLY); fd) events_ = std::move(*fd);
   }
   ~V2JobCgroup() override {
@@ -325,6 +319,17 @@ class V2JobCgroup final : public JobCgroup {
   const std::string& path() const override { return path_; }
 
   Result<std::vector<LimitNotApplied>> apply_limits(const Limits& l) override {
+    if (auto v = validate_limits(l); !v) return std::unexpected(v.error());
+    // Controllers these limits need that the run was not created with. One that
+    // cannot be enabled is reported by the limits needing it, below.
+    std::vector<std::string> more;
+    for (const auto& c : needed_controllers(Layout::v2, l, {}))
+      if (contains(available_, c) && !contains(enabled_, c)) more.push_back(c);
+    if (!more.empty()) {
+      if (auto r = enable_v2_path(mount_, parent_, tree_.job_dir, more, tree_.enable_errors); !r)
+        for (const auto& c : more) tree_.enable_errors[c] = r.error().message();
+      enabled_.insert(enabled_.end(), more.begin(), more.end());
+    }
     auto has_file = [](const void* ctx, const std::string& file) {
       return static_cast<const CgroupDir*>(ctx)->has(file);
     };
@@ -395,6 +400,10 @@ class V2JobCgroup final : public JobCgroup {
     Usage u;
     if (auto r = read_v2_usage(tree_.leaf, u); !r) return std::unexpected(r.error());
     if (auto r = read_pressure(tree_.leaf, u.pressure_some_s); !r) return std::unexpected(r.error());
+    std::vector<std::string> skipped;
+    for (const auto& c : available_)
+      if (!contains(enabled_, c)) skipped.push_back(c);
+    u.not_measured = not_measured_fields(skipped, u);
     return u;
   }
 
@@ -419,9 +428,12 @@ class V2JobCgroup final : public JobCgroup {
 
  private:
   std::string path_;
-  std::string job_;
   std::string run_id_;
   V2Created tree_;
+  std::string mount_;                   // the cgroup2 mount
+  std::string parent_;                  // <parent>, relative to it
+  std::vector<std::string> available_;  // controllers the placement offers
+  std::vector<std::string> enabled_;    // ... and those this run enabled
   UniqueFd events_;
   UniqueFd procs_;  // cgroup.procs, for join_files()
   bool removed_ = false;
@@ -436,10 +448,14 @@ Result<std::unique_ptr<JobCgroup>> create_v2_job(const Placement& placement, con
     if (auto entered = enter_runner_leaf(placement.v2_mount, placement.runner_leaf); !entered)
       return std::unexpected(entered.error());
   }
-  auto tree = create_v2_tree(placement.v2_mount, placement.parent, placement.controllers, job, run_id);
+  // Only what a run without limits needs; apply_limits() enables the rest.
+  std::vector<std::string> enabled;
+  for (const auto& c : needed_controllers(Layout::v2, Limits{}, {}))
+    if (contains(placement.controllers, c)) enabled.push_back(c);
+  auto tree = create_v2_tree(placement.v2_mount, placement.parent, enabled, job, run_id);
   if (!tree) return std::unexpected(tree.error());
   std::string path = join_relative(join_relative(placement.parent, job), run_id);
-  return std::make_unique<V2JobCgroup>(std::move(path), run_id, std::move(*tree));
+  return std::make_unique<V2JobCgroup>(std::move(path), run_id, std::move(*tree), placement, std::move(enabled));
 }
 
 }  // namespace cronrun::cgroup

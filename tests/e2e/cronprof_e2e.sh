@@ -140,13 +140,16 @@ check "ps no longer shows it" test "$(prof --json ps | json 'len(d["runs"])')" -
 # ---- ps with live cgroup figures (root on a host where cronrun can place cgroups) ----
 if [ "$(id -u)" -eq 0 ]; then
   CG=$tmp/cg.db  # its own history: the counts below stay as they are
-  "$CRONRUN" -n livecg --no-lock --cgroup auto --history "$CG" -q -- "$P" mem 32 3000 &
+  # --pids: a run makes a pids cgroup (v1/hybrid) or enables pids (v2) only for a
+  # pids limit; without one its task count is not measured (null), not 0.
+  "$CRONRUN" -n livecg --no-lock --cgroup auto --pids 1000 --history "$CG" -q -- "$P" mem 32 3000 &
   cg_runner=$!
   bg_pids+=($cg_runner)
   sleep 1.5
   "$CRONPROF" --history "$CG" --json ps >"$tmp/ps.json"
   if [ "$(json 'str(bool(d["runs"]) and d["runs"][0]["cgroup"] is not None)' <"$tmp/ps.json")" = True ]; then
     check "ps: live memory from the cgroup (>= 32 MiB)" test "$(json 'd["runs"][0]["memory_current_bytes"] or 0' <"$tmp/ps.json")" -ge $((32 << 20))
+    check "ps: live peak memory (>= 32 MiB)" test "$(json 'd["runs"][0]["memory_peak_bytes"] or 0' <"$tmp/ps.json")" -ge $((32 << 20))
     check "ps: live CPU and tasks" test "$(json 'str(d["runs"][0]["cpu_s"] is not None and d["runs"][0]["pids_current"] >= 1)' <"$tmp/ps.json")" = True
   else
     echo "skip - cronrun placed no cgroup on this host; live figures not checked"

@@ -104,12 +104,37 @@ class CgroupTest : public ::testing::Test {
   }
 
   void create(const Limits& limits, const std::string& job = "job") {
+    limits_ = limits;
     auto made = create_job_cgroup(placement_, job, "run-" + std::to_string(::getpid()));
     ASSERT_TRUE(made) << made.error().message();
     cg_ = std::move(*made);
+    apply(limits);
+  }
+  // Later limits (apply_limits() makes the leaves they need).
+  void apply(const Limits& limits) {
     auto applied = cg_->apply_limits(limits);
     ASSERT_TRUE(applied) << applied.error().message();
     ASSERT_TRUE(applied->empty()) << applied->front().option << ": " << applied->front().detail;
+    if (limits.cpu_quota_pct) limits_.cpu_quota_pct = limits.cpu_quota_pct;
+    if (limits.cpu_weight) limits_.cpu_weight = limits.cpu_weight;
+    if (limits.pids_max) limits_.pids_max = limits.pids_max;
+    if (limits.io_weight) limits_.io_weight = limits.io_weight;
+  }
+
+  // Whether the run has its leaf in the v1 hierarchy carrying `controller`
+  // (nullopt: no such hierarchy here).
+  std::optional<bool> v1_leaf(const char* controller) const {
+    for (const auto& m : placement_.v1_mounts)
+      if (std::ranges::find(m.controllers, controller) != m.controllers.end())
+        return ::access(cgroup_fs_path(m.mount_point, cg_->path()).c_str(), F_OK) == 0;
+    return std::nullopt;
+  }
+  // The v1 hierarchy carrying memory: every run has a leaf there.
+  std::string memory_mount() const {
+    for (const auto& m : placement_.v1_mounts)
+      if (std::ranges::find(m.controllers, "memory") != m.controllers.end()) return m.mount_point;
+    ADD_FAILURE() << "no v1 memory hierarchy";
+    return placement_.v1_mounts.front().mount_point;
   }
 
   // Starts the payload in the job cgroup as the runner does: clone3 into
@@ -172,9 +197,9 @@ class CgroupTest : public ::testing::Test {
   // `pid` is in the job cgroup in every hierarchy; waits for it (sleep 0.5).
   void check_placed(pid_t pid);
 
-  // The v1 hierarchies a run uses: all of ours on plain v1; on hybrid not those
-  // holding only freezer / cpuacct when the unified leaf has cgroup.kill /
-  // cpu.stat (it kills and counts CPU itself).
+  // The v1 hierarchies a run uses (issue 15 §4): memory always; cpu, pids, blkio
+  // only for their limits; freezer and cpuacct on plain v1, and on hybrid only when
+  // the unified leaf lacks cgroup.kill / cpu.stat (it kills and counts CPU itself).
   size_t used_v1_hierarchies() const {
     std::string unified_leaf = placement_.v2_mount.empty() ? "" : cgroup_fs_path(placement_.v2_mount, cg_->path());
     auto unified_has = [&](const char* f) {
@@ -186,6 +211,9 @@ class CgroupTest : public ::testing::Test {
       for (const auto& c : m.controllers) {
         if (c == "freezer" && unified_has("cgroup.kill")) continue;
         if (c == "cpuacct" && unified_has("cpu.stat")) continue;
+        if (c == "cpu" && !limits_.cpu_quota_pct && !limits_.cpu_weight) continue;
+        if (c == "pids" && !limits_.pids_max) continue;
+        if (c == "blkio" && !limits_.io_weight) continue;
         if (c == "memory" || c == "cpu" || c == "cpuacct" || c == "pids" || c == "blkio" || c == "freezer")
           needed = true;
       }
@@ -209,6 +237,7 @@ class CgroupTest : public ::testing::Test {
 
   std::string parent_;
   Placement placement_;
+  Limits limits_;  // of the last create() and apply()
   std::unique_ptr<JobCgroup> cg_;
   std::vector<pid_t> children_;
 };
@@ -276,9 +305,61 @@ void CgroupTest::check_placed(pid_t pid) {
   auto live = read_live(placement_.layout, cg_->path());
   ASSERT_TRUE(live) << live.error().message();
   EXPECT_TRUE(live->memory_current_bytes);
-  EXPECT_EQ(live->pids_current, 1u);
+  EXPECT_TRUE(live->memory_peak_bytes);
+  EXPECT_TRUE(live->cpu_s);
+  // Tasks only where the run has a pids leaf (--pids); otherwise unknown, not 0.
+  if (v1_leaf("pids").value_or(false)) {
+    EXPECT_EQ(live->pids_current, 1u);
+  } else {
+    EXPECT_FALSE(live->pids_current);
+  }
   int status = wait_child(pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+// Issue 15 §4: a run without limits makes its leaf only where a core figure needs
+// it (hybrid: the unified hierarchy and memory; plain v1 adds cpuacct for CPU time
+// and freezer for the kill); a limit adds its controller's leaf, which the child
+// then joins, and its figures are measured.
+TEST_P(CgroupHost, OnlyTheLeavesTheRunNeedsAreMade) {
+  create({});
+  const bool hybrid = placement_.layout == Layout::hybrid;
+  if (!placement_.v2_mount.empty()) {
+    EXPECT_EQ(::access(cgroup_fs_path(placement_.v2_mount, cg_->path()).c_str(), F_OK), 0) << "unified leaf";
+  }
+  EXPECT_EQ(v1_leaf("memory"), std::optional(true));
+  for (const char* c : {"cpu", "pids", "blkio"})
+    if (auto has = v1_leaf(c)) {
+      EXPECT_FALSE(*has) << c << " leaf made without a limit needing it";
+    }
+  for (const char* c : {"cpuacct", "freezer"})
+    if (auto has = v1_leaf(c)) {
+      EXPECT_EQ(*has, !hybrid) << c;
+    }
+  auto u0 = cg_->read_usage();
+  ASSERT_TRUE(u0) << u0.error().message();
+  if (v1_leaf("pids") && v1_leaf("cpu")) {
+    EXPECT_FALSE(u0->pids_peak);
+    EXPECT_EQ(u0->not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"}));
+  }
+
+  Limits l;
+  l.pids_max = 50;
+  l.cpu_quota_pct = 100;
+  apply(l);
+  for (const char* c : {"cpu", "pids"})
+    if (auto has = v1_leaf(c)) {
+      EXPECT_TRUE(*has) << c << " leaf missing with its limit";
+    }
+  if (auto has = v1_leaf("blkio")) {
+    EXPECT_FALSE(*has);
+  }
+  check_placed(start({"sleep", "0.5"}));  // the child joins the new leaves too
+  auto u = cg_->read_usage();
+  ASSERT_TRUE(u) << u.error().message();
+  EXPECT_TRUE(u->pids_peak);
+  EXPECT_TRUE(u->cpu_nr_throttled);
+  EXPECT_TRUE(u->not_measured.empty()) << u->not_measured.front();
 }
 
 TEST_P(CgroupHost, MemoryLimitOomKills) {
@@ -309,8 +390,12 @@ TEST_P(CgroupHost, MemoryPeakIsAccurate) {
   std::cout << "peak of 'mem 150': " << mib << " MiB\n";
   EXPECT_NEAR(mib, 150.0, 15.0);
   EXPECT_EQ(u.oom_kills, 0u);
-  // Measurable here, so never null; what the host lacks stays null.
-  EXPECT_TRUE(u.cpu_user_s && u.cpu_system_s && u.pids_peak);
+  // Measurable here, so never null; what the host lacks stays null, and what the
+  // run did not make a leaf for (pids, cpu: no limit asked) is null and named.
+  EXPECT_TRUE(u.cpu_user_s && u.cpu_system_s);
+  EXPECT_FALSE(u.pids_peak);
+  EXPECT_FALSE(u.cpu_nr_throttled);
+  EXPECT_EQ(u.not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"}));
   EXPECT_FALSE(u.max_rss_bytes);
   // v1 blkio counts only throttled IO (it read 0 during 200 MiB of direct IO): the
   // cgroup reports IO as unknown and the runner takes the rusage block counts.
@@ -326,7 +411,9 @@ TEST_P(CgroupHost, MemoryPeakIsAccurate) {
 }
 
 TEST_P(CgroupHost, PeakCountsAllProcesses) {
-  create({});
+  Limits l;
+  l.pids_max = 100;  // pids_peak needs the pids leaf
+  create(l);
   int status = wait_child(start({"multi", "3", "60", "1500"}));
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   Usage u = usage();
@@ -434,9 +521,10 @@ TEST_P(CgroupHost, RemoveTakesTheRunAndKeepsTheJobDir) {
   ASSERT_TRUE(cg_->remove());  // idempotent
   for (const auto& l : leaves) EXPECT_NE(::access(l.c_str(), F_OK), 0) << l << " is left behind";
   // <job> stays, as the parent of the job's next runs, also once it is empty.
-  std::string job_dir = cgroup_fs_path(placement_.v1_mounts.front().mount_point, parent_ + "/job");
+  std::string job_dir = cgroup_fs_path(memory_mount(), parent_ + "/job");
   EXPECT_EQ(::access(job_dir.c_str(), F_OK), 0);
-  std::string other_leaf = cgroup_fs_path(placement_.v1_mounts.front().mount_point, (*other)->path());
+  std::string other_leaf = cgroup_fs_path(memory_mount(), (*other)->path());
+  ASSERT_EQ(::access(other_leaf.c_str(), F_OK), 0) << other_leaf;
   auto removed = (*other)->remove();
   ASSERT_TRUE(removed) << removed.error().message();
   EXPECT_NE(::access(other_leaf.c_str(), F_OK), 0);
@@ -483,7 +571,8 @@ TEST_P(CgroupHost, MissingJobDirIsMadeAgain) {
 
 TEST_P(CgroupHost, DestructorKillsAndRemovesUnlessReleased) {
   create({});
-  std::string leaf = cgroup_fs_path(placement_.v1_mounts.front().mount_point, cg_->path());
+  std::string leaf = cgroup_fs_path(memory_mount(), cg_->path());
+  ASSERT_EQ(::access(leaf.c_str(), F_OK), 0) << leaf;
   pid_t pid = start({"sleep", "30"});
   cg_.reset();  // the owner's safety net: kill, then remove
   int status = wait_child(pid);
@@ -491,7 +580,7 @@ TEST_P(CgroupHost, DestructorKillsAndRemovesUnlessReleased) {
   EXPECT_NE(::access(leaf.c_str(), F_OK), 0);
 
   create({});
-  leaf = cgroup_fs_path(placement_.v1_mounts.front().mount_point, cg_->path());
+  leaf = cgroup_fs_path(memory_mount(), cg_->path());
   pid = start({"sleep", "30"});
   auto released = cg_->release();  // --keep-orphans: left alone, marked <run-id>.kept
   ASSERT_TRUE(released) << released.error().message();

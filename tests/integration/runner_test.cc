@@ -313,8 +313,10 @@ TEST_F(Runner, NiceAndIoniceReachTheJob) {
 
 // The job's first process is already in the run's cgroup in every hierarchy the
 // run uses: cloned into the unified half, and joined to the v1 ones by writing
-// "0" to their `tasks` files before exec. freezer and cpuacct are not used on this
-// hybrid host (the unified leaf kills and counts CPU time). The same holds when
+// "0" to their `tasks` files before exec. Only the hierarchies the run needs
+// (issue 15 §4): memory always, cpu for --cpu; not pids or blkio without their
+// limits, nor freezer and cpuacct on this hybrid host (the unified leaf kills and
+// counts CPU time). The same holds when
 // clone3 is ruled out (CRONRUN_FORCE_SPAWN=fork): the child then joins the
 // unified half through cgroup.procs as well.
 TEST_F(Runner, TheJobStartsInsideItsCgroupInEveryHierarchy) {
@@ -333,9 +335,8 @@ TEST_F(Runner, TheJobStartsInsideItsCgroupInEveryHierarchy) {
       auto a = line.find(':'), b = line.find(':', a + 1);
       where[line.substr(a + 1, b - a - 1)] = line.substr(b + 1);
     }
-    for (const char* c : {"memory", "cpu", "pids", "blkio", ""}) EXPECT_EQ(where[c], path) << "'" << c << "'\n" << r.out;
-    EXPECT_EQ(where["freezer"], "/") << r.out;
-    EXPECT_EQ(where["cpuacct"], "/") << r.out;
+    for (const char* c : {"memory", "cpu", ""}) EXPECT_EQ(where[c], path) << "'" << c << "'\n" << r.out;
+    for (const char* c : {"pids", "blkio", "freezer", "cpuacct"}) EXPECT_EQ(where[c], "/") << "'" << c << "'\n" << r.out;
     if (*force) {
       EXPECT_NE(r.err.find("with fork+join"), std::string::npos) << r.err;
       EXPECT_NE(r.err.find("/sys/fs/cgroup/unified" + path + "/cgroup.procs"), std::string::npos) << r.err;
@@ -345,6 +346,63 @@ TEST_F(Runner, TheJobStartsInsideItsCgroupInEveryHierarchy) {
     }
     EXPECT_NE(r.err.find("/sys/fs/cgroup/memory" + path + "/tasks"), std::string::npos) << r.err;
   }
+}
+
+// Issue 15 §4: a run without limits is placed in the unified and memory leaves
+// only; what it did not measure for want of a leaf is null and said in the record;
+// and on timeout the kill still reaches a daemonized grandchild (cgroup.kill on the
+// unified leaf), leaving no process. With --pids and --cpu their leaves are made
+// too and their figures measured.
+TEST_F(Runner, ARunMakesOnlyTheLeavesItNeedsAndStillKillsItsTree) {
+  std::string pidfile = (dir_ / "daemon.pid").string();
+  std::string script = "cat /proc/self/cgroup; " + kPayload + " daemon 60 " + pidfile + "; exec " + kPayload +
+                       " ignore-term 60";
+  auto r = run(cmd({"--name", "lean", "--timeout", "1s", "--kill-after", "1s"}, {"/bin/sh", "-c", script}));
+  EXPECT_EQ(r.exit_code, 124) << r.err;
+  json s = result();
+  EXPECT_EQ(s["status"], "timeout");
+  ASSERT_EQ(s["isolation"]["cgroup"], "hybrid") << "this test is for the hybrid host";
+  std::string path = s["isolation"]["path"].get<std::string>();
+  std::map<std::string, std::string> where;  // controller list -> path
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    auto a = line.find(':'), b = line.find(':', a + 1);
+    if (a != std::string::npos && b != std::string::npos) where[line.substr(a + 1, b - a - 1)] = line.substr(b + 1);
+  }
+  for (const char* c : {"memory", ""}) EXPECT_EQ(where[c], path) << "'" << c << "'\n" << r.out;
+  for (const char* c : {"cpu", "cpuacct", "pids", "blkio", "freezer"})
+    EXPECT_EQ(where[c], "/") << "'" << c << "'\n" << r.out;
+  pid_t daemon_pid = std::stoi(read_text(pidfile));
+  EXPECT_FALSE(alive(daemon_pid)) << "daemonized grandchild " << daemon_pid << " survived";
+  json u = s["usage"];
+  EXPECT_TRUE(u["pids_peak"].is_null());
+  EXPECT_TRUE(u["cpu_nr_throttled"].is_null());
+  EXPECT_EQ(u["not_measured"], json({"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"})) << u.dump();
+  EXPECT_FALSE(u["memory_peak_bytes"].is_null());
+  EXPECT_FALSE(u["cpu_user_s"].is_null());
+  // The record in the history says the same.
+  auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+  ASSERT_TRUE(h) << h.error().message();
+  auto row = h->find_run(s["run_id"].get<std::string>());
+  ASSERT_TRUE(row && *row);
+  EXPECT_EQ((*row)->usage.not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"}));
+
+  auto limited = run(cmd({"--name", "lean", "--pids", "50", "--cpu", "50%"},
+                         {"/bin/sh", "-c", "cat /proc/self/cgroup"}));
+  ASSERT_EQ(limited.exit_code, 0) << limited.err;
+  s = result();
+  path = s["isolation"]["path"].get<std::string>();
+  where.clear();
+  std::istringstream lines2(limited.out);
+  for (std::string line; std::getline(lines2, line);) {
+    auto a = line.find(':'), b = line.find(':', a + 1);
+    if (a != std::string::npos && b != std::string::npos) where[line.substr(a + 1, b - a - 1)] = line.substr(b + 1);
+  }
+  for (const char* c : {"memory", "cpu", "pids", ""}) EXPECT_EQ(where[c], path) << "'" << c << "'\n" << limited.out;
+  for (const char* c : {"cpuacct", "blkio", "freezer"}) EXPECT_EQ(where[c], "/") << "'" << c << "'\n" << limited.out;
+  EXPECT_FALSE(s["usage"]["pids_peak"].is_null()) << s["usage"].dump();
+  EXPECT_FALSE(s["usage"]["cpu_nr_throttled"].is_null()) << s["usage"].dump();
+  EXPECT_EQ(s["usage"]["not_measured"], json::array());
 }
 
 TEST_F(Runner, SoftLimitsAndWeightsReachTheCgroupFiles) {
