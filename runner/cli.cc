@@ -362,6 +362,9 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus) {
   app.add_flag("-q,--quiet", quiet, "only errors from cronrun itself")->group(misc);
   app.add_flag("-v,--verbose", verbose, "more of cronrun's own messages (repeatable)")->group(misc);
 
+  bool flush = false;
+  app.add_flag("--flush", flush, "fold the run journal into the history (--history) now, then exit")->group(misc);
+
   bool json = false;
   app.add_flag("--json", json, "with --dry-run: print one JSON document instead of text")->group(misc);
 
@@ -389,6 +392,18 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus) {
   if (json && !dry_run) return fail("--json: only with --dry-run (a run's record is --summary FILE or -)");
 
   std::vector<std::string> command = std::move(split->command);
+  if (flush) {
+    // Only where the history is matters; nothing is run.
+    if (!command.empty()) return fail("--flush: takes no COMMAND (it folds the run journal and exits)");
+    for (const auto& [key, value] : flags) {
+      if (key != "history") return fail(fmt::format("--{}: not with --flush (only --history, --no-history)", key));
+      if (auto r = apply_setting(out.spec, key, value); !r) return fail(fmt::format("--history: {}", r.error().message()));
+    }
+    if (no_history) out.spec.history = false;
+    out.spec.flush = true;
+    out.spec.verbosity = verbose > 0 ? verbose : (quiet > 0 ? -1 : 0);
+    return out;
+  }
   if (command.empty())
     return fail("missing COMMAND: usage is cronrun [OPTIONS] -- COMMAND [ARG...]; in a crontab, cron cuts the "
                 "line at an unescaped % (write \\% there, or give --cpu in cores, like --cpu 1.5)");

@@ -64,6 +64,8 @@ struct JobSpec {
   std::vector<std::string> env;  // KEY=VALUE
 
   bool dry_run = false;
+  // --flush: fold the run journal into the history and exit (runner/flush.h).
+  bool flush = false;
   int verbosity = 0;  // -1 quiet, 0 normal, 1+ verbose
 };
 

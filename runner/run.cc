@@ -24,6 +24,7 @@
 
 #include "common/fd.h"
 #include "common/history.h"
+#include "runner/journal_sink.h"
 #include "common/safe_file.h"
 #include "common/units.h"
 #include "runner/counters.h"
@@ -115,7 +116,7 @@ class Run {
 
   const JobSpec& spec_;
   RunRecord rec_;
-  std::optional<HistoryStore> history_;
+  std::unique_ptr<RecordSink> sink_;  // the run journal (runner/journal_sink.h)
   bool row_started_ = false;
   std::optional<PidFileLock> lock_;
   std::unique_ptr<cgroup::JobCgroup> cgroup_;
@@ -144,20 +145,18 @@ int Run::execute() {
 }
 
 void Run::save(bool final_row) {
-  if (!history_) return;
+  if (!sink_) return;
   // A damaged history moved aside at open is said in every row of this run (the
   // first row of the new history), whatever later steps set as the note.
-  if (const auto& note = history_->damage_note();
+  if (const auto note = sink_->note();
       note && (!rec_.isolation.note || rec_.isolation.note->find(*note) == std::string::npos))
     rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + *note : *note;
   // What is stored is what the run reports: argv, paths and counter names are
   // bytes, the record is UTF-8 (DESIGN.md section 4).
   make_valid_utf8(rec_);
-  Result<void> r = final_row ? (row_started_ ? history_->finish_run(rec_) : history_->record(rec_))
-                             : history_->begin_run(rec_);
+  Result<void> r = final_row ? sink_->finished(rec_) : sink_->started(rec_);
   if (!r) {
-    log::error(fmt::format("history {}: {}{}", spec_.history_path.value_or(HistoryStore::default_path()),
-                           r.error().message(), final_row ? "" : "; the job was not started"));
+    log::error(fmt::format("{}: {}{}", sink_->where(), r.error().message(), final_row ? "" : "; the job was not started"));
     return;
   }
   if (!final_row) row_started_ = true;
@@ -196,10 +195,8 @@ std::optional<int> Run::check_drain() {
     // The history is still worth a row: a skipped run is evidence too.
     if (spec_.history) {
       std::string db = spec_.history_path.value_or(HistoryStore::default_path());
-      HistoryOpenOptions opts{.default_location = !spec_.history_path, .move_damaged_aside = true};
-      if (auto h = HistoryStore::open(db, HistoryStore::Mode::read_write, nullptr, opts)) {
-        history_.emplace(std::move(*h));
-        if (history_->damage_note()) log::warn(*history_->damage_note());
+      if (auto h = open_journal_sink(db, !spec_.history_path)) {
+        sink_ = std::move(*h);
       } else {
         // Draining still exits 0 (nothing ran), but the lost row is said out loud.
         log::error(fmt::format("--history {}: {}; this skipped run is not recorded", db, h.error().message()));
@@ -236,16 +233,14 @@ void Run::note(const std::string& what) {
 std::optional<int> Run::open_history() {
   if (!spec_.history) return std::nullopt;
   std::string path = spec_.history_path.value_or(HistoryStore::default_path());
-  // Only the default location's directories are created; a damaged history is
-  // moved aside (kept) and a new one started, said here once and in the record.
-  HistoryOpenOptions opts{.default_location = !spec_.history_path, .move_damaged_aside = true};
-  auto h = HistoryStore::open(path, HistoryStore::Mode::read_write, nullptr, opts);
+  // Only the default location's directories are created. The run appends to the
+  // history's journal; SQLite is opened only to fold it (journal_sink.h).
+  auto h = open_journal_sink(path, !spec_.history_path);
   if (!h) {
     log::error(fmt::format("--history {}: {} (use --no-history to run without one)", path, h.error().message()));
     return kExitInternal;
   }
-  history_.emplace(std::move(*h));
-  if (history_->damage_note()) log::warn(*history_->damage_note());
+  sink_ = std::move(*h);
   return std::nullopt;
 }
 
@@ -486,7 +481,7 @@ std::optional<int> Run::start() {
   // written, ends the run here with nothing started, instead of holding the
   // runner in SQLite's busy handler while the job runs unsupervised.
   save(false);
-  if (history_ && !row_started_) {
+  if (sink_ && !row_started_) {
     rec_.status = RunStatus::error;
     rec_.finished_at = now_rfc3339();
     std::string note = "not started: the history could not record the run's start";
