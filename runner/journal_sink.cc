@@ -74,7 +74,18 @@ Result<std::unique_ptr<RecordSink>> open_journal_sink(const std::string& history
   mode_t mode = 0644;
   struct stat db_st {};
   bool have_db = ::fstatat(checked->fd(), name.c_str(), &db_st, AT_SYMLINK_NOFOLLOW) == 0;
-  if (have_db) mode = db_st.st_mode & 0666;
+  if (have_db) {
+    // The run never opens the history, but a path that cannot be one (a symlink,
+    // a FIFO) is a mistake or a plant: refused before anything starts, as when
+    // the run wrote SQLite itself. Deeper checks (-wal/-shm, damage) are the
+    // fold's, which opens it; records wait in the journal until then.
+    if (!S_ISREG(db_st.st_mode))
+      return fail(history_path + " is " +
+                  (S_ISLNK(db_st.st_mode) ? std::string("a symbolic link") : std::string("a ") + file_type_name(db_st.st_mode)) +
+                  ", not a regular file" +
+                  (S_ISLNK(db_st.st_mode) ? " (history files are never followed through symlinks)" : ""));
+    mode = db_st.st_mode & 0666;
+  }
   UniqueFd dirfd(::fcntl(checked->fd(), F_DUPFD_CLOEXEC, 0));
   if (!dirfd) return fail_sys("dup", dir);
   auto writer = journal::Writer::open(std::move(dirfd), history_path, mode);
