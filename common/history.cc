@@ -55,6 +55,8 @@
 #include "common/fd.h"
 #include "common/history_internal.h"
 #include "common/job_paths.h"
+#include "common/journal.h"
+#include "common/safe_file.h"
 
 namespace cronrun {
 
@@ -131,14 +133,25 @@ DROP INDEX runs_started;
     R"sql(
 ALTER TABLE runs ADD COLUMN runner_start INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4 -> 5: where each consumer of the run journal (common/journal.h) has read
+    // to: the journal file's generation id and the offset just past the last
+    // record it applied. The history's own fold is consumer 'history'; its cursor
+    // moves in the same transaction as the rows it folded.
+    R"sql(
+CREATE TABLE journal_cursors (
+  consumer   TEXT PRIMARY KEY NOT NULL,
+  generation TEXT NOT NULL,
+  "offset"   INTEGER NOT NULL
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == HistoryStore::kSchemaVersion);
 
 // Read-only connections never migrate; an older file is read through a TEMP view
 // that adds the newer columns (computed from the JSON, or their defaults) under
 // the same names, so queries need not know.
-std::string compat_view(int version) {
-  std::string sql = "CREATE TEMP VIEW runs AS SELECT *";
+std::string compat_select(int version) {
+  std::string sql = "SELECT *";
   if (version < 2) {
     sql += R"sql(,
   json_extract(record, '$.usage.cpu_throttled_s') AS cpu_throttled_s,
@@ -149,8 +162,10 @@ std::string compat_view(int version) {
   json_extract(record, '$.limits.timeout_s') AS timeout_s)sql";
   }
   if (version < 4) sql += ",\n  0 AS runner_start";
-  return sql + "\nFROM main.runs;";
+  return sql + "\nFROM main.runs";
 }
+
+std::string compat_view(int version) { return "CREATE TEMP VIEW runs AS " + compat_select(version) + ";"; }
 
 HistoryFault fault_of(int rc) {
   switch (rc & 0xff) {
@@ -520,7 +535,8 @@ HistoryStore::HistoryStore(HistoryStore&& other) noexcept
       schema_version_(other.schema_version_),
       probe_(std::move(other.probe_)),
       damage_note_(std::move(other.damage_note_)),
-      registered_(std::exchange(other.registered_, std::nullopt)) {}
+      registered_(std::exchange(other.registered_, std::nullopt)),
+      journal_report_(std::move(other.journal_report_)) {}
 
 HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
   if (this != &other) {
@@ -532,6 +548,7 @@ HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
     probe_ = std::move(other.probe_);
     damage_note_ = std::move(other.damage_note_);
     registered_ = std::exchange(other.registered_, std::nullopt);
+    journal_report_ = std::move(other.journal_report_);
   }
   return *this;
 }
@@ -842,6 +859,21 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
       struct stat st {};
       if (::stat(path.c_str(), &st) == 0) store->register_open(st.st_dev, st.st_ino);
       store->damage_note_ = note;
+      if (opts.journal == HistoryOpenOptions::Journal::use) {
+        if (mode == Mode::read_only) {
+          if (auto m = store->merge_journal(); !m) {
+            why = HistoryFault::unreadable;
+            return context(m.error());
+          }
+        } else {
+          auto f = store->fold_journal(/*wait_for_lock=*/true);
+          if (!f) {
+            why = HistoryFault::other;
+            return context(f.error());
+          }
+          store->journal_report_ = std::move(*f);
+        }
+      }
       return store;
     }
     if (!damaged || mode != Mode::read_write || !opts.move_damaged_aside || round >= 2) return store;
@@ -1003,6 +1035,400 @@ Result<void> HistoryStore::finish_run(const RunRecord& r) {
 Result<void> HistoryStore::record(const RunRecord& r) {
   return write_row(db_, path_, mode_ == Mode::read_only, r,
                    std::string("INSERT INTO runs (") + kColumns + ") VALUES (" + kValues + ")", "recording the run");
+}
+
+// ---- the run journal: fold and merge ----
+//
+// The journal (common/journal.h) is read from each consumer's cursor in
+// journal_cursors. A fold applies records to main.runs and moves its cursor in the
+// same transaction; a reader that may not write applies the same records to a TEMP
+// table instead and shadows `runs` with a TEMP view, so queries need not know.
+
+namespace {
+
+// Records applied per transaction: bounds the transaction (and the WAL it writes)
+// when a journal has grown large while nobody folded it.
+constexpr size_t kFoldBatchBytes = 4u << 20;
+// A runner folding after its job ended does not wait long for SQLite's write lock
+// (a cronprof gc, say): the next run folds instead.
+constexpr int kQuickFoldDeadlineMs = 5000;
+
+std::string base_of(const std::string& path) {
+  size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+Result<UniqueFd> open_dir(const std::string& db_path) {
+  std::string dir = dir_of(db_path);
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return fail_sys("open", dir);
+  return fd;
+}
+
+struct Cursor {
+  std::string generation;
+  uint64_t offset = 0;
+};
+
+// Every consumer's cursor; empty when the schema has none yet (a read-only open of
+// an older history).
+Result<std::map<std::string, Cursor>> read_cursors(sqlite3* db, const std::string& path) {
+  std::map<std::string, Cursor> out;
+  auto table = has_table(db, path, "journal_cursors");
+  if (!table) return std::unexpected(table.error());
+  if (!*table) return out;
+  Stmt st;
+  if (auto p = st.prepare(db, "SELECT consumer, generation, \"offset\" FROM main.journal_cursors", path); !p)
+    return std::unexpected(p.error());
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    sqlite3_int64 off = sqlite3_column_int64(st.get(), 2);
+    out[history_internal::column_text(st.get(), 0)] =
+        Cursor{history_internal::column_text(st.get(), 1), static_cast<uint64_t>(off < 0 ? 0 : off)};
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(sqlite_error(db, "reading the journal cursors", path));
+  return out;
+}
+
+Result<void> write_cursor(sqlite3* db, const std::string& path, const Cursor& c) {
+  Stmt st;
+  if (auto p = st.prepare(db,
+                          "INSERT INTO main.journal_cursors (consumer, generation, \"offset\") VALUES (?1, ?2, ?3) "
+                          "ON CONFLICT(consumer) DO UPDATE SET generation = excluded.generation, \"offset\" = excluded.\"offset\"",
+                          path);
+      !p)
+    return p;
+  sqlite3_bind_text(st.get(), 1, HistoryStore::kJournalConsumer, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st.get(), 2, c.generation.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st.get(), 3, static_cast<sqlite3_int64>(c.offset));
+  if (sqlite3_step(st.get()) != SQLITE_DONE) return std::unexpected(sqlite_error(db, "moving the journal cursor", path));
+  return {};
+}
+
+// Applies journal records to one table with the fold's rules: a start inserts the
+// `running` row unless the run is there already (a start read after its finish,
+// or twice, never regresses it); a finish inserts or completes the row.
+class Applier {
+ public:
+  Applier(sqlite3* db, const std::string& path, std::string table) : db_(db), path_(path), table_(std::move(table)) {}
+  // A record the row cannot be made of (a bad finished_at, ...) is a note, not a
+  // failure: the rest of the journal still folds.
+  Result<void> apply(const journal::Entry& e, const std::string& seg_path, std::vector<std::string>& notes) {
+    bool start = e.type == journal::RecordType::start;
+    Stmt& st = start ? start_ : finish_;
+    if (!st.get()) {
+      std::string sql = "INSERT INTO " + table_ + " (" + kColumns + ") VALUES (" + kValues + ") ON CONFLICT(run_id) DO " +
+                        (start ? std::string("NOTHING") : std::string("UPDATE SET ") + kUpdateAll);
+      if (auto p = st.prepare(db_, sql, path_); !p) return p;
+    }
+    sqlite3_reset(st.get());
+    sqlite3_clear_bindings(st.get());
+    RunRecord r = e.record;
+    make_valid_utf8(r);
+    if (auto b = bind_record(db_, st.get(), r, path_); !b) {
+      notes.push_back(seg_path + ": skipped the " + journal::to_string(e.type) + " record at offset " +
+                      std::to_string(e.offset) + ": " + b.error().message());
+      return {};
+    }
+    if (sqlite3_step(st.get()) != SQLITE_DONE)
+      return std::unexpected(sqlite_error(db_, "applying run " + r.run_id + " from the journal", path_));
+    return {};
+  }
+
+ private:
+  sqlite3* db_;
+  const std::string& path_;
+  std::string table_;
+  Stmt start_, finish_;
+};
+
+void note_batch(FoldReport& rep, const journal::Segment& seg, const journal::Batch& b) {
+  for (const auto& d : b.damage) {
+    ++rep.damaged;
+    rep.notes.push_back(seg.path + ": skipped a damaged record (" + journal::describe(d) + ")");
+  }
+}
+
+void note_tail(FoldReport& rep, const journal::Segment& seg, const journal::Batch& b) {
+  if (b.tail)
+    rep.notes.push_back(seg.path + ": incomplete last record (" + journal::describe(*b.tail) +
+                        "): torn, or being written; left unread");
+}
+
+// Folds `seg` from `from` to its end, a batch per transaction, each committing the
+// cursor with its rows. Returns the offset reached.
+Result<uint64_t> fold_segment(sqlite3* db, const std::string& path, const journal::Segment& seg, uint64_t from,
+                              int deadline_ms, FoldReport& rep) {
+  for (;;) {
+    struct stat st {};
+    if (::fstat(seg.fd.get(), &st) != 0) return fail_sys("fstat", seg.path);
+    if (static_cast<uint64_t>(st.st_size) <= std::max<uint64_t>(from, journal::kHeaderBytes)) return from;
+    journal::Batch b;
+    std::vector<std::string> notes;
+    auto t = history_internal::write_transaction(
+        db, path,
+        [&]() -> Result<void> {
+          notes.clear();
+          auto r = journal::read_batch(seg, from, kFoldBatchBytes);
+          if (!r) return std::unexpected(r.error());
+          b = std::move(*r);
+          Applier a(db, path, "main.runs");
+          for (const auto& e : b.entries)
+            if (auto x = a.apply(e, seg.path, notes); !x) return x;
+          if (auto w = write_cursor(db, path, Cursor{seg.generation, b.next}); !w) return w;
+          journal::test_pause("fold-commit");
+          return {};
+        },
+        deadline_ms);
+    if (!t) return std::unexpected(std::move(t.error()).context("folding " + seg.path));
+    note_batch(rep, seg, b);
+    for (auto& n : notes) rep.notes.push_back(std::move(n));
+    rep.records += b.entries.size();
+    bool progress = b.next != from;
+    from = b.next;
+    if (b.at_end || !progress) {
+      note_tail(rep, seg, b);
+      return from;
+    }
+  }
+}
+
+Result<void> set_cursor(sqlite3* db, const std::string& path, const Cursor& c, int deadline_ms) {
+  return history_internal::write_transaction(db, path, [&] { return write_cursor(db, path, c); }, deadline_ms);
+}
+
+// Removes the retired journal once no consumer's cursor is in it.
+Result<void> drop_retired(sqlite3* db, const std::string& path, int dirfd, const std::string& rname,
+                          const std::string& rpath, const journal::Generation& gen) {
+  auto cursors = read_cursors(db, path);
+  if (!cursors) return std::unexpected(cursors.error());
+  for (const auto& [consumer, c] : *cursors)
+    if (c.generation == gen) return {};  // another consumer still reads it
+  if (::unlinkat(dirfd, rname.c_str(), 0) != 0 && errno != ENOENT) return fail_sys("unlink", rpath);
+  return {};
+}
+
+Result<void> retire(const journal::Segment& seg) {
+  if (::fchmod(seg.fd.get(), (seg.st.st_mode & 07777) | S_ISVTX) != 0) return fail_sys("fchmod", seg.path);
+  return {};
+}
+
+}  // namespace
+
+Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
+  if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only; cannot fold its journal");
+  FoldReport rep;
+  const std::string jpath = journal::journal_path(path_), rpath = journal::retired_path(path_);
+  const std::string jname = base_of(jpath), rname = base_of(rpath);
+  auto dirfd = open_dir(path_);
+  if (!dirfd) return std::unexpected(dirfd.error());
+  struct stat db_st {};
+  if (::stat(path_.c_str(), &db_st) != 0) return fail_sys("stat", path_);
+  const uid_t owner = db_st.st_uid;
+  const int deadline = wait_for_lock ? 30000 : kQuickFoldDeadlineMs;
+
+  // Folds exclude each other by flock(2) on the journal file. A rotation locks the
+  // new file before it publishes it, so a fold that locked a file which is no
+  // longer the journal lets it go and takes the current one.
+  std::optional<journal::Segment> jseg;
+  for (int attempt = 0;; ++attempt) {
+    auto s = journal::open_segment(dirfd->get(), jname, jpath, owner);
+    if (!s) return std::unexpected(s.error());
+    if (!*s) return rep;  // no run has appended yet
+    if (::flock((*s)->fd.get(), LOCK_EX | (wait_for_lock ? 0 : LOCK_NB)) != 0) {
+      if (errno == EWOULDBLOCK) {
+        rep.busy = true;
+        return rep;
+      }
+      return fail_sys("flock", jpath);
+    }
+    struct stat held {}, now {};
+    if (::fstat((*s)->fd.get(), &held) != 0) return fail_sys("fstat", jpath);
+    bool current = ::fstatat(dirfd->get(), jname.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+                   now.st_ino == held.st_ino && now.st_dev == held.st_dev;
+    if (current && !(held.st_mode & S_ISVTX)) {
+      jseg = std::move(*s);
+      jseg->st = held;
+      break;
+    }
+    if (attempt >= 100) return fail(jpath + " keeps being replaced while a fold waits for it");
+  }
+
+  auto cursors = read_cursors(db_, path_);
+  if (!cursors) return std::unexpected(cursors.error());
+  std::optional<Cursor> cursor;
+  if (auto it = cursors->find(kJournalConsumer); it != cursors->end()) cursor = it->second;
+  bool on_journal = cursor && cursor->generation == jseg->generation;
+  bool noted_lost = false;
+  auto note_lost = [&] {
+    if (!cursor || on_journal || noted_lost) return;
+    noted_lost = true;
+    rep.notes.push_back("journal generation " + cursor->generation + " (folded to offset " +
+                        std::to_string(cursor->offset) + ") is gone: " + jpath +
+                        " was replaced or truncated; folding what is there from its start");
+  };
+
+  // A retired journal: a rotation that did not finish (the fold died), or one done
+  // and not yet removed.
+  auto rseg = journal::open_segment(dirfd->get(), rname, rpath, owner);
+  if (!rseg) return std::unexpected(rseg.error());
+  if (*rseg) {
+    if (!on_journal) {
+      bool on_retired = cursor && cursor->generation == (*rseg)->generation;
+      if (!on_retired) note_lost();
+      // Appenders that still hold it must now write their records again into the
+      // journal; what they wrote before this is read below.
+      if (auto r = retire(**rseg); !r) return std::unexpected(r.error());
+      auto reached = fold_segment(db_, path_, **rseg, on_retired ? cursor->offset : journal::kHeaderBytes, deadline, rep);
+      if (!reached) return std::unexpected(reached.error());
+      if (auto c = set_cursor(db_, path_, Cursor{jseg->generation, journal::kHeaderBytes}, deadline); !c)
+        return std::unexpected(c.error());
+      cursor = Cursor{jseg->generation, journal::kHeaderBytes};
+      on_journal = true;
+    }
+    if (auto d = drop_retired(db_, path_, dirfd->get(), rname, rpath, (*rseg)->generation); !d)
+      return std::unexpected(d.error());
+  }
+
+  note_lost();
+  uint64_t from = on_journal ? cursor->offset : journal::kHeaderBytes;
+  if (on_journal && from > static_cast<uint64_t>(jseg->st.st_size)) {
+    rep.notes.push_back(jpath + " is shorter (" + std::to_string(jseg->st.st_size) + " bytes) than the offset folded (" +
+                        std::to_string(from) + "): truncated by hand? folding it from its start");
+    from = journal::kHeaderBytes;
+  }
+  auto reached = fold_segment(db_, path_, *jseg, from, deadline, rep);
+  if (!reached) return std::unexpected(reached.error());
+  if (!on_journal || cursor->offset != *reached) {
+    // The cursor names this generation even when nothing was folded, so the next
+    // fold knows where it is.
+    if (auto c = set_cursor(db_, path_, Cursor{jseg->generation, *reached}, deadline); !c)
+      return std::unexpected(c.error());
+  }
+
+  // Rotation: a large journal that every consumer has read to the end, with no
+  // incomplete record at its end, is swapped for a fresh one.
+  struct stat st {};
+  if (::fstat(jseg->fd.get(), &st) != 0) return fail_sys("fstat", jpath);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size < journal::kFoldThresholdBytes || *reached != size) return rep;
+  auto all = read_cursors(db_, path_);
+  if (!all) return std::unexpected(all.error());
+  for (const auto& [consumer, c] : *all)
+    if (c.generation != jseg->generation || c.offset != size) return rep;  // a consumer is behind
+  journal::Generation next_gen;
+  // The new file is made under the retired name, locked, and swapped into place in
+  // one step; a fold killed before the swap leaves an empty retired file that the
+  // next fold removes, one killed after it a retired file the next fold finishes.
+  auto fresh = journal::create_new(dirfd->get(), rname, rpath, st.st_mode & 0777, &next_gen);
+  if (!fresh) {
+    if (fresh.error().err() == EEXIST) return rep;  // a retired journal a consumer still reads
+    return std::unexpected(fresh.error());
+  }
+  if (::fchmod(fresh->get(), st.st_mode & 0777) != 0) return fail_sys("fchmod", rpath);
+  if (::flock(fresh->get(), LOCK_EX | LOCK_NB) != 0) return fail_sys("flock", rpath);
+  if (::renameat2(dirfd->get(), rname.c_str(), dirfd->get(), jname.c_str(), RENAME_EXCHANGE) != 0) {
+    int err = errno;
+    ::unlinkat(dirfd->get(), rname.c_str(), 0);
+    return fail_sys("rename (exchange)", rpath + " and " + jpath, err);
+  }
+  rep.rotated = true;
+  journal::test_pause("fold-rotate");
+  jseg->path = rpath;
+  jseg->st = st;
+  if (auto r = retire(*jseg); !r) return std::unexpected(r.error());
+  // Records appended between the last read and the sticky bit are in the old file.
+  auto last = fold_segment(db_, path_, *jseg, size, deadline, rep);
+  if (!last) return std::unexpected(last.error());
+  if (auto c = set_cursor(db_, path_, Cursor{next_gen, journal::kHeaderBytes}, deadline); !c)
+    return std::unexpected(c.error());
+  if (auto d = drop_retired(db_, path_, dirfd->get(), rname, rpath, jseg->generation); !d)
+    return std::unexpected(d.error());
+  return rep;
+}
+
+Result<FoldReport> HistoryStore::fold(const std::string& history_path, bool wait_for_lock,
+                                      const HistoryOpenOptions& opts) {
+  HistoryOpenOptions o = opts;
+  o.journal = HistoryOpenOptions::Journal::ignore;
+  auto store = open(history_path, Mode::read_write, nullptr, o);
+  if (!store) return std::unexpected(store.error());
+  auto rep = store->fold_journal(wait_for_lock);
+  if (rep && store->damage_note()) rep->notes.insert(rep->notes.begin(), *store->damage_note());
+  return rep;
+}
+
+Result<void> HistoryStore::merge_journal() {
+  const std::string jpath = journal::journal_path(path_), rpath = journal::retired_path(path_);
+  auto dirfd = open_dir(path_);
+  if (!dirfd) return std::unexpected(dirfd.error());
+  struct stat db_st {};
+  if (::stat(path_.c_str(), &db_st) != 0) return fail_sys("stat", path_);
+  // The files first, then the cursor: a fold that moves on meanwhile has put what
+  // it folded into the history before it moved the cursor, so nothing falls
+  // between the two (a record may be seen in both: the view prefers the journal's).
+  auto js = journal::open_segment(dirfd->get(), base_of(jpath), jpath, db_st.st_uid);
+  if (!js) return std::unexpected(js.error());
+  auto rs = journal::open_segment(dirfd->get(), base_of(rpath), rpath, db_st.st_uid);
+  if (!rs) return std::unexpected(rs.error());
+  if (!*js && !*rs) return {};
+  auto cursors = read_cursors(db_, path_);
+  if (!cursors) return std::unexpected(cursors.error());
+  std::optional<Cursor> cursor;
+  if (auto it = cursors->find(kJournalConsumer); it != cursors->end()) cursor = it->second;
+
+  std::vector<std::pair<const journal::Segment*, uint64_t>> todo;
+  bool on_journal = cursor && *js && cursor->generation == (*js)->generation;
+  if (*rs && !on_journal)
+    todo.emplace_back(&**rs, cursor && cursor->generation == (*rs)->generation ? cursor->offset : journal::kHeaderBytes);
+  if (*js) todo.emplace_back(&**js, on_journal ? cursor->offset : journal::kHeaderBytes);
+
+  FoldReport rep;
+  bool table = false;
+  std::optional<Applier> applier;
+  for (const auto& [seg, start] : todo) {
+    uint64_t from = start;
+    for (;;) {
+      auto b = journal::read_batch(*seg, from, kFoldBatchBytes);
+      if (!b) return std::unexpected(b.error());
+      note_batch(rep, *seg, *b);
+      if (!b->entries.empty() && !table) {
+        auto t = exec(db_,
+                      "CREATE TEMP TABLE journal_runs (run_id TEXT PRIMARY KEY NOT NULL, job TEXT NOT NULL, status TEXT "
+                      "NOT NULL, started_at REAL NOT NULL, finished_at REAL, wall_s REAL, exit_code INTEGER, cpu_s REAL, "
+                      "memory_peak_bytes INTEGER, max_rss_bytes INTEGER, oom_kills INTEGER, host TEXT NOT NULL DEFAULT "
+                      "'', runner_pid INTEGER NOT NULL DEFAULT 0, boot_id TEXT NOT NULL DEFAULT '', record TEXT NOT "
+                      "NULL, cpu_throttled_s REAL, db_queries REAL, db_time_s REAL, memory_max_bytes INTEGER, "
+                      "cpu_quota_pct REAL, timeout_s REAL, runner_start INTEGER NOT NULL DEFAULT 0)",
+                      path_, "creating the journal's temporary table");
+        if (!t) return t;
+        table = true;
+        applier.emplace(db_, path_, "temp.journal_runs");
+      }
+      for (const auto& e : b->entries)
+        if (auto x = applier->apply(e, seg->path, rep.notes); !x) return x;
+      rep.records += b->entries.size();
+      bool progress = b->next != from;
+      from = b->next;
+      if (b->at_end || !progress) {
+        note_tail(rep, *seg, *b);
+        break;
+      }
+    }
+  }
+  journal_report_ = rep;
+  if (!table) return {};
+  // A start the history already has (running, or finished) adds nothing.
+  if (auto d = exec(db_,
+                    "DELETE FROM temp.journal_runs WHERE status = 'running' AND run_id IN (SELECT run_id FROM main.runs)",
+                    path_, "merging the journal");
+      !d)
+    return d;
+  std::string base = schema_version_ < 4 ? "(" + compat_select(schema_version_) + ")" : "main.runs";
+  std::string view = "DROP VIEW IF EXISTS temp.runs; CREATE TEMP VIEW runs AS SELECT " + std::string(kColumns) +
+                     " FROM " + base + " WHERE run_id NOT IN (SELECT run_id FROM temp.journal_runs) UNION ALL SELECT " +
+                     kColumns + " FROM temp.journal_runs;";
+  return exec(db_, view, path_, "creating the view over the history and its journal");
 }
 
 // ---- shared helpers ----

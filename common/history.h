@@ -96,6 +96,22 @@ struct HistoryOpenOptions {
   // not look like a history at all (no SQLite header, no -wal/-shm beside it, not
   // the default location) is never moved: it is an error either way.
   bool move_damaged_aside = false;
+  // The run journal beside the history (`<path>.journal`, common/journal.h):
+  // `use` folds it on a read_write open (waiting for a fold in progress) and, on a
+  // read_only open, merges its unfolded tail in memory (TEMP table shadowed by a
+  // TEMP view named `runs`, so every query sees every run). `ignore` leaves it
+  // alone (the fold itself opens this way).
+  enum class Journal { use, ignore };
+  Journal journal = Journal::use;
+};
+
+// What one fold did.
+struct FoldReport {
+  uint64_t records = 0;             // journal records applied
+  uint64_t damaged = 0;             // stretches of the journal skipped as damaged
+  std::vector<std::string> notes;   // damage, a torn last record, a lost generation: one line each
+  bool busy = false;                // another fold held the journal lock (non-blocking fold only)
+  bool rotated = false;             // the folded journal was replaced by a fresh one
 };
 
 // Move-only owner of one SQLite connection. Not thread-safe: use one store per
@@ -104,7 +120,7 @@ class HistoryStore {
  public:
   enum class Mode { read_write, read_only };
   // The schema this build writes and reads; kOldestSchema is the oldest it migrates.
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
   static constexpr int kOldestSchema = 1;
 
   // read_write: creates the db (its directory only for opts.default_location),
@@ -132,6 +148,26 @@ class HistoryStore {
   HistoryStore(const HistoryStore&) = delete;
   HistoryStore& operator=(const HistoryStore&) = delete;
   ~HistoryStore();
+
+  // Folds the run journal into this (read_write) history: every record past this
+  // history's cursor, in order, idempotently (the run id is the key: a start never
+  // regresses a finished row, a finish completes or inserts it), each batch of rows
+  // committed in one transaction with the cursor (journal generation + offset), so
+  // a fold killed at any instant loses and duplicates nothing. A fully folded
+  // journal past journal::kFoldThresholdBytes is rotated (see journal.h). Folds
+  // exclude each other with flock(2) on the journal: `wait_for_lock` false returns
+  // at once with report.busy when another fold is running.
+  Result<FoldReport> fold_journal(bool wait_for_lock);
+  // Opens `history_path` read_write (journal ignored), folds, closes. For the
+  // runner's threshold fold and `cronrun --flush`.
+  static Result<FoldReport> fold(const std::string& history_path, bool wait_for_lock, const HistoryOpenOptions& opts = {});
+  // The consumer name of this history's cursor in the journal_cursors table; other
+  // consumers (the fleet forwarder) keep their own row there, and the journal is
+  // rotated only when every consumer has read it to the end.
+  static constexpr const char* kJournalConsumer = "history";
+  // What open() found in the journal: the fold's report (read_write) or, for
+  // read_only, the records merged and damage seen. Notes are one line each.
+  const FoldReport& journal_report() const { return journal_report_; }
 
   const std::string& path() const { return path_; }
   // The schema version found on disk (after migration in read_write mode).
@@ -202,6 +238,9 @@ class HistoryStore {
   // open() of the same file does not probe it with fds of its own: closing any fd
   // of a file drops every POSIX lock the process holds on it, SQLite's included.
   void register_open(dev_t dev, ino_t ino);
+  // read_only: loads the journal's unfolded records into temp.journal_runs and
+  // shadows `runs` with a TEMP view over both (only when there are any).
+  Result<void> merge_journal();
   // Builds the error of a failed query and records its fault kind.
   Error query_error(const std::string& what) const;
 
@@ -213,6 +252,7 @@ class HistoryStore {
   mutable HistoryFault last_fault_ = HistoryFault::none;
   std::optional<std::string> damage_note_;
   std::optional<std::pair<dev_t, ino_t>> registered_;
+  FoldReport journal_report_;
 };
 
 }  // namespace cronrun

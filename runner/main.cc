@@ -3,6 +3,7 @@
 
 #include "runner/cli.h"
 #include "runner/dry_run.h"
+#include "runner/flush.h"
 #include "runner/log.h"
 #include "runner/run.h"
 
@@ -14,11 +15,7 @@ int main(int argc, char** argv) {
   }
   if (args->exit_now) return args->exit_code;
   cronrun::log::setup(args->spec.verbosity);
+  if (args->spec.flush) return cronrun::run_flush(args->spec);
   if (args->spec.dry_run) return cronrun::dry_run(args->spec, args->json);
-  if (args->spec.flush) {
-    // TODO(lead, issue 15): return cronrun::run_flush(args->spec); (runner/flush.h, journal branch)
-    std::cerr << "cronrun: --flush: not available in this build (the run journal is not merged yet)\n";
-    return 125;
-  }
   return cronrun::run_job(args->spec);
 }

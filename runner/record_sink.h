@@ -32,4 +32,12 @@ class RecordSink {
   virtual std::string where() const = 0;
 };
 
+// --no-history: records go nowhere, and that never fails.
+class NullSink final : public RecordSink {
+ public:
+  Result<void> started(const RunRecord&) override { return {}; }
+  Result<void> finished(const RunRecord&) override { return {}; }
+  std::string where() const override { return "no history"; }
+};
+
 }  // namespace cronrun

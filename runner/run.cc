@@ -27,7 +27,7 @@
 #include "common/safe_file.h"
 #include "runner/counters.h"
 #include "runner/db_counter.h"
-#include "runner/history_sink.h"
+#include "runner/journal_sink.h"
 #include "runner/lock.h"
 #include "runner/log.h"
 #include "runner/output.h"
@@ -617,7 +617,7 @@ int run_job(const JobSpec& spec) {
   SystemClock clock;
   SystemSpawner spawner(clock);
   SystemCgroups cgroups;
-  RunSeams seams{clock, spawner, cgroups, &HistorySink::open};
+  RunSeams seams{clock, spawner, cgroups, &open_journal_sink};
   RunPaths paths = resolve_run_paths(spec);
   return run_job(spec, paths, seams);
 }

@@ -36,7 +36,7 @@ constexpr Harness kHarnesses[] = {
     {"counters", cronrun_fuzz_counters},     {"cgroup_host", cronrun_fuzz_cgroup_host},
     {"cgroup_files", cronrun_fuzz_cgroup_files}, {"crontab", cronrun_fuzz_crontab},
     {"cronrun_call", cronrun_fuzz_cronrun_call}, {"run_record", cronrun_fuzz_run_record},
-    {"history_row", cronrun_fuzz_history_row},
+    {"history_row", cronrun_fuzz_history_row}, {"journal", cronrun_fuzz_journal},
 };
 
 struct SavedInput {

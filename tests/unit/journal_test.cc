@@ -1,0 +1,485 @@
+// The run journal (common/journal.h) and its fold into the history
+// (HistoryStore::fold_journal / read-only merge): the frame format, the reader's
+// handling of torn and garbled records, idempotent folding, rotation with an
+// appender still holding the old file, a replaced journal, and read-only readers
+// that see the unfolded tail.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "common/history.h"
+#include "common/journal.h"
+
+namespace cronrun {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/cronrun-journal-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+RunRecord record(int i, RunStatus status = RunStatus::running) {
+  RunRecord r;
+  char id[64];
+  std::snprintf(id, sizeof id, "0193f1c2-0000-7000-8000-%012d", i);
+  r.run_id = id;
+  r.job = "job" + std::to_string(i % 3);
+  r.host = "box1";
+  r.user = "root";
+  r.command = {"/bin/true", std::to_string(i)};
+  r.started_at = "2026-11-23T02:10:00.123Z";
+  r.status = status;
+  r.runner_pid = 999999999;  // never a live pid
+  r.boot_id = current_boot_id();
+  if (status != RunStatus::running) {
+    r.finished_at = "2026-11-23T02:10:01.123Z";
+    r.wall_s = 1.0;
+    r.exit_code = status == RunStatus::ok ? 0 : 1;
+  }
+  return r;
+}
+
+// A store whose runners are all gone unless told otherwise.
+RunnerProbe all_gone() {
+  RunnerProbe p;
+  p.boot_id = current_boot_id();
+  p.runner_alive = [](int64_t, uint64_t) { return false; };
+  return p;
+}
+
+journal::Writer writer(const std::string& history) {
+  UniqueFd dir(::open(std::filesystem::path(history).parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto w = journal::Writer::open(std::move(dir), history, 0644);
+  EXPECT_TRUE(w.has_value()) << (w ? "" : w.error().message());
+  return std::move(*w);
+}
+
+HistoryStore make_history(const std::string& path) {
+  HistoryOpenOptions o;
+  o.journal = HistoryOpenOptions::Journal::ignore;
+  auto s = HistoryStore::open(path, HistoryStore::Mode::read_write, nullptr, o);
+  EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().message());
+  return std::move(*s);
+}
+
+// Every row as "run_id status record", sorted: what two histories are compared by.
+std::string dump(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "SELECT run_id, status, record FROM runs ORDER BY run_id", -1, &st, nullptr);
+  std::string out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    for (int c = 0; c < 3; ++c) {
+      out += reinterpret_cast<const char*>(sqlite3_column_text(st, c));
+      out += c == 2 ? "\n" : " ";
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+std::map<std::string, RunStatus> statuses(HistoryStore& s) {
+  s.set_runner_probe(all_gone());
+  std::map<std::string, RunStatus> out;
+  auto runs = s.runs(RunFilter{});
+  EXPECT_TRUE(runs.has_value()) << (runs ? "" : runs.error().message());
+  if (runs)
+    for (const auto& r : *runs) out[r.run_id] = r.status;
+  return out;
+}
+
+void append_raw(const std::string& path, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+// ---------- format ----------
+
+TEST(JournalFormat, Crc32IsTheStandardOne) { EXPECT_EQ(journal::crc32("123456789"), 0xCBF43926u); }
+
+TEST(JournalFormat, HeaderRoundTripAndDamage) {
+  auto gen = journal::new_generation();
+  ASSERT_EQ(gen.size(), 32u);
+  std::string h = journal::encode_header(gen);
+  ASSERT_EQ(h.size(), journal::kHeaderBytes);
+  EXPECT_EQ(journal::decode_header(h).value(), gen);
+  std::string bad = h;
+  bad[10] ^= 1;
+  EXPECT_FALSE(journal::decode_header(bad).has_value());
+  EXPECT_FALSE(journal::decode_header(h.substr(0, 20)).has_value());
+  EXPECT_NE(journal::new_generation(), gen);
+}
+
+TEST(JournalFormat, RecordsRoundTripWithRunnerFields) {
+  RunRecord r = record(7, RunStatus::ok);
+  r.runner_start = 4242;
+  auto bytes = journal::encode_record(journal::RecordType::finish, r);
+  ASSERT_TRUE(bytes.has_value());
+  auto p = journal::parse(*bytes, 100, true);
+  ASSERT_EQ(p.entries.size(), 1u);
+  EXPECT_TRUE(p.damage.empty());
+  EXPECT_FALSE(p.tail);
+  EXPECT_EQ(p.entries[0].type, journal::RecordType::finish);
+  EXPECT_EQ(p.entries[0].offset, 100u);
+  EXPECT_EQ(p.entries[0].end, 100u + bytes->size());
+  EXPECT_EQ(p.entries[0].record.run_id, r.run_id);
+  EXPECT_EQ(p.entries[0].record.runner_pid, r.runner_pid);
+  EXPECT_EQ(p.entries[0].record.runner_start, 4242u);
+  EXPECT_EQ(p.entries[0].record.boot_id, r.boot_id);
+  EXPECT_EQ(p.entries[0].record.status, RunStatus::ok);
+}
+
+TEST(JournalFormat, OversizedCommandIsCutAndSaidSo) {
+  RunRecord r = record(1);
+  r.command.assign(3000, std::string(1000, 'x'));
+  auto bytes = journal::encode_record(journal::RecordType::start, r);
+  ASSERT_TRUE(bytes.has_value()) << bytes.error().message();
+  EXPECT_LE(bytes->size(), journal::kFrameBytes + journal::kMaxRecordBytes);
+  auto p = journal::parse(*bytes, 0, true);
+  ASSERT_EQ(p.entries.size(), 1u);
+  EXPECT_EQ(p.entries[0].record.command.size(), 1u);
+  ASSERT_TRUE(p.entries[0].record.isolation.note);
+  EXPECT_NE(p.entries[0].record.isolation.note->find("3000 arguments"), std::string::npos);
+}
+
+TEST(JournalParse, TornLastRecordIsATailNotConsumed) {
+  std::string a = journal::encode_record(journal::RecordType::start, record(1)).value();
+  std::string b = journal::encode_record(journal::RecordType::finish, record(1, RunStatus::ok)).value();
+  std::string data = a + b.substr(0, b.size() / 2);
+  auto p = journal::parse(data, 0, true);
+  ASSERT_EQ(p.entries.size(), 1u);
+  EXPECT_EQ(p.consumed, a.size());
+  ASSERT_TRUE(p.tail);
+  EXPECT_EQ(p.tail->offset, a.size());
+  EXPECT_EQ(p.tail->length, b.size() / 2);
+  // Not at the end yet: no tail, just "read more".
+  auto q = journal::parse(data, 0, false);
+  EXPECT_EQ(q.entries.size(), 1u);
+  EXPECT_FALSE(q.tail);
+  EXPECT_EQ(q.consumed, a.size());
+}
+
+TEST(JournalParse, TornRecordFollowedByRecordsIsSkippedAndResynced) {
+  std::string a = journal::encode_record(journal::RecordType::start, record(1)).value();
+  std::string b = journal::encode_record(journal::RecordType::finish, record(1, RunStatus::ok)).value();
+  std::string c = journal::encode_record(journal::RecordType::start, record(2)).value();
+  std::string data = a + b.substr(0, 40) + c;
+  auto p = journal::parse(data, 0, true);
+  ASSERT_EQ(p.entries.size(), 2u);
+  EXPECT_EQ(p.entries[1].record.run_id, record(2).run_id);
+  ASSERT_EQ(p.damage.size(), 1u);
+  EXPECT_EQ(p.damage[0].offset, a.size());
+  EXPECT_EQ(p.damage[0].length, 40u);
+  EXPECT_FALSE(p.tail);
+  EXPECT_EQ(p.consumed, data.size());
+}
+
+TEST(JournalParse, GarbledLengthAndChecksumAreNeverTrusted) {
+  std::string a = journal::encode_record(journal::RecordType::start, record(1)).value();
+  std::string c = journal::encode_record(journal::RecordType::start, record(2)).value();
+  // A length far past the data (and past the limit), then a valid record.
+  std::string huge = a;
+  huge[8] = '\xff', huge[9] = '\xff', huge[10] = '\xff', huge[11] = '\x7f';
+  auto p = journal::parse(huge + c, 0, true);
+  ASSERT_EQ(p.entries.size(), 1u);
+  EXPECT_EQ(p.entries[0].record.run_id, record(2).run_id);
+  ASSERT_EQ(p.damage.size(), 1u);
+  EXPECT_NE(p.damage[0].why.find("above the limit"), std::string::npos);
+  // A length within the limit but past the end of the file, then a valid record:
+  // damage, not an incomplete tail that would hide the record after it.
+  std::string longer = a;
+  longer[8] = 0, longer[9] = 0, longer[10] = 0x08, longer[11] = 0;  // 512 KiB
+  p = journal::parse(longer + c, 0, true);
+  ASSERT_EQ(p.entries.size(), 1u);
+  EXPECT_EQ(p.damage.size(), 1u);
+  EXPECT_FALSE(p.tail);
+  // A flipped payload byte.
+  std::string flipped = a;
+  flipped[journal::kFrameBytes + 5] ^= 0x20;
+  p = journal::parse(flipped + c, 0, true);
+  ASSERT_EQ(p.entries.size(), 1u);
+  ASSERT_EQ(p.damage.size(), 1u);
+  EXPECT_NE(p.damage[0].why.find("checksum"), std::string::npos);
+}
+
+// ---------- fold ----------
+
+TEST(JournalFold, FoldsIdempotentlyAndNeverRegresses) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  auto w = writer(db);
+  ASSERT_TRUE(w.append(journal::RecordType::start, record(1)));
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+  ASSERT_TRUE(w.append(journal::RecordType::start, record(2)));  // never finishes: lost
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(3, RunStatus::failed)));  // no start (skipped-like)
+  // A start read after its finish (a rewrite across a rotation) does not regress it.
+  ASSERT_TRUE(w.append(journal::RecordType::start, record(1)));
+
+  auto rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value()) << rep.error().message();
+  EXPECT_EQ(rep->records, 5u);
+  EXPECT_TRUE(rep->notes.empty());
+  auto st = statuses(store);
+  EXPECT_EQ(st.size(), 3u);
+  EXPECT_EQ(st[record(1).run_id], RunStatus::ok);
+  EXPECT_EQ(st[record(2).run_id], RunStatus::lost);
+  EXPECT_EQ(st[record(3).run_id], RunStatus::failed);
+  std::string first = dump(db);
+
+  // Folding again reads nothing new and changes nothing.
+  rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value());
+  EXPECT_EQ(rep->records, 0u);
+  EXPECT_EQ(dump(db), first);
+
+  // The finish of the running row completes it.
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(2, RunStatus::ok)));
+  rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value());
+  EXPECT_EQ(rep->records, 1u);
+  EXPECT_EQ(statuses(store)[record(2).run_id], RunStatus::ok);
+}
+
+TEST(JournalFold, TornLastRecordIsReportedLeftAndSkippedOnceFollowed) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  auto w = writer(db);
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+  std::string b = journal::encode_record(journal::RecordType::finish, record(2, RunStatus::ok)).value();
+  append_raw(journal::journal_path(db), b.substr(0, b.size() - 10));
+  auto rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value());
+  EXPECT_EQ(rep->records, 1u);
+  ASSERT_EQ(rep->notes.size(), 1u);
+  EXPECT_NE(rep->notes[0].find("incomplete last record"), std::string::npos) << rep->notes[0];
+  // The next record after it: the torn one is skipped and reported as damage.
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(3, RunStatus::ok)));
+  rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value());
+  EXPECT_EQ(rep->records, 1u);
+  EXPECT_EQ(rep->damaged, 1u);
+  auto st = statuses(store);
+  EXPECT_EQ(st.size(), 2u);
+  EXPECT_TRUE(st.contains(record(3).run_id));
+}
+
+TEST(JournalFold, RotatesAndAnAppenderOnTheOldFileWritesAgain) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  auto w = writer(db);
+  int n = 0;
+  uint64_t size = 0;
+  while (size < journal::kFoldThresholdBytes) {
+    ++n;
+    size = w.append(journal::RecordType::finish, record(n, RunStatus::ok)).value();
+  }
+  struct stat before {};
+  ASSERT_EQ(::stat(journal::journal_path(db).c_str(), &before), 0);
+  auto rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value()) << rep.error().message();
+  EXPECT_TRUE(rep->rotated);
+  EXPECT_EQ(rep->records, static_cast<uint64_t>(n));
+  struct stat after {};
+  ASSERT_EQ(::stat(journal::journal_path(db).c_str(), &after), 0);
+  EXPECT_NE(after.st_ino, before.st_ino);
+  EXPECT_EQ(after.st_size, static_cast<off_t>(journal::kHeaderBytes));
+  EXPECT_EQ(after.st_mode & 0777, before.st_mode & 0777);
+  EXPECT_NE(::access(journal::retired_path(db).c_str(), F_OK), 0);  // removed once folded
+  // `w` still holds the old (now unlinked, sticky) file: its next record lands
+  // in the new journal.
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(n + 1, RunStatus::ok)));
+  struct stat grown {};
+  ASSERT_EQ(::stat(journal::journal_path(db).c_str(), &grown), 0);
+  EXPECT_GT(grown.st_size, after.st_size);
+  rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value());
+  EXPECT_EQ(rep->records, 1u);
+  EXPECT_EQ(statuses(store).size(), static_cast<size_t>(n + 1));
+}
+
+TEST(JournalFold, UnfinishedRotationIsCompletedByTheNextFold) {
+  // A fold killed after swapping the files: the retired file still holds records
+  // past the cursor (appended before the swap). The next fold reads them.
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  auto w = writer(db);
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+  ASSERT_TRUE(store.fold_journal(true).has_value());
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(2, RunStatus::ok)));
+  // What the killed fold left: the journal under the retired name, a new one in place.
+  std::string jpath = journal::journal_path(db), rpath = journal::retired_path(db);
+  ASSERT_EQ(::rename(jpath.c_str(), rpath.c_str()), 0);
+  UniqueFd dir(::open(t.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(journal::create_new(dir.get(), "h.db.journal", jpath, 0644, nullptr).has_value());
+  auto w2 = writer(db);
+  ASSERT_TRUE(w2.append(journal::RecordType::finish, record(3, RunStatus::ok)));
+  auto rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value()) << rep.error().message();
+  EXPECT_EQ(rep->records, 2u);
+  EXPECT_TRUE(rep->notes.empty()) << rep->notes.front();
+  EXPECT_EQ(statuses(store).size(), 3u);
+  EXPECT_NE(::access(rpath.c_str(), F_OK), 0);
+}
+
+TEST(JournalFold, AReplacedJournalIsRecognisedByItsGeneration) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  {
+    auto w = writer(db);
+    for (int i = 1; i <= 5; ++i) ASSERT_TRUE(w.append(journal::RecordType::finish, record(i, RunStatus::ok)));
+  }
+  ASSERT_TRUE(store.fold_journal(true).has_value());
+  // Deleted and grown again, shorter than the folded offset or not: a new
+  // generation, read from its start.
+  ASSERT_EQ(::unlink(journal::journal_path(db).c_str()), 0);
+  auto w = writer(db);
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(6, RunStatus::ok)));
+  auto rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value());
+  EXPECT_EQ(rep->records, 1u);
+  ASSERT_EQ(rep->notes.size(), 1u);
+  EXPECT_NE(rep->notes[0].find("is gone"), std::string::npos);
+  EXPECT_EQ(statuses(store).size(), 6u);
+}
+
+TEST(JournalFold, NonBlockingFoldSkipsWhenAnotherHoldsTheLock) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  auto w = writer(db);
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+  UniqueFd held(::open(journal::journal_path(db).c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_EQ(::flock(held.get(), LOCK_EX), 0);
+  auto rep = HistoryStore::fold(db, /*wait_for_lock=*/false);
+  ASSERT_TRUE(rep.has_value()) << rep.error().message();
+  EXPECT_TRUE(rep->busy);
+  EXPECT_EQ(rep->records, 0u);
+  held.reset();
+  rep = HistoryStore::fold(db, false);
+  ASSERT_TRUE(rep.has_value());
+  EXPECT_EQ(rep->records, 1u);
+}
+
+// ---------- readers that may not write ----------
+
+TEST(JournalMerge, ReadOnlyOpenSeesUnfoldedRunsWithLostApplied) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  {
+    auto store = make_history(db);
+    auto w = writer(db);
+    ASSERT_TRUE(w.append(journal::RecordType::start, record(1)));
+    ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+    ASSERT_TRUE(store.fold_journal(true).has_value());
+    ASSERT_TRUE(w.append(journal::RecordType::start, record(2)));    // runner gone: lost
+    ASSERT_TRUE(w.append(journal::RecordType::start, record(3)));    // finishes below
+    ASSERT_TRUE(w.append(journal::RecordType::finish, record(3, RunStatus::failed)));
+    ASSERT_TRUE(w.append(journal::RecordType::start, record(1)));    // already finished in the history
+  }
+  std::string before = dump(db);
+  auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(ro.has_value()) << ro.error().message();
+  EXPECT_EQ(ro->journal_report().records, 4u);
+  auto st = statuses(*ro);
+  EXPECT_EQ(st.size(), 3u);
+  EXPECT_EQ(st[record(1).run_id], RunStatus::ok);
+  EXPECT_EQ(st[record(2).run_id], RunStatus::lost);
+  EXPECT_EQ(st[record(3).run_id], RunStatus::failed);
+  // The aggregate paths read the merged rows too.
+  auto counts = ro->status_counts();
+  ASSERT_TRUE(counts.has_value());
+  uint64_t total = 0;
+  for (const auto& [job, by] : *counts)
+    for (const auto& [s, n] : by) total += n;
+  EXPECT_EQ(total, 3u);
+  auto found = ro->find_run(record(3).run_id);
+  ASSERT_TRUE(found.has_value() && found->has_value());
+  uint64_t scanned = 0;
+  ASSERT_TRUE(ro->scan(RunFilter{}, [&](const RunFigures&) { ++scanned; }).has_value());
+  EXPECT_EQ(scanned, 3u);
+  // Nothing was written.
+  EXPECT_EQ(dump(db), before);
+}
+
+TEST(JournalMerge, EmptyTailLeavesTheHistoryAsIs) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  {
+    auto store = make_history(db);
+    auto w = writer(db);
+    ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+    ASSERT_TRUE(store.fold_journal(true).has_value());
+  }
+  auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(ro.has_value());
+  EXPECT_EQ(ro->journal_report().records, 0u);
+  EXPECT_EQ(statuses(*ro).size(), 1u);
+}
+
+TEST(JournalMerge, ReadWriteOpenFoldsFirst) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  make_history(db);
+  {
+    auto w = writer(db);
+    ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+  }
+  auto rw = HistoryStore::open(db, HistoryStore::Mode::read_write);
+  ASSERT_TRUE(rw.has_value()) << rw.error().message();
+  EXPECT_EQ(rw->journal_report().records, 1u);
+  EXPECT_NE(dump(db).find(record(1).run_id), std::string::npos);
+}
+
+TEST(JournalMerge, OldSchemaHistoryReadOnlyStillMerges) {
+  // A history of schema 3 (no runner_start, no cursors) read by a newer cronprof
+  // that may not migrate it: the compatibility view and the journal together.
+  TempDir t;
+  std::string db = t.file("h.db");
+  make_history(db);
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "DROP TABLE journal_cursors; ALTER TABLE runs DROP COLUMN runner_start; PRAGMA user_version = 3",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(raw);
+  {
+    auto w = writer(db);
+    ASSERT_TRUE(w.append(journal::RecordType::start, record(1)));
+  }
+  auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(ro.has_value()) << ro.error().message();
+  EXPECT_EQ(ro->schema_version(), 3);
+  auto st = statuses(*ro);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[record(1).run_id], RunStatus::lost);
+}
+
+}  // namespace
+}  // namespace cronrun
