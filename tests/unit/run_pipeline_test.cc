@@ -19,6 +19,7 @@
 
 #include "common/run_record.h"
 #include "runner/containment.h"
+#include "runner/history_sink.h"
 #include "runner/lock.h"
 #include "runner/run.h"
 #include "runner/spawner.h"
@@ -568,6 +569,31 @@ TEST_F(RunPipeline, TheJobGetsItsRunIdJobAndCountersInItsEnvironment) {
   EXPECT_TRUE(has("CRONRUN_RUN_ID=" + record().run_id));
   EXPECT_TRUE(has("CRONRUN_JOB=job"));
   EXPECT_TRUE(has("CRONRUN_COUNTERS=" + paths.runtime_dir + "/"));
+}
+
+}  // namespace
+}  // namespace cronrun
+
+namespace cronrun {
+namespace {
+
+TEST(ErrorKind, SyscallErrorsAreSystemAndAKindCanBeGivenWithoutChangingTheMessage) {
+  EXPECT_EQ(Error("bad").kind(), ErrorKind::other);
+  EXPECT_EQ(Error("--memory: expected a size", ErrorKind::usage).kind(), ErrorKind::usage);
+  Error e = Error::sys("openat", "/x", ENOENT).context("opening the history");
+  EXPECT_EQ(e.kind(), ErrorKind::system);
+  std::string before = e.message();
+  Error h = std::move(e).with_kind(ErrorKind::history);
+  EXPECT_EQ(h.kind(), ErrorKind::history);
+  EXPECT_EQ(h.message(), before);
+  EXPECT_EQ(h.err(), ENOENT);
+  EXPECT_STREQ(to_string(ErrorKind::history), "history");
+}
+
+TEST(HistorySinkOpen, AHistoryThatCannotBeOpenedIsAHistoryFault) {
+  auto s = HistorySink::open("/nonexistent-cronrun-dir/history.db", /*default_location=*/false);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().kind(), ErrorKind::history) << s.error().message();
 }
 
 }  // namespace
