@@ -102,38 +102,29 @@ Result<Value> parse_path(std::string_view v, std::string_view what) {
   return Value(std::string(v));
 }
 
+// A parser's typed result as a Value.
+template <class T>
+Result<Value> as_value(Result<T> r) {
+  if (!r) return std::unexpected(std::move(r.error()));
+  return Value(std::move(*r));
+}
+
 // A memory limit or log cap of 0 is never meant: the job would be killed or its
 // log empty before it starts. (--swap 0 is meaningful: no swap.)
 Result<Value> parse_nonzero_size(std::string_view v) {
   auto b = units::parse_size(v);
-  if (!b) return std::unexpected(b.error());
-  if (*b == 0) return fail(fmt::format("expected a size above 0 like 512M or 2G, got '{}'", v));
-  return Value(*b);
+  if (b && *b == 0) return fail(fmt::format("expected a size above 0 like 512M or 2G, got '{}'", v));
+  return as_value(std::move(b));
 }
 
-Result<Value> parse_size(std::string_view v) {
-  auto b = units::parse_size(v);
-  if (!b) return std::unexpected(b.error());
-  return Value(*b);
-}
-
-Result<Value> parse_duration(std::string_view v) {
-  auto d = units::parse_duration(v);
-  if (!d) return std::unexpected(d.error());
-  return Value(*d);
-}
+Result<Value> parse_size(std::string_view v) { return as_value(units::parse_size(v)); }
+Result<Value> parse_duration(std::string_view v) { return as_value(units::parse_duration(v)); }
+Result<Value> parse_cpu(std::string_view v) { return as_value(units::parse_cpu_percent(v)); }
 
 Result<Value> parse_positive_duration(std::string_view v) {
   auto d = units::parse_duration(v);
-  if (!d) return std::unexpected(d.error());
-  if (d->count() <= 0) return fail(fmt::format("expected a positive duration like 90s, 15m or 2h, got '{}'", v));
-  return Value(*d);
-}
-
-Result<Value> parse_cpu(std::string_view v) {
-  auto p = units::parse_cpu_percent(v);
-  if (!p) return std::unexpected(p.error());
-  return Value(*p);
+  if (d && d->count() <= 0) return fail(fmt::format("expected a positive duration like 90s, 15m or 2h, got '{}'", v));
+  return as_value(std::move(d));
 }
 
 Result<Value> parse_ionice(std::string_view v) {

@@ -42,21 +42,24 @@ const char* ionice_class_name(int io_class) {
   return "?";
 }
 
-// The controller each limit needs, by the names discovery reports.
+// The controller each limit needs, by the names discovery reports; the limit is
+// named by its option (common/job_options.h).
 struct LimitNeed {
-  const char* flag;
+  job_options::Id option;
   bool set;
   std::vector<const char*> controllers;  // any one of them will do
+  std::string flag() const { return job_options::get(option).flag(); }
 };
 
 std::vector<LimitNeed> limit_needs(const cgroup::Limits& l) {
-  return {{"--memory", l.memory_max_bytes.has_value(), {"memory"}},
-          {"--memory-high", l.memory_high_bytes.has_value(), {"memory"}},
-          {"--swap", l.swap_max_bytes.has_value(), {"memory"}},
-          {"--cpu", l.cpu_quota_pct.has_value(), {"cpu"}},
-          {"--cpu-weight", l.cpu_weight.has_value(), {"cpu"}},
-          {"--pids", l.pids_max.has_value(), {"pids"}},
-          {"--io-weight", l.io_weight.has_value(), {"io", "blkio"}}};
+  using job_options::Id;
+  return {{Id::memory, l.memory_max_bytes.has_value(), {"memory"}},
+          {Id::memory_high, l.memory_high_bytes.has_value(), {"memory"}},
+          {Id::swap, l.swap_max_bytes.has_value(), {"memory"}},
+          {Id::cpu, l.cpu_quota_pct.has_value(), {"cpu"}},
+          {Id::cpu_weight, l.cpu_weight.has_value(), {"cpu"}},
+          {Id::pids, l.pids_max.has_value(), {"pids"}},
+          {Id::io_weight, l.io_weight.has_value(), {"io", "blkio"}}};
 }
 
 // What a run without a cgroup keeps of the limits (as Run::degrade() applies them).
@@ -67,7 +70,7 @@ Json fallback(const JobSpec& spec) {
   if (spec.timeout) rlimits.push_back("RLIMIT_CPU from --timeout and --cpu");
   Json lost = Json::array();
   for (const auto& n : limit_needs(spec.limits))
-    if (n.set && std::string_view(n.flag) != "--memory") lost.push_back(n.flag);
+    if (n.set && n.option != job_options::Id::memory) lost.push_back(n.flag());
   return {{"accounting", "rusage"}, {"kill", "process group"}, {"rlimits", rlimits}, {"not_enforced", lost}};
 }
 
@@ -93,7 +96,7 @@ Json describe_cgroup(const JobSpec& spec, const DryRunFacts& facts) {
       bool have = std::ranges::any_of(n.controllers, [&](const char* want) {
         return std::ranges::find(p.controllers, want) != p.controllers.end();
       });
-      if (!have) missing.push_back(fmt::format("{} (needs {})", n.flag, n.controllers.front()));
+      if (!have) missing.push_back(fmt::format("{} (needs {})", n.flag(), n.controllers.front()));
     }
     c["limits_without_controller"] = missing;
   } else if (spec.cgroup_mode == CgroupMode::required) {
@@ -154,6 +157,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
   Json j;
   j["schema"] = "cronrun.dry-run/1";
   j["job"] = spec.name;
+  j["is_root"] = spec.is_root;
   j["command"] = spec.command;
   j["config"] = {{"path", opt(spec.config_path)},
                  {"looked_for", spec.config_path ? Json(nullptr) : Json(spec.paths.config)}};

@@ -302,6 +302,7 @@ TEST(DryRun, DescribesEveryFieldResolved) {
   EXPECT_EQ(j["report"], true);
   EXPECT_EQ(j["history"]["path"], "/var/lib/cronrun/history.db");
   EXPECT_EQ(j["history"]["journal"], "/var/lib/cronrun/history.db.journal");
+  EXPECT_EQ(j["is_root"], true);
   EXPECT_EQ(j["drain"]["file"], "/etc/cronrun/drain");
   EXPECT_EQ(j["limits"]["memory_high_bytes"], 512u << 20);
   EXPECT_EQ(j["timeout_s"], 300.0);

@@ -292,3 +292,14 @@ TEST(JobNames, OneRuleForRunnerAndPlanner) {
   ASSERT_FALSE(plan) << (*plan)->job;
   EXPECT_NE(plan.error().message().find("--name: expected a job name"), std::string::npos) << plan.error().message();
 }
+
+TEST_F(JobModel, CommandLineBeatsTheConfigFileForEveryKeyTheNameToo) {
+  std::ofstream(config_) << R"({"name": "from-file", "memory": "1G", "nice": 3})";
+  auto r = runner({"-c", config_, "--name", "from-flag", "--memory", "2G", "--", "job"});
+  ASSERT_TRUE(r) << message(r.error());
+  EXPECT_EQ(r->spec.name, "from-flag");
+  EXPECT_EQ(*r->spec.limits.memory_max_bytes, 2ull << 30);
+  EXPECT_EQ(*r->spec.nice, 3);
+  // The lock follows the name the run uses.
+  EXPECT_EQ(r->spec.paths.lock, dir_.string() + "/run/cronrun/from-flag.pid");
+}
