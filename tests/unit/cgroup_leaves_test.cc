@@ -136,6 +136,22 @@ TEST_F(FakeV2Tree, CreationEnablesOnlyWhatARunWithoutLimitsNeeds) {
   EXPECT_FALSE(u->pids_peak);
 }
 
+// A later run of the job: <job> already passes memory and io down, so the run
+// checks that (one read) and writes nothing above it; a <job> missing them is
+// walked again (nothing cached between runs).
+TEST_F(FakeV2Tree, ALaterRunChecksJobAndLeavesAncestorsAlone) {
+  std::ofstream(root_ + "/cronrun/job/cgroup.subtree_control") << "io memory\n";
+  auto cg = create_job_cgroup(placement_, "job", "run-1");
+  ASSERT_TRUE(cg) << cg.error().message();
+  EXPECT_EQ(subtree(""), "");
+  EXPECT_EQ(subtree("/cronrun"), "");
+  EXPECT_EQ(subtree("/cronrun/job"), "io memory\n");
+  std::ofstream(root_ + "/cronrun/job/cgroup.subtree_control") << "io\n";
+  auto again = create_job_cgroup(placement_, "job", "run-2");
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(subtree(""), "+memory");
+}
+
 TEST_F(FakeV2Tree, APidsLimitEnablesPidsOnTheWayDown) {
   auto cg = create_job_cgroup(placement_, "job", "run-1");
   ASSERT_TRUE(cg) << cg.error().message();
