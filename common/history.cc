@@ -1326,6 +1326,13 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
     return std::unexpected(fresh.error());
   }
   if (::fchmod(fresh->get(), st.st_mode & 0777) != 0) return fail_sys("fchmod", rpath);
+  // Root folding a user's history (cronprof gc): the new journal stays the user's,
+  // or that user's runs could no longer append to it.
+  if ((st.st_uid != ::geteuid() || st.st_gid != ::getegid()) && ::fchown(fresh->get(), st.st_uid, st.st_gid) != 0) {
+    int err = errno;
+    ::unlinkat(dirfd->get(), rname.c_str(), 0);
+    return fail_sys("fchown", rpath, err);
+  }
   if (::flock(fresh->get(), LOCK_EX | LOCK_NB) != 0) return fail_sys("flock", rpath);
   if (::renameat2(dirfd->get(), rname.c_str(), dirfd->get(), jname.c_str(), RENAME_EXCHANGE) != 0) {
     int err = errno;
