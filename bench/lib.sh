@@ -30,7 +30,8 @@ bench_build() {
     echo "$(basename "$0"): $build is a sanitizer build; use a release build dir (BUILD_DIR)" >&2
     exit 1
   fi
-  cronrun=$PWD/$build/runner/cronrun
+  # CRONRUN=path measures another cronrun binary (an experiment) with the same script.
+  cronrun=${CRONRUN:-$PWD/$build/runner/cronrun}
   cronprof=$PWD/$build/profiler/cronprof
   # SQLite linked as cronrun links it (the static archive), for the floor of a
   # runner that still writes its history to SQLite per run.

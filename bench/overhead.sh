@@ -18,6 +18,8 @@
 #
 #   bench/overhead.sh [RUNS]     (default 600 per command; ROUNDS=30 SPACED=30)
 #   NO_BUILD=1 BUILD_DIR=dir bench/overhead.sh   to measure an existing release build
+#   CRONRUN_B=path bench/overhead.sh   adds row `cronrun-b`: another cronrun binary (an
+#       experiment) with the same arguments, interleaved with the rest
 source "$(dirname "$0")/lib.sh"
 runs=${1:-600}
 rounds=${ROUNDS:-30}
@@ -42,6 +44,10 @@ run_cgexec() { cgexec -g "memory:/$parent-cgexec" /bin/true; }
 run_cronrun() { "$cronrun" "${cronrun_args[@]}"; }
 run_cronrun-version() { "$cronrun" --version; }
 order=(flock floor cronrun time cgexec cronrun-version)
+if [ -n "${CRONRUN_B:-}" ]; then
+  run_cronrun-b() { "$CRONRUN_B" "${cronrun_args[@]}"; }
+  order+=(cronrun-b)
+fi
 for k in "${order[@]}"; do "run_$k" >/dev/null || { echo "overhead.sh: $k failed" >&2; exit 1; }; done
 declare -A per_round spaced_us
 
