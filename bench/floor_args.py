@@ -15,7 +15,10 @@ Prints one argument per line (bash: mapfile), without LOCKFILE and COMMAND:
   --counters DIR         the per-run counters file's directory
 Failed opens (probes of files a leaf does not have) are left out: the floor does
 only the work that succeeded. A summary of what was found goes to stderr.
+A what-if: FLOOR_HIERARCHIES="unified memory" keeps only the leaves in those
+hierarchies (e.g. the floor of a runner that makes only the leaves it needs).
 """
+import os
 import re
 import sys
 
@@ -110,6 +113,9 @@ def main():
         if target not in written:
             leaves[leaf]["open"].append(fname)
 
+    keep = os.environ.get("FLOOR_HIERARCHIES", "").split()
+    if keep:
+        order = [l for l in order if l.split("/")[4] in keep]
     out = []
     if journal:
         out += ["--journal", "JOURNAL"]

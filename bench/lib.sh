@@ -50,7 +50,8 @@ bench_header() {
 # floor_args CRONRUN-ARGS... -- COMMAND: runs cronrun twice (the first run makes
 # the <job> cgroup directories, as any cron job's first run does), the second
 # under strace -f -y, and sets the array `floor_args` to bench/floor's options
-# for the same kernel work (bench/floor_args.py).
+# for the same kernel work (bench/floor_args.py; FLOOR_HIERARCHIES="unified memory"
+# keeps only those leaves, a what-if).
 floor_args() {
   "$cronrun" "$@" >/dev/null 2>&1 || true
   strace -f -y -s 256 -qq -o "$work/trace" \
