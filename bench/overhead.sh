@@ -14,6 +14,8 @@
 # Rounds of RUNS/ROUNDS runs of each command, the order rotated every round, so
 # that load drift hits all alike; ratios are the median over rounds of the
 # per-round ratio. Then SPACED runs one at a time after a pause, as cron runs them.
+# "CPU ms": user + system time per back-to-back run (the runner and its job), which
+# waiting for a CPU on a loaded machine does not inflate; quote it beside wall time.
 # Root, release build. Figures for people, not a test.
 #
 #   bench/overhead.sh [RUNS]     (default 600 per command; ROUNDS=30 SPACED=30)
@@ -49,16 +51,26 @@ if [ -n "${CRONRUN_B:-}" ]; then
   order+=(cronrun-b)
 fi
 for k in "${order[@]}"; do "run_$k" >/dev/null || { echo "overhead.sh: $k failed" >&2; exit 1; }; done
-declare -A per_round spaced_us
+declare -A per_round spaced_us cpu_ms
+for k in "${order[@]}"; do cpu_ms[$k]=0; done
+# CPU time (user + system) of the shell's reaped children so far, in ms: the same
+# figure as wall time on an idle machine, but not inflated by waiting for a CPU
+# when other work shares the machine (clock-tick resolution, summed over all runs).
+# (`times` in this shell, not in a $(...) subshell, which has no children of its own.)
+children_cpu_ms() { times >"$work/times"; awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+  printf "%d\n", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * 1000 }' "$work/times"; }
 
 # Back to back: per-round mean ms of each command, order rotated each round.
 for ((r = 0; r < rounds; r++)); do
   for ((j = 0; j < ${#order[@]}; j++)); do
     k=${order[$(((j + r) % ${#order[@]}))]}
+    children_cpu_ms >"$work/c0"
     t0=${EPOCHREALTIME/./}
     for ((i = 0; i < per; i++)); do "run_$k" >/dev/null 2>&1; done
     t1=${EPOCHREALTIME/./}
     per_round[$k]+="$(((t1 - t0) / per)) "
+    children_cpu_ms >"$work/c1"
+    cpu_ms[$k]=$((cpu_ms[$k] + $(cat "$work/c1") - $(cat "$work/c0")))
   done
 done
 load_b2b=$(loadavg)
@@ -78,13 +90,16 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR
 ratio() { paste -d' ' <(tr ' ' '\n' <<<"$1" | grep -v '^$') <(tr ' ' '\n' <<<"$2" | grep -v '^$') |
   awk '{print $1/$2}' | median; }
 echo "# $rounds rounds x $per runs back to back, $spaced spaced runs; load average after the back-to-back part: $load_b2b, at the end: $(loadavg)"
-printf "%-16s %10s %8s %8s %11s %8s %8s\n" command "ms b2b" "x flock" "x floor" "ms spaced" "x flock" "x floor"
+printf "%-16s %10s %8s %8s %11s %8s %8s %9s %8s %8s\n" command "ms b2b" "x flock" "x floor" "ms spaced" "x flock" \
+  "x floor" "CPU ms" "x flock" "x floor"
 for k in "${order[@]}"; do
   b=$(median <<<"${per_round[$k]}")
   s=$(median <<<"${spaced_us[$k]}")
-  printf "%-16s %10.3f %8.2f %8.2f %11.3f %8.2f %8.2f\n" "$k" "$(bc -l <<<"$b/1000")" \
+  c=$(bc -l <<<"${cpu_ms[$k]} / ($rounds * $per)")
+  printf "%-16s %10.3f %8.2f %8.2f %11.3f %8.2f %8.2f %9.3f %8.2f %8.2f\n" "$k" "$(bc -l <<<"$b/1000")" \
     "$(ratio "${per_round[$k]}" "${per_round[flock]}")" "$(ratio "${per_round[$k]}" "${per_round[floor]}")" \
     "$(bc -l <<<"$s/1000")" "$(ratio "${spaced_us[$k]}" "${spaced_us[flock]}")" \
-    "$(ratio "${spaced_us[$k]}" "${spaced_us[floor]}")"
+    "$(ratio "${spaced_us[$k]}" "${spaced_us[floor]}")" "$c" "$(bc -l <<<"${cpu_ms[$k]} / ${cpu_ms[flock]}")" \
+    "$(bc -l <<<"${cpu_ms[$k]} / ${cpu_ms[floor]}")"
 done
 echo "# targets: cronrun <= 1.30 x flock, <= 1.10 x floor; history rows after the runs: $(history_rows "$work/h.db")"
