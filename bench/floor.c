@@ -1,22 +1,38 @@
-// floor: the kernel work of one contained, locked run and nothing else — what any
-// runner on this host pays for cronrun's lock + cgroup + limits path. It takes the
-// pid-file lock, makes a run leaf under each job directory given, writes the limits
-// the leaves have files for (1 GiB memory, 100% CPU, 100 pids), starts the command
-// as cronrun does (clone3 into the cgroup2 leaf if there is one, then the child
-// writes "0" to each v1 `tasks` file), waits, reads the files cronrun reads, and
-// removes the leaves. No logging, no error reports beyond a line.
-// With --history DB it also writes the run to DB, a history cronrun created (same
-// schema and indexes), as cronrun does: the SQLite settings of common/history.cc,
-// a `running` row before the start and the finished row after, each in its own
-// BEGIN IMMEDIATE transaction, with a record of cronrun's size (~1 KB of JSON).
-// bench/overhead.sh runs it beside cronrun on the job directories cronrun made.
+// floor: the kernel work of one cronrun run and nothing else, i.e. what any runner
+// doing that work on this host pays. bench/overhead.sh derives the work from an
+// `strace -f -y` of a real cronrun run on the same command line (the leaves it
+// makes, the files it writes, joins and reads in each, how it records the run) and
+// passes it here, so the floor follows whatever the runner does when the script
+// runs; it opens only files cronrun opened successfully (no probing).
 //
-//   floor [--history DB] LOCKFILE JOBDIR... -- COMMAND [ARGS]
+// Per run, in cronrun's order: the record's facts (getpwuid, localtime, the
+// runner's /proc/self/stat start time, boot_id), the pid-file lock (open, flock,
+// pwrite, ftruncate), mountinfo and /proc/self/cgroup, a leaf under each --leaf
+// directory with its --set writes, the per-run counters file (--counters DIR),
+// the signalfd, the `started` history record, clone3 (into the cgroup2 leaf if
+// there is one; the child writes "0" to each --join file, then setsid + exec),
+// an exec-status pipe, poll on the pidfd, wait4 and getrusage, the --get reads,
+// rmdir of the leaves, the counters file read + unlink, the `finished` record.
+//
+// History, one of:
+//   --journal FILE  [--jpre N]... [--jpost N]... [--jsync-pre] [--jsync-post]
+//       open FILE O_WRONLY|O_APPEND|O_CREAT and append records of N bytes before
+//       the start (--jpre) and after the end (--jpost), fdatasync where asked;
+//   --history DB    the SQLite history cronrun wrote until the run journal (a
+//       `running` row then the finished row, each in its own BEGIN IMMEDIATE,
+//       with common/history.cc's settings, in a history cronrun created).
+//
+//   floor [HISTORY] [--counters DIR] LOCKFILE
+//         (--leaf JOBDIR [--set FILE=VALUE]... [--join FILE]... [--open FILE]...
+//          [--get FILE]...)... -- COMMAND [ARGS]
+// (--open: a file cronrun opens for writing in the leaf but does not write.)
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -25,34 +41,50 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { kMaxDirs = 16 };
+enum { kMaxLeaves = 8, kMaxFiles = 24, kMaxRecords = 8 };
+
+struct leaf_spec {
+  const char* dir;
+  const char* set_name[kMaxFiles];
+  const char* set_value[kMaxFiles];
+  int nset;
+  const char* join[kMaxFiles];
+  int njoin;
+  const char* open_only[kMaxFiles];
+  int nopen;
+  const char* get[kMaxFiles];
+  int nget;
+  // filled at run time
+  int job_fd, fd, join_fd[kMaxFiles], open_fd[kMaxFiles];
+  bool v2;
+};
 
 static void die(const char* what) {
   perror(what);
   exit(125);
 }
 
-// Writes `value` to `file` in `dir` if the file exists.
-static void limit(int dir, const char* file, const char* value) {
-  int fd = openat(dir, file, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  if (write(fd, value, strlen(value)) < 0) die(file);
-  close(fd);
-}
-
-static void drain(int dir, const char* file) {
+static void drain_fd(int fd) {
   char buf[4096];
-  int fd = openat(dir, file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
   while (read(fd, buf, sizeof buf) > 0) {
   }
+}
+
+static void read_file_at(int dir, const char* name) {
+  int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die(name);
+  drain_fd(fd);
   close(fd);
 }
 
@@ -65,7 +97,7 @@ static void sql(sqlite3* db, const char* text) {
   if (sqlite3_exec(db, text, NULL, NULL, NULL) != SQLITE_OK) die_sql(db, text);
 }
 
-// Writes the run's row (the 22 columns cronrun writes; unset figures NULL).
+// Writes the run's row (the 22 columns cronrun's SQLite history has; unset figures NULL).
 static void write_run(sqlite3* db, const char* run_id, bool finished, double started, double now) {
   static char record[1024];
   if (!record[0]) memset(record, 'x', sizeof record - 1);  // stands in for the JSON
@@ -107,31 +139,90 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static size_t jpre[kMaxRecords], jpost[kMaxRecords];
+static int njpre, njpost;
+static bool jsync_pre, jsync_post;
+
+static void journal_append(int fd, const size_t* sizes, int n, bool sync, const char* path) {
+  static char rec[65536];
+  for (int i = 0; i < n; ++i) {
+    size_t len = sizes[i] < sizeof rec ? sizes[i] : sizeof rec;
+    memset(rec, 'j', len);
+    if (write(fd, rec, len) != (ssize_t)len) die(path);
+  }
+  if (sync && fdatasync(fd) != 0) die(path);
+}
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: floor [--journal FILE [--jpre N]... [--jpost N]... [--jsync-pre] [--jsync-post] | --history DB]\n"
+          "             [--counters DIR] LOCKFILE (--leaf JOBDIR [--set F=V]... [--join F]... [--open F]...\n"
+          "             [--get F]...)... -- COMMAND [ARGS]\n");
+  return 125;
+}
+
 int main(int argc, char** argv) {
   const char* history = NULL;
-  if (argc > 2 && strcmp(argv[1], "--history") == 0) {
-    history = argv[2];
-    argc -= 2;
-    argv += 2;
+  const char* journal = NULL;
+  const char* counters_dir = NULL;
+  const char* lock_path = NULL;
+  struct leaf_spec leaves[kMaxLeaves];
+  int nleaves = 0;
+  int i = 1;
+  for (; i < argc && strcmp(argv[i], "--") != 0; ++i) {
+    const char* a = argv[i];
+    const char* v = i + 1 < argc ? argv[i + 1] : NULL;
+    struct leaf_spec* cur = nleaves ? &leaves[nleaves - 1] : NULL;
+#define NEED_VALUE  \
+  if (!v) return usage(); \
+  ++i
+    if (strcmp(a, "--history") == 0) { NEED_VALUE; history = v; }
+    else if (strcmp(a, "--journal") == 0) { NEED_VALUE; journal = v; }
+    else if (strcmp(a, "--jpre") == 0) { NEED_VALUE; if (njpre < kMaxRecords) jpre[njpre++] = strtoul(v, NULL, 10); }
+    else if (strcmp(a, "--jpost") == 0) { NEED_VALUE; if (njpost < kMaxRecords) jpost[njpost++] = strtoul(v, NULL, 10); }
+    else if (strcmp(a, "--jsync-pre") == 0) jsync_pre = true;
+    else if (strcmp(a, "--jsync-post") == 0) jsync_post = true;
+    else if (strcmp(a, "--counters") == 0) { NEED_VALUE; counters_dir = v; }
+    else if (strcmp(a, "--leaf") == 0) {
+      NEED_VALUE;
+      if (nleaves == kMaxLeaves) return usage();
+      memset(&leaves[nleaves], 0, sizeof leaves[nleaves]);
+      leaves[nleaves++].dir = v;
+    } else if (cur && strcmp(a, "--set") == 0 && cur->nset < kMaxFiles) {
+      NEED_VALUE;
+      char* eq = strchr(v, '=');
+      if (!eq) return usage();
+      *eq = '\0';
+      cur->set_name[cur->nset] = v;
+      cur->set_value[cur->nset++] = eq + 1;
+    } else if (cur && strcmp(a, "--join") == 0 && cur->njoin < kMaxFiles) { NEED_VALUE; cur->join[cur->njoin++] = v; }
+    else if (cur && strcmp(a, "--open") == 0 && cur->nopen < kMaxFiles) { NEED_VALUE; cur->open_only[cur->nopen++] = v; }
+    else if (cur && strcmp(a, "--get") == 0 && cur->nget < kMaxFiles) { NEED_VALUE; cur->get[cur->nget++] = v; }
+    else if (!lock_path && a[0] != '-') lock_path = a;
+    else return usage();
+#undef NEED_VALUE
   }
-  int sep = 2;
-  while (sep < argc && strcmp(argv[sep], "--") != 0) ++sep;
-  if (argc < 5 || sep == 2 || sep >= argc - 1 || sep - 2 > kMaxDirs) {
-    fprintf(stderr, "usage: floor [--history DB] LOCKFILE JOBDIR... -- COMMAND [ARGS]\n");
-    return 125;
-  }
-  int lock = open(argv[1], O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (lock < 0) die(argv[1]);
-  if (flock(lock, LOCK_EX | LOCK_NB) != 0) return 75;
-  char text[32];
-  int len = snprintf(text, sizeof text, "%d\n", getpid());
-  if (pwrite(lock, text, (size_t)len, 0) != len || ftruncate(lock, len) != 0) die(argv[1]);
+  if (i >= argc - 1 || !lock_path) return usage();
+  char** command = argv + i + 1;
 
-  char run[32];
-  snprintf(run, sizeof run, "floor-%d", getpid());
+  // The record's facts.
+  struct passwd* pw = getpwuid(geteuid());
+  if (!pw) die("getpwuid");
+  time_t t = time(NULL);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("/proc/self/stat");
+  drain_fd(fd);
+  close(fd);
+  fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("boot_id");
+  drain_fd(fd);
+  close(fd);
+
   sqlite3* db = NULL;
   double started = now_s();
-  char id[48];  // the history's run id
+  char id[48];
   snprintf(id, sizeof id, "floor-%d-%.0f", getpid(), started * 1000);
   if (history) {
     if (sqlite3_open_v2(history, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) die(history);
@@ -143,62 +234,151 @@ int main(int argc, char** argv) {
     sql(db, "PRAGMA synchronous = NORMAL");
     sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_wal_autocheckpoint(db, 64);
-    write_run(db, id, false, started, started);
-  }
-  int ndirs = sep - 2, job[kMaxDirs], leaf[kMaxDirs], tasks[kMaxDirs], unified = -1;
-  for (int i = 0; i < ndirs; ++i) {
-    job[i] = open(argv[2 + i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (job[i] < 0) die(argv[2 + i]);
-    if (mkdirat(job[i], run, 0755) != 0) die("mkdir");
-    leaf[i] = openat(job[i], run, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (leaf[i] < 0) die("open leaf");
-    struct statfs fs;
-    if (fstatfs(leaf[i], &fs) != 0) die("statfs");
-    bool v2 = fs.f_type == CGROUP2_SUPER_MAGIC;
-    if (v2 && unified < 0) unified = i;
-    limit(leaf[i], "memory.limit_in_bytes", "1073741824");
-    limit(leaf[i], "memory.max", "1073741824");
-    limit(leaf[i], "cpu.cfs_quota_us", "100000");
-    limit(leaf[i], "cpu.max", "100000 100000");
-    limit(leaf[i], "pids.max", "100");
-    tasks[i] = v2 ? -1 : openat(leaf[i], "tasks", O_WRONLY | O_CLOEXEC);
   }
 
+  int lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (lock < 0) die(lock_path);
+  char text[32];
+  if (pread(lock, text, sizeof text, 0) < 0) die(lock_path);
+  if (flock(lock, LOCK_EX | LOCK_NB) != 0) return 75;
+  int len = snprintf(text, sizeof text, "%d\n", getpid());
+  if (pwrite(lock, text, (size_t)len, 0) != len || ftruncate(lock, len) != 0) die(lock_path);
+
+  fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("mountinfo");
+  drain_fd(fd);
+  close(fd);
+  fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) die("/proc/self/cgroup");
+  drain_fd(fd);
+  close(fd);
+
+  char run[32];
+  snprintf(run, sizeof run, "floor-%d", getpid());
+  int unified = -1;
+  for (int l = 0; l < nleaves; ++l) {
+    struct leaf_spec* s = &leaves[l];
+    s->job_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->job_fd < 0) die(s->dir);
+    if (mkdirat(s->job_fd, run, 0755) != 0) die("mkdir");
+    s->fd = openat(s->job_fd, run, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->fd < 0) die("open leaf");
+    struct statfs fs;
+    if (fstatfs(s->fd, &fs) != 0) die("statfs");
+    s->v2 = fs.f_type == CGROUP2_SUPER_MAGIC;
+    if (s->v2 && unified < 0) unified = l;
+  }
+  for (int l = 0; l < nleaves; ++l) {
+    struct leaf_spec* s = &leaves[l];
+    for (int f = 0; f < s->nset; ++f) {
+      int w = openat(s->fd, s->set_name[f], O_WRONLY | O_CLOEXEC);
+      size_t n = strlen(s->set_value[f]);
+      if (w < 0 || write(w, s->set_value[f], n) != (ssize_t)n) die(s->set_name[f]);
+      close(w);
+    }
+  }
+  int counters = -1;
+  char counters_name[48];
+  if (counters_dir) {
+    counters = open(counters_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (counters < 0) die(counters_dir);
+    snprintf(counters_name, sizeof counters_name, "%s.counters", run);
+    int c = openat(counters, counters_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (c < 0) die(counters_name);
+    close(c);
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  int sigs[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGCHLD};
+  for (size_t s = 0; s < sizeof sigs / sizeof *sigs; ++s) sigaddset(&mask, sigs[s]);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) die("signalfd");
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  for (int l = 0; l < nleaves; ++l) {
+    struct leaf_spec* s = &leaves[l];
+    for (int f = 0; f < s->nopen; ++f)
+      if ((s->open_fd[f] = openat(s->fd, s->open_only[f], O_WRONLY | O_CLOEXEC)) < 0) die(s->open_only[f]);
+    for (int f = 0; f < s->njoin; ++f)
+      if ((s->join_fd[f] = openat(s->fd, s->join[f], O_WRONLY | O_CLOEXEC)) < 0) die(s->join[f]);
+  }
+
+  int jfd = -1;
+  if (journal) {
+    jfd = open(journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (jfd < 0) die(journal);
+    journal_append(jfd, jpre, njpre, jsync_pre, journal);
+  }
+  if (db) write_run(db, id, false, started, started);
+
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) die("pipe2");
   int pidfd = -1;
   struct clone_args ca;
   memset(&ca, 0, sizeof ca);
   ca.flags = CLONE_PIDFD | (unified >= 0 ? CLONE_INTO_CGROUP : 0);
   ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
   ca.exit_signal = SIGCHLD;
-  ca.cgroup = unified >= 0 ? (uint64_t)leaf[unified] : 0;
+  ca.cgroup = unified >= 0 ? (uint64_t)leaves[unified].fd : 0;
   long pid = syscall(SYS_clone3, &ca, sizeof ca);
   if (pid < 0) die("clone3");
   if (pid == 0) {
-    for (int i = 0; i < ndirs; ++i)
-      if (tasks[i] >= 0 && write(tasks[i], "0", 1) != 1) _exit(125);
+    close(status_pipe[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (int l = 0; l < nleaves; ++l)
+      for (int f = 0; f < leaves[l].njoin; ++f)
+        if (write(leaves[l].join_fd[f], "0", 1) != 1) _exit(125);
+    sigprocmask(SIG_SETMASK, &(sigset_t){0}, NULL);
     setsid();
-    execv(argv[sep + 1], argv + sep + 1);
+    execv(command[0], command);
+    int err = errno;
+    if (write(status_pipe[1], &err, sizeof err) < 0) _exit(127);
     _exit(127);
   }
-  struct pollfd p = {pidfd, POLLIN, 0};
-  while (poll(&p, 1, -1) < 0) {
+  close(status_pipe[1]);
+  int err;
+  if (read(status_pipe[0], &err, sizeof err) != 0) {
+    fprintf(stderr, "floor: exec %s failed\n", command[0]);
+    return 127;
+  }
+  close(status_pipe[0]);
+  int timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  struct pollfd p[3] = {{sfd, POLLIN, 0}, {timer, POLLIN, 0}, {pidfd, POLLIN, 0}};
+  while (poll(p, 3, -1) < 0) {
   }
   int status = 0;
-  if (waitpid((pid_t)pid, &status, 0) < 0) die("waitpid");
+  struct rusage ru;
+  if (wait4((pid_t)pid, &status, __WALL, &ru) < 0) die("wait4");
+  getrusage(RUSAGE_CHILDREN, &ru);
+  close(timer);
 
-  static const char* const usage_files[] = {
-      "memory.max_usage_in_bytes", "memory.peak", "memory.oom_control", "memory.events", "memory.failcnt",
-      "cpu.stat", "blkio.throttle.io_service_bytes_recursive", "io.stat", "pids.peak",
-      "cpu.pressure", "memory.pressure", "io.pressure"};
-  for (int i = 0; i < ndirs; ++i) {
-    for (size_t f = 0; f < sizeof usage_files / sizeof *usage_files; ++f) drain(leaf[i], usage_files[f]);
-    close(leaf[i]);
-    if (tasks[i] >= 0) close(tasks[i]);
-    if (unlinkat(job[i], run, AT_REMOVEDIR) != 0) die("rmdir");
+  for (int l = 0; l < nleaves; ++l) {
+    struct leaf_spec* s = &leaves[l];
+    for (int f = 0; f < s->nget; ++f) read_file_at(s->fd, s->get[f]);
+  }
+  for (int l = 0; l < nleaves; ++l) {
+    struct leaf_spec* s = &leaves[l];
+    for (int f = 0; f < s->nopen; ++f) close(s->open_fd[f]);
+    for (int f = 0; f < s->njoin; ++f) close(s->join_fd[f]);
+    close(s->fd);
+    if (unlinkat(s->job_fd, run, AT_REMOVEDIR) != 0) die("rmdir");
+    close(s->job_fd);
+  }
+  if (counters >= 0) {
+    read_file_at(counters, counters_name);
+    if (unlinkat(counters, counters_name, 0) != 0) die("unlink counters");
+    close(counters);
+  }
+  if (jfd >= 0) {
+    journal_append(jfd, jpost, njpost, jsync_post, journal);
+    close(jfd);
   }
   if (db) {
     write_run(db, id, true, started, now_s());
     sqlite3_close(db);
   }
+  close(sfd);
+  close(pidfd);
+  close(lock);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
