@@ -58,7 +58,7 @@ Result<Started> SystemSpawner::start(SpawnRequest req, Containment& where,
   auto signal_fd = prepare_supervisor_signals();
   if (!signal_fd) return std::unexpected(signal_fd.error());
 
-  const char* force = std::getenv("CRONRUN_FORCE_SPAWN");
+  const char* force = ::secure_getenv("CRONRUN_FORCE_SPAWN");
   bool force_fork = force && std::string_view(force) == "fork";
   req.cgroup_fd = force_fork ? -1 : where.clone_into_fd();
   std::vector<std::string> join_paths;
