@@ -33,14 +33,14 @@ Result<void> make_dirs(const std::string& dir, mode_t mode) {
 Result<void> JournalSink::started(const RunRecord& r) {
   journal::test_pause("start");
   auto size = writer_.append(journal::RecordType::start, r);
-  if (!size) return std::unexpected(size.error());
+  if (!size) return std::unexpected(std::move(size.error()).with_kind(ErrorKind::history));
   return {};
 }
 
 Result<void> JournalSink::finished(const RunRecord& r) {
   journal::test_pause("finish");
   auto size = writer_.append(journal::RecordType::finish, r);
-  if (!size) return std::unexpected(size.error());
+  if (!size) return std::unexpected(std::move(size.error()).with_kind(ErrorKind::history));
   if (*size < journal::kFoldThresholdBytes) return {};
   // The record is safe in the journal; folding is housekeeping. A fold that fails
   // is said once here and retried by the next run.
@@ -54,7 +54,9 @@ Result<void> JournalSink::finished(const RunRecord& r) {
   return {};
 }
 
-Result<std::unique_ptr<RecordSink>> open_journal_sink(const std::string& history_path, bool default_location) {
+namespace {
+
+Result<std::unique_ptr<RecordSink>> open_sink(const std::string& history_path, bool default_location) {
   auto [dir, name] = split_path(history_path);
   struct stat dir_st {};
   if (::stat(dir.c_str(), &dir_st) != 0) {
@@ -105,6 +107,16 @@ Result<std::unique_ptr<RecordSink>> open_journal_sink(const std::string& history
   }
   return std::unique_ptr<RecordSink>(
       std::make_unique<JournalSink>(std::move(*writer), history_path, default_location, std::move(note)));
+}
+
+}  // namespace
+
+// Every way the sink cannot be opened is a history fault to the run (kind
+// `history`): it exits 125 before anything starts.
+Result<std::unique_ptr<RecordSink>> open_journal_sink(const std::string& history_path, bool default_location) {
+  auto sink = open_sink(history_path, default_location);
+  if (!sink) return std::unexpected(std::move(sink.error()).with_kind(ErrorKind::history));
+  return sink;
 }
 
 }  // namespace cronrun

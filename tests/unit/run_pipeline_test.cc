@@ -19,7 +19,7 @@
 
 #include "common/run_record.h"
 #include "runner/containment.h"
-#include "runner/history_sink.h"
+#include "runner/journal_sink.h"
 #include "runner/lock.h"
 #include "runner/run.h"
 #include "runner/spawner.h"
@@ -590,8 +590,8 @@ TEST(ErrorKind, SyscallErrorsAreSystemAndAKindCanBeGivenWithoutChangingTheMessag
   EXPECT_STREQ(to_string(ErrorKind::history), "history");
 }
 
-TEST(HistorySinkOpen, AHistoryThatCannotBeOpenedIsAHistoryFault) {
-  auto s = HistorySink::open("/nonexistent-cronrun-dir/history.db", /*default_location=*/false);
+TEST(JournalSinkOpen, AHistoryThatCannotBeOpenedIsAHistoryFault) {
+  auto s = open_journal_sink("/nonexistent-cronrun-dir/history.db", /*default_location=*/false);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().kind(), ErrorKind::history) << s.error().message();
 }
