@@ -10,6 +10,8 @@
 #   WORK_DIR (default /tmp): the history is kept there as cronrun-history-1m/RUNS.db
 #   and reused by later runs of this script (delete it to regenerate).
 #   RUNS (default 1000000).
+#   WARM=0 in the environment skips the untimed first run of each command (when
+#   the page cache is known to be warm: `runs --json --limit 0` is minutes).
 #
 # The history: RUNS runs of 50 jobs over 30 days, made by `history_bench generate`
 # (cgroup figures, limits, DB counters on a third of the jobs, ok/failed/oom/skipped),
@@ -64,7 +66,7 @@ mkdir -p "$out"
 measure() {
   local name=$1
   shift
-  "$@" >/dev/null 2>&1 || true  # warm the page cache
+  if [[ ${WARM:-1} != 0 ]]; then "$@" >/dev/null 2>&1 || true; fi  # warm the page cache
   /usr/bin/time -f "$name: %e s elapsed, %U s user, %S s sys, %M KB max RSS, exit %x" "$@" \
     >"$out/$name.out" 2>"$out/$name.err" || true
   tail -1 "$out/$name.err"
