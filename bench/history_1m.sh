@@ -52,10 +52,10 @@ COMMIT;
 PRAGMA wal_checkpoint(TRUNCATE);
 SQL
 fi
-crontab=$work/crontab
+crontab=$work/crontab.user  # a user crontab: no user field
 if [[ ! -s $crontab ]]; then
   for j in $(seq 0 49); do
-    echo "$((j % 60)) */$((1 + j % 6)) * * * root cronrun -n job-$j -- /usr/local/bin/job-$j --full"
+    echo "$((j % 60)) */$((1 + j % 6)) * * * cronrun -n job-$j -- /usr/local/bin/job-$j --full"
   done >"$crontab"
 fi
 echo "history: $db ($(du -h "$db" | cut -f1)), $(sqlite3 "$db" 'SELECT count(*) FROM runs') rows"
