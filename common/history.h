@@ -195,8 +195,8 @@ class HistoryStore {
 
   // scan() reading only what per-job summaries aggregate: job, status,
   // started_at, wall_s, cpu_s, memory_peak_bytes, oom_kills, cpu_throttled_s,
-  // db_queries (the other fields are empty). Half the columns of a row: what
-  // keeps `cronprof summary` over a million-run window within a second.
+  // db_queries (the other fields are empty). Fewer columns decoded per row is
+  // what keeps `cronprof summary` fast on a large window (bench/history_1m.sh).
   Result<void> scan_summary(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
                             const CorruptRowFn& on_corrupt) const;
   // Runs `body` inside one read transaction, so the queries it makes see the same

@@ -67,7 +67,7 @@ std::string number_or_dash(const std::optional<double>& v, int decimals = 0);
 // A plain text table: a header row, left-aligned text columns and right-aligned
 // numeric ones, two spaces between columns.
 //
-// A listing too long to hold (`runs --limit 0` over a million runs) is printed in
+// A listing too long to hold (`runs --limit 0` over a large history) is printed in
 // two passes over the same rows: measure() each row, then header_line() and
 // line() each row again; the text is the same as add() and render() would give.
 class Table {
@@ -96,7 +96,7 @@ class Table {
 };
 
 // Prints {"KEY": [ELEMENT, ...]} to `out` exactly as json_text(that object, 2)
-// would, one element at a time, so a list of a million records is never held.
+// would, one element at a time, so a long list of records is never held.
 class JsonListPrinter {
  public:
   JsonListPrinter(std::FILE* out, const std::string& key);

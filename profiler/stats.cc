@@ -39,8 +39,8 @@ Spread spread_of(std::vector<double>& values) {
   for (double v : values) sum += v;
   s.mean = sum / static_cast<double>(values.size());
   // Selection, not a sort: after nth_element every value past its rank is no
-  // smaller, so the next (higher) rank is found in that tail alone. Over a
-  // million-run window this is a few linear passes instead of n log n.
+  // smaller, so the next (higher) rank is found in that tail alone: linear
+  // passes instead of a sort of the whole window.
   const auto b = values.begin(), e = values.end();
   auto at = [&](size_t i) { return b + static_cast<std::ptrdiff_t>(i); };
   const size_t i50 = rank_index(s.n, 50), i95 = rank_index(s.n, 95), i99 = rank_index(s.n, 99);

@@ -66,9 +66,9 @@ class SummaryBuilder {
 
 // Summaries of the jobs with runs matching `filter`, sorted by name, in one pass
 // over the columns summaries read (HistoryStore::scan_summary) in storage order:
-// no sort, so a million-run window takes about a second. Memory: the figures of
-// the window's executed runs, at most four doubles each (JobSummaryAcc). Damaged
-// rows go to `on_corrupt`.
+// no sort, the fastest way through a large window. Memory: one double per figure
+// of each executed run of the window (JobSummaryAcc). Damaged rows go to
+// `on_corrupt`.
 Result<std::vector<JobSummary>> summarize(const HistoryStore& store, const RunFilter& filter,
                                           const HistoryStore::CorruptRowFn& on_corrupt);
 
