@@ -44,6 +44,11 @@ struct RunFilter {
   std::optional<RunStatus> status;
   std::optional<size_t> limit;          // newest first, at most this many
   bool finished_only = false;           // leave out rows still `running` (live or lost)
+  // scan() only: every row of one job before the next job's, jobs in byte order of
+  // their names, newest first within a job; SQLite sorts (spilling to temporary
+  // files), so a caller that keeps one job at a time reads any history in bounded
+  // memory (history_query.cc).
+  bool by_job = false;
 };
 
 // The indexed columns of one row: what aggregate queries read instead of the JSON.
@@ -223,6 +228,16 @@ class HistoryStore {
   // Retention: deletes, in one transaction, finished (and lost) runs that started
   // before `cutoff_unix_s`. Live running rows are kept. Returns rows deleted.
   Result<uint64_t> delete_before(double cutoff_unix_s, bool dry_run = false);
+
+  // scan() reading only what per-job summaries aggregate: job, status,
+  // started_at, wall_s, cpu_s, memory_peak_bytes, oom_kills, cpu_throttled_s,
+  // db_queries (the other fields are empty). Fewer columns decoded per row is
+  // what keeps `cronprof summary` fast on a large window (bench/history_1m.sh).
+  Result<void> scan_summary(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
+                            const CorruptRowFn& on_corrupt) const;
+  // Runs `body` inside one read transaction, so the queries it makes see the same
+  // history even while runners write (a listing read twice: widths, then rows).
+  Result<void> read_snapshot(const std::function<Result<void>()>& body) const;
 
   // What kind of failure the last failed query was (corrupt row, unreadable
   // file, ...), for callers that map it to an exit code.

@@ -80,6 +80,16 @@ std::string limit_of(const RunFilter& f) {
   return " LIMIT " + std::to_string(*f.limit);
 }
 
+// Newest first; by_job groups the jobs first. `+job` keeps SQLite from walking the
+// (job, started_at) index to avoid the sort: that index does not cover the
+// figures, so every row would be a lookup in the table, whose rows carry the whole
+// record. Reading the covering runs_figures index and sorting its rows with
+// SQLite's external sorter (memory bounded by the cache size, the rest in
+// temporary files) reads a fraction of the pages and holds no more in memory.
+std::string order_of(const RunFilter& f) {
+  return f.by_job ? " ORDER BY +job, started_at DESC, run_id DESC" : " ORDER BY started_at DESC, run_id DESC";
+}
+
 // Keeps a row of stored status `stored` (after lost substitution = `shown`)?
 bool keep(const RunFilter& f, RunStatus shown) { return !needs_probe(f) || shown == *f.status; }
 
@@ -109,29 +119,53 @@ Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<voi
 
 namespace {
 
-// The figure columns of kFigureColumns (from started_at on, before runner_pid).
-constexpr int kFirstFigureColumn = 3, kLastFigureColumn = 16;
+// Which column of a scan's SELECT holds each RunFigures field; -1: not read.
+struct Layout {
+  const char* columns;
+  int run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, max_rss_bytes,
+      oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, timeout_s, runner_pid,
+      boot_id;
+  // The figure columns are first_figure..last_figure (started_at the first).
+  int first_figure, last_figure;
+  bool every_run_id;  // read run_id on every row, not only where needed
+};
+
+constexpr Layout kAllFigures{kFigureColumns, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+                             3, 16, true};
+// What per-job summaries aggregate. run_id, runner_pid and boot_id come last and
+// are read only for `running` rows (lost or not) and damaged ones.
+constexpr Layout kSummaryFigures{
+    "job, status, started_at, wall_s, cpu_s, memory_peak_bytes, oom_kills, cpu_throttled_s, db_queries, run_id, "
+    "runner_pid, boot_id",
+    9, 0, 1, 2, -1, 3, -1, 4, 5, -1, 6, 7, 8, -1, -1, -1, -1, 10, 11, 2, 8, false};
 
 // A figure column holds a number or NULL; text or a blob there is damage, and
 // sqlite3_column_double would silently read it as 0.
-std::optional<std::string> bad_figure_column(sqlite3_stmt* s) {
-  for (int col = kFirstFigureColumn; col <= kLastFigureColumn; ++col) {
+std::optional<std::string> bad_figure_column(sqlite3_stmt* s, const Layout& l) {
+  for (int col = l.first_figure; col <= l.last_figure; ++col) {
     int type = sqlite3_column_type(s, col);
-    if (type == SQLITE_TEXT || type == SQLITE_BLOB || (col == kFirstFigureColumn && type == SQLITE_NULL))
+    if (type == SQLITE_TEXT || type == SQLITE_BLOB || (col == l.started_at && type == SQLITE_NULL))
       return std::string(sqlite3_column_name(s, col)) + " is not a number";
   }
   return std::nullopt;
 }
 
-}  // namespace
+// What a scan needs of its HistoryStore.
+struct ScanContext {
+  sqlite3* db;
+  const std::string& path;
+  const RunnerProbe& probe;
+  HistoryFault& last_fault;
+  std::function<Error(const std::string&)> query_error;
+};
 
-Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
-                                const CorruptRowFn& on_corrupt) const {
+Result<void> scan_rows(const ScanContext& c, const Layout& l, const RunFilter& filter,
+                       const std::function<void(const RunFigures&)>& fn,
+                       const HistoryStore::CorruptRowFn& on_corrupt) {
   Where w = where_of(filter);
-  std::string sql = std::string("SELECT ") + kFigureColumns + " FROM runs" + w.sql +
-                    " ORDER BY started_at DESC, run_id DESC" + limit_of(filter);
+  std::string sql = std::string("SELECT ") + l.columns + " FROM runs" + w.sql + order_of(filter) + limit_of(filter);
   Stmt st;
-  if (!st.prepare(db_, sql, path_)) return std::unexpected(query_error("preparing the run scan"));
+  if (!st.prepare(c.db, sql, c.path)) return std::unexpected(c.query_error("preparing the run scan"));
   w.bind(st.get());
   size_t emitted = 0;
   RunFigures f;
@@ -143,65 +177,85 @@ Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<voi
     const unsigned char* t = sqlite3_column_text(s, col);
     out.assign(t ? reinterpret_cast<const char*>(t) : "", static_cast<size_t>(sqlite3_column_bytes(s, col)));
   };
+  auto dbl = [s](int col) { return col < 0 ? std::nullopt : column_double(s, col); };
+  auto u64 = [s](int col) { return col < 0 ? std::nullopt : column_u64(s, col); };
   // A running row is lost when its runner is gone. The runner's start time is not
   // in runs_figures (only `running` rows need it): one primary-key lookup per
   // running row whose pid is alive.
   Stmt start_st;
   auto running_row_gone = [&](int64_t runner_pid, const std::string& row_boot_id) -> Result<bool> {
-    if (probe_.gone(runner_pid, 0, row_boot_id)) return true;
+    if (c.probe.gone(runner_pid, 0, row_boot_id)) return true;
     if (runner_pid <= 0) return false;
-    if (!start_st.get() && !start_st.prepare(db_, "SELECT runner_start FROM runs WHERE run_id = ?1", path_))
-      return std::unexpected(query_error("preparing the runner lookup"));
+    if (!start_st.get() && !start_st.prepare(c.db, "SELECT runner_start FROM runs WHERE run_id = ?1", c.path))
+      return std::unexpected(c.query_error("preparing the runner lookup"));
     sqlite3_reset(start_st.get());
     sqlite3_bind_text(start_st.get(), 1, f.run_id.c_str(), -1, SQLITE_TRANSIENT);
     if (sqlite3_step(start_st.get()) != SQLITE_ROW)
-      return std::unexpected(query_error("reading the runner of run " + f.run_id));
+      return std::unexpected(c.query_error("reading the runner of run " + f.run_id));
     auto start = static_cast<uint64_t>(sqlite3_column_int64(start_st.get(), 0));
-    return start != 0 && probe_.gone(runner_pid, start, row_boot_id);
+    return start != 0 && c.probe.gone(runner_pid, start, row_boot_id);
   };
   std::string status;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-    text_into(0, f.run_id);
-    text_into(1, f.job);
-    text_into(2, status);
+    if (l.every_run_id) text_into(l.run_id, f.run_id);
+    text_into(l.job, f.job);
+    text_into(l.status, status);
     auto parsed = parse_run_status(status);
     if (parsed) {
-      if (auto bad = bad_figure_column(s)) parsed = fail(*bad);
+      if (auto bad = bad_figure_column(s, l)) parsed = fail(*bad);
     }
     if (!parsed) {
+      if (!l.every_run_id) text_into(l.run_id, f.run_id);
       if (on_corrupt) {
         on_corrupt(f.run_id, parsed.error());
         continue;
       }
-      last_fault_ = HistoryFault::corrupt;
+      c.last_fault = HistoryFault::corrupt;
       return std::unexpected(std::move(parsed.error()).context("history row " + f.run_id));
     }
     f.status = *parsed;
     if (f.status == RunStatus::running) {
-      auto lost = running_row_gone(sqlite3_column_int64(s, 17), column_text(s, 18));
+      if (!l.every_run_id) text_into(l.run_id, f.run_id);
+      auto lost = running_row_gone(sqlite3_column_int64(s, l.runner_pid), column_text(s, l.boot_id));
       if (!lost) return std::unexpected(lost.error());
       if (*lost) f.status = RunStatus::lost;
+    } else if (!l.every_run_id) {
+      f.run_id.clear();
     }
     if (!keep(filter, f.status)) continue;
-    f.started_at_s = sqlite3_column_double(s, 3);
-    f.finished_at_s = column_double(s, 4);
-    f.wall_s = column_double(s, 5);
-    f.exit_code = column_int(s, 6);
-    f.cpu_s = column_double(s, 7);
-    f.memory_peak_bytes = column_u64(s, 8);
-    f.max_rss_bytes = column_u64(s, 9);
-    f.oom_kills = column_u64(s, 10);
-    f.cpu_throttled_s = column_double(s, 11);
-    f.db_queries = column_double(s, 12);
-    f.db_time_s = column_double(s, 13);
-    f.memory_max_bytes = column_u64(s, 14);
-    f.cpu_quota_pct = column_double(s, 15);
-    f.timeout_s = column_double(s, 16);
+    f.started_at_s = sqlite3_column_double(s, l.started_at);
+    f.finished_at_s = dbl(l.finished_at);
+    f.wall_s = dbl(l.wall_s);
+    f.exit_code = l.exit_code < 0 ? std::nullopt : column_int(s, l.exit_code);
+    f.cpu_s = dbl(l.cpu_s);
+    f.memory_peak_bytes = u64(l.memory_peak_bytes);
+    f.max_rss_bytes = u64(l.max_rss_bytes);
+    f.oom_kills = u64(l.oom_kills);
+    f.cpu_throttled_s = dbl(l.cpu_throttled_s);
+    f.db_queries = dbl(l.db_queries);
+    f.db_time_s = dbl(l.db_time_s);
+    f.memory_max_bytes = u64(l.memory_max_bytes);
+    f.cpu_quota_pct = dbl(l.cpu_quota_pct);
+    f.timeout_s = dbl(l.timeout_s);
     fn(f);
     if (filter.limit && needs_probe(filter) && ++emitted >= *filter.limit) break;
   }
-  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(query_error("scanning runs"));
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(c.query_error("scanning runs"));
   return {};
+}
+
+}  // namespace
+
+Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
+                                const CorruptRowFn& on_corrupt) const {
+  ScanContext c{db_, path_, probe_, last_fault_, [this](const std::string& what) { return query_error(what); }};
+  return scan_rows(c, kAllFigures, filter, fn, on_corrupt);
+}
+
+Result<void> HistoryStore::scan_summary(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
+                                        const CorruptRowFn& on_corrupt) const {
+  ScanContext c{db_, path_, probe_, last_fault_, [this](const std::string& what) { return query_error(what); }};
+  return scan_rows(c, kSummaryFigures, filter, fn, on_corrupt);
 }
 
 namespace {
@@ -322,6 +376,18 @@ Result<std::vector<RunRecord>> HistoryStore::runs(const RunFilter& filter) const
   auto r = each_run(filter, [&](const RunRecord& rec) { out.push_back(rec); });
   if (!r) return std::unexpected(r.error());
   return out;
+}
+
+Result<void> HistoryStore::read_snapshot(const std::function<Result<void>()>& body) const {
+  // A deferred BEGIN takes its read snapshot at the first statement, which is body's.
+  if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return std::unexpected(query_error("starting a read transaction"));
+  auto r = body();
+  // Nothing to commit in a read transaction, but a failure to end it is still an
+  // error the caller reports (the next query would run inside it).
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK && r)
+    return std::unexpected(query_error("ending a read transaction"));
+  return r;
 }
 
 Result<std::vector<std::string>> HistoryStore::jobs() const {

@@ -4,12 +4,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <chrono>
 
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include "common/units.h"
 #include "profiler/exit_codes.h"
@@ -125,40 +127,77 @@ std::string number_or_dash(const std::optional<double>& v, int decimals) {
 Table::Table(std::vector<std::string> header, std::vector<bool> right_aligned)
     : header_(std::move(header)), right_(std::move(right_aligned)) {
   right_.resize(header_.size(), false);
+  width_.resize(header_.size(), 0);
+  widen(header_);
 }
 
-void Table::add(std::vector<std::string> row) {
+void Table::escape(std::vector<std::string>& row) const {
   row.resize(header_.size());
   // Cells carry history content (job names, run ids): never raw to the terminal.
   for (auto& cell : row) cell = term_text(cell);
+}
+
+void Table::widen(const std::vector<std::string>& row) {
+  for (size_t i = 0; i < row.size(); ++i) width_[i] = std::max(width_[i], row[i].size());
+}
+
+void Table::add(std::vector<std::string> row) {
+  escape(row);
+  widen(row);
   rows_.push_back(std::move(row));
 }
 
+void Table::measure(std::vector<std::string> row) {
+  escape(row);
+  widen(row);
+}
+
+std::string Table::line(std::vector<std::string> row) const {
+  escape(row);
+  return format_line(row);
+}
+
+std::string Table::format_line(const std::vector<std::string>& row) const {
+  std::string l;
+  for (size_t i = 0; i < row.size(); ++i) {
+    // A row wider than measured (not measured first) is printed whole, unaligned.
+    size_t pad = width_[i] > row[i].size() ? width_[i] - row[i].size() : 0;
+    bool last = i + 1 == row.size();
+    if (right_[i]) l.append(pad, ' ');
+    l += row[i];
+    if (!right_[i] && !last) l.append(pad, ' ');
+    if (!last) l += "  ";
+  }
+  while (!l.empty() && l.back() == ' ') l.pop_back();
+  l += '\n';
+  return l;
+}
+
 std::string Table::render() const {
-  std::vector<size_t> width(header_.size());
-  auto measure = [&](const std::vector<std::string>& row) {
-    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
-  };
-  measure(header_);
-  for (const auto& r : rows_) measure(r);
-  std::string out;
-  auto line = [&](const std::vector<std::string>& row) {
-    std::string l;
-    for (size_t i = 0; i < row.size(); ++i) {
-      size_t pad = width[i] - row[i].size();
-      bool last = i + 1 == row.size();
-      if (right_[i]) l.append(pad, ' ');
-      l += row[i];
-      if (!right_[i] && !last) l.append(pad, ' ');
-      if (!last) l += "  ";
-    }
-    while (!l.empty() && l.back() == ' ') l.pop_back();
-    out += l;
-    out += '\n';
-  };
-  line(header_);
-  for (const auto& r : rows_) line(r);
+  std::string out = format_line(header_);
+  for (const auto& r : rows_) out += format_line(r);
   return out;
 }
+
+JsonListPrinter::JsonListPrinter(std::FILE* out, const std::string& key) : out_(out) {
+  std::string head = json_text(nlohmann::json::object({{key, nlohmann::json::array()}}), 2);
+  // `{\n  "KEY": []\n}`: everything up to and including the '['.
+  head.resize(head.rfind('[') + 1);
+  std::fputs(head.c_str(), out_);
+}
+
+void JsonListPrinter::add(const nlohmann::json& element) {
+  std::string text = json_text(element, 2);
+  std::string indented = first_ ? "\n    " : ",\n    ";
+  indented.reserve(text.size() + text.size() / 8);
+  for (char c : text) {
+    indented += c;
+    if (c == '\n') indented += "    ";  // json_text escapes the newlines inside strings
+  }
+  std::fputs(indented.c_str(), out_);
+  first_ = false;
+}
+
+void JsonListPrinter::finish() { std::fputs(first_ ? "]\n}\n" : "\n  ]\n}\n", out_); }
 
 }  // namespace cronrun::prof

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <expected>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "common/error.h"
 #include "common/history.h"
@@ -63,6 +66,10 @@ std::string number_or_dash(const std::optional<double>& v, int decimals = 0);
 
 // A plain text table: a header row, left-aligned text columns and right-aligned
 // numeric ones, two spaces between columns.
+//
+// A listing too long to hold (`runs --limit 0` over a large history) is printed in
+// two passes over the same rows: measure() each row, then header_line() and
+// line() each row again; the text is the same as add() and render() would give.
 class Table {
  public:
   // `right_aligned[i]` for column i.
@@ -71,10 +78,36 @@ class Table {
   std::string render() const;
   bool empty() const { return rows_.empty(); }
 
+  // Widens the columns for `row` without keeping it.
+  void measure(std::vector<std::string> row);
+  std::string header_line() const { return format_line(header_); }
+  // One row, padded to the widths measured so far.
+  std::string line(std::vector<std::string> row) const;
+
  private:
+  void escape(std::vector<std::string>& row) const;
+  void widen(const std::vector<std::string>& row);
+  std::string format_line(const std::vector<std::string>& row) const;
+
   std::vector<std::string> header_;
   std::vector<bool> right_;
+  std::vector<size_t> width_;
   std::vector<std::vector<std::string>> rows_;
+};
+
+// Prints {"KEY": [ELEMENT, ...]} to `out` exactly as json_text(that object, 2)
+// would, one element at a time, so a long list of records is never held.
+class JsonListPrinter {
+ public:
+  JsonListPrinter(std::FILE* out, const std::string& key);
+  void add(const nlohmann::json& element);
+  // Closes the list and the object (not after an error: a list cut short stays
+  // invalid JSON rather than look complete).
+  void finish();
+
+ private:
+  std::FILE* out_;
+  bool first_ = true;
 };
 
 }  // namespace cronrun::prof

@@ -1,6 +1,7 @@
 // `cronprof runs [--job J] [--since 7d] [--status S] [--limit N]`: one line per
 // run, newest first. The table reads only indexed columns; --json prints the
-// full run records.
+// full run records. Both print as they read: a listing of every run of a large
+// history is never held in memory.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -65,27 +66,46 @@ Command add_runs(CLI::App& parent, const Global& g) {
 
             SkippedRows skipped;
             if (g.json) {
-              nlohmann::json arr = nlohmann::json::array();
-              auto r = store->each_run(f, [&](const RunRecord& rec) { arr.push_back(to_json(rec)); },
-                                       skipped.callback());
-              if (!r) return query_failed(*store, r.error());
-              std::printf("%s\n", json_text(nlohmann::json{{"runs", std::move(arr)}}, 2).c_str());
+              // Printed as read, one record at a time (JsonListPrinter: the same
+              // text as the whole array dumped at once).
+              JsonListPrinter list(stdout, "runs");
+              auto r = store->each_run(f, [&](const RunRecord& rec) { list.add(to_json(rec)); }, skipped.callback());
+              if (!r) {
+                // Left unclosed: a parser must not take the part read for the whole.
+                std::fputs("\n", stdout);
+                return query_failed(*store, r.error());
+              }
+              list.finish();
               skipped.report(g.history_path);
               return kExitOk;
             }
             Table t({"STARTED", "JOB", "STATUS", "EXIT", "WALL", "CPU", "PEAK MEM", "RUN ID"},
                     {false, false, false, true, true, true, true, false});
-            auto r = store->scan(f, [&](const RunFigures& x) {
-              t.add({format_utc(x.started_at_s), x.job, to_string(x.status), exit_text(x), duration_or_dash(x.wall_s),
-                     duration_or_dash(x.cpu_s), memory_text(x), x.run_id});
-            }, skipped.callback());
+            auto cells = [](const RunFigures& x) -> std::vector<std::string> {
+              return {format_utc(x.started_at_s), x.job, to_string(x.status), exit_text(x), duration_or_dash(x.wall_s),
+                      duration_or_dash(x.cpu_s), memory_text(x), x.run_id};
+            };
+            // Two passes over one snapshot of the history, so no listing is held
+            // in memory: the first measures the columns, the second prints.
+            // The first pass's unreadable rows are the second's: named once, there.
+            bool any = false;
+            auto r = store->read_snapshot([&]() -> Result<void> {
+              auto widths = store->scan(f, [&](const RunFigures& x) {
+                t.measure(cells(x));
+                any = true;
+              }, [](const std::string&, const Error&) {});
+              if (!widths) return widths;
+              if (!any) return {};
+              std::fputs(t.header_line().c_str(), stdout);
+              return store->scan(f, [&](const RunFigures& x) { std::fputs(t.line(cells(x)).c_str(), stdout); },
+                                 skipped.callback());
+            });
             if (!r) return query_failed(*store, r.error());
             skipped.report(g.history_path);
-            if (t.empty()) {
+            if (!any) {
               std::printf("no runs since %s\n", format_utc(*since).c_str());
               return kExitOk;
             }
-            std::fputs(t.render().c_str(), stdout);
             if (f.limit) {
               // Tell people (not scripts: stderr) when the limit hid older runs.
               RunFilter all = f;

@@ -26,7 +26,7 @@ struct Spread {
   size_t n = 0;  // runs that had the figure
   std::optional<double> p50, p95, p99, max, mean;
 };
-// Sorts `values` in place and fills the spread.
+// Fills the spread; reorders `values` (partly sorts them: selection, not a sort).
 Spread spread_of(std::vector<double>& values);
 
 // {"p50": …, "p95": …, "max": …}; null members when there were no values.

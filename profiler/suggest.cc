@@ -80,55 +80,68 @@ unsigned usable_cpus() {
   return online > 0 ? static_cast<unsigned>(online) : 1;
 }
 
+void SuggestAcc::add(const RunFigures& f) {
+  ++runs_;
+  // The limits in force now: the newest run that executed.
+  if (f.status != RunStatus::skipped && (!newest_s_ || f.started_at_s > *newest_s_)) {
+    newest_s_ = f.started_at_s;
+    current_memory_bytes_ = f.memory_max_bytes;
+    current_cpu_pct_ = f.cpu_quota_pct;
+    current_timeout_s_ = f.timeout_s;
+  }
+  by_status_[f.status]++;
+  uint64_t kills = f.oom_kills.value_or(0);
+  if (f.status == RunStatus::oom && kills == 0) kills = 1;
+  if (kills) {
+    oom_kills_ += kills;
+    if (f.memory_max_bytes) oom_limit_ = std::max(oom_limit_.value_or(0), *f.memory_max_bytes);
+  }
+  if (f.status == RunStatus::timeout) {
+    ++timeouts_;
+    if (f.timeout_s) timeout_limit_ = std::max(timeout_limit_.value_or(0), *f.timeout_s);
+  }
+  if (f.status != RunStatus::ok) return;
+  ok_runs_++;
+  if (f.memory_peak_bytes) peaks_.push_back(static_cast<double>(*f.memory_peak_bytes));
+  if (f.max_rss_bytes) rss_.push_back(static_cast<double>(*f.max_rss_bytes));
+  if (f.wall_s) walls_.push_back(*f.wall_s);
+  if (f.cpu_s && f.wall_s && *f.wall_s > 0) util_.push_back(100.0 * *f.cpu_s / *f.wall_s);
+  if (f.cpu_throttled_s && f.wall_s && *f.wall_s > 0) {
+    throttled_share_sum_ += *f.cpu_throttled_s / *f.wall_s;
+    ++throttled_n_;
+  }
+}
+
 Suggestion suggest_limits(const std::string& job, const std::vector<RunFigures>& runs, double headroom,
                           double window_days, std::optional<unsigned> host_cpus) {
+  SuggestAcc acc;
+  for (const RunFigures& f : runs) acc.add(f);
+  return acc.finish(job, headroom, window_days, host_cpus);
+}
+
+Suggestion SuggestAcc::finish(const std::string& job, double headroom, double window_days,
+                              std::optional<unsigned> host_cpus) {
+  // Taken out first: the accumulator is empty again whichever way this returns.
+  SuggestAcc a = std::move(*this);
+  *this = SuggestAcc();
   Suggestion s;
   s.job = job;
-  s.runs = runs.size();
-
-  // The limits in force now: the newest run that executed.
-  const RunFigures* newest = nullptr;
-  for (const RunFigures& f : runs) {
-    if (f.status == RunStatus::skipped) continue;
-    if (!newest || f.started_at_s > newest->started_at_s) newest = &f;
-  }
-  if (newest) {
-    s.current_memory_bytes = newest->memory_max_bytes;
-    s.current_cpu_pct = newest->cpu_quota_pct;
-    s.current_timeout_s = newest->timeout_s;
-  }
-
-  std::map<RunStatus, uint64_t> by_status;
-  std::vector<double> peaks, rss, util, walls;
-  double throttled_share_sum = 0;
-  uint64_t throttled_n = 0;
-  uint64_t oom_kills = 0;
-  std::optional<uint64_t> oom_limit;
-  uint64_t timeouts = 0;
-  std::optional<double> timeout_limit;
-  for (const RunFigures& f : runs) {
-    by_status[f.status]++;
-    uint64_t kills = f.oom_kills.value_or(0);
-    if (f.status == RunStatus::oom && kills == 0) kills = 1;
-    if (kills) {
-      oom_kills += kills;
-      if (f.memory_max_bytes) oom_limit = std::max(oom_limit.value_or(0), *f.memory_max_bytes);
-    }
-    if (f.status == RunStatus::timeout) {
-      ++timeouts;
-      if (f.timeout_s) timeout_limit = std::max(timeout_limit.value_or(0), *f.timeout_s);
-    }
-    if (f.status != RunStatus::ok) continue;
-    s.ok_runs++;
-    if (f.memory_peak_bytes) peaks.push_back(static_cast<double>(*f.memory_peak_bytes));
-    if (f.max_rss_bytes) rss.push_back(static_cast<double>(*f.max_rss_bytes));
-    if (f.wall_s) walls.push_back(*f.wall_s);
-    if (f.cpu_s && f.wall_s && *f.wall_s > 0) util.push_back(100.0 * *f.cpu_s / *f.wall_s);
-    if (f.cpu_throttled_s && f.wall_s && *f.wall_s > 0) {
-      throttled_share_sum += *f.cpu_throttled_s / *f.wall_s;
-      ++throttled_n;
-    }
-  }
+  s.runs = a.runs_;
+  s.ok_runs = a.ok_runs_;
+  s.current_memory_bytes = a.current_memory_bytes_;
+  s.current_cpu_pct = a.current_cpu_pct_;
+  s.current_timeout_s = a.current_timeout_s_;
+  const auto& by_status = a.by_status_;
+  auto& peaks = a.peaks_;
+  auto& rss = a.rss_;
+  auto& util = a.util_;
+  auto& walls = a.walls_;
+  const double throttled_share_sum = a.throttled_share_sum_;
+  const uint64_t throttled_n = a.throttled_n_;
+  const uint64_t oom_kills = a.oom_kills_;
+  const std::optional<uint64_t> oom_limit = a.oom_limit_;
+  const uint64_t timeouts = a.timeouts_;
+  const std::optional<double> timeout_limit = a.timeout_limit_;
 
   std::string outcomes;
   for (const auto& [status, n] : by_status) outcomes += (outcomes.empty() ? "" : ", ") + fmt::format("{} {}", n, to_string(status));
@@ -349,23 +362,35 @@ Command add_suggest(CLI::App& parent, const Global& g) {
             }
             auto store = open_history(g);
             if (!store) return store.error();
-            std::map<std::string, std::vector<RunFigures>> per_job;
+            // One job's figures in memory at a time (rows come grouped by job);
+            // the suggestions themselves are a few lines per job.
+            double days = std::round((now - *since) / 86400.0 * 10) / 10;
+            unsigned cpus = usable_cpus();
+            std::vector<Suggestion> suggestions;
+            SuggestAcc acc;
+            std::string current;
             RunFilter f;
             if (!opts->job.empty()) f.job = opts->job;
             f.since_unix_s = *since;
+            f.by_job = true;
             SkippedRows skipped;
-            if (auto r = store->scan(f, [&](const RunFigures& x) { per_job[x.job].push_back(x); }, skipped.callback());
-                !r)
-              return query_failed(*store, r.error());
-            if (!opts->job.empty() && per_job.empty()) {
+            auto r = store->scan(f, [&](const RunFigures& x) {
+              if (x.job != current) {
+                if (!acc.empty()) suggestions.push_back(acc.finish(current, opts->headroom, days, cpus));
+                current = x.job;
+              }
+              acc.add(x);
+            }, skipped.callback());
+            if (!r) return query_failed(*store, r.error());
+            if (!acc.empty()) suggestions.push_back(acc.finish(current, opts->headroom, days, cpus));
+            if (!opts->job.empty() && suggestions.empty()) {
               print_error("no runs of job '" + opts->job + "' since " + format_utc(*since));
               return kExitNotFound;
             }
-            double days = (now - *since) / 86400.0;
             nlohmann::json arr = nlohmann::json::array();
             int rc = kExitOk;
-            for (const auto& [job, runs] : per_job) {
-              Suggestion s = suggest_limits(job, runs, opts->headroom, std::round(days * 10) / 10, usable_cpus());
+            for (const Suggestion& s : suggestions) {
+              const std::string& job = s.job;
               nlohmann::json j = suggestion_json(s);
               if (!g.json) std::fputs(suggestion_text(s).c_str(), stdout);
               if (opts->write && s.enough_data && opts->config.empty() && !valid_job_name(job)) {

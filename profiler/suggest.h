@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +45,32 @@ struct Suggestion {
   // The same as config values ("1536M", "150%", "50m"); "" when not suggested.
   std::string memory, cpu, timeout;
   std::vector<std::string> evidence;
+};
+
+// One job's evidence while its runs are read, in any order: counts, the limits of
+// the newest run, and the figures whose percentiles are suggested (three doubles
+// per successful run at most). Streaming callers keep one at a time.
+class SuggestAcc {
+ public:
+  void add(const RunFigures& f);
+  bool empty() const { return runs_ == 0; }
+  // The suggestion (see suggest_limits); leaves the accumulator empty.
+  Suggestion finish(const std::string& job, double headroom, double window_days,
+                    std::optional<unsigned> host_cpus = std::nullopt);
+
+ private:
+  uint64_t runs_ = 0, ok_runs_ = 0;
+  std::optional<double> newest_s_;
+  std::optional<uint64_t> current_memory_bytes_;
+  std::optional<double> current_cpu_pct_, current_timeout_s_;
+  std::map<RunStatus, uint64_t> by_status_;
+  std::vector<double> peaks_, rss_, util_, walls_;
+  double throttled_share_sum_ = 0;
+  uint64_t throttled_n_ = 0;
+  uint64_t oom_kills_ = 0;
+  std::optional<uint64_t> oom_limit_;
+  uint64_t timeouts_ = 0;
+  std::optional<double> timeout_limit_;
 };
 
 // `runs`: the job's runs in the window (any order, any status). `host_cpus`: the

@@ -27,9 +27,8 @@ bool is_failure(RunStatus s) {
   }
 }
 
-void SummaryBuilder::add(const RunFigures& f) {
-  Acc& a = jobs_[f.job];
-  JobSummary& s = a.s;
+void JobSummaryAcc::add(const RunFigures& f) {
+  JobSummary& s = s_;
   s.runs++;
   if (!s.last_run_s || f.started_at_s > *s.last_run_s) s.last_run_s = f.started_at_s;
   switch (f.status) {
@@ -45,36 +44,50 @@ void SummaryBuilder::add(const RunFigures& f) {
   if (f.status == RunStatus::oom && kills == 0) kills = 1;
   s.oom_kills += kills;
   if (f.status == RunStatus::skipped || f.status == RunStatus::running || f.status == RunStatus::lost) return;
-  if (f.wall_s) a.wall.push_back(*f.wall_s);
-  if (f.cpu_s) a.cpu.push_back(*f.cpu_s);
-  if (f.memory_peak_bytes) a.mem.push_back(static_cast<double>(*f.memory_peak_bytes));
-  if (f.db_queries) a.db.push_back(*f.db_queries);
+  if (f.wall_s) wall_.push_back(*f.wall_s);
+  if (f.cpu_s) cpu_.push_back(*f.cpu_s);
+  if (f.memory_peak_bytes) mem_.push_back(static_cast<double>(*f.memory_peak_bytes));
+  if (f.db_queries) db_.push_back(*f.db_queries);
   if (f.cpu_throttled_s) {
-    a.throttled_sum += *f.cpu_throttled_s;
-    a.throttled_n++;
+    throttled_sum_ += *f.cpu_throttled_s;
+    throttled_n_++;
   }
 }
+
+JobSummary JobSummaryAcc::finish(const std::string& job, const std::map<std::string, double>& last_success) {
+  JobSummary out = std::move(s_);
+  out.job = job;
+  out.wall_s = spread_of(wall_);
+  out.cpu_s = spread_of(cpu_);
+  out.memory_peak_bytes = spread_of(mem_);
+  out.db_queries = spread_of(db_);
+  if (throttled_n_) out.cpu_throttled_mean_s = throttled_sum_ / static_cast<double>(throttled_n_);
+  if (auto it = last_success.find(job); it != last_success.end()) out.last_success_s = it->second;
+  *this = JobSummaryAcc();  // frees the figures
+  return out;
+}
+
+void SummaryBuilder::add(const RunFigures& f) { jobs_[f.job].add(f); }
 
 std::vector<JobSummary> SummaryBuilder::finish(const std::map<std::string, double>& last_success) {
   std::vector<JobSummary> out;
   out.reserve(jobs_.size());
-  std::vector<std::pair<const std::string, Acc>*> sorted;
+  std::vector<std::pair<const std::string, JobSummaryAcc>*> sorted;
   for (auto& entry : jobs_) sorted.push_back(&entry);
   std::sort(sorted.begin(), sorted.end(), [](auto* x, auto* y) { return x->first < y->first; });
-  for (auto* entry : sorted) {
-    const std::string& job = entry->first;
-    Acc& a = entry->second;
-    a.s.job = job;
-    a.s.wall_s = spread_of(a.wall);
-    a.s.cpu_s = spread_of(a.cpu);
-    a.s.memory_peak_bytes = spread_of(a.mem);
-    a.s.db_queries = spread_of(a.db);
-    if (a.throttled_n) a.s.cpu_throttled_mean_s = a.throttled_sum / static_cast<double>(a.throttled_n);
-    if (auto it = last_success.find(job); it != last_success.end()) a.s.last_success_s = it->second;
-    out.push_back(std::move(a.s));
-  }
+  for (auto* entry : sorted) out.push_back(entry->second.finish(entry->first, last_success));
   jobs_.clear();
   return out;
+}
+
+Result<std::vector<JobSummary>> summarize(const HistoryStore& store, const RunFilter& filter,
+                                          const HistoryStore::CorruptRowFn& on_corrupt) {
+  SummaryBuilder b;
+  auto r = store.scan_summary(filter, [&](const RunFigures& f) { b.add(f); }, on_corrupt);
+  if (!r) return std::unexpected(r.error());
+  auto last = store.last_success_by_job();
+  if (!last) return std::unexpected(last.error());
+  return b.finish(*last);
 }
 
 nlohmann::json summary_json(const std::vector<JobSummary>& jobs, double since_unix_s) {
@@ -142,20 +155,16 @@ Command add_summary(CLI::App& parent, const Global& g) {
             RunFilter f;
             if (!opts->job.empty()) f.job = opts->job;
             f.since_unix_s = *since;
-            SummaryBuilder b;
             SkippedRows skipped;
-            if (auto r = store->scan(f, [&](const RunFigures& x) { b.add(x); }, skipped.callback()); !r)
-              return query_failed(*store, r.error());
-            auto last = store->last_success_by_job();
-            if (!last) return query_failed(*store, last.error());
-            auto jobs = b.finish(*last);
+            auto jobs = summarize(*store, f, skipped.callback());
+            if (!jobs) return query_failed(*store, jobs.error());
             if (g.json) {
-              std::printf("%s\n", json_text(summary_json(jobs, *since), 2).c_str());
-            } else if (jobs.empty()) {
+              std::printf("%s\n", json_text(summary_json(*jobs, *since), 2).c_str());
+            } else if (jobs->empty()) {
               std::printf("no runs since %s%s\n", format_utc(*since).c_str(),
                           opts->job.empty() ? "" : (" for job " + term_text(opts->job)).c_str());
             } else {
-              std::fputs(summary_table(jobs).c_str(), stdout);
+              std::fputs(summary_table(*jobs).c_str(), stdout);
             }
             skipped.report(g.history_path);
             return kExitOk;

@@ -34,6 +34,25 @@ struct JobSummary {
   std::optional<double> last_run_s;            // newest start in the window
 };
 
+// One job's counts and figures while its runs are read, in any order. Holds the
+// job's figures (four doubles per run at most) until finish(): streaming callers
+// (the report: HistoryStore::scan with RunFilter::by_job) keep one at a time.
+class JobSummaryAcc {
+ public:
+  void add(const RunFigures& f);
+  // The job's summary; `last_success` as for SummaryBuilder::finish. Leaves the
+  // accumulator empty, ready for the next job.
+  JobSummary finish(const std::string& job, const std::map<std::string, double>& last_success);
+  bool empty() const { return s_.runs == 0; }
+
+ private:
+  JobSummary s_;
+  std::vector<double> wall_, cpu_, mem_, db_;
+  double throttled_sum_ = 0;
+  uint64_t throttled_n_ = 0;
+};
+
+// Every job at once, for rows in any order (small histories, tests).
 class SummaryBuilder {
  public:
   void add(const RunFigures& f);
@@ -42,14 +61,16 @@ class SummaryBuilder {
   std::vector<JobSummary> finish(const std::map<std::string, double>& last_success);
 
  private:
-  struct Acc {
-    JobSummary s;
-    std::vector<double> wall, cpu, mem, db;
-    double throttled_sum = 0;
-    uint64_t throttled_n = 0;
-  };
-  std::unordered_map<std::string, Acc> jobs_;  // hashed: one lookup per run of a million
+  std::unordered_map<std::string, JobSummaryAcc> jobs_;  // hashed: one lookup per run
 };
+
+// Summaries of the jobs with runs matching `filter`, sorted by name, in one pass
+// over the columns summaries read (HistoryStore::scan_summary) in storage order:
+// no sort, the fastest way through a large window. Memory: one double per figure
+// of each executed run of the window (JobSummaryAcc). Damaged rows go to
+// `on_corrupt`.
+Result<std::vector<JobSummary>> summarize(const HistoryStore& store, const RunFilter& filter,
+                                          const HistoryStore::CorruptRowFn& on_corrupt);
 
 bool is_failure(RunStatus s);
 

@@ -6,3 +6,9 @@ cronrun_unit_test(profiler_test SOURCES profiler_test.cc LIBS cronrun_profiler)
 if(TARGET cronrun_planner)
   cronrun_unit_test(profiler_files_test SOURCES profiler_files_test.cc LIBS cronrun_planner)
 endif()
+# Streamed cronprof (one job at a time, listings printed as read) equals the
+# whole-history forms on a small real history; memory is measured by
+# bench/history_1m.sh, not asserted.
+if(TARGET cronrun_planner)
+  cronrun_unit_test(profiler_stream_test SOURCES profiler_stream_test.cc LIBS cronrun_planner)
+endif()
