@@ -21,11 +21,12 @@
 //
 // The window between loading the filter and execve: the child calls only
 // sendmsg(transfer fd), execve, and on a failed exec write(status fd) and
-// exit_group. None of them may be sent to the listener, or the child would wait
+// exit_group (and, in sanitized builds, sigaltstack(NULL, ...), which the ASan
+// runtime calls before a [[noreturn]] call). None of them may be sent to the listener, or the child would wait
 // for an answer nobody can give yet (the runner is blocked reading the status
 // pipe). execve, exit and exit_group are allowed by every profile; sendmsg and
-// write are allowed on exactly those two descriptors when the profile does not
-// allow them at all (both fds are O_CLOEXEC, so after exec the same numbers are
+// write are allowed on exactly those two descriptors, and sigaltstack only as a
+// query, when the profile does not allow them at all (both fds are O_CLOEXEC, so after exec the same numbers are
 // whatever the job opens there: documented hole for profiles denying sendmsg or
 // write, which no real job passes anyway).
 //

@@ -1,0 +1,10 @@
+# seccomp filters on real programs (DESIGN §11): the filter loaded in a forked
+# child exactly as the runner's spawn does, the listener run by the test as the
+# supervisor will. The probe makes single syscalls (keyctl, io_uring_setup,
+# ptrace, i386 and x32 entry points) and is never sanitized: it runs under the
+# filter, where only its own syscalls should be seen.
+add_executable(seccomp-probe seccomp_probe.c)
+cronrun_warnings(seccomp-probe)
+cronrun_integration_test(seccomp_integration_test SOURCES seccomp_test.cc seccomp_harness.cc LIBS cronrun_seccomp)
+add_dependencies(seccomp_integration_test seccomp-probe)
+target_compile_definitions(seccomp_integration_test PRIVATE CRONRUN_SECCOMP_PROBE="$<TARGET_FILE:seccomp-probe>")
