@@ -46,6 +46,10 @@ Result<void> check(int rc, const std::string& what) {
   return fail_sys("libseccomp " + what, "", -rc);
 }
 
+// A comparison on the first argument with every field set (libseccomp's SCMP_A0
+// leaves datum_b implicit, which clang's -Wextra reports).
+scmp_arg_cmp arg0(scmp_compare op, uint64_t a, uint64_t b = 0) { return scmp_arg_cmp{0, op, a, b}; }
+
 bool allows(const Profile& p, int nr) { return std::binary_search(p.allowed.begin(), p.allowed.end(), nr); }
 
 }  // namespace
@@ -67,12 +71,12 @@ Result<CompiledFilter> compile_filter(const Profile& profile, const ExecWindow& 
     if (nr == nr_clone3) continue;  // ENOSYS below, whatever the profile says
     if (nr == nr_clone) {
       auto r = check(seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1,
-                                      SCMP_A0(SCMP_CMP_MASKED_EQ, kCloneNamespaceFlags, 0)),
+                                      arg0(SCMP_CMP_MASKED_EQ, kCloneNamespaceFlags, 0)),
                      "rule clone without namespace flags");
       if (!r) return std::unexpected(r.error());
     } else if (nr == nr_personality) {
       for (uint32_t v : kAllowedPersonalities) {
-        auto r = check(seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, v)),
+        auto r = check(seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1, arg0(SCMP_CMP_MASKED_EQ, 0xffffffffu, v)),
                        fmt::format("rule personality {:#x}", v));
         if (!r) return std::unexpected(r.error());
       }
@@ -88,7 +92,7 @@ Result<CompiledFilter> compile_filter(const Profile& profile, const ExecWindow& 
   auto window_rule = [&](const char* name, int fd) -> Result<void> {
     const int nr = syscall_number(name);
     if (fd < 0 || nr < 0 || allows(profile, nr)) return {};
-    return check(seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, static_cast<uint64_t>(fd))),
+    return check(seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1, arg0(SCMP_CMP_EQ, static_cast<uint64_t>(fd))),
                  fmt::format("rule {} on fd {}", name, fd));
   };
   if (auto r = window_rule("sendmsg", window.transfer_fd); !r) return std::unexpected(r.error());
