@@ -8,3 +8,9 @@ cronrun_warnings(seccomp-probe)
 cronrun_integration_test(seccomp_integration_test SOURCES seccomp_test.cc seccomp_harness.cc LIBS cronrun_seccomp)
 add_dependencies(seccomp_integration_test seccomp-probe)
 target_compile_definitions(seccomp_integration_test PRIVATE CRONRUN_SECCOMP_PROBE="$<TARGET_FILE:seccomp-probe>")
+
+# seccomp-run: a program under a profile with the test supervisor, for
+# bench/seccomp.sh (and by hand) until cronrun itself takes --seccomp.
+add_executable(seccomp-run seccomp_run_main.cc seccomp_harness.cc)
+cronrun_target(seccomp-run)
+target_link_libraries(seccomp-run PRIVATE cronrun_seccomp)

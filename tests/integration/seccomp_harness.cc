@@ -132,6 +132,7 @@ RunOutcome run_filtered(const Profile* profile, const std::vector<std::string>& 
   const auto deadline = started + opt.limit;
   bool exited = false;
   std::optional<Clock::time_point> drain_until;
+  bool hung_up = false;
   while (true) {
     const auto now = Clock::now();
     if (now >= deadline) {
@@ -140,11 +141,11 @@ RunOutcome run_filtered(const Profile* profile, const std::vector<std::string>& 
       ::kill(pid, SIGKILL);
       break;
     }
-    if (exited && (!listener || (drain_until && now >= *drain_until))) break;
+    if (exited && (!listener || hung_up || (drain_until && now >= *drain_until))) break;
     struct pollfd fds[2];
     nfds_t count = 0;
     if (!exited) fds[count++] = {pidfd.get(), POLLIN, 0};
-    if (listener) fds[count++] = {listener->fd(), POLLIN, 0};
+    if (listener && !hung_up) fds[count++] = {listener->fd(), POLLIN, 0};
     const int wait_ms = static_cast<int>(
         std::chrono::duration_cast<std::chrono::milliseconds>((drain_until ? *drain_until : deadline) - now).count());
     int r = ::poll(fds, count, std::max(wait_ms, 1));
@@ -165,6 +166,8 @@ RunOutcome run_filtered(const Profile* profile, const std::vector<std::string>& 
           if (!h) out.error = h.error().message();
         } else if (fds[i].revents & (POLLHUP | POLLERR)) {
           // No task uses the filter any more: everything it will report is in.
+          // Stop polling it (it would stay ready) and keep the summary.
+          hung_up = true;
           if (exited) drain_until = Clock::now();
         }
       }
