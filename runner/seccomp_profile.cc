@@ -219,7 +219,8 @@ Result<Profile> parse_profile(std::string_view text, const std::string& path) {
   auto bad = [&](const std::string& what) { return fail(fmt::format("seccomp profile {}: {}", path, what)); };
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text.begin(), text.end());
+    // Comments are allowed, as in job config files: admins annotate their lists.
+    j = nlohmann::json::parse(text.begin(), text.end(), nullptr, true, true);
   } catch (const nlohmann::json::exception& e) {
     return bad(fmt::format("not valid JSON ({})", e.what()));
   }

@@ -75,6 +75,7 @@ TEST(SeccompProfile, UnknownBuiltInIsAnErrorListingTheChoices) {
 
 TEST(SeccompProfileFile, AnAllowListProfileAllowsItsListAndWhatTheRunnerNeeds) {
   auto p = sc::parse_profile(R"({"schema":"cronrun.seccomp/1","default":"errno","errno":"EACCES",
+                                 // comments are allowed, as in job config files
                                  "allow":["read","write","read"],"note":"x","learned":{"runs":3}})",
                              "/etc/cronrun/p.json");
   ASSERT_TRUE(p) << p.error().message();
