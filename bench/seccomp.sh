@@ -62,13 +62,15 @@ for p in off baseline strict learn; do
 done
 
 echo
-echo "3. start cost per run (/bin/true, median of $starts)"
-printf '%-9s %12s %14s %12s\n' profile compile_us fork-exec_us run_us
+echo "3. start cost per run (/bin/true, median of $starts; resolve = first run of a process:"
+echo "   profile + native syscall table, as in every cronrun run)"
+printf '%-9s %11s %12s %14s %12s\n' profile resolve_us compile_us fork-exec_us run_us
 for p in off baseline strict learn; do
+  r=$("$run" --profile "$p" -- /bin/true 2>/dev/null | sed -n 's/.* resolve_us=\([0-9]*\) .*/\1/p')
   c=$(median compile_us "$p" /bin/true)
   e=$(median exec_us "$p" /bin/true)
   w=$(median wall_us "$p" /bin/true)
-  printf '%-9s %12s %14s %12s\n' "$p" "$c" "$e" "$w"
+  printf '%-9s %11s %12s %14s %12s\n' "$p" "$r" "$c" "$e" "$w"
 done
 
 echo
