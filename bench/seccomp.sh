@@ -8,7 +8,8 @@
 #      to memory) and fork-to-exec with the filter installed (aim: <= 0.1 ms);
 #   4. a counted violation: keyctl() denied through the listener (a round trip to
 #      the supervisor) against an allowed syscall.
-# Best of REPS (default 5) for the loops, median of STARTS (default 50) runs for
+# CPU time of the job (user + system), best of REPS (default 5), for the loops;
+# median of STARTS (default 50) runs for
 # the start cost. Runs the test supervisor's `seccomp-run` from a Release build
 # of its own (BUILD, default build-bench): no sanitizers in the measurements.
 #   bench/seccomp.sh [N]
@@ -26,11 +27,14 @@ cmake --build "$build" -j2 --target seccomp-run seccomp-probe >/dev/null
 run=$build/tests/integration/seccomp-run
 probe=$build/tests/integration/seccomp-probe
 
-# best_wall PROFILE CMD...: the smallest wall_us of $reps runs.
-best_wall() {
-  local profile=$1; shift
+# best_cpu PROFILE CMD...: the smallest CPU time (user + system, µs) of $reps
+# runs: on a shared host, wall time measures the neighbours more than the filter.
+best_cpu() { best cpu_us "$@"; }
+# best FIELD PROFILE CMD...: the smallest FIELD of $reps runs.
+best() {
+  local field=$1 profile=$2; shift 2
   "$run" --profile "$profile" --repeat "$reps" -- "$@" 2>/dev/null |
-    sed -n 's/.* wall_us=\([0-9]*\) .*/\1/p' | sort -n | head -1
+    sed -n "s/.* $field=\([0-9]*\) .*/\1/p" | sort -n | head -1
 }
 # median FIELD PROFILE CMD...: the median of FIELD over $starts runs.
 median() {
@@ -42,10 +46,10 @@ median() {
 echo "host: $(uname -r), $(nproc) CPUs, libseccomp $(pkg-config --modversion libseccomp)"
 echo
 echo "1. per syscall: $n x getppid()"
-printf '%-9s %12s %12s %12s\n' profile wall_ms ns/syscall +ns/syscall
+printf '%-9s %12s %12s %12s\n' profile cpu_ms ns/syscall +ns/syscall
 base=
 for p in off baseline strict learn; do
-  w=$(best_wall "$p" "$probe" getppid-loop "$n")
+  w=$(best_cpu "$p" "$probe" getppid-loop "$n")
   [ -n "$base" ] || base=$w
   awk -v p="$p" -v w="$w" -v b="$base" -v n="$n" \
     'BEGIN { printf "%-9s %12.1f %12.1f %12.1f\n", p, w / 1000, w * 1000 / n, (w - b) * 1000 / n }'
@@ -53,10 +57,10 @@ done
 
 echo
 echo "2. syscall-heavy workload: tar -cf /dev/null /usr/share/doc"
-printf '%-9s %12s %10s\n' profile wall_ms overhead
+printf '%-9s %12s %10s\n' profile cpu_ms overhead
 base=
 for p in off baseline strict learn; do
-  w=$(best_wall "$p" /usr/bin/tar -cf /dev/null /usr/share/doc)
+  w=$(best_cpu "$p" /usr/bin/tar -cf /dev/null /usr/share/doc)
   [ -n "$base" ] || base=$w
   awk -v p="$p" -v w="$w" -v b="$base" 'BEGIN { printf "%-9s %12.1f %9.1f%%\n", p, w / 1000, (w - b) * 100 / b }'
 done
@@ -75,7 +79,8 @@ done
 
 echo
 echo "4. a counted violation: $violations x keyctl() under baseline (EPERM via the listener)"
-allowed=$(best_wall baseline "$probe" getppid-loop "$violations")
-denied=$(best_wall baseline "$probe" denied-loop "$violations")
+# Wall time here: the round trip includes the supervisor's work.
+allowed=$(best wall_us baseline "$probe" getppid-loop "$violations")
+denied=$(best wall_us baseline "$probe" denied-loop "$violations")
 awk -v a="$allowed" -v d="$denied" -v n="$violations" \
   'BEGIN { printf "allowed %.1f ms, denied %.1f ms: %.2f us per counted violation\n", a / 1000, d / 1000, (d - a) / n }'

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -157,7 +158,10 @@ RunOutcome run_filtered(const Profile* profile, const std::vector<std::string>& 
     for (nfds_t i = 0; i < count; ++i) {
       if (fds[i].revents == 0) continue;
       if (fds[i].fd == pidfd.get()) {
-        ::waitpid(pid, &out.wait_status, 0);
+        struct rusage ru {};
+        ::wait4(pid, &out.wait_status, 0, &ru);
+        out.cpu_us = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
         exited = true;
         drain_until = Clock::now() + std::chrono::seconds(5);
       } else if (listener) {

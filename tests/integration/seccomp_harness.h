@@ -38,6 +38,7 @@ struct RunOutcome {
   bool timed_out = false;
   std::optional<Summary> summary;  // when the listener was received and kept
   double exec_ms = 0;       // fork to exec outcome known
+  double cpu_us = 0;        // the child's user + system CPU (its waited-for children included)
 };
 
 // `profile` nullptr: no filter (the unfiltered reference run).

@@ -3,7 +3,7 @@
 // itself takes --seccomp.
 //   seccomp-run [--profile off|baseline|strict|learn|FILE] [--repeat N]
 //               [--learned-out FILE] -- PROGRAM ARGS...
-// Prints one line per run: "run=I resolve_us=R compile_us=C exec_us=E wall_us=W status=S
+// Prints one line per run: "run=I resolve_us=R compile_us=C exec_us=E wall_us=W cpu_us=U status=S
 // violations=V", then the last run's `seccomp` record object on a line of its own.
 #include <sys/wait.h>
 #include <unistd.h>
@@ -78,8 +78,8 @@ int main(int argc, char** argv) {
     auto o = sc::testing::run_filtered(profile ? &*profile : nullptr, cmd, opt);
     const double wall_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
     last_status = o.wait_status >= 0 && WIFEXITED(o.wait_status) ? WEXITSTATUS(o.wait_status) : 128;
-    std::printf("run=%d resolve_us=%.0f compile_us=%.0f exec_us=%.0f wall_us=%.0f status=\"%s\" violations=%llu\n", run, resolve_us, compile_us,
-                o.exec_ms * 1000.0, wall_us, sc::testing::describe(o).c_str(),
+    std::printf("run=%d resolve_us=%.0f compile_us=%.0f exec_us=%.0f wall_us=%.0f cpu_us=%.0f status=\"%s\" violations=%llu\n", run, resolve_us, compile_us,
+                o.exec_ms * 1000.0, wall_us, o.cpu_us, sc::testing::describe(o).c_str(),
                 o.summary ? static_cast<unsigned long long>(o.summary->violations_total) : 0ULL);
     if (run + 1 == repeat && o.summary) {
       std::printf("%s\n", o.summary->to_json().dump().c_str());
