@@ -41,3 +41,4 @@ int cronrun_fuzz_cronrun_call(const uint8_t* data, size_t size);
 int cronrun_fuzz_run_record(const uint8_t* data, size_t size);
 int cronrun_fuzz_history_row(const uint8_t* data, size_t size);
 int cronrun_fuzz_journal(const uint8_t* data, size_t size);
+int cronrun_fuzz_seccomp_profile(const uint8_t* data, size_t size);

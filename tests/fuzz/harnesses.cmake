@@ -3,7 +3,7 @@
 #   name -> source file, and the libraries it needs.
 set(CRONRUN_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 set(CRONRUN_FUZZ_HARNESSES units job_config counters cgroup_host cgroup_files crontab cronrun_call run_record
-    history_row journal)
+    history_row journal seccomp_profile)
 set(CRONRUN_FUZZ_LIBS_units cronrun_common)
 set(CRONRUN_FUZZ_LIBS_job_config cronrun_runner)
 set(CRONRUN_FUZZ_LIBS_counters cronrun_runner)
@@ -14,6 +14,7 @@ set(CRONRUN_FUZZ_LIBS_cronrun_call cronrun_planner)
 set(CRONRUN_FUZZ_LIBS_run_record cronrun_common nlohmann_json::nlohmann_json)
 set(CRONRUN_FUZZ_LIBS_history_row cronrun_history)
 set(CRONRUN_FUZZ_LIBS_journal cronrun_common)
+set(CRONRUN_FUZZ_LIBS_seccomp_profile cronrun_seccomp)
 
 # The pure job config parser arrives with issue 14's CLI work; until then the
 # harness goes through load_job_config() and a temporary file.

@@ -37,6 +37,7 @@ constexpr Harness kHarnesses[] = {
     {"cgroup_files", cronrun_fuzz_cgroup_files}, {"crontab", cronrun_fuzz_crontab},
     {"cronrun_call", cronrun_fuzz_cronrun_call}, {"run_record", cronrun_fuzz_run_record},
     {"history_row", cronrun_fuzz_history_row}, {"journal", cronrun_fuzz_journal},
+    {"seccomp_profile", cronrun_fuzz_seccomp_profile},
 };
 
 struct SavedInput {
