@@ -38,9 +38,11 @@ append="$append rdinit=/init init_on_free=0"
 [ -n "${CRONRUN_VM_ONLY:-}" ] && append="$append vmtest.only=$CRONRUN_VM_ONLY"
 limit=${CRONRUN_VM_TIMEOUT:-240}
 
-# 1.5 GiB: the initramfs lives in RAM, and 60-many runs 20 sanitized cronruns at
-# once (~36 MiB of ASan anonymous memory each); 1 GiB ran out.
-mem=${CRONRUN_VM_MEM:-1536}
+# 2.5 GiB: the initramfs lives in RAM, and 60-many runs 20 sanitized cronruns at
+# once; a debug ASan cronrun's anonymous memory is its relocated data and shadow
+# (about 56 MiB each since the job model and journal; a release build's is under
+# 1 MiB), and 1.5 GiB ran out (the OOM killer took runs of 60-many).
+mem=${CRONRUN_VM_MEM:-2560}
 say "booting $kernel under ${CRONRUN_VM_ACCEL:-tcg} (limit ${limit}s), console in $log"
 start=$(date +%s)
 set +e
