@@ -103,7 +103,7 @@ Result<UniqueFd> walk(const std::string& path, std::optional<mode_t> create_mode
     if (!target.empty() && target[0] == '/') {
       cur = open_fd("/", O_RDONLY | O_DIRECTORY);
       if (!cur) return std::unexpected(std::move(cur.error()));
-      at = "/";
+      at.assign(1, '/');  // (not `= "/"`: g++ 12 -O2 warns falsely, -Wrestrict)
     }
   }
   return cur;
