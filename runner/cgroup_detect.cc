@@ -32,19 +32,6 @@ namespace cronrun::cgroup {
 
 namespace {
 
-bool contains(const std::vector<std::string>& v, std::string_view s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
-
-std::string join_words(const std::vector<std::string>& v, const char* sep = " ") {
-  std::string out;
-  for (const auto& s : v) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
-
 bool is_ours(std::string_view controller) { return is_used_v1_controller(controller); }
 
 struct Creds {

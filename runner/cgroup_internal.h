@@ -165,6 +165,9 @@ inline bool is_used_v1_controller(std::string_view controller) {
     if (controller == c) return true;
   return false;
 }
+// Is `s` one of `v`; `v` joined by `sep` (cgroup_read.cc), for the hierarchy lists.
+bool contains(const std::vector<std::string>& v, std::string_view s);
+std::string join_words(const std::vector<std::string>& v, const char* sep = " ");
 
 // What the unified leaf of a hybrid run offers by itself, without controllers.
 struct UnifiedLeafFeatures {

@@ -35,8 +35,6 @@ Result<Layout> parse_layout(std::string_view text) {
   return fail("expected a cgroup layout (v2, v1, hybrid or none), got '" + std::string(text) + "'");
 }
 
-namespace {
-
 bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
@@ -49,6 +47,8 @@ std::string join_words(const std::vector<std::string>& v, const char* sep) {
   }
   return out;
 }
+
+namespace {
 
 bool is_ours(std::string_view controller) { return is_used_v1_controller(controller); }
 

@@ -34,16 +34,6 @@ namespace {
 constexpr int kRemoveBusyRetries = 50;  // x 2 ms
 constexpr int kCreateRaceRetries = 3;
 
-bool contains(const std::vector<std::string>& v, std::string_view s) {
-  return std::find(v.begin(), v.end(), s) != v.end();
-}
-
-std::string join_words(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& w : v) out += (out.empty() ? "" : " ") + w;
-  return out;
-}
-
 std::vector<std::string> components(std::string_view relative) {
   std::vector<std::string> out;
   size_t i = 0;
