@@ -262,9 +262,8 @@ void Run::record_finished() {
 }
 
 // The `started` record (evidence if this runner dies) lands before the job
-// exists. A history that stays locked past the busy timeout, or cannot be
-// written, ends the run with nothing started, instead of holding the runner in
-// SQLite's busy handler while the job runs unsupervised.
+// exists. A journal that cannot be written ends the run with nothing started:
+// a job is never run unrecorded.
 Result<void> Run::record_started() {
   if (const auto n = sink_->note(); n && (!rec_.isolation.note || rec_.isolation.note->find(*n) == std::string::npos))
     note(*n);
@@ -356,8 +355,10 @@ Step<void> Run::check_output_paths() {
   return {};
 }
 
-// Only the default location's directories are created; a damaged history is
-// moved aside (kept) and a new one started, said here once and in the record.
+// Only the default location's directories are created. The run appends to the
+// history's journal; SQLite is opened only to fold it (runner/journal_sink.h), or
+// once by the first run, which creates the history (a damaged one is moved aside,
+// kept, and said here and in the record).
 Step<void> Run::open_sink() {
   if (!paths_.history) return {};
   auto s = seams_.open_sink(*paths_.history, paths_.history_is_default);
