@@ -27,6 +27,7 @@
 #include "common/safe_file.h"
 #include "runner/counters.h"
 #include "runner/db_counter.h"
+#include "runner/footprint.h"
 #include "runner/journal_sink.h"
 #include "runner/lock.h"
 #include "runner/log.h"
@@ -548,6 +549,9 @@ Step<Started> Run::start(Placed& placed, Prepared& prepared) {
 
 Collected Run::supervise_and_collect(Placed& placed, Prepared& prepared, Started& started) {
   SuperviseConfig cfg{spec_.timeout, spec_.kill_after, spec_.keep_orphans, &prepared.output};
+  // From here to the job's end the runner only waits: what it held of its own
+  // code for start-up need not stay mapped (and counted) while it does.
+  if (auto r = drop_own_read_only_pages(); !r) log::info(fmt::format("supervisor footprint: {}", r.error().message()));
   auto outcome = supervise(*started.job, *placed.where, cfg, seams_.clock, started.spawned_at);
   rec_.wall_s = seconds_between(started.spawned_at, seams_.clock.steady());
   rec_.finished_at = now();
