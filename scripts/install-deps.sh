@@ -4,10 +4,14 @@
 set -euo pipefail
 
 build=(cmake g++ gcc make pkg-config libcgroup-dev cgroup-tools libseccomp-dev libspdlog-dev
-       libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libsqlite3-dev sqlite3)
+       libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libsqlite3-dev sqlite3
+       libsystemd-dev libcurl4-openssl-dev)
 runtime=(time util-linux procps)
 # cgroup v2 test tier: a throwaway VM under TCG with Debian's own kernel.
 vm=(qemu-system-x86 busybox-static cpio binutils)
+# The Debian package (debian/) and the `host` tier: a Debian 12 image with systemd and cron,
+# built from this machine's own apt sources.
+pkg=(debhelper dpkg-dev lintian fakeroot mmdebstrap)
 # Real database servers and client libraries for the DB-query counter tier.
 db=(postgresql mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-perl libdbd-mysql-perl python3-psycopg2 python3-psycopg python3-pymysql ruby-pg php-cli php-pgsql)
 # promtool (prometheus) checks `cronprof export --format prometheus`.
@@ -22,7 +26,7 @@ fuzz=(clang-16 libclang-rt-16-dev llvm-16)
 want=("${build[@]}" "${runtime[@]}")
 case "${1:-all}" in
   build) ;;
-  all) want+=("${vm[@]}" "${db[@]}" "${tools[@]}" "${browser[@]}" "${fuzz[@]}") ;;
+  all) want+=("${pkg[@]}" "${vm[@]}" "${db[@]}" "${tools[@]}" "${browser[@]}" "${fuzz[@]}") ;;
   *) echo "usage: $0 [build|all]" >&2; exit 2 ;;
 esac
 
