@@ -5,20 +5,27 @@
 
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
+#include "common/run_record.h"
+#include "runner/report.h"
 #include "runner/seccomp_filter.h"
 #include "runner/seccomp_listener.h"
 #include "runner/seccomp_profile.h"
+#include "runner/seccomp_record.h"
 
 namespace sc = cronrun::seccomp;
 
@@ -246,6 +253,170 @@ TEST(SeccompSummary, LearnedProfileIsAProfileFileAllowingStrictPlusWhatWasSeen) 
   EXPECT_FALSE(allows(*p, "ptrace"));
   auto strict = sc::builtin_profile("strict");
   EXPECT_EQ(p->allowed.size(), strict->allowed.size() + 2);
+}
+
+// --- the compiled-filter cache (seccomp_cache.cc) -----------------------------
+
+class SeccompCache : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cronrun-seccomp-cache.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::vector<std::filesystem::path> cached() const {
+    std::vector<std::filesystem::path> out;
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) out.push_back(e.path());
+    return out;
+  }
+  static std::vector<sock_filter> insns(const sc::CompiledFilter& f) { return {f.data(), f.data() + f.size()}; }
+  static bool same(const sc::CompiledFilter& a, const sc::CompiledFilter& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(sock_filter)) == 0;
+  }
+  std::string dir_;
+};
+
+TEST_F(SeccompCache, TheFirstRunCompilesAndKeepsTheProgramLaterRunsReadIt) {
+  auto p = sc::builtin_profile("strict");
+  ASSERT_TRUE(p);
+  std::string note;
+  auto first = sc::load_filter(*p, {5, 6}, dir_, &note);
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(note, "");
+  auto compiled = sc::compile_filter(*p, {5, 6});
+  ASSERT_TRUE(compiled);
+  EXPECT_TRUE(same(*first, *compiled));
+  auto files = cached();
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_TRUE(files[0].filename().string().starts_with("seccomp-")) << files[0];
+  struct stat st;
+  ASSERT_EQ(::stat(files[0].c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // The second load takes the file, not libseccomp: change one instruction's
+  // constant in the file and the loaded program has it.
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(24 + static_cast<std::streamoff>(offsetof(sock_filter, k)));  // first instruction after the header
+    uint32_t k = 8;
+    f.write(reinterpret_cast<const char*>(&k), sizeof k);
+  }
+  auto second = sc::load_filter(*p, {5, 6}, dir_, &note);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->data()[0].k, 8u);
+  EXPECT_EQ(second->size(), compiled->size());
+
+  // Other descriptors in the exec window are another program, another file.
+  auto other = sc::load_filter(*p, {7, 8}, dir_, &note);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(cached().size(), 2u);
+}
+
+TEST_F(SeccompCache, ADamagedOrPlantedCacheFileIsNeverLoadedTheProfileIsCompiled) {
+  auto p = sc::builtin_profile("baseline");
+  ASSERT_TRUE(p);
+  auto compiled = sc::compile_filter(*p, {5, 6});
+  ASSERT_TRUE(compiled);
+  ASSERT_TRUE(sc::load_filter(*p, {5, 6}, dir_));
+  const auto file = cached().at(0);
+
+  // Cut short: not the program it is named after.
+  std::filesystem::resize_file(file, 40);
+  std::string note;
+  auto cut = sc::load_filter(*p, {5, 6}, dir_, &note);
+  ASSERT_TRUE(cut);
+  EXPECT_TRUE(same(*cut, *compiled));
+  EXPECT_NE(note.find("not the filter it is named after"), std::string::npos) << note;
+
+  // A symlink in its place is not followed.
+  std::filesystem::remove(file);
+  std::ofstream(dir_ + "/elsewhere") << "x";
+  std::filesystem::create_symlink(dir_ + "/elsewhere", file);
+  note.clear();
+  auto linked = sc::load_filter(*p, {5, 6}, dir_, &note);
+  ASSERT_TRUE(linked);
+  EXPECT_TRUE(same(*linked, *compiled));
+  EXPECT_NE(note, "");
+
+  // No cache directory at all: compiled, said.
+  note.clear();
+  auto none = sc::load_filter(*p, {5, 6}, dir_ + "/missing", &note);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(same(*none, *compiled));
+  EXPECT_NE(note.find("missing"), std::string::npos) << note;
+}
+
+// --- the run record's `seccomp` object and the verdict on a failed run ---------
+
+TEST(SeccompRecord, TheRecordFieldIsTheSummaryObjectAndSurvivesTheHistory) {
+  for (bool learn : {false, true}) {
+    auto s = sample_summary(learn);
+    cronrun::RunRecord r;
+    r.seccomp = sc::to_record(s, std::nullopt);
+    auto j = cronrun::to_json(r);
+    auto expected = s.to_json();
+    expected["note"] = nullptr;
+    expected["failed_by"] = nullptr;
+    EXPECT_EQ(j["seccomp"], expected) << learn;
+    auto back = cronrun::run_record_from_json(j);
+    ASSERT_TRUE(back) << back.error().message();
+    EXPECT_EQ(cronrun::to_json(*back)["seccomp"], j["seccomp"]);
+  }
+  cronrun::RunRecord off;
+  EXPECT_TRUE(cronrun::to_json(off)["seccomp"].is_null());
+  // A learn run that saw nothing outside strict still says so, for suggest.
+  sc::Summary quiet;
+  quiet.profile = "learn";
+  quiet.learn = true;
+  cronrun::RunRecord r;
+  r.seccomp = sc::to_record(quiet, std::nullopt);
+  EXPECT_EQ(cronrun::to_json(r)["seccomp"]["seen"], nlohmann::json::array());
+}
+
+TEST(SeccompRecord, AFailureIsBlamedOnTheFilterOnlyWhenItDidSomething) {
+  auto record = [](cronrun::RunStatus status, std::optional<int> signal, bool learn, uint64_t violations) {
+    cronrun::RunRecord r;
+    r.status = status;
+    r.signal = signal;
+    r.exit_code = signal ? 128 + *signal : 1;
+    auto s = sample_summary(learn);
+    if (violations == 0) {
+      s.violations.clear();
+      s.violations_total = 0;
+    }
+    r.seccomp = sc::to_record(s, std::nullopt);
+    return r;
+  };
+  auto sigsys = record(cronrun::RunStatus::killed, SIGSYS, false, 0);
+  auto why = sc::blame(sigsys);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("non-native"), std::string::npos);
+  EXPECT_EQ(sigsys.seccomp->failed_by, "non-native syscall");
+  EXPECT_NE(cronrun::format_finish_event(sigsys).find("seccomp_failed_by=\"non-native syscall\""), std::string::npos);
+
+  auto denied = record(cronrun::RunStatus::failed, std::nullopt, false, 3);
+  why = sc::blame(denied);
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why, "seccomp: the job failed after 3 denied syscall(s) (EPERM: unshare, keyctl, syscall_999)");
+  EXPECT_EQ(denied.seccomp->failed_by, "denied syscalls");
+  const std::string line = cronrun::format_finish_event(denied);
+  EXPECT_NE(line.find(" seccomp_denied=3 seccomp_failed_by=\"denied syscalls\""), std::string::npos) << line;
+  EXPECT_NE(cronrun::format_report(denied).find("the run failed because of the filter (denied syscalls)"),
+            std::string::npos);
+
+  // Not the filter's doing: a clean failure, a success with denials, learn.
+  for (auto r : {record(cronrun::RunStatus::failed, std::nullopt, false, 0),
+                 record(cronrun::RunStatus::ok, std::nullopt, false, 3),
+                 record(cronrun::RunStatus::failed, std::nullopt, true, 3)}) {
+    EXPECT_FALSE(sc::blame(r));
+    EXPECT_FALSE(r.seccomp->failed_by);
+    EXPECT_EQ(cronrun::format_finish_event(r).find("seccomp_failed_by"), std::string::npos);
+  }
+  cronrun::RunRecord off;
+  off.status = cronrun::RunStatus::killed;
+  off.signal = SIGSYS;
+  EXPECT_FALSE(sc::blame(off));
 }
 
 }  // namespace
