@@ -98,11 +98,13 @@ Result<Started> SystemSpawner::start(SpawnRequest req, Containment& where,
     // Without its listener the job would run with every syscall its profile does
     // not allow answered ENOSYS: not the run that was asked for.
     auto fd = child->take_seccomp_listener();
-    auto l = fd ? seccomp::Listener::create(std::move(*fd), *req.seccomp) : Result<seccomp::Listener>(std::unexpected(fd.error()));
+    auto l = fd ? seccomp::Listener::create(std::move(*fd), *req.seccomp)
+                : Result<seccomp::Listener>(std::unexpected(std::move(fd.error())));
     if (!l) {
       ::kill(child->pid(), SIGKILL);
       ::waitpid(child->pid(), nullptr, 0);
-      return std::unexpected(std::move(l.error()).context(fmt::format("starting job '{}' under --seccomp {}", req.job_name, req.seccomp->name)));
+      return std::unexpected(std::move(l.error()).context(
+          fmt::format("starting job '{}' under --seccomp {}", req.job_name, req.seccomp->name)));
     }
     listener.emplace(std::move(*l));
   }
