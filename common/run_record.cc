@@ -309,6 +309,21 @@ json to_json(const RunRecord& r) {
   j["lock"] = {{"path", opt_text(r.lock.path)}, {"waited_s", r.lock.waited_s}, {"holder_pid", opt(r.lock.holder_pid)}};
   j["log"] = {{"path", opt_text(r.log.path)}, {"bytes", r.log.bytes}, {"dropped_bytes", r.log.dropped_bytes}};
   j["output"] = {{"dropped_bytes", r.output.dropped_bytes}};
+  if (r.seccomp) {
+    const SeccompRecord& sc = *r.seccomp;
+    json list = json::array();
+    for (const auto& v : sc.violations)
+      list.push_back({{"syscall", valid_utf8(v.syscall)}, {"count", v.count}, {"first_pid", v.first_pid},
+                      {"comm", valid_utf8(v.comm)}});
+    j["seccomp"] = {{"profile", valid_utf8(sc.profile)}, {"action", sc.action},
+                    {"violations_total", sc.violations_total}, {"violations", std::move(list)},
+                    {"answers_lost", sc.answers_lost}, {"note", opt_text(sc.note)}};
+    if (sc.action == "continue") {
+      json seen = json::array();
+      for (const auto& s : sc.seen) seen.push_back(valid_utf8(s));
+      j["seccomp"]["seen"] = std::move(seen);
+    }
+  }
   return j;
 }
 
@@ -421,6 +436,45 @@ Result<RunRecord> run_record_from_json(const json& j) {
   CRONRUN_TRY_ASSIGN(o, get_object(j, "output"));
   CRONRUN_TRY_ASSIGN(bytes, get_u64(*o, "output", "dropped_bytes"));
   r.output.dropped_bytes = bytes.value_or(0);
+  if (const json* sj = member(j, "seccomp")) {
+    if (!sj->is_object()) return std::unexpected(type_error("", "seccomp", "an object", *sj));
+    SeccompRecord sc;
+    std::optional<std::string> text;
+    CRONRUN_TRY_ASSIGN(text, get_string(*sj, "seccomp", "profile"));
+    sc.profile = text.value_or("");
+    CRONRUN_TRY_ASSIGN(text, get_string(*sj, "seccomp", "action"));
+    sc.action = text.value_or("");
+    CRONRUN_TRY_ASSIGN(bytes, get_u64(*sj, "seccomp", "violations_total"));
+    sc.violations_total = bytes.value_or(0);
+    CRONRUN_TRY_ASSIGN(bytes, get_u64(*sj, "seccomp", "answers_lost"));
+    sc.answers_lost = bytes.value_or(0);
+    CRONRUN_TRY_ASSIGN(sc.note, get_string(*sj, "seccomp", "note"));
+    if (const json* vs = member(*sj, "violations")) {
+      if (!vs->is_array()) return std::unexpected(type_error("seccomp", "violations", "an array", *vs));
+      for (const json& v : *vs) {
+        if (!v.is_object()) return std::unexpected(type_error("seccomp", "violations[]", "an object", v));
+        SeccompViolationRecord out;
+        CRONRUN_TRY_ASSIGN(text, get_string(v, "seccomp.violations[]", "syscall"));
+        out.syscall = text.value_or("");
+        CRONRUN_TRY_ASSIGN(bytes, get_u64(v, "seccomp.violations[]", "count"));
+        out.count = bytes.value_or(0);
+        std::optional<int64_t> pid;
+        CRONRUN_TRY_ASSIGN(pid, get_i64(v, "seccomp.violations[]", "first_pid"));
+        out.first_pid = pid.value_or(0);
+        CRONRUN_TRY_ASSIGN(text, get_string(v, "seccomp.violations[]", "comm"));
+        out.comm = text.value_or("");
+        sc.violations.push_back(std::move(out));
+      }
+    }
+    if (const json* seen = member(*sj, "seen")) {
+      if (!seen->is_array()) return std::unexpected(type_error("seccomp", "seen", "an array", *seen));
+      for (const json& name : *seen) {
+        if (!name.is_string()) return std::unexpected(type_error("seccomp", "seen[]", "a string", name));
+        sc.seen.push_back(name.get<std::string>());
+      }
+    }
+    r.seccomp = std::move(sc);
+  }
   return r;
 }
 

@@ -93,6 +93,24 @@ struct OutputRecord {
   uint64_t dropped_bytes = 0;
 };
 
+// The job's syscall filter (`--seccomp`, DESIGN §11): what it denied, or in learn
+// mode what it saw outside strict. Absent when the run had no filter.
+struct SeccompViolationRecord {
+  std::string syscall;  // libseccomp's name, or "syscall_<nr>"
+  uint64_t count = 0;
+  int64_t first_pid = 0;
+  std::string comm;
+};
+struct SeccompRecord {
+  std::string profile;   // baseline, strict, learn or the profile file's path
+  std::string action;    // what a listed syscall got: EPERM, EACCES, ENOSYS or continue (learn)
+  uint64_t violations_total = 0;
+  std::vector<SeccompViolationRecord> violations;
+  uint64_t answers_lost = 0;
+  std::vector<std::string> seen;  // learn: the syscalls made outside strict
+  std::optional<std::string> note;  // the listener broke, the job was killed for a foreign ABI, ...
+};
+
 struct RunRecord {
   std::string run_id;
   std::string job;
@@ -116,6 +134,7 @@ struct RunRecord {
   LockRecord lock;
   LogRecord log;
   OutputRecord output;
+  std::optional<SeccompRecord> seccomp;
 
   // Not part of the JSON schema; kept in the history so a crashed runner can be
   // told apart from a live one (section 5: `running` rows whose runner is gone).
