@@ -19,7 +19,6 @@ namespace {
 constexpr std::array<const char*, 2> kOnLocked{"skip", "fail"};
 constexpr std::array<const char*, 3> kCgroupMode{"required", "auto", "off"};
 constexpr std::array<const char*, 3> kOutputMode{"passthrough", "on-failure", "discard"};
-constexpr std::array<const char*, 3> kSeccompMode{"off", "baseline", "strict"};
 
 template <size_t N, class Enum>
 const char* name_of(const std::array<const char*, N>& names, Enum v) {
@@ -31,7 +30,6 @@ const char* name_of(const std::array<const char*, N>& names, Enum v) {
 const char* to_string(OnLocked v) { return name_of(kOnLocked, v); }
 const char* to_string(CgroupMode v) { return name_of(kCgroupMode, v); }
 const char* to_string(OutputMode v) { return name_of(kOutputMode, v); }
-const char* to_string(SeccompMode v) { return name_of(kSeccompMode, v); }
 
 namespace {
 bool job_name_char(char c) {
@@ -215,11 +213,11 @@ constexpr std::array<Option, 37> kOptions{{
      [](std::string_view v) {
        return parse_enum(v, std::array{CgroupMode::required, CgroupMode::automatic, CgroupMode::off});
      }},
-    {Id::seccomp, "seccomp", '\0', one, both, "MODE", kLimits, "off", "off",
-     "syscall filter for the job; only off in this version",
-     [](std::string_view v) {
-       return parse_enum(v, std::array{SeccompMode::baseline, SeccompMode::strict, SeccompMode::off});
-     }},
+    // The value is kept as given: a built-in name or a profile file, read and
+    // checked once the settings are applied (runner/seccomp_profile.h).
+    {Id::seccomp, "seccomp", '\0', one, both, "MODE|FILE", kLimits, "off", "strict",
+     "syscall filter for the job: off, baseline, strict, learn or a profile file (cronrun.json(5))",
+     [](std::string_view v) { return parse_path(v, "off, baseline, strict, learn or a profile file"); }},
 
     {Id::lock, "lock", '\0', optional_one, both, "[PATH]", kLock, "true", "/run/lock/x.pid",
      "pid-file lock (on by default); default /run/cronrun/locks/NAME.pid (root) "

@@ -25,12 +25,10 @@ namespace cronrun {
 enum class OnLocked { skip, fail };
 enum class CgroupMode { required, automatic, off };
 enum class OutputMode { passthrough, on_failure, discard };
-enum class SeccompMode { off, baseline, strict };
 
 const char* to_string(OnLocked v);
 const char* to_string(CgroupMode v);
 const char* to_string(OutputMode v);
-const char* to_string(SeccompMode v);
 
 struct IoNice {
   int io_class = 2;  // 1 realtime, 2 best-effort, 3 idle (ioprio classes)
@@ -68,7 +66,7 @@ enum class Id {
 // job_options.cc); "lock" and "history" yield a bool (true/false, config files) or
 // a path.
 using Value = std::variant<bool, int64_t, uint64_t, double, std::chrono::milliseconds, std::string, IoNice,
-                           OnLocked, CgroupMode, OutputMode, SeccompMode>;
+                           OnLocked, CgroupMode, OutputMode>;
 
 struct Option {
   Id id;

@@ -238,6 +238,12 @@ size_t make_valid_utf8(RunRecord& r) {
   fix_opt(r.lock.path);
   fix_opt(r.log.path);
   fix(r.boot_id);
+  if (r.seccomp) {
+    fix(r.seccomp->profile);
+    for (auto& v : r.seccomp->violations) fix(v.comm);
+    fix_opt(r.seccomp->note);
+    fix_opt(r.seccomp->failed_by);
+  }
   // Counter names come from a file the job writes. Two names that differ only in
   // invalid bytes become one, summed like any repeated name.
   std::map<std::string, double> counters;
@@ -311,18 +317,22 @@ json to_json(const RunRecord& r) {
   j["output"] = {{"dropped_bytes", r.output.dropped_bytes}};
   if (r.seccomp) {
     const SeccompRecord& sc = *r.seccomp;
-    json list = json::array();
+    json violations = json::array();
     for (const auto& v : sc.violations)
-      list.push_back({{"syscall", valid_utf8(v.syscall)}, {"count", v.count}, {"first_pid", v.first_pid},
-                      {"comm", valid_utf8(v.comm)}});
-    j["seccomp"] = {{"profile", valid_utf8(sc.profile)}, {"action", sc.action},
-                    {"violations_total", sc.violations_total}, {"violations", std::move(list)},
-                    {"answers_lost", sc.answers_lost}, {"note", opt_text(sc.note)}};
-    if (sc.action == "continue") {
+      violations.push_back({{"syscall", text(v.syscall)}, {"count", v.count}, {"first_pid", v.first_pid},
+                            {"comm", text(v.comm)}});
+    j["seccomp"] = {{"profile", text(sc.profile)},           {"action", text(sc.action)},
+                    {"violations_total", sc.violations_total}, {"violations", std::move(violations)},
+                    {"answers_lost", sc.answers_lost},       {"note", opt_text(sc.note)},
+                    {"failed_by", opt_text(sc.failed_by)}};
+    // learn runs always carry it (an empty list is a finding: nothing outside strict).
+    if (!sc.seen.empty() || sc.action == "continue") {
       json seen = json::array();
-      for (const auto& s : sc.seen) seen.push_back(valid_utf8(s));
+      for (const auto& name : sc.seen) seen.push_back(text(name));
       j["seccomp"]["seen"] = std::move(seen);
     }
+  } else {
+    j["seccomp"] = nullptr;
   }
   return j;
 }
@@ -439,36 +449,36 @@ Result<RunRecord> run_record_from_json(const json& j) {
   if (const json* sj = member(j, "seccomp")) {
     if (!sj->is_object()) return std::unexpected(type_error("", "seccomp", "an object", *sj));
     SeccompRecord sc;
-    std::optional<std::string> text;
-    CRONRUN_TRY_ASSIGN(text, get_string(*sj, "seccomp", "profile"));
-    sc.profile = text.value_or("");
-    CRONRUN_TRY_ASSIGN(text, get_string(*sj, "seccomp", "action"));
-    sc.action = text.value_or("");
+    CRONRUN_TRY_ASSIGN(s, get_string(*sj, "seccomp", "profile"));
+    sc.profile = s.value_or("");
+    CRONRUN_TRY_ASSIGN(s, get_string(*sj, "seccomp", "action"));
+    sc.action = s.value_or("");
     CRONRUN_TRY_ASSIGN(bytes, get_u64(*sj, "seccomp", "violations_total"));
     sc.violations_total = bytes.value_or(0);
     CRONRUN_TRY_ASSIGN(bytes, get_u64(*sj, "seccomp", "answers_lost"));
     sc.answers_lost = bytes.value_or(0);
     CRONRUN_TRY_ASSIGN(sc.note, get_string(*sj, "seccomp", "note"));
-    if (const json* vs = member(*sj, "violations")) {
-      if (!vs->is_array()) return std::unexpected(type_error("seccomp", "violations", "an array", *vs));
-      for (const json& v : *vs) {
-        if (!v.is_object()) return std::unexpected(type_error("seccomp", "violations[]", "an object", v));
-        SeccompViolationRecord out;
-        CRONRUN_TRY_ASSIGN(text, get_string(v, "seccomp.violations[]", "syscall"));
-        out.syscall = text.value_or("");
-        CRONRUN_TRY_ASSIGN(bytes, get_u64(v, "seccomp.violations[]", "count"));
-        out.count = bytes.value_or(0);
+    CRONRUN_TRY_ASSIGN(sc.failed_by, get_string(*sj, "seccomp", "failed_by"));
+    if (const json* list = member(*sj, "violations")) {
+      if (!list->is_array()) return std::unexpected(type_error("seccomp", "violations", "an array", *list));
+      for (const auto& item : *list) {
+        if (!item.is_object()) return std::unexpected(type_error("seccomp", "violations[]", "an object", item));
+        SeccompViolation v;
+        CRONRUN_TRY_ASSIGN(s, get_string(item, "seccomp.violations[]", "syscall"));
+        v.syscall = s.value_or("");
+        CRONRUN_TRY_ASSIGN(bytes, get_u64(item, "seccomp.violations[]", "count"));
+        v.count = bytes.value_or(0);
         std::optional<int64_t> pid;
-        CRONRUN_TRY_ASSIGN(pid, get_i64(v, "seccomp.violations[]", "first_pid"));
-        out.first_pid = pid.value_or(0);
-        CRONRUN_TRY_ASSIGN(text, get_string(v, "seccomp.violations[]", "comm"));
-        out.comm = text.value_or("");
-        sc.violations.push_back(std::move(out));
+        CRONRUN_TRY_ASSIGN(pid, get_i64(item, "seccomp.violations[]", "first_pid"));
+        v.first_pid = pid.value_or(0);
+        CRONRUN_TRY_ASSIGN(s, get_string(item, "seccomp.violations[]", "comm"));
+        v.comm = s.value_or("");
+        sc.violations.push_back(std::move(v));
       }
     }
     if (const json* seen = member(*sj, "seen")) {
       if (!seen->is_array()) return std::unexpected(type_error("seccomp", "seen", "an array", *seen));
-      for (const json& name : *seen) {
+      for (const auto& name : *seen) {
         if (!name.is_string()) return std::unexpected(type_error("seccomp", "seen[]", "a string", name));
         sc.seen.push_back(name.get<std::string>());
       }

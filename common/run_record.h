@@ -93,22 +93,27 @@ struct OutputRecord {
   uint64_t dropped_bytes = 0;
 };
 
-// The job's syscall filter (`--seccomp`, DESIGN §11): what it denied, or in learn
-// mode what it saw outside strict. Absent when the run had no filter.
-struct SeccompViolationRecord {
-  std::string syscall;  // libseccomp's name, or "syscall_<nr>"
+// `seccomp` (DESIGN §4, §11): the job's syscall filter and what it denied.
+struct SeccompViolation {
+  std::string syscall;     // libseccomp's name, "syscall_<nr>" when unknown
   uint64_t count = 0;
   int64_t first_pid = 0;
-  std::string comm;
+  std::string comm;        // "" when the process was gone before it was read
 };
 struct SeccompRecord {
-  std::string profile;   // baseline, strict, learn or the profile file's path
-  std::string action;    // what a listed syscall got: EPERM, EACCES, ENOSYS or continue (learn)
+  std::string profile;     // "baseline" | "strict" | "learn" | the profile file's path
+  std::string action;      // "EPERM" | "EACCES" | "ENOSYS" | "continue" (learn)
   uint64_t violations_total = 0;
-  std::vector<SeccompViolationRecord> violations;
-  uint64_t answers_lost = 0;
-  std::vector<std::string> seen;  // learn: the syscalls made outside strict
-  std::optional<std::string> note;  // the listener broke, the job was killed for a foreign ABI, ...
+  std::vector<SeccompViolation> violations;
+  uint64_t answers_lost = 0;        // callers killed while waiting for the answer
+  std::vector<std::string> seen;    // learn: syscalls outside strict, in order seen
+  std::optional<std::string> note;  // e.g. the listener broke: fail-closed from then on
+  // Why the run's failure is the filter's doing: "non-native syscall" (killed by
+  // SIGSYS: an i386/x32 syscall), "denied syscalls" (failed or killed after the
+  // filter denied some); null when the run did not fail or nothing was denied.
+  // Additive to Summary::to_json()'s shape (seccomp_listener.h), which this
+  // object otherwise is, key for key.
+  std::optional<std::string> failed_by;
 };
 
 struct RunRecord {
@@ -134,7 +139,7 @@ struct RunRecord {
   LockRecord lock;
   LogRecord log;
   OutputRecord output;
-  std::optional<SeccompRecord> seccomp;
+  std::optional<SeccompRecord> seccomp;  // null with --seccomp off
 
   // Not part of the JSON schema; kept in the history so a crashed runner can be
   // told apart from a live one (section 5: `running` rows whose runner is gone).

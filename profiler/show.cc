@@ -127,6 +127,7 @@ std::string render_seccomp(const RunRecord& r) {
   }
   if (sc.answers_lost) s += fmt::format("; {} caller(s) gone before the answer", sc.answers_lost);
   if (sc.note) s += " — " + t(*sc.note);
+  if (sc.failed_by) s += "; the run failed because of the filter (" + t(*sc.failed_by) + ")";
   if (learn) s += fmt::format("; `cronprof suggest --seccomp {}` proposes a profile", t(r.job));
   return s;
 }

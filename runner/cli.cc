@@ -271,6 +271,13 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
   if (spec.limits.memory_high_bytes && spec.limits.memory_max_bytes &&
       *spec.limits.memory_high_bytes > *spec.limits.memory_max_bytes)
     return fail("--memory-high: expected a value not above --memory");
+  // The profile file is read and checked here, before anything is locked or created.
+  if (auto r = resolve_seccomp(spec); !r) {
+    bool from_flag = std::ranges::any_of(settings, [](const auto& s) { return s.first->id == jo::Id::seccomp; });
+    return fail(fmt::format("{}: {}",
+                            from_flag ? "--seccomp" : fmt::format("config {}: key 'seccomp'", spec.config_path.value_or("?")),
+                            r.error().message()));
+  }
   resolve_job(spec, who);
   return out;
 }

@@ -195,7 +195,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
       {"library", facts.db_library.empty() ? Json(nullptr) : Json(facts.db_library)},
       {"error", facts.db_library_error.empty() ? Json(nullptr) : Json(facts.db_library_error)}};
   j["keep_orphans"] = spec.keep_orphans;
-  j["seccomp"] = to_string(spec.seccomp);
+  j["seccomp"] = spec.seccomp_profile ? spec.seccomp_profile->name : std::string("off");
   j["verbosity"] = spec.verbosity;
   j["drain"] = {{"file", spec.paths.drain}, {"draining", facts.draining}};
   j["cgroup"] = describe_cgroup(spec, facts);

@@ -49,7 +49,7 @@ void assign(JobSpec& s, Id id, const Value& v, std::string_view text) {
     case Id::io_weight: s.limits.io_weight = std::get<int64_t>(v); return;
     case Id::cgroup_parent: s.cgroup_parent = std::get<std::string>(v); return;
     case Id::cgroup: s.cgroup_mode = std::get<CgroupMode>(v); return;
-    case Id::seccomp: s.seccomp = std::get<SeccompMode>(v); return;
+    case Id::seccomp: s.seccomp = std::get<std::string>(v); return;
     case Id::lock: set_switch_or_path(v, s.lock, s.lock_path); return;
     case Id::no_lock: s.lock = !std::get<bool>(v); return;
     case Id::lock_wait: s.lock_wait = std::get<std::chrono::milliseconds>(v); return;
@@ -113,6 +113,15 @@ Result<void> check_cpu_quota(const JobSpec& spec, unsigned host_cpus) {
                             given, pct / 100.0, host_cpus, given));
   return fail(fmt::format("'{}' is {} CPUs, more than this host's {} (at most {}%)", given.empty() ? fmt::format("{}%", pct) : given,
                           pct / 100.0, host_cpus, host_cpus * 100));
+}
+
+Result<void> resolve_seccomp(JobSpec& spec) {
+  spec.seccomp_profile.reset();
+  if (!spec.seccomp || *spec.seccomp == "off") return {};
+  auto p = seccomp::resolve_profile(*spec.seccomp);
+  if (!p) return std::unexpected(p.error());
+  spec.seccomp_profile = std::move(*p);
+  return {};
 }
 
 void resolve_job(JobSpec& spec, const Invoker& who) {

@@ -13,10 +13,11 @@
 #include "common/job_options.h"
 #include "common/job_paths.h"
 #include "runner/cgroup.h"
+#include "runner/seccomp_profile.h"
 
 namespace cronrun {
 
-// OnLocked, CgroupMode, OutputMode, SeccompMode, IoNice and the job-name rules
+// OnLocked, CgroupMode, OutputMode, IoNice and the job-name rules
 // are declared with the option table (common/job_options.h).
 
 struct JobSpec {
@@ -57,7 +58,11 @@ struct JobSpec {
 
   bool report = false;
   bool count_db_queries = false;
-  SeccompMode seccomp = SeccompMode::off;
+  // --seccomp as given (off, baseline, strict, learn or a profile file's path);
+  // unset: off. `seccomp_profile` is what it resolved to (resolve_seccomp), set
+  // before anything is locked or created; nullopt: no filter.
+  std::optional<std::string> seccomp;
+  std::optional<seccomp::Profile> seccomp_profile;
   std::vector<std::string> env;  // KEY=VALUE
 
   bool dry_run = false;
@@ -83,6 +88,11 @@ Result<void> check_cpu_quota(const JobSpec& spec, unsigned host_cpus);
 // runner was started (taskset, a cpuset), and a refusal must only catch quotas
 // that cannot mean anything here.
 unsigned host_cpu_count();
+
+// Reads --seccomp's profile (a built-in, or the file, bounded, regular files only)
+// into spec.seccomp_profile; "off" or unset leaves it nullopt. The error names the
+// file and what is wrong (bad JSON, unknown syscall); the caller prefixes the flag.
+Result<void> resolve_seccomp(JobSpec& spec);
 
 // Fills spec.euid, spec.is_root and spec.paths for `who`, from the explicit settings where
 // given. Called once, after every setting is applied.

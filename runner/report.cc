@@ -34,6 +34,13 @@ std::string format_finish_event(const RunRecord& r) {
   if (r.usage.orphans_killed.value_or(0) > 0) extra += fmt::format(" orphans_killed={}", *r.usage.orphans_killed);
   if (r.output.dropped_bytes > 0) extra += fmt::format(" output_dropped={}", r.output.dropped_bytes);
   if (r.log.dropped_bytes > 0) extra += fmt::format(" log_dropped={}", r.log.dropped_bytes);
+  if (r.seccomp) {
+    // A failure the filter caused is named as such, not left to read as the job's own.
+    const bool learn = r.seccomp->action == "continue";
+    if (r.seccomp->violations_total > 0)
+      extra += fmt::format(" seccomp_{}={}", learn ? "seen" : "denied", r.seccomp->violations_total);
+    if (r.seccomp->failed_by) extra += fmt::format(" seccomp_failed_by=\"{}\"", *r.seccomp->failed_by);
+  }
   return fmt::format("FINISH job={} run={} status={} {} wall={} peak={} cpu={}{}{}", r.job, r.run_id,
                      to_string(r.status), exit_text(r), secs_or_na(r.wall_s),
                      size_or_na(r.usage.memory_peak_bytes ? r.usage.memory_peak_bytes : r.usage.max_rss_bytes),
@@ -86,6 +93,21 @@ std::string format_report(const RunRecord& r) {
   if (r.output.dropped_bytes > 0)
     out += fmt::format("  output dropped {} (not passed on to cronrun's stdout/stderr)\n",
                        units::format_size(r.output.dropped_bytes));
+  if (r.seccomp) {
+    const SeccompRecord& sc = *r.seccomp;
+    const bool learn = sc.action == "continue";
+    out += fmt::format("  seccomp {}: {} syscall(s) {}", sc.profile, sc.violations_total,
+                       learn ? "outside strict, let through (learn)" : fmt::format("denied ({})", sc.action));
+    for (size_t i = 0; i < sc.violations.size() && i < 8; ++i) {
+      const auto& v = sc.violations[i];
+      out += fmt::format("{} {} x{} (first pid {} {})", i ? "," : ":", v.syscall, v.count, v.first_pid,
+                         v.comm.empty() ? "?" : v.comm);
+    }
+    if (sc.violations.size() > 8) out += fmt::format(", and {} more", sc.violations.size() - 8);
+    out += "\n";
+    if (sc.failed_by)
+      out += fmt::format("  seccomp: the run failed because of the filter ({})\n", *sc.failed_by);
+  }
   return out;
 }
 

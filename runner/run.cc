@@ -33,6 +33,7 @@
 #include "runner/log.h"
 #include "runner/output.h"
 #include "runner/report.h"
+#include "runner/seccomp_record.h"
 #include "runner/spawn.h"
 #include "runner/summary.h"
 #include "runner/supervise.h"
@@ -493,10 +494,6 @@ Step<Placed> Run::limited(std::unique_ptr<cgroup::JobCgroup> cg, const std::vect
 }
 
 Step<Prepared> Run::prepare_child() {
-  if (spec_.seccomp != SeccompMode::off)
-    return std::unexpected(
-        end_error(Error(fmt::format("--seccomp {}: not available in this version (only off)", to_string(spec_.seccomp)),
-                        ErrorKind::usage)));
   // Environment: ours, then the job's extras, then cronrun's own variables.
   std::map<std::string, std::string> env;
   for (char** e = environ; e && *e; ++e) {
@@ -535,6 +532,10 @@ Step<Prepared> Run::prepare_child() {
   req.stderr_fd = out->child_stderr();
   req.nice = spec_.nice;
   req.ionice = spec_.ionice;
+  if (spec_.seccomp_profile) {
+    req.seccomp = &*spec_.seccomp_profile;
+    req.seccomp_cache_dir = paths_.runtime_dir;  // checked and made by CountersFile::create
+  }
   return Prepared{std::move(req), std::move(*out), std::move(*counters), std::move(db)};
 }
 
@@ -568,6 +569,10 @@ Collected Run::supervise_and_collect(Placed& placed, Prepared& prepared, Started
                      "(--keep-orphans keeps them)",
                      outcome->orphans_killed));
   for (const auto& f : outcome->failures) note(f);
+  if (outcome->seccomp) {
+    rec_.seccomp = seccomp::to_record(outcome->seccomp->summary, outcome->seccomp->note);
+    if (outcome->seccomp->note) note(*outcome->seccomp->note);
+  }
   read_counters(prepared);
   return Collected{std::move(*outcome), started.exec_errno};
 }
@@ -596,6 +601,7 @@ void Run::read_counters(Prepared& prepared) {
 
 int Run::finish(Prepared& prepared, const Collected& collected) {
   int code = collected.outcome ? settle(rec_, collected) : kExitInternal;
+  if (auto why = seccomp::blame(rec_)) note(*why);
   if (collected.exec_errno)
     log::error(fmt::format("{}: {}", spec_.command.front(),
                            Error::sys("execve", "", *collected.exec_errno).message().substr(8)));

@@ -52,6 +52,27 @@ scmp_arg_cmp arg0(scmp_compare op, uint64_t a, uint64_t b = 0) { return scmp_arg
 
 bool allows(const Profile& p, int nr) { return std::binary_search(p.allowed.begin(), p.allowed.end(), nr); }
 
+// One byte and room for one SCM_RIGHTS descriptor: the listener's hand-over,
+// laid out the same way on both sides. Lives on the caller's stack; filling it
+// is async-signal-safe (the child's side runs between fork and exec).
+struct FdMessage {
+  char byte;
+  struct iovec iov;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg;
+};
+
+void init_fd_message(FdMessage& m, char byte) noexcept {
+  std::memset(&m, 0, sizeof m);
+  m.byte = byte;
+  m.iov.iov_base = &m.byte;
+  m.iov.iov_len = 1;
+  m.msg.msg_iov = &m.iov;
+  m.msg.msg_iovlen = 1;
+  m.msg.msg_control = m.control;
+  m.msg.msg_controllen = sizeof m.control;
+}
+
 }  // namespace
 
 Result<CompiledFilter> compile_filter(const Profile& profile, const ExecWindow& window) {
@@ -67,7 +88,6 @@ Result<CompiledFilter> compile_filter(const Profile& profile, const ExecWindow& 
   const int nr_clone3 = syscall_number("clone3");
   const int nr_personality = syscall_number("personality");
   for (int nr : profile.allowed) {
-    const std::string name(syscall_name(nr));
     if (nr == nr_clone3) continue;  // ENOSYS below, whatever the profile says
     if (nr == nr_clone) {
       auto r = check(seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1,
@@ -80,8 +100,8 @@ Result<CompiledFilter> compile_filter(const Profile& profile, const ExecWindow& 
                        fmt::format("rule personality {:#x}", v));
         if (!r) return std::unexpected(r.error());
       }
-    } else if (auto r = check(seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0), "rule allow " + name); !r) {
-      return std::unexpected(r.error());
+    } else if (int rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0); rc != 0) {
+      return std::unexpected(check(rc, fmt::format("rule allow {}", syscall_name(nr))).error());
     }
   }
   if (nr_clone3 >= 0)
@@ -158,15 +178,9 @@ ChildInstall install_in_child(const CompiledFilter& filter, int transfer_fd) noe
   }
   // From here on: only the window's syscalls (seccomp_filter.h). The listener
   // stays open until exec closes it (O_CLOEXEC): close(2) might be notified.
-  char byte = 'L';
-  struct iovec iov {&byte, 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  std::memset(control, 0, sizeof control);
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  FdMessage m;
+  init_fd_message(m, 'L');
+  struct msghdr& msg = m.msg;
   struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -185,15 +199,9 @@ ChildInstall install_in_child(const CompiledFilter& filter, int transfer_fd) noe
 }
 
 Result<UniqueFd> receive_listener(int parent_end) {
-  char byte = 0;
-  struct iovec iov {&byte, 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  std::memset(control, 0, sizeof control);
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  FdMessage m;
+  init_fd_message(m, 0);
+  struct msghdr& msg = m.msg;
   ssize_t n;
   do {
     n = ::recvmsg(parent_end, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -213,7 +221,7 @@ Result<UniqueFd> receive_listener(int parent_end) {
     }
   }
   if (n == 0 && !got) return fail("seccomp listener: the child closed the channel without sending its listener");
-  if ((msg.msg_flags & MSG_CTRUNC) != 0 || !got || byte != 'L')
+  if ((msg.msg_flags & MSG_CTRUNC) != 0 || !got || m.byte != 'L')
     return fail("seccomp listener: malformed message on the listener channel");
   return got;
 }

@@ -38,6 +38,7 @@
 #include <linux/filter.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
@@ -75,6 +76,13 @@ class CompiledFilter {
 // the harmless values, clone3 ENOSYS, everything else notified. Errors carry the
 // libseccomp call and its errno.
 Result<CompiledFilter> compile_filter(const Profile& profile, const ExecWindow& window);
+
+// compile_filter(), or the same program from the cache in `cache_dir`
+// (seccomp_cache.cc; "" = no cache): compiling costs far more than a run's other
+// start-up. A cache that cannot be read or written is compiled around, never
+// fatal; `cache_note` (optional) then says why, for the caller's log.
+Result<CompiledFilter> load_filter(const Profile& profile, const ExecWindow& window, const std::string& cache_dir,
+                                   std::string* cache_note = nullptr);
 
 struct ListenerChannel {
   UniqueFd parent_end;  // non-blocking; the runner receives the listener here

@@ -66,6 +66,11 @@ class Listener {
 
   const Summary& summary() const { return summary_; }
 
+  // Closes the listener (the summary stays): from then on the kernel answers
+  // ENOSYS to every notified syscall of the job's tree.
+  void close() { fd_.reset(); }
+  bool is_open() const { return static_cast<bool>(fd_); }
+
  private:
   Listener() = default;
   void record(int nr, pid_t pid, std::string comm);

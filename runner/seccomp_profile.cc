@@ -18,7 +18,6 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -29,13 +28,13 @@ namespace {
 
 struct SyscallTable {
   std::vector<std::string> by_nr;  // "" where unknown
-  std::unordered_map<std::string, int> by_name;
   std::vector<int> known;
 };
 
-// The highest native number probed. x86_64's own table ends far below; numbers
-// from 512 on are x32's, which the filter never lets through.
-constexpr int kMaxProbedNr = 1024;
+// The highest native number probed. x86_64's own table ends below; numbers from
+// 512 on are x32's, which the filter never lets through. Each probe is a linear
+// scan of libseccomp's table, so the bound is most of what building it costs.
+constexpr int kMaxProbedNr = 512;
 
 const SyscallTable& table() {
   static const SyscallTable t = [] {
@@ -46,7 +45,6 @@ const SyscallTable& table() {
       if (name == nullptr) continue;
       out.by_nr[nr] = name;
       std::free(name);
-      out.by_name.emplace(out.by_nr[nr], nr);
       out.known.push_back(nr);
     }
     return out;
@@ -182,10 +180,14 @@ std::string_view syscall_name(int nr) {
   return t.by_nr[nr];
 }
 
+// By name libseccomp hashes (no table needed): resolving a profile's names on
+// every run stays cheap; the by-number table is built only when a number must be
+// named (a violation, a message) or every known number is needed (baseline).
 int syscall_number(std::string_view name) {
-  const auto& t = table();
-  auto it = t.by_name.find(std::string(name));
-  return it == t.by_name.end() ? -1 : it->second;
+  const std::string n(name);
+  const int nr = seccomp_syscall_resolve_name_arch(SCMP_ARCH_NATIVE, n.c_str());
+  // Negative: unknown, or a pseudo-syscall number libseccomp keeps for other arches.
+  return nr >= 0 && nr < kMaxProbedNr ? nr : -1;
 }
 
 const std::vector<int>& known_syscalls() { return table().known; }
@@ -211,6 +213,9 @@ Result<Profile> builtin_profile(std::string_view name) {
 Result<Profile> resolve_profile(const std::string& value) {
   if (value == "baseline" || value == "strict" || value == "learn") return builtin_profile(value);
   auto text = read_regular_file(value, kMaxProfileBytes);
+  if (!text && text.error().err() == ENOENT && value.find('/') == std::string::npos)
+    return fail(fmt::format("unknown seccomp profile '{}' (expected off, baseline, strict, learn or a profile file)",
+                            value));
   if (!text) return std::unexpected(std::move(text.error()).context("seccomp profile"));
   return parse_profile(*text, value);
 }

@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <csignal>
 #include <iterator>
+#include <optional>
 
+#include "runner/log.h"
 #include "runner/sys.h"
 
 namespace cronrun {
@@ -34,6 +36,10 @@ struct ChildPlan {
   std::vector<const char*> candidate_ptrs;
   std::vector<char*> argv;
   std::vector<char*> envp;
+  // The syscall filter the child installs last (nullptr: none), and its end of
+  // the listener channel.
+  const seccomp::CompiledFilter* filter = nullptr;
+  int transfer_fd = -1;
 };
 
 ChildPlan plan_exec(const SpawnRequest& req) {
@@ -65,9 +71,24 @@ ChildPlan plan_exec(const SpawnRequest& req) {
 }
 
 // Setup steps, named for ChildFailure::step(); the child reports the index.
-enum SetupStep : int32_t { kDeathSignal, kDupStdout, kDupStderr, kNice, kIonice, kRlimit };
-constexpr const char* kSetupSteps[] = {"prctl(PR_SET_PDEATHSIG)", "dup2 stdout", "dup2 stderr",
-                                       "setpriority", "ioprio_set", "setrlimit"};
+enum SetupStep : int32_t {
+  kDeathSignal, kDupStdout, kDupStderr, kNice, kIonice, kRlimit, kNoNewPrivs, kSeccompLoad, kSeccompSend
+};
+constexpr const char* kSetupSteps[] = {"prctl(PR_SET_PDEATHSIG)",    "dup2 stdout",
+                                       "dup2 stderr",                "setpriority",
+                                       "ioprio_set",                 "setrlimit",
+                                       "prctl(PR_SET_NO_NEW_PRIVS)", "seccomp(SECCOMP_SET_MODE_FILTER)",
+                                       "sendmsg(seccomp listener)"};
+
+SetupStep seccomp_step(seccomp::ChildInstall::Step step) {
+  switch (step) {
+    case seccomp::ChildInstall::Step::no_new_privs: return kNoNewPrivs;
+    case seccomp::ChildInstall::Step::load: return kSeccompLoad;
+    case seccomp::ChildInstall::Step::none:
+    case seccomp::ChildInstall::Step::send_listener: break;
+  }
+  return kSeccompSend;
+}
 
 [[noreturn]] void child_fail(int status_fd, ChildFailure::Stage stage, int32_t index, int err) {
   ChildFailure f;
@@ -115,6 +136,12 @@ constexpr const char* kSetupSteps[] = {"prctl(PR_SET_PDEATHSIG)", "dup2 stdout",
     struct rlimit rl{limit, limit};
     if (::setrlimit(resource, &rl) != 0) setup_fail(kRlimit);
   }
+  // Last: after this only execve, the status write and _exit may run (the
+  // filter's exec window, seccomp_filter.h).
+  if (plan.filter) {
+    seccomp::ChildInstall r = seccomp::install_in_child(*plan.filter, plan.transfer_fd);
+    if (r.err != 0) child_fail(status_write, ChildFailure::Stage::setup, seccomp_step(r.step), r.err);
+  }
   int err = ENOENT;
   bool saw_eacces = false;
   for (const char* const* c = plan.candidate_ptrs.data(); *c != nullptr; ++c) {
@@ -148,11 +175,34 @@ Result<std::optional<ChildFailure>> Child::exec_result() {
   return std::optional<ChildFailure>(f);
 }
 
+Result<UniqueFd> Child::take_seccomp_listener() {
+  if (!seccomp_channel_) return fail("seccomp listener: the job has no filter");
+  auto fd = seccomp::receive_listener(seccomp_channel_.get());
+  seccomp_channel_.reset();
+  return fd;
+}
+
 Result<Child> spawn(const SpawnRequest& req) {
   if (req.argv.empty()) return fail("empty command");
   ChildPlan plan = plan_exec(req);
   auto status = make_pipe();
   if (!status) return std::unexpected(status.error());
+  // The filter is compiled (or read from the cache) for this child's descriptors.
+  std::optional<seccomp::ListenerChannel> channel;
+  std::optional<seccomp::CompiledFilter> filter;
+  if (req.seccomp) {
+    auto ch = seccomp::make_listener_channel();
+    if (!ch) return std::unexpected(std::move(ch.error()).context("--seccomp"));
+    channel.emplace(std::move(*ch));
+    std::string cache_note;
+    auto f = seccomp::load_filter(*req.seccomp, {channel->child_end.get(), status->write.get()},
+                                  req.seccomp_cache_dir, &cache_note);
+    if (!cache_note.empty()) log::info(cache_note);
+    if (!f) return std::unexpected(std::move(f.error()).context("--seccomp " + req.seccomp->name));
+    filter.emplace(std::move(*f));
+    plan.filter = &*filter;
+    plan.transfer_fd = channel->child_end.get();
+  }
 
   Child child;
   int pidfd = -1;
@@ -179,6 +229,7 @@ Result<Child> spawn(const SpawnRequest& req) {
   }
   child.pidfd_.reset(pidfd);
   child.status_read_ = std::move(status->read);
+  if (channel) child.seccomp_channel_ = std::move(channel->parent_end);
   return child;
 }
 

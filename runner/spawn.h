@@ -24,6 +24,7 @@
 #include "common/error.h"
 #include "common/fd.h"
 #include "runner/job_spec.h"
+#include "runner/seccomp_filter.h"
 
 namespace cronrun {
 
@@ -41,6 +42,11 @@ struct SpawnRequest {
   std::optional<int> nice;
   std::optional<IoNice> ionice;
   std::vector<std::pair<int, rlim_t>> rlimits;  // resource, soft=hard limit
+  // The job's syscall filter (nullptr: none), compiled before the fork and
+  // installed by the child as its last step before execve (seccomp_filter.h).
+  const seccomp::Profile* seccomp = nullptr;
+  // Where compiled filters are kept between runs (seccomp_cache.h); "": compile every time.
+  std::string seccomp_cache_dir;
 };
 
 // Why the child did not get to run the job (see Child::exec_result()).
@@ -64,12 +70,18 @@ class Child {
   // Waits for the exec outcome: nullopt when exec succeeded, else what failed.
   // After a failure the child has exited (or is exiting): the caller reaps it.
   Result<std::optional<ChildFailure>> exec_result();
+  // With a filter, once exec_result() said the exec succeeded: the listener the
+  // child sent (seccomp_filter.h). An error means the job runs with every notified
+  // syscall answered ENOSYS; the caller kills it.
+  Result<UniqueFd> take_seccomp_listener();
+  bool has_seccomp() const { return static_cast<bool>(seccomp_channel_); }
 
  private:
   friend Result<Child> spawn(const SpawnRequest& req);
   pid_t pid_ = -1;
   UniqueFd pidfd_;
   UniqueFd status_read_;
+  UniqueFd seccomp_channel_;  // the parent's end of the listener channel
   const char* method_ = "fork";
 };
 

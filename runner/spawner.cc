@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <string_view>
 
@@ -92,7 +93,20 @@ Result<Started> SystemSpawner::start(SpawnRequest req, Containment& where,
   }
   if (*exec) out.exec_errno = (*exec)->err;
   out.exec_at = clock_.steady();
-  out.job = watch_process(std::move(*child), std::move(*signal_fd));
+  std::optional<seccomp::Listener> listener;
+  if (req.seccomp && !*exec) {
+    // Without its listener the job would run with every syscall its profile does
+    // not allow answered ENOSYS: not the run that was asked for.
+    auto fd = child->take_seccomp_listener();
+    auto l = fd ? seccomp::Listener::create(std::move(*fd), *req.seccomp) : Result<seccomp::Listener>(std::unexpected(fd.error()));
+    if (!l) {
+      ::kill(child->pid(), SIGKILL);
+      ::waitpid(child->pid(), nullptr, 0);
+      return std::unexpected(std::move(l.error()).context(fmt::format("starting job '{}' under --seccomp {}", req.job_name, req.seccomp->name)));
+    }
+    listener.emplace(std::move(*l));
+  }
+  out.job = watch_process(std::move(*child), std::move(*signal_fd), std::move(listener));
   return out;
 }
 

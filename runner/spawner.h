@@ -17,6 +17,7 @@
 
 #include "common/error.h"
 #include "runner/clock.h"
+#include "runner/seccomp_listener.h"
 #include "runner/spawn.h"
 
 namespace cronrun {
@@ -35,6 +36,13 @@ struct ChildUsage {
   std::optional<uint64_t> max_rss_bytes;  // largest single process
   double cpu_user_s = 0, cpu_system_s = 0;
   std::optional<uint64_t> io_read_bytes, io_write_bytes;  // block counts x 512
+};
+
+// What the job's syscall filter denied (or, in learn mode, let through), and
+// what became of its listener when it broke (`note`; the filter then failed closed).
+struct SeccompOutcome {
+  seccomp::Summary summary;
+  std::optional<std::string> note;
 };
 
 // The started job as the supervisor sees it: the main process (by pidfd), its
@@ -63,6 +71,13 @@ class RunningJob {
 
   // nullopt when the kernel would not say.
   virtual std::optional<ChildUsage> usage() const = 0;
+
+  // With a seccomp filter (wait() also answers its notifications): answers every
+  // notification still waiting, without blocking. Called once the main process
+  // has exited, before the leftovers are killed, so their last calls are counted.
+  virtual void drain_seccomp() {}
+  // nullopt: the job runs without a filter.
+  virtual std::optional<SeccompOutcome> seccomp() const { return std::nullopt; }
 };
 
 // A job that reached its exec (or failed exactly there: a missing or

@@ -47,7 +47,8 @@ std::string sig_name(int sig) {
 
 class ProcessJob final : public RunningJob {
  public:
-  ProcessJob(Child child, UniqueFd signal_fd) : child_(std::move(child)), signal_fd_(std::move(signal_fd)) {}
+  ProcessJob(Child child, UniqueFd signal_fd, std::optional<seccomp::Listener> listener)
+      : child_(std::move(child)), signal_fd_(std::move(signal_fd)), listener_(std::move(listener)) {}
 
   pid_t pid() const override { return child_.pid(); }
   Result<Wake> wait(std::optional<std::chrono::milliseconds> timeout, int watch_fd, OutputCapture* output) override;
@@ -58,15 +59,46 @@ class ProcessJob final : public RunningJob {
   Result<void> signal_group(int sig) override;
   bool group_alive() const override { return ::kill(-child_.pid(), 0) == 0; }
   std::optional<ChildUsage> usage() const override;
+  void drain_seccomp() override { serve_listener(); }
+  std::optional<SeccompOutcome> seccomp() const override;
 
  private:
   void read_signals(Wake& wake);
+  bool polls_listener() const { return listener_ && listener_->is_open() && !listener_idle_; }
+  void serve_listener();
 
   Child child_;
   UniqueFd signal_fd_;
   bool exited_ = false;
   int status_ = 0;
+  std::optional<seccomp::Listener> listener_;
+  // POLLHUP: no task uses the filter any more (it stays "ready"; not polled again).
+  bool listener_idle_ = false;
+  std::optional<std::string> listener_note_;
 };
+
+// Answers every notification that is waiting. A broken listener is closed: the
+// kernel then refuses every notified syscall with ENOSYS (fail closed), which is
+// said once and recorded.
+void ProcessJob::serve_listener() {
+  if (!listener_ || !listener_->is_open()) return;
+  for (;;) {
+    auto r = listener_->handle_ready();
+    if (r && *r) continue;
+    if (r) return;
+    listener_note_ = fmt::format("seccomp listener failed ({}): every syscall the profile does not allow got ENOSYS "
+                                 "from then on, uncounted",
+                                 r.error().message());
+    log::warn(*listener_note_);
+    listener_->close();
+    return;
+  }
+}
+
+std::optional<SeccompOutcome> ProcessJob::seccomp() const {
+  if (!listener_) return std::nullopt;
+  return SeccompOutcome{listener_->summary(), listener_note_};
+}
 
 void ProcessJob::reap() {
   for (;;) {
@@ -97,6 +129,9 @@ Result<Wake> ProcessJob::wait(std::optional<std::chrono::milliseconds> timeout, 
     char buf[256];
     if (::pread(watch_fd, buf, sizeof buf, 0) >= 0) fds.push_back({watch_fd, POLLPRI, 0});
   }
+  const size_t listener_at = fds.size();
+  const bool listener = polls_listener();
+  if (listener) fds.push_back({listener_->fd(), POLLIN, 0});
   size_t first_output = fds.size();
   if (output) output->add_poll(fds);
   int ms = timeout ? static_cast<int>(std::min<int64_t>(timeout->count(), INT32_MAX)) : -1;
@@ -106,6 +141,10 @@ Result<Wake> ProcessJob::wait(std::optional<std::chrono::milliseconds> timeout, 
     return fail_sys("poll", "");
   }
   if (fds[0].revents & POLLIN) read_signals(wake);
+  if (listener) {
+    if (fds[listener_at].revents & POLLIN) serve_listener();
+    if (fds[listener_at].revents & (POLLHUP | POLLERR)) listener_idle_ = true;
+  }
   if (output) output->on_poll(std::span<const pollfd>(fds).subspan(first_output));
   bool was = exited_;
   reap();
@@ -238,6 +277,8 @@ Result<Outcome> Supervisor::run() {
     a = perform(machine_.on(escalation::Event::tick(), clock_.steady()));
     if (wake->main_exited) a = perform(machine_.on(escalation::Event::main_exit(), clock_.steady()));
   }
+  // Calls the leftovers made just before they are killed are counted too.
+  job_.drain_seccomp();
   finish_leftovers();
   drain_output();
   out_.wait_status = job_.wait_status();
@@ -245,6 +286,7 @@ Result<Outcome> Supervisor::run() {
   out_.forwarded_signal = machine_.forwarded_signal();
   out_.children = job_.usage();
   out_.failures = failures_.lines();
+  out_.seccomp = job_.seccomp();
   return out_;
 }
 
@@ -265,8 +307,8 @@ Result<UniqueFd> prepare_supervisor_signals() {
   return UniqueFd(fd);
 }
 
-std::unique_ptr<RunningJob> watch_process(Child child, UniqueFd signal_fd) {
-  return std::make_unique<ProcessJob>(std::move(child), std::move(signal_fd));
+std::unique_ptr<RunningJob> watch_process(Child child, UniqueFd signal_fd, std::optional<seccomp::Listener> listener) {
+  return std::make_unique<ProcessJob>(std::move(child), std::move(signal_fd), std::move(listener));
 }
 
 Result<Outcome> supervise(RunningJob& job, Containment& where, const SuperviseConfig& cfg, const Clock& clock,

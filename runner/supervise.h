@@ -32,7 +32,9 @@ Result<UniqueFd> prepare_supervisor_signals();
 
 // The real RunningJob: `child` watched through its pidfd and `signal_fd` (from
 // prepare_supervisor_signals()), reaping as cronrun is the subreaper.
-std::unique_ptr<RunningJob> watch_process(Child child, UniqueFd signal_fd);
+// `listener`: the job's seccomp listener, answered from the same loop.
+std::unique_ptr<RunningJob> watch_process(Child child, UniqueFd signal_fd,
+                                          std::optional<seccomp::Listener> listener = std::nullopt);
 
 struct SuperviseConfig {
   std::optional<std::chrono::milliseconds> timeout;  // from `start` of supervise()
@@ -53,6 +55,8 @@ struct Outcome {
   // Signals or kills that failed (other than "no such process"): one line each,
   // already logged; the caller records them in isolation.note.
   std::vector<std::string> failures;
+  // The job's syscall filter, when it had one (RunningJob::seccomp()).
+  std::optional<SeccompOutcome> seccomp;
 };
 
 // Supervises `job` inside `where` until it and what it left are gone. `start` is

@@ -14,3 +14,9 @@ target_compile_definitions(seccomp_integration_test PRIVATE CRONRUN_SECCOMP_PROB
 add_executable(seccomp-run seccomp_run_main.cc seccomp_harness.cc)
 cronrun_target(seccomp-run)
 target_link_libraries(seccomp-run PRIVATE cronrun_seccomp)
+
+# `cronrun --seccomp` end to end: the real binary, real programs, the run record.
+cronrun_integration_test(seccomp_run_test SOURCES seccomp_run_test.cc harness.cc LIBS cronrun_seccomp cronrun_common)
+add_dependencies(seccomp_run_test cronrun seccomp-probe)
+target_compile_definitions(seccomp_run_test PRIVATE CRONRUN_BIN="$<TARGET_FILE:cronrun>"
+                                                    CRONRUN_SECCOMP_PROBE="$<TARGET_FILE:seccomp-probe>")
