@@ -106,6 +106,32 @@ std::string render_db(const RunRecord& r) {
   return s;
 }
 
+std::string render_seccomp(const RunRecord& r) {
+  if (!r.seccomp) return "off";
+  const SeccompRecord& sc = *r.seccomp;
+  bool learn = sc.action == "continue";
+  std::string s = t(sc.profile);
+  if (sc.violations.empty()) {
+    s += learn ? ": nothing made outside strict" : ": no violation";
+  } else {
+    s += learn ? fmt::format(": {} syscall(s) outside strict, run {} time(s) —", sc.violations.size(),
+                             num(static_cast<double>(sc.violations_total)))
+               : fmt::format(": {} violation(s) answered {} —", num(static_cast<double>(sc.violations_total)),
+                             t(sc.action));
+    for (size_t i = 0; i < sc.violations.size(); ++i) {
+      const auto& v = sc.violations[i];
+      s += fmt::format("{} {} ×{}", i ? "," : "", t(v.syscall), num(static_cast<double>(v.count)));
+      if (v.first_pid > 0)
+        s += fmt::format(" (first pid {}{})", v.first_pid, v.comm.empty() ? "" : " " + t(v.comm));
+    }
+  }
+  if (sc.answers_lost) s += fmt::format("; {} caller(s) gone before the answer", sc.answers_lost);
+  if (sc.note) s += " — " + t(*sc.note);
+  if (sc.failed_by) s += "; the run failed because of the filter (" + t(*sc.failed_by) + ")";
+  if (learn) s += fmt::format("; `cronprof suggest --seccomp {}` proposes a profile", t(r.job));
+  return s;
+}
+
 std::string render_profile(const RunRecord& r) {
   std::string out;
   out += fmt::format("run {} of job {}", t(r.run_id), t(r.job));
@@ -182,6 +208,7 @@ std::string render_profile(const RunRecord& r) {
   lock += fmt::format(", waited {}", units::format_duration_s(r.lock.waited_s));
   if (r.lock.holder_pid) lock += fmt::format(", held by pid {}", *r.lock.holder_pid);
   row(out, "lock", lock);
+  row(out, "seccomp", render_seccomp(r));
   row(out, "log", r.log.path ? fmt::format("{} ({})", t(*r.log.path), units::format_size(r.log.bytes)) : "not kept");
   return out;
 }

@@ -17,4 +17,8 @@ std::string render_profile(const RunRecord& r);
 // process loaded a DB client, else queries, time and share of wall.
 std::string render_db(const RunRecord& r);
 
+// The seccomp line: "off" without a filter; else the profile and what it denied
+// (syscall, count, first pid and command), or in learn mode what it saw.
+std::string render_seccomp(const RunRecord& r);
+
 }  // namespace cronrun::prof

@@ -23,6 +23,7 @@
 #include "profiler/config_edit.h"
 #include "profiler/exit_codes.h"
 #include "profiler/stats.h"
+#include "profiler/suggest_seccomp.h"
 #include "profiler/summary.h"
 #include "profiler/text_escape.h"
 #include "runner/cli.h"
@@ -335,6 +336,48 @@ Result<std::string> write_suggestion(const Suggestion& s, const std::string& pat
 
 }  // namespace
 
+namespace {
+
+SeccompRunView seccomp_view(const RunRecord& r) {
+  SeccompRunView v;
+  v.status = r.status;
+  if (r.seccomp) {
+    v.profile = r.seccomp->profile;
+    v.learn = r.seccomp->action == "continue";
+    v.seen = r.seccomp->seen;
+  }
+  return v;
+}
+
+// `suggest --seccomp JOB`: the job's runs in the window, one record at a time.
+int suggest_seccomp(const Global& g, const std::string& job, double since) {
+  auto store = open_history(g);
+  if (!store) return store.error();
+  RunFilter f;
+  f.job = job;
+  f.since_unix_s = since;
+  f.finished_only = true;
+  SeccompSuggestAcc acc;
+  SkippedRows skipped;
+  auto r = store->each_run(f, [&](const RunRecord& rec) { acc.add(seccomp_view(rec)); }, skipped.callback());
+  if (!r) return query_failed(*store, r.error());
+  skipped.report(g.history_path);
+  if (acc.runs() == 0) {
+    print_error("no finished runs of job '" + job + "' since " + format_utc(since));
+    return kExitNotFound;
+  }
+  auto profile = seccomp_profile_for(job, acc);
+  if (!profile) {
+    print_error(profile.error().message());
+    return kExitNotFound;
+  }
+  std::fputs(seccomp_evidence(job, acc).c_str(), stderr);
+  std::printf("%s\n", json_text(*profile, 2).c_str());
+  return kExitOk;
+}
+
+}  // namespace
+
 Command add_suggest(CLI::App& parent, const Global& g) {
   struct Opts {
     std::string job;
@@ -342,6 +385,7 @@ Command add_suggest(CLI::App& parent, const Global& g) {
     double headroom = 1.3;
     bool write = false;
     std::string config;
+    std::string seccomp_job;
   };
   auto opts = std::make_shared<Opts>();
   CLI::App* app = parent.add_subcommand("suggest", "Memory, CPU and timeout limits per job from its history, "
@@ -352,10 +396,21 @@ Command add_suggest(CLI::App& parent, const Global& g) {
       ->check(CLI::Range(1.0, 10.0));
   app->add_flag("--write", opts->write, "Update the job config file (keeps its comments and other keys)");
   app->add_option("--config", opts->config, "Config file to update (default: the job's file under jobs.d/)");
+  app->add_option("--seccomp", opts->seccomp_job,
+                  "Instead of limits: a seccomp profile (cronrun.json(5)) for JOB from its runs under "
+                  "--seccomp learn, on stdout; the evidence on stderr")
+      ->option_text("JOB");
   return {app, [opts, &g]() -> int {
             double now = now_unix_s();
             auto since = window_option("--since", opts->since, now);
             if (!since) return since.error();
+            if (!opts->seccomp_job.empty()) {
+              if (opts->write || !opts->job.empty()) {
+                print_error("--seccomp JOB takes no --write or --job (redirect its output to a profile file)");
+                return kExitUsage;
+              }
+              return suggest_seccomp(g, opts->seccomp_job, *since);
+            }
             if (!opts->config.empty() && (opts->job.empty() || !opts->write)) {
               print_error("--config needs --write and --job (it names one job's file)");
               return kExitUsage;

@@ -5,3 +5,6 @@ cronrun_e2e_test(cronprof_e2e SCRIPT cronprof_e2e.sh NEEDS cronrun cronprof cron
 # control byte in any output, damaged rows skipped and named, suggest --write
 # checked by the real cronrun --dry-run.
 cronrun_e2e_test(cronprof_hostile_e2e SCRIPT cronprof_hostile_e2e.sh NEEDS cronrun cronprof cronrun-payload)
+# seccomp learn -> `cronprof suggest --seccomp` -> the profile file, with python3.
+cronrun_e2e_test(seccomp_suggest_e2e SCRIPT seccomp_suggest_e2e.sh NEEDS cronrun cronprof)
+set_tests_properties(seccomp_suggest_e2e PROPERTIES SKIP_RETURN_CODE 77)

@@ -12,3 +12,6 @@ endif()
 if(TARGET cronrun_planner)
   cronrun_unit_test(profiler_stream_test SOURCES profiler_stream_test.cc LIBS cronrun_planner)
 endif()
+# `suggest --seccomp`: the proposed profile from learned runs, checked with the
+# runner's own profile parser.
+cronrun_unit_test(seccomp_suggest_test SOURCES seccomp_suggest_test.cc LIBS cronrun_profiler cronrun_seccomp)
