@@ -262,7 +262,7 @@ TEST_F(JobModel, EveryOptionIsInHelpTheManPageAndTheBashCompletion) {
     return ss.str();
   };
   std::string man = slurp(root / "man/cronrun.1");
-  std::string completion = slurp(root / "contrib/completions/cronrun.bash");
+  std::string completion = slurp(root / "contrib/completions/cronrun");
   ASSERT_FALSE(man.empty());
   ASSERT_FALSE(completion.empty());
 
@@ -274,7 +274,7 @@ TEST_F(JobModel, EveryOptionIsInHelpTheManPageAndTheBashCompletion) {
     std::string roff;  // "--kill-after" is written \-\-kill\-after in roff
     for (char c : o.flag()) roff += c == '-' ? std::string("\\-") : std::string(1, c);
     EXPECT_TRUE(has_word(man, roff)) << o.flag() << " (as " << roff << ") is not in man/cronrun.1";
-    EXPECT_TRUE(has_word(completion, o.flag())) << o.flag() << " is not in cronrun.bash";
+    EXPECT_TRUE(has_word(completion, o.flag())) << o.flag() << " is not in contrib/completions/cronrun";
     EXPECT_NE(help_text.find(o.flag()), std::string::npos) << o.flag() << " is not in --help";
     EXPECT_NE(help_text.find(std::string(o.help).substr(0, 30)), std::string::npos) << o.flag();
   }
