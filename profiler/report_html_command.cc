@@ -98,6 +98,8 @@ Command add_report(CLI::App& parent, const Global& g) {
               empty.generated_at = format_utc(now);
               empty.window = opts->since;
               empty.history_path = g.history_path;
+              empty.window_start_s = *since;
+              empty.now_s = now;
               empty.notes.push_back("There is no history file yet at " + g.history_path + ".");
               in = std::move(empty);
             } else {
