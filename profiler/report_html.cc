@@ -140,7 +140,9 @@ constexpr const char* kScript = R"js(
     scale.ticks = ticks;
   }
   function tickLabel(v) { return v % DAY === 0 ? day(v) : hhmm(v); }
-  function fmtY(kind, v) { return kind === 'mem' ? v.toFixed(1) + ' MiB' : v.toFixed(v < 10 ? 2 : 0) + ' s'; }
+  function fmtY(kind, v) {
+    return kind === 'mem' ? v.toFixed(1) + ' MiB' : kind === 'db' ? String(v) : v.toFixed(v < 10 ? 2 : 0) + ' s';
+  }
 
   function draw(job, kind) {
     var id = 'c' + job.i + '-' + kind, canvas = document.getElementById(id);
@@ -149,8 +151,8 @@ constexpr const char* kScript = R"js(
     if (!hasChart) return;
     var all = [], bad = [], limit = [], anyLimit = false;
     job.runs.forEach(function (r) {
-      var y = kind === 'mem' ? (r.mem == null ? null : r.mem / 1048576) : r.wall;
-      var l = kind === 'mem' ? (r.lim == null ? null : r.lim / 1048576) : r.to;
+      var y = kind === 'mem' ? (r.mem == null ? null : r.mem / 1048576) : kind === 'db' ? r.db : r.wall;
+      var l = kind === 'mem' ? (r.lim == null ? null : r.lim / 1048576) : kind === 'db' ? null : r.to;
       limit.push({ x: r.t, y: l });
       if (l != null) anyLimit = true;
       if (y == null) return;
@@ -160,7 +162,7 @@ constexpr const char* kScript = R"js(
     });
     if (limit.length) limit.push({ x: data.now, y: limit[limit.length - 1].y });
     var datasets = [
-      { label: kind === 'mem' ? 'peak memory' : 'duration', data: all, borderColor: '#2f6fdf',
+      { label: kind === 'mem' ? 'peak memory' : kind === 'db' ? 'DB queries' : 'duration', data: all, borderColor: '#2f6fdf',
         backgroundColor: '#2f6fdf', pointRadius: 2, borderWidth: 1.5 },
       { label: 'bad run', data: bad, showLine: false, pointStyle: 'triangle', pointRadius: 6,
         pointHoverRadius: 8, borderColor: '#b3261e', backgroundColor: '#b3261e' }
@@ -191,14 +193,14 @@ constexpr const char* kScript = R"js(
         scales: {
           x: { type: 'linear', min: data.start, max: data.now, afterBuildTicks: timeTicks,
                ticks: { callback: tickLabel, maxRotation: 0, autoSkip: false } },
-          y: { beginAtZero: true, title: { display: true, text: kind === 'mem' ? 'MiB' : 'seconds' } }
+          y: { beginAtZero: true,
+               title: { display: true, text: kind === 'mem' ? 'MiB' : kind === 'db' ? 'queries' : 'seconds' } }
         }
       }
     });
+    // Points of the runs' own series (a bad run is drawn again, marked, on top).
     var n = 0;
-    [0, 1].forEach(function (d) {
-      chart.getDatasetMeta(d).data.forEach(function (p) { if (isFinite(p.x) && isFinite(p.y)) n++; });
-    });
+    chart.getDatasetMeta(0).data.forEach(function (p) { if (isFinite(p.x) && isFinite(p.y)) n++; });
     canvas.dataset.points = n;
     if (n > 0) drawn++;
     points += n;
@@ -209,7 +211,7 @@ constexpr const char* kScript = R"js(
   data.jobs.forEach(function (j) { byIndex[j.i] = j; });
   function drawSection(section) {
     var j = byIndex[section.dataset.job];
-    if (j && section.open) { draw(j, 'wall'); draw(j, 'mem'); }
+    if (j && section.open) { draw(j, 'wall'); draw(j, 'mem'); draw(j, 'db'); }
   }
   var sections = document.querySelectorAll('details.job');
   sections.forEach(function (s) {
@@ -446,10 +448,11 @@ json job_section(std::string& h, const ReportInput& in, size_t i, const std::map
   h += "<p>Suggested limits: " + flags_html(j) + " <a href=\"#jobs\">back to jobs</a></p>\n";
 
   json runs = json::array();
-  bool any_wall = false, any_mem = false;
+  bool any_wall = false, any_mem = false, any_db = false;
   for (const RunPoint& p : j.series) {
     any_wall = any_wall || p.wall_s.has_value();
     any_mem = any_mem || p.memory_peak_bytes.has_value();
+    any_db = any_db || p.db_queries.has_value();
     auto it = has_detail.find(p.run_id);
     runs.push_back({{"t", std::llround(p.started_at_s * 1000)},
                     {"st", p.status},
@@ -458,7 +461,8 @@ json job_section(std::string& h, const ReportInput& in, size_t i, const std::map
                     {"wall", p.wall_s ? json(*p.wall_s) : json(nullptr)},
                     {"mem", p.memory_peak_bytes ? json(*p.memory_peak_bytes) : json(nullptr)},
                     {"lim", p.memory_limit_bytes ? json(*p.memory_limit_bytes) : json(nullptr)},
-                    {"to", p.timeout_s ? json(*p.timeout_s) : json(nullptr)}});
+                    {"to", p.timeout_s ? json(*p.timeout_s) : json(nullptr)},
+                    {"db", p.db_queries ? json(*p.db_queries) : json(nullptr)}});
   }
   if (any_wall || any_mem) {
     h += "<div class=\"charts\">";
@@ -469,6 +473,10 @@ json job_section(std::string& h, const ReportInput& in, size_t i, const std::map
     if (any_mem)
       h += fmt::format("<div class=\"chart\"><canvas id=\"c{}-mem\" role=\"img\" aria-label=\"peak memory of {} over "
                        "time, memory limit drawn, bad runs marked\"></canvas></div>",
+                       i, esc(j.job));
+    if (any_db)
+      h += fmt::format("<div class=\"chart\"><canvas id=\"c{}-db\" role=\"img\" aria-label=\"DB queries of {} over "
+                       "time\"></canvas></div>",
                        i, esc(j.job));
     h += "</div>\n";
     if (!any_mem) h += "<p class=\"note\">No memory figures (the host could not measure them).</p>\n";

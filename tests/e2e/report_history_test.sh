@@ -83,7 +83,7 @@ EOF
 "$cronprof" --history "$tmp/none.db" report --html "$art/empty-report.html" || fail "report of a missing history"
 grep -q 'No runs recorded' "$art/empty-report.html" || fail "empty report does not say so"
 for page in history-report empty-report; do
-  grep -q 'job0-mem\|No runs recorded' "$art/$page.html" || fail "$page: no charts and no message"
+  grep -q 'c0-mem\|No runs recorded' "$art/$page.html" || fail "$page: no charts and no message"
 done
 
 browser=$(command -v chromium || command -v chromium-browser || true)
@@ -93,13 +93,13 @@ if [ -z "$browser" ]; then
   echo "SKIP browser checks: chromium not installed"
   exit 0
 fi
-open_page() {  # open_page NAME EXTRA-FLAGS...
+open_page() {  # open_page NAME EXTRA-FLAGS... (#expand-all: every job's section open, its charts drawn)
   local name=$1; shift
   local profile
   profile=$(mktemp -d "$tmp/chromium.XXXXXX")
   timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
     --disable-component-update --disable-sync --no-first-run --disable-dev-shm-usage --enable-logging=stderr --v=0 \
-    --virtual-time-budget=5000 --user-data-dir="$profile" "$@" "file://$art/$name.html" \
+    --virtual-time-budget=5000 --user-data-dir="$profile" "$@" "file://$art/$name.html#expand-all" \
     > "$art/$name.dom" 2> "$art/$name.log"
 }
 for page in history-report empty-report; do
