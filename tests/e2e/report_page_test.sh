@@ -95,7 +95,16 @@ if sys.argv[2] == "1":
     assert st["oomkid"] == ["ok"], st
 EOF
 
+# A log replaced by a symlink to a file the job's owner may not read: the page
+# must not follow it (it says why the log was not read instead).
+slow_log=$(python3 -c 'import json,sys; print([r["log"]["path"] for r in json.load(open(sys.argv[1]))["runs"]
+                                               if r["job"] == "slow"][0])' "$tmp/runs.json")
+echo "SECRET-NOT-FOR-THE-PAGE" > "$tmp/secret"
+ln -sf "$tmp/secret" "$slow_log"
+
 "$cronprof" --history "$H" report --html "$art/page.html" || fail "cronprof report exited $?"
+! grep -q SECRET-NOT-FOR-THE-PAGE "$art/page.html" || fail "the page followed a symlinked log"
+grep -q "log not read: .*$(basename "$slow_log")" "$art/page.html" || fail "the page does not say why slow's log was not read"
 python3 - "$art/page.html" "$here/report_probe.js" "$art/page-probe.html" <<'EOF'
 import sys
 page, probe, out = sys.argv[1:]
