@@ -162,6 +162,11 @@ if oom:
     check("OOM kill" in row("oomjob"), f"oomjob's row does not count its OOM kills: {row('oomjob')}")
     check("OOM kill" in row("oomkid"), f"oomkid (ok, one OOM kill inside) shown as plain ok: {row('oomkid')}")
 
+# The state filter shows the failing jobs only.
+want_failing = {"broken", "slow", "oomjob"}
+check(p["filter"] is not None and set(p["filter"]) == want_failing,
+      f"filtering by failing shows {p['filter']}, expected {sorted(want_failing)}")
+
 # A skipped run does not look like a good one.
 ok_styles, skip_styles = set(p["badges"]["ok"]), set(p["badges"]["skipped"])
 check(skip_styles, "no run shown as skipped")

@@ -102,6 +102,20 @@
     var all = hashLinks(document), missing = [];
     all.forEach(function (id) { if (id !== 'expand-all' && !document.getElementById(id)) missing.push(id); });
     out.links = { count: all.length, missing: missing };
+    // Filter by state: press the control labelled "failing", see which jobs' rows
+    // are still shown.
+    out.filter = null;
+    var buttons = document.querySelectorAll('button');
+    for (var b = 0; b < buttons.length; b++) {
+      if (!/^failing\b/.test(buttons[b].innerText.trim()) || !visible(buttons[b])) continue;
+      buttons[b].click();
+      await sleep(50);
+      out.filter = (window.cronrunProbeJobs || []).filter(function (name) { return visible(jobRow(name)); });
+      var showAll = document.querySelector('button[data-filter="all"]') || buttons[0];
+      showAll.click();
+      await sleep(50);
+      break;
+    }
     out.reach = {};
     var want = window.cronrunProbeReach || {};
     for (var name in want) out.reach[name] = await reach(name, want[name]);
