@@ -391,7 +391,7 @@ void filters(std::string& h, const ReportInput& in) {
   h += "</div>\n";
 }
 
-void jobs_table(std::string& h, const ReportInput& in) {
+void jobs_table(std::string& h, const ReportInput& in, const std::map<std::string, bool>& has_detail) {
   h += "<h2 id=\"jobs\">Jobs</h2>\n";
   h += in.schedule_known
            ? "<p class=\"meta\">State against the schedule in the given crontabs and the history.</p>\n"
@@ -411,7 +411,9 @@ void jobs_table(std::string& h, const ReportInput& in) {
       std::string t = esc(when(*j.last_started_at));
       std::optional<uint64_t> oom;
       if (!j.recent.empty()) oom = j.recent.front().oom_kills;
-      last = (j.last_run_id ? fmt::format("<a href=\"#{}\">{}</a>", run_anchor(*j.last_run_id), t) : t) + " " +
+      // A link only to a run the page has a section for (a damaged record has none).
+      bool linked = j.last_run_id && has_detail.count(*j.last_run_id);
+      last = (linked ? fmt::format("<a href=\"#{}\">{}</a>", run_anchor(*j.last_run_id), t) : t) + " " +
              status_badge(j.last_status, oom);
     }
     h += fmt::format(
@@ -696,7 +698,7 @@ std::string render_html(const ReportInput& in) {
                      "Jobs appear here once they run under cronrun.</p>\n",
                      esc(in.window), esc(in.history_path));
   } else {
-    jobs_table(h, in);
+    jobs_table(h, in, has_detail);
     data["jobs"] = job_sections(h, in, has_detail);
   }
   failures(h, in, has_detail);

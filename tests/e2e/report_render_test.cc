@@ -186,6 +186,14 @@ TEST_F(ReportInBrowser, ChartsDrawnWithoutErrors) {
   // The job name with HTML metacharacters arrives as text, not markup; so does a log tail.
   EXPECT_NE(r.out.find("sync &lt;\"&amp;'&gt; job"), std::string::npos);
   EXPECT_NE(r.out.find("&lt;script&gt;window.cronrunPwned = 1&lt;/script&gt;"), std::string::npos);
+  // Every in-page link has its anchor (the last-run link only where the run has a section).
+  const std::regex href("href=\"#([^\"]+)\"");
+  for (auto it = std::sregex_iterator(r.out.begin(), r.out.end(), href); it != std::sregex_iterator(); ++it) {
+    std::string id = (*it)[1];
+    if (id != "expand-all") {
+      EXPECT_NE(r.out.find("id=\"" + id + "\""), std::string::npos) << id;
+    }
+  }
 }
 
 // The checks above can fail: a page that logs an error is caught by both the
