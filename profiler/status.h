@@ -26,6 +26,13 @@
 
 namespace cronrun::status {
 
+// The ticks of one entry in [from_s, to_s) (Unix seconds, ascending), as
+// Debian's cron starts it in the process's local time zone (TZ), DST rules
+// included (status.cc). @reboot has none.
+std::vector<double> ticks_between(const crontab::Entry& entry, double from_s, double to_s);
+// The first tick after `after_s`, looking at most `horizon_s` ahead.
+std::optional<double> next_tick(const crontab::Entry& entry, double after_s, double horizon_s);
+
 // One state per job, the most urgent that holds (in this order of urgency):
 //   failing   the newest finished run that executed (skips aside) did not end ok
 //   missed    the newest due tick had no run at all and its grace has passed
@@ -99,6 +106,51 @@ struct JobStatus {
   uint64_t skipped = 0;              // of those, whose run was a skip (counted as ran)
   std::vector<double> missed_ticks_s;  // the missed ticks themselves (Unix s), oldest first
   double grace_s = 0;                // the grace of the newest tick
+};
+
+// Matches one job's runs with its ticks. Feed add_run() the runs that started at
+// or after the first tick, newest first (HistoryStore::scan order), then finish().
+// Holds the tick list and the run in hand only. Exposed for the unit tests.
+class TickMatcher {
+ public:
+  enum class Outcome { pending, on_time, late, skipped, missed };
+  // `ticks` ascending; `next_tick_s` the first tick after them.
+  TickMatcher(std::vector<double> ticks, double next_tick_s, double now_s, Grace grace);
+  void add_run(const RunFigures& run);
+  // A run older than the first tick: only for last run / last executed.
+  void note_older_run(const RunFigures& run);
+  void finish();
+
+  uint64_t due() const { return due_; }
+  uint64_t missed() const { return missed_; }
+  uint64_t late() const { return late_; }
+  uint64_t skipped() const { return skipped_; }
+  const std::vector<double>& missed_ticks() const { return missed_ticks_; }
+  // The newest tick that is settled (has a run, or its grace passed).
+  std::optional<Outcome> decisive() const { return decisive_; }
+  std::optional<double> decisive_tick() const { return decisive_tick_; }
+  std::optional<double> decisive_grace() const { return decisive_grace_; }
+  std::optional<double> decisive_start() const { return decisive_start_; }
+  const std::optional<RunFigures>& last_run() const { return last_run_; }
+  const std::optional<RunFigures>& last_executed() const { return last_executed_; }
+  const std::optional<RunFigures>& last_finished_executed() const { return last_finished_executed_; }
+
+ private:
+  void settle(size_t index);
+
+  std::vector<double> ticks_;
+  double next_tick_;
+  double now_;
+  Grace grace_;
+  size_t cursor_;  // ticks [cursor_, end) are settled; cursor_ - 1 is gathering runs
+  bool has_earliest_ = false;
+  double earliest_ = 0;
+  RunStatus earliest_status_ = RunStatus::running;
+  uint64_t due_ = 0, missed_ = 0, late_ = 0, skipped_ = 0;
+  std::vector<double> missed_ticks_;
+  std::optional<Outcome> decisive_;
+  std::optional<double> decisive_tick_, decisive_grace_, decisive_start_;
+  std::optional<RunFigures> last_run_, last_executed_, last_finished_executed_;
 };
 
 // An entry status leaves out, and why (a plain command, a cronrun call that does
