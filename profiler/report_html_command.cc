@@ -24,6 +24,8 @@
 #include "profiler/plan_run.h"
 #include "profiler/report_html.h"
 #include "profiler/report_html_history.h"
+#include "profiler/report_html_status.h"
+#include "profiler/status.h"
 
 namespace cronrun::prof {
 
@@ -65,7 +67,9 @@ Command add_report(CLI::App& parent, const Global& g) {
       ->type_name("OUT")
       ->required();
   app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)")->type_name("DURATION");
-  app->add_option("--crontab", opts->plan.crontabs, "Crontabs for the planned-week heat-map (see `plan`)")
+  app->add_option("--crontab", opts->plan.crontabs,
+                  "Crontabs: each job's state against its schedule (missed, late; see `status`) and the "
+                  "planned-week heat-map (see `plan`)")
       ->type_name("FILE")
       ->expected(1, -1);
   app->add_option("--host-memory", opts->plan.host_memory, "Host memory for the heat-map (default: this machine)")
@@ -107,6 +111,22 @@ Command add_report(CLI::App& parent, const Global& g) {
               return exit_code_for(fault);
             }
             if (!opts->plan.crontabs.empty()) {
+              // State against the schedule, as `cronprof status` computes it.
+              auto crontabs = status::load_crontabs(opts->plan.crontabs);
+              if (!crontabs) {
+                print_error("--crontab: " + crontabs.error().message());
+                return kExitUsage;
+              }
+              status::Options so;
+              so.now_s = now;
+              so.window_s = now - *since;
+              auto st = status::compute_status(store ? &*store : nullptr, *crontabs, so);
+              if (!st && store) return query_failed(*store, st.error());
+              if (!st) {
+                print_error(st.error().message());
+                return kExitFailure;
+              }
+              report::apply_status(in, *st);
               opts->plan.history_path = g.history_path;
               auto out = plan::run_plan(opts->plan, profiles);
               if (!out) {

@@ -105,15 +105,19 @@ ln -sf "$tmp/secret" "$slow_log"
 "$cronprof" --history "$H" report --html "$art/page.html" || fail "cronprof report exited $?"
 ! grep -q SECRET-NOT-FOR-THE-PAGE "$art/page.html" || fail "the page followed a symlinked log"
 grep -q "log not read: .*$(basename "$slow_log")" "$art/page.html" || fail "the page does not say why slow's log was not read"
-python3 - "$art/page.html" "$here/report_probe.js" "$art/page-probe.html" <<'EOF'
+# probed PAGE OUT: PAGE with report_probe.js inserted before </body>.
+probed() {
+  python3 - "$1" "$here/report_probe.js" "$2" <<'EOF'
 import sys
 page, probe, out = sys.argv[1:]
 html = open(page, encoding="utf-8").read()
-setup = ('<script>window.cronrunProbeJobs=["nightly","broken","slow","oomjob","oomkid"];'
+setup = ('<script>window.cronrunProbeJobs=["nightly","broken","slow","oomjob","oomkid","ghost","tick"];'
          'window.cronrunProbeReach={"broken":"MARKER-broken-log"};</script>\n')
 cut = html.rindex("</body>")
 open(out, "w", encoding="utf-8").write(html[:cut] + setup + "<script>" + open(probe).read() + "</script>\n" + html[cut:])
 EOF
+}
+probed "$art/page.html" "$art/page-probe.html"
 
 chrome() {  # chrome TAG EXTRA-FLAGS... URL
   local tag=$1; shift
@@ -124,13 +128,17 @@ chrome() {  # chrome TAG EXTRA-FLAGS... URL
     --enable-logging=stderr --v=0 --virtual-time-budget=15000 --user-data-dir="$profile" "$@" \
     > "$art/$tag.out" 2> "$art/$tag.log"
 }
-chrome page-probe --window-size=1400,900 --dump-dom "file://$art/page-probe.html" || fail "chromium exited $?"
-python3 - "$art/page-probe.out" > "$art/probe.json" <<'EOF' || fail "no probe output in $art/page-probe.out"
+probe() {  # probe TAG: load $art/TAG.html at 1400 px, write $art/TAG.json
+  chrome "$1" --window-size=1400,900 --dump-dom "file://$art/$1.html" || fail "chromium exited $?"
+  python3 - "$art/$1.out" > "$art/$1.json" <<'EOF' || fail "no probe output in $art/$1.out"
 import html, re, sys
 m = list(re.finditer(r"<pre id=\"cronrun-probe\">(.*?)</pre>", open(sys.argv[1], encoding="utf-8").read(), re.S))[-1]
 print(html.unescape(m.group(1)))
 EOF
-! grep ':CONSOLE' "$art/page-probe.log" || fail "console output while loading the page (see $art/page-probe.log)"
+  ! grep ':CONSOLE' "$art/$1.log" || fail "console output while loading $1 (see $art/$1.log)"
+}
+probe page-probe
+cp "$art/page-probe.json" "$art/probe.json"
 
 python3 - "$art/probe.json" "$oom" "$cronrun" <<'EOF' || fail "page checks (probe: $art/probe.json)"
 import json, re, subprocess, sys
@@ -213,8 +221,48 @@ if oom:
 sys.exit(1 if errors else 0)
 EOF
 
+# Against the schedule (--crontab, cronprof status' computation): a job whose
+# every-minute ticks found no run is missed, listed after the failing jobs and
+# before the good ones; a frequent job no longer reads 100 in every heat-map hour.
+for i in 1 2; do run tick --cgroup off -- "$payload" mem 8 20; done
+mkdir "$tmp/cron.d"
+cat > "$tmp/cron.d/page" <<CRON
+0 0 1 1 * root cronrun -n nightly -- $payload mem 16 50
+0 0 1 1 * root cronrun -n broken -- /bin/false
+* * * * * root cronrun -n ghost -- /bin/true
+*/5 * * * * root cronrun -n tick -- $payload mem 8 20
+CRON
+touch -d '-2 hours' "$tmp/cron.d/page"
+"$cronprof" --history "$H" report --html "$art/page-crontab.html" --crontab "$tmp/cron.d/page" --host-memory 64G \
+  || fail "cronprof report --crontab exited $?"
+probed "$art/page-crontab.html" "$art/page-crontab-probe.html"
+probe page-crontab-probe
+python3 - "$art/page-crontab-probe.json" <<'EOF' || fail "page checks with --crontab (probe: $art/page-crontab-probe.json)"
+import json, sys
+p = json.load(open(sys.argv[1]))
+bad = []
+def check(cond, what):
+    if not cond:
+        bad.append(what)
+        print("  FAILED:", what, file=sys.stderr)
+rows = p["jobs"]
+print("rows:", json.dumps({k: v for k, v in rows.items() if k in ("ghost", "tick", "nightly", "broken")}, indent=1))
+check(not p["errors"], f"script errors: {p['errors']}")
+check(not p["clipped"] and p["page_width"] <= 1400, f"cut off: {p['clipped']}, width {p['page_width']}")
+check(rows.get("ghost") and "missed" in rows["ghost"], f"ghost (never ran, ticks every minute) not missed: {rows.get('ghost')}")
+check(rows.get("tick") and "missed tick" in rows["tick"], f"tick (ticks every 5 minutes, ran twice) shows no missed ticks: {rows.get('tick')}")
+check(rows.get("broken") and "failing" in rows["broken"], f"broken not failing: {rows.get('broken')}")
+check(rows.get("nightly") and "up" in rows["nightly"].split(), f"nightly not up: {rows.get('nightly')}")
+order = [j for j in p["row_order"] if j in ("broken", "ghost", "nightly")]
+check(order == ["broken", "ghost", "nightly"], f"rows in order {order}: failing, missed, up expected")
+cells = [c for c in (p["heat"] or []) if c]
+check(cells, "no heat-map cells with demand")
+check(cells and any(c != "100" for c in cells), f"every heat-map hour reads 100: {sorted(set(cells))}")
+sys.exit(1 if bad else 0)
+EOF
+
 # The screenshot a person looks at (kept as an artifact).
-chrome page-shot --hide-scrollbars --window-size=1400,1600 --screenshot="$art/page.png" "file://$art/page.html" \
+chrome page-shot --hide-scrollbars --window-size=1400,1600 --screenshot="$art/page.png" "file://$art/page-crontab.html" \
   || fail "screenshot"
 [ -s "$art/page.png" ] || fail "no screenshot"
 echo "ok: artifacts in $art"

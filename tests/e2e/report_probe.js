@@ -67,9 +67,22 @@
       if ((ox === 'auto' || ox === 'scroll' || ox === 'hidden') && visible(e) && e.scrollWidth > e.clientWidth + 1)
         out.clipped.push(e.tagName.toLowerCase() + '.' + e.className + ' ' + e.scrollWidth + '>' + e.clientWidth);
     });
+    // Which of the named jobs the first table lists, in its order.
+    var firstTable = document.querySelector('table');
+    out.row_order = [];
+    if (firstTable) firstTable.querySelectorAll('tbody tr').forEach(function (tr) {
+      (window.cronrunProbeJobs || []).forEach(function (name) { if (jobRow(name) === tr) out.row_order.push(name); });
+    });
     (window.cronrunProbeJobs || []).forEach(function (name) {
       var row = jobRow(name);
       out.jobs[name] = row ? row.innerText.replace(/\s+/g, ' ').trim() : null;
+    });
+    // A week heat-map: the cells of a table whose header runs 00..23.
+    out.heat = null;
+    document.querySelectorAll('table').forEach(function (t) {
+      var head = Array.prototype.map.call(t.querySelectorAll('thead th'), function (th) { return th.innerText.trim(); });
+      if (head.indexOf('00') < 0 || head.indexOf('23') < 0) return;
+      out.heat = Array.prototype.map.call(t.querySelectorAll('tbody td'), function (td) { return td.innerText.trim(); });
     });
     // How "ok" and "skipped" look where the page shows a run's status.
     ['ok', 'skipped'].forEach(function (word) {
