@@ -1,6 +1,8 @@
 // `cronprof report --html OUT [--since 30d] [--crontab FILE...]`: writes the
-// self-contained HTML report (report_html.h). With --crontab it adds the planned
-// week's memory heat-map (the plan's pessimistic case). The file is written next
+// self-contained HTML report (report_html.h). With --crontab each job's state is
+// judged against its schedule as `cronprof status` judges it (missed, late;
+// report_html_status.h), and the planned week's memory heat-map is added (the
+// plan's pessimistic case). The file is written next
 // to OUT and renamed over it, so a web server never serves half a report. A
 // missing or empty history still gives a report, one that says there is nothing
 // yet.
@@ -149,11 +151,16 @@ Command add_report(CLI::App& parent, const Global& g) {
               return kExitFailure;
             }
             if (g.json) {
-              std::printf("%s\n", json_text(nlohmann::json({{"path", opts->html},
-                                                  {"jobs", in.jobs.size()},
-                                                  {"failures", in.failures.size()},
-                                                  {"charts", report::charts_available()},
-                                                  {"heatmap", in.heatmap.has_value()}}),
+              nlohmann::json states = nlohmann::json::object();
+              for (const auto& j : in.jobs) states[j.state] = states.value(j.state, 0) + 1;
+              std::printf("%s\n", json_text(nlohmann::json({{"schema", "cronrun.report/1"},
+                                                            {"path", opts->html},
+                                                            {"jobs", in.jobs.size()},
+                                                            {"states", states},
+                                                            {"failures", in.failures.size()},
+                                                            {"runs", in.runs.size()},
+                                                            {"charts", report::charts_available()},
+                                                            {"heatmap", in.heatmap.has_value()}}),
                                              2)
                                        .c_str());
             }
