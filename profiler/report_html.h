@@ -89,7 +89,7 @@ struct RunDetail {
   std::string status;
   std::string profile;                  // render_profile() text
   std::optional<std::string> log_tail;  // the log's last bytes, when kept and readable
-  std::string log_note;                 // "log not kept", "last 4.0 KiB of 1.2 MiB", or why unreadable
+  std::string log_note;                 // log not kept, how much of it is shown, or why it was not read
 };
 
 // The planned week from `cronprof plan`: highest memory demand per hour.
