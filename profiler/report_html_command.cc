@@ -1,6 +1,8 @@
 // `cronprof report --html OUT [--since 30d] [--crontab FILE...]`: writes the
-// self-contained HTML report (report_html.h). With --crontab it adds the planned
-// week's memory heat-map (the plan's pessimistic case). The file is written next
+// self-contained HTML report (report_html.h). With --crontab each job's state is
+// judged against its schedule as `cronprof status` judges it (missed, late;
+// report_html_status.h), and the planned week's memory heat-map is added (the
+// plan's pessimistic case). The file is written next
 // to OUT and renamed over it, so a web server never serves half a report. A
 // missing or empty history still gives a report, one that says there is nothing
 // yet.
@@ -24,6 +26,8 @@
 #include "profiler/plan_run.h"
 #include "profiler/report_html.h"
 #include "profiler/report_html_history.h"
+#include "profiler/report_html_status.h"
+#include "profiler/status.h"
 
 namespace cronrun::prof {
 
@@ -65,7 +69,9 @@ Command add_report(CLI::App& parent, const Global& g) {
       ->type_name("OUT")
       ->required();
   app->add_option("--since", opts->since, "Window, e.g. 30d, 12h (default 30d)")->type_name("DURATION");
-  app->add_option("--crontab", opts->plan.crontabs, "Crontabs for the planned-week heat-map (see `plan`)")
+  app->add_option("--crontab", opts->plan.crontabs,
+                  "Crontabs: each job's state against its schedule (missed, late; see `status`) and the "
+                  "planned-week heat-map (see `plan`)")
       ->type_name("FILE")
       ->expected(1, -1);
   app->add_option("--host-memory", opts->plan.host_memory, "Host memory for the heat-map (default: this machine)")
@@ -98,6 +104,8 @@ Command add_report(CLI::App& parent, const Global& g) {
               empty.generated_at = format_utc(now);
               empty.window = opts->since;
               empty.history_path = g.history_path;
+              empty.window_start_s = *since;
+              empty.now_s = now;
               empty.notes.push_back("There is no history file yet at " + g.history_path + ".");
               in = std::move(empty);
             } else {
@@ -105,6 +113,22 @@ Command add_report(CLI::App& parent, const Global& g) {
               return exit_code_for(fault);
             }
             if (!opts->plan.crontabs.empty()) {
+              // State against the schedule, as `cronprof status` computes it.
+              auto crontabs = status::load_crontabs(opts->plan.crontabs);
+              if (!crontabs) {
+                print_error("--crontab: " + crontabs.error().message());
+                return kExitUsage;
+              }
+              status::Options so;
+              so.now_s = now;
+              so.window_s = now - *since;
+              auto st = status::compute_status(store ? &*store : nullptr, *crontabs, so);
+              if (!st && store) return query_failed(*store, st.error());
+              if (!st) {
+                print_error(st.error().message());
+                return kExitFailure;
+              }
+              report::apply_status(in, *st);
               opts->plan.history_path = g.history_path;
               auto out = plan::run_plan(opts->plan, profiles);
               if (!out) {
@@ -127,11 +151,16 @@ Command add_report(CLI::App& parent, const Global& g) {
               return kExitFailure;
             }
             if (g.json) {
-              std::printf("%s\n", json_text(nlohmann::json({{"path", opts->html},
-                                                  {"jobs", in.jobs.size()},
-                                                  {"failures", in.failures.size()},
-                                                  {"charts", report::charts_available()},
-                                                  {"heatmap", in.heatmap.has_value()}}),
+              nlohmann::json states = nlohmann::json::object();
+              for (const auto& j : in.jobs) states[j.state] = states.value(j.state, 0) + 1;
+              std::printf("%s\n", json_text(nlohmann::json({{"schema", "cronrun.report/1"},
+                                                            {"path", opts->html},
+                                                            {"jobs", in.jobs.size()},
+                                                            {"states", states},
+                                                            {"failures", in.failures.size()},
+                                                            {"runs", in.runs.size()},
+                                                            {"charts", report::charts_available()},
+                                                            {"heatmap", in.heatmap.has_value()}}),
                                              2)
                                        .c_str());
             }

@@ -12,4 +12,6 @@ if(TARGET cronrun_planner)
 endif()
 if(COMMAND cronrun_e2e_test)
   cronrun_e2e_test(report_history_e2e SCRIPT report_history_test.sh NEEDS cronrun cronprof cronrun-payload cronrun_planner)
+  # The on-call page checked in headless Chromium (report_page_test.sh + report_probe.js).
+  cronrun_e2e_test(report_page_e2e SCRIPT report_page_test.sh NEEDS cronrun cronprof cronrun-payload cronrun_planner)
 endif()

@@ -38,10 +38,11 @@ MAILTO=""
 0 2 * * * root /usr/bin/cronrun --name report --memory 512M -- $payload mem 32 200
 */5 * * * * root /usr/bin/cronrun -n ghost -- /bin/true
 30 3 * * * root test -x /usr/sbin/logrotate && /usr/sbin/logrotate /etc/logrotate.conf
-61 * * * * root /bin/true
 0 4 * * * nobody cronrun -n other-user -- /bin/true
 0 5 * * * root cronrun --history /srv/elsewhere.db -n own-history -- /bin/true
 EOF
+# One bad line and cron ignores the whole file: its good line is not planned either.
+printf '0 2 * * * root cronrun -n broken-file-job -- /bin/true\n61 * * * * root /bin/true\n' > "$tmp/cron.d/broken"
 
 "$cronprof" --history "$H" plan --crontab "$tmp/cron.d" --host-memory 1G --host-cpus 2 --week 2026-11-30 \
   > "$art/plan.txt" || fail "cronprof plan exited $?"
@@ -66,7 +67,10 @@ assert "/nonexistent/.local/state/cronrun/history.db" in notes["other-user"], no
 assert status["own-history"] == "no_history", status
 assert "/srv/elsewhere.db (its --history)" in notes["own-history"], notes
 assert any(v == "not_cronrun" for v in status.values()), status
-assert len(p["rejected"]) == 1 and p["rejected"][0]["line"] == 6, p["rejected"]
+rej = [(os.path.basename(r["file"]), r["line"]) for r in p["rejected"]]
+assert rej == [("broken", 2), ("broken", 0)], p["rejected"]
+assert "cron ignores the whole file" in p["rejected"][1]["reason"], p["rejected"]
+assert "broken-file-job" not in status, status
 peak = p["pessimistic"]["memory_peak"]
 assert peak["at"] == "Mon 02:00", peak
 assert sorted(j["job"] for j in peak["jobs"]) == ["backup", "report"], peak
@@ -83,7 +87,7 @@ EOF
 "$cronprof" --history "$tmp/none.db" report --html "$art/empty-report.html" || fail "report of a missing history"
 grep -q 'No runs recorded' "$art/empty-report.html" || fail "empty report does not say so"
 for page in history-report empty-report; do
-  grep -q 'job0-mem\|No runs recorded' "$art/$page.html" || fail "$page: no charts and no message"
+  grep -q 'c0-mem\|No runs recorded' "$art/$page.html" || fail "$page: no charts and no message"
 done
 
 browser=$(command -v chromium || command -v chromium-browser || true)
@@ -93,13 +97,13 @@ if [ -z "$browser" ]; then
   echo "SKIP browser checks: chromium not installed"
   exit 0
 fi
-open_page() {  # open_page NAME EXTRA-FLAGS...
+open_page() {  # open_page NAME EXTRA-FLAGS... (#expand-all: every job's section open, its charts drawn)
   local name=$1; shift
   local profile
   profile=$(mktemp -d "$tmp/chromium.XXXXXX")
   timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-background-networking \
     --disable-component-update --disable-sync --no-first-run --disable-dev-shm-usage --enable-logging=stderr --v=0 \
-    --virtual-time-budget=5000 --user-data-dir="$profile" "$@" "file://$art/$name.html" \
+    --virtual-time-budget=5000 --user-data-dir="$profile" "$@" "file://$art/$name.html#expand-all" \
     > "$art/$name.dom" 2> "$art/$name.log"
 }
 for page in history-report empty-report; do

@@ -1,6 +1,8 @@
 // The HTML report as text: escaping of everything that comes from jobs, no
-// network references, phone-friendly head, the empty-history message. That it
-// draws in a browser is the e2e tier's job (tests/e2e/report_render_test.cc).
+// network references, phone-friendly head, the empty-history message, the order
+// of states, flags as cronrun takes them. That it draws and navigates in a
+// browser is the e2e tier's job (tests/e2e/report_render_test.cc,
+// tests/e2e/report_page_test.sh).
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -16,18 +18,45 @@ ReportInput sample() {
   in.generated_at = "2026-11-25T10:00:00Z";
   in.window = "30d";
   in.history_path = "/var/lib/cronrun/history.db";
+  in.now_s = 1795600800;
+  in.window_start_s = in.now_s - 30 * 86400.0;
+  in.days_start_s = in.now_s - 36000 - 29 * 86400.0;
   JobRow j;
   j.job = "evil</script><script>alert(1)</script>";
+  j.state = "failing";
   j.last_started_at = "2026-11-25T02:00:00.000Z";
   j.last_status = "failed";
+  j.last_run_id = "0193f1c2-aaaa";
   j.runs = 2;
+  j.ok = 1;
   j.failures = 1;
-  j.memory_limit_bytes = 512ull << 20;
-  j.series = {{"2026-11-24T02:00:00.000Z", "ok", 12.5, 100ull << 20, 10},
-              {"2026-11-25T02:00:00.000Z", "failed", 14.0, 120ull << 20, std::nullopt}};
+  j.suggested_memory_bytes = 1536ull << 20;
+  j.suggested_cpu_pct = 150;
+  j.suggested_timeout_s = 3000;
+  RunPoint a, b;
+  a.run_id = "0193f1c2-9999";
+  a.started_at_s = in.now_s - 86400 - 28800;
+  a.status = "ok";
+  a.wall_s = 12.5;
+  a.memory_peak_bytes = 100ull << 20;
+  a.db_queries = 10;
+  a.memory_limit_bytes = 512ull << 20;
+  b = a;
+  b.run_id = "0193f1c2-aaaa";
+  b.started_at_s = in.now_s - 28800;
+  b.status = "failed";
+  b.db_queries.reset();
+  j.series = {a, b};
+  j.recent = {b, a};
+  j.days.assign(30, DayCounts{});
+  j.days[28].ok = 1;
+  j.days[29].bad = 1;
   in.jobs.push_back(j);
   in.failures.push_back({j.job, "0193f1c2-aaaa", "2026-11-25T02:00:00.000Z", "failed", 3, std::nullopt,
                          "/var/log/cronrun/x/<run>.log"});
+  in.runs.push_back({"0193f1c2-aaaa", j.job, "2026-11-25T02:00:00.000Z", "failed",
+                     "  command    sh -c '<img src=x onerror=alert(2)>'\n",
+                     "tail </pre><script>alert(3)</script>\n", "/var/log/cronrun/x/<run>.log: whole log, 40 B"});
   return in;
 }
 
@@ -38,6 +67,10 @@ TEST(ReportHtml, EscapesEverythingFromJobs) {
   EXPECT_NE(h.find("evil&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
   EXPECT_NE(h.find("box&lt;1&gt;"), std::string::npos);
   EXPECT_NE(h.find("/var/log/cronrun/x/&lt;run&gt;.log"), std::string::npos);
+  // The run's profile and log tail are text inside their <pre>.
+  EXPECT_EQ(h.find("<img"), std::string::npos);
+  EXPECT_NE(h.find("&lt;img src=x onerror=alert(2)&gt;"), std::string::npos);
+  EXPECT_NE(h.find("tail &lt;/pre&gt;&lt;script&gt;alert(3)&lt;/script&gt;"), std::string::npos);
   // Exactly the scripts we put there: the error guard, the data block, Chart.js,
   // the drawing code.
   size_t scripts = 0;
@@ -54,36 +87,77 @@ TEST(ReportHtml, JobNamesThatAreNotUtf8OrHoldControls) {
   ReportInput in = sample();
   in.jobs[0].job = "bad\xff\x1b[2J\xe2\x80\xa8name";
   in.failures[0].job = in.jobs[0].job;
-  in.jobs[0].series[0].started_at = "2026-1\xff-24T02:00:00Z";  // the chart data's axis label
+  in.jobs[0].series[0].status = "o\xffk";  // in the chart data
+  in.jobs[0].series[0].run_id = "id\xff\"<x>";  // in anchors
+  in.jobs[0].recent[1].run_id = in.jobs[0].series[0].run_id;
+  in.runs[0].run_id = in.jobs[0].series[0].run_id;
   std::string h;
   ASSERT_NO_THROW(h = render_html(in));
   EXPECT_EQ(h.find('\x1b'), std::string::npos);
   EXPECT_EQ(h.find('\xff'), std::string::npos);
-  EXPECT_NE(h.find("bad\\xff\\x1b[2J"), std::string::npos);    // in the tables
-  EXPECT_NE(h.find("\"1\\ufffd-24 02:00\""), std::string::npos);  // in the chart data
+  EXPECT_NE(h.find("bad\\xff\\x1b[2J"), std::string::npos);  // in the tables
+  EXPECT_NE(h.find("\"o\\ufffdk\""), std::string::npos);     // in the chart data
+  EXPECT_NE(h.find("id=\"run-id_FF_22_3Cx_3E\""), std::string::npos);  // the anchor
+  EXPECT_NE(h.find("href=\"#run-id_FF_22_3Cx_3E\""), std::string::npos);
 }
 
 TEST(ReportHtml, SelfContainedAndPhoneFriendly) {
   std::string h = render_html(sample());
   EXPECT_NE(h.find("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"), std::string::npos);
-  EXPECT_NE(h.find("@media (max-width: 600px)"), std::string::npos);
-  // Nothing is fetched when the file is opened.
-  EXPECT_FALSE(std::regex_search(h, std::regex(R"((src|href)\s*=)")));
+  EXPECT_NE(h.find("@media (max-width: 700px)"), std::string::npos);
+  // Nothing is fetched when the file is opened: no src at all, links only within the page.
+  EXPECT_FALSE(std::regex_search(h, std::regex(R"(<[a-z]+[^<>]*\ssrc\s*=)")));
+  EXPECT_FALSE(std::regex_search(h, std::regex(R"(href\s*=\s*"[^#])")));
   EXPECT_EQ(h.find("@import"), std::string::npos);
   if (charts_available()) {
     EXPECT_NE(h.find("Chart.js v"), std::string::npos);
   }
-  EXPECT_NE(h.find("id=\"job0-mem\""), std::string::npos);
-  EXPECT_NE(h.find("id=\"job0-wall\""), std::string::npos);
-  EXPECT_NE(h.find("id=\"job0-db\""), std::string::npos);
-  EXPECT_NE(h.find("\"limit\":536870912"), std::string::npos);
+  EXPECT_NE(h.find("id=\"c0-mem\""), std::string::npos);
+  EXPECT_NE(h.find("id=\"c0-wall\""), std::string::npos);
+  EXPECT_NE(h.find("id=\"c0-db\""), std::string::npos);
+  EXPECT_NE(h.find("\"lim\":536870912"), std::string::npos);
 }
 
 TEST(ReportHtml, TablesCarryTheFigures) {
   std::string h = render_html(sample());
   EXPECT_NE(h.find("Recent failures"), std::string::npos);
-  EXPECT_NE(h.find("<td class=\"status-bad\">failed</td>"), std::string::npos);
-  EXPECT_NE(h.find("0193f1c2-aaaa"), std::string::npos);
+  EXPECT_NE(h.find("<span class=\"st st-bad\">failed</span>"), std::string::npos);
+  EXPECT_NE(h.find("href=\"#run-0193f1c2-aaaa\""), std::string::npos);
+  EXPECT_NE(h.find("id=\"run-0193f1c2-aaaa\""), std::string::npos);
+}
+
+// Suggested limits as cronrun takes them: what a reader copies is the flags,
+// separated by plain spaces (no unit words such as "MiB", no non-breaking space).
+TEST(ReportHtml, SuggestedLimitsAreCronrunFlags) {
+  std::string h = render_html(sample());
+  EXPECT_NE(h.find("<span class=\"flag\">--memory 1536M</span> <span class=\"flag\">--cpu 150%</span> "
+                   "<span class=\"flag\">--timeout 50m</span>"),
+            std::string::npos);
+  EXPECT_EQ(h.find("MiB</span>"), std::string::npos);
+}
+
+// States in the order an on-call engineer reads them; an ok run with OOM kills
+// inside and a skip are told apart from a good run.
+TEST(ReportHtml, StatesAndBadRuns) {
+  std::vector<JobRow> jobs(6);
+  const char* states[] = {"up", "never_run", "missed", "running", "failing", "late"};
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i].job = std::string("j") + states[i];
+    jobs[i].state = states[i];
+  }
+  jobs.push_back(jobs[4]);
+  jobs.back().job = "a-failing";
+  sort_jobs(jobs);
+  std::vector<std::string> order;
+  for (const auto& j : jobs) order.push_back(j.job);
+  EXPECT_EQ(order, (std::vector<std::string>{"a-failing", "jfailing", "jmissed", "jlate", "jrunning", "jup",
+                                              "jnever_run"}));
+  EXPECT_TRUE(bad_run("oom", std::nullopt));
+  EXPECT_TRUE(bad_run("timeout", 0));
+  EXPECT_TRUE(bad_run("ok", 2));
+  EXPECT_FALSE(bad_run("ok", 0));
+  EXPECT_FALSE(bad_run("skipped", std::nullopt));
+  EXPECT_FALSE(bad_run("running", std::nullopt));
 }
 
 TEST(ReportHtml, EmptyHistorySaysSo) {
@@ -113,9 +187,11 @@ TEST(ReportHtml, HeatMapCells) {
   EXPECT_NE(h.find("(a&lt;b)"), std::string::npos);
   EXPECT_NE(h.find("class=\"over\""), std::string::npos);
   EXPECT_NE(h.find("title=\"Mon 02:00-02:59: 2.00 GiB\""), std::string::npos) << h.substr(h.find("Mon 02:00-02:59"), 40);
-  size_t cells = 0;
-  for (size_t pos = 0; (pos = h.find("title=\"", pos)) != std::string::npos; ++pos) ++cells;
-  EXPECT_EQ(cells, 7u * 24);
+  const std::regex cell(R"(title="(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d\d:00-)");
+  EXPECT_EQ(std::distance(std::sregex_iterator(h.begin(), h.end(), cell), std::sregex_iterator()), 7 * 24);
+  // Percent of the host's memory: 200 over the host, 50 at half of it.
+  EXPECT_NE(h.find("2.00 GiB\">200</td>"), std::string::npos);
+  EXPECT_NE(h.find("512 MiB\">50</td>"), std::string::npos);
 }
 
 }  // namespace
