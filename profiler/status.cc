@@ -376,7 +376,7 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
       js.schedule += e->time_text;
     }
     js.where = js.sources.front().file + ":" + std::to_string(js.sources.front().line);
-    if (js.sources.size() > 1) js.where += ",…";
+    if (js.sources.size() > 1) js.where += fmt::format(" +{}", js.sources.size() - 1);
 
     // Ticks expected: within the window and after the crontab last changed.
     const double from = std::max(window_from, in.expected_from_s);
@@ -509,7 +509,7 @@ std::string shorten(const std::string& s, size_t width) {
 std::string window_text(double s) {
   if (std::fmod(s, 86400) == 0) return fmt::format("{}d", static_cast<int64_t>(s / 86400));
   if (std::fmod(s, 3600) == 0) return fmt::format("{}h", static_cast<int64_t>(s / 3600));
-  return fmt::format("{}s", static_cast<int64_t>(s));
+  return units::format_duration_s(s);
 }
 
 }  // namespace
@@ -566,7 +566,8 @@ std::string format_text(const Report& report, size_t width) {
     out += "No cronrun job in the crontabs read.\n";
   } else {
     // Columns that may shrink are the free text ones; the rest are short.
-    Table t({"JOB", "STATE", "SCHEDULE", "LAST RUN", "MISSED/" + window, "LATE/" + window, "CRONTAB"},
+    // MISSED and LATE count ticks in the window (the last line says which).
+    Table t({"JOB", "STATE", "SCHEDULE", "LAST RUN", "MISSED", "LATE", "CRONTAB"},
             {false, false, false, false, true, true, false});
     struct Row {
       std::string job, state, schedule, last, missed, late, where;
@@ -577,41 +578,39 @@ std::string format_text(const Report& report, size_t width) {
       if (js.last_run) last = fmt::format("{} {}", ago(report.now_s, js.last_run->started_at_s), to_string(js.last_run->status));
       const Source& src = js.sources.front();
       std::string where = std::filesystem::path(src.file).filename().string() + ":" + std::to_string(src.line);
-      if (js.sources.size() > 1) where += ",…";
+      if (js.sources.size() > 1) where += fmt::format(" +{}", js.sources.size() - 1);
       rows.push_back({js.job, state_text(js.state), js.schedule, last, std::to_string(js.missed), std::to_string(js.late),
                       where});
     }
-    // Shrink the widest shrinkable column until the table fits (never below 8).
-    size_t cap_job = 40, cap_sched = 24, cap_where = 48;
-    auto total = [&]() {
-      size_t w_job = 3, w_sched = 8, w_last = 8, w_where = 7, w_state = 9;
-      for (const auto& r : rows) {
-        w_job = std::max(w_job, std::min(r.job.size(), cap_job));
-        w_sched = std::max(w_sched, std::min(r.schedule.size(), cap_sched));
-        w_where = std::max(w_where, std::min(r.where.size(), cap_where));
-        w_last = std::max(w_last, r.last.size());
-      }
-      return w_job + w_state + w_sched + w_last + 9 + 7 + w_where + 2 * 6;
-    };
-    while (total() > width && (cap_where > 8 || cap_sched > 8 || cap_job > 8)) {
-      if (cap_where > 8) {
-        --cap_where;
-      } else if (cap_sched > 8) {
-        --cap_sched;
-      } else {
-        --cap_job;
-      }
+    // Fit the terminal (DESIGN §6): shrink the free-text columns (crontab, then
+    // schedule, then job), never below kMinCell; short columns stay whole.
+    constexpr size_t kMinCell = 8;
+    const std::vector<std::string> header = {"JOB", "STATE", "SCHEDULE", "LAST RUN", "MISSED", "LATE", "CRONTAB"};
+    std::vector<size_t> w(header.size());
+    for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+    for (const auto& r : rows) {
+      const std::string* cells[] = {&r.job, &r.state, &r.schedule, &r.last, &r.missed, &r.late, &r.where};
+      for (size_t i = 0; i < header.size(); ++i) w[i] = std::max(w[i], cells[i]->size());
+    }
+    size_t total = 2 * (header.size() - 1);
+    for (size_t x : w) total += x;
+    for (size_t col : {size_t{6}, size_t{2}, size_t{0}}) {
+      size_t floor = std::max(kMinCell, header[col].size());
+      if (total <= width || w[col] <= floor) continue;
+      size_t cut = std::min(total - width, w[col] - floor);
+      w[col] -= cut;
+      total -= cut;
     }
     for (const auto& r : rows)
-      t.add({shorten(r.job, cap_job), r.state, shorten(r.schedule, cap_sched), r.last, r.missed, r.late,
-             r.where.size() > cap_where ? "~" + r.where.substr(r.where.size() - (cap_where - 1)) : r.where});
+      t.add({shorten(r.job, w[0]), r.state, shorten(r.schedule, w[2]), r.last, r.missed, r.late,
+             r.where.size() > w[6] ? "~" + r.where.substr(r.where.size() - (w[6] - 1)) : r.where});
     out += t.render();
   }
   size_t alerting = 0;
   for (const auto& js : report.jobs)
     if (alerts(js.state)) ++alerting;
   for (const auto& js : report.jobs)
-    if (alerts(js.state) || js.state == JobState::late) out += shorten(fmt::format("  {}: {} — {}", js.job, state_text(js.state), js.reason), width) + "\n";
+    if (alerts(js.state) || js.state == JobState::late) out += shorten(fmt::format("  {} ({}): {}", js.job, state_text(js.state), js.reason), width) + "\n";
   for (const auto& u : report.unwatched)
     out += shorten(fmt::format("not watched: {} {}: {}", u.where, u.job, u.reason), width) + "\n";
   for (const auto& r : report.rejected) {
@@ -619,8 +618,11 @@ std::string format_text(const Report& report, size_t width) {
     out += shorten(fmt::format("cron ignores: {}: {}", where, r.reason), width) + "\n";
   }
   for (const auto& n : report.notes) out += shorten("note: " + n, width) + "\n";
-  out += fmt::format("{} job(s), {} failing or missed; ticks in local time ({}) as cron starts them; window {}\n",
-                     report.jobs.size(), alerting, report.timezone, window);
+  out += shorten(fmt::format("{} job(s), {} failing or missed; MISSED and LATE: ticks in the last {}, local time "
+                             "({}) as cron starts them",
+                             report.jobs.size(), alerting, window, report.timezone),
+                 width) +
+         "\n";
   return out;
 }
 
