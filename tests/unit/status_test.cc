@@ -338,7 +338,7 @@ TEST_F(StatusReport, WholeFileIgnoredByCronIsNotWatched) {
   EXPECT_TRUE(r.jobs.empty());
   ASSERT_EQ(r.rejected.size(), 2u);
   EXPECT_EQ(r.rejected[1].line, 0);
-  EXPECT_NE(format_text(r, 200).find("cron ignores the whole file"), std::string::npos);
+  EXPECT_NE(format_text(r, 200).find("rejected: /etc/cron.d/app: cron ignores the whole file"), std::string::npos);
   EXPECT_EQ(exit_code(r), prof::kExitOk);
 }
 
