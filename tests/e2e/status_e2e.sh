@@ -126,6 +126,24 @@ rc=0
 "$CRONPROF" --history "$tmp/none.db" --json status --crontab "$tmp/cron.d/forgotten" > "$tmp/none.json" || rc=$?
 [ "$rc" -eq 8 ] && grep -q '"missed"' "$tmp/none.json" && ok "no history: missed, exit 8" || bad "no history: exit $rc"
 
+# Without --crontab a user reads the defaults where readable and their own
+# crontab through `crontab -l` (the spool is not readable by users): a stand-in
+# crontab(1) on PATH prints one, and status, run as nobody, watches its job.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+  mkdir -p "$tmp/bin"
+  printf '#!/bin/sh\n[ "$1" = -l ] || exit 2\nprintf "*/5 * * * * cronrun -n mine -- /bin/true\\n"\n' > "$tmp/bin/crontab"
+  chmod 755 "$tmp" "$tmp/bin" "$tmp/bin/crontab"
+  rc=0
+  setpriv --reuid=65534 --regid=65534 --clear-groups env PATH="$tmp/bin:$PATH" \
+    "$CRONPROF" --history "$tmp/none.db" --json status > "$tmp/user.json" 2> "$tmp/err" || rc=$?
+  python3 - "$tmp/user.json" <<'EOF' && ok "a user's crontab -l is read (exit $rc)" || bad "crontab -l as nobody: exit $rc $(cat "$tmp/err")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+mine = [j for j in d["jobs"] if j["job"] == "mine"]
+assert mine and mine[0]["sources"][0]["file"].startswith("crontab -l"), d
+EOF
+fi
+
 # Real crontabs: this machine's /etc/cron.d and the Debian packages' files copied
 # in tests/fixtures are read as cron reads them, with nothing rejected.
 for src in /etc/cron.d "$CRONRUN_FIXTURES/crontab/debian/etc/crontab" "$CRONRUN_FIXTURES/crontab/debian/etc/cron.d"; do
