@@ -17,13 +17,17 @@
 // list of the window, whatever the number of runs.
 #include "profiler/status.h"
 
+#include <fcntl.h>
 #include <pwd.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -33,6 +37,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/fd.h"
+#include "common/safe_file.h"
 #include "common/units.h"
 #include "profiler/cli_support.h"
 #include "profiler/crontab_cronrun.h"
@@ -249,10 +255,43 @@ void TickMatcher::finish() {
 
 namespace {
 
+// As crontab.cc's bound on one crontab file.
+constexpr size_t kMaxCrontabListBytes = 4 << 20;
+
 double mtime_of(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return 0;
   return static_cast<double>(st.st_mtim.tv_sec) + static_cast<double>(st.st_mtim.tv_nsec) / 1e9;
+}
+
+// The invoking user's crontab as `crontab -l` prints it: the spool directory is
+// not readable by users (crontab(1) is setgid crontab for that). Its stderr goes
+// to /dev/null; a non-zero exit ("no crontab for USER") is nullopt.
+Result<std::optional<std::string>> crontab_l() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return fail_sys("pipe2", "crontab -l", errno);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, write_end.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  char arg0[] = "crontab", arg1[] = "-l";
+  char* argv[] = {arg0, arg1, nullptr};
+  pid_t pid = 0;
+  int rc = ::posix_spawnp(&pid, "crontab", &fa, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) return fail_sys("posix_spawnp", "crontab -l", rc);
+  write_end.reset();
+  auto text = read_bounded(read_end.get(), kMaxCrontabListBytes, "crontab -l");
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return fail_sys("waitpid", "crontab -l", errno);
+  }
+  if (!text) return std::unexpected(text.error());
+  if (text->truncated) return fail("crontab -l: output larger than the largest crontab read");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(text->data));
 }
 
 }  // namespace
@@ -279,11 +318,27 @@ Result<Crontabs> load_crontabs(const std::vector<std::string>& paths) {
   if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name)
     defaults.emplace_back(std::string("/var/spool/cron/crontabs/") + pw->pw_name, crontab::Kind::user);
   for (const auto& [path, kind] : defaults) {
-    if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
-      out.notes.push_back(path + ": not present");
+    const bool spool = kind == crontab::Kind::user;
+    if (::access(path.c_str(), R_OK) != 0) {
+      const int err = errno;
+      if (spool && ::geteuid() != 0) break;  // users cannot read the spool: ask crontab -l below
+      out.notes.push_back(err == ENOENT ? path + ": not present" : path + ": " + std::strerror(err) + " (left out)");
       continue;
     }
     if (auto r = add(path, kind); !r) out.notes.push_back(r.error().message() + " (left out)");
+    if (spool) return out;
+  }
+  if (::geteuid() == 0) return out;
+  const passwd* pw = ::getpwuid(::geteuid());
+  const std::string user = pw && pw->pw_name ? pw->pw_name : std::to_string(::geteuid());
+  auto listed = crontab_l();
+  if (!listed) {
+    out.notes.push_back("your crontab: " + listed.error().message() + " (left out)");
+  } else if (!*listed) {
+    out.notes.push_back("crontab -l: no crontab for " + user);
+  } else {
+    // No file and no mtime: every tick in the window is expected.
+    out.crontab.append(crontab::parse_crontab(**listed, "crontab -l (" + user + ")", crontab::Kind::user));
   }
   return out;
 }
@@ -376,7 +431,7 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
       js.schedule += e->time_text;
     }
     js.where = js.sources.front().file + ":" + std::to_string(js.sources.front().line);
-    if (js.sources.size() > 1) js.where += ",…";
+    if (js.sources.size() > 1) js.where += fmt::format(" +{}", js.sources.size() - 1);
 
     // Ticks expected: within the window and after the crontab last changed.
     const double from = std::max(window_from, in.expected_from_s);
@@ -500,6 +555,34 @@ std::string ago(double now, const std::optional<double>& t) {
 // For people: "never run" rather than the token.
 std::string state_text(JobState s) { return s == JobState::never_run ? "never run" : to_string(s); }
 
+// Prose under the table: wrapped at blanks to `width`, continuation lines
+// indented, so a long path or reason is read whole rather than cut.
+std::string wrapped(const std::string& s, size_t width) {
+  constexpr std::string_view kIndent = "    ";
+  if (width <= kIndent.size() + 8) return s + "\n";
+  std::string out, line;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    size_t end = s.find(' ', pos);
+    if (end == std::string::npos) end = s.size();
+    std::string word = s.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line = std::string(kIndent);
+    } else if (!line.empty() && line != kIndent) {
+      line += ' ';
+    }
+    line += word;
+    // A word longer than a line (a long path) is cut into line-sized pieces.
+    while (line.size() > width) {
+      out += line.substr(0, width) + "\n";
+      line = std::string(kIndent) + line.substr(width);
+    }
+  }
+  return out + line + "\n";
+}
+
 std::string shorten(const std::string& s, size_t width) {
   if (s.size() <= width) return s;
   if (width <= 1) return s.substr(0, width);
@@ -509,7 +592,7 @@ std::string shorten(const std::string& s, size_t width) {
 std::string window_text(double s) {
   if (std::fmod(s, 86400) == 0) return fmt::format("{}d", static_cast<int64_t>(s / 86400));
   if (std::fmod(s, 3600) == 0) return fmt::format("{}h", static_cast<int64_t>(s / 3600));
-  return fmt::format("{}s", static_cast<int64_t>(s));
+  return units::format_duration_s(s);
 }
 
 }  // namespace
@@ -566,7 +649,8 @@ std::string format_text(const Report& report, size_t width) {
     out += "No cronrun job in the crontabs read.\n";
   } else {
     // Columns that may shrink are the free text ones; the rest are short.
-    Table t({"JOB", "STATE", "SCHEDULE", "LAST RUN", "MISSED/" + window, "LATE/" + window, "CRONTAB"},
+    // MISSED and LATE count ticks in the window (the last line says which).
+    Table t({"JOB", "STATE", "SCHEDULE", "LAST RUN", "MISSED", "LATE", "CRONTAB"},
             {false, false, false, false, true, true, false});
     struct Row {
       std::string job, state, schedule, last, missed, late, where;
@@ -577,50 +661,50 @@ std::string format_text(const Report& report, size_t width) {
       if (js.last_run) last = fmt::format("{} {}", ago(report.now_s, js.last_run->started_at_s), to_string(js.last_run->status));
       const Source& src = js.sources.front();
       std::string where = std::filesystem::path(src.file).filename().string() + ":" + std::to_string(src.line);
-      if (js.sources.size() > 1) where += ",…";
+      if (js.sources.size() > 1) where += fmt::format(" +{}", js.sources.size() - 1);
       rows.push_back({js.job, state_text(js.state), js.schedule, last, std::to_string(js.missed), std::to_string(js.late),
                       where});
     }
-    // Shrink the widest shrinkable column until the table fits (never below 8).
-    size_t cap_job = 40, cap_sched = 24, cap_where = 48;
-    auto total = [&]() {
-      size_t w_job = 3, w_sched = 8, w_last = 8, w_where = 7, w_state = 9;
-      for (const auto& r : rows) {
-        w_job = std::max(w_job, std::min(r.job.size(), cap_job));
-        w_sched = std::max(w_sched, std::min(r.schedule.size(), cap_sched));
-        w_where = std::max(w_where, std::min(r.where.size(), cap_where));
-        w_last = std::max(w_last, r.last.size());
-      }
-      return w_job + w_state + w_sched + w_last + 9 + 7 + w_where + 2 * 6;
-    };
-    while (total() > width && (cap_where > 8 || cap_sched > 8 || cap_job > 8)) {
-      if (cap_where > 8) {
-        --cap_where;
-      } else if (cap_sched > 8) {
-        --cap_sched;
-      } else {
-        --cap_job;
-      }
+    // Fit the terminal (DESIGN §6): shrink the free-text columns (crontab, then
+    // schedule, then job), never below kMinCell; short columns stay whole.
+    constexpr size_t kMinCell = 8;
+    const std::vector<std::string> header = {"JOB", "STATE", "SCHEDULE", "LAST RUN", "MISSED", "LATE", "CRONTAB"};
+    std::vector<size_t> w(header.size());
+    for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+    for (const auto& r : rows) {
+      const std::string* cells[] = {&r.job, &r.state, &r.schedule, &r.last, &r.missed, &r.late, &r.where};
+      for (size_t i = 0; i < header.size(); ++i) w[i] = std::max(w[i], cells[i]->size());
+    }
+    size_t total = 2 * (header.size() - 1);
+    for (size_t x : w) total += x;
+    for (size_t col : {size_t{6}, size_t{2}, size_t{0}}) {
+      size_t floor = std::max(kMinCell, header[col].size());
+      if (total <= width || w[col] <= floor) continue;
+      size_t cut = std::min(total - width, w[col] - floor);
+      w[col] -= cut;
+      total -= cut;
     }
     for (const auto& r : rows)
-      t.add({shorten(r.job, cap_job), r.state, shorten(r.schedule, cap_sched), r.last, r.missed, r.late,
-             r.where.size() > cap_where ? "~" + r.where.substr(r.where.size() - (cap_where - 1)) : r.where});
+      t.add({shorten(r.job, w[0]), r.state, shorten(r.schedule, w[2]), r.last, r.missed, r.late,
+             r.where.size() > w[6] ? "~" + r.where.substr(r.where.size() - (w[6] - 1)) : r.where});
     out += t.render();
   }
   size_t alerting = 0;
   for (const auto& js : report.jobs)
     if (alerts(js.state)) ++alerting;
   for (const auto& js : report.jobs)
-    if (alerts(js.state) || js.state == JobState::late) out += shorten(fmt::format("  {}: {} — {}", js.job, state_text(js.state), js.reason), width) + "\n";
+    if (alerts(js.state) || js.state == JobState::late) out += wrapped(fmt::format("  {} ({}): {}", js.job, state_text(js.state), js.reason), width);
   for (const auto& u : report.unwatched)
-    out += shorten(fmt::format("not watched: {} {}: {}", u.where, u.job, u.reason), width) + "\n";
+    out += wrapped(fmt::format("not watched: {} {}: {}", u.where, u.job, u.reason), width);
   for (const auto& r : report.rejected) {
     std::string where = r.line ? r.file + ":" + std::to_string(r.line) : r.file;
-    out += shorten(fmt::format("cron ignores: {}: {}", where, r.reason), width) + "\n";
+    out += wrapped(fmt::format("rejected: {}: {}", where, r.reason), width);
   }
-  for (const auto& n : report.notes) out += shorten("note: " + n, width) + "\n";
-  out += fmt::format("{} job(s), {} failing or missed; ticks in local time ({}) as cron starts them; window {}\n",
-                     report.jobs.size(), alerting, report.timezone, window);
+  for (const auto& n : report.notes) out += wrapped("note: " + n, width);
+  out += wrapped(fmt::format("{} job(s), {} failing or missed; MISSED and LATE: ticks in the last {}, local time "
+                             "({}) as cron starts them",
+                             report.jobs.size(), alerting, window, report.timezone),
+                 width);
   return out;
 }
 

@@ -92,7 +92,7 @@ struct JobStatus {
   std::string job;
   std::vector<Source> sources;       // crontab order; never empty
   std::string schedule;              // sources' schedules joined with ", "
-  std::string where;                 // "file:line" of the first source (",…" more)
+  std::string where;                 // "file:line" of the first source, " +N" when more
   JobState state = JobState::never_run;
   std::string reason;                // one line: why this state ("tick 03:00 had no run")
   std::optional<LastRun> last_run;   // newest run of any status, skips included
