@@ -57,6 +57,7 @@ struct JobSpec {
 
   bool report = false;
   bool count_db_queries = false;
+  std::optional<std::string> ping_url;  // --ping: a check's ping URL (a secret: not logged, not recorded)
   SeccompMode seccomp = SeccompMode::off;
   std::vector<std::string> env;  // KEY=VALUE
 
