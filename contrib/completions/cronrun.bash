@@ -22,7 +22,7 @@ _cronrun() {
   COMPREPLY=($(compgen -W "--name --config --memory --memory-high --swap --cpu --cpu-weight --pids
     --io-weight --nice --ionice --timeout --kill-after --lock --no-lock --lock-wait --on-locked
     --cgroup-parent --cgroup --history --no-history --summary --output --log-dir --log-max --report
-    --count-db-queries --seccomp --env --dry-run --json --flush --keep-orphans --quiet --verbose --help --version --" -- "$cur"))
+    --count-db-queries --ping --seccomp --env --dry-run --json --flush --keep-orphans --quiet --verbose --help --version --" -- "$cur"))
 }
 _cronprof() {
   local cur=${COMP_WORDS[COMP_CWORD]}
