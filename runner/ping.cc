@@ -10,38 +10,115 @@
 // that hangs: it is called at least once a second while a transfer waits.
 #include "runner/ping.h"
 
+// The functions are called through pointers (Api below), not the typecheck macros.
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <fmt/format.h>
 #include <memory>
+#include <type_traits>
 
 namespace cronrun::ping {
 namespace {
 
+// libcurl, opened when a run first pings. Linked into cronrun, it and what it
+// pulls in (TLS, HTTP/2, IDN, LDAP, SSH, ...) would be loaded and relocated by
+// every run, --ping or not; opened here, only runs that ping pay for it. The
+// function types are the header's own, so a mismatch is a build error.
+struct Api {
+  decltype(&::curl_global_init) global_init;
+  decltype(&::curl_global_cleanup) global_cleanup;
+  decltype(&::curl_easy_init) easy_init;
+  decltype(&::curl_easy_setopt) easy_setopt;
+  decltype(&::curl_easy_perform) easy_perform;
+  decltype(&::curl_easy_cleanup) easy_cleanup;
+  decltype(&::curl_easy_getinfo) easy_getinfo;
+  decltype(&::curl_easy_strerror) easy_strerror;
+  decltype(&::curl_slist_append) slist_append;
+  decltype(&::curl_slist_free_all) slist_free_all;
+  decltype(&::curl_url) url;
+  decltype(&::curl_url_cleanup) url_cleanup;
+  decltype(&::curl_url_set) url_set;
+  decltype(&::curl_url_get) url_get;
+  decltype(&::curl_url_strerror) url_strerror;
+  decltype(&::curl_free) free;
+};
+
+struct Loaded {
+  Api api{};
+  std::optional<std::string> error;
+};
+
+// Opens libcurl once (the first call is on the main thread, before any ping
+// thread); the handle stays open for the life of the process.
+const Loaded& loaded() {
+  static const Loaded l = [] {
+    Loaded out;
+    void* h = nullptr;
+    std::string why;
+    // The OpenSSL build, else the GnuTLS one (same ABI, another soname).
+    for (const char* name : {"libcurl.so.4", "libcurl-gnutls.so.4"}) {
+      if ((h = ::dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE))) break;
+      if (const char* e = ::dlerror(); e && why.empty()) why = e;
+    }
+    if (!h) {
+      out.error = fmt::format("libcurl could not be loaded ({}); install libcurl4", why);
+      return out;
+    }
+    auto sym = [&](auto& fn, const char* name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
+      if (!fn && !out.error) out.error = fmt::format("libcurl has no {}", name);
+    };
+    Api& a = out.api;
+    sym(a.global_init, "curl_global_init");
+    sym(a.global_cleanup, "curl_global_cleanup");
+    sym(a.easy_init, "curl_easy_init");
+    sym(a.easy_setopt, "curl_easy_setopt");
+    sym(a.easy_perform, "curl_easy_perform");
+    sym(a.easy_cleanup, "curl_easy_cleanup");
+    sym(a.easy_getinfo, "curl_easy_getinfo");
+    sym(a.easy_strerror, "curl_easy_strerror");
+    sym(a.slist_append, "curl_slist_append");
+    sym(a.slist_free_all, "curl_slist_free_all");
+    sym(a.url, "curl_url");
+    sym(a.url_cleanup, "curl_url_cleanup");
+    sym(a.url_set, "curl_url_set");
+    sym(a.url_get, "curl_url_get");
+    sym(a.url_strerror, "curl_url_strerror");
+    sym(a.free, "curl_free");
+    return out;
+  }();
+  return l;
+}
+
+// The loaded functions; callers have checked loaded().error.
+const Api& api() { return loaded().api; }
+
 using Steady = std::chrono::steady_clock;
 
 struct UrlDeleter {
-  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+  void operator()(CURLU* u) const { api().url_cleanup(u); }
 };
 using UrlHandle = std::unique_ptr<CURLU, UrlDeleter>;
 
 struct EasyDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const { api().easy_cleanup(c); }
 };
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
 
 struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+  void operator()(curl_slist* l) const { api().slist_free_all(l); }
 };
 using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 // A part of a parsed URL; empty when it has none.
 std::string url_part(CURLU* u, CURLUPart part) {
   char* out = nullptr;
-  if (curl_url_get(u, part, &out, 0) != CURLUE_OK || out == nullptr) return {};
+  if (api().url_get(u, part, &out, 0) != CURLUE_OK || out == nullptr) return {};
   std::string s(out);
-  curl_free(out);
+  api().free(out);
   return s;
 }
 
@@ -69,43 +146,43 @@ Attempt attempt_once(const Target& target, const std::string& url, std::string_v
                      std::chrono::milliseconds timeout, std::chrono::milliseconds connect_timeout,
                      const std::atomic<bool>* cancel) {
   Attempt a;
-  EasyHandle h(curl_easy_init());
+  EasyHandle h(api().easy_init());
   if (!h) {
     a.error = "curl_easy_init failed";
     return a;
   }
   char errbuf[CURL_ERROR_SIZE] = {};
-  Slist headers(curl_slist_append(nullptr, "Content-Type: text/plain; charset=utf-8"));
+  Slist headers(api().slist_append(nullptr, "Content-Type: text/plain; charset=utf-8"));
   CURL* c = h.get();
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(connect_timeout, timeout).count()));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "cronrun/" CRONRUN_VERSION);
-  curl_easy_setopt(c, CURLOPT_POST, 1L);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  if (headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, drop_answer);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
-  CURLcode rc = curl_easy_perform(c);
+  api().easy_setopt(c, CURLOPT_URL, url.c_str());
+  api().easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  api().easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  api().easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  api().easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(connect_timeout, timeout).count()));
+  api().easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  api().easy_setopt(c, CURLOPT_USERAGENT, "cronrun/" CRONRUN_VERSION);
+  api().easy_setopt(c, CURLOPT_POST, 1L);
+  api().easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+  api().easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  if (headers) api().easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  api().easy_setopt(c, CURLOPT_WRITEFUNCTION, drop_answer);
+  api().easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  api().easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  api().easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  api().easy_setopt(c, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(cancel));
+  CURLcode rc = api().easy_perform(c);
   if (rc != CURLE_OK) {
     if (rc == CURLE_ABORTED_BY_CALLBACK) {
       a.error = "cancelled: the job ended first";
       return a;
     }
-    std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    std::string detail = errbuf[0] != '\0' ? errbuf : api().easy_strerror(rc);
     a.error = target.scrub(detail);
     a.retry = rc != CURLE_URL_MALFORMAT && rc != CURLE_UNSUPPORTED_PROTOCOL;
     return a;
   }
   long status = 0;
-  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  api().easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   a.http_status = static_cast<int>(status);
   if (status >= 200 && status < 300) return a;
   a.error = status >= 300 && status < 400 ? fmt::format("HTTP {} (redirects are not followed)", status)
@@ -165,12 +242,21 @@ std::string finish_body(std::string_view finish_line, std::string_view output_ta
   return head + "\n" + keep_end(valid_utf8(raw), room);
 }
 
+std::string host_of(std::string_view url) {
+  auto scheme = url.find("://");
+  std::string_view rest = scheme == std::string_view::npos ? url : url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) rest.remove_prefix(at + 1);
+  return std::string(rest);
+}
+
 Result<Target> Target::parse(std::string_view url) {
-  UrlHandle u(curl_url());
+  if (const auto& e = loaded().error) return fail(*e);
+  UrlHandle u(api().url());
   if (!u) return fail("curl_url failed");
   std::string text(url);
-  if (CURLUcode rc = curl_url_set(u.get(), CURLUPART_URL, text.c_str(), 0); rc != CURLUE_OK)
-    return fail(fmt::format("the URL does not parse: {}", curl_url_strerror(rc)));
+  if (CURLUcode rc = api().url_set(u.get(), CURLUPART_URL, text.c_str(), 0); rc != CURLUE_OK)
+    return fail(fmt::format("the URL does not parse: {}", api().url_strerror(rc)));
   std::string scheme = url_part(u.get(), CURLUPART_SCHEME);
   if (scheme != "http" && scheme != "https") return fail("the scheme must be http or https");
   Target t;
@@ -186,16 +272,16 @@ Result<Target> Target::parse(std::string_view url) {
 }
 
 Result<std::string> Target::url(const Signal& signal, std::string_view rid) const {
-  UrlHandle u(curl_url());
-  if (!u || curl_url_set(u.get(), CURLUPART_URL, url_.c_str(), 0) != CURLUE_OK) return fail("the URL does not parse");
+  UrlHandle u(api().url());
+  if (!u || api().url_set(u.get(), CURLUPART_URL, url_.c_str(), 0) != CURLUE_OK) return fail("the URL does not parse");
   std::string path = url_part(u.get(), CURLUPART_PATH);
   while (!path.empty() && path.back() == '/') path.pop_back();
   path += signal.endpoint;
   if (path.empty()) path = "/";
-  if (curl_url_set(u.get(), CURLUPART_PATH, path.c_str(), 0) != CURLUE_OK) return fail("setting the URL's path");
+  if (api().url_set(u.get(), CURLUPART_PATH, path.c_str(), 0) != CURLUE_OK) return fail("setting the URL's path");
   if (!rid.empty()) {
     std::string q = "rid=" + std::string(rid);
-    if (curl_url_set(u.get(), CURLUPART_QUERY, q.c_str(), CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
+    if (api().url_set(u.get(), CURLUPART_QUERY, q.c_str(), CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
       return fail("setting the URL's query");
   }
   std::string out = url_part(u.get(), CURLUPART_URL);
@@ -253,29 +339,31 @@ PingRecord send(const Target& target, const Signal& signal, std::string_view rid
 }
 
 Pinger::Pinger(std::string url, std::string run_id, Policy policy)
-    : url_(std::move(url)), run_id_(std::move(run_id)), policy_(policy) {
+    : url_(std::move(url)), run_id_(std::move(run_id)), policy_(policy) {}
+
+Pinger::~Pinger() {
+  stop_start_ping();
+  if (curl_ready_) api().global_cleanup();
+}
+
+// On the calling (main) thread, before any ping thread exists; for a run that
+// starts its job, after the spawn, so that loading libcurl does not delay it.
+bool Pinger::ensure_curl() {
+  if (curl_ready_ || target_error_) return target_.has_value();
+  if (const auto& e = loaded().error) {
+    target_error_ = *e;
+    return false;
+  }
+  if (CURLcode rc = api().global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
+    target_error_ = fmt::format("libcurl: {}", api().easy_strerror(rc));
+    return false;
+  }
+  curl_ready_ = true;
   auto t = Target::parse(url_);
   if (t)
     target_ = std::move(*t);
   else
     target_error_ = t.error().message();
-}
-
-Pinger::~Pinger() {
-  stop_start_ping();
-  if (curl_ready_) curl_global_cleanup();
-}
-
-// On the calling (main) thread, before any ping thread exists.
-bool Pinger::ensure_curl() {
-  if (!curl_ready_) {
-    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK) {
-      target_error_ = fmt::format("libcurl: {}", curl_easy_strerror(rc));
-      return false;
-    }
-    curl_ready_ = true;
-  }
   return target_.has_value();
 }
 
@@ -317,7 +405,7 @@ void Pinger::finish(const Signal& signal, std::string_view body) {
 
 PingsRecord Pinger::record() const {
   PingsRecord out;
-  out.url_host = target_ ? target_->host() : "";
+  out.url_host = target_ ? target_->host() : host_of(url_);
   auto add = [&](const PingRecord& r) {
     out.pings.push_back(r);
     ++(r.delivered ? out.sent : out.failed);

@@ -71,6 +71,10 @@ Signal end_signal(bool skipped, int exit_code);
 // `output_tail`, valid UTF-8 (invalid bytes replaced), at most kBodyMax bytes.
 std::string finish_body(std::string_view finish_line, std::string_view output_tail);
 
+// The host (and port) of a ping URL the option parser accepted, read without
+// libcurl: what --dry-run shows, and the record when libcurl is missing.
+std::string host_of(std::string_view url);
+
 // The ping URL split so that its secret part stays here.
 class Target {
  public:

@@ -304,3 +304,19 @@ TEST_F(Ping, BadUrlIsAUsageErrorThatNamesTheFlagAndCreatesNothing) {
 }
 
 }  // namespace
+
+namespace {
+
+// libcurl and what it pulls in are opened only by runs that ping: a run without
+// --ping maps none of it (the job looks at its supervisor's maps).
+TEST_F(Ping, RunWithoutPingDoesNotLoadLibcurl) {
+  auto r = run(cmd({}, {"/bin/sh", "-c", "grep -c libcurl /proc/$PPID/maps; true"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "0\n");
+  std::string url = serve("ok");
+  r = run(cmd({"--ping", url}, {"/bin/sh", "-c", "sleep 1; grep -c libcurl /proc/$PPID/maps; true"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out, "0\n");  // the same check sees it when the run pings
+}
+
+}  // namespace

@@ -74,6 +74,12 @@ TEST(PingTarget, ScrubRemovesPathQueryAndUser) {
   EXPECT_NE(s.find("hc-ping.com"), std::string::npos) << s;
 }
 
+TEST(PingTarget, HostOfNeedsNoLibcurlAndKeepsNoSecret) {
+  EXPECT_EQ(ping::host_of("https://hc-ping.com/5bf66975-uuid"), "hc-ping.com");
+  EXPECT_EQ(ping::host_of("http://me:pw@127.0.0.1:8000?k=v"), "127.0.0.1:8000");
+  EXPECT_EQ(ping::host_of("https://[::1]:8000/key/slug"), "[::1]:8000");
+}
+
 TEST(PingTarget, RefusesOtherSchemes) { EXPECT_FALSE(ping::Target::parse("ftp://host/x")); }
 
 TEST(PingBody, FinishLineThenTheOutputsEndBoundedAndValidUtf8) {
