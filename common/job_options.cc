@@ -165,6 +165,48 @@ Result<Value> parse_env(std::string_view v) {
   return Value(std::string(v));
 }
 
+// --ping: checked when the line is read, so a typo is a usage error at once rather
+// than a ping that fails at every run. The value is not echoed: its path is the
+// check's secret (a Healthchecks UUID or ping key). libcurl parses it again when
+// pinging; this only refuses what can never be a ping URL.
+Result<Value> parse_ping_url(std::string_view v) {
+  auto bad = [](std::string_view why) {
+    return fail(fmt::format("expected an http:// or https:// URL like https://hc-ping.com/UUID ({})", why));
+  };
+  constexpr size_t kUrlMax = 2048;
+  if (v.size() > kUrlMax) return bad(fmt::format("longer than {} bytes", kUrlMax));
+  if (std::ranges::any_of(v, [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; }))
+    return bad("it contains a space or a control character");
+  auto lower_prefix = [&](std::string_view p) {
+    return v.size() >= p.size() && std::equal(p.begin(), p.end(), v.begin(), [](char a, char b) {
+             return a == std::tolower(static_cast<unsigned char>(b));
+           });
+  };
+  size_t scheme_end = lower_prefix("https://") ? 8 : lower_prefix("http://") ? 7 : 0;
+  if (scheme_end == 0) return bad("the scheme must be http or https");
+  if (v.find('#') != std::string_view::npos) return bad("a #fragment is never sent");
+  std::string_view authority = v.substr(scheme_end, v.find_first_of("/?", scheme_end) - scheme_end);
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
+  std::string_view host = authority, port;
+  if (authority.starts_with('[')) {
+    auto close = authority.find(']');
+    if (close == std::string_view::npos) return bad("an IPv6 host needs its closing ]");
+    host = authority.substr(0, close + 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return bad("junk after the IPv6 host");
+      port = authority.substr(close + 2);
+      if (port.empty()) return bad("an empty port");
+    }
+  } else if (auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+    if (port.empty()) return bad("an empty port");
+  }
+  if (host.empty() || host == "[]") return bad("no host");
+  if (!port.empty() && !parse_int(port, 1, 65535, "a port")) return bad("the port must be 1-65535");
+  return Value(std::string(v));
+}
+
 // ---- the table ----
 
 using enum Arity;
@@ -172,7 +214,7 @@ using enum Layer;
 constexpr std::string_view kJob = "Job", kLimits = "Limits", kLock = "Lock", kRecording = "Recording",
                            kOutput = "Output", kOther = "Other";
 
-constexpr std::array<Option, 37> kOptions{{
+constexpr std::array<Option, 38> kOptions{{
     {Id::name, "name", 'n', one, both, "NAME", kJob, "", "nightly-report",
      "job name [A-Za-z0-9_.-]{1,64} (default: basename of COMMAND)", parse_name},
     {Id::config, "config", 'c', one, command_line, "FILE", kJob, "", "/etc/cronrun/jobs.d/x.json",
@@ -246,6 +288,10 @@ constexpr std::array<Option, 37> kOptions{{
      "print a short profile of the run on stderr at the end", parse_bool},
     {Id::count_db_queries, "count-db-queries", '\0', flag, both, "", kRecording, "", "true",
      "count DB queries (libpq, MySQL/MariaDB client, SQLite) via LD_PRELOAD", parse_bool},
+    {Id::ping, "ping", '\0', one, both, "URL", kRecording, "", "https://hc-ping.com/your-uuid",
+     "Healthchecks-style pings: URL/start before the job, URL on success, URL/CODE on failure "
+     "(http or https; bounded time, never changes the exit status)",
+     parse_ping_url},
 
     {Id::output, "output", '\0', one, both, "MODE", kOutput, "passthrough", "on-failure",
      "job's stdout/stderr: passthrough|on-failure|discard (default passthrough)",

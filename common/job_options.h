@@ -57,7 +57,7 @@ enum class Id {
   name, config, env, nice, ionice, timeout, kill_after, keep_orphans,
   memory, memory_high, swap, cpu, cpu_weight, pids, io_weight, cgroup_parent, cgroup, seccomp,
   lock, no_lock, lock_wait, on_locked,
-  history, no_history, summary, report, count_db_queries,
+  history, no_history, summary, report, count_db_queries, ping,
   output, log_dir, log_max,
   dry_run, quiet, verbose, json, flush, help, version,
 };

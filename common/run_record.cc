@@ -19,6 +19,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -244,6 +245,10 @@ size_t make_valid_utf8(RunRecord& r) {
     fix_opt(r.seccomp->note);
     fix_opt(r.seccomp->failed_by);
   }
+  if (r.pings) {
+    fix(r.pings->url_host);
+    for (auto& p : r.pings->pings) fix_opt(p.error);
+  }
   // Counter names come from a file the job writes. Two names that differ only in
   // invalid bytes become one, summed like any repeated name.
   std::map<std::string, double> counters;
@@ -333,6 +338,22 @@ json to_json(const RunRecord& r) {
     }
   } else {
     j["seccomp"] = nullptr;
+  }
+  j["pings"] = nullptr;
+  if (r.pings) {
+    json list = json::array();
+    for (const PingRecord& p : r.pings->pings)
+      list.push_back({{"kind", text(p.kind)},
+                      {"endpoint", text(p.endpoint)},
+                      {"delivered", p.delivered},
+                      {"attempts", p.attempts},
+                      {"http_status", opt(p.http_status)},
+                      {"error", opt_text(p.error)},
+                      {"elapsed_s", p.elapsed_s}});
+    j["pings"] = {{"url_host", text(r.pings->url_host)},
+                  {"sent", r.pings->sent},
+                  {"failed", r.pings->failed},
+                  {"pings", std::move(list)}};
   }
   return j;
 }
@@ -484,6 +505,40 @@ Result<RunRecord> run_record_from_json(const json& j) {
       }
     }
     r.seccomp = std::move(sc);
+  }
+  if (const json* p = member(j, "pings"); p && !p->is_null()) {
+    if (!p->is_object()) return std::unexpected(type_error("", "pings", "an object", *p));
+    PingsRecord pr;
+    CRONRUN_TRY_ASSIGN(s, get_string(*p, "pings", "url_host"));
+    pr.url_host = s.value_or("");
+    CRONRUN_TRY_ASSIGN(bytes, get_u64(*p, "pings", "sent"));
+    pr.sent = bytes.value_or(0);
+    CRONRUN_TRY_ASSIGN(bytes, get_u64(*p, "pings", "failed"));
+    pr.failed = bytes.value_or(0);
+    if (const json* list = member(*p, "pings"); list && !list->is_null()) {
+      if (!list->is_array()) return std::unexpected(type_error("pings", "pings", "an array of objects", *list));
+      for (const json& e : *list) {
+        if (!e.is_object()) return std::unexpected(type_error("pings", "pings", "an array of objects", e));
+        PingRecord one;
+        CRONRUN_TRY_ASSIGN(s, get_string(e, "pings.pings", "kind"));
+        one.kind = s.value_or("");
+        CRONRUN_TRY_ASSIGN(s, get_string(e, "pings.pings", "endpoint"));
+        one.endpoint = s.value_or("");
+        if (const json* d = member(e, "delivered"); d && !d->is_null()) {
+          if (!d->is_boolean()) return std::unexpected(type_error("pings.pings", "delivered", "true or false", *d));
+          one.delivered = d->get<bool>();
+        }
+        CRONRUN_TRY_ASSIGN(bytes, get_u64(e, "pings.pings", "attempts"));
+        one.attempts = static_cast<uint32_t>(std::min<uint64_t>(bytes.value_or(0), UINT32_MAX));
+        CRONRUN_TRY_ASSIGN(one.http_status, get_int(e, "pings.pings", "http_status"));
+        CRONRUN_TRY_ASSIGN(one.error, get_string(e, "pings.pings", "error"));
+        std::optional<double> elapsed;
+        CRONRUN_TRY_ASSIGN(elapsed, get_double(e, "pings.pings", "elapsed_s"));
+        one.elapsed_s = elapsed.value_or(0.0);
+        pr.pings.push_back(std::move(one));
+      }
+    }
+    r.pings = std::move(pr);
   }
   return r;
 }

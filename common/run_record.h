@@ -116,6 +116,26 @@ struct SeccompRecord {
   std::optional<std::string> failed_by;
 };
 
+// One Healthchecks-style ping of the run (--ping, DESIGN §12).
+struct PingRecord {
+  std::string kind;      // "start", "success", "failure", "log"
+  std::string endpoint;  // what was appended to the URL: "/start", "", "/3", "/log"
+  bool delivered = false;
+  uint32_t attempts = 0;
+  std::optional<int> http_status;  // of the last attempt that got a response
+  std::optional<std::string> error;  // why it was not delivered (never the URL's path)
+  double elapsed_s = 0.0;            // all attempts and the waits between them
+};
+
+// The run's pings. The ping URL's path and query are the check's secret (a UUID or
+// ping key): only the host is kept.
+struct PingsRecord {
+  std::string url_host;
+  uint64_t sent = 0;    // delivered (a 2xx answer)
+  uint64_t failed = 0;  // given up on
+  std::vector<PingRecord> pings;
+};
+
 struct RunRecord {
   std::string run_id;
   std::string job;
@@ -140,6 +160,7 @@ struct RunRecord {
   LogRecord log;
   OutputRecord output;
   std::optional<SeccompRecord> seccomp;  // null with --seccomp off
+  std::optional<PingsRecord> pings;  // null without --ping
 
   // Not part of the JSON schema; kept in the history so a crashed runner can be
   // told apart from a live one (section 5: `running` rows whose runner is gone).

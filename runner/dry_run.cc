@@ -20,6 +20,7 @@
 #include "common/fd.h"
 #include "common/units.h"
 #include "runner/db_counter.h"
+#include "runner/ping.h"
 
 namespace cronrun {
 namespace {
@@ -196,6 +197,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
       {"error", facts.db_library_error.empty() ? Json(nullptr) : Json(facts.db_library_error)}};
   j["keep_orphans"] = spec.keep_orphans;
   j["seccomp"] = spec.seccomp_profile ? spec.seccomp_profile->name : std::string("off");
+  j["ping"] = spec.ping_url ? Json(ping::host_of(*spec.ping_url)) : Json(nullptr);  // the path is the secret
   j["verbosity"] = spec.verbosity;
   j["drain"] = {{"file", spec.paths.drain}, {"draining", facts.draining}};
   j["cgroup"] = describe_cgroup(spec, facts);
@@ -256,6 +258,7 @@ std::string format_dry_run_text(const Json& j) {
   line("count-db-queries:", db_text);
   line("keep-orphans:", j["keep_orphans"].get<bool>() ? "yes" : "no (processes left behind are killed)");
   line("seccomp:", j["seccomp"].get<std::string>());
+  line("ping:", j["ping"].is_null() ? "none" : fmt::format("{} (the URL's path is not shown)", j["ping"].get<std::string>()));
   int verbosity = j["verbosity"].get<int>();
   line("messages:", verbosity < 0 ? "quiet (errors only)" : verbosity == 0 ? "normal" : fmt::format("verbose ({})", verbosity));
   const Json& drain = j["drain"];

@@ -59,6 +59,7 @@ void assign(JobSpec& s, Id id, const Value& v, std::string_view text) {
     case Id::summary: s.summary_path = std::get<std::string>(v); return;
     case Id::report: s.report = std::get<bool>(v); return;
     case Id::count_db_queries: s.count_db_queries = std::get<bool>(v); return;
+    case Id::ping: s.ping_url = std::get<std::string>(v); return;
     case Id::output: s.output = std::get<OutputMode>(v); return;
     case Id::log_dir: s.log_dir = std::get<std::string>(v); return;
     case Id::log_max: s.log_max_bytes = std::get<uint64_t>(v); return;

@@ -63,6 +63,7 @@ struct JobSpec {
   // before anything is locked or created; nullopt: no filter.
   std::optional<std::string> seccomp;
   std::optional<seccomp::Profile> seccomp_profile;
+  std::optional<std::string> ping_url;  // --ping: a check's ping URL (a secret: not logged, not recorded)
   std::vector<std::string> env;  // KEY=VALUE
 
   bool dry_run = false;

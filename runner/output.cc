@@ -55,14 +55,15 @@ int ms_until(Clock::time_point deadline) {
 }  // namespace
 
 Result<OutputCapture> OutputCapture::create(OutputMode mode, std::optional<std::string> log_path,
-                                            uint64_t log_max_bytes) {
+                                            uint64_t log_max_bytes, size_t tail_max) {
   OutputCapture c;
   c.mode_ = mode;
   c.log_max_ = log_max_bytes;
+  c.tail_max_ = tail_max;
   c.out_.name = "stdout";
   c.err_.name = "stderr";
-  if (mode == OutputMode::passthrough && !log_path) return c;  // inherit, nothing to do
-  if (mode == OutputMode::discard && !log_path) {
+  if (mode == OutputMode::passthrough && !log_path && tail_max == 0) return c;  // inherit, nothing to do
+  if (mode == OutputMode::discard && !log_path && tail_max == 0) {
     auto null = open_fd("/dev/null", O_WRONLY);
     if (!null) return std::unexpected(null.error());
     int dup = ::fcntl(null->get(), F_DUPFD_CLOEXEC, 0);
@@ -282,6 +283,11 @@ void OutputCapture::on_poll(std::span<const pollfd> fds) {
 
 void OutputCapture::sink(Stream& s, const char* data, size_t len) {
   if (s.copies) deliver(s, data, len);
+  if (tail_max_ > 0) {
+    size_t keep = std::min(len, tail_max_);
+    tail_.append(data + len - keep, keep);
+    if (tail_.size() > 2 * tail_max_) tail_.erase(0, tail_.size() - tail_max_);
+  }
   if (s.buffer) buffer_put(s, data, len);
   if (log_ && !log_truncated_) {
     size_t room = log_bytes_ < log_max_ ? static_cast<size_t>(log_max_ - log_bytes_) : 0;
@@ -350,6 +356,10 @@ LogRecord OutputCapture::log_record() const {
   r.bytes = log_bytes_;
   r.dropped_bytes = log_dropped_;
   return r;
+}
+
+std::string OutputCapture::tail() const {
+  return tail_.size() > tail_max_ ? tail_.substr(tail_.size() - tail_max_) : tail_;
 }
 
 OutputRecord OutputCapture::output_record() const {

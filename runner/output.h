@@ -1,6 +1,7 @@
 // The job's stdout/stderr under --output and --log-dir.
 //
-// passthrough without a log: the job inherits cronrun's fds, no copying at all.
+// passthrough without a log (and without --ping, which keeps the output's tail):
+// the job inherits cronrun's fds, no copying at all.
 // Otherwise the job writes to pipes the supervisor drains from its poll loop into
 // the log file (capped at --log-max), straight through (passthrough), or into
 // anonymous memory files replayed only if the run failed (on-failure, like chronic).
@@ -36,7 +37,11 @@ class OutputCapture {
   static constexpr uint64_t kOnFailureTail = 4 * 1024 * 1024;
 
   // `log_path` is DIR/NAME/RUN-ID.log when --log-dir is set (directories created).
-  static Result<OutputCapture> create(OutputMode mode, std::optional<std::string> log_path, uint64_t log_max_bytes);
+  // `tail_max` > 0 keeps the last that many bytes of stdout and stderr together,
+  // in the order they came (the body of --ping's finish ping); the job then writes
+  // to pipes in every mode.
+  static Result<OutputCapture> create(OutputMode mode, std::optional<std::string> log_path, uint64_t log_max_bytes,
+                                      size_t tail_max = 0);
 
   // fds to hand the child as 1 and 2 (-1: inherit cronrun's).
   int child_stdout() const { return child_out_.valid() ? child_out_.get() : -1; }
@@ -58,6 +63,8 @@ class OutputCapture {
   // rest, counted).
   void finish(bool failed, std::chrono::milliseconds stall = std::chrono::seconds(1));
   LogRecord log_record() const;
+  // The last `tail_max` bytes the job wrote (see create()); empty without one.
+  std::string tail() const;
   OutputRecord output_record() const;
 
  private:
@@ -101,6 +108,8 @@ class OutputCapture {
   uint64_t log_dropped_ = 0;
   bool log_failed_ = false;
   uint64_t dropped_ = 0;
+  size_t tail_max_ = 0;
+  std::string tail_;  // grows to twice tail_max_, then its front is cut
 };
 
 }  // namespace cronrun

@@ -32,6 +32,7 @@
 #include "runner/lock.h"
 #include "runner/log.h"
 #include "runner/output.h"
+#include "runner/ping.h"
 #include "runner/report.h"
 #include "runner/seccomp_record.h"
 #include "runner/spawn.h"
@@ -179,6 +180,7 @@ class Run {
         rec_(new_record(spec, paths.euid, seams.clock.wall())),
         sink_(std::make_unique<NullSink>()) {
     make_valid_utf8(rec_);
+    if (spec_.ping_url) pinger_ = std::make_unique<ping::Pinger>(*spec_.ping_url, rec_.run_id);
   }
   int execute();
 
@@ -205,6 +207,7 @@ class Run {
   Stop not_started();
   Result<void> record_started();
   void record_finished();
+  void ping_end(int exit_code, std::string_view output_tail = {});
   void write_summary_file();
   void note(const std::string& what);
   std::string now() const { return format_rfc3339(seams_.clock.wall()); }
@@ -215,6 +218,7 @@ class Run {
   SteadyTime t_begin_;
   RunRecord rec_;
   std::unique_ptr<RecordSink> sink_;
+  std::unique_ptr<ping::Pinger> pinger_;  // --ping
 };
 
 int Run::execute() {
@@ -244,6 +248,15 @@ Stop Run::refuse(const Error& e) {
 // A fact about this run an admin should see in the record as well as in the log.
 void Run::note(const std::string& what) {
   rec_.isolation.note = rec_.isolation.note ? *rec_.isolation.note + "; " + what : what;
+}
+
+// --ping's end signal, sent before the record is written so that `pings` is in it.
+void Run::ping_end(int exit_code, std::string_view output_tail) {
+  if (!pinger_) return;
+  pinger_->finish(ping::end_signal(rec_.status == RunStatus::skipped, exit_code),
+                  ping::finish_body(format_finish_event(rec_), output_tail));
+  rec_.pings = pinger_->record();
+  if (auto line = pinger_->failure_line()) log::warn(*line);
 }
 
 void Run::write_summary_file() {
@@ -283,6 +296,7 @@ Stop Run::end_skipped(const std::string& reason, int exit_code) {
   rec_.skip_reason = reason;
   rec_.finished_at = now();
   rec_.wall_s = 0.0;
+  ping_end(exit_code);
   record_finished();
   write_summary_file();
   log::event(format_finish_event(rec_));
@@ -299,6 +313,7 @@ Stop Run::end_error(const Error& e) {
   rec_.status = RunStatus::error;
   rec_.finished_at = now();
   note(e.message());
+  ping_end(kExitInternal);
   record_finished();
   write_summary_file();
   return Stop{kExitInternal};
@@ -308,6 +323,7 @@ Stop Run::not_started() {
   rec_.status = RunStatus::error;
   rec_.finished_at = now();
   note("not started: the history could not record the run's start");
+  ping_end(kExitInternal);
   write_summary_file();
   return Stop{kExitInternal};
 }
@@ -519,7 +535,8 @@ Step<Prepared> Run::prepare_child() {
       env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   }
 
-  auto out = OutputCapture::create(spec_.output, run_log_path(spec_, rec_.run_id), spec_.log_max_bytes);
+  auto out = OutputCapture::create(spec_.output, run_log_path(spec_, rec_.run_id), spec_.log_max_bytes,
+                                   spec_.ping_url && spec_.output != OutputMode::discard ? ping::kBodyMax : 0);
   if (!out) return std::unexpected(end_error(std::move(out.error()).context("--output/--log-dir")));
 
   SpawnRequest req;
@@ -544,6 +561,7 @@ Step<Started> Run::start(Placed& placed, Prepared& prepared) {
   if (!started) return std::unexpected(end_error(started.error()));
   prepared.output.close_child_ends();
   log::event(format_start_event(rec_));
+  if (pinger_) pinger_->start();
   if (!started->exec_errno) rec_.start_delay_s = seconds_between(t_begin_, started->exec_at);
   return std::move(*started);
 }
@@ -610,6 +628,7 @@ int Run::finish(Prepared& prepared, const Collected& collected) {
   rec_.output = prepared.output.output_record();
   if (auto d = log::dropped_messages(); d > 0)
     note(fmt::format("{} of cronrun's own message(s) dropped: its stderr's reader was not reading", d));
+  ping_end(code, prepared.output.tail());
   record_finished();
   write_summary_file();
   log::event(format_finish_event(rec_));
