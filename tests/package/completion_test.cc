@@ -95,12 +95,8 @@ TEST_F(Completion, OffersEveryOptionTheRunnerAcceptsOnItsCommandLine) {
 }
 
 TEST_F(Completion, OffersNoOptionTheRunnerRefuses) {
-  // --ping (DESIGN §2, §12) is being added to the option table by the ping work
-  // of the same round; the completion offers it already. Drop it from here once
-  // the table has it.
-  const std::vector<std::string> announced{"--ping"};
   for (const std::string& w : complete({"cronrun", "-"})) {
-    if (w == "--" || has(announced, w)) continue;
+    if (w == "--") continue;
     const jo::Option* o = w.rfind("--", 0) == 0 ? jo::find_long(w.substr(2)) : jo::find_short(w[1]);
     EXPECT_TRUE(o && o->command_line_settable()) << w << " is offered but cronrun does not accept it";
   }
@@ -152,9 +148,6 @@ TEST_F(Completion, OffersExactlyTheValuesAnEnumOptionAccepts) {
       if (bar == std::string::npos) break;
     }
     for (const std::string& v : offered) {
-      // --seccomp learn: being wired in the same round as this completion (issue
-      // 18); drop this exception once the option table accepts it.
-      if (o.flag() == "--seccomp" && v == "learn") continue;
       EXPECT_TRUE(o.parse(v).has_value()) << o.flag() << " " << v << " is offered but refused by the parser";
     }
   }
