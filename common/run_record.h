@@ -29,6 +29,7 @@ struct Isolation {
   std::optional<std::string> path;   // cgroup path relative to the hierarchy root
   std::string accounting = "rusage"; // "cgroup" | "rusage"
   std::optional<std::string> note;   // why, when degraded
+  std::optional<std::string> unit;   // the systemd scope the run was placed in (DESIGN §9)
 };
 
 struct LimitsRecord {

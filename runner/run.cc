@@ -36,6 +36,7 @@
 #include "runner/spawn.h"
 #include "runner/summary.h"
 #include "runner/supervise.h"
+#include "runner/systemd_scope.h"
 
 extern char** environ;
 
@@ -178,6 +179,7 @@ class Run {
         rec_(new_record(spec, paths.euid, seams.clock.wall())),
         sink_(std::make_unique<NullSink>()) {
     make_valid_utf8(rec_);
+    log::set_run(rec_.job, rec_.run_id);
   }
   int execute();
 
@@ -284,7 +286,7 @@ Stop Run::end_skipped(const std::string& reason, int exit_code) {
   rec_.wall_s = 0.0;
   record_finished();
   write_summary_file();
-  log::event(format_finish_event(rec_));
+  log::run_event(log::Event::finish, rec_);
   if (spec_.report) std::cerr << format_report(rec_);
   return Stop{exit_code};
 }
@@ -400,8 +402,9 @@ Step<Placed> Run::place(const Locked& locked) {
                         placement.parent.empty() ? "-" : placement.parent, placement.reason));
   if (auto s = check_leftover_runs(placement, locked); !s) return std::unexpected(s.error());
   if (placement.layout == cgroup::Layout::none)
-    return without_cgroup(paths_.is_root ? "no usable cgroup hierarchy"
-                                         : fmt::format("no cgroup writable by uid {}", paths_.euid),
+    return without_cgroup(seams_.cgroups.fallback_cause().value_or(
+                              paths_.is_root ? "no usable cgroup hierarchy"
+                                             : fmt::format("no cgroup writable by uid {}", paths_.euid)),
                           "no writable cgroup: " + placement.reason);
   auto cg = seams_.cgroups.create(placement, spec_.name, rec_.run_id);
   if (!cg)
@@ -474,7 +477,8 @@ Step<Placed> Run::limited(std::unique_ptr<cgroup::JobCgroup> cg, const std::vect
     if (auto r = cg->remove(); !r) log::warn(fmt::format("removing cgroup {}: {}", cg->path(), r.error().message()));
     return std::unexpected(Stop{kExitInternal});
   }
-  auto where = std::make_unique<CgroupContainment>(std::move(cg));
+  auto unit = seams_.cgroups.unit_of(*cg);
+  auto where = std::make_unique<CgroupContainment>(std::move(cg), std::move(unit));
   rec_.isolation = where->isolation();
   if (!missing.empty()) {
     // The record names each missing one with its file; the warning is one short line.
@@ -542,7 +546,7 @@ Step<Started> Run::start(Placed& placed, Prepared& prepared) {
   auto started = seams_.spawner.start(std::move(prepared.req), *placed.where, [this] { return record_started(); });
   if (!started) return std::unexpected(end_error(started.error()));
   prepared.output.close_child_ends();
-  log::event(format_start_event(rec_));
+  log::run_event(log::Event::start, rec_);
   if (!started->exec_errno) rec_.start_delay_s = seconds_between(t_begin_, started->exec_at);
   return std::move(*started);
 }
@@ -606,7 +610,7 @@ int Run::finish(Prepared& prepared, const Collected& collected) {
     note(fmt::format("{} of cronrun's own message(s) dropped: its stderr's reader was not reading", d));
   record_finished();
   write_summary_file();
-  log::event(format_finish_event(rec_));
+  log::run_event(log::Event::finish, rec_);
   if (spec_.report) std::cerr << format_report(rec_);
   return code;
 }
@@ -621,7 +625,7 @@ int run_job(const JobSpec& spec, const RunPaths& paths, RunSeams& seams) {
 int run_job(const JobSpec& spec) {
   SystemClock clock;
   SystemSpawner spawner(clock);
-  SystemCgroups cgroups;
+  systemd::SystemdCgroups cgroups;
   RunSeams seams{clock, spawner, cgroups, &open_journal_sink};
   RunPaths paths = resolve_run_paths(spec);
   return run_job(spec, paths, seams);
