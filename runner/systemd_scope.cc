@@ -337,12 +337,27 @@ cgroup::Placement SystemdCgroups::discover(const cgroup::DiscoverOptions& opts) 
   p.v2_mount = kCgroupMount;
   p.parent = slice_cgroup(decision_.path, uid_);
   p.reason = decision_.reason;
+  // What the scope will be given: the controllers of the manager's own cgroup
+  // (for --dry-run; the run reads the scope's own list once it exists).
+  const std::string manager_cgroup =
+      decision_.path == Path::system_scope ? "" : parent_of(slice_cgroup(decision_.path, uid_));
+  if (auto text = read_file(std::string(kCgroupMount) + manager_cgroup + "/cgroup.controllers")) {
+    std::string words = " " + *text + " ";
+    std::replace(words.begin(), words.end(), '\n', ' ');
+    for (const char* c : {"cpu", "io", "memory", "pids"})
+      if (words.find(fmt::format(" {} ", c)) != std::string::npos) p.controllers.emplace_back(c);
+  }
   return p;
 }
 
 std::optional<std::string> SystemdCgroups::fallback_cause() const {
   if (decision_.path != Path::no_user_manager) return std::nullopt;
   return no_user_manager_cause(user_);
+}
+
+std::optional<std::string> SystemdCgroups::planned_job_cgroup(const std::string& job) const {
+  if (decision_.path != Path::system_scope && decision_.path != Path::user_scope) return std::nullopt;
+  return fmt::format("{}/{}/{}", slice_cgroup(decision_.path, uid_), scope_unit_name(job, "<run-id>"), kJobLeaf);
 }
 
 std::optional<std::string> SystemdCgroups::unit_of(const cgroup::JobCgroup& cg) const {

@@ -121,6 +121,9 @@ class SystemdCgroups final : public CgroupBackend {
                                                     const std::string& run_id) override;
   std::optional<std::string> unit_of(const cgroup::JobCgroup& cg) const override;
   std::optional<std::string> fallback_cause() const override;
+  // After discover(): the job cgroup a run of `job` would get in its scope
+  // ("<slice>/cronrun-<job>-<run-id>.scope/job"), nullopt for direct placement.
+  std::optional<std::string> planned_job_cgroup(const std::string& job) const;
 
  private:
   SystemCgroups direct_;
