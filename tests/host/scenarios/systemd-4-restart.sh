@@ -14,8 +14,9 @@ run crontab -r
 leaf=/sys/fs/cgroup$(cut -d: -f3 /var/tmp/sd-restart.cg)
 unit=$(basename "$(dirname "$leaf")")
 expect_eq "memory.max before" "$(cat "$leaf/memory.max")" 104857600
-pid=$(pgrep -x -f 'cronrun --name sd-restart.*' | head -n 1)
-[ -n "$pid" ] || fail "no cronrun for sd-restart"
+pid=$(head -n 1 "$(dirname "$leaf")/supervisor/cgroup.procs")
+[ -n "$pid" ] || fail "no cronrun in $unit's supervisor leaf"
+expect_eq "the supervisor is cronrun" "$(cat /proc/$pid/comm)" cronrun
 run systemctl restart cron.service
 expect_eq "restart cron exit" "$rc" 0
 sleep 1
