@@ -1,11 +1,11 @@
-# hosttest-timeout: 150
+# hosttest-timeout: 180
 # While root's cron jobs run in their scopes: `systemctl restart cron` leaves
 # them running and their records complete; `systemctl daemon-reload` changes
 # nothing (the scope stays active, the job's leaf and its memory.max stay).
 . "$HOST_LIB"
 rm -f /var/tmp/sd-restart.*
 cat > /root/sd-restart.cron <<'CRON'
-* * * * * cronrun --name sd-restart --memory 100M --summary /var/tmp/sd-restart.json -- sh -c 'cat /proc/self/cgroup > /var/tmp/sd-restart.cg; sleep 12; echo done > /var/tmp/sd-restart.out'
+* * * * * cronrun --name sd-restart --memory 100M --summary /var/tmp/sd-restart.json -- sh -c 'cat /proc/self/cgroup > /var/tmp/sd-restart.cg; sleep 40; echo done > /var/tmp/sd-restart.out'
 CRON
 run crontab /root/sd-restart.cron
 cron_arm
@@ -29,7 +29,7 @@ kill -0 "$pid" 2>/dev/null || fail "cronrun (pid $pid) died with daemon-reload"
 expect_eq "$unit after daemon-reload" "$(systemctl show -p ActiveState --value "$unit")" active
 expect_eq "memory.max after daemon-reload" "$(cat "$leaf/memory.max" 2>/dev/null)" 104857600
 expect_eq "the job's leaf after daemon-reload" "$(cut -d: -f3 /proc/$(cat "$leaf/cgroup.procs" | head -n 1)/cgroup 2>/dev/null)" "$(cut -d: -f3 /var/tmp/sd-restart.cg)"
-wait_for 40 "sd-restart's record" test -s /var/tmp/sd-restart.json
+wait_for 90 "sd-restart's record" test -s /var/tmp/sd-restart.json
 expect_eq "sd-restart status" "$(jget status < /var/tmp/sd-restart.json)" ok
 expect_eq "the job's own output" "$(cat /var/tmp/sd-restart.out 2>/dev/null)" done
 wait_wait() { [ -z "$(systemctl list-units --all --plain --no-legend "$unit" 2>/dev/null)" ]; }
