@@ -236,6 +236,7 @@ size_t make_valid_utf8(RunRecord& r) {
   fix_opt(r.isolation.path);
   fix(r.isolation.accounting);
   fix_opt(r.isolation.note);
+  fix_opt(r.isolation.unit);
   fix_opt(r.lock.path);
   fix_opt(r.log.path);
   fix(r.boot_id);
@@ -286,6 +287,7 @@ json to_json(const RunRecord& r) {
                     {"path", opt_text(r.isolation.path)},
                     {"accounting", text(r.isolation.accounting)},
                     {"note", opt_text(r.isolation.note)}};
+  if (r.isolation.unit) j["isolation"]["unit"] = text(*r.isolation.unit);  // additive: only when placed in one
   const LimitsRecord& l = r.limits;
   j["limits"] = {{"memory_max_bytes", opt(l.memory_max_bytes)}, {"memory_high_bytes", opt(l.memory_high_bytes)},
                  {"swap_max_bytes", opt(l.swap_max_bytes)},     {"cpu_quota_pct", opt(l.cpu_quota_pct)},
@@ -402,6 +404,7 @@ Result<RunRecord> run_record_from_json(const json& j) {
   CRONRUN_TRY_ASSIGN(s, get_string(*o, "isolation", "accounting"));
   r.isolation.accounting = s.value_or("rusage");
   CRONRUN_TRY_ASSIGN(r.isolation.note, get_string(*o, "isolation", "note"));
+  CRONRUN_TRY_ASSIGN(r.isolation.unit, get_string(*o, "isolation", "unit"));
 
   CRONRUN_TRY_ASSIGN(o, get_object(j, "limits"));
   LimitsRecord& l = r.limits;

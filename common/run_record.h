@@ -29,6 +29,9 @@ struct Isolation {
   std::optional<std::string> path;   // cgroup path relative to the hierarchy root
   std::string accounting = "rusage"; // "cgroup" | "rusage"
   std::optional<std::string> note;   // why, when degraded
+  // The systemd scope the run was placed in (DESIGN §9). Its initializer keeps
+  // four-field aggregate initializations of Isolation free of warnings.
+  std::optional<std::string> unit = std::nullopt;
 };
 
 struct LimitsRecord {

@@ -61,7 +61,7 @@ void FailureLog::add(std::string what) {
 // ---- the run's cgroup ----
 
 Isolation CgroupContainment::isolation() const {
-  return Isolation{cgroup::to_string(cg_->layout()), cg_->path(), "cgroup", std::nullopt};
+  return Isolation{cgroup::to_string(cg_->layout()), cg_->path(), "cgroup", std::nullopt, unit_};
 }
 
 std::string CgroupContainment::describe() const { return " into " + cg_->path(); }

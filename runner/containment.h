@@ -88,10 +88,13 @@ class Containment {
 };
 
 // The run's cgroup. Owns it: the JobCgroup's destructor kills and removes what
-// is left on an early return.
+// is left on an early return. `unit`: the systemd scope it lies in, for the
+// record (systemd_scope.h); the scope itself goes when cronrun, its last
+// process, exits.
 class CgroupContainment final : public Containment {
  public:
-  explicit CgroupContainment(std::unique_ptr<cgroup::JobCgroup> cg) : cg_(std::move(cg)) {}
+  explicit CgroupContainment(std::unique_ptr<cgroup::JobCgroup> cg, std::optional<std::string> unit = std::nullopt)
+      : cg_(std::move(cg)), unit_(std::move(unit)) {}
 
   Isolation isolation() const override;
   std::string describe() const override;
@@ -110,6 +113,7 @@ class CgroupContainment final : public Containment {
 
  private:
   std::unique_ptr<cgroup::JobCgroup> cg_;
+  std::optional<std::string> unit_;
 };
 
 // No cgroup: the run is degraded, and says so. Built from the limits asked for:
@@ -125,7 +129,7 @@ class NoCgroup final : public Containment {
   // The options that cannot be enforced without a cgroup ("--cpu", "--pids", ...).
   const std::vector<std::string>& not_enforced() const { return lost_; }
 
-  Isolation isolation() const override { return Isolation{"none", std::nullopt, "rusage", note_}; }
+  Isolation isolation() const override { return Isolation{"none", std::nullopt, "rusage", note_, std::nullopt}; }
   std::string describe() const override { return " (no cgroup)"; }
   int clone_into_fd() const override { return -1; }
   Result<std::vector<cgroup::JobCgroup::JoinFile>> join_files(bool) override { return {}; }
@@ -144,7 +148,9 @@ class NoCgroup final : public Containment {
   std::string note_;
 };
 
-// Where job cgroups come from: cgroup.h's free functions on the real host.
+// Where job cgroups come from: cgroup.h's free functions on the real host
+// (SystemCgroups), or a systemd scope first on a systemd host
+// (systemd::SystemdCgroups, systemd_scope.h).
 class CgroupBackend {
  public:
   virtual ~CgroupBackend() = default;
@@ -153,6 +159,11 @@ class CgroupBackend {
                                                               const std::string& job) = 0;
   virtual Result<std::unique_ptr<cgroup::JobCgroup>> create(const cgroup::Placement& placement,
                                                             const std::string& job, const std::string& run_id) = 0;
+  // The systemd unit a cgroup create() made lies in, if any.
+  virtual std::optional<std::string> unit_of(const cgroup::JobCgroup&) const { return std::nullopt; }
+  // When discover() found no cgroup for a reason with a known fix, the short
+  // cause for the run's one warning line (e.g. naming `loginctl enable-linger`).
+  virtual std::optional<std::string> fallback_cause() const { return std::nullopt; }
 };
 
 class SystemCgroups final : public CgroupBackend {

@@ -21,6 +21,7 @@
 #include "common/units.h"
 #include "runner/db_counter.h"
 #include "runner/ping.h"
+#include "runner/systemd_scope.h"
 
 namespace cronrun {
 namespace {
@@ -88,7 +89,7 @@ Json describe_cgroup(const JobSpec& spec, const DryRunFacts& facts) {
   const cgroup::Placement& p = *facts.placement;
   c["layout"] = cgroup::to_string(p.layout);
   if (p.layout != cgroup::Layout::none) {
-    c["job_cgroup"] = fmt::format("{}/{}/<run-id>", p.parent, spec.name);
+    c["job_cgroup"] = facts.scope_job_cgroup.value_or(fmt::format("{}/{}/<run-id>", p.parent, spec.name));
     c["runner_leaf"] = p.runner_leaf.empty() ? Json(nullptr) : Json(p.runner_leaf);
     c["controllers"] = p.controllers;
     Json missing = Json::array();
@@ -149,7 +150,10 @@ DryRunFacts gather_dry_run_facts(const JobSpec& spec) {
     cgroup::DiscoverOptions opts;
     opts.parent_override = spec.cgroup_parent;
     opts.is_root = spec.is_root;
-    f.placement = cgroup::discover(opts);
+    // The placement a run would take: a systemd scope first on systemd hosts.
+    systemd::SystemdCgroups backend;
+    f.placement = backend.discover(opts);
+    f.scope_job_cgroup = backend.planned_job_cgroup(spec.name);
   }
   return f;
 }

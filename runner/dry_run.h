@@ -21,6 +21,9 @@ struct DryRunFacts {
   std::string db_library;                      // the preload library, when --count-db-queries
   std::string db_library_error;                // why it cannot be found, if not
   unsigned host_cpus = 0;
+  // On a systemd host, the scope the run would be placed in (systemd_scope.h):
+  // "<slice>/cronrun-<job>-<run-id>.scope/job"; nullopt for direct placement.
+  std::optional<std::string> scope_job_cgroup;
 };
 
 DryRunFacts gather_dry_run_facts(const JobSpec& spec);

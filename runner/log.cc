@@ -1,16 +1,26 @@
-// spdlog wiring: a stderr logger for errors/verbose output, and an event logger
-// whose sink is stderr (interactive) or syslog (under cron). Both are the _st
-// (single-threaded) variants; cronrun never starts a thread.
+// spdlog wiring: a stderr logger for errors/verbose output, and where events go
+// when stderr is not a terminal: the journal (sd_journal_sendv, one datagram per
+// message on a socket opened O_CLOEXEC, so it never reaches the job) or, without
+// journald, a syslog logger. All loggers are the _st (single-threaded) variants;
+// cronrun never starts a thread.
+//
+// The journal gets each event's figures as fields (journalctl CRONRUN_JOB=x,
+// CRONRUN_STATUS=oom) and a fixed MESSAGE_ID per event kind; syslog gets the same
+// text and priority, which is all it can carry.
 //
 // The stderr sink is ours, not spdlog's stderr_sink (a blocking fwrite): once
 // switched to non-blocking it writes through a private non-blocking description
 // of fd 2 (runner/nonblocking_fd.h) and drops what would wait.
 #include "runner/log.h"
 
+#include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
+#include <systemd/sd-journal.h>
+
 #include <cerrno>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <spdlog/details/null_mutex.h>
@@ -58,9 +68,55 @@ class StderrSink final : public spdlog::sinks::base_sink<spdlog::details::null_m
 };
 
 std::shared_ptr<spdlog::logger> g_console;
-std::shared_ptr<spdlog::logger> g_events;
-std::shared_ptr<spdlog::logger> g_syslog;  // errors also go here when not interactive
+std::shared_ptr<spdlog::logger> g_syslog;  // events, warnings, errors: not interactive, no journald
+bool g_journal = false;                    // ... the same to the journal: not interactive, journald listens
+bool g_interactive = false;
 int g_verbosity = 0;
+std::string g_run_job;
+std::string g_run_id;
+
+constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+// MESSAGE_ID of START and FINISH (journalctl MESSAGE_ID=...); fixed for good.
+constexpr const char* kStartMessageId = "a7c4c3166936428d80c376efe4da6100";
+constexpr const char* kFinishMessageId = "d84252ef428647e6868944f57373ede2";
+constexpr int kFacilityCron = LOG_CRON >> 3;
+
+// Sends "NAME=value" fields as one journal entry; a failure is said on stderr
+// once per process (the message itself is not lost when stderr takes it).
+void journal_send(const std::vector<std::string>& fields) {
+  std::vector<struct iovec> iov;
+  iov.reserve(fields.size());
+  for (const auto& f : fields) iov.push_back({const_cast<char*>(f.data()), f.size()});
+  int r = sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+  static bool said = false;
+  if (r < 0 && !said) {
+    said = true;
+    if (g_console) g_console->warn("warning: writing to the journal ({}): {}", kJournalSocket, std::strerror(-r));
+  }
+}
+
+void journal_message(int priority, const std::string& msg) {
+  std::vector<std::string> f{"MESSAGE=" + msg, fmt::format("PRIORITY={}", priority), "SYSLOG_IDENTIFIER=cronrun",
+                             fmt::format("SYSLOG_FACILITY={}", kFacilityCron)};
+  if (!g_run_job.empty()) {
+    f.push_back("CRONRUN_JOB=" + g_run_job);
+    f.push_back("CRONRUN_RUN_ID=" + g_run_id);
+  }
+  journal_send(f);
+}
+
+spdlog::level::level_enum level_of(int priority) {
+  return priority <= LOG_ERR ? spdlog::level::err : priority == LOG_WARNING ? spdlog::level::warn : spdlog::level::info;
+}
+
+bool plain_word(std::string_view v) {
+  if (v.empty()) return false;
+  for (unsigned char c : v)
+    if (c <= ' ' || c == 0x7f || c == '"' || c == '\\' || c == '=' || c == '\'') return false;
+  return true;
+}
+
+std::string figure(double v) { return fmt::format("{:.3f}", v); }
 
 spdlog::logger& console() {
   if (!g_console) setup(0);
@@ -78,24 +134,176 @@ void setup(int verbosity) {
                        : verbosity >= 1 ? spdlog::level::info
                        : verbosity < 0 ? spdlog::level::err
                                        : spdlog::level::warn);
-  if (isatty(2)) {
-    g_events = g_console;
+  g_interactive = isatty(2);
+  g_journal = false;
+  g_syslog.reset();
+  if (g_interactive) return;
+  if (::access(kJournalSocket, F_OK) == 0) {
+    g_journal = true;
   } else {
     auto sys = std::make_shared<spdlog::sinks::syslog_sink_st>("cronrun", LOG_PID, LOG_CRON, false);
     g_syslog = std::make_shared<spdlog::logger>("cronrun-syslog", sys);
     g_syslog->set_pattern("%v");
-    g_events = g_syslog;
   }
 }
 
 void event(const std::string& msg) {
-  if (!g_events) setup(0);
-  if (g_events == g_console) {
+  if (!g_console) setup(0);
+  if (g_interactive) {
     if (g_verbosity >= 0) g_console->log(spdlog::level::err, msg);  // always shown unless -q
-  } else {
-    g_events->info(msg);
-    if (g_verbosity >= 1) g_console->info(msg);
+    return;
   }
+  if (g_journal) journal_message(LOG_INFO, msg);
+  if (g_syslog) g_syslog->info(msg);
+  if (g_verbosity >= 1) g_console->info(msg);
+}
+
+void run_event(Event kind, const RunRecord& r) {
+  if (!g_console) setup(0);
+  std::string text = event_text(kind, r);
+  if (g_interactive) {
+    if (g_verbosity >= 0) g_console->log(spdlog::level::err, text);  // always shown unless -q
+    return;
+  }
+  if (g_journal) journal_send(event_fields(kind, r));
+  if (g_syslog) g_syslog->log(level_of(event_priority(kind, r)), text);
+  if (g_verbosity >= 1) g_console->info(text);
+}
+
+void set_run(const std::string& job, const std::string& run_id) {
+  g_run_job = job;
+  g_run_id = run_id;
+}
+
+int event_priority(Event kind, const RunRecord& r) {
+  if (kind == Event::start) return LOG_INFO;
+  switch (r.status) {
+    case RunStatus::running:
+    case RunStatus::ok:
+    case RunStatus::skipped:
+      return LOG_INFO;
+    case RunStatus::failed:
+    case RunStatus::killed:
+    case RunStatus::timeout:
+    case RunStatus::oom:
+    case RunStatus::lost:
+      return LOG_WARNING;
+    case RunStatus::error:
+      return LOG_ERR;
+  }
+  return LOG_WARNING;
+}
+
+std::string kv_value(std::string_view v) {
+  if (plain_word(v)) return std::string(v);
+  std::string out = "\"";
+  for (unsigned char c : v) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f)
+          out += fmt::format("\\x{:02x}", c);
+        else
+          out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string command_line(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const auto& a : argv) {
+    if (!out.empty()) out += ' ';
+    bool plain = !a.empty() && a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                                                   "@%+=:,./_-") == std::string::npos;
+    if (plain) {
+      out += a;
+      continue;
+    }
+    out += '\'';
+    for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    out += '\'';
+  }
+  return out;
+}
+
+std::string event_text(Event kind, const RunRecord& r) {
+  std::string out = fmt::format("{} job={} run_id={}", kind == Event::start ? "START" : "FINISH", kv_value(r.job),
+                                kv_value(r.run_id));
+  auto add = [&](const char* key, const std::string& value) { out += fmt::format(" {}={}", key, kv_value(value)); };
+  if (kind == Event::start) {
+    add("pid", std::to_string(r.runner_pid));
+    add("cgroup", r.isolation.path.value_or(r.isolation.cgroup));
+    if (r.isolation.unit) add("unit", *r.isolation.unit);
+  } else {
+    const Usage& u = r.usage;
+    add("status", to_string(r.status));
+    if (r.exit_code) add("exit", std::to_string(*r.exit_code));
+    if (r.signal) add("signal", std::to_string(*r.signal));
+    if (r.wall_s) add("wall_s", figure(*r.wall_s));
+    if (auto peak = u.memory_peak_bytes ? u.memory_peak_bytes : u.max_rss_bytes) add("peak_bytes", std::to_string(*peak));
+    if (u.cpu_user_s || u.cpu_system_s) add("cpu_s", figure(u.cpu_user_s.value_or(0) + u.cpu_system_s.value_or(0)));
+    // What cronrun did beyond the job's own exit is said only when it happened.
+    if (u.orphans_killed.value_or(0) > 0) add("orphans_killed", std::to_string(*u.orphans_killed));
+    if (u.oom_kills.value_or(0) > 0) add("oom_kills", std::to_string(*u.oom_kills));
+    if (r.output.dropped_bytes > 0) add("output_dropped", std::to_string(r.output.dropped_bytes));
+    if (r.log.dropped_bytes > 0) add("log_dropped", std::to_string(r.log.dropped_bytes));
+    if (r.seccomp) {
+      // A failure the filter caused is named as such, not left to read as the job's own.
+      const bool learn = r.seccomp->action == "continue";
+      if (r.seccomp->violations_total > 0)
+        add(learn ? "seccomp_seen" : "seccomp_denied", std::to_string(r.seccomp->violations_total));
+      if (r.seccomp->failed_by) add("seccomp_failed_by", *r.seccomp->failed_by);
+    }
+    if (r.pings && r.pings->failed > 0) add("pings_failed", std::to_string(r.pings->failed));
+    if (r.skip_reason) add("reason", *r.skip_reason);
+  }
+  add("command", command_line(r.command));
+  return out;
+}
+
+std::vector<std::string> event_fields(Event kind, const RunRecord& r) {
+  const bool finish = kind == Event::finish;
+  std::vector<std::string> f{
+      "MESSAGE=" + event_text(kind, r),
+      fmt::format("PRIORITY={}", event_priority(kind, r)),
+      "SYSLOG_IDENTIFIER=cronrun",
+      fmt::format("SYSLOG_FACILITY={}", kFacilityCron),
+      std::string("MESSAGE_ID=") + (finish ? kFinishMessageId : kStartMessageId),
+      std::string("CRONRUN_EVENT=") + (finish ? "finish" : "start"),
+      "CRONRUN_JOB=" + r.job,
+      "CRONRUN_RUN_ID=" + r.run_id,
+      "CRONRUN_USER=" + r.user,
+      "CRONRUN_COMMAND=" + command_line(r.command),
+      std::string("CRONRUN_STATUS=") + to_string(r.status),
+  };
+  if (r.isolation.path) f.push_back("CRONRUN_CGROUP=" + *r.isolation.path);
+  if (r.isolation.unit) f.push_back("CRONRUN_UNIT=" + *r.isolation.unit);
+  if (!finish) {
+    f.push_back(fmt::format("CRONRUN_PID={}", r.runner_pid));
+    return f;
+  }
+  const Usage& u = r.usage;
+  if (r.exit_code) f.push_back(fmt::format("CRONRUN_EXIT={}", *r.exit_code));
+  if (r.signal) f.push_back(fmt::format("CRONRUN_SIGNAL={}", *r.signal));
+  if (r.wall_s) f.push_back("CRONRUN_WALL_S=" + figure(*r.wall_s));
+  if (u.memory_peak_bytes) f.push_back(fmt::format("CRONRUN_MEMORY_PEAK_BYTES={}", *u.memory_peak_bytes));
+  if (u.max_rss_bytes) f.push_back(fmt::format("CRONRUN_MAX_RSS_BYTES={}", *u.max_rss_bytes));
+  if (u.cpu_user_s || u.cpu_system_s)
+    f.push_back("CRONRUN_CPU_S=" + figure(u.cpu_user_s.value_or(0) + u.cpu_system_s.value_or(0)));
+  if (u.oom_kills) f.push_back(fmt::format("CRONRUN_OOM_KILLS={}", *u.oom_kills));
+  if (r.skip_reason) f.push_back("CRONRUN_SKIP_REASON=" + *r.skip_reason);
+  if (r.isolation.note) f.push_back("CRONRUN_NOTE=" + *r.isolation.note);
+  if (r.seccomp) {
+    f.push_back("CRONRUN_SECCOMP=" + r.seccomp->profile);
+    f.push_back(fmt::format("CRONRUN_SECCOMP_VIOLATIONS={}", r.seccomp->violations_total));
+    if (r.seccomp->failed_by) f.push_back("CRONRUN_SECCOMP_FAILED_BY=" + *r.seccomp->failed_by);
+  }
+  return f;
 }
 
 void info(const std::string& msg) { console().info(msg); }
@@ -103,11 +311,13 @@ void debug(const std::string& msg) { console().debug(msg); }
 
 void warn(const std::string& msg) {
   console().warn("warning: " + msg);
+  if (g_journal) journal_message(LOG_WARNING, "warning: " + msg);
   if (g_syslog) g_syslog->warn("warning: " + msg);
 }
 
 void error(const std::string& msg) {
   console().error(msg);
+  if (g_journal) journal_message(LOG_ERR, msg);
   if (g_syslog) g_syslog->error(msg);
 }
 

@@ -20,34 +20,6 @@ std::string exit_text(const RunRecord& r) {
 
 }  // namespace
 
-std::string format_start_event(const RunRecord& r) {
-  std::string cmd;
-  for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + a;
-  return fmt::format("START job={} run={} pid={} cgroup={} cmd=[{}]", r.job, r.run_id, r.runner_pid,
-                     r.isolation.path.value_or(r.isolation.cgroup), cmd);
-}
-
-std::string format_finish_event(const RunRecord& r) {
-  double cpu = r.usage.cpu_user_s.value_or(0) + r.usage.cpu_system_s.value_or(0);
-  // What cronrun did beyond the job's own exit is said only when it happened.
-  std::string extra;
-  if (r.usage.orphans_killed.value_or(0) > 0) extra += fmt::format(" orphans_killed={}", *r.usage.orphans_killed);
-  if (r.output.dropped_bytes > 0) extra += fmt::format(" output_dropped={}", r.output.dropped_bytes);
-  if (r.log.dropped_bytes > 0) extra += fmt::format(" log_dropped={}", r.log.dropped_bytes);
-  if (r.seccomp) {
-    // A failure the filter caused is named as such, not left to read as the job's own.
-    const bool learn = r.seccomp->action == "continue";
-    if (r.seccomp->violations_total > 0)
-      extra += fmt::format(" seccomp_{}={}", learn ? "seen" : "denied", r.seccomp->violations_total);
-    if (r.seccomp->failed_by) extra += fmt::format(" seccomp_failed_by=\"{}\"", *r.seccomp->failed_by);
-  }
-  return fmt::format("FINISH job={} run={} status={} {} wall={} peak={} cpu={}{}{}", r.job, r.run_id,
-                     to_string(r.status), exit_text(r), secs_or_na(r.wall_s),
-                     size_or_na(r.usage.memory_peak_bytes ? r.usage.memory_peak_bytes : r.usage.max_rss_bytes),
-                     units::format_duration_s(cpu), extra,
-                     r.skip_reason ? " reason=\"" + *r.skip_reason + "\"" : "");
-}
-
 std::string format_report(const RunRecord& r) {
   const Usage& u = r.usage;
   std::string out = fmt::format("cronrun report: job {} run {}\n  status {} ({}), wall {}\n", r.job, r.run_id,

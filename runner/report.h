@@ -9,7 +9,5 @@
 namespace cronrun {
 
 std::string format_report(const RunRecord& r);
-std::string format_start_event(const RunRecord& r);
-std::string format_finish_event(const RunRecord& r);
 
 }  // namespace cronrun

@@ -38,6 +38,7 @@
 #include "runner/spawn.h"
 #include "runner/summary.h"
 #include "runner/supervise.h"
+#include "runner/systemd_scope.h"
 
 extern char** environ;
 
@@ -180,6 +181,7 @@ class Run {
         rec_(new_record(spec, paths.euid, seams.clock.wall())),
         sink_(std::make_unique<NullSink>()) {
     make_valid_utf8(rec_);
+    log::set_run(rec_.job, rec_.run_id);
     if (spec_.ping_url) pinger_ = std::make_unique<ping::Pinger>(*spec_.ping_url, rec_.run_id);
   }
   int execute();
@@ -254,7 +256,7 @@ void Run::note(const std::string& what) {
 void Run::ping_end(int exit_code, std::string_view output_tail) {
   if (!pinger_) return;
   pinger_->finish(ping::end_signal(rec_.status == RunStatus::skipped, exit_code),
-                  ping::finish_body(format_finish_event(rec_), output_tail));
+                  ping::finish_body(log::event_text(log::Event::finish, rec_), output_tail));
   rec_.pings = pinger_->record();
   if (auto line = pinger_->failure_line()) log::warn(*line);
 }
@@ -299,7 +301,7 @@ Stop Run::end_skipped(const std::string& reason, int exit_code) {
   ping_end(exit_code);
   record_finished();
   write_summary_file();
-  log::event(format_finish_event(rec_));
+  log::run_event(log::Event::finish, rec_);
   if (spec_.report) std::cerr << format_report(rec_);
   return Stop{exit_code};
 }
@@ -417,8 +419,9 @@ Step<Placed> Run::place(const Locked& locked) {
                         placement.parent.empty() ? "-" : placement.parent, placement.reason));
   if (auto s = check_leftover_runs(placement, locked); !s) return std::unexpected(s.error());
   if (placement.layout == cgroup::Layout::none)
-    return without_cgroup(paths_.is_root ? "no usable cgroup hierarchy"
-                                         : fmt::format("no cgroup writable by uid {}", paths_.euid),
+    return without_cgroup(seams_.cgroups.fallback_cause().value_or(
+                              paths_.is_root ? "no usable cgroup hierarchy"
+                                             : fmt::format("no cgroup writable by uid {}", paths_.euid)),
                           "no writable cgroup: " + placement.reason);
   auto cg = seams_.cgroups.create(placement, spec_.name, rec_.run_id);
   if (!cg)
@@ -491,7 +494,8 @@ Step<Placed> Run::limited(std::unique_ptr<cgroup::JobCgroup> cg, const std::vect
     if (auto r = cg->remove(); !r) log::warn(fmt::format("removing cgroup {}: {}", cg->path(), r.error().message()));
     return std::unexpected(Stop{kExitInternal});
   }
-  auto where = std::make_unique<CgroupContainment>(std::move(cg));
+  auto unit = seams_.cgroups.unit_of(*cg);
+  auto where = std::make_unique<CgroupContainment>(std::move(cg), std::move(unit));
   rec_.isolation = where->isolation();
   if (!missing.empty()) {
     // The record names each missing one with its file; the warning is one short line.
@@ -560,7 +564,7 @@ Step<Started> Run::start(Placed& placed, Prepared& prepared) {
   auto started = seams_.spawner.start(std::move(prepared.req), *placed.where, [this] { return record_started(); });
   if (!started) return std::unexpected(end_error(started.error()));
   prepared.output.close_child_ends();
-  log::event(format_start_event(rec_));
+  log::run_event(log::Event::start, rec_);
   if (pinger_) pinger_->start();
   if (!started->exec_errno) rec_.start_delay_s = seconds_between(t_begin_, started->exec_at);
   return std::move(*started);
@@ -631,7 +635,7 @@ int Run::finish(Prepared& prepared, const Collected& collected) {
   ping_end(code, prepared.output.tail());
   record_finished();
   write_summary_file();
-  log::event(format_finish_event(rec_));
+  log::run_event(log::Event::finish, rec_);
   if (spec_.report) std::cerr << format_report(rec_);
   return code;
 }
@@ -646,7 +650,7 @@ int run_job(const JobSpec& spec, const RunPaths& paths, RunSeams& seams) {
 int run_job(const JobSpec& spec) {
   SystemClock clock;
   SystemSpawner spawner(clock);
-  SystemCgroups cgroups;
+  systemd::SystemdCgroups cgroups;
   RunSeams seams{clock, spawner, cgroups, &open_journal_sink};
   RunPaths paths = resolve_run_paths(spec);
   return run_job(spec, paths, seams);

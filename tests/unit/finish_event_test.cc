@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/run_record.h"
+#include "runner/log.h"
 #include "runner/report.h"
 
 namespace cronrun {
@@ -22,7 +23,7 @@ RunRecord finished() {
 }
 
 TEST(FinishEvent, SaysNothingExtraForACleanRun) {
-  std::string line = format_finish_event(finished());
+  std::string line = log::event_text(log::Event::finish, finished());
   EXPECT_EQ(line.find("orphans_killed"), std::string::npos) << line;
   EXPECT_EQ(line.find("dropped"), std::string::npos) << line;
 }
@@ -32,7 +33,7 @@ TEST(FinishEvent, NamesKilledOrphansAndDroppedOutput) {
   r.usage.orphans_killed = 1;
   r.output.dropped_bytes = 4096;
   r.log.dropped_bytes = 10;
-  std::string line = format_finish_event(r);
+  std::string line = log::event_text(log::Event::finish, r);
   EXPECT_NE(line.find(" orphans_killed=1"), std::string::npos) << line;
   EXPECT_NE(line.find(" output_dropped=4096"), std::string::npos) << line;
   EXPECT_NE(line.find(" log_dropped=10"), std::string::npos) << line;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -250,9 +251,13 @@ class FakeCgroups final : public CgroupBackend {
     st_.created = true;
     return std::unique_ptr<cgroup::JobCgroup>(std::make_unique<FakeCgroup>(w_, st_));
   }
+  std::optional<std::string> unit_of(const cgroup::JobCgroup&) const override { return unit; }
+  std::optional<std::string> fallback_cause() const override { return fallback; }
   cgroup::Layout layout = cgroup::Layout::v2;
   int create_errno = 0;
   std::vector<cgroup::LiveRun> live;
+  std::optional<std::string> unit;      // a systemd scope the fake placed the run in
+  std::optional<std::string> fallback;  // the systemd fallback's cause
 
  private:
   World& w_;
@@ -594,6 +599,41 @@ TEST(JournalSinkOpen, AHistoryThatCannotBeOpenedIsAHistoryFault) {
   auto s = open_journal_sink("/nonexistent-cronrun-dir/history.db", /*default_location=*/false);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().kind(), ErrorKind::history) << s.error().message();
+}
+
+// Issue 16 §2: an ordinary user on a systemd host without a user manager gets
+// the fallback, and its one warning line names the fix.
+TEST_F(RunPipeline, TheSystemdFallbackLineNamesEnableLinger) {
+  cgroups.layout = cgroup::Layout::none;
+  cgroups.fallback = "no systemd user manager for alice (loginctl enable-linger alice)";
+  world.script.exits_at = seconds(1);
+  testing::internal::CaptureStderr();
+  EXPECT_EQ(run(), 0);
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("runs without a cgroup: no systemd user manager for alice (loginctl enable-linger alice)"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  const RunRecord& r = record();
+  EXPECT_EQ(r.isolation.cgroup, "none");
+  ASSERT_TRUE(r.isolation.note);
+  EXPECT_NE(r.isolation.note->find("no writable cgroup: no delegated cgroup (fake host)"), std::string::npos)
+      << *r.isolation.note;
+}
+
+// Issue 16 §2: the scope a run was placed in is in its record (isolation.unit).
+TEST_F(RunPipeline, ARunPlacedInAScopeRecordsTheUnit) {
+  cgroups.unit = "cronrun-job-0193f1c2-0000-7000-8000-000000000000.scope";
+  world.script.exits_at = seconds(1);
+  EXPECT_EQ(run(), 0);
+  const RunRecord& r = record();
+  EXPECT_EQ(r.isolation.unit, cgroups.unit);
+  EXPECT_EQ(to_json(r)["isolation"]["unit"], *cgroups.unit);
+  cgroups.unit.reset();
+  sink.finishes.clear();
+  EXPECT_EQ(run(), 0);
+  EXPECT_FALSE(record().isolation.unit);
+  EXPECT_FALSE(to_json(record())["isolation"].contains("unit"));
 }
 
 }  // namespace

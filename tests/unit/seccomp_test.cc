@@ -21,6 +21,7 @@
 #include <string>
 
 #include "common/run_record.h"
+#include "runner/log.h"
 #include "runner/report.h"
 #include "runner/seccomp_filter.h"
 #include "runner/seccomp_listener.h"
@@ -393,14 +394,14 @@ TEST(SeccompRecord, AFailureIsBlamedOnTheFilterOnlyWhenItDidSomething) {
   ASSERT_TRUE(why);
   EXPECT_NE(why->find("non-native"), std::string::npos);
   EXPECT_EQ(sigsys.seccomp->failed_by, "non-native syscall");
-  EXPECT_NE(cronrun::format_finish_event(sigsys).find("seccomp_failed_by=\"non-native syscall\""), std::string::npos);
+  EXPECT_NE(cronrun::log::event_text(cronrun::log::Event::finish, sigsys).find("seccomp_failed_by=\"non-native syscall\""), std::string::npos);
 
   auto denied = record(cronrun::RunStatus::failed, std::nullopt, false, 3);
   why = sc::blame(denied);
   ASSERT_TRUE(why);
   EXPECT_EQ(*why, "seccomp: the job failed after 3 denied syscall(s) (EPERM: unshare, keyctl, syscall_999)");
   EXPECT_EQ(denied.seccomp->failed_by, "denied syscalls");
-  const std::string line = cronrun::format_finish_event(denied);
+  const std::string line = cronrun::log::event_text(cronrun::log::Event::finish, denied);
   EXPECT_NE(line.find(" seccomp_denied=3 seccomp_failed_by=\"denied syscalls\""), std::string::npos) << line;
   EXPECT_NE(cronrun::format_report(denied).find("the run failed because of the filter (denied syscalls)"),
             std::string::npos);
@@ -411,7 +412,7 @@ TEST(SeccompRecord, AFailureIsBlamedOnTheFilterOnlyWhenItDidSomething) {
                  record(cronrun::RunStatus::failed, std::nullopt, true, 3)}) {
     EXPECT_FALSE(sc::blame(r));
     EXPECT_FALSE(r.seccomp->failed_by);
-    EXPECT_EQ(cronrun::format_finish_event(r).find("seccomp_failed_by"), std::string::npos);
+    EXPECT_EQ(cronrun::log::event_text(cronrun::log::Event::finish, r).find("seccomp_failed_by"), std::string::npos);
   }
   cronrun::RunRecord off;
   off.status = cronrun::RunStatus::killed;
