@@ -11,13 +11,13 @@
 // The stderr sink is ours, not spdlog's stderr_sink (a blocking fwrite): once
 // switched to non-blocking it writes through a private non-blocking description
 // of fd 2 (runner/nonblocking_fd.h) and drops what would wait.
+#include "runner/libsystemd.h"
 #include "runner/log.h"
 
 #include <sys/uio.h>
 #include <syslog.h>
 #include <unistd.h>
 
-#include <systemd/sd-journal.h>
 
 #include <cerrno>
 #include <cstring>
@@ -87,8 +87,14 @@ void journal_send(const std::vector<std::string>& fields) {
   std::vector<struct iovec> iov;
   iov.reserve(fields.size());
   for (const auto& f : fields) iov.push_back({const_cast<char*>(f.data()), f.size()});
-  int r = sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
   static bool said = false;
+  auto api = sd::api();
+  if (!api) {
+    if (!said && g_console) g_console->warn("warning: writing to the journal: {}", api.error().message());
+    said = true;
+    return;
+  }
+  int r = (*api)->journal_sendv(iov.data(), static_cast<int>(iov.size()));
   if (r < 0 && !said) {
     said = true;
     if (g_console) g_console->warn("warning: writing to the journal ({}): {}", kJournalSocket, std::strerror(-r));

@@ -19,6 +19,7 @@
 //    inactive-or-failed collects it even if it failed, so no unit of ours stays
 //    loaded or listed by `systemctl --failed`. Processes kept by --keep-orphans
 //    keep the scope alive, and visible, until they exit.
+#include "runner/libsystemd.h"
 #include "runner/systemd_scope.h"
 
 #include <dirent.h>
@@ -29,7 +30,6 @@
 
 #include <linux/magic.h>
 #include <systemd/sd-bus.h>
-#include <systemd/sd-daemon.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -82,6 +82,10 @@ bool is_run_id_text(std::string_view s) {
 
 // ---- sd-bus ----
 
+// libsystemd's functions. connect_manager loads them before any bus exists, so
+// every later call (callbacks included) finds the table loaded.
+const sd::Api& sdl() { return **sd::api(); }
+
 struct JobWatch {
   std::vector<std::pair<std::string, std::string>> removed;  // job path, result
 };
@@ -91,7 +95,7 @@ int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error*) {
   const char* path = nullptr;
   const char* unit = nullptr;
   const char* result = nullptr;
-  if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0) return 0;
+  if (sdl().bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0) return 0;
   static_cast<JobWatch*>(userdata)->removed.emplace_back(path, result);
   return 0;
 }
@@ -99,28 +103,28 @@ int on_job_removed(sd_bus_message* m, void* userdata, sd_bus_error*) {
 Error bus_error(const std::string& what, int r) { return Error(fmt::format("{}: {}", what, std::strerror(-r))); }
 
 int append_property(sd_bus_message* m, const Property& p) {
-  int r = sd_bus_message_open_container(m, 'r', "sv");
+  int r = sdl().bus_message_open_container(m, 'r', "sv");
   if (r < 0) return r;
-  if ((r = sd_bus_message_append(m, "s", p.name.c_str())) < 0) return r;
+  if ((r = sdl().bus_message_append(m, "s", p.name.c_str())) < 0) return r;
   if (const bool* b = std::get_if<bool>(&p.value)) {
-    r = sd_bus_message_append(m, "v", "b", static_cast<int>(*b));
+    r = sdl().bus_message_append(m, "v", "b", static_cast<int>(*b));
   } else if (const std::string* s = std::get_if<std::string>(&p.value)) {
-    r = sd_bus_message_append(m, "v", "s", s->c_str());
+    r = sdl().bus_message_append(m, "v", "s", s->c_str());
   } else {
     const auto& v = std::get<std::vector<uint32_t>>(p.value);
-    if ((r = sd_bus_message_open_container(m, 'v', "au")) < 0) return r;
-    if ((r = sd_bus_message_append_array(m, 'u', v.data(), v.size() * sizeof(uint32_t))) < 0) return r;
-    r = sd_bus_message_close_container(m);
+    if ((r = sdl().bus_message_open_container(m, 'v', "au")) < 0) return r;
+    if ((r = sdl().bus_message_append_array(m, 'u', v.data(), v.size() * sizeof(uint32_t))) < 0) return r;
+    r = sdl().bus_message_close_container(m);
   }
   if (r < 0) return r;
-  return sd_bus_message_close_container(m);
+  return sdl().bus_message_close_container(m);
 }
 
 class SdBusManager final : public ManagerBus {
  public:
   SdBusManager(sd_bus* bus, bool bus_client, std::string socket)
       : bus_(bus), bus_client_(bus_client), socket_(std::move(socket)) {}
-  ~SdBusManager() override { sd_bus_flush_close_unref(bus_); }
+  ~SdBusManager() override { sdl().bus_flush_close_unref(bus_); }
   SdBusManager(const SdBusManager&) = delete;
   SdBusManager& operator=(const SdBusManager&) = delete;
 
@@ -129,53 +133,53 @@ class SdBusManager final : public ManagerBus {
     const std::string where = fmt::format("asking systemd ({}) for {}", socket_, unit);
     JobWatch watch;
     sd_bus_slot* slot = nullptr;
-    int r = sd_bus_match_signal_async(bus_, &slot, bus_client_ ? "org.freedesktop.systemd1" : nullptr,
+    int r = sdl().bus_match_signal_async(bus_, &slot, bus_client_ ? "org.freedesktop.systemd1" : nullptr,
                                       "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager", "JobRemoved",
                                       on_job_removed, nullptr, &watch);
     if (r < 0) return std::unexpected(bus_error(where + ": subscribing to JobRemoved", r));
-    std::unique_ptr<sd_bus_slot, sd_bus_slot* (*)(sd_bus_slot*)> slot_owner(slot, sd_bus_slot_unref);
+    std::unique_ptr<sd_bus_slot, sd_bus_slot* (*)(sd_bus_slot*)> slot_owner(slot, sdl().bus_slot_unref);
 
     sd_bus_message* raw = nullptr;
-    r = sd_bus_message_new_method_call(bus_, &raw, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+    r = sdl().bus_message_new_method_call(bus_, &raw, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                        "org.freedesktop.systemd1.Manager", "StartTransientUnit");
     if (r < 0) return std::unexpected(bus_error(where + ": building StartTransientUnit", r));
-    std::unique_ptr<sd_bus_message, sd_bus_message* (*)(sd_bus_message*)> m(raw, sd_bus_message_unref);
-    r = sd_bus_message_append(m.get(), "ss", unit.c_str(), "fail");
-    if (r >= 0) r = sd_bus_message_open_container(m.get(), 'a', "(sv)");
+    std::unique_ptr<sd_bus_message, sd_bus_message* (*)(sd_bus_message*)> m(raw, sdl().bus_message_unref);
+    r = sdl().bus_message_append(m.get(), "ss", unit.c_str(), "fail");
+    if (r >= 0) r = sdl().bus_message_open_container(m.get(), 'a', "(sv)");
     for (const auto& p : props)
       if (r >= 0) r = append_property(m.get(), p);
-    if (r >= 0) r = sd_bus_message_close_container(m.get());
-    if (r >= 0) r = sd_bus_message_append(m.get(), "a(sa(sv))", 0);
+    if (r >= 0) r = sdl().bus_message_close_container(m.get());
+    if (r >= 0) r = sdl().bus_message_append(m.get(), "a(sa(sv))", 0);
     if (r < 0) return std::unexpected(bus_error(where + ": building StartTransientUnit", r));
 
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     sd_bus_error err = SD_BUS_ERROR_NULL;
     sd_bus_message* reply_raw = nullptr;
-    r = sd_bus_call(bus_, m.get(), static_cast<uint64_t>(timeout.count()) * 1000, &err, &reply_raw);
-    std::unique_ptr<sd_bus_message, sd_bus_message* (*)(sd_bus_message*)> reply(reply_raw, sd_bus_message_unref);
+    r = sdl().bus_call(bus_, m.get(), static_cast<uint64_t>(timeout.count()) * 1000, &err, &reply_raw);
+    std::unique_ptr<sd_bus_message, sd_bus_message* (*)(sd_bus_message*)> reply(reply_raw, sdl().bus_message_unref);
     if (r < 0) {
       Error e = err.name ? Error(fmt::format("{}: StartTransientUnit: {}: {}", where, err.name,
                                              err.message ? err.message : ""))
                          : bus_error(where + ": StartTransientUnit", r);
-      sd_bus_error_free(&err);
+      sdl().bus_error_free(&err);
       return std::unexpected(std::move(e));
     }
     const char* job_path = nullptr;
-    if ((r = sd_bus_message_read(reply.get(), "o", &job_path)) < 0)
+    if ((r = sdl().bus_message_read(reply.get(), "o", &job_path)) < 0)
       return std::unexpected(bus_error(where + ": reading the job path", r));
     const std::string job = job_path;
 
     for (;;) {
       for (const auto& [path, result] : watch.removed)
         if (path == job) return result;
-      r = sd_bus_process(bus_, nullptr);
+      r = sdl().bus_process(bus_, nullptr);
       if (r < 0) return std::unexpected(bus_error(where + ": waiting for job " + job, r));
       if (r > 0) continue;
       auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0)
         return fail(fmt::format("{}: job {} not finished after {} s", where, job,
                                 std::chrono::duration_cast<std::chrono::seconds>(timeout).count()));
-      r = sd_bus_wait(bus_, static_cast<uint64_t>(left.count()));
+      r = sdl().bus_wait(bus_, static_cast<uint64_t>(left.count()));
       if (r < 0 && r != -EINTR) return std::unexpected(bus_error(where + ": waiting for job " + job, r));
     }
   }
@@ -259,6 +263,8 @@ Result<std::unique_ptr<ManagerBus>> connect_manager(Path path, uid_t uid) {
     candidates = {{"/run/dbus/system_bus_socket", true}, {"/run/systemd/private", false}};
   else
     candidates = {{user_dir(uid) + "/bus", true}, {user_dir(uid) + "/systemd/private", false}};
+  if (auto loaded = sd::api(); !loaded)
+    return std::unexpected(Error("connecting to the systemd manager: " + loaded.error().message()));
   std::vector<std::string> failures;
   for (const auto& c : candidates) {
     if (!exists(c.socket)) {
@@ -266,14 +272,14 @@ Result<std::unique_ptr<ManagerBus>> connect_manager(Path path, uid_t uid) {
       continue;
     }
     sd_bus* bus = nullptr;
-    int r = sd_bus_new(&bus);
+    int r = sdl().bus_new(&bus);
     if (r < 0) return std::unexpected(bus_error("sd_bus_new", r));
     std::string address = "unix:path=" + c.socket;
-    if ((r = sd_bus_set_address(bus, address.c_str())) >= 0 && (r = sd_bus_set_bus_client(bus, c.bus_client)) >= 0)
-      r = sd_bus_start(bus);
+    if ((r = sdl().bus_set_address(bus, address.c_str())) >= 0 && (r = sdl().bus_set_bus_client(bus, c.bus_client)) >= 0)
+      r = sdl().bus_start(bus);
     if (r < 0) {
       failures.push_back(fmt::format("{}: {}", c.socket, std::strerror(-r)));
-      sd_bus_unref(bus);
+      sdl().bus_unref(bus);
       continue;
     }
     return std::make_unique<SdBusManager>(bus, c.bus_client, c.socket);
@@ -298,7 +304,9 @@ std::optional<std::string> run_id_of_scope(const std::string& name, const std::s
 
 HostFacts read_host_facts(const cgroup::DiscoverOptions& opts, bool own_cgroup_delegated) {
   HostFacts f;
-  f.booted = sd_booted() > 0;
+  // sd_booted(3): systemd is PID 1 when this directory exists.
+  struct stat booted_st {};
+  f.booted = ::lstat("/run/systemd/system/", &booted_st) == 0 && S_ISDIR(booted_st.st_mode);
   struct statfs sfs;
   f.pure_v2 = ::statfs(kCgroupMount, &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
   f.is_root = opts.is_root;
