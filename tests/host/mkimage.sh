@@ -108,15 +108,13 @@ for unit in getty@.service serial-getty@.service getty.target \
             systemd-networkd.service systemd-networkd-wait-online.service \
             systemd-pstore.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
             systemd-hwdb-update.service ldconfig.service systemd-firstboot.service \
-            systemd-random-seed.service; do
+            systemd-random-seed.service modprobe@.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 install -m 0755 "$guest/hosttest-run" "$root/usr/local/sbin/hosttest-run"
 install -m 0644 "$guest/hosttest.service" "$root/etc/systemd/system/hosttest.service"
 ln -sf /etc/systemd/system/hosttest.service \
   "$root/etc/systemd/system/multi-user.target.wants/hosttest.service"
-# The journal on disk (Debian's default is volatile without /var/log/journal).
-mkdir -p "$root/var/log/journal"
 # A fixed machine-id: every boot is the same machine, and no first-boot setup runs.
 echo 0123456789abcdef0123456789abcdef > "$root/etc/machine-id"
 chroot "$root" dpkg-query -W -f '${Package} ${Version}\n' > "$root/packages.txt"
@@ -160,7 +158,7 @@ mv "$tmp/root/packages.txt" "$tmp/out/packages.txt"
 # Room for the journal, the packages under test and their history.
 used_mib=$(du -sm "$tmp/root" | cut -f1)
 mke2fs -q -t ext4 -L cronrun-host -d "$tmp/root" \
-  "$tmp/out/root.img" "$((used_mib + 768))M"
+  "$tmp/out/root.img" "$((used_mib + 768))M" >&2
 rm -rf "$tmp/root"
 echo "$packages" > "$tmp/out/recipe.txt"
 date -u +%FT%TZ > "$tmp/out/done"

@@ -39,7 +39,7 @@ say() { echo "run-host: $*" >&2; }
 usage() { say "usage: run-host.sh --script FILE [--deb PKG.deb]... [--file PATH]... [--package NAME]... [--out DIR] [--timeout S]"; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 
-script= out= limit=300 debs= files= extra=
+script='' out='' limit=300 debs='' files='' extra=''
 nl='
 '
 while [ $# -gt 0 ]; do
