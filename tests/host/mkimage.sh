@@ -85,7 +85,15 @@ start=$(date +%s)
 # rebuild): apt takes a cached file only when its checksum matches the index.
 mkdir -p "$cache/archives"
 tmp=$(mktemp -d "$cache/.build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# A killed mmdebstrap may leave /proc, /sys or /dev mounted inside the new root:
+# unmount before removing, and never cross into another file system.
+cleanup() {
+  awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" || true; done
+  rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 say "building $dir ($suite from$sources: $packages)"
 
 # Customisation, inside the new root (mmdebstrap passes it as $1).
@@ -117,6 +125,9 @@ ln -sf /etc/systemd/system/hosttest.service \
   "$root/etc/systemd/system/multi-user.target.wants/hosttest.service"
 # A fixed machine-id: every boot is the same machine, and no first-boot setup runs.
 echo 0123456789abcdef0123456789abcdef > "$root/etc/machine-id"
+# The path-excludes above only keep the image small: the package under test
+# installs its man pages and docs as on any host.
+rm -f "$root/etc/dpkg/dpkg.cfg.d/99mmdebstrap"
 chroot "$root" dpkg-query -W -f '${Package} ${Version}\n' > "$root/packages.txt"
 EOF
 chmod 755 "$tmp/customize.sh"
