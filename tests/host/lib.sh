@@ -6,7 +6,8 @@ HOSTTEST_DETAIL=${HOSTTEST_DETAIL:-/dev/null}
 detail() { echo "$*" > "$HOSTTEST_DETAIL"; }
 fail() { echo "FAIL: $*" >&2; detail "$*"; exit 1; }
 skip() { echo "SKIP: $*" >&2; detail "$*"; exit 77; }
-note() { echo "== $*"; }
+# note: a step in the log, stamped with the guest's uptime (where time goes).
+note() { echo "== [$(cut -d' ' -f1 /proc/uptime)] $*"; }
 
 # run CMD...: echoes the command, runs it, shows its output and exit status in
 # the log; sets $rc and leaves the output in $out.

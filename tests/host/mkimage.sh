@@ -105,8 +105,8 @@ chroot "$root" useradd --create-home --uid 1001 --user-group --shell /bin/sh lin
 chroot "$root" useradd --create-home --uid 1002 --user-group --shell /bin/sh nolinger
 mkdir -p "$root/var/lib/systemd/linger"
 touch "$root/var/lib/systemd/linger/linger"
-echo cronrun-host > "$root/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 cronrun-host\n' > "$root/etc/hosts"
+echo hosttest > "$root/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 hosttest\n' > "$root/etc/hosts"
 printf '/dev/vda / ext4 rw,noatime,errors=remount-ro 0 1\n' > "$root/etc/fstab"
 passwd -R "$root" -d root >/dev/null
 # Nothing on tty1 or the serial line asks for a login: the test unit reports.
@@ -168,7 +168,7 @@ cp "$initrd" "$tmp/out/initrd.img"
 mv "$tmp/root/packages.txt" "$tmp/out/packages.txt"
 # Room for the journal, the packages under test and their history.
 used_mib=$(du -sm "$tmp/root" | cut -f1)
-mke2fs -q -t ext4 -L cronrun-host -d "$tmp/root" \
+mke2fs -q -t ext4 -L hosttest -d "$tmp/root" \
   "$tmp/out/root.img" "$((used_mib + 768))M" >&2
 rm -rf "$tmp/root"
 echo "$packages" > "$tmp/out/recipe.txt"
