@@ -75,7 +75,8 @@ our_units() {
   systemctl list-units --all --plain --no-legend 'cronrun*' | awk '$1 != "cronrun.slice" { print $1 }'
   if [ -S /run/user/1001/bus ]; then
     as_user linger env XDG_RUNTIME_DIR=/run/user/1001 \
-      systemctl --user list-units --all --plain --no-legend 'cronrun*' | awk '{ print $1 }'
+      systemctl --user list-units --all --plain --no-legend 'cronrun*' |
+      awk '$1 != "cronrun.slice" { print $1 }'
   fi
 }
 
