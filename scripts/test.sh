@@ -2,7 +2,9 @@
 # README's test command: installs every dependency, builds the sanitized test build
 # (ASan + UBSan, warnings as errors) and runs every test tier under CTest:
 # unit, integration (root, host cgroups), vm (cgroup v2 kernel under qemu), db
-# (real PostgreSQL / MariaDB / SQLite), e2e. Then a smoke run of the fuzzers
+# (real PostgreSQL / MariaDB / SQLite), e2e, host (the .deb installed in a Debian 12
+# system with systemd and cron under qemu, tests/host/README.md; its image is
+# cached in ~/.cache/cronrun-host). Then a smoke run of the fuzzers
 # (tests/fuzz/README.md) in a clang build of their own; CRONRUN_FUZZ_SMOKE=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

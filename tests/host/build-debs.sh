@@ -13,7 +13,8 @@
 # is the same, and a second Release build would cost the tier minutes on two
 # cores. check.sh needs its OUTDIR outside the repository: the build happens in
 # ${CRONRUN_HOST_CACHE:-~/.cache/cronrun-host}/deb (a fixed path, so ccache hits
-# across runs) and the results are copied to OUTDIR.
+# across runs) and the results are copied to OUTDIR. CRONRUN_HOST_DEB=PATH.deb
+# takes a package check.sh built before instead (development; not in CI).
 set -eu
 say() { echo "build-debs: $*" >&2; }
 [ $# = 1 ] || { say "usage: build-debs.sh OUTDIR"; exit 2; }
@@ -28,14 +29,23 @@ mkdir -p "$cache" "$out"
 exec 9>"$cache/.deb-lock"
 flock 9
 start=$(date +%s)
-build=$cache/deb
-rm -rf "$build"
-new=$("$repo/tests/package/check.sh" "$build" --no-lintian | tail -n 1)
-[ -r "$new" ] || { say "check.sh printed no .deb"; exit 1; }
-say "built $(basename "$new") in $(($(date +%s) - start))s"
+if [ -n "${CRONRUN_HOST_DEB:-}" ]; then
+  # A package built before (by check.sh): its directory holds the .changes too.
+  new=$CRONRUN_HOST_DEB
+  [ -r "$new" ] || { say "CRONRUN_HOST_DEB=$new is not readable"; exit 1; }
+  build=$(cd "$(dirname "$new")" && pwd)
+  say "using $new (CRONRUN_HOST_DEB), not building"
+else
+  build=$cache/deb
+  rm -rf "$build"
+  new=$("$repo/tests/package/check.sh" "$build" --no-lintian | tail -n 1)
+  [ -r "$new" ] || { say "check.sh printed no .deb"; exit 1; }
+  say "built $(basename "$new") in $(($(date +%s) - start))s"
+fi
 
 rm -rf "$out"/*.deb "$out"/*.changes "$out"/*.buildinfo "$out/prev"
-cp "$build"/*.deb "$build"/*.changes "$build"/*.buildinfo "$out/"
+cp "$build"/*.deb "$out/"
+cp "$build"/*.changes "$build"/*.buildinfo "$out/" 2>/dev/null || true
 cp "$new" "$out/new.deb"
 version=$(dpkg-deb -f "$new" Version)
 prev=$version~prev

@@ -6,7 +6,7 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LANG=C.UTF-8 HOME=/root
 export HOST_SHARE=/host HOST_FILES=/host/files HOST_OUT=/host/out HOST_LIB=/host/lib.sh
-cd /root
+cd /root || exit 1
 # A settled system: no start job left (the lingering user's manager included).
 state=$(timeout 120 systemctl is-system-running --wait 2>&1)
 echo "== guest $(uname -r), system $state, uptime $(cut -d' ' -f1 /proc/uptime)s"

@@ -85,7 +85,15 @@ start=$(date +%s)
 # rebuild): apt takes a cached file only when its checksum matches the index.
 mkdir -p "$cache/archives"
 tmp=$(mktemp -d "$cache/.build.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# A killed mmdebstrap may leave /proc, /sys or /dev mounted inside the new root:
+# unmount before removing, and never cross into another file system.
+cleanup() {
+  awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r |
+    while read -r m; do umount -l "$m" || true; done
+  rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 say "building $dir ($suite from$sources: $packages)"
 
 # Customisation, inside the new root (mmdebstrap passes it as $1).
@@ -97,8 +105,8 @@ chroot "$root" useradd --create-home --uid 1001 --user-group --shell /bin/sh lin
 chroot "$root" useradd --create-home --uid 1002 --user-group --shell /bin/sh nolinger
 mkdir -p "$root/var/lib/systemd/linger"
 touch "$root/var/lib/systemd/linger/linger"
-echo cronrun-host > "$root/etc/hostname"
-printf '127.0.0.1 localhost\n127.0.1.1 cronrun-host\n' > "$root/etc/hosts"
+echo hosttest > "$root/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 hosttest\n' > "$root/etc/hosts"
 printf '/dev/vda / ext4 rw,noatime,errors=remount-ro 0 1\n' > "$root/etc/fstab"
 passwd -R "$root" -d root >/dev/null
 # Nothing on tty1 or the serial line asks for a login: the test unit reports.
@@ -108,17 +116,18 @@ for unit in getty@.service serial-getty@.service getty.target \
             systemd-networkd.service systemd-networkd-wait-online.service \
             systemd-pstore.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount \
             systemd-hwdb-update.service ldconfig.service systemd-firstboot.service \
-            systemd-random-seed.service; do
+            systemd-random-seed.service modprobe@.service; do
   ln -sf /dev/null "$root/etc/systemd/system/$unit"
 done
 install -m 0755 "$guest/hosttest-run" "$root/usr/local/sbin/hosttest-run"
 install -m 0644 "$guest/hosttest.service" "$root/etc/systemd/system/hosttest.service"
 ln -sf /etc/systemd/system/hosttest.service \
   "$root/etc/systemd/system/multi-user.target.wants/hosttest.service"
-# The journal on disk (Debian's default is volatile without /var/log/journal).
-mkdir -p "$root/var/log/journal"
 # A fixed machine-id: every boot is the same machine, and no first-boot setup runs.
 echo 0123456789abcdef0123456789abcdef > "$root/etc/machine-id"
+# The path-excludes above only keep the image small: the package under test
+# installs its man pages and docs as on any host.
+rm -f "$root/etc/dpkg/dpkg.cfg.d/99mmdebstrap"
 chroot "$root" dpkg-query -W -f '${Package} ${Version}\n' > "$root/packages.txt"
 EOF
 chmod 755 "$tmp/customize.sh"
@@ -159,8 +168,8 @@ cp "$initrd" "$tmp/out/initrd.img"
 mv "$tmp/root/packages.txt" "$tmp/out/packages.txt"
 # Room for the journal, the packages under test and their history.
 used_mib=$(du -sm "$tmp/root" | cut -f1)
-mke2fs -q -t ext4 -L cronrun-host -d "$tmp/root" \
-  "$tmp/out/root.img" "$((used_mib + 768))M"
+mke2fs -q -t ext4 -L hosttest -d "$tmp/root" \
+  "$tmp/out/root.img" "$((used_mib + 768))M" >&2
 rm -rf "$tmp/root"
 echo "$packages" > "$tmp/out/recipe.txt"
 date -u +%FT%TZ > "$tmp/out/done"

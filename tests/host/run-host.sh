@@ -14,8 +14,9 @@
 #   --package NAME  one more Debian package in the image; a FILE.deb puts its
 #                   Depends there (for a .deb the script installs itself)
 #   --out DIR       keep the run here: console.log (serial), entry.log (the
-#                   script's output), rc, and whatever the script wrote to
-#                   $HOST_OUT. Default: a temp dir, removed afterwards.
+#                   script's output), and whatever the script wrote to
+#                   $HOST_OUT. Emptied first (it must be empty or an earlier
+#                   --out). Default: a temp dir, removed afterwards.
 #   --timeout S     the script's limit inside the guest (default 300)
 #
 # In the guest: $HOST_FILES, $HOST_OUT (written back to --out), $HOST_LIB
@@ -39,7 +40,7 @@ say() { echo "run-host: $*" >&2; }
 usage() { say "usage: run-host.sh --script FILE [--deb PKG.deb]... [--file PATH]... [--package NAME]... [--out DIR] [--timeout S]"; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 
-script= out= limit=300 debs= files= extra=
+script='' out='' limit=300 debs='' files='' extra=''
 nl='
 '
 while [ $# -gt 0 ]; do
@@ -83,9 +84,15 @@ if [ -z "$out" ]; then
   out=$(mktemp -d "${TMPDIR:-/tmp}/cronrun-host.XXXXXX")
   keep=0
 fi
+# A previous run's results must never pass for this one's: DIR is emptied, but
+# only when run-host.sh made it (its marker) or it is empty.
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ]; then
+  [ -f "$out/.run-host" ] || { say "--out $out: not empty and not a run-host.sh directory; refusing to empty it"; exit 2; }
+  find "$out" -mindepth 1 -delete
+fi
 mkdir -p "$out"
+: > "$out/.run-host"
 share=$out/share
-rm -rf "$share" "$out/console.log" "$out/entry.log" "$out/rc"
 mkdir -p "$share/debs" "$share/files" "$share/out"
 cp "$here/entry.sh" "$share/entry.sh"
 cp "$here/lib.sh" "$share/lib.sh"
