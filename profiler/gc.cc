@@ -33,9 +33,10 @@ Command add_gc(CLI::App& parent, const Global& g) {
             auto n = store->delete_before(*cutoff, opts->dry_run);
             if (!n) return query_failed(*store, n.error());
             if (g.json) {
-              std::printf("%s\n", json_text(nlohmann::json{{"deleted", opts->dry_run ? 0 : *n},
+              std::printf("%s\n", json_text(nlohmann::json{{"schema", "cronrun.gc/1"},
+                                                 {"deleted", opts->dry_run ? 0 : *n},
                                                  {"would_delete", opts->dry_run ? *n : 0},
-                                                 {"before", format_utc(*cutoff)},
+                                                 {"before", json_time(*cutoff)},
                                                  {"dry_run", opts->dry_run}},
                                   2)
                                   .c_str());

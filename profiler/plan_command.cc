@@ -82,7 +82,7 @@ Command add_plan(CLI::App& parent, const Global& g) {
               j["since"] = format_utc(*since);
               std::printf("%s\n", json_text(j, 2).c_str());
             } else {
-              std::fputs(term_lines(plan::format_text(out->plan, out->rejected)).c_str(), stdout);
+              std::fputs(term_lines(plan::format_text(out->plan, out->rejected, output_width(g))).c_str(), stdout);
             }
             return kExitOk;
           }};

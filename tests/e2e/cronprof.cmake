@@ -5,3 +5,6 @@ cronrun_e2e_test(cronprof_e2e SCRIPT cronprof_e2e.sh NEEDS cronrun cronprof cron
 # control byte in any output, damaged rows skipped and named, suggest --write
 # checked by the real cronrun --dry-run.
 cronrun_e2e_test(cronprof_hostile_e2e SCRIPT cronprof_hostile_e2e.sh NEEDS cronrun cronprof cronrun-payload)
+# The man page's example alerts, read from the page, run by `promtool test rules`
+# on series made from real exports of a real history (before and after gc).
+cronrun_e2e_test(cronprof_alerts_e2e SCRIPT cronprof_alerts_e2e.sh NEEDS cronrun cronprof cronrun-payload)

@@ -12,3 +12,6 @@ endif()
 if(TARGET cronrun_planner)
   cronrun_unit_test(profiler_stream_test SOURCES profiler_stream_test.cc LIBS cronrun_planner)
 endif()
+# What cronprof prints: tables fitted to the terminal, JSON schema/time/integer
+# forms, and the Prometheus export of a real history (labels, skips, gc counter).
+cronrun_unit_test(profiler_output_test SOURCES profiler_output_test.cc LIBS cronrun_profiler)
