@@ -127,7 +127,8 @@ Command add_report(CLI::App& parent, const Global& g) {
               return kExitFailure;
             }
             if (g.json) {
-              std::printf("%s\n", json_text(nlohmann::json({{"path", opts->html},
+              std::printf("%s\n", json_text(nlohmann::json({{"schema", "cronrun.report/1"},
+                                                  {"path", opts->html},
                                                   {"jobs", in.jobs.size()},
                                                   {"failures", in.failures.size()},
                                                   {"charts", report::charts_available()},

@@ -122,7 +122,7 @@ std::string summary_table(const std::vector<JobSummary>& jobs, size_t width) {
   // A narrow terminal first loses the DB, CPU and throttling columns, then shows
   // only the p95 of wall time and peak memory, then the last success, the skip,
   // timeout and OOM counts; job names are shortened.
-  enum { kWall = 6, kMem = 8 };
+  enum { kWall = 6, kMem = 9 };
   Table t({{.header = "JOB", .min_width = 12},
            {.header = "RUNS", .right = true},
            {.header = "FAIL", .right = true},
@@ -130,13 +130,13 @@ std::string summary_table(const std::vector<JobSummary>& jobs, size_t width) {
            {.header = "OOM", .right = true, .drop = 6},
            {.header = "T/O", .right = true, .drop = 7},
            {.header = "WALL p50/p95/max", .right = true, .drop = 10},
+           {.header = "WALL p95", .right = true, .drop = 4, .stand_in_for = kWall},
            {.header = "CPU p50/p95/max", .right = true, .drop = 13},
            {.header = "PEAK MEM p50/p95/max", .right = true, .drop = 11},
+           {.header = "MEM p95", .right = true, .drop = 5, .stand_in_for = kMem},
            {.header = "DB QUERIES p50/p95/max", .right = true, .drop = 14},
            {.header = "THROTTLED", .right = true, .drop = 12},
-           {.header = "LAST SUCCESS", .drop = 9},
-           {.header = "WALL p95", .right = true, .drop = 4, .stand_in_for = kWall},
-           {.header = "MEM p95", .right = true, .drop = 5, .stand_in_for = kMem}});
+           {.header = "LAST SUCCESS", .drop = 9}});
   auto three = [](const Spread& s, auto fmt1) {
     if (s.n == 0) return std::string("-");
     return fmt1(s.p50) + " / " + fmt1(s.p95) + " / " + fmt1(s.max);
@@ -145,13 +145,13 @@ std::string summary_table(const std::vector<JobSummary>& jobs, size_t width) {
     t.add({s.job, std::to_string(s.runs), std::to_string(s.failures), std::to_string(s.skipped),
            std::to_string(s.oom_kills), std::to_string(s.timeouts),
            three(s.wall_s, [](auto v) { return duration_or_dash(v); }),
+           s.wall_s.n ? duration_or_dash(s.wall_s.p95) : "-",
            three(s.cpu_s, [](auto v) { return duration_or_dash(v); }),
            three(s.memory_peak_bytes, [](auto v) { return size_or_dash(v); }),
+           s.memory_peak_bytes.n ? size_or_dash(s.memory_peak_bytes.p95) : "-",
            three(s.db_queries, [](auto v) { return number_or_dash(v); }),
            s.cpu_throttled_mean_s ? duration_or_dash(s.cpu_throttled_mean_s) : "-",
-           s.last_success_s ? format_utc(*s.last_success_s) : "never",
-           s.wall_s.n ? duration_or_dash(s.wall_s.p95) : "-",
-           s.memory_peak_bytes.n ? size_or_dash(s.memory_peak_bytes.p95) : "-"});
+           s.last_success_s ? format_utc(*s.last_success_s) : "never"});
   }
   t.fit(width);
   return t.render();

@@ -8,3 +8,6 @@ cronrun_e2e_test(cronprof_hostile_e2e SCRIPT cronprof_hostile_e2e.sh NEEDS cronr
 # The man page's example alerts, read from the page, run by `promtool test rules`
 # on series made from real exports of a real history (before and after gc).
 cronrun_e2e_test(cronprof_alerts_e2e SCRIPT cronprof_alerts_e2e.sh NEEDS cronrun cronprof cronrun-payload)
+# Every subcommand's --json (schema, one timestamp form, integers as integers) and
+# every table fitted to the terminal's width, on a history of real runs.
+cronrun_e2e_test(cronprof_output_e2e SCRIPT cronprof_output_e2e.sh NEEDS cronrun cronprof cronrun-payload)

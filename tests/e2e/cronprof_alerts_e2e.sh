@@ -90,7 +90,7 @@ def totals(path):
     return out
 a, b = totals(sys.argv[1]), totals(sys.argv[2])
 bad = [k for k in a if b.get(k, -1) < a[k]]
-print("decreased:", bad if bad else "none")
+print("decreased:", bad if bad else ("none" if a else "no cronrun_runs_total series at all"))
 print("first:", a.get('cronjob="flaky",status="failed"'), "second:", b.get('cronjob="flaky",status="failed"'))
 EOF
 check "no cronrun_runs_total series went down across gc ($(head -1 "$tmp/monotonic"))" grep -q '^decreased: none$' "$tmp/monotonic"
