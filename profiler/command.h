@@ -32,5 +32,6 @@ Command add_ps(CLI::App& parent, const Global& g);
 Command add_gc(CLI::App& parent, const Global& g);
 Command add_plan(CLI::App& parent, const Global& g);    // capacity plan (planner)
 Command add_report(CLI::App& parent, const Global& g);  // HTML report (planner)
+Command add_status(CLI::App& parent, const Global& g);  // status against the schedule (planner)
 
 }  // namespace cronrun::prof

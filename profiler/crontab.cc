@@ -13,9 +13,16 @@
 //    "day of month OR day of week" rule (so "*/2" in day of month AND-s);
 //  - @reboot/@yearly/@annually/@monthly/@weekly/@daily/@midnight/@hourly, case
 //    sensitive as in cron;
-//  - the file must end in a newline, or cron ignores all of it.
+//  - the file must end in a newline, or cron ignores all of it;
+//  - one line cron refuses and it ignores all of the file (Debian's load_user()
+//    stops at the first load_entry() failure: "Syntax error, this crontab file
+//    will be ignored"), so a file with a bad line plans and watches nothing;
+//  - in a system crontab the sixth word is the user, looked up with getpwnam: a
+//    line written without one has its command's first word taken as the user and
+//    the file is refused ("bad username").
 #include "profiler/crontab.h"
 
+#include <pwd.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -337,7 +344,19 @@ void Crontab::append(Crontab&& other) {
   std::move(other.rejected.begin(), other.rejected.end(), std::back_inserter(rejected));
 }
 
-Crontab parse_crontab(std::string_view text, std::string_view file_name, Kind kind) {
+namespace {
+
+// A word no passwd entry can be named (useradd and cron's own crontab(1) refuse
+// these): the sign that the user field was left out and a path or the command
+// took its place.
+bool impossible_user_name(std::string_view user, std::string_view command) {
+  return user.find('/') != std::string_view::npos || user.find(':') != std::string_view::npos ||
+         command.starts_with('-');
+}
+
+}  // namespace
+
+Crontab parse_crontab(std::string_view text, std::string_view file_name, Kind kind, const UserExists& user_exists) {
   Crontab out;
   std::optional<std::string> cron_tz;
   const std::string file(file_name);
@@ -399,6 +418,13 @@ Crontab parse_crontab(std::string_view text, std::string_view file_name, Kind ki
         reject("missing user field (system crontab: schedule, user, command)");
         continue;
       }
+      std::string_view after_user = trim(rest);
+      if (user_exists ? !user_exists(std::string(user)) : impossible_user_name(user, after_user)) {
+        reject(fmt::format("bad username '{}': no such user (a system crontab line is schedule, user, command; "
+                           "is the user field missing?)",
+                           user));
+        continue;
+      }
       e.user = std::string(user);
     }
     std::string_view command = trim(rest);
@@ -412,6 +438,23 @@ Crontab parse_crontab(std::string_view text, std::string_view file_name, Kind ki
       continue;
     }
     out.entries.push_back(std::move(e));
+  }
+  const size_t loaded = out.entries.size() + out.env.size() + out.rejected.size();
+  if (!out.rejected.empty()) {
+    const Rejected& first = out.rejected.front();
+    out.entries.clear();
+    out.env.clear();
+    out.rejected.push_back({file, 0, "",
+                            fmt::format("cron ignores the whole file (\"Syntax error, this crontab file will be "
+                                        "ignored\"): line {} {}",
+                                        first.line,
+                                        out.rejected.size() == 1 ? "is refused" : fmt::format("and {} other lines are refused",
+                                                                                               out.rejected.size() - 1))});
+  } else if (loaded > static_cast<size_t>(kMaxCrontabLines)) {
+    out.entries.clear();
+    out.env.clear();
+    out.rejected.push_back(
+        {file, 0, "", fmt::format("more than {} entries and settings: cron ignores the whole file", kMaxCrontabLines)});
   }
   return out;
 }
@@ -446,7 +489,17 @@ Result<Crontab> load_file(const std::string& path, Kind kind) {
       return c;
     }
   }
-  return parse_crontab(*text, path, kind);
+  UserExists lookup;
+  if (kind == Kind::system && path.starts_with("/etc/")) {
+    lookup = [](const std::string& user) {
+      // getpwnam_r: a huge group of NSS entries must not overflow a fixed buffer.
+      std::vector<char> buf(16384);
+      passwd pw{};
+      passwd* found = nullptr;
+      return ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr;
+    };
+  }
+  return parse_crontab(*text, path, kind, lookup);
 }
 
 }  // namespace

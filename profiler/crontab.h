@@ -7,6 +7,7 @@
 
 #include <bitset>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,13 +87,31 @@ struct Crontab {
   void append(Crontab&& other);
 };
 
-// Parses crontab text. Never fails as a whole: every line cron would refuse is in
-// `rejected`, the rest are entries or environment settings.
-Crontab parse_crontab(std::string_view text, std::string_view file_name, Kind kind);
+// Whether a user name exists (system crontabs name the user each line runs as).
+using UserExists = std::function<bool(const std::string& user)>;
+
+// Parses crontab text as Debian's cron loads one file: all or nothing. Every line
+// cron would refuse is in `rejected` with its line and reason and, as cron then
+// ignores the whole file ("Syntax error, this crontab file will be ignored"), one
+// more Rejected with line 0 says so and the file gives no entries and no
+// environment. Such lines: a bad time field, no command, a system-crontab line
+// whose user field is missing (the command's first word taken as the user: cron
+// looks it up and fails with "bad username"), more than kMaxCrontabLines
+// entries and settings. `user_exists`, when given, is asked about each system
+// entry's user (cron's getpwnam); without it only names no account can have ('/'
+// in them, or a command that would start with '-') are refused.
+Crontab parse_crontab(std::string_view text, std::string_view file_name, Kind kind,
+                      const UserExists& user_exists = {});
+// Debian's cron: "crontab must not be longer than 10000 lines, this crontab file
+// will be ignored" (entries and settings; comments and blank lines not counted).
+inline constexpr int kMaxCrontabLines = 10000;
 
 // Reads one file, or every file of a directory as cron reads /etc/cron.d: names
 // made only of [A-Za-z0-9_-] (so "x.dpkg-old" and "x~" are skipped and reported
-// as rejected with line 0). `kind` overrides kind_for_path(). Errors: the path
+// as rejected with line 0). `kind` overrides kind_for_path(). The system
+// crontabs cron itself reads (under /etc/) have their users looked up in this
+// host's passwd database, as cron would; copies elsewhere (checked before they
+// are installed, test fixtures) get only the lexical user check. Errors: the path
 // cannot be read.
 Result<Crontab> load_crontab(const std::string& path, std::optional<Kind> kind = std::nullopt);
 

@@ -12,5 +12,6 @@ inline constexpr int kExitUnreadable = 4;     // history exists but cannot be re
 inline constexpr int kExitNewerSchema = 5;    // written by a newer cronrun; refusing to misread
 inline constexpr int kExitCorrupt = 6;        // not a cronrun history, or damaged
 inline constexpr int kExitNotFound = 7;       // no such run id / job
+inline constexpr int kExitStatusAlert = 8;    // status: a job is failing or missed its schedule
 
 }  // namespace cronrun::prof

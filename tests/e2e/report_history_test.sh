@@ -38,10 +38,11 @@ MAILTO=""
 0 2 * * * root /usr/bin/cronrun --name report --memory 512M -- $payload mem 32 200
 */5 * * * * root /usr/bin/cronrun -n ghost -- /bin/true
 30 3 * * * root test -x /usr/sbin/logrotate && /usr/sbin/logrotate /etc/logrotate.conf
-61 * * * * root /bin/true
 0 4 * * * nobody cronrun -n other-user -- /bin/true
 0 5 * * * root cronrun --history /srv/elsewhere.db -n own-history -- /bin/true
 EOF
+# One bad line and cron ignores the whole file: its good line is not planned either.
+printf '0 2 * * * root cronrun -n broken-file-job -- /bin/true\n61 * * * * root /bin/true\n' > "$tmp/cron.d/broken"
 
 "$cronprof" --history "$H" plan --crontab "$tmp/cron.d" --host-memory 1G --host-cpus 2 --week 2026-11-30 \
   > "$art/plan.txt" || fail "cronprof plan exited $?"
@@ -66,7 +67,10 @@ assert "/nonexistent/.local/state/cronrun/history.db" in notes["other-user"], no
 assert status["own-history"] == "no_history", status
 assert "/srv/elsewhere.db (its --history)" in notes["own-history"], notes
 assert any(v == "not_cronrun" for v in status.values()), status
-assert len(p["rejected"]) == 1 and p["rejected"][0]["line"] == 6, p["rejected"]
+rej = [(os.path.basename(r["file"]), r["line"]) for r in p["rejected"]]
+assert rej == [("broken", 2), ("broken", 0)], p["rejected"]
+assert "cron ignores the whole file" in p["rejected"][1]["reason"], p["rejected"]
+assert "broken-file-job" not in status, status
 peak = p["pessimistic"]["memory_peak"]
 assert peak["at"] == "Mon 02:00", peak
 assert sorted(j["job"] for j in peak["jobs"]) == ["backup", "report"], peak

@@ -199,24 +199,21 @@ TEST(CrontabFile, UserCrontabEnvironmentCommentsPercent) {
 TEST(CrontabFile, SystemCrontabUserField) {
   Crontab c = parse_crontab(
       "17 *\t* * *\troot\tcd / && run-parts --report /etc/cron.hourly\n"
-      "@daily www-data /usr/bin/cronrun -n php-gc -- /usr/lib/php/sessionclean\n"
-      "0 0 * * *\n"
-      "0 0 * * * root\n",
+      "@daily www-data /usr/bin/cronrun -n php-gc -- /usr/lib/php/sessionclean\n",
       "/etc/crontab", Kind::system);
+  ASSERT_TRUE(c.rejected.empty());
   ASSERT_EQ(c.entries.size(), 2u);
   EXPECT_EQ(c.entries[0].user, "root");
   EXPECT_EQ(c.entries[0].command, "cd / && run-parts --report /etc/cron.hourly");
   EXPECT_EQ(c.entries[0].time_text, "17 *\t* * *");
   EXPECT_EQ(c.entries[1].user, "www-data");
   EXPECT_EQ(c.entries[1].fields, (std::vector<std::string>{"0", "0", "*", "*", "*"}));
-  ASSERT_EQ(c.rejected.size(), 2u);
-  EXPECT_EQ(c.rejected[0].line, 3);
-  EXPECT_NE(c.rejected[0].reason.find("missing user"), std::string::npos);
-  EXPECT_EQ(c.rejected[1].line, 4);
-  EXPECT_NE(c.rejected[1].reason.find("missing command"), std::string::npos);
 }
 
-TEST(CrontabFile, EveryRejectedLineHasFileLineAndReason) {
+// Debian's load_user() stops at the first line load_entry() refuses and drops the
+// whole file ("Syntax error, this crontab file will be ignored"): the good lines
+// around a bad one are not run, so they are not entries either.
+TEST(CrontabFile, OneBadLineIgnoresTheWholeFile) {
   Crontab c = parse_crontab(
       "MAILTO=ops\n"
       "61 * * * * /bin/a\n"
@@ -225,9 +222,9 @@ TEST(CrontabFile, EveryRejectedLineHasFileLineAndReason) {
       "0 0 * * * %only stdin\n"
       "0 0 * * * /bin/ok\n",
       "/var/spool/cron/crontabs/alice", Kind::user);
-  ASSERT_EQ(c.entries.size(), 1u);
-  EXPECT_EQ(c.entries[0].command, "/bin/ok");
-  ASSERT_EQ(c.rejected.size(), 4u);
+  EXPECT_TRUE(c.entries.empty());
+  EXPECT_TRUE(c.env.empty());
+  ASSERT_EQ(c.rejected.size(), 5u);
   int lines[] = {2, 3, 4, 5};
   for (size_t i = 0; i < 4; ++i) {
     EXPECT_EQ(c.rejected[i].file, "/var/spool/cron/crontabs/alice");
@@ -236,6 +233,49 @@ TEST(CrontabFile, EveryRejectedLineHasFileLineAndReason) {
     EXPECT_FALSE(c.rejected[i].text.empty());
   }
   EXPECT_NE(c.rejected[1].reason.find("month: '/bin/b'"), std::string::npos);  // 4 fields: the command is read as month
+  EXPECT_EQ(c.rejected[4].line, 0);
+  EXPECT_NE(c.rejected[4].reason.find("cron ignores the whole file"), std::string::npos);
+  EXPECT_NE(c.rejected[4].reason.find("line 2 and 3 other lines"), std::string::npos);
+
+  Crontab one = parse_crontab("0 0 * * * /bin/ok\n0 0 * * *\n", "u", Kind::user);
+  EXPECT_TRUE(one.entries.empty());
+  ASSERT_EQ(one.rejected.size(), 2u);
+  EXPECT_NE(one.rejected[1].reason.find("line 2 is refused"), std::string::npos);
+}
+
+// In /etc/crontab and /etc/cron.d the sixth word is the user: a line written the
+// user-crontab way has its command's first word looked up as a user, cron logs
+// "bad username" and the file is ignored.
+TEST(CrontabFile, SystemLineWithoutUserRejectsTheFile) {
+  const char* good = "17 * * * * root cd / && run-parts --report /etc/cron.hourly\n";
+  for (const char* bad : {"*/5 * * * * /usr/bin/cronrun --name x -- /bin/true\n",  // a path as the user
+                          "*/5 * * * * cronrun --name x -- /bin/true\n",           // the command's options follow
+                          "0 0 * * *\n", "0 0 * * * root\n"}) {
+    Crontab c = parse_crontab(std::string(good) + bad, "/etc/cron.d/app", Kind::system);
+    EXPECT_TRUE(c.entries.empty()) << bad;
+    ASSERT_EQ(c.rejected.size(), 2u) << bad;
+    EXPECT_EQ(c.rejected[0].line, 2);
+    EXPECT_EQ(c.rejected[1].line, 0);
+    EXPECT_NE(c.rejected[1].reason.find("cron ignores the whole file"), std::string::npos);
+  }
+  Crontab c = parse_crontab("*/5 * * * * cronrun --name x -- /bin/true\n", "/etc/cron.d/app", Kind::system);
+  ASSERT_FALSE(c.rejected.empty());
+  EXPECT_NE(c.rejected[0].reason.find("bad username 'cronrun'"), std::string::npos) << c.rejected[0].reason;
+  // With the passwd lookup cron does, any name that is not an account is refused.
+  auto users = [](const std::string& u) { return u == "root" || u == "www-data"; };
+  EXPECT_TRUE(parse_crontab("0 0 * * * backup /bin/true\n", "/etc/crontab", Kind::system, users).entries.empty());
+  EXPECT_EQ(parse_crontab("0 0 * * * www-data /bin/true\n", "/etc/crontab", Kind::system, users).entries.size(), 1u);
+}
+
+TEST(CrontabFile, MoreThanTenThousandLinesIgnoresTheFile) {
+  std::string text;
+  for (int i = 0; i < kMaxCrontabLines; ++i) text += "0 0 * * * /bin/true\n";
+  EXPECT_EQ(parse_crontab(text, "u", Kind::user).entries.size(), static_cast<size_t>(kMaxCrontabLines));
+  text += "0 1 * * * /bin/true\n";
+  Crontab c = parse_crontab(text, "u", Kind::user);
+  EXPECT_TRUE(c.entries.empty());
+  ASSERT_EQ(c.rejected.size(), 1u);
+  EXPECT_NE(c.rejected[0].reason.find("more than 10000"), std::string::npos);
 }
 
 TEST(CrontabFile, MissingFinalNewlineIgnoresTheFile) {
