@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "profiler/command.h"
 #include "profiler/config_edit.h"
 #include "profiler/exit_codes.h"
+#include "profiler/status.h"
 #include "profiler/text_escape.h"
 
 namespace cronrun::prof {
@@ -61,6 +63,17 @@ std::string prometheus_label(const std::string& value) {
     start = nl + 1;
   }
   return out;
+}
+
+const std::vector<std::string>& schedule_states() {
+  static const std::vector<std::string> kStates = [] {
+    std::vector<std::string> v;
+    for (auto s : {status::JobState::failing, status::JobState::missed, status::JobState::late,
+                   status::JobState::running, status::JobState::up, status::JobState::never_run})
+      v.push_back(status::to_string(s));
+    return v;
+  }();
+  return kStates;
 }
 
 void add_run(JobMetrics& m, const RunFigures& x) {
@@ -158,6 +171,23 @@ std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generate
   }
   family("cronrun_runs_in_progress", "Runs of the job in progress now (runner alive).");
   for (const JobMetrics& j : jobs) sample("cronrun_runs_in_progress", j, static_cast<double>(j.running));
+  // Against the schedule: only with --crontab, only for the jobs the crontabs run.
+  bool scheduled = std::any_of(jobs.begin(), jobs.end(), [](const JobMetrics& j) { return j.schedule.has_value(); });
+  if (scheduled) {
+    family("cronrun_missed_ticks",
+           "Ticks of the job's crontab schedule in the last day that had no run at all, not even a skip.");
+    for (const JobMetrics& j : jobs)
+      if (j.schedule) sample("cronrun_missed_ticks", j, static_cast<double>(j.schedule->missed));
+    family("cronrun_late_ticks", "Ticks of the job's crontab schedule in the last day whose run started after the grace.");
+    for (const JobMetrics& j : jobs)
+      if (j.schedule) sample("cronrun_late_ticks", j, static_cast<double>(j.schedule->late));
+    family("cronrun_job_state", "The job's state against its schedule (cronprof status): 1 for its state, 0 for the others.");
+    for (const JobMetrics& j : jobs) {
+      if (!j.schedule) continue;
+      for (const std::string& s : schedule_states())
+        sample("cronrun_job_state", j, j.schedule->state == s ? 1 : 0, fmt::format(",state=\"{}\"", s));
+    }
+  }
   out += "# HELP cronrun_export_timestamp_seconds When this file was written (Unix seconds).\n"
          "# TYPE cronrun_export_timestamp_seconds gauge\n";
   out += fmt::format("cronrun_export_timestamp_seconds {}\n", num(std::floor(generated_unix_s)));
@@ -260,12 +290,46 @@ std::string csv_row(const RunRecord& r) {
   return line + "\n";
 }
 
+namespace {
+
+// Adds each crontab job's schedule figures (status.h, with `cronprof status`'s
+// defaults: the last day, a grace of a tenth of the period) to `jobs`, a job the
+// history does not know included. Prints the error and returns the exit code.
+int add_schedule(std::vector<JobMetrics>& jobs, const HistoryStore& store, const std::vector<std::string>& paths,
+                 const std::optional<std::string>& job, double now) {
+  auto crontabs = status::load_crontabs(paths);
+  if (!crontabs) {
+    print_error("--crontab: " + crontabs.error().message());
+    return kExitUsage;
+  }
+  status::Options o;
+  o.now_s = now;
+  o.job = job;
+  auto report = status::compute_status(&store, *crontabs, o);
+  if (!report) return query_failed(store, report.error());
+  for (const status::JobStatus& s : report->jobs) {
+    auto it = std::find_if(jobs.begin(), jobs.end(), [&](const JobMetrics& m) { return m.job == s.job; });
+    if (it == jobs.end()) {
+      JobMetrics m;
+      m.job = s.job;
+      jobs.push_back(std::move(m));
+      it = std::prev(jobs.end());
+    }
+    it->schedule = JobMetrics::Schedule{.missed = s.missed, .late = s.late, .state = status::to_string(s.state)};
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const JobMetrics& a, const JobMetrics& b) { return a.job < b.job; });
+  return kExitOk;
+}
+
+}  // namespace
+
 Command add_export(CLI::App& parent, const Global& g) {
   struct Opts {
     std::string format;
     std::string job;
     std::string since;
     std::string output;
+    std::vector<std::string> crontabs;
   };
   auto opts = std::make_shared<Opts>();
   CLI::App* app = parent.add_subcommand("export", "Machine output: json, csv, or prometheus (node_exporter textfile)");
@@ -275,6 +339,11 @@ Command add_export(CLI::App& parent, const Global& g) {
   app->add_option("--job", opts->job, "Only this job");
   app->add_option("--since", opts->since, "Only runs started in this window (json, csv), e.g. 30d");
   app->add_option("--output", opts->output, "Write to FILE atomically instead of stdout");
+  app->add_option("--crontab", opts->crontabs,
+                  "prometheus: also missed and late ticks and each job's state against these crontabs, as "
+                  "`cronprof status` computes them")
+      ->type_name("FILE")
+      ->expected(1, -1);
   return {app, [opts, &g]() -> int {
             RunFilter f;
             if (!opts->job.empty()) f.job = opts->job;
@@ -288,9 +357,13 @@ Command add_export(CLI::App& parent, const Global& g) {
             std::string out;
             SkippedRows skipped;
             if (opts->format == "prometheus") {
+              double now = now_unix_s();
               auto jobs = prometheus_metrics(*store, f.job, skipped.callback());
               if (!jobs) return query_failed(*store, jobs.error());
-              out = prometheus_text(*jobs, now_unix_s());
+              if (!opts->crontabs.empty()) {
+                if (int rc = add_schedule(*jobs, *store, opts->crontabs, f.job, now); rc != kExitOk) return rc;
+              }
+              out = prometheus_text(*jobs, now);
             } else if (opts->format == "csv") {
               out = csv_header();
               auto r = store->each_run(f, [&](const RunRecord& rec) {

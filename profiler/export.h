@@ -2,6 +2,10 @@
 // records), CSV (one flat row per run), and Prometheus text for node_exporter's
 // textfile collector.
 //
+// With --crontab, also per job of the crontabs (even one that never ran): the
+// missed and late ticks of the last day and its state, from the same computation
+// as `cronprof status` (profiler/status.h).
+//
 // Prometheus: per job, the newest run that executed (skipped runs are not runs
 // of the job: a lock skip says nothing about whether it works) as gauges, the
 // newest success's start time, and every run ever recorded by status as a counter
@@ -33,11 +37,23 @@ struct JobMetrics {
   // Rows of the job are still in the history. A job known only from what gc
   // removed exports its counter alone: no "never succeeded" for a retired job.
   bool has_rows = false;
+  // Against the crontab schedule (export --crontab; profiler/status.h), for the
+  // jobs the crontabs run: the window's due ticks that had no run at all and
+  // those whose run started after the grace, and the job's one state.
+  struct Schedule {
+    uint64_t missed = 0;
+    uint64_t late = 0;
+    std::string state;  // status::to_string(JobState)
+  };
+  std::optional<Schedule> schedule;
 };
 
 // Folds one history row into `m`: its status count, and `last` when it is the
 // newest run that executed and ended.
 void add_run(JobMetrics& m, const RunFigures& x);
+
+// The states a job's schedule can be in (status::JobState), as label values.
+const std::vector<std::string>& schedule_states();
 
 // Every job's metrics from the history (`job`: only that one), in name order.
 // Damaged rows go to `on_corrupt`.

@@ -12,8 +12,10 @@
 #     so that the export's own time is the test time at which it is scraped: ages
 #     (time() - sample) are the real ones.
 # Scenario: `backup` succeeds and its newest run is a lock skip (healthy: no
-# alert); `flaky` last failed; `never` never succeeded. Then gc removes every row
-# and new runs are recorded: cronrun_runs_total must not go down.
+# alert); `flaky` last failed; `never` never succeeded; `ghost` is in the crontab
+# (every minute, installed five minutes ago) and never ran: its ticks are missed
+# (export --crontab, the computation of `cronprof status`). Then gc removes every
+# row and new runs are recorded: cronrun_runs_total must not go down.
 # Environment (tests/e2e/CMakeLists.txt): CRONRUN CRONPROF CRONRUN_PAYLOAD.
 set -euo pipefail
 : "${CRONRUN:?}" "${CRONPROF:?}" "${CRONRUN_PAYLOAD:?}"
@@ -45,7 +47,11 @@ run() {  # run NAME [cronrun options] -- ARGS; never fails the script
   local name=$1; shift
   "$CRONRUN" -n "$name" --no-lock --cgroup off --history "$H" -q "$@" >/dev/null 2>&1 || true
 }
-export_prom() { "$CRONPROF" --history "$H" export --format prometheus --output "$1"; }
+export_prom() { "$CRONPROF" --history "$H" export --format prometheus --crontab "$tmp/cron.d" --output "$1"; }
+export TZ=UTC
+mkdir "$tmp/cron.d"
+echo "* * * * * root cronrun -n ghost -- $P exit 0" >"$tmp/cron.d/jobs"
+touch -d "@$(( $(date +%s) / 60 * 60 - 320 ))" "$tmp/cron.d/jobs"
 
 # ---- a real history ----
 run backup -- "$P" exit 0
@@ -71,6 +77,10 @@ check "backup's newest run is a skip (got $newest)" test "$newest" = skipped
 
 export_prom "$tmp/1.prom"
 check "promtool check metrics (first export)" bash -c "promtool check metrics < '$tmp/1.prom'"
+missed=$(sed -n 's/^cronrun_missed_ticks{cronjob="ghost"} //p' "$tmp/1.prom")
+check "the job that never ran has its missed ticks exported (${missed:-none})" test "${missed:-0}" -ge 4
+check "and its state is missed" grep -q '^cronrun_job_state{cronjob="ghost",state="missed"} 1$' "$tmp/1.prom"
+check "jobs not in the crontab have no schedule series" bash -c "! grep -q '^cronrun_missed_ticks{cronjob=\"backup\"}' '$tmp/1.prom'"
 
 # ---- gc removes every row; new runs after it ----
 "$CRONPROF" --history "$H" gc --keep 0s >/dev/null
@@ -180,6 +190,11 @@ cat >>"$tmp/series.yml" <<'EOF'
       - eval_time: 5m
         alertname: CronrunExportStale
         exp_alerts: []
+      - eval_time: 5m
+        alertname: CronJobMissedRuns
+        exp_alerts:
+          - exp_labels: {severity: warning, cronjob: ghost, instance: "host1:9100", job: node}
+            exp_annotations: {summary: "cron job ghost on host1:9100: scheduled runs did not start"}
       # Export 2, after gc: backup ran fine again, flaky failed again.
       - eval_time: 15m
         alertname: CronJobFailed

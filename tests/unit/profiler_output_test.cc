@@ -271,6 +271,26 @@ TEST(Prometheus, ALockSkipIsNotTheLastRun) {
   EXPECT_THAT(text, Not(HasSubstr("{job=")));
 }
 
+TEST(Prometheus, MissedTicksOnlyForScheduledJobsAndAJobThatNeverRanHasNoLastSuccess) {
+  JobMetrics ran;
+  add_run(ran, figure("backup", RunStatus::ok, 100, "a"));
+  ran.job = "backup";
+  ran.last_success_s = 100;
+  JobMetrics ghost;  // in the crontab, never ran: known only from the schedule
+  ghost.job = "ghost";
+  ghost.schedule = JobMetrics::Schedule{.missed = 5, .late = 0, .state = "missed"};
+  std::string text = prometheus_text({ran, ghost}, 200);
+  EXPECT_THAT(text, HasSubstr("# TYPE cronrun_missed_ticks gauge\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_missed_ticks{cronjob=\"ghost\"} 5\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_job_state{cronjob=\"ghost\",state=\"missed\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_job_state{cronjob=\"ghost\",state=\"up\"} 0\n"));
+  EXPECT_THAT(text, Not(HasSubstr("cronrun_missed_ticks{cronjob=\"backup\"}")));
+  EXPECT_THAT(text, Not(HasSubstr("cronrun_last_success_timestamp_seconds{cronjob=\"ghost\"}")));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_success_timestamp_seconds{cronjob=\"backup\"} 100\n"));
+  // Without --crontab there are no schedule families at all.
+  EXPECT_THAT(prometheus_text({ran}, 200), Not(HasSubstr("cronrun_missed_ticks")));
+}
+
 class PrometheusHistory : public ::testing::Test {
  protected:
   void SetUp() override {
