@@ -144,6 +144,17 @@ CREATE TABLE journal_cursors (
   "offset"   INTEGER NOT NULL
 );
 )sql",
+    // 5 -> 6: runs retention deleted, per job and status, added up in the same
+    // transaction as the delete, so `cronrun_runs_total` (cronprof export) stays a
+    // counter that never goes down when `cronprof gc` removes rows.
+    R"sql(
+CREATE TABLE removed_runs (
+  job    TEXT NOT NULL,
+  status TEXT NOT NULL,
+  runs   INTEGER NOT NULL,
+  PRIMARY KEY (job, status)
+);
+)sql",
 };
 static_assert(std::size(kMigrations) == HistoryStore::kSchemaVersion);
 

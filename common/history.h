@@ -125,7 +125,7 @@ class HistoryStore {
  public:
   enum class Mode { read_write, read_only };
   // The schema this build writes and reads; kOldestSchema is the oldest it migrates.
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
   static constexpr int kOldestSchema = 1;
 
   // read_write: creates the db (its directory only for opts.default_location),
@@ -225,8 +225,13 @@ class HistoryStore {
   Result<std::map<std::string, std::map<RunStatus, uint64_t>>> status_counts() const;
   // Runs in progress now: `running` rows whose runner is alive.
   Result<std::vector<RunRecord>> in_progress() const;
+  // Per job, how many rows of each status retention has deleted over the life of
+  // this history (removed_runs); empty for a history older than schema 6. Added to
+  // status_counts() it is every run ever recorded, a count that never decreases.
+  Result<std::map<std::string, std::map<RunStatus, uint64_t>>> removed_counts() const;
   // Retention: deletes, in one transaction, finished (and lost) runs that started
-  // before `cutoff_unix_s`. Live running rows are kept. Returns rows deleted.
+  // before `cutoff_unix_s`, adding them to removed_counts() in the same
+  // transaction. Live running rows are kept. Returns rows deleted.
   Result<uint64_t> delete_before(double cutoff_unix_s, bool dry_run = false);
 
   // scan() reading only what per-job summaries aggregate: job, status,

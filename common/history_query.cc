@@ -501,6 +501,25 @@ Result<std::vector<RunRecord>> HistoryStore::in_progress() const {
   return runs(f);
 }
 
+Result<std::map<std::string, std::map<RunStatus, uint64_t>>> HistoryStore::removed_counts() const {
+  std::map<std::string, std::map<RunStatus, uint64_t>> out;
+  if (schema_version_ < 6) return out;  // read-only on an older file: nothing was counted
+  Stmt st;
+  if (!st.prepare(db_, "SELECT job, status, runs FROM main.removed_runs", path_))
+    return std::unexpected(query_error("preparing the removed-run counts"));
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    auto status = parse_run_status(column_text(st.get(), 1));
+    if (!status) {
+      last_fault_ = HistoryFault::corrupt;
+      return std::unexpected(std::move(status.error()).context("removed runs of job " + column_text(st.get(), 0)));
+    }
+    out[column_text(st.get(), 0)][*status] += static_cast<uint64_t>(sqlite3_column_int64(st.get(), 2));
+  }
+  if (rc != SQLITE_DONE) return std::unexpected(query_error("reading the removed-run counts"));
+  return out;
+}
+
 Result<uint64_t> HistoryStore::delete_before(double cutoff_unix_s, bool dry_run) {
   if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only");
   uint64_t deleted = 0;
@@ -524,6 +543,19 @@ Result<uint64_t> HistoryStore::delete_before(double cutoff_unix_s, bool dry_run)
       }
       if (rc != SQLITE_DONE) return std::unexpected(query_error("reading old running rows"));
     }
+    if (!dry_run) {
+      // Counted before they go, in this transaction: the counts and the rows
+      // never disagree, whatever instant a crash hits.
+      Stmt add;
+      if (!add.prepare(db_,
+                       "INSERT INTO removed_runs (job, status, runs) "
+                       "SELECT job, status, count(*) FROM runs WHERE started_at < ?1 AND status != 'running' "
+                       "GROUP BY job, status ON CONFLICT (job, status) DO UPDATE SET runs = runs + excluded.runs",
+                       path_))
+        return std::unexpected(query_error("preparing the removed-run counts"));
+      sqlite3_bind_double(add.get(), 1, cutoff_unix_s);
+      if (sqlite3_step(add.get()) != SQLITE_DONE) return std::unexpected(query_error("counting removed runs"));
+    }
     Stmt del;
     const char* sql = dry_run ? "SELECT count(*) FROM runs WHERE started_at < ?1 AND status != 'running'"
                               : "DELETE FROM runs WHERE started_at < ?1 AND status != 'running'";
@@ -537,10 +569,17 @@ Result<uint64_t> HistoryStore::delete_before(double cutoff_unix_s, bool dry_run)
       deleted += lost.size();
       return {};
     }
-    Stmt one;
-    if (!one.prepare(db_, "DELETE FROM runs WHERE run_id = ?1", path_))
+    Stmt one, count_lost;
+    if (!one.prepare(db_, "DELETE FROM runs WHERE run_id = ?1", path_) ||
+        !count_lost.prepare(db_,
+                            "INSERT INTO removed_runs (job, status, runs) SELECT job, 'lost', 1 FROM runs "
+                            "WHERE run_id = ?1 ON CONFLICT (job, status) DO UPDATE SET runs = runs + 1",
+                            path_))
       return std::unexpected(query_error("preparing retention"));
     for (const std::string& id : lost) {
+      sqlite3_reset(count_lost.get());
+      sqlite3_bind_text(count_lost.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      if (sqlite3_step(count_lost.get()) != SQLITE_DONE) return std::unexpected(query_error("counting lost run " + id));
       sqlite3_reset(one.get());
       sqlite3_bind_text(one.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
       if (sqlite3_step(one.get()) != SQLITE_DONE) return std::unexpected(query_error("deleting lost run " + id));

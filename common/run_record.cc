@@ -313,10 +313,14 @@ json to_json(const RunRecord& r) {
                   {"io", opt(u.pressure_some_s.io)}}}};
   j["usage"]["orphans_killed"] = opt(u.orphans_killed);
   j["usage"]["not_measured"] = u.not_measured;
+  std::map<std::string, double> sums;
+  for (const auto& [name, value] : r.counters) sums[valid_utf8(name)] += value;
   json counters = json::object();
-  for (const auto& [name, value] : r.counters) {
-    std::string key = valid_utf8(name);
-    counters[key] = counters.contains(key) ? counters[key].get<double>() + value : value;
+  for (const auto& [key, value] : sums) {
+    // A count reads 1200, not 1200.0 (DESIGN section 4): whole values a double
+    // holds exactly are written as JSON integers.
+    bool whole = std::isfinite(value) && std::floor(value) == value && std::fabs(value) < 9007199254740992.0;
+    counters[key] = whole ? json(static_cast<int64_t>(value)) : json(value);
   }
   j["counters"] = std::move(counters);
   j["lock"] = {{"path", opt_text(r.lock.path)}, {"waited_s", r.lock.waited_s}, {"holder_pid", opt(r.lock.holder_pid)}};

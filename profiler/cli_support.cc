@@ -2,9 +2,12 @@
 // formatting, tables.
 #include "profiler/cli_support.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -13,6 +16,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "common/run_record.h"
 #include "common/units.h"
 #include "profiler/exit_codes.h"
 #include "profiler/text_escape.h"
@@ -108,6 +112,51 @@ std::string format_utc(double unix_s) {
   return buf;
 }
 
+nlohmann::json json_time(double unix_s) {
+  constexpr double kYear0 = -62167219200.0, kYear10000 = 253402300800.0;
+  if (!(unix_s >= kYear0 && unix_s < kYear10000)) return nullptr;
+  // To the nearest millisecond: a time read back from the history's REAL column
+  // (…00.123 stored as …00.12299999) prints as the record wrote it.
+  auto ms = std::chrono::milliseconds(std::llround(unix_s * 1000.0));
+  return format_rfc3339(std::chrono::system_clock::time_point(ms));
+}
+
+size_t terminal_width(const char* columns_env, int fd) {
+  if (columns_env && *columns_env) {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long v = std::strtoul(columns_env, &end, 10);
+    if (errno == 0 && *end == '\0' && v > 0 && v < 100000 && columns_env[0] != '-') return v;
+  }
+  struct winsize ws {};
+  if (::isatty(fd) && ::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+  return 80;
+}
+
+size_t output_width(const Global& g) {
+  if (g.wide) return 0;
+  return terminal_width(std::getenv("COLUMNS"), STDOUT_FILENO);
+}
+
+size_t display_width(std::string_view text) {
+  size_t n = 0;
+  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // count lead bytes
+  return n;
+}
+
+std::string shorten(std::string_view text, size_t width) {
+  if (display_width(text) <= width) return std::string(text);
+  if (width == 0) return "";
+  std::string out;
+  size_t cols = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool lead = (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
+    if (lead && ++cols == width) break;
+    out += text[i];
+  }
+  return out + "\u2026";
+}
+
 std::string size_or_dash(const std::optional<uint64_t>& bytes) {
   return bytes ? units::format_size(*bytes) : "-";
 }
@@ -124,11 +173,27 @@ std::string number_or_dash(const std::optional<double>& v, int decimals) {
   return v ? fmt::format("{:.{}f}", *v, decimals) : "-";
 }
 
+namespace {
+std::vector<Column> plain_columns(std::vector<std::string> header, std::vector<bool> right_aligned) {
+  right_aligned.resize(header.size(), false);
+  std::vector<Column> columns;
+  for (size_t i = 0; i < header.size(); ++i) columns.push_back(Column{.header = std::move(header[i]), .right = right_aligned[i]});
+  return columns;
+}
+}  // namespace
+
 Table::Table(std::vector<std::string> header, std::vector<bool> right_aligned)
-    : header_(std::move(header)), right_(std::move(right_aligned)) {
-  right_.resize(header_.size(), false);
+    : Table(plain_columns(std::move(header), std::move(right_aligned))) {}
+
+Table::Table(std::vector<Column> columns) : columns_(std::move(columns)) {
+  for (const Column& c : columns_) {
+    header_.push_back(c.header);
+    right_.push_back(c.right);
+    shown_.push_back(c.stand_in_for < 0);
+  }
   width_.resize(header_.size(), 0);
   widen(header_);
+  cut_ = width_;
 }
 
 void Table::escape(std::vector<std::string>& row) const {
@@ -138,7 +203,8 @@ void Table::escape(std::vector<std::string>& row) const {
 }
 
 void Table::widen(const std::vector<std::string>& row) {
-  for (size_t i = 0; i < row.size(); ++i) width_[i] = std::max(width_[i], row[i].size());
+  for (size_t i = 0; i < row.size(); ++i) width_[i] = std::max(width_[i], display_width(row[i]));
+  cut_ = width_;
 }
 
 void Table::add(std::vector<std::string> row) {
@@ -152,6 +218,48 @@ void Table::measure(std::vector<std::string> row) {
   widen(row);
 }
 
+void Table::fit(size_t width) {
+  const size_t n = columns_.size();
+  std::vector<bool> dropped(n, false);
+  auto visible = [&](size_t i) {
+    int principal = columns_[i].stand_in_for;
+    return !dropped[i] && (principal < 0 || dropped[static_cast<size_t>(principal)]);
+  };
+  // The line's width with every visible column at its natural width, or with the
+  // shortenable ones at their minimum.
+  auto total = [&](bool at_min) {
+    size_t sum = 0, count = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (!visible(i)) continue;
+      size_t w = width_[i];
+      if (at_min && columns_[i].min_width > 0) w = std::min(w, columns_[i].min_width);
+      sum += w;
+      ++count;
+    }
+    return sum + (count ? 2 * (count - 1) : 0);
+  };
+  cut_ = width_;
+  line_max_ = width;
+  if (width > 0) {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < n; ++i)
+      if (columns_[i].drop > 0) order.push_back(i);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return columns_[a].drop > columns_[b].drop; });
+    for (size_t k = 0; k < order.size() && total(true) > width; ++k) dropped[order[k]] = true;
+    // Then the widest shortenable column loses a column at a time.
+    for (size_t t = total(false); t > width; --t) {
+      size_t best = n;
+      for (size_t i = 0; i < n; ++i) {
+        if (!visible(i) || columns_[i].min_width == 0 || cut_[i] <= columns_[i].min_width) continue;
+        if (best == n || cut_[i] > cut_[best]) best = i;
+      }
+      if (best == n) break;
+      --cut_[best];
+    }
+  }
+  for (size_t i = 0; i < n; ++i) shown_[i] = visible(i);
+}
+
 std::string Table::line(std::vector<std::string> row) const {
   escape(row);
   return format_line(row);
@@ -159,16 +267,22 @@ std::string Table::line(std::vector<std::string> row) const {
 
 std::string Table::format_line(const std::vector<std::string>& row) const {
   std::string l;
-  for (size_t i = 0; i < row.size(); ++i) {
+  size_t last = row.size();
+  while (last > 0 && !shown_[last - 1]) --last;
+  for (size_t i = 0; i < last; ++i) {
+    if (!shown_[i]) continue;
+    std::string cell = display_width(row[i]) > cut_[i] ? shorten(row[i], cut_[i]) : row[i];
+    size_t w = display_width(cell);
     // A row wider than measured (not measured first) is printed whole, unaligned.
-    size_t pad = width_[i] > row[i].size() ? width_[i] - row[i].size() : 0;
-    bool last = i + 1 == row.size();
+    size_t pad = cut_[i] > w ? cut_[i] - w : 0;
+    bool is_last = i + 1 == last;
     if (right_[i]) l.append(pad, ' ');
-    l += row[i];
-    if (!right_[i] && !last) l.append(pad, ' ');
-    if (!last) l += "  ";
+    l += cell;
+    if (!right_[i] && !is_last) l.append(pad, ' ');
+    if (!is_last) l += "  ";
   }
   while (!l.empty() && l.back() == ' ') l.pop_back();
+  if (line_max_ > 0 && display_width(l) > line_max_) l = shorten(l, line_max_);
   l += '\n';
   return l;
 }
@@ -179,10 +293,19 @@ std::string Table::render() const {
   return out;
 }
 
-JsonListPrinter::JsonListPrinter(std::FILE* out, const std::string& key) : out_(out) {
-  std::string head = json_text(nlohmann::json::object({{key, nlohmann::json::array()}}), 2);
-  // `{\n  "KEY": []\n}`: everything up to and including the '['.
-  head.resize(head.rfind('[') + 1);
+JsonListPrinter::JsonListPrinter(std::FILE* out, const std::string& key)
+    : JsonListPrinter(out, key, nlohmann::json::object()) {}
+
+JsonListPrinter::JsonListPrinter(std::FILE* out, const std::string& key, const nlohmann::json& others) : out_(out) {
+  nlohmann::json doc = others;
+  doc[key] = nlohmann::json::array();
+  std::string text = json_text(doc, 2);
+  // `{\n  ...\n  "KEY": [],\n  ...\n}`: the head ends at that '[', the tail starts after its ']'.
+  std::string marker = json_text(nlohmann::json(key)) + ": []";
+  size_t at = text.find("\n  " + marker);
+  size_t open = at + 3 + marker.size() - 2;  // the '['
+  std::string head = text.substr(0, open + 1);
+  tail_ = text.substr(open + 2);
   std::fputs(head.c_str(), out_);
 }
 
@@ -198,6 +321,10 @@ void JsonListPrinter::add(const nlohmann::json& element) {
   first_ = false;
 }
 
-void JsonListPrinter::finish() { std::fputs(first_ ? "]\n}\n" : "\n  ]\n}\n", out_); }
+void JsonListPrinter::finish() {
+  std::fputs(first_ ? "]" : "\n  ]", out_);
+  std::fputs(tail_.c_str(), out_);
+  std::fputs("\n", out_);
+}
 
 }  // namespace cronrun::prof

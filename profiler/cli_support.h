@@ -9,6 +9,7 @@
 #include <expected>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -58,14 +59,48 @@ Result<double> since_cutoff(const std::string& text, double now_s);
 std::expected<double, int> window_option(const char* flag, const std::string& text, double now_s);
 // Unix seconds -> "2026-11-23T02:10:00Z" (UTC, second precision).
 std::string format_utc(double unix_s);
+// A time in JSON, in the run record's one form ("2026-11-23T02:10:00.123Z", UTC,
+// milliseconds; DESIGN section 4); null for a time no clock could show.
+nlohmann::json json_time(double unix_s);
 // Sizes/durations/numbers for tables; "-" for a figure that was not measured.
 std::string size_or_dash(const std::optional<uint64_t>& bytes);
 std::string size_or_dash(const std::optional<double>& bytes);
 std::string duration_or_dash(const std::optional<double>& seconds);
 std::string number_or_dash(const std::optional<double>& v, int decimals = 0);
 
+// How wide tables for people may be (DESIGN section 6): 0 (no limit) with --wide,
+// else $COLUMNS when it is a positive number, else the width of the terminal on
+// stdout (TIOCGWINSZ), else 80.
+size_t output_width(const Global& g);
+// The same from explicit inputs: `columns_env` ($COLUMNS or nullptr), `fd` the
+// output (probed with TIOCGWINSZ only when it is a terminal).
+size_t terminal_width(const char* columns_env, int fd);
+
+// Columns `text` takes on a terminal: one per code point (text already escaped by
+// term_text, so no controls; wide East Asian characters count as one).
+size_t display_width(std::string_view text);
+// `text` in at most `width` columns: cut at a code point, the last column an
+// ellipsis, when it is longer.
+std::string shorten(std::string_view text, size_t width);
+
+// One column of a Table: how it is aligned, and what a narrow terminal may do to
+// it (nothing by default).
+struct Column {
+  std::string header;
+  bool right = false;      // numbers: right-aligned
+  size_t min_width = 0;    // > 0: long cells may be shortened, with an ellipsis, down to this
+  int drop = 0;            // > 0: may be left out when the table does not fit, the highest first
+  int stand_in_for = -1;   // a compact form of that column, shown only when that column is left out
+};
+
 // A plain text table: a header row, left-aligned text columns and right-aligned
 // numeric ones, two spaces between columns.
+//
+// fit(width) makes every line fit in `width` columns, never wrapped: first the
+// columns that may go are left out (highest `drop` first) until what is left fits
+// with its shortenable cells at their minimum, then the longest shortenable
+// columns are cut down until the line fits; on a terminal too narrow even for
+// that, each line is cut at `width` with an ellipsis.
 //
 // A listing too long to hold (`runs --limit 0` over a large history) is printed in
 // two passes over the same rows: measure() each row, then header_line() and
@@ -74,8 +109,11 @@ class Table {
  public:
   // `right_aligned[i]` for column i.
   Table(std::vector<std::string> header, std::vector<bool> right_aligned);
+  explicit Table(std::vector<Column> columns);
   void add(std::vector<std::string> row);
   std::string render() const;
+  // Lays the measured columns out for `width` (0: everything, unshortened).
+  void fit(size_t width);
   bool empty() const { return rows_.empty(); }
 
   // Widens the columns for `row` without keeping it.
@@ -91,14 +129,20 @@ class Table {
 
   std::vector<std::string> header_;
   std::vector<bool> right_;
-  std::vector<size_t> width_;
+  std::vector<Column> columns_;
+  std::vector<size_t> width_;  // measured (natural) widths
+  std::vector<size_t> cut_;    // widths after fit()
+  std::vector<bool> shown_;    // after fit(); stand-ins hidden before
+  size_t line_max_ = 0;        // 0: no limit
   std::vector<std::vector<std::string>> rows_;
 };
 
-// Prints {"KEY": [ELEMENT, ...]} to `out` exactly as json_text(that object, 2)
-// would, one element at a time, so a long list of records is never held.
+// Prints {"KEY": [ELEMENT, ...], OTHER...} to `out` exactly as json_text(that
+// object, 2) would, one element at a time, so a long list of records is never
+// held. `others` holds the document's other members ("schema", ...).
 class JsonListPrinter {
  public:
+  JsonListPrinter(std::FILE* out, const std::string& key, const nlohmann::json& others);
   JsonListPrinter(std::FILE* out, const std::string& key);
   void add(const nlohmann::json& element);
   // Closes the list and the object (not after an error: a list cut short stays
@@ -107,6 +151,7 @@ class JsonListPrinter {
 
  private:
   std::FILE* out_;
+  std::string tail_;  // what follows the list's closing bracket
   bool first_ = true;
 };
 

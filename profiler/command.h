@@ -15,6 +15,7 @@ namespace cronrun::prof {
 struct Global {
   std::string history_path;  // --history, resolved to the default when empty
   bool json = false;         // --json
+  bool wide = false;         // --wide: tables as wide as their content (cli_support.h output_width)
 };
 
 struct Command {

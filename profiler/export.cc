@@ -8,6 +8,7 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "profiler/command.h"
 #include "profiler/config_edit.h"
 #include "profiler/exit_codes.h"
+#include "profiler/status.h"
 #include "profiler/text_escape.h"
 
 namespace cronrun::prof {
@@ -63,13 +65,38 @@ std::string prometheus_label(const std::string& value) {
   return out;
 }
 
+const std::vector<std::string>& schedule_states() {
+  static const std::vector<std::string> kStates = [] {
+    std::vector<std::string> v;
+    for (auto s : {status::JobState::failing, status::JobState::missed, status::JobState::late,
+                   status::JobState::running, status::JobState::up, status::JobState::never_run})
+      v.push_back(status::to_string(s));
+    return v;
+  }();
+  return kStates;
+}
+
+void add_run(JobMetrics& m, const RunFigures& x) {
+  m.has_rows = true;
+  if (x.status == RunStatus::running) {
+    m.running++;
+    return;
+  }
+  m.counts[x.status]++;
+  // A skipped run did not execute: it neither succeeded nor failed.
+  if (x.status == RunStatus::skipped) return;
+  if (!m.last || x.started_at_s > m.last->started_at_s ||
+      (x.started_at_s == m.last->started_at_s && x.run_id > m.last->run_id))
+    m.last = x;
+}
+
 std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generated_unix_s) {
   std::string out;
-  auto family = [&](const char* name, const char* help) {
-    out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+  auto family = [&](const char* name, const char* help, const char* type = "gauge") {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   };
   auto sample = [&](const char* name, const JobMetrics& j, double v, const std::string& extra = "") {
-    out += fmt::format("{}{{job=\"{}\"{}}} {}\n", name, prometheus_label(j.job), extra, sample_value(v));
+    out += fmt::format("{}{{cronjob=\"{}\"{}}} {}\n", name, prometheus_label(j.job), extra, sample_value(v));
   };
   // One family per figure of the last run; a job whose last run did not measure
   // the figure has no sample (absent, not 0).
@@ -121,31 +148,85 @@ std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generate
   for (const JobMetrics& j : jobs) {
     if (!j.last) continue;
     for (RunStatus s : kStatuses) {
-      if (s == RunStatus::running) continue;
+      if (s == RunStatus::running || s == RunStatus::skipped) continue;
       sample("cronrun_last_run_status", j, j.last->status == s ? 1 : 0,
              fmt::format(",status=\"{}\"", to_string(s)));
     }
   }
   family("cronrun_last_success_timestamp_seconds",
          "Start time of the newest successful run (Unix seconds); 0 if the job never succeeded.");
-  for (const JobMetrics& j : jobs) sample("cronrun_last_success_timestamp_seconds", j, j.last_success_s.value_or(0));
-  family("cronrun_runs", "Runs kept in the history, by status.");
+  for (const JobMetrics& j : jobs) {
+    if (j.has_rows) sample("cronrun_last_success_timestamp_seconds", j, j.last_success_s.value_or(0));
+  }
+  family("cronrun_runs_total",
+         "Runs recorded, by final status, including runs cronprof gc has since removed from the history.",
+         "counter");
   for (const JobMetrics& j : jobs) {
     for (RunStatus s : kStatuses) {
+      if (s == RunStatus::running) continue;
       auto it = j.counts.find(s);
-      sample("cronrun_runs", j, static_cast<double>(it == j.counts.end() ? 0 : it->second),
+      sample("cronrun_runs_total", j, static_cast<double>(it == j.counts.end() ? 0 : it->second),
              fmt::format(",status=\"{}\"", to_string(s)));
     }
   }
   family("cronrun_runs_in_progress", "Runs of the job in progress now (runner alive).");
-  for (const JobMetrics& j : jobs) {
-    auto it = j.counts.find(RunStatus::running);
-    sample("cronrun_runs_in_progress", j, static_cast<double>(it == j.counts.end() ? 0 : it->second));
+  for (const JobMetrics& j : jobs) sample("cronrun_runs_in_progress", j, static_cast<double>(j.running));
+  // Against the schedule: only with --crontab, only for the jobs the crontabs run.
+  bool scheduled = std::any_of(jobs.begin(), jobs.end(), [](const JobMetrics& j) { return j.schedule.has_value(); });
+  if (scheduled) {
+    family("cronrun_missed_ticks",
+           "Ticks of the job's crontab schedule in the last day that had no run at all, not even a skip.");
+    for (const JobMetrics& j : jobs)
+      if (j.schedule) sample("cronrun_missed_ticks", j, static_cast<double>(j.schedule->missed));
+    family("cronrun_late_ticks", "Ticks of the job's crontab schedule in the last day whose run started after the grace.");
+    for (const JobMetrics& j : jobs)
+      if (j.schedule) sample("cronrun_late_ticks", j, static_cast<double>(j.schedule->late));
+    family("cronrun_job_state", "The job's state against its schedule (cronprof status): 1 for its state, 0 for the others.");
+    for (const JobMetrics& j : jobs) {
+      if (!j.schedule) continue;
+      for (const std::string& s : schedule_states())
+        sample("cronrun_job_state", j, j.schedule->state == s ? 1 : 0, fmt::format(",state=\"{}\"", s));
+    }
   }
   out += "# HELP cronrun_export_timestamp_seconds When this file was written (Unix seconds).\n"
          "# TYPE cronrun_export_timestamp_seconds gauge\n";
   out += fmt::format("cronrun_export_timestamp_seconds {}\n", num(std::floor(generated_unix_s)));
   return out;
+}
+
+Result<std::vector<JobMetrics>> prometheus_metrics(const HistoryStore& store, const std::optional<std::string>& job,
+                                                   const HistoryStore::CorruptRowFn& on_corrupt) {
+  // One pass over the figures: counts by status and each job's newest run, so a
+  // damaged row is skipped like in the other formats. One snapshot for the three
+  // reads: a gc in between would move runs from the rows to the removed counts
+  // and the counter would jump.
+  std::map<std::string, double> last_ok;
+  std::map<std::string, JobMetrics> by_job;
+  auto r = store.read_snapshot([&]() -> Result<void> {
+    auto ok = store.last_success_by_job();
+    if (!ok) return std::unexpected(ok.error());
+    last_ok = std::move(*ok);
+    RunFilter all;
+    all.job = job;
+    auto scanned = store.scan(all, [&](const RunFigures& x) { add_run(by_job[x.job], x); }, on_corrupt);
+    if (!scanned) return scanned;
+    // What gc removed keeps counting: the counter never goes down.
+    auto removed = store.removed_counts();
+    if (!removed) return std::unexpected(removed.error());
+    for (const auto& [name, by_status] : *removed) {
+      if (job && name != *job) continue;
+      for (const auto& [status, n] : by_status) by_job[name].counts[status] += n;
+    }
+    return {};
+  });
+  if (!r) return std::unexpected(r.error());
+  std::vector<JobMetrics> jobs;
+  for (auto& [name, m] : by_job) {
+    m.job = name;
+    if (auto it = last_ok.find(name); it != last_ok.end()) m.last_success_s = it->second;
+    jobs.push_back(std::move(m));
+  }
+  return jobs;
 }
 
 std::string csv_field(const std::string& raw) {
@@ -209,12 +290,46 @@ std::string csv_row(const RunRecord& r) {
   return line + "\n";
 }
 
+namespace {
+
+// Adds each crontab job's schedule figures (status.h, with `cronprof status`'s
+// defaults: the last day, a grace of a tenth of the period) to `jobs`, a job the
+// history does not know included. Prints the error and returns the exit code.
+int add_schedule(std::vector<JobMetrics>& jobs, const HistoryStore& store, const std::vector<std::string>& paths,
+                 const std::optional<std::string>& job, double now) {
+  auto crontabs = status::load_crontabs(paths);
+  if (!crontabs) {
+    print_error("--crontab: " + crontabs.error().message());
+    return kExitUsage;
+  }
+  status::Options o;
+  o.now_s = now;
+  o.job = job;
+  auto report = status::compute_status(&store, *crontabs, o);
+  if (!report) return query_failed(store, report.error());
+  for (const status::JobStatus& s : report->jobs) {
+    auto it = std::find_if(jobs.begin(), jobs.end(), [&](const JobMetrics& m) { return m.job == s.job; });
+    if (it == jobs.end()) {
+      JobMetrics m;
+      m.job = s.job;
+      jobs.push_back(std::move(m));
+      it = std::prev(jobs.end());
+    }
+    it->schedule = JobMetrics::Schedule{.missed = s.missed, .late = s.late, .state = status::to_string(s.state)};
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const JobMetrics& a, const JobMetrics& b) { return a.job < b.job; });
+  return kExitOk;
+}
+
+}  // namespace
+
 Command add_export(CLI::App& parent, const Global& g) {
   struct Opts {
     std::string format;
     std::string job;
     std::string since;
     std::string output;
+    std::vector<std::string> crontabs;
   };
   auto opts = std::make_shared<Opts>();
   CLI::App* app = parent.add_subcommand("export", "Machine output: json, csv, or prometheus (node_exporter textfile)");
@@ -224,6 +339,11 @@ Command add_export(CLI::App& parent, const Global& g) {
   app->add_option("--job", opts->job, "Only this job");
   app->add_option("--since", opts->since, "Only runs started in this window (json, csv), e.g. 30d");
   app->add_option("--output", opts->output, "Write to FILE atomically instead of stdout");
+  app->add_option("--crontab", opts->crontabs,
+                  "prometheus: also missed and late ticks and each job's state against these crontabs, as "
+                  "`cronprof status` computes them")
+      ->type_name("FILE")
+      ->expected(1, -1);
   return {app, [opts, &g]() -> int {
             RunFilter f;
             if (!opts->job.empty()) f.job = opts->job;
@@ -237,29 +357,13 @@ Command add_export(CLI::App& parent, const Global& g) {
             std::string out;
             SkippedRows skipped;
             if (opts->format == "prometheus") {
-              // One pass over the figures: counts by status and each job's newest
-              // finished run, so a damaged row is skipped like in the other formats.
-              auto last_ok = store->last_success_by_job();
-              if (!last_ok) return query_failed(*store, last_ok.error());
-              std::map<std::string, JobMetrics> by_job;
-              RunFilter all;
-              all.job = f.job;
-              auto r = store->scan(all, [&](const RunFigures& x) {
-                JobMetrics& m = by_job[x.job];
-                m.counts[x.status]++;
-                if (x.status == RunStatus::running || x.status == RunStatus::lost) return;
-                if (!m.last || x.started_at_s > m.last->started_at_s ||
-                    (x.started_at_s == m.last->started_at_s && x.run_id > m.last->run_id))
-                  m.last = x;
-              }, skipped.callback());
-              if (!r) return query_failed(*store, r.error());
-              std::vector<JobMetrics> jobs;
-              for (auto& [job, m] : by_job) {
-                m.job = job;
-                if (auto it = last_ok->find(job); it != last_ok->end()) m.last_success_s = it->second;
-                jobs.push_back(std::move(m));
+              double now = now_unix_s();
+              auto jobs = prometheus_metrics(*store, f.job, skipped.callback());
+              if (!jobs) return query_failed(*store, jobs.error());
+              if (!opts->crontabs.empty()) {
+                if (int rc = add_schedule(*jobs, *store, opts->crontabs, f.job, now); rc != kExitOk) return rc;
               }
-              out = prometheus_text(jobs, now_unix_s());
+              out = prometheus_text(*jobs, now);
             } else if (opts->format == "csv") {
               out = csv_header();
               auto r = store->each_run(f, [&](const RunRecord& rec) {

@@ -40,9 +40,10 @@ Command add_gc(CLI::App& parent, const Global& g) {
             if (!opts->dry_run) removal = remove_run_logs(*store, *logs);
             for (const std::string& f : removal.failures) std::fprintf(stderr, "cronprof: gc: %s\n", term_text(f).c_str());
             if (g.json) {
-              std::printf("%s\n", json_text(nlohmann::json{{"deleted", opts->dry_run ? 0 : *n},
+              std::printf("%s\n", json_text(nlohmann::json{{"schema", "cronrun.gc/1"},
+                                                 {"deleted", opts->dry_run ? 0 : *n},
                                                  {"would_delete", opts->dry_run ? *n : 0},
-                                                 {"before", format_utc(*cutoff)},
+                                                 {"before", json_time(*cutoff)},
                                                  {"dry_run", opts->dry_run},
                                                  {"logs_deleted", removal.removed},
                                                  {"logs_would_delete", opts->dry_run ? logs->size() : 0},

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   Global g;
   app.add_option("--history", g.history_path, "History database (default: cronrun's default history)");
   app.add_flag("--json", g.json, "Machine-readable JSON output");
+  app.add_flag("--wide", g.wide, "Tables as wide as their content, not cut to the terminal's width");
   app.require_subcommand(1);
   // Subcommands inherit fallthrough, so --history and --json work after the
   // subcommand name too ("cronprof runs --history X").

@@ -161,8 +161,9 @@ PlanResult make_plan(const std::vector<PlannedEntry>& entries, const std::vector
                      const Host& host, const Options& options);
 
 nlohmann::json to_json(const PlanResult& plan, const std::vector<crontab::Rejected>& rejected);
-// The human report (tables, sizes as "1.5 GiB").
-std::string format_text(const PlanResult& plan, const std::vector<crontab::Rejected>& rejected);
+// The human report (tables, sizes as "1.5 GiB"); every line fitted to `width`
+// columns (0: no limit), cut with an ellipsis, never wrapped.
+std::string format_text(const PlanResult& plan, const std::vector<crontab::Rejected>& rejected, size_t width = 0);
 
 // The host as seen from /proc/meminfo (MemTotal) and the CPUs this process may run
 // on (what nproc prints).

@@ -79,10 +79,10 @@ Command add_plan(CLI::App& parent, const Global& g) {
             out->plan.notes.insert(out->plan.notes.begin(), notes.begin(), notes.end());
             if (g.json) {
               nlohmann::json j = plan::to_json(out->plan, out->rejected);
-              j["since"] = format_utc(*since);
+              j["since"] = json_time(*since);
               std::printf("%s\n", json_text(j, 2).c_str());
             } else {
-              std::fputs(term_lines(plan::format_text(out->plan, out->rejected)).c_str(), stdout);
+              std::fputs(term_lines(plan::format_text(out->plan, out->rejected, output_width(g))).c_str(), stdout);
             }
             return kExitOk;
           }};

@@ -9,13 +9,17 @@
 #include <nlohmann/json.hpp>
 
 #include "common/units.h"
+#include "profiler/cli_support.h"
 #include "profiler/plan.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::plan {
 
 namespace {
 
 using nlohmann::json;
+using prof::shorten;
+using prof::term_text;
 
 std::string size(uint64_t b) { return units::format_size(b); }
 std::string cores(double c) { return fmt::format("{:.2f}", c); }
@@ -123,6 +127,10 @@ namespace {
 using Lines = std::string;
 void put(Lines& out, const std::string& s) { out += s + "\n"; }
 
+// A job name in the 24-column field of the tables below: escaped, and shortened
+// with an ellipsis when longer (fmt pads by code points, as display_width counts).
+std::string name24(const std::string& job) { return shorten(term_text(job), 24); }
+
 void scenario_table(Lines& out, const PlanResult& p) {
   auto row = [&](const std::string& label, const std::string& a, const std::string& b) {
     put(out, fmt::format("{:<22}{:<30}{}", label, a, b));
@@ -160,7 +168,7 @@ void contributors(Lines& out, const char* title, const Peak& pk) {
       break;
     }
     const auto& c = pk.jobs[i];
-    put(out, fmt::format("  {:<24} {:>11}  {:>6} cores  started {}  {}", c.job, size(c.memory_bytes),
+    put(out, fmt::format("  {:<24} {:>11}  {:>6} cores  started {}  {}", name24(c.job), size(c.memory_bytes),
                          cores(c.cpu_cores), weekday_hhmm(c.start_minute), c.where));
   }
 }
@@ -173,7 +181,7 @@ void outlasting(Lines& out, const PlanResult& p) {
   }
   put(out, "Jobs whose p95 wall time exceeds their interval (lost runs per week, typical / pessimistic):");
   for (const auto& o : p.outlasting) {
-    put(out, fmt::format("  {:<24} every {:>8}  p50 {:>8}  p95 {:>8}  {}  {}", o.job,
+    put(out, fmt::format("  {:<24} every {:>8}  p50 {:>8}  p95 {:>8}  {}  {}", name24(o.job),
                          units::format_duration_s(o.interval_s), dur(o.wall_p50_s), dur(o.wall_p95_s),
                          o.lock ? fmt::format("lost {}/{} of {}", o.lost_typical, o.lost_pessimistic, o.starts)
                                 : std::string("no lock: runs overlap"),
@@ -192,7 +200,7 @@ void stagger(Lines& out, const Stagger& st) {
                          size(st.memory_peak_after_bytes), weekday_hhmm(st.memory_peak_after_minute),
                          cores(st.cpu_peak_before_cores), cores(st.cpu_peak_after_cores)));
     for (const auto& m : st.moves)
-      put(out, fmt::format("  {:<24} {:<18} -> {:<18} {}", m.job, m.before, m.after, m.where));
+      put(out, fmt::format("  {:<24} {:<18} -> {:<18} {}", name24(m.job), m.before, m.after, m.where));
   }
   put(out, fmt::format("  ({})", st.method));
 }
@@ -219,7 +227,7 @@ void unprofiled(Lines& out, const PlanResult& p) {
       put(out, "Not profiled:");
       header = true;
     }
-    std::string cmd = e.command.size() > 70 ? e.command.substr(0, 67) + "..." : e.command;
+    std::string cmd = shorten(term_text(e.command), 70);
     put(out, fmt::format("  {}  {}  ({}/week) {}", e.where, e.schedule, e.starts_per_week, why_not(e)));
     put(out, fmt::format("      {}", cmd));
   }
@@ -250,14 +258,13 @@ void rejected_lines(Lines& out, const std::vector<crontab::Rejected>& rejected) 
 
 }  // namespace
 
-std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected>& rejected) {
+std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected>& rejected, size_t width) {
   Lines out;
   size_t profiled = 0;
   for (const auto& e : p.entries) profiled += e.status == EntryStatus::profiled;
-  put(out, fmt::format("Capacity plan for the week of Mon {:04}-{:02}-{:02}: {} crontab entries, {} profiled, {} not "
-                       "profiled, {} rejected lines",
-                       p.week.year, p.week.month, p.week.day, p.entries.size(), profiled,
-                       p.entries.size() - profiled, rejected.size()));
+  put(out, fmt::format("Capacity plan for the week of Mon {:04}-{:02}-{:02}", p.week.year, p.week.month, p.week.day));
+  put(out, fmt::format("{} crontab entries: {} profiled, {} not profiled; {} rejected lines", p.entries.size(),
+                       profiled, p.entries.size() - profiled, rejected.size()));
   put(out, fmt::format("Host: {} memory, {} CPUs ({})", size(p.host.memory_bytes), p.host.cpus, p.host.source));
   put(out, "");
   if (profiled == 0) {
@@ -274,7 +281,17 @@ std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected
   rejected_lines(out, rejected);
   if (!p.notes.empty()) put(out, "");
   for (const auto& n : p.notes) put(out, "note: " + n);
-  return out;
+  if (width == 0) return out;
+  // Fit the terminal (DESIGN section 6): each line escaped first (what the caller's
+  // term_lines would do, and what the terminal shows), then cut, never wrapped.
+  Lines fitted;
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t nl = out.find('\n', start);
+    fitted += shorten(term_text(std::string_view(out).substr(start, nl - start)), width) + "\n";
+    start = nl + 1;
+  }
+  return fitted;
 }
 
 }  // namespace cronrun::plan

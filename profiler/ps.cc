@@ -39,11 +39,21 @@ Command add_ps(CLI::App& parent, const Global& g) {
             // still lists its runs.
             std::optional<Result<cgroup::LiveReader>> reader;
             nlohmann::json arr = nlohmann::json::array();
-            Table t({"RUN ID", "JOB", "STARTED", "ELAPSED", "MEM NOW", "MEM LIMIT", "CPU SO FAR", "TASKS", "RUNNER"},
-                    {false, false, false, true, true, true, true, true, true});
+            Table t({{.header = "RUN ID", .min_width = 14},
+                     {.header = "JOB", .min_width = 12},
+                     {.header = "STARTED", .drop = 4},
+                     {.header = "ELAPSED", .right = true},
+                     {.header = "MEM NOW", .right = true},
+                     {.header = "MEM LIMIT", .right = true, .drop = 2},
+                     {.header = "CPU SO FAR", .right = true, .drop = 3},
+                     {.header = "TASKS", .right = true, .drop = 1},
+                     {.header = "RUNNER", .right = true, .drop = 5}});
             for (const RunRecord& r : *runs) {
-              std::optional<double> elapsed;
-              if (auto started = parse_rfc3339(r.started_at)) elapsed = std::max(0.0, now - *started);
+              std::optional<double> elapsed, started_s;
+              if (auto started = parse_rfc3339(r.started_at)) {
+                started_s = *started;
+                elapsed = std::max(0.0, now - *started);
+              }
               cgroup::LiveUsage live;
               std::optional<std::string> live_error;
               if (r.isolation.path && r.isolation.cgroup != "none") {
@@ -60,7 +70,7 @@ Command add_ps(CLI::App& parent, const Global& g) {
               auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
               arr.push_back({{"run_id", r.run_id},
                              {"job", r.job},
-                             {"started_at", r.started_at},
+                             {"started_at", started_s ? json_time(*started_s) : nlohmann::json(r.started_at)},
                              {"elapsed_s", opt(elapsed)},
                              {"runner_pid", r.runner_pid},
                              {"cgroup", opt(r.isolation.path)},
@@ -77,16 +87,18 @@ Command add_ps(CLI::App& parent, const Global& g) {
                                {"io", opt(live.pressure_some_s.io)}}},
                              {"timeout_s", opt(r.limits.timeout_s)},
                              {"live_error", opt(live_error)}});
-              t.add({r.run_id, r.job, r.started_at, duration_or_dash(elapsed), size_or_dash(live.memory_current_bytes),
+              t.add({r.run_id, r.job, started_s ? format_utc(*started_s) : r.started_at, duration_or_dash(elapsed), size_or_dash(live.memory_current_bytes),
                      size_or_dash(r.limits.memory_max_bytes), duration_or_dash(live.cpu_s),
                      live.pids_current ? std::to_string(*live.pids_current) : "-", std::to_string(r.runner_pid)});
               if (live_error && !g.json) print_error("run " + r.run_id + ": " + *live_error);
             }
             if (g.json) {
-              std::printf("%s\n", json_text(nlohmann::json{{"runs", std::move(arr)}}, 2).c_str());
+              std::printf("%s\n",
+                          json_text(nlohmann::json{{"schema", "cronrun.ps/1"}, {"runs", std::move(arr)}}, 2).c_str());
             } else if (t.empty()) {
               std::printf("no runs in progress\n");
             } else {
+              t.fit(output_width(g));
               std::fputs(t.render().c_str(), stdout);
             }
             skipped.report(g.history_path);

@@ -68,7 +68,7 @@ Command add_runs(CLI::App& parent, const Global& g) {
             if (g.json) {
               // Printed as read, one record at a time (JsonListPrinter: the same
               // text as the whole array dumped at once).
-              JsonListPrinter list(stdout, "runs");
+              JsonListPrinter list(stdout, "runs", {{"schema", "cronrun.runs/1"}, {"since", json_time(*since)}});
               auto r = store->each_run(f, [&](const RunRecord& rec) { list.add(to_json(rec)); }, skipped.callback());
               if (!r) {
                 // Left unclosed: a parser must not take the part read for the whole.
@@ -79,8 +79,17 @@ Command add_runs(CLI::App& parent, const Global& g) {
               skipped.report(g.history_path);
               return kExitOk;
             }
-            Table t({"STARTED", "JOB", "STATUS", "EXIT", "WALL", "CPU", "PEAK MEM", "RUN ID"},
-                    {false, false, false, true, true, true, true, false});
+            // A narrow terminal leaves out CPU, then peak memory, exit code and wall
+            // time; long job names and the run id are shortened (a run id prefix
+            // still names the run for `show`).
+            Table t({{.header = "STARTED"},
+                     {.header = "JOB", .min_width = 12},
+                     {.header = "STATUS"},
+                     {.header = "EXIT", .right = true, .drop = 2},
+                     {.header = "WALL", .right = true, .drop = 1},
+                     {.header = "CPU", .right = true, .drop = 4},
+                     {.header = "PEAK MEM", .right = true, .drop = 3},
+                     {.header = "RUN ID", .min_width = 14}});
             auto cells = [](const RunFigures& x) -> std::vector<std::string> {
               return {format_utc(x.started_at_s), x.job, to_string(x.status), exit_text(x), duration_or_dash(x.wall_s),
                       duration_or_dash(x.cpu_s), memory_text(x), x.run_id};
@@ -96,6 +105,7 @@ Command add_runs(CLI::App& parent, const Global& g) {
               }, [](const std::string&, const Error&) {});
               if (!widths) return widths;
               if (!any) return {};
+              t.fit(output_width(g));
               std::fputs(t.header_line().c_str(), stdout);
               return store->scan(f, [&](const RunFigures& x) { std::fputs(t.line(cells(x)).c_str(), stdout); },
                                  skipped.callback());

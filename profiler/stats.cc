@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include <nlohmann/json.hpp>
 
@@ -54,8 +55,17 @@ Spread spread_of(std::vector<double>& values) {
   return s;
 }
 
-nlohmann::json spread_json(const Spread& s) {
-  auto v = [](const std::optional<double>& x) { return x ? nlohmann::json(*x) : nlohmann::json(nullptr); };
+nlohmann::json json_number(double v) {
+  constexpr double kExact = 9007199254740992.0;  // 2^53
+  if (std::isfinite(v) && std::floor(v) == v && std::fabs(v) < kExact) return static_cast<int64_t>(v);
+  return v;
+}
+
+nlohmann::json spread_json(const Spread& s, bool whole) {
+  auto v = [whole](const std::optional<double>& x) {
+    if (!x) return nlohmann::json(nullptr);
+    return whole ? json_number(*x) : nlohmann::json(*x);
+  };
   return {{"p50", v(s.p50)}, {"p95", v(s.p95)}, {"max", v(s.max)}};
 }
 

@@ -30,6 +30,11 @@ struct Spread {
 Spread spread_of(std::vector<double>& values);
 
 // {"p50": …, "p95": …, "max": …}; null members when there were no values.
-nlohmann::json spread_json(const Spread& s);
+// `whole` for figures that are counts or bytes: their values are JSON integers.
+nlohmann::json spread_json(const Spread& s, bool whole = false);
+
+// `v` as a JSON integer when it is a whole number a double holds exactly (below
+// 2^53), else as a JSON real: a count or a byte size reads 1200, never 1200.0.
+nlohmann::json json_number(double v);
 
 }  // namespace cronrun::prof

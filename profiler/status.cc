@@ -47,6 +47,7 @@
 namespace cronrun::status {
 
 using prof::format_utc;
+using prof::json_time;
 using prof::Table;
 
 const char* to_string(JobState s) {
@@ -531,12 +532,12 @@ void TickMatcher::note_older_run(const RunFigures& run) {
 namespace {
 
 nlohmann::json time_or_null(const std::optional<double>& t) {
-  return t ? nlohmann::json(format_utc(*t)) : nlohmann::json(nullptr);
+  return t ? json_time(*t) : nlohmann::json(nullptr);
 }
 
 nlohmann::json last_run_json(const std::optional<LastRun>& r) {
   if (!r) return nullptr;
-  nlohmann::json j = {{"run_id", r->run_id}, {"started_at", format_utc(r->started_at_s)},
+  nlohmann::json j = {{"run_id", r->run_id}, {"started_at", json_time(r->started_at_s)},
                       {"status", to_string(r->status)}};
   j["exit_code"] = r->exit_code ? nlohmann::json(*r->exit_code) : nlohmann::json(nullptr);
   return j;
@@ -600,7 +601,7 @@ std::string window_text(double s) {
 nlohmann::json to_json(const Report& report) {
   nlohmann::json j;
   j["schema"] = "cronrun.status/1";
-  j["generated_at"] = format_utc(report.now_s);
+  j["generated_at"] = json_time(report.now_s);
   j["window_s"] = static_cast<int64_t>(report.window_s);
   j["timezone"] = report.timezone;
   nlohmann::json jobs = nlohmann::json::array();
@@ -612,7 +613,7 @@ nlohmann::json to_json(const Report& report) {
       sources.push_back(std::move(o));
     }
     nlohmann::json missed = nlohmann::json::array();
-    for (double t : js.missed_ticks_s) missed.push_back(format_utc(t));
+    for (double t : js.missed_ticks_s) missed.push_back(json_time(t));
     jobs.push_back({{"job", js.job},
                     {"state", to_string(js.state)},
                     {"reason", js.reason},

@@ -470,8 +470,9 @@ Command add_suggest(CLI::App& parent, const Global& g) {
               arr.push_back(std::move(j));
             }
             if (g.json)
-              std::printf("%s\n", json_text(nlohmann::json{{"headroom", opts->headroom},
-                                                            {"since", format_utc(*since)},
+              std::printf("%s\n", json_text(nlohmann::json{{"schema", "cronrun.suggest/1"},
+                                                            {"headroom", opts->headroom},
+                                                            {"since", json_time(*since)},
                                                             {"percentiles", "nearest-rank"},
                                                             {"jobs", std::move(arr)}},
                                              2)

@@ -92,7 +92,7 @@ Result<std::vector<JobSummary>> summarize(const HistoryStore& store, const RunFi
 
 nlohmann::json summary_json(const std::vector<JobSummary>& jobs, double since_unix_s) {
   using nlohmann::json;
-  auto time_or_null = [](const std::optional<double>& t) { return t ? json(format_utc(*t)) : json(nullptr); };
+  auto time_or_null = [](const std::optional<double>& t) { return t ? json_time(*t) : json(nullptr); };
   json arr = json::array();
   for (const JobSummary& s : jobs) {
     arr.push_back({{"job", s.job},
@@ -106,19 +106,37 @@ nlohmann::json summary_json(const std::vector<JobSummary>& jobs, double since_un
                    {"lost", s.lost},
                    {"wall_s", spread_json(s.wall_s)},
                    {"cpu_s", spread_json(s.cpu_s)},
-                   {"memory_peak_bytes", spread_json(s.memory_peak_bytes)},
-                   {"db_queries", spread_json(s.db_queries)},
+                   {"memory_peak_bytes", spread_json(s.memory_peak_bytes, true)},
+                   {"db_queries", spread_json(s.db_queries, true)},
                    {"cpu_throttled_s_mean", s.cpu_throttled_mean_s ? json(*s.cpu_throttled_mean_s) : json(nullptr)},
                    {"last_success", time_or_null(s.last_success_s)},
                    {"last_run", time_or_null(s.last_run_s)}});
   }
-  return {{"since", format_utc(since_unix_s)}, {"percentiles", "nearest-rank"}, {"jobs", std::move(arr)}};
+  return {{"schema", "cronrun.summary/1"},
+          {"since", json_time(since_unix_s)},
+          {"percentiles", "nearest-rank"},
+          {"jobs", std::move(arr)}};
 }
 
-std::string summary_table(const std::vector<JobSummary>& jobs) {
-  Table t({"JOB", "RUNS", "FAIL", "SKIP", "OOM", "T/O", "WALL p50/p95/max", "CPU p50/p95/max",
-           "PEAK MEM p50/p95/max", "DB QUERIES p50/p95/max", "THROTTLED", "LAST SUCCESS"},
-          {false, true, true, true, true, true, true, true, true, true, true, false});
+std::string summary_table(const std::vector<JobSummary>& jobs, size_t width) {
+  // A narrow terminal first loses the DB, CPU and throttling columns, then shows
+  // only the p95 of wall time and peak memory, then the last success, the skip,
+  // timeout and OOM counts; job names are shortened.
+  enum { kWall = 6, kMem = 9 };
+  Table t({{.header = "JOB", .min_width = 12},
+           {.header = "RUNS", .right = true},
+           {.header = "FAIL", .right = true},
+           {.header = "SKIP", .right = true, .drop = 8},
+           {.header = "OOM", .right = true, .drop = 6},
+           {.header = "T/O", .right = true, .drop = 7},
+           {.header = "WALL p50/p95/max", .right = true, .drop = 10},
+           {.header = "WALL p95", .right = true, .drop = 4, .stand_in_for = kWall},
+           {.header = "CPU p50/p95/max", .right = true, .drop = 13},
+           {.header = "PEAK MEM p50/p95/max", .right = true, .drop = 11},
+           {.header = "MEM p95", .right = true, .drop = 5, .stand_in_for = kMem},
+           {.header = "DB QUERIES p50/p95/max", .right = true, .drop = 14},
+           {.header = "THROTTLED", .right = true, .drop = 12},
+           {.header = "LAST SUCCESS", .drop = 9}});
   auto three = [](const Spread& s, auto fmt1) {
     if (s.n == 0) return std::string("-");
     return fmt1(s.p50) + " / " + fmt1(s.p95) + " / " + fmt1(s.max);
@@ -127,12 +145,15 @@ std::string summary_table(const std::vector<JobSummary>& jobs) {
     t.add({s.job, std::to_string(s.runs), std::to_string(s.failures), std::to_string(s.skipped),
            std::to_string(s.oom_kills), std::to_string(s.timeouts),
            three(s.wall_s, [](auto v) { return duration_or_dash(v); }),
+           s.wall_s.n ? duration_or_dash(s.wall_s.p95) : "-",
            three(s.cpu_s, [](auto v) { return duration_or_dash(v); }),
            three(s.memory_peak_bytes, [](auto v) { return size_or_dash(v); }),
+           s.memory_peak_bytes.n ? size_or_dash(s.memory_peak_bytes.p95) : "-",
            three(s.db_queries, [](auto v) { return number_or_dash(v); }),
            s.cpu_throttled_mean_s ? duration_or_dash(s.cpu_throttled_mean_s) : "-",
            s.last_success_s ? format_utc(*s.last_success_s) : "never"});
   }
+  t.fit(width);
   return t.render();
 }
 
@@ -164,7 +185,7 @@ Command add_summary(CLI::App& parent, const Global& g) {
               std::printf("no runs since %s%s\n", format_utc(*since).c_str(),
                           opts->job.empty() ? "" : (" for job " + term_text(opts->job)).c_str());
             } else {
-              std::fputs(summary_table(*jobs).c_str(), stdout);
+              std::fputs(summary_table(*jobs, output_width(g)).c_str(), stdout);
             }
             skipped.report(g.history_path);
             return kExitOk;

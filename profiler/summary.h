@@ -75,6 +75,7 @@ Result<std::vector<JobSummary>> summarize(const HistoryStore& store, const RunFi
 bool is_failure(RunStatus s);
 
 nlohmann::json summary_json(const std::vector<JobSummary>& jobs, double since_unix_s);
-std::string summary_table(const std::vector<JobSummary>& jobs);
+// The table for people, fitted to `width` columns (0: no limit; cli_support.h).
+std::string summary_table(const std::vector<JobSummary>& jobs, size_t width = 0);
 
 }  // namespace cronrun::prof

@@ -8,3 +8,9 @@ cronrun_e2e_test(cronprof_hostile_e2e SCRIPT cronprof_hostile_e2e.sh NEEDS cronr
 # seccomp learn -> `cronprof suggest --seccomp` -> the profile file, with python3.
 cronrun_e2e_test(seccomp_suggest_e2e SCRIPT seccomp_suggest_e2e.sh NEEDS cronrun cronprof)
 set_tests_properties(seccomp_suggest_e2e PROPERTIES SKIP_RETURN_CODE 77)
+# The man page's example alerts, read from the page, run by `promtool test rules`
+# on series made from real exports of a real history (before and after gc).
+cronrun_e2e_test(cronprof_alerts_e2e SCRIPT cronprof_alerts_e2e.sh NEEDS cronrun cronprof cronrun-payload)
+# Every subcommand's --json (schema, one timestamp form, integers as integers) and
+# every table fitted to the terminal's width, on a history of real runs.
+cronrun_e2e_test(cronprof_output_e2e SCRIPT cronprof_output_e2e.sh NEEDS cronrun cronprof cronrun-payload)

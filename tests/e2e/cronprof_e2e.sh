@@ -75,7 +75,7 @@ check "show RUN-ID prefix: the failed run" grep -q "failed, exit 3" "$tmp/show"
 check "show: wall, CPU, memory, DB lines" grep -q "wall" "$tmp/show"
 check "show: DB not counted without --count-db-queries" grep -q "DB *not counted" "$tmp/show"
 check "show JOB --json: schema and job" test "$(prof --json show steady | json 'd["schema"]+" "+d["job"]')" = "cronrun.run/1 steady"
-check "show JOB: counters of the newest run" test "$(prof --json show steady | json 'd["counters"]["rows_exported"]')" = 1200.0
+check "show JOB: counters of the newest run" test "$(prof --json show steady | json 'd["counters"]["rows_exported"]')" = 1200
 # The DB counter's library is built with cronrun; its run must succeed and show DB figures.
 check "dbjob ran with --count-db-queries" test "$(prof --json show dbjob | json 'd["status"]')" = ok
 prof show dbjob >"$tmp/showdb"
@@ -116,8 +116,8 @@ expect_rc 7 "suggest for an unknown job" prof suggest --job nope
 check "export json: 13 records" test "$(prof export --format json | json 'len(d)')" -eq 13
 check "export csv: header + 13 rows" test "$(prof export --format csv | wc -l)" -eq 14
 prof export --format prometheus --output "$tmp/cronrun.prom"
-check "export prometheus: last success per job" grep -q '^cronrun_last_success_timestamp_seconds{job="steady"} [1-9]' "$tmp/cronrun.prom"
-check "export prometheus: never-succeeded job exports 0" grep -q '^cronrun_last_success_timestamp_seconds{job="slow"} 0$' "$tmp/cronrun.prom"
+check "export prometheus: last success per job" grep -q '^cronrun_last_success_timestamp_seconds{cronjob="steady"} [1-9]' "$tmp/cronrun.prom"
+check "export prometheus: never-succeeded job exports 0" grep -q '^cronrun_last_success_timestamp_seconds{cronjob="slow"} 0$' "$tmp/cronrun.prom"
 # promtool comes with scripts/install-deps.sh (Debian package prometheus).
 check "promtool check metrics" bash -c "promtool check metrics < '$tmp/cronrun.prom'"
 

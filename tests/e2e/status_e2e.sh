@@ -92,7 +92,7 @@ assert jobs["broken"]["last_run"]["exit_code"] == 3, jobs["broken"]
 assert jobs["forgotten"]["missed"] >= 4 and isinstance(jobs["forgotten"]["missed"], int), jobs["forgotten"]
 assert jobs["healthy"]["missed"] == 0 and jobs["healthy"]["ticks"] == 1, jobs["healthy"]
 assert d["jobs"][0]["state"] == "failing"  # most urgent first
-stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 for j in d["jobs"]:
     for k in ("last_success_at", "last_tick_at", "next_tick_at"):
         assert j[k] is None or stamp.match(j[k]), (k, j[k])

@@ -1,7 +1,7 @@
 # cronprof logic: percentiles, summary, suggest, config edit, export formats, show.
 # Export's Prometheus test runs `promtool check metrics` when promtool is installed
 # (Debian package `prometheus`) and skips otherwise.
-cronrun_unit_test(profiler_test SOURCES profiler_test.cc LIBS cronrun_profiler)
+cronrun_unit_test(profiler_test SOURCES profiler_test.cc LIBS cronrun_planner)
 # Files another user may control: cronprof's atomic replace and user-named reads.
 if(TARGET cronrun_planner)
   cronrun_unit_test(profiler_files_test SOURCES profiler_files_test.cc LIBS cronrun_planner)
@@ -15,3 +15,6 @@ endif()
 # `suggest --seccomp`: the proposed profile from learned runs, checked with the
 # runner's own profile parser.
 cronrun_unit_test(seccomp_suggest_test SOURCES seccomp_suggest_test.cc LIBS cronrun_profiler cronrun_seccomp)
+# What cronprof prints: tables fitted to the terminal, JSON schema/time/integer
+# forms, and the Prometheus export of a real history (labels, skips, gc counter).
+cronrun_unit_test(profiler_output_test SOURCES profiler_output_test.cc LIBS cronrun_planner)

@@ -352,12 +352,15 @@ std::vector<JobMetrics> sample_metrics() {
   a.last = f;
   a.last_success_s = 1795399800;
   a.counts = {{RunStatus::ok, 40}, {RunStatus::failed, 2}};
+  a.has_rows = true;
   JobMetrics b;
   b.job = "we\"ird\\job\nname";
   RunFigures g = fig(b.job, RunStatus::failed, 1, 0.1, 10, 1795399000);
   g.exit_code = 3;
   b.last = g;
-  b.counts = {{RunStatus::failed, 1}, {RunStatus::running, 1}};
+  b.counts = {{RunStatus::failed, 1}};
+  b.has_rows = true;
+  b.running = 1;
   return {a, b};
 }
 
@@ -367,7 +370,7 @@ TEST(Export, PrometheusStructure) {
   std::string line;
   std::set<std::string> helped, typed;
   std::map<std::string, int> samples;
-  const std::regex sample_re(R"re(^(cronrun_[a-z_]+)(\{job="(?:[^"\\]|\\.)*"(?:,status="[a-z]+")?\})? (-?[0-9.e+]+)$)re");
+  const std::regex sample_re(R"re(^(cronrun_[a-z_]+)(\{cronjob="(?:[^"\\]|\\.)*"(?:,status="[a-z]+")?\})? (-?[0-9.e+]+)$)re");
   while (std::getline(in, line)) {
     if (line.rfind("# HELP ", 0) == 0) {
       helped.insert(line.substr(7, line.find(' ', 7) - 7));
@@ -376,7 +379,7 @@ TEST(Export, PrometheusStructure) {
     if (line.rfind("# TYPE ", 0) == 0) {
       std::string name = line.substr(7, line.find(' ', 7) - 7);
       EXPECT_TRUE(helped.count(name)) << "TYPE before HELP: " << name;
-      EXPECT_THAT(line, HasSubstr(" gauge"));
+      EXPECT_THAT(line, name == "cronrun_runs_total" ? HasSubstr(" counter") : HasSubstr(" gauge"));
       typed.insert(name);
       continue;
     }
@@ -388,13 +391,13 @@ TEST(Export, PrometheusStructure) {
   EXPECT_EQ(samples["cronrun_last_success_timestamp_seconds"], 2);
   EXPECT_EQ(samples["cronrun_last_run_start_timestamp_seconds"], 2);
   EXPECT_EQ(samples["cronrun_export_timestamp_seconds"], 1);
-  EXPECT_THAT(text, HasSubstr("cronrun_last_success_timestamp_seconds{job=\"nightly-report\"} 1795399800\n"));
-  EXPECT_THAT(text, HasSubstr("cronrun_last_run_success{job=\"nightly-report\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("cronrun_last_run_status{job=\"nightly-report\",status=\"ok\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("cronrun_last_run_status{job=\"nightly-report\",status=\"failed\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_success_timestamp_seconds{cronjob=\"nightly-report\"} 1795399800\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_run_success{cronjob=\"nightly-report\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_run_status{cronjob=\"nightly-report\",status=\"ok\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_run_status{cronjob=\"nightly-report\",status=\"failed\"} 0\n"));
   // Never succeeded: 0, so the "no success in 2 intervals" rule fires for it.
-  EXPECT_THAT(text, HasSubstr("cronrun_last_success_timestamp_seconds{job=\"we\\\"ird\\\\job\\nname\"} 0\n"));
-  EXPECT_THAT(text, HasSubstr("cronrun_runs_in_progress{job=\"we\\\"ird\\\\job\\nname\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_success_timestamp_seconds{cronjob=\"we\\\"ird\\\\job\\nname\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_runs_in_progress{cronjob=\"we\\\"ird\\\\job\\nname\"} 1\n"));
   // Not measured: no sample (absent), never 0.
   EXPECT_THAT(text, Not(HasSubstr("cronrun_last_run_cpu_throttled_seconds{")));
   EXPECT_THAT(text, Not(HasSubstr("e+")));  // plain numbers for big timestamps
@@ -601,7 +604,7 @@ TEST(Hostile, CsvAndPrometheusCarryNoRawControls) {
   EXPECT_EQ(first_unsafe_byte(text), "") << text;
   // Only the escapes the text format knows: \\, \" and \n.
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(text, m, std::regex("job=\"((?:[^\"\\\\]|\\\\.)*)\"")));
+  ASSERT_TRUE(std::regex_search(text, m, std::regex("cronjob=\"((?:[^\"\\\\]|\\\\.)*)\"")));
   std::string label = m[1];
   for (size_t i = 0; i < label.size(); ++i) {
     if (label[i] != '\\') continue;

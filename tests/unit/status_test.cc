@@ -286,10 +286,10 @@ TEST_F(StatusReport, EachStateFromHistoryAndSchedule) {
   EXPECT_EQ(j["schema"], "cronrun.status/1");
   EXPECT_TRUE(j["jobs"][0]["missed"].is_number_integer());
   EXPECT_TRUE(j["jobs"][0]["grace_s"].is_number_integer());
-  EXPECT_EQ(j["generated_at"], "2026-12-06T10:10:00Z");
+  EXPECT_EQ(j["generated_at"], "2026-12-06T10:10:00.000Z");
   for (const auto& jj : j["jobs"])
     if (jj["job"] == "holes") {
-      EXPECT_EQ(jj["missed_ticks"][0], "2026-12-06T07:00:00Z");
+      EXPECT_EQ(jj["missed_ticks"][0], "2026-12-06T07:00:00.000Z");
     }
 
   std::string text = format_text(r, 80);
