@@ -1,6 +1,7 @@
 #include "runner/libsystemd.h"
 
-#include <mutex>
+#include <optional>
+#include <type_traits>
 
 #include "common/dynlib.h"
 
