@@ -138,6 +138,37 @@ size_t output_width(const Global& g) {
   return terminal_width(std::getenv("COLUMNS"), STDOUT_FILENO);
 }
 
+// Prose under the table: wrapped at blanks to `width`, continuation lines
+// indented, so a long path or reason is read whole rather than cut.
+std::string wrap_prose(const std::string& s, size_t width) {
+  // The line's own indentation starts every piece; continuations go 4 further.
+  const size_t lead = std::min(s.find_first_not_of(' '), s.size());
+  const std::string first(lead, ' ');
+  const std::string indent = first + "    ";
+  if (width <= indent.size() + 8) return s + "\n";
+  std::string out, line = first;
+  size_t pos = lead;
+  while (pos < s.size()) {
+    size_t end = s.find(' ', pos);
+    if (end == std::string::npos) end = s.size();
+    std::string word = s.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.size() > first.size() && line.size() + 1 + word.size() > width) {
+      out += line + "\n";
+      line = indent;
+    } else if (line.size() > first.size() && line != indent) {
+      line += ' ';
+    }
+    line += word;
+    // A word longer than a line (a long path) is cut into line-sized pieces.
+    while (line.size() > width) {
+      out += line.substr(0, width) + "\n";
+      line = indent + line.substr(width);
+    }
+  }
+  return out + line + "\n";
+}
+
 size_t display_width(std::string_view text) {
   size_t n = 0;
   for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // count lead bytes

@@ -93,6 +93,11 @@ struct Column {
   int stand_in_for = -1;   // a compact form of that column, shown only when that column is left out
 };
 
+// Prose for people (notes, reasons, paths under a table): wrapped at blanks to
+// `width` (0: not at all), continuation lines indented, so a long path or reason
+// is read whole rather than cut; ends with a newline.
+std::string wrap_prose(const std::string& s, size_t width);
+
 // A plain text table: a header row, left-aligned text columns and right-aligned
 // numeric ones, two spaces between columns.
 //

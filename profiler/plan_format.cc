@@ -277,6 +277,9 @@ std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected
     outlasting(out, p);
     stagger(out, p.stagger);
   }
+  // From here on the plan is prose (entries with their reasons, rejected lines,
+  // notes): wrapped to the width, never cut, so a reason or path is read whole.
+  const size_t prose_from = out.size();
   unprofiled(out, p);
   rejected_lines(out, rejected);
   if (!p.notes.empty()) put(out, "");
@@ -288,7 +291,8 @@ std::string format_text(const PlanResult& p, const std::vector<crontab::Rejected
   size_t start = 0;
   while (start < out.size()) {
     size_t nl = out.find('\n', start);
-    fitted += shorten(term_text(std::string_view(out).substr(start, nl - start)), width) + "\n";
+    std::string line = term_text(std::string_view(out).substr(start, nl - start));
+    fitted += start >= prose_from ? prof::wrap_prose(line, width) : shorten(line, width) + "\n";
     start = nl + 1;
   }
   return fitted;

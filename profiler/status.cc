@@ -556,34 +556,6 @@ std::string ago(double now, const std::optional<double>& t) {
 // For people: "never run" rather than the token.
 std::string state_text(JobState s) { return s == JobState::never_run ? "never run" : to_string(s); }
 
-// Prose under the table: wrapped at blanks to `width`, continuation lines
-// indented, so a long path or reason is read whole rather than cut.
-std::string wrapped(const std::string& s, size_t width) {
-  constexpr std::string_view kIndent = "    ";
-  if (width <= kIndent.size() + 8) return s + "\n";
-  std::string out, line;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    size_t end = s.find(' ', pos);
-    if (end == std::string::npos) end = s.size();
-    std::string word = s.substr(pos, end - pos);
-    pos = end + 1;
-    if (!line.empty() && line.size() + 1 + word.size() > width) {
-      out += line + "\n";
-      line = std::string(kIndent);
-    } else if (!line.empty() && line != kIndent) {
-      line += ' ';
-    }
-    line += word;
-    // A word longer than a line (a long path) is cut into line-sized pieces.
-    while (line.size() > width) {
-      out += line.substr(0, width) + "\n";
-      line = std::string(kIndent) + line.substr(width);
-    }
-  }
-  return out + line + "\n";
-}
-
 std::string shorten(const std::string& s, size_t width) {
   if (s.size() <= width) return s;
   if (width <= 1) return s.substr(0, width);
@@ -694,15 +666,15 @@ std::string format_text(const Report& report, size_t width) {
   for (const auto& js : report.jobs)
     if (alerts(js.state)) ++alerting;
   for (const auto& js : report.jobs)
-    if (alerts(js.state) || js.state == JobState::late) out += wrapped(fmt::format("  {} ({}): {}", js.job, state_text(js.state), js.reason), width);
+    if (alerts(js.state) || js.state == JobState::late) out += prof::wrap_prose(fmt::format("  {} ({}): {}", js.job, state_text(js.state), js.reason), width);
   for (const auto& u : report.unwatched)
-    out += wrapped(fmt::format("not watched: {} {}: {}", u.where, u.job, u.reason), width);
+    out += prof::wrap_prose(fmt::format("not watched: {} {}: {}", u.where, u.job, u.reason), width);
   for (const auto& r : report.rejected) {
     std::string where = r.line ? r.file + ":" + std::to_string(r.line) : r.file;
-    out += wrapped(fmt::format("rejected: {}: {}", where, r.reason), width);
+    out += prof::wrap_prose(fmt::format("rejected: {}: {}", where, r.reason), width);
   }
-  for (const auto& n : report.notes) out += wrapped("note: " + n, width);
-  out += wrapped(fmt::format("{} job(s), {} failing or missed; MISSED and LATE: ticks in the last {}, local time "
+  for (const auto& n : report.notes) out += prof::wrap_prose("note: " + n, width);
+  out += prof::wrap_prose(fmt::format("{} job(s), {} failing or missed; MISSED and LATE: ticks in the last {}, local time "
                              "({}) as cron starts them",
                              report.jobs.size(), alerting, window, report.timezone),
                  width);
