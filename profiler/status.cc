@@ -652,7 +652,7 @@ std::string format_text(const Report& report, size_t width) {
     for (size_t x : w) total += x;
     for (size_t col : {size_t{6}, size_t{2}, size_t{0}}) {
       size_t floor = std::max(kMinCell, header[col].size());
-      if (total <= width || w[col] <= floor) continue;
+      if (width == 0 || total <= width || w[col] <= floor) continue;  // 0: --wide
       size_t cut = std::min(total - width, w[col] - floor);
       w[col] -= cut;
       total -= cut;

@@ -6,7 +6,6 @@
 // an error: every job is then never run, or missed when its ticks came due.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,22 +19,6 @@
 #include "profiler/text_escape.h"
 
 namespace cronrun::prof {
-
-namespace {
-
-// DESIGN §6: $COLUMNS, else the terminal's width, else 80.
-size_t terminal_width() {
-  if (const char* c = std::getenv("COLUMNS"); c && *c) {
-    char* end = nullptr;
-    long v = std::strtol(c, &end, 10);
-    if (*end == '\0' && v > 0) return static_cast<size_t>(v);
-  }
-  winsize ws{};
-  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
-  return 80;
-}
-
-}  // namespace
 
 Command add_status(CLI::App& parent, const Global& g) {
   struct Opts {
@@ -85,7 +68,7 @@ Command add_status(CLI::App& parent, const Global& g) {
             auto report = status::compute_status(store ? &*store : nullptr, *crontabs, o);
             if (!report) return query_failed(*store, report.error());
             std::string text =
-                g.json ? json_text(status::to_json(*report), 2) + "\n" : status::format_text(*report, terminal_width());
+                g.json ? json_text(status::to_json(*report), 2) + "\n" : status::format_text(*report, output_width(g));
             if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
               print_error("writing the status to standard output failed");
               return kExitFailure;

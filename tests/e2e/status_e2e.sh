@@ -108,6 +108,10 @@ tr -s " \n" " " < "$tmp/status.txt" | grep -q "rejected: [^ ]*/nouser: cron igno
   && ok "the text output says the file is ignored" || bad "no rejected line for nouser"
 widest=$(awk '{ if (length($0) > w) w = length($0) } END { print w }' "$tmp/status.txt")
 [ "$widest" -le 80 ] && ok "table fits 80 columns" || bad "status output is $widest columns wide"
+# --wide: the table unfitted, whatever $COLUMNS says (cronprof's global flag).
+COLUMNS=30 "$CRONPROF" --history "$H" --wide status --crontab "$tmp/cron.d" --grace 90s > "$tmp/wide.txt" 2>/dev/null || true
+head -n 1 "$tmp/wide.txt" | grep -q 'CRONTAB$' && grep -q 'forgotten ' "$tmp/wide.txt" && grep -q '\* \* \* \* \*' "$tmp/wide.txt" \
+  && ok "--wide prints whole cells" || bad "--wide still fitted the table: $(head -n 2 "$tmp/wide.txt")"
 
 # Only healthy jobs: exit 0.
 rc=0
