@@ -256,7 +256,8 @@ TEST_F(Ping, LockSkipIsLoggedToTheCheckWithoutAStart) {
   std::string url = serve("ok");
   pid_t holder = start({kCronrun, "--no-history", "--cgroup", "off", "--lock", lock(), "--", "/bin/sleep", "10"},
                        (dir_ / "holder.out").string());
-  for (int i = 0; i < 500 && read_text(lock()).empty(); ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 500 && read_text(lock()) != std::to_string(holder) + "\n"; ++i)
+    std::this_thread::sleep_for(10ms);
   auto r = run(cmd({"--ping", url}, {"/bin/true"}));
   kill(holder, SIGTERM);
   wait_exit(holder);
@@ -271,7 +272,9 @@ TEST_F(Ping, LockSkipIsLoggedToTheCheckWithoutAStart) {
   fs::remove(requests_file());
   holder = start({kCronrun, "--no-history", "--cgroup", "off", "--lock", lock(), "--", "/bin/sleep", "10"},
                  (dir_ / "holder.out").string());
-  for (int i = 0; i < 500 && read_text(lock()).empty(); ++i) std::this_thread::sleep_for(10ms);
+  // The first holder's pid may still be in the file: wait for this holder's.
+  for (int i = 0; i < 500 && read_text(lock()) != std::to_string(holder) + "\n"; ++i)
+    std::this_thread::sleep_for(10ms);
   r = run(cmd({"--ping", url, "--on-locked", "fail"}, {"/bin/true"}));
   kill(holder, SIGTERM);
   wait_exit(holder);
