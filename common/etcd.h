@@ -1,0 +1,142 @@
+// A small etcd v3 client over the JSON gateway (etcd 3.4: POST /v3/<service>/<method>,
+// keys and values base64 in the JSON), with libcurl loaded through common/libcurl.h
+// and nlohmann/json. Fleet mode (DESIGN.md section 10) needs only these calls: lease
+// grant / keepalive / revoke / time-to-live, range, put, delete range, and one
+// transaction (compare + success/failure ops), which is what the lock-and-tick
+// claim is.
+//
+// Endpoints: several (`http://127.0.0.1:2379`, ...); a request goes to the endpoint
+// that answered last, and on a transport failure (connect refused, timeout, a
+// gateway 5xx such as "etcdserver: leader changed" / "no leader") to the next one,
+// until each has been tried once within the call's deadline. An error the server
+// gives for the request itself (a compare on a bad key, a lease not found) is not
+// retried elsewhere: it is returned, kind `EtcdError::rejected`.
+//
+// Not thread-safe: one Client per thread or process. Every call is bounded by the
+// client's request timeout (and never waits longer than the caller's deadline).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+
+namespace cronrun::etcd {
+
+struct Options {
+  std::vector<std::string> endpoints;  // http(s)://host:port, no path
+  // One HTTP request's bound (connect + answer); a call tries each endpoint once.
+  std::chrono::milliseconds request_timeout{2000};
+  std::chrono::milliseconds connect_timeout{500};
+};
+
+// The errno-free failure of a call: `unavailable` (no endpoint answered: cluster
+// away, partitioned, no leader) vs `rejected` (the server answered with an error for
+// this request). Carried in Error's message; the kind is here.
+enum class Failure { unavailable, rejected };
+
+struct CallError {
+  Failure failure = Failure::unavailable;
+  Error error;  // one line: what was asked, of which endpoint(s), and what happened
+};
+template <class T>
+using CallResult = std::expected<T, CallError>;
+
+struct KeyValue {
+  std::string key;
+  std::string value;
+  int64_t create_revision = 0;
+  int64_t mod_revision = 0;
+  int64_t version = 0;
+  int64_t lease = 0;
+};
+
+struct Header {
+  int64_t revision = 0;  // the store's revision after this request
+  uint64_t member_id = 0;
+  uint64_t raft_term = 0;
+};
+
+struct Lease {
+  int64_t id = 0;
+  int64_t ttl_s = 0;  // as granted / as remaining (keepalive, time_to_live); <= 0: gone
+  Header header;
+};
+
+// One compare of a transaction: `target` of `key` against a value.
+struct Compare {
+  enum class Target { create_revision, mod_revision, version, value, lease };
+  enum class Op { equal, greater, less, not_equal };
+  std::string key;
+  Target target = Target::create_revision;
+  Op op = Op::equal;
+  int64_t number = 0;   // for the revision / version / lease targets
+  std::string value;    // for Target::value
+};
+
+// One operation of a transaction.
+struct Op {
+  enum class Kind { range, put, delete_range };
+  Kind kind = Kind::range;
+  std::string key;
+  std::string range_end;  // empty: just `key`; "\0" semantics as etcd: see prefix_end()
+  std::string value;      // put
+  int64_t lease = 0;      // put
+  int64_t limit = 0;      // range; 0 = no limit
+};
+
+struct RangeResult {
+  Header header;
+  std::vector<KeyValue> kvs;
+  int64_t count = 0;
+};
+
+struct TxnResult {
+  Header header;
+  bool succeeded = false;
+  // One entry per op of the branch that ran: kvs for a range, prev-less put and
+  // delete report nothing but the number deleted.
+  struct OpResult {
+    std::vector<KeyValue> kvs;  // range
+    int64_t deleted = 0;        // delete_range
+  };
+  std::vector<OpResult> responses;
+};
+
+// The key just past every key with prefix `p` (etcd's range_end for a prefix).
+std::string prefix_end(std::string_view p);
+
+class Client {
+ public:
+  // Loads libcurl (an error names it when missing) and checks the endpoint syntax;
+  // does not contact the cluster.
+  static Result<Client> open(Options opts);
+  Client(Client&&) noexcept;
+  Client& operator=(Client&&) noexcept;
+  ~Client();
+
+  CallResult<Lease> lease_grant(int64_t ttl_s);
+  // One keepalive round trip; ttl_s <= 0 in the answer: the lease is gone.
+  CallResult<Lease> lease_keepalive(int64_t id);
+  CallResult<Lease> lease_time_to_live(int64_t id);
+  CallResult<void> lease_revoke(int64_t id);
+
+  CallResult<RangeResult> range(const std::string& key, const std::string& range_end = {}, int64_t limit = 0);
+  CallResult<Header> put(const std::string& key, const std::string& value, int64_t lease = 0);
+  CallResult<int64_t> delete_range(const std::string& key, const std::string& range_end = {});
+  CallResult<TxnResult> txn(const std::vector<Compare>& compare, const std::vector<Op>& success,
+                            const std::vector<Op>& failure);
+
+  // The endpoint the last successful call used.
+  const std::string& current_endpoint() const;
+
+ private:
+  struct Impl;
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cronrun::etcd
