@@ -88,8 +88,9 @@ alive() {
   [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
-member_healthy() { # member_healthy N: its /health says true (it has a leader)
-  curl -fsS --max-time 1 "$(client_url "$1")/health" 2>/dev/null | grep -q '"health":"true"'
+member_healthy() { # member_healthy N: it serves a linearizable read (it has a leader)
+  "$etcdctl_bin" --endpoints="$(client_url "$1")" --dial-timeout=500ms --command-timeout=1s \
+    endpoint health >/dev/null 2>&1
 }
 
 launch_member() {
