@@ -623,5 +623,26 @@ TEST_F(EtcdFailover, LeaderKilledMidSequence) {
   EXPECT_NE(new_leader, leader);
 }
 
+// Two of three members down: the survivor has no quorum, answers nothing (a
+// linearizable read waits for a leader), and the client reports `unavailable`,
+// bounded by the request timeout per endpoint, naming all three.
+TEST_F(EtcdFailover, QuorumLostIsUnavailableAndBounded) {
+  Client c = open({}, 800ms);
+  ASSERT_CALL(c.put(prefix_ + "k", "v"));
+  kill_member(1);
+  kill_member(2);
+  auto t0 = Steady::now();
+  auto r = c.range(prefix_ + "k");
+  auto took = Steady::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().failure, Failure::unavailable);
+  EXPECT_LT(took, 3 * 800ms + 3s);
+  const std::string msg = r.error().error.message();
+  for (const auto& e : endpoints_) EXPECT_NE(msg.find(e), std::string::npos) << msg;
+  auto l = c.lease_grant(5);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().failure, Failure::unavailable);
+}
+
 }  // namespace
 }  // namespace cronrun::etcd
