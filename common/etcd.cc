@@ -349,7 +349,7 @@ Result<Client> Client::open(Options opts) {
   a.easy_setopt(c, CURLOPT_WRITEFUNCTION, &append_answer);
   a.easy_setopt(c, CURLOPT_WRITEDATA, &impl->answer);
   // "Expect:" off: libcurl would wait for a 100-continue before sending a body
-  // over 1 KiB (a transaction), which the gateway never sends.
+  // past a size a transaction can reach, which the gateway never sends.
   for (const char* h : {"Content-Type: application/json", "Expect:"}) {
     curl_slist* l = a.slist_append(impl->headers, h);
     if (!l) return fail("etcd client: curl_slist_append failed");

@@ -16,9 +16,9 @@
 # machine can run the tier at once; `start` records the ports in STATE_DIR and
 # the other commands read them from there.
 #
-# etcd runs with a 100 ms heartbeat and a 1 s election timeout (loopback: a
-# killed leader is replaced within about 1-2 s) and pre-vote, so a member that
-# comes back does not depose a healthy leader. PostgreSQL runs as the `postgres`
+# etcd runs with heartbeat and election timeouts shortened for loopback (a killed
+# leader is replaced quickly, so failover tests stay short) and pre-vote, so a
+# member that comes back does not depose a healthy leader. PostgreSQL runs as the `postgres`
 # user when we are root (it refuses root), else as ourselves; trust auth on
 # 127.0.0.1 for the role `cronrun`, which owns the database `cronrun`.
 #

@@ -525,7 +525,7 @@ TEST_F(EtcdTest, CallsShareOneKeptAliveConnection) {
   Client c = open({proxy.endpoint()});
   auto l = c.lease_grant(30);
   ASSERT_CALL(l);
-  const std::string big(4096, 'x');  // over libcurl's 1 KiB "Expect: 100-continue" threshold
+  const std::string big(4096, 'x');  // past libcurl's "Expect: 100-continue" threshold
   for (int i = 0; i < 5; ++i) {
     ASSERT_CALL(c.put(prefix_ + "k" + std::to_string(i), big, l->id));
     ASSERT_CALL(c.range(prefix_, prefix_end(prefix_)));
