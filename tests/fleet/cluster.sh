@@ -222,6 +222,9 @@ synchronous_commit = off
 full_page_writes = off
 shared_buffers = 32MB
 max_connections = 60
+# Segments in the data directory, not /dev/shm: an immediate stop (pg-stop-immediate,
+# stop) would leave them behind there.
+dynamic_shared_memory_type = mmap
 CONF
   pg_start "$dir" || { stop; exit 1; }
   "$pg_bin/psql" -q -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres \
