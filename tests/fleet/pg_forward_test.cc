@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -377,6 +378,43 @@ TEST_F(PgForward, TheDetachedForwarderKeepsNoneOfTheRunnersFiles) {
 
   ::close(fwd_fd);  // now it forwards and exits
   for (int i = 0; i < 200 && rows().empty(); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(rows().size(), 1u);
+}
+
+// Runs `cmd`, returns its exit status and what it printed (stdout + stderr).
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = ::pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
+}
+
+TEST_F(PgForward, CronrunFlushForwardsOnAFleetHostAndSaysWhenTheDatabaseIsAway) {
+  Host h(dir_, "box1");
+  h.append(journal::RecordType::finish, record(job_ + "-1", "ok", 1, 11, "box1"));
+  auto write_config = [&](const std::string& uri) {
+    std::ofstream f(dir_ / "fleet.json");
+    json eps = etcd_endpoints();
+    f << json{{"etcd", eps}, {"prefix", prefix_}, {"history", uri}, {"host", "box1"}}.dump();
+  };
+  const std::string cmd = env("CRONRUN_BIN") + " --flush --history " + h.history() + " --fleet-config " +
+                          (dir_ / "fleet.json").string();
+  // The database away: exit 125, one line naming it, the record still waiting.
+  write_config("postgresql://cronrun:secret@127.0.0.1:1/cronrun?connect_timeout=2");
+  auto [rc, out] = run(cmd);
+  EXPECT_EQ(rc, 125) << out;
+  EXPECT_NE(out.find("cronrun: --flush: "), std::string::npos) << out;
+  EXPECT_NE(out.find("postgresql://cronrun:***@127.0.0.1:1/cronrun"), std::string::npos) << out;
+  EXPECT_EQ(out.find("secret"), std::string::npos) << out;
+  EXPECT_TRUE(rows().empty());
+
+  write_config(env("CRONRUN_FLEET_PG"));
+  std::tie(rc, out) = run(cmd);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("forwarded 1 fleet record(s)"), std::string::npos) << out;
   EXPECT_EQ(rows().size(), 1u);
 }
 
