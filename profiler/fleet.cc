@@ -6,13 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <functional>
 #include <map>
 #include <set>
 
 #include "common/units.h"
 #include "profiler/cli_support.h"
 #include "profiler/text_escape.h"
+#include "runner/fleet_config.h"
 
 namespace cronrun::prof::fleet {
 
@@ -238,56 +238,19 @@ std::string render(const FleetView& v, size_t width) {
 
 void parse_groups(const std::string& config_json, FleetView& v) {
   v.groups.clear();
-  json j = json::parse(config_json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    v.groups_error = v.prefix + "/config is not a JSON object";
+  // cronrun's own reader (runner/fleet_config.h): the groups a run obeys are the
+  // groups shown.
+  auto groups = ::cronrun::fleet::Groups::parse(config_json, "etcd " + v.prefix + "/config");
+  if (!groups) {
+    v.groups_error = groups.error().message();
     return;
   }
-  auto it = j.find("groups");
-  if (it == j.end()) return;
-  if (!it->is_object()) {
-    v.groups_error = v.prefix + "/config: \"groups\" is not an object";
-    return;
-  }
-  std::map<std::string, std::vector<std::string>> members;
-  for (const auto& [name, m] : it->items()) {
-    std::vector<std::string>& list = members[name];
-    if (m.is_string()) {
-      list.push_back(m.get<std::string>());
-    } else if (m.is_array()) {
-      for (const auto& e : m) {
-        if (e.is_string()) list.push_back(e.get<std::string>());
-      }
-    }
-  }
-  for (const auto& [name, m] : it->items()) {
-    Group g;
-    g.name = name;
-    g.members = members[name];
-    if (!m.is_string() && !m.is_array()) g.error = "neither a host name nor a list";
-    for (const auto& e : m.is_array() ? m : json::array())
-      if (!e.is_string()) g.error = "a member that is not a string";
-    // Depth-first expansion; a group met again on its own path is a cycle.
-    std::set<std::string> hosts;
-    std::vector<std::string> path;
-    std::function<void(const std::string&)> expand = [&](const std::string& group) {
-      if (std::find(path.begin(), path.end(), group) != path.end()) {
-        std::string cycle;
-        for (const auto& p : path) cycle += p + " -> ";
-        if (!g.error) g.error = "cycle " + cycle + group;
-        return;
-      }
-      path.push_back(group);
-      for (const std::string& member : members[group]) {
-        if (members.count(member))
-          expand(member);
-        else
-          hosts.insert(member);
-      }
-      path.pop_back();
-    };
-    expand(name);
-    g.hosts.assign(hosts.begin(), hosts.end());
+  for (const auto& [name, members] : groups->members()) {
+    Group g{.name = name, .members = members};
+    if (auto hosts = groups->hosts(name))
+      g.hosts = std::move(*hosts);
+    else
+      g.error = hosts.error().message();
     v.groups.push_back(std::move(g));
   }
 }

@@ -122,9 +122,9 @@ struct Source {
 // history_error), never fatal: the rest is still shown.
 FleetView gather(const Source& source, double now_s, double quiet_after_s);
 
-// `switchman` groups of a `<prefix>/config` value: {"groups": {"g": "box1" |
-// ["box1", "g2"]}} with nesting expanded. A value that is not that shape gives
-// groups_error; a cycle or a bad member is that group's error.
+// The switchman groups of a `<prefix>/config` value ({"groups": {"g": "box1" |
+// ["box1", "g2"]}}, runner/fleet_config.h's reader) with nesting expanded. A value
+// that is not that shape gives groups_error; a cycle is that group's error.
 void parse_groups(const std::string& config_json, FleetView& v);
 
 }  // namespace cronrun::prof::fleet

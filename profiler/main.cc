@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   std::vector<Command> commands = {add_runs(app, g),    add_show(app, g),   add_summary(app, g),
                                    add_suggest(app, g), add_plan(app, g),   add_report(app, g),
                                    add_export(app, g),  add_ps(app, g),     add_gc(app, g),
-                                   add_status(app, g)};
+                                   add_status(app, g),  add_fleet(app, g)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
