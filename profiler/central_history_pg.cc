@@ -11,9 +11,12 @@ std::expected<void, CentralError> copy_central_history(
   auto db = pg::PgHistory::open(uri);
   if (!db) return std::unexpected(CentralError{fault_of_connect_error(db.error()), db.error()});
   if (auto current = db->require_current(); !current) {
-    CentralFault f = current.error().kind() == ErrorKind::newer     ? CentralFault::newer_schema
-                     : current.error().kind() == ErrorKind::corrupt ? CentralFault::not_a_history
-                                                                    : CentralFault::unreachable;
+    // No schema yet (not_found) or an older one (corrupt): nothing this build can
+    // read there yet; newer: refused rather than misread.
+    ErrorKind k = current.error().kind();
+    CentralFault f = k == ErrorKind::newer                                   ? CentralFault::newer_schema
+                     : k == ErrorKind::not_found || k == ErrorKind::corrupt ? CentralFault::not_a_history
+                                                                              : CentralFault::unreachable;
     return std::unexpected(CentralError{f, current.error()});
   }
   std::optional<Error> write_error;
