@@ -106,6 +106,17 @@ std::string render_db(const RunRecord& r) {
   return s;
 }
 
+std::string render_fleet(const FleetRecord& f) {
+  std::string s = "group " + (f.group ? t(*f.group) : std::string("-"));
+  s += ", host " + (f.host.empty() ? std::string("-") : t(f.host));
+  s += ", tick " + (f.tick.empty() ? std::string("-") : t(f.tick));
+  s += f.fence ? fmt::format(", fence {}", *f.fence) : std::string(", no fence (no fleet lock taken)");
+  if (f.lease_ttl_s) s += fmt::format(", lease {}s", *f.lease_ttl_s);
+  if (f.holder) s += fmt::format("; held by host {} (revision {})", t(f.holder->host), f.holder->revision);
+  if (f.note) s += " — " + t(*f.note);
+  return s;
+}
+
 std::string render_seccomp(const RunRecord& r) {
   if (!r.seccomp) return "off";
   const SeccompRecord& sc = *r.seccomp;
@@ -208,6 +219,7 @@ std::string render_profile(const RunRecord& r) {
   lock += fmt::format(", waited {}", units::format_duration_s(r.lock.waited_s));
   if (r.lock.holder_pid) lock += fmt::format(", held by pid {}", *r.lock.holder_pid);
   row(out, "lock", lock);
+  if (r.fleet) row(out, "fleet", render_fleet(*r.fleet));
   row(out, "seccomp", render_seccomp(r));
   row(out, "log", r.log.path ? fmt::format("{} ({})", t(*r.log.path), units::format_size(r.log.bytes)) : "not kept");
   return out;
@@ -229,7 +241,7 @@ Command add_show(CLI::App& parent, const Global& g) {
             }
             if (!*found) {
               print_error("no run with id '" + *target + "' and no job named '" + *target + "' in " +
-                          g.history_path);
+                          g.history_label);
               return kExitNotFound;
             }
             if (g.json)

@@ -49,6 +49,8 @@ done
 grep -qx oom <<<"$(complete_words cronprof runs --status '')" || no "runs --status values"
 grep -qx prometheus <<<"$(complete_words cronprof export --format '')" || no "export --format values"
 [ -z "$(complete_words cronprof gc --keep '')" ] || no "gc --keep offered something for a duration"
+grep -qx postgresql:// <<<"$(complete_words cronprof --history post)" || no "--history does not offer postgresql://"
+grep -qx status <<<"$(complete_words cronprof fleet '')" || no "fleet status is not offered"
 
 [ $fail = 0 ] && echo "ok: cronprof's subcommands and options are all completed"
 exit $fail
