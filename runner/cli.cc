@@ -179,9 +179,29 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
   app.formatter(std::make_shared<UsageFormatter>());
   app.get_formatter()->column_width(34);
 
+  // Options end at `--` or at the first argument that is not an option; the
+  // table's grammar finds that boundary and CLI11 gets the options alone.
+  // (CLI11's prefix_command() ended them at the first *unknown* option too, so a
+  // typo like --memroy became the COMMAND, and was locked, recorded and run.)
+  std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  auto split = jo::split_command_line(args);
+  if (!split) return std::unexpected(split.error());
+  if (auto r = jo::check_values(*split); !r) return std::unexpected(r.error());
+
+  // CLI11 gets the rows of the options this line gives (every row for --help,
+  // which lists them all): adding an option compares its names with those of
+  // every option added before, so the whole table cost each run about a third
+  // of the runner's own instructions (bench/README.md). The table's grammar has
+  // already read the line, so an option it did not find cannot be on it.
+  auto on_line = [&](const jo::Option& o) {
+    return std::ranges::any_of(split->given, [&](const jo::Given& g) { return g.option == &o; });
+  };
+  const bool all_rows = on_line(jo::get(jo::Id::help));
+
   // What CLI11 hands back, in the order it runs its callbacks (the table's).
   std::vector<std::pair<const jo::Option*, std::string>> settings;
   for (const jo::Option& o : jo::all()) {
+    if (!all_rows && o.id != jo::Id::help && o.id != jo::Id::version && !on_line(o)) continue;
     std::string names = o.short_name ? fmt::format("-{},{}", o.short_name, o.flag()) : o.flag();
     CLI::Option* cli = nullptr;
     if (o.id == jo::Id::help) {
@@ -222,16 +242,9 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
     cli->group(std::string(o.group));
     if (!o.value_name.empty()) cli->type_name(std::string(o.value_name));
   }
-  app.get_option(jo::get(jo::Id::lock).flag())->excludes(app.get_option(jo::get(jo::Id::no_lock).flag()));
+  if (all_rows || (on_line(jo::get(jo::Id::lock)) && on_line(jo::get(jo::Id::no_lock))))
+    app.get_option(jo::get(jo::Id::lock).flag())->excludes(app.get_option(jo::get(jo::Id::no_lock).flag()));
 
-  // Options end at `--` or at the first argument that is not an option; the
-  // table's grammar finds that boundary and CLI11 gets the options alone.
-  // (CLI11's prefix_command() ended them at the first *unknown* option too, so a
-  // typo like --memroy became the COMMAND, and was locked, recorded and run.)
-  std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
-  auto split = jo::split_command_line(args);
-  if (!split) return std::unexpected(split.error());
-  if (auto r = jo::check_values(*split); !r) return std::unexpected(r.error());
   std::vector<std::string> option_words = split->option_words;
   option_words.insert(option_words.begin(), argc > 0 ? argv[0] : "cronrun");
   std::vector<char*> option_argv;

@@ -25,8 +25,11 @@ std::string format_report(const RunRecord& r) {
   std::string out = fmt::format("cronrun report: job {} run {}\n  status {} ({}), wall {}\n", r.job, r.run_id,
                                 to_string(r.status), exit_text(r), secs_or_na(r.wall_s));
   if (r.status == RunStatus::skipped) return out + fmt::format("  skipped: {}\n", r.skip_reason.value_or("?"));
-  double cpu = u.cpu_user_s.value_or(0) + u.cpu_system_s.value_or(0);
-  std::string util = r.wall_s && *r.wall_s > 0 ? fmt::format(" ({:.0f}% of one CPU)", 100.0 * cpu / *r.wall_s) : "";
+  // A share of one CPU needs both halves of the CPU time: with one of them
+  // unmeasured, a sum would print as a real (and low) figure.
+  std::string util;
+  if (u.cpu_user_s && u.cpu_system_s && r.wall_s && *r.wall_s > 0)
+    util = fmt::format(" ({:.0f}% of one CPU)", 100.0 * (*u.cpu_user_s + *u.cpu_system_s) / *r.wall_s);
   out += fmt::format("  cpu {} user + {} system{}\n", secs_or_na(u.cpu_user_s), secs_or_na(u.cpu_system_s), util);
   std::string limit;
   if (r.limits.memory_max_bytes && u.memory_peak_bytes)
@@ -44,11 +47,20 @@ std::string format_report(const RunRecord& r) {
                      secs_or_na(u.cpu_throttled_s), u.cpu_nr_throttled ? std::to_string(*u.cpu_nr_throttled) : "n/a",
                      secs_or_na(u.pressure_some_s.cpu), secs_or_na(u.pressure_some_s.memory),
                      secs_or_na(u.pressure_some_s.io));
+  if (!u.not_measured.empty()) {
+    std::string names;
+    for (const auto& n : u.not_measured) names += (names.empty() ? "" : ", ") + n;
+    out += fmt::format("  not measured (no cgroup of that controller was made for this run): {}\n", names);
+  }
   if (auto q = r.counters.find("db.queries"); q != r.counters.end()) {
+    // The query count can arrive without the time spent waiting (a driver that
+    // counts but does not time): that time is unknown, not zero.
     auto t = r.counters.find("db.time_s");
-    double db_s = t != r.counters.end() ? t->second : 0;
-    out += fmt::format("  db {:.0f} queries, {} waiting{}\n", q->second, units::format_duration_s(db_s),
-                       r.wall_s && *r.wall_s > 0 ? fmt::format(" ({:.0f}% of wall)", 100.0 * db_s / *r.wall_s) : "");
+    std::optional<double> db_s;
+    if (t != r.counters.end()) db_s = t->second;
+    out += fmt::format("  db {:.0f} queries, {} waiting{}\n", q->second, secs_or_na(db_s),
+                       db_s && r.wall_s && *r.wall_s > 0 ? fmt::format(" ({:.0f}% of wall)", 100.0 * *db_s / *r.wall_s)
+                                                         : "");
   }
   std::string counters;
   for (const auto& [k, v] : r.counters)

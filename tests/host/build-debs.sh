@@ -12,8 +12,9 @@
 # upgrade exercises (maintainer scripts, conffiles, files replaced, state kept)
 # is the same, and a second Release build would cost the tier minutes on two
 # cores. check.sh needs its OUTDIR outside the repository: the build happens in
-# ${CRONRUN_HOST_CACHE:-~/.cache/cronrun-host}/deb (a fixed path, so ccache hits
-# across runs) and the results are copied to OUTDIR. CRONRUN_HOST_DEB=PATH.deb
+# ${CRONRUN_HOST_CACHE:-~/.cache/cronrun-host}/deb (through ccache when it is
+# installed, hitting across runs and cache directories: see below) and the
+# results are copied to OUTDIR. CRONRUN_HOST_DEB=PATH.deb
 # takes a package check.sh built before instead (development; not in CI).
 set -eu
 say() { echo "build-debs: $*" >&2; }
@@ -38,6 +39,28 @@ if [ -n "${CRONRUN_HOST_DEB:-}" ]; then
 else
   build=$cache/deb
   rm -rf "$build"
+  # The package as debian/rules builds it, without debug information: -g0 after
+  # dpkg-buildflags' -g, and no -dbgsym package. The code compiled is the same
+  # (-g does not change it) and the tier installs no -dbgsym, but the compiler
+  # spends about a quarter less CPU (39.5 -> 29.0 s on run.cc, cli.cc and
+  # run_record.cc) and dh_dwz/dh_strip have no debug sections to rewrite.
+  # A caller's DEB_BUILD_OPTIONS / DEB_*FLAGS_APPEND win.
+  export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-"parallel=$(nproc) noautodbgsym"}
+  export DEB_CFLAGS_APPEND=${DEB_CFLAGS_APPEND:--g0} DEB_CXXFLAGS_APPEND=${DEB_CXXFLAGS_APPEND:--g0}
+  # check.sh compiles through ccache when it is installed, but debhelper (compat
+  # 13) points HOME into the source copy and clears XDG_CACHE_HOME, so ccache's
+  # default directory was a fresh one inside the build, removed with it: the
+  # package was compiled from nothing every time. Name the caller's cache
+  # directory, and make paths relative to the source copy so that a build under
+  # another CRONRUN_HOST_CACHE hits the same entries.
+  if command -v ccache >/dev/null 2>&1 && [ -z "${CCACHE_DISABLE:-}" ]; then
+    ccache_dir=${CCACHE_DIR:-$(ccache -k cache_dir 2>/dev/null || true)}
+    if [ -n "$ccache_dir" ]; then
+      export CCACHE_DIR="$ccache_dir" CCACHE_BASEDIR="$build/src"
+    else
+      say "ccache does not name its cache directory (ccache -k cache_dir); the package is compiled without a cache"
+    fi
+  fi
   new=$("$repo/tests/package/check.sh" "$build" --no-lintian | tail -n 1)
   [ -r "$new" ] || { say "check.sh printed no .deb"; exit 1; }
   say "built $(basename "$new") in $(($(date +%s) - start))s"

@@ -7,6 +7,8 @@ cronrun_unit_test(counters_test SOURCES counters_test.cc LIBS cronrun_runner)
 cronrun_unit_test(lock_test SOURCES lock_test.cc LIBS cronrun_runner)
 cronrun_unit_test(spawn_test SOURCES spawn_test.cc LIBS cronrun_runner)
 cronrun_unit_test(finish_event_test SOURCES finish_event_test.cc LIBS cronrun_runner)
+cronrun_unit_test(report_test SOURCES report_test.cc LIBS cronrun_runner)
+cronrun_unit_test(cli_rows_test SOURCES cli_rows_test.cc LIBS cronrun_runner)
 # The run pipeline and the supervisor on fakes (clock, spawner, cgroups, record sink),
 # and the escalation state machine on made-up times.
 cronrun_unit_test(escalation_test SOURCES escalation_test.cc LIBS cronrun_runner)
