@@ -42,7 +42,7 @@ EOF
 "$CRONRUN" -n "$long" --no-lock --cgroup off --history "$H" -q -- "$P" sleep 300 >/dev/null 2>&1 &
 live=$!
 bg_pids+=($live)
-for _ in $(seq 50); do
+for _ in $(seq 300); do
   "$CRONPROF" --history "$H" --json ps | grep -q '"run_id"' && break
   sleep 0.1
 done
