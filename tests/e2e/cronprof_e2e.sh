@@ -139,7 +139,8 @@ check "promtool check metrics" bash -c "promtool check metrics < '$tmp/cronrun.p
 "$CRONRUN" -n long --no-lock --cgroup off --history "$H" -q -- "$P" sleep 300 &
 runner=$!
 bg_pids+=($runner)
-for _ in $(seq 300); do
+deadline=$((SECONDS + 60))  # a time bound: each poll is a cronprof run, slow under load
+while [ $SECONDS -lt $deadline ]; do
   [ "$(prof --json ps | json 'len(d["runs"])')" -ge 1 ] && break
   sleep 0.1
 done
@@ -161,7 +162,8 @@ if [ "$(id -u)" -eq 0 ]; then
   "$CRONRUN" -n livecg --no-lock --cgroup auto --pids 1000 --history "$CG" -q -- "$P" mem 32 300000 &
   cg_runner=$!
   bg_pids+=($cg_runner)
-  for _ in $(seq 300); do
+  deadline=$((SECONDS + 60))  # a time bound: each poll is a cronprof run, slow under load
+  while [ $SECONDS -lt $deadline ]; do
     "$CRONPROF" --history "$CG" --json ps >"$tmp/ps.json" 2>/dev/null &&
       [ "$(json 'str(bool(d["runs"]) and (d["runs"][0]["cgroup"] is None or (d["runs"][0]["memory_peak_bytes"] or 0) >= (32 << 20)))' <"$tmp/ps.json")" = True ] &&
       break
