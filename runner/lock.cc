@@ -4,12 +4,14 @@
 #include "runner/lock.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
 #include <fmt/format.h>
+#include <optional>
 #include <thread>
 
 #include "common/safe_file.h"
@@ -56,6 +58,25 @@ Result<UniqueFd> open_lock_file(const CheckedDir& dir, const std::string& name, 
   }
 }
 
+// The pid in the lock file, if it names a running process. The holder writes its
+// pid just after it takes the lock, so a contender that looks in between reads
+// the previous holder's, who is gone: re-read for a moment (the write follows at
+// once unless the holder is descheduled), then leave it unknown rather than name
+// a dead process as the holder.
+std::optional<pid_t> read_holder(int fd) {
+  constexpr int kRereads = 20;
+  constexpr auto kPause = std::chrono::milliseconds(5);
+  for (int i = 0;; ++i) {
+    char buf[kMaxPidFileBytes] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    pid_t pid = 0;
+    if (n <= 0 || std::from_chars(buf, buf + n, pid).ec != std::errc() || pid <= 0) return std::nullopt;
+    if (::kill(pid, 0) == 0 || errno == EPERM) return pid;
+    if (i == kRereads) return std::nullopt;
+    std::this_thread::sleep_for(kPause);
+  }
+}
+
 }  // namespace
 
 bool looks_like_pid_file(std::string_view content) {
@@ -84,10 +105,7 @@ Result<std::variant<PidFileLock, PidFileLock::Busy>> PidFileLock::acquire(const 
     if (now >= deadline) {
       Busy busy;
       busy.waited_s = std::chrono::duration<double>(now - start).count();
-      char buf[32] = {};
-      ssize_t n = ::pread(fd->get(), buf, sizeof buf - 1, 0);
-      pid_t pid = 0;
-      if (n > 0 && std::from_chars(buf, buf + n, pid).ec == std::errc() && pid > 0) busy.holder_pid = pid;
+      busy.holder_pid = read_holder(fd->get());
       return busy;
     }
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(50),

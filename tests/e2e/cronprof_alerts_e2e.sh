@@ -47,6 +47,17 @@ run() {  # run NAME [cronrun options] -- ARGS; never fails the script
   local name=$1; shift
   "$CRONRUN" -n "$name" --no-lock --cgroup off --history "$H" -q "$@" >/dev/null 2>&1 || true
 }
+# Until the lock file $1 names pid $2: cronrun writes its pid there once it holds
+# the lock, and an earlier holder's pid stays after it ends, so "not empty" is no
+# sign. Polls with a generous bound (a loaded machine is slow to start a run).
+wait_lock_holder() {
+  local _
+  for _ in $(seq 1200); do [ "$(cat "$1" 2>/dev/null)" = "$2" ] && return 0; sleep 0.05; done
+  echo "lock $1 was never held by $2 (it says: $(cat "$1" 2>/dev/null))" >&2
+  return 1
+}
+# A job (sh -c) that ends once the file $1 exists; exit 1 if it never does in 60 s.
+hold_until='i=0; while [ ! -e "$0" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; [ -e "$0" ]'
 export_prom() { "$CRONPROF" --history "$H" export --format prometheus --crontab "$tmp/cron.d" --output "$1"; }
 export TZ=UTC
 mkdir "$tmp/cron.d"
@@ -58,19 +69,22 @@ run backup -- "$P" exit 0
 run flaky -- "$P" exit 0
 run flaky -- "$P" exit 3
 run never -- "$P" exit 1
-# backup's newest run: skipped, its lock held by a run still going.
-"$CRONRUN" -n backup --lock "$tmp/backup.pid" --cgroup off --history "$H" -q -- "$P" sleep 3 &
+# backup's newest run: skipped, its lock held by a run still going (until the
+# test releases it, however long the skip takes to run).
+"$CRONRUN" -n backup --lock "$tmp/backup.pid" --cgroup off --history "$H" -q -- sh -c "$hold_until" "$tmp/release1" &
 bg_pids+=($!)
-for _ in $(seq 50); do [ -s "$tmp/backup.pid" ] && break; sleep 0.1; done
+wait_lock_holder "$tmp/backup.pid" "${bg_pids[-1]}" || bad "the first backup run never held its lock"
 "$CRONRUN" -n backup --lock "$tmp/backup.pid" --on-locked skip --cgroup off --history "$H" -q -- "$P" exit 0 || true
-wait "${bg_pids[-1]}" || true
+touch "$tmp/release1"
+wait "${bg_pids[-1]}" || bad "the first backup run did not end ok"
 # Now the newest row of backup is the long run (ok); one more skip on top of it.
-"$CRONRUN" -n backup --lock "$tmp/backup.pid" --cgroup off --history "$H" -q -- "$P" sleep 2 &
+# The first holder's pid is still in the lock file: wait for this holder's.
+"$CRONRUN" -n backup --lock "$tmp/backup.pid" --cgroup off --history "$H" -q -- sh -c "$hold_until" "$tmp/release2" &
 bg_pids+=($!)
-for _ in $(seq 50); do [ -s "$tmp/backup.pid" ] && break; sleep 0.1; done
-sleep 0.5
+wait_lock_holder "$tmp/backup.pid" "${bg_pids[-1]}" || bad "the second backup run never held its lock"
 "$CRONRUN" -n backup --lock "$tmp/backup.pid" --on-locked skip --cgroup off --history "$H" -q -- "$P" exit 0 || true
-wait "${bg_pids[-1]}" || true
+touch "$tmp/release2"
+wait "${bg_pids[-1]}" || bad "the second backup run did not end ok"
 newest=$("$CRONPROF" --history "$H" --json runs --job backup --limit 1 |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["status"])')
 check "backup's newest run is a skip (got $newest)" test "$newest" = skipped

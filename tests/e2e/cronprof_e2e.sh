@@ -41,6 +41,18 @@ expect_rc() {  # expect_rc CODE description command...
   fi
 }
 
+# Until the lock file $1 names pid $2: cronrun writes its pid there once it holds
+# the lock, and an earlier holder's pid stays after it ends, so "not empty" is no
+# sign. Polls with a generous bound (a loaded machine is slow to start a run).
+wait_lock_holder() {
+  local _
+  for _ in $(seq 1200); do [ "$(cat "$1" 2>/dev/null)" = "$2" ] && return 0; sleep 0.05; done
+  echo "lock $1 was never held by $2 (it says: $(cat "$1" 2>/dev/null))" >&2
+  return 1
+}
+# A job (sh -c) that ends once the file $1 exists; exit 1 if it never does in 60 s.
+hold_until='i=0; while [ ! -e "$0" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; [ -e "$0" ]'
+
 # ---- a history from real runs ----
 for i in 1 2 3 4 5 6; do run steady --timeout 60s -- "$P" mem 16 50; done
 run steady -- "$P" counter rows_exported 1200
@@ -49,11 +61,12 @@ run flaky -- "$P" exit 0
 run slow --timeout 1s --kill-after 1s -- "$P" sleep 30
 run dbjob --count-db-queries -- "$P" exit 0
 # A skipped run: the lock is held by a running job.
-"$CRONRUN" -n locked --lock "$tmp/locked.pid" --cgroup off --history "$H" -q -- "$P" sleep 3 &
+"$CRONRUN" -n locked --lock "$tmp/locked.pid" --cgroup off --history "$H" -q -- sh -c "$hold_until" "$tmp/release" &
 bg_pids+=($!)
-sleep 1
+wait_lock_holder "$tmp/locked.pid" "${bg_pids[-1]}" || bad "the locked run never held its lock"
 "$CRONRUN" -n locked --lock "$tmp/locked.pid" --on-locked skip --cgroup off --history "$H" -q -- "$P" exit 0 || true
-wait "${bg_pids[-1]}" || true
+touch "$tmp/release"
+wait "${bg_pids[-1]}" || bad "the run holding the lock did not end ok"
 
 # ---- runs ----
 n=$(prof --json runs --limit 0 | json 'len(d["runs"])')
@@ -122,10 +135,12 @@ check "export prometheus: never-succeeded job exports 0" grep -q '^cronrun_last_
 check "promtool check metrics" bash -c "promtool check metrics < '$tmp/cronrun.prom'"
 
 # ---- ps and lost ----
-"$CRONRUN" -n long --no-lock --cgroup off --history "$H" -q -- "$P" sleep 4 &
+# The job outlasts every check below (the runner is SIGKILLed, its job dies with it).
+"$CRONRUN" -n long --no-lock --cgroup off --history "$H" -q -- "$P" sleep 300 &
 runner=$!
 bg_pids+=($runner)
-for _ in $(seq 50); do
+deadline=$((SECONDS + 60))  # a time bound: each poll is a cronprof run, slow under load
+while [ $SECONDS -lt $deadline ]; do
   [ "$(prof --json ps | json 'len(d["runs"])')" -ge 1 ] && break
   sleep 0.1
 done
@@ -142,11 +157,18 @@ if [ "$(id -u)" -eq 0 ]; then
   CG=$tmp/cg.db  # its own history: the counts below stay as they are
   # --pids: a run makes a pids cgroup (v1/hybrid) or enables pids (v2) only for a
   # pids limit; without one its task count is not measured (null), not 0.
-  "$CRONRUN" -n livecg --no-lock --cgroup auto --pids 1000 --history "$CG" -q -- "$P" mem 32 3000 &
+  # The job holds its 32 MiB until the test is done looking (SIGTERM below);
+  # ps is read once the run shows up with its memory in place, not after a guess.
+  "$CRONRUN" -n livecg --no-lock --cgroup auto --pids 1000 --history "$CG" -q -- "$P" mem 32 300000 &
   cg_runner=$!
   bg_pids+=($cg_runner)
-  sleep 1.5
-  "$CRONPROF" --history "$CG" --json ps >"$tmp/ps.json"
+  deadline=$((SECONDS + 60))  # a time bound: each poll is a cronprof run, slow under load
+  while [ $SECONDS -lt $deadline ]; do
+    "$CRONPROF" --history "$CG" --json ps >"$tmp/ps.json" 2>/dev/null &&
+      [ "$(json 'str(bool(d["runs"]) and (d["runs"][0]["cgroup"] is None or (d["runs"][0]["memory_peak_bytes"] or 0) >= (32 << 20)))' <"$tmp/ps.json")" = True ] &&
+      break
+    sleep 0.1
+  done
   if [ "$(json 'str(bool(d["runs"]) and d["runs"][0]["cgroup"] is not None)' <"$tmp/ps.json")" = True ]; then
     check "ps: live memory from the cgroup (>= 32 MiB)" test "$(json 'd["runs"][0]["memory_current_bytes"] or 0' <"$tmp/ps.json")" -ge $((32 << 20))
     check "ps: live peak memory (>= 32 MiB)" test "$(json 'd["runs"][0]["memory_peak_bytes"] or 0' <"$tmp/ps.json")" -ge $((32 << 20))
@@ -154,6 +176,7 @@ if [ "$(id -u)" -eq 0 ]; then
   else
     echo "skip - cronrun placed no cgroup on this host; live figures not checked"
   fi
+  kill -TERM "$cg_runner"
   wait "$cg_runner" || true
 fi
 

@@ -42,7 +42,8 @@ EOF
 "$CRONRUN" -n "$long" --no-lock --cgroup off --history "$H" -q -- "$P" sleep 300 >/dev/null 2>&1 &
 live=$!
 bg_pids+=($live)
-for _ in $(seq 50); do
+deadline=$((SECONDS + 60))  # a time bound: each poll is a cronprof run, slow under load
+while [ $SECONDS -lt $deadline ]; do
   "$CRONPROF" --history "$H" --json ps | grep -q '"run_id"' && break
   sleep 0.1
 done

@@ -36,6 +36,16 @@ if [ -z "$browser" ]; then
   exit 0
 fi
 
+# Until the lock file $1 names pid $2: cronrun writes its pid there once it holds
+# the lock (a guessed sleep is too short on a loaded machine).
+wait_lock_holder() {
+  local _
+  for _ in $(seq 1200); do [ "$(cat "$1" 2>/dev/null)" = "$2" ] && return 0; sleep 0.05; done
+  fail "lock $1 was never held by $2 (it says: $(cat "$1" 2>/dev/null))"
+}
+# A job (sh -c) that ends once the file $1 exists; exit 1 if it never does in 60 s.
+hold_until='i=0; while [ ! -e "$0" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; [ -e "$0" ]'
+
 # run NAME [cronrun options] -- COMMAND...
 run() {
   local name=$1; shift
@@ -62,20 +72,22 @@ run slow --cgroup off --timeout 1s -- "$payload" sleep 5
 if [ $oom = 1 ]; then
   for i in 1 2; do run oomjob --cgroup-parent "$parent" --memory 64M -- "$payload" mem 128 100; done
   # The job's last run is a skip: the lock is held by another job's run.
-  "$cronrun" -n holder --history "$H" --lock "$tmp/oomjob.pid" --cgroup off -q -- "$payload" sleep 3 &
+  "$cronrun" -n holder --history "$H" --lock "$tmp/oomjob.pid" --cgroup off -q -- sh -c "$hold_until" "$tmp/release" &
   holder=$!
-  sleep 1
+  wait_lock_holder "$tmp/oomjob.pid" $holder
   run oomjob --cgroup-parent "$parent" --memory 64M -- "$payload" mem 128 100
+  touch "$tmp/release"
   wait $holder || true
   # Ended ok, but the OOM killer killed a process inside it.
   run oomkid --cgroup-parent "$parent" --memory 64M -- sh -c "$payload mem 128 100; exit 0"
 else
   # Without OOM kills the lock skip still makes a job whose last run is skipped.
   run oomjob --cgroup off -- "$payload" exit 1
-  "$cronrun" -n holder --history "$H" --lock "$tmp/oomjob.pid" --cgroup off -q -- "$payload" sleep 3 &
+  "$cronrun" -n holder --history "$H" --lock "$tmp/oomjob.pid" --cgroup off -q -- sh -c "$hold_until" "$tmp/release" &
   holder=$!
-  sleep 1
+  wait_lock_holder "$tmp/oomjob.pid" $holder
   run oomjob --cgroup off -- "$payload" exit 0
+  touch "$tmp/release"
   wait $holder || true
 fi
 

@@ -103,6 +103,37 @@ bool alive(pid_t pid) {
   return close_paren == std::string::npos || stat.size() < close_paren + 3 || stat[close_paren + 2] != 'Z';
 }
 
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+bool wait_for_lock_holder(const std::string& path, pid_t pid) {
+  const std::string want = std::to_string(pid) + "\n";
+  return wait_until([&] { return read_text(path) == want; });
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::istringstream kids(read_text((task.path() / "children").string()));
+    for (pid_t kid; kids >> kid;) out.push_back(kid);
+  }
+  return out;
+}
+
+bool catches(pid_t pid, int sig) {
+  std::istringstream status(read_text("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("SigCgt:")) return (std::stoull(line.substr(7), nullptr, 16) >> (sig - 1)) & 1;
+  return false;
+}
+
 std::vector<std::string> cgroup_mounts() {
   std::vector<std::string> out;
   std::ifstream f("/proc/self/mountinfo");
@@ -152,8 +183,8 @@ void remove_cgroup_parent(const std::string& parent) {
       std::ifstream procs(d / "cgroup.procs");
       pid_t pid;
       while (procs >> pid) kill(pid, SIGKILL);
-      for (int i = 0; i < 100 && rmdir(d.c_str()) != 0 && errno == EBUSY; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      // EBUSY until the killed processes have left it: a loaded machine takes its time.
+      wait_until([&] { return rmdir(d.c_str()) == 0 || errno != EBUSY; });
     }
   }
 }

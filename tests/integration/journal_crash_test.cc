@@ -150,9 +150,9 @@ TEST_F(JournalCrash, KilledBeforeTheStartRecordStartsNothingAndRecordsNothing) {
 
 TEST_F(JournalCrash, KilledWhileTheJobRunsReadsLostOnceAndFoldsOnce) {
   pid_t runner = spawn(cmd({"/bin/sh", "-c", "echo $$ > " + file("job.pid") + "; exec sleep 60"}));
-  for (int i = 0; i < 500 && !fs::exists(file("job.pid")); ++i) std::this_thread::sleep_for(10ms);
-  std::this_thread::sleep_for(50ms);
-  ASSERT_TRUE(fs::exists(file("job.pid")));
+  // The shell creates the file before it writes to it: wait for the whole line.
+  ASSERT_TRUE(wait_until([&] { return read_text(file("job.pid")).ends_with("\n"); }))
+      << read_text((dir_ / "spawn.log").string());
   pid_t job = std::stoi(read_text(file("job.pid")));
   stray_.push_back(job);
   ASSERT_EQ(kill(runner, SIGKILL), 0);

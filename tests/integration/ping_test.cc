@@ -47,7 +47,8 @@ class Ping : public ::testing::Test {
     std::string port_file = (dir_ / "port").string();
     server_ = start({"/usr/bin/python3", kServer, "--port-file", port_file, "--log", requests_file(), "--mode", mode},
                     (dir_ / "server.out").string());
-    for (int i = 0; i < 500 && !fs::exists(port_file); ++i) std::this_thread::sleep_for(10ms);
+    // python3's start on a loaded machine: a generous bound (the file appears whole).
+    wait_until([&] { return fs::exists(port_file); });
     EXPECT_TRUE(fs::exists(port_file)) << read_text((dir_ / "server.out").string());
     port_ = std::stoi(read_text(port_file));
     return "http://127.0.0.1:" + std::to_string(port_) + "/ping/" + kUuid;
@@ -85,6 +86,14 @@ class Ping : public ::testing::Test {
     Ran r = run(argv, 60s);
     took = std::chrono::steady_clock::now() - t0;
     return r;
+  }
+  // A job that ends once the server has received `n` start pings (attempts
+  // included): waiting for the event, not for a guess at the retries' timing.
+  std::vector<std::string> until_start_attempts(int n) const {
+    return {"/bin/sh", "-c",
+            "i=0; while [ \"$(cat \"$0\" 2>/dev/null | grep -c '/start\"')\" -lt " + std::to_string(n) +
+                " ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done",
+            requests_file()};
   }
   std::string lock() const { return (dir_ / "job.pid").string(); }
   std::string summary() const { return (dir_ / "summary.json").string(); }
@@ -217,8 +226,9 @@ TEST_F(Ping, HangingServerHoldsNeitherTheJobNorTheRunBeyondTheBound) {
 
 TEST_F(Ping, ServerErrorsAreRetriedUntilOneIsDelivered) {
   std::string url = serve("fail-first:2");
-  // The job outlasts the start ping's retries, so none of them is cancelled.
-  auto r = run(cmd({"--ping", url}, {"/bin/sh", "-c", "sleep 5"}));
+  // The job lasts until the server has the third start attempt (whose answer the
+  // start grace waits for), so none of them is cancelled, however slow the host.
+  auto r = run(cmd({"--ping", url}, until_start_attempts(3)));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   auto reqs = requests();
   ASSERT_EQ(reqs.size(), 4u);
@@ -246,7 +256,7 @@ TEST_F(Ping, NotFoundIsNotRetriedAndClosedConnectionsAre) {
   fs::remove(requests_file());
   fs::remove(dir_ / "port");
   url = serve("close");
-  r = run(cmd({"--ping", url}, {"/bin/sh", "-c", "sleep 4"}));
+  r = run(cmd({"--ping", url}, until_start_attempts(3)));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(requests().size(), 6u);  // three attempts each
   EXPECT_EQ(record()["pings"]["pings"][1]["attempts"], 3);

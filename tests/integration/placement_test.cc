@@ -43,14 +43,17 @@ bool dead(pid_t pid) {
   return close != std::string::npos && close + 2 < text.size() && text[close + 2] == 'Z';
 }
 
+// The pid in `file` once a whole line is there (the shell creates the file before
+// it writes to it); -1 if none comes within the harness's generous bound.
 pid_t read_pid(const fs::path& file) {
-  for (int i = 0; i < 300; ++i) {
-    std::ifstream in(file);
-    pid_t pid = 0;
-    if (in >> pid && pid > 0) return pid;
-    std::this_thread::sleep_for(10ms);
-  }
-  return -1;
+  pid_t pid = -1;
+  wait_until([&] {
+    std::string text = read_text(file.string());
+    if (!text.ends_with("\n")) return false;
+    pid = std::atoi(text.c_str());
+    return pid > 0;
+  });
+  return pid;
 }
 
 class Placement : public ::testing::Test {
@@ -202,7 +205,7 @@ TEST_F(Placement, SigkilledRunnersJobDiesAndItsLeftoverBlocksTheNextRun) {
   ASSERT_EQ(::kill(runner, SIGKILL), 0);
   wait_exit(runner);
 
-  for (int i = 0; i < 200 && !dead(main); ++i) std::this_thread::sleep_for(10ms);
+  wait_until([&] { return dead(main); });
   EXPECT_TRUE(dead(main)) << "the job's main process " << main << " outlived its runner";
   ASSERT_FALSE(dead(child)) << "the leftover this test is about is gone already";
 
@@ -233,8 +236,13 @@ TEST_F(Placement, SigkilledRunnersJobDiesAndItsLeftoverBlocksTheNextRun) {
 
   // Once the leftover is gone, the job runs again.
   ASSERT_EQ(::kill(child, SIGKILL), 0);
-  for (int i = 0; i < 200 && !dead(child); ++i) std::this_thread::sleep_for(10ms);
-  std::this_thread::sleep_for(50ms);
+  // Until the kernel has taken it out of the old run's cgroup in every hierarchy
+  // (what the next run looks at), not a guessed moment after it died.
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& m : cgroup_mounts())
+      if (!read_text(m + parent_ + "/crash/" + old_run + "/cgroup.procs").empty()) return false;
+    return dead(child);
+  })) << "the leftover " << child << " is still in run " << old_run;
   auto again = run(cmd({"--name", "crash"}, {"/bin/sh", "-c", "touch " + second.string()}, "fourth.json"));
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_TRUE(fs::exists(second)) << again.err;

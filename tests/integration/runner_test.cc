@@ -58,12 +58,18 @@ class Runner : public ::testing::Test {
     args.insert(args.begin(), kPayload);
     return args;
   }
+  // A job that ends (exit 0) once `path` exists; exit 1 if it never does.
+  static std::vector<std::string> until_exists(const std::string& path) {
+    return {"/bin/sh", "-c", "i=0; while [ ! -e \"$0\" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; [ -e \"$0\" ]",
+            path};
+  }
   std::string db() const { return (dir_ / "history.db").string(); }
   std::string summary() const { return (dir_ / "summary.json").string(); }
   json result() const { return read_json(summary()); }
 
   std::string tag_;
   bool expect_leftover_ = false;  // a test that kills the runner leaves its job behind
+  std::error_code ec_;
   fs::path dir_;
   std::string parent_;
 };
@@ -189,8 +195,12 @@ TEST_F(Runner, RlimitFallbackStopsAnAllocation) {
 }
 
 TEST_F(Runner, SecondInstanceIsSkippedWhileTheFirstHoldsTheLock) {
-  pid_t first = start(cmd({"--name", "locked"}, payload({"sleep", "3"})), (dir_ / "first.log").string());
-  std::this_thread::sleep_for(1000ms);
+  // The first run holds the lock until the test lets its job end (release file),
+  // not for a guessed time: on a loaded machine the later runs may take seconds.
+  std::string release = (dir_ / "release").string();
+  pid_t first = start(cmd({"--name", "locked"}, until_exists(release)), (dir_ / "first.log").string());
+  ASSERT_TRUE(wait_for_lock_holder((dir_ / "job.pid").string(), first))
+      << "the first run never took the lock: " << read_text((dir_ / "first.log").string());
   auto second_summary = (dir_ / "second.json").string();
   auto v = cmd({"--name", "locked", "--summary", second_summary}, payload({"exit", "0"}));
   auto r = run(v);
@@ -202,6 +212,7 @@ TEST_F(Runner, SecondInstanceIsSkippedWhileTheFirstHoldsTheLock) {
 
   auto fail = cmd({"--name", "locked", "--on-locked", "fail", "--summary", second_summary}, payload({"exit", "0"}));
   EXPECT_EQ(run(fail).exit_code, 75);
+  std::ofstream(release).put('\n');
   EXPECT_EQ(wait_exit(first), 0);
 
   auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
@@ -223,7 +234,12 @@ TEST_F(Runner, TheJobDoesNotInheritTheLockOrTheDatabase) {
 TEST_F(Runner, SigtermReachesTheJob) {
   std::string marker = (dir_ / "term").string();
   pid_t runner = start(cmd({"--name", "term"}, payload({"trap-term", "30", marker})), (dir_ / "r.log").string());
-  std::this_thread::sleep_for(800ms);
+  // SIGTERM once the job has its handler: sent earlier it finds no job to reach.
+  ASSERT_TRUE(wait_until([&] {
+    for (pid_t job : children_of(runner))
+      if (catches(job, SIGTERM)) return true;
+    return false;
+  })) << "the job never installed its SIGTERM handler: " << read_text((dir_ / "r.log").string());
   kill(runner, SIGTERM);
   EXPECT_EQ(wait_exit(runner), 143);
   EXPECT_EQ(read_text(marker), "TERM\n");
@@ -233,7 +249,13 @@ TEST_F(Runner, SigtermReachesTheJob) {
 TEST_F(Runner, SigkilledRunnerLeavesARunningRow) {
   expect_leftover_ = true;
   pid_t runner = start(cmd({"--name", "crash"}, payload({"sleep", "30"})), (dir_ / "r.log").string());
-  std::this_thread::sleep_for(800ms);
+  // Until the job runs (the runner's child is the payload, past its exec), so the
+  // row is written and the runner is killed mid-run, not while it starts.
+  ASSERT_TRUE(wait_until([&] {
+    for (pid_t job : children_of(runner))
+      if (fs::read_symlink("/proc/" + std::to_string(job) + "/exe", ec_) == kPayload) return true;
+    return false;
+  })) << read_text((dir_ / "r.log").string());
   auto runner_start = cronrun::process_start_ticks(runner);
   ASSERT_TRUE(runner_start) << runner_start.error().message();
   {

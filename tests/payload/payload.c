@@ -5,6 +5,7 @@
  *   mem MIB [HOLD_MS]            allocate and touch MIB MiB, hold, exit 0
  *   multi N MIB [HOLD_MS]        N processes, each holding MIB MiB at the same time
  *   spin SECONDS [N]             N processes (default 1) busy-looping for SECONDS of wall time
+ *   burn SECONDS                 busy-loop until it has had SECONDS of CPU (however busy the host)
  *   forkburst N [HOLD_MS]        try to fork N sleepers; prints "forked K", exit 0
  *   daemon SECONDS PIDFILE       double-fork + setsid a sleeper, write its pid, exit 0
  *   ignore-term SECONDS          ignore SIGTERM, sleep
@@ -102,6 +103,18 @@ int main(int argc, char **argv) {
     while (wait(&status) > 0)
       if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) rc = 1;
     return rc;
+  }
+  if (!strcmp(mode, "burn") && argc >= 3) {
+    /* spins until it has had SECONDS of CPU itself, however busy the host: a
+     * known amount of CPU to count, where spin gives a known wall time */
+    double want = atof(argv[2]);
+    struct timespec ts;
+    volatile unsigned long x = 0;
+    do {
+      for (int i = 0; i < 100000; i++) x += (unsigned long)i;
+      clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    } while ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9 < want);
+    return 0;
   }
   if (!strcmp(mode, "spin") && argc >= 3) {
     double end = now_s() + atof(argv[2]);

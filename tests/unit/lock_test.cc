@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -41,6 +42,38 @@ TEST_F(LockTest, SecondHolderIsBusyAndSeesThePid) {
   auto third = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::create);
   ASSERT_TRUE(third);
   EXPECT_TRUE(std::holds_alternative<PidFileLock>(*third));
+}
+
+// The holder writes its pid just after it takes the lock; in between, the file
+// still names the previous holder, who is gone. A contender that looks then must
+// not report that dead pid as the holder (it did: the CI race of e97f7c5 seen from
+// the runner's side, in skip records and their reason).
+TEST_F(LockTest, BusyNeverNamesAPreviousHolderThatIsGone) {
+  std::string path = (dir_ / "job.pid").string();
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  ASSERT_GT(gone, 0);
+  ASSERT_EQ(waitpid(gone, nullptr, 0), gone);
+  { std::ofstream(path) << gone << "\n"; }
+  // The new holder: has the lock, has not written its pid yet.
+  int holder = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(holder, 0);
+  ASSERT_EQ(flock(holder, LOCK_EX | LOCK_NB), 0);
+  auto r = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::must_exist);
+  ASSERT_TRUE(r) << r.error().message();
+  auto* busy = std::get_if<PidFileLock::Busy>(&*r);
+  ASSERT_NE(busy, nullptr);
+  EXPECT_FALSE(busy->holder_pid) << "reported the previous holder " << *busy->holder_pid;
+
+  // Once the holder has written its pid, that is what is seen.
+  std::string mine = std::to_string(getpid()) + "\n";
+  ASSERT_EQ(pwrite(holder, mine.data(), mine.size(), 0), static_cast<ssize_t>(mine.size()));
+  r = PidFileLock::acquire(path, 0ms, PidFileLock::Dir::must_exist);
+  ASSERT_TRUE(r) << r.error().message();
+  busy = std::get_if<PidFileLock::Busy>(&*r);
+  ASSERT_NE(busy, nullptr);
+  EXPECT_EQ(busy->holder_pid.value_or(-1), getpid());
+  close(holder);
 }
 
 TEST_F(LockTest, LockFdIsCloseOnExec) {
