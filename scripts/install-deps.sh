@@ -5,7 +5,7 @@ set -euo pipefail
 
 build=(cmake g++ gcc make pkg-config libcgroup-dev cgroup-tools libseccomp-dev libspdlog-dev
        libfmt-dev libcli11-dev nlohmann-json3-dev libgtest-dev libgmock-dev libsqlite3-dev sqlite3
-       libsystemd-dev libcurl4-openssl-dev)
+       libsystemd-dev libcurl4-openssl-dev libpq-dev)
 runtime=(time util-linux procps)
 # cgroup v2 test tier: a throwaway VM under TCG with Debian's own kernel.
 vm=(qemu-system-x86 busybox-static cpio binutils)
