@@ -12,22 +12,44 @@
 // gives for the request itself (a compare on a bad key, a lease not found) is not
 // retried elsewhere: it is returned, kind `EtcdError::rejected`.
 //
-// Not thread-safe: one Client per thread or process. Every call is bounded by the
-// client's request timeout (and never waits longer than the caller's deadline).
+// What counts as a transport failure (next endpoint): no connection, no answer
+// within the request timeout, HTTP 5xx or 429, a gRPC code of cancelled / unknown /
+// deadline exceeded / resource exhausted / aborted / internal / unavailable, an
+// answer that is not a JSON object. Anything else the server says is `rejected`,
+// as is a JSON answer this client cannot read.
+//
+// Retried calls: a request that timed out or met "leader changed" may still have
+// been applied by the cluster, and the retry on the next endpoint then sees that
+// write. For the claim transaction this means a failure branch that shows the
+// caller's own run_id in the lock / tick key: the claim is the caller's. A retried
+// lease_grant may leave an unused lease behind (it expires after its TTL); a
+// retried lease_revoke may come back `rejected` "lease not found".
+//
+// Not thread-safe: one Client per thread or process, and not shared across fork()
+// (the child would write on the parent's kept-alive connection): a forked process
+// opens its own. Every call is bounded by the client's request timeout per
+// endpoint tried (and never waits past the caller's deadline, set_deadline()).
+//
+// The gateway's LeaseKeepAlive is a stream: lease_keepalive() sends one request as
+// the whole body and reads the one answer before the stream ends.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
 
 namespace cronrun::etcd {
 
+// The string members have initializers so that designated initializers may leave
+// them out under -Wmissing-field-initializers.
 struct Options {
-  std::vector<std::string> endpoints;  // http(s)://host:port, no path
+  std::vector<std::string> endpoints{};  // http(s)://host:port, no path
   // One HTTP request's bound (connect + answer); a call tries each endpoint once.
   std::chrono::milliseconds request_timeout{2000};
   std::chrono::milliseconds connect_timeout{500};
@@ -70,20 +92,20 @@ struct Lease {
 struct Compare {
   enum class Target { create_revision, mod_revision, version, value, lease };
   enum class Op { equal, greater, less, not_equal };
-  std::string key;
+  std::string key{};
   Target target = Target::create_revision;
   Op op = Op::equal;
   int64_t number = 0;   // for the revision / version / lease targets
-  std::string value;    // for Target::value
+  std::string value{};  // for Target::value
 };
 
 // One operation of a transaction.
 struct Op {
   enum class Kind { range, put, delete_range };
   Kind kind = Kind::range;
-  std::string key;
-  std::string range_end;  // empty: just `key`; "\0" semantics as etcd: see prefix_end()
-  std::string value;      // put
+  std::string key{};
+  std::string range_end{};  // empty: just `key`; "\0" semantics as etcd: see prefix_end()
+  std::string value{};      // put
   int64_t lease = 0;      // put
   int64_t limit = 0;      // range; 0 = no limit
 };
@@ -129,6 +151,12 @@ class Client {
   CallResult<int64_t> delete_range(const std::string& key, const std::string& range_end = {});
   CallResult<TxnResult> txn(const std::vector<Compare>& compare, const std::vector<Op>& success,
                             const std::vector<Op>& failure);
+
+  // Calls after this never wait past `deadline` (each request's timeout is cut to
+  // what is left; an endpoint not reached in time is reported as not tried);
+  // nullopt: only the request timeout bounds a call. For the keepalive process,
+  // whose renewal is worthless after the lease's own end.
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> deadline);
 
   // The endpoint the last successful call used.
   const std::string& current_endpoint() const;
