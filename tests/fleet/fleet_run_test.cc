@@ -162,13 +162,14 @@ class FleetRun : public ::testing::Test {
     return text;
   }
 
-  // The keepalive of this test's runner: its comm, and the runner's command line
+  // The keepalive of this test's runner: its name, and the runner's command line
   // (it is a fork of the runner) naming this test's fleet config.
   pid_t find_keepalive() {
     for (const auto& e : fs::directory_iterator("/proc")) {
       std::string name = e.path().filename();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      if (trim(read_text(e.path() / "comm")) != "cronrun-keepalive") continue;
+      // PR_SET_NAME keeps 15 bytes: "cronrun-keepalive" reads as "cronrun-keepali".
+      if (trim(read_text(e.path() / "comm")) != std::string("cronrun-keepalive").substr(0, 15)) continue;
       std::string cmdline = read_text(e.path() / "cmdline");
       if (cmdline.find(config_) != std::string::npos) return std::stoi(name);
     }
