@@ -131,6 +131,14 @@ Skip skip_of_failed_claim(const Params& p, const etcd::TxnResult& r) {
   return Skip{Skip::Why::lock_held, lock_held_reason(p.job, h), h};
 }
 
+std::optional<int64_t> own_lock_fence(const Params& p, const etcd::TxnResult& r, int64_t lease_id) {
+  if (r.responses.empty() || r.responses[0].kvs.empty()) return std::nullopt;
+  const auto& kv = r.responses[0].kvs.front();
+  auto j = nlohmann::json::parse(kv.value, nullptr, false);
+  if (kv.lease != lease_id || !j.is_object() || !j.contains("run_id") || j["run_id"] != p.run_id) return std::nullopt;
+  return kv.create_revision;
+}
+
 // ---- the claim ----
 
 Result<Claimer> Claimer::open(const Params& p) {
@@ -163,6 +171,8 @@ Result<ClaimOutcome> Claimer::claim(const MemberCheck& is_member) {
   if (!lease) return skip_or_error(lease.error(), "granting a fleet lease");
   ClaimTxn t = claim_txn(p, lease->id);
   auto r = client_.txn(t.compare, t.success, t.failure);
+  if (r && !r->succeeded)
+    if (auto fence = own_lock_fence(p, *r, lease->id)) return ClaimOutcome{Claim{lease->id, *fence, sent}};
   if (!r || !r->succeeded) {
     // Without the lock the lease holds nothing; revoked so that it does not
     // linger. A failed revoke leaves it to expire after the TTL, holding nothing.
@@ -280,6 +290,7 @@ struct KeepaliveArgs {
   std::optional<pid_t> pgid;
   std::string control;
   bool revoked = false;
+  SteadyTime last_renewal = a.c.granted_sent;
   std::optional<SteadyTime> next_renewal = a.c.granted_sent + interval;
   for (;;) {
     int timeout_ms = -1;
@@ -311,9 +322,13 @@ struct KeepaliveArgs {
       continue;
     }
     SteadyTime sent = steady_clock::now();
+    // A renewal is worthless once the lease may have expired: no call waits past it.
+    client->set_deadline(last_renewal + a.p.lease_ttl);
     auto r = client->lease_keepalive(a.c.lease_id);
+    client->set_deadline(std::nullopt);
     if (r && r->ttl_s > 0) {
       send(a.report_fd, Message{Message::Kind::renewed, sent, {}});
+      last_renewal = sent;
       next_renewal = sent + interval;
     } else if (r) {
       send(a.report_fd, Message{Message::Kind::lost, {},

@@ -110,6 +110,10 @@ std::string not_in_group_reason(std::string_view host, std::string_view group);
 std::string unavailable_reason(std::string_view what);
 // The skip a failed claim transaction means (its failure branch's two ranges).
 Skip skip_of_failed_claim(const Params& p, const etcd::TxnResult& r);
+// A claim whose first attempt was applied but not answered (the client retried it
+// on another endpoint) fails its compares on this run's own lock: the lock names
+// this run_id and carries `lease_id`. Then the claim is this run's: its fence.
+std::optional<int64_t> own_lock_fence(const Params& p, const etcd::TxnResult& r, int64_t lease_id);
 
 // Whether this host is in the group, given `<prefix>/config`'s value (nullopt: the
 // key does not exist). An error: the config cannot be read as groups.

@@ -120,6 +120,21 @@ TEST(FleetSkip, AValueThatIsNotOursNamesAnUnknownHost) {
   EXPECT_EQ(skip_of_failed_claim(params(), r).reason, "fleet lock of report held by host unknown (revision 9)");
 }
 
+TEST(FleetSkip, AClaimRetriedAfterItsFirstAttemptWasAppliedIsThisRunsOwn) {
+  etcd::TxnResult r;
+  r.responses.resize(2);
+  auto lock = kv("/t/locks/report", lock_value(params()), 55);
+  lock.lease = 0x1234;
+  r.responses[0].kvs.push_back(lock);
+  EXPECT_EQ(own_lock_fence(params(), r, 0x1234), 55);
+  EXPECT_FALSE(own_lock_fence(params(), r, 0x9999)) << "another lease: another attempt's lock";
+  Params other = params();
+  other.run_id = "run-2";
+  EXPECT_FALSE(own_lock_fence(other, r, 0x1234)) << "another run's lock";
+  r.responses[0].kvs.clear();
+  EXPECT_FALSE(own_lock_fence(params(), r, 0x1234));
+}
+
 TEST(FleetSkip, TheOtherReasonsReadAsTheDesignSays) {
   EXPECT_EQ(not_in_group_reason("box1", "scripts"), "host box1 not in group scripts");
   EXPECT_EQ(unavailable_reason("no endpoint answered:\nrefused"), "etcd unavailable: no endpoint answered: refused");
