@@ -86,8 +86,9 @@ def main():
                     f"(+{(b[0]['start'] - a['end']) if b and a and a['end'] else float('nan'):.2f}s)",
                     f"a={a} b={b[:1]}")
             waits = [r for r in later if r["_host"] == "hostB" and r.get("job") == j and r.get("status") == "skipped"]
-            c.info(f"{j}: hostB skipped {len(waits)} times while hostA's run held the lock "
-                   f"({sorted({(r.get('skip_reason') or '')[:40] for r in waits})})")
+            held = [r for r in waits if "held by host hostA" in (r.get("skip_reason") or "")]
+            c.check(bool(held), f"{j}: hostB, now in the group, was refused while hostA's run held the lock "
+                    f"({len(held)} of {len(waits)} skips)", "; ".join(L.rec_brief(r) for r in waits[:3]))
         ov = L.overlaps(log)
         c.check(not ov, "0 overlaps in the jobs' log", str(ov[:3]))
     finally:

@@ -8,6 +8,7 @@ or a claim/lock left by a runner whose own record says so).
 Knob: CRONRUN_FLEET_TICKS (default 100 in CI; 1000 in the issue)."""
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -21,13 +22,20 @@ def main():
     killed = {}
 
     def kill_leader():
+        # Amid the tick's claims: from a thread, a few ms after the runners start.
         m = L.wait_leader()
         killed["member"] = m
-        killed["at"] = time.time()
-        L.cluster("kill-member", str(m))
-        c.info(f"kill -9 of the leader, member {m}")
+
+        def kill():
+            time.sleep(0.005)
+            killed["at"] = time.time()
+            L.cluster("kill-member", str(m))
+        killed["thread"] = threading.Thread(target=kill)
+        killed["thread"].start()
+        c.info(f"kill -9 of the leader, member {m}, during tick {n // 4}")
 
     def restart():
+        killed["thread"].join()
         L.cluster("start-member", str(killed["member"]))
         killed["restarted"] = time.time()
         c.info(f"member {killed['member']} restarted; leader now member {L.wait_leader()}")
@@ -63,6 +71,8 @@ def main():
         unavail = sum(1 for recs in by_tick.values() for r in recs if "unavailable" in (r.get("skip_reason") or ""))
         c.info(f"runner records with 'etcd unavailable': {unavail}")
     finally:
+        if killed.get("thread"):
+            killed["thread"].join()
         if killed.get("member") and not killed.get("restarted"):
             L.cluster("start-member", str(killed["member"]), check=False)
         fleet.cleanup()

@@ -30,7 +30,7 @@ import zlib
 from datetime import datetime, timedelta, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLUSTER_SH = os.path.join(HERE, "cluster.sh")
+CLUSTER_SH = os.environ.get("CRONRUN_FLEET_CLUSTER_SH") or os.path.join(HERE, "cluster.sh")
 
 
 def env(name, default=None):
@@ -246,18 +246,27 @@ def children(pid):
     return out
 
 
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
 def find_keepalive(runner_pid, timeout=5):
-    """The runner's keepalive process (comm `cronrun-keepalive`), as fleetrun forks it."""
+    """The runner's keepalive process: comm `cronrun-keepalive`, forked from the
+    runner without an exec (so the runner's command line, which holds this run's own
+    --summary path), and double-forked (so not necessarily the runner's child)."""
+    want = cmdline(runner_pid)
     t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        for pid, comm in children(runner_pid):
-            if comm == "cronrun-keepalive":
-                return pid
-        # Also look one level down, should the keepalive be double-forked.
-        for pid, _ in children(runner_pid):
-            for gpid, gcomm in children(pid):
-                if gcomm == "cronrun-keepalive":
-                    return gpid
+    while want and time.monotonic() < t_end:
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != runner_pid:
+                st = proc_stat(int(d))
+                # The kernel keeps 15 characters of a name: "cronrun-keepali".
+                if st and "cronrun-keepalive".startswith(st[0]) and len(st[0]) >= 15 and cmdline(int(d)) == want:
+                    return int(d)
         time.sleep(0.02)
     return None
 
@@ -458,8 +467,11 @@ def psql(uri, sql, check=True):
 
 def journal_frames(path):
     """[(type, payload dict)] of the journal's valid records."""
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
     out = []
     i = 32
     while i + 16 <= len(data):

@@ -80,7 +80,7 @@ def trial(c, fleet, i, tick):
     c.info(f"trial {i}: stop at +0, A's job ended +{(a_end or 0) - t_stop:.2f}s, A's record finished "
            f"+{(a_fin or 0) - t_stop:.2f}s, lock gone +{(t_gone or 0) - t_stop:.2f}s, "
            f"B started +{((b_log or {}).get('start') or 0) - t_stop:.2f}s after {len(b_recs) - 1} skips")
-    c.check(a_rec.get("status") == "killed" and "lease" in json.dumps(a_rec),
+    c.check(a_rec.get("status") == "killed" and "lease" in json.dumps(L.fleet_of(a_rec).get("note")),
             f"trial {i}: A's run is recorded killed, with the lease note", L.rec_brief(a_rec))
     c.check(a_end is not None and t_gone is not None and a_end < t_gone and a_fin is not None and a_fin < t_gone,
             f"trial {i}: A's job stopped (and its run finished) before its lease expired",
@@ -104,8 +104,8 @@ def stale_write(c, fleet, i, job, a_rec, fence_a, new_tick, b_ran):
     """A's fence used for a tick after B's: appended to A's journal as a run of A
     would be, forwarded by cronrun --flush: the database must refuse it."""
     # B's record is in PostgreSQL (its forwarder, or a flush).
-    subprocess.run(fleet.argv("hostB", job, cmd=["true"])[:1] + ["--flush", "--fleet-config", fleet.config["hostB"],
-                   "--history", fleet.history("hostB")], capture_output=True, timeout=60)
+    subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config["hostB"], "--history",
+                    fleet.history("hostB")], capture_output=True, timeout=60)
     frames = [p for t, p in L.journal_frames(fleet.journal("hostA")) if t == "F" and p.get("job") == job]
     if not c.check(bool(frames), f"trial {i}: A's finish record is in A's journal"):
         return

@@ -58,6 +58,9 @@ def trial(c, fleet, i, tick):
         else:
             time.sleep(0.1)
     log = [r for r in L.read_joblog(fleet.joblog) if r["job"] == job]
+    for r in log:  # A's job was KILLed: it logged no end; it ended when its tree was gone
+        if r["host"] == "hostA" and r["end"] is None:
+            r["end"] = t_tree
     b_log = next((r for r in log if r["host"] == "hostB"), None)
     held = [r for r in b_recs if r.get("status") == "skipped" and "hostA" in (r.get("skip_reason") or "")]
     c.check(bool(held), f"trial {i}: B was refused while A's lease lived ({len(held)} skips naming hostA)")
