@@ -5,7 +5,6 @@ endpoint in every host's fleet.json, so the runners' requests (claims and
 keepalives) go to it first and must fail over without the deadline firing: each
 job logs its natural end, each record is `ok` with exit 0 and no lease note, and
 the locks are released at the end."""
-import json
 import os
 import signal
 import sys
