@@ -30,7 +30,7 @@ import zlib
 from datetime import datetime, timedelta, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLUSTER_SH = os.environ.get("CRONRUN_FLEET_CLUSTER_SH") or os.path.join(HERE, "cluster.sh")
+CLUSTER_SH = os.environ.get("CRONRUN_FLEET_CLUSTER") or os.path.join(HERE, "cluster.sh")
 
 
 def env(name, default=None):

@@ -96,13 +96,14 @@ def trial(c, fleet, i, tick):
     ov = L.overlaps(log)
     c.check(not ov, f"trial {i}: 0 overlaps in the job's log", str(ov))
     if fleet.pg and b_ran:
-        stale_write(c, fleet, i, job, a_rec, fence_a, tick + 1, b_ran)
+        stale_write(c, fleet, i, job, fence_a, b_ran)
     return tick + 1
 
 
-def stale_write(c, fleet, i, job, a_rec, fence_a, new_tick, b_ran):
-    """A's fence used for a tick after B's: appended to A's journal as a run of A
-    would be, forwarded by cronrun --flush: the database must refuse it."""
+def stale_write(c, fleet, i, job, fence_a, b_ran):
+    """A's fence used for the tick B now holds: a record of A's, appended to A's
+    journal as a run of A would be and forwarded by cronrun --flush, must be
+    refused by the database (and B's row stay)."""
     # B's record is in PostgreSQL (its forwarder, or a flush).
     subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config["hostB"], "--history",
                     fleet.history("hostB")], capture_output=True, timeout=60)
@@ -113,14 +114,19 @@ def stale_write(c, fleet, i, job, a_rec, fence_a, new_tick, b_ran):
     stale["run_id"] = str(uuid.uuid4())
     stale["status"] = "ok"
     stale["fleet"] = dict(stale.get("fleet") or {})
-    stale["fleet"]["tick"] = L.rfc3339(new_tick)
+    # Fences are compared per tick (pg_history.h): the stale write is for the tick
+    # B holds with its newer fence.
+    stale["fleet"]["tick"] = L.fleet_of(b_ran).get("tick")
     stale["fleet"]["fence"] = fence_a
     L.journal_append(fleet.journal("hostA"), "S", stale)
     L.journal_append(fleet.journal("hostA"), "F", stale)
     r = subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config["hostA"],
                         "--history", fleet.history("hostA")], capture_output=True, text=True, timeout=60)
-    rows = L.psql(fleet.pg, f"SELECT count(*) FROM runs WHERE run_id = '{stale['run_id']}'", check=False)
-    dead = L.psql(fleet.pg, f"SELECT reason FROM dead_letters WHERE run_id = '{stale['run_id']}'", check=False)
+    rows = L.psql(fleet.pg, f"SELECT count(*) FROM cronrun.runs WHERE run_id = '{stale['run_id']}'", check=False)
+    b_row = L.psql(fleet.pg, f"SELECT fence FROM cronrun.runs WHERE run_id = '{b_ran.get('run_id')}'", check=False)
+    c.check(b_row == str(L.fleet_of(b_ran).get("fence")), f"trial {i}: B's run is in PostgreSQL with its fence",
+            f"fence column {b_row!r}")
+    dead = L.psql(fleet.pg, f"SELECT reason FROM cronrun.dead_letters WHERE run_id = '{stale['run_id']}'", check=False)
     c.check(rows == "0" and "stale" in dead,
             f"trial {i}: a write with A's stale fence {fence_a} (B has {L.fleet_of(b_ran).get('fence')}) is "
             f"refused by PostgreSQL, set aside as a dead letter",
