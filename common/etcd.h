@@ -18,8 +18,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/error.h"
@@ -129,6 +131,12 @@ class Client {
   CallResult<int64_t> delete_range(const std::string& key, const std::string& range_end = {});
   CallResult<TxnResult> txn(const std::vector<Compare>& compare, const std::vector<Op>& success,
                             const std::vector<Op>& failure);
+
+  // Calls after this never wait past `deadline` (each request's timeout is cut to
+  // what is left; an endpoint not reached in time is reported as not tried);
+  // nullopt: only the request timeout bounds a call. For the keepalive process,
+  // whose renewal is worthless after the lease's own end.
+  void set_deadline(std::optional<std::chrono::steady_clock::time_point> deadline);
 
   // The endpoint the last successful call used.
   const std::string& current_endpoint() const;

@@ -10,10 +10,7 @@
 // that hangs: it is called at least once a second while a transfer waits.
 #include "runner/ping.h"
 
-// The functions are called through pointers (Api below), not the typecheck macros.
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
-#include <dlfcn.h>
+#include "common/libcurl.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -23,78 +20,10 @@
 namespace cronrun::ping {
 namespace {
 
-// libcurl, opened when a run first pings. Linked into cronrun, it and what it
-// pulls in (TLS, HTTP/2, IDN, LDAP, SSH, ...) would be loaded and relocated by
-// every run, --ping or not; opened here, only runs that ping pay for it. The
-// function types are the header's own, so a mismatch is a build error.
-struct Api {
-  decltype(&::curl_global_init) global_init;
-  decltype(&::curl_global_cleanup) global_cleanup;
-  decltype(&::curl_easy_init) easy_init;
-  decltype(&::curl_easy_setopt) easy_setopt;
-  decltype(&::curl_easy_perform) easy_perform;
-  decltype(&::curl_easy_cleanup) easy_cleanup;
-  decltype(&::curl_easy_getinfo) easy_getinfo;
-  decltype(&::curl_easy_strerror) easy_strerror;
-  decltype(&::curl_slist_append) slist_append;
-  decltype(&::curl_slist_free_all) slist_free_all;
-  decltype(&::curl_url) url;
-  decltype(&::curl_url_cleanup) url_cleanup;
-  decltype(&::curl_url_set) url_set;
-  decltype(&::curl_url_get) url_get;
-  decltype(&::curl_url_strerror) url_strerror;
-  decltype(&::curl_free) free;
-};
-
-struct Loaded {
-  Api api{};
-  std::optional<std::string> error;
-};
-
-// Opens libcurl once (the first call is on the main thread, before any ping
-// thread); the handle stays open for the life of the process.
-const Loaded& loaded() {
-  static const Loaded l = [] {
-    Loaded out;
-    void* h = nullptr;
-    std::string why;
-    // The OpenSSL build, else the GnuTLS one (same ABI, another soname).
-    for (const char* name : {"libcurl.so.4", "libcurl-gnutls.so.4"}) {
-      if ((h = ::dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE))) break;
-      if (const char* e = ::dlerror(); e && why.empty()) why = e;
-    }
-    if (!h) {
-      out.error = fmt::format("libcurl could not be loaded ({}); install libcurl4", why);
-      return out;
-    }
-    auto sym = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(::dlsym(h, name));
-      if (!fn && !out.error) out.error = fmt::format("libcurl has no {}", name);
-    };
-    Api& a = out.api;
-    sym(a.global_init, "curl_global_init");
-    sym(a.global_cleanup, "curl_global_cleanup");
-    sym(a.easy_init, "curl_easy_init");
-    sym(a.easy_setopt, "curl_easy_setopt");
-    sym(a.easy_perform, "curl_easy_perform");
-    sym(a.easy_cleanup, "curl_easy_cleanup");
-    sym(a.easy_getinfo, "curl_easy_getinfo");
-    sym(a.easy_strerror, "curl_easy_strerror");
-    sym(a.slist_append, "curl_slist_append");
-    sym(a.slist_free_all, "curl_slist_free_all");
-    sym(a.url, "curl_url");
-    sym(a.url_cleanup, "curl_url_cleanup");
-    sym(a.url_set, "curl_url_set");
-    sym(a.url_get, "curl_url_get");
-    sym(a.url_strerror, "curl_url_strerror");
-    sym(a.free, "curl_free");
-    return out;
-  }();
-  return l;
-}
-
-// The loaded functions; callers have checked loaded().error.
-const Api& api() { return loaded().api; }
+// libcurl, opened when a run first pings (common/libcurl.h): only runs that ping
+// map it. The table is loaded by ensure_curl() on the main thread before any ping
+// thread exists; api() is called only after it succeeded.
+const libcurl::Api& api() { return **libcurl::load(); }
 
 using Steady = std::chrono::steady_clock;
 
@@ -251,7 +180,7 @@ std::string host_of(std::string_view url) {
 }
 
 Result<Target> Target::parse(std::string_view url) {
-  if (const auto& e = loaded().error) return fail(*e);
+  if (auto loaded = libcurl::load(); !loaded) return std::unexpected(loaded.error());
   UrlHandle u(api().url());
   if (!u) return fail("curl_url failed");
   std::string text(url);
@@ -343,19 +272,14 @@ Pinger::Pinger(std::string url, std::string run_id, Policy policy)
 
 Pinger::~Pinger() {
   stop_start_ping();
-  if (curl_ready_) api().global_cleanup();
 }
 
 // On the calling (main) thread, before any ping thread exists; for a run that
 // starts its job, after the spawn, so that loading libcurl does not delay it.
 bool Pinger::ensure_curl() {
   if (curl_ready_ || target_error_) return target_.has_value();
-  if (const auto& e = loaded().error) {
-    target_error_ = *e;
-    return false;
-  }
-  if (CURLcode rc = api().global_init(CURL_GLOBAL_DEFAULT); rc != CURLE_OK) {
-    target_error_ = fmt::format("libcurl: {}", api().easy_strerror(rc));
+  if (auto loaded = libcurl::load(); !loaded) {
+    target_error_ = loaded.error().message();
     return false;
   }
   curl_ready_ = true;

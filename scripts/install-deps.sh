@@ -12,8 +12,9 @@ vm=(qemu-system-x86 busybox-static cpio binutils)
 # The Debian package (debian/) and the `host` tier: a Debian 12 image with systemd and cron,
 # built from this machine's own apt sources.
 pkg=(debhelper dpkg-dev lintian fakeroot mmdebstrap logrotate bash-completion)
-# Real database servers and client libraries for the DB-query counter tier.
-db=(postgresql mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-perl libdbd-mysql-perl python3-psycopg2 python3-psycopg python3-pymysql ruby-pg php-cli php-pgsql)
+# Real database servers and client libraries for the DB-query counter tier, and etcd
+# for the fleet tier.
+db=(postgresql etcd-server etcd-client mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-perl libdbd-mysql-perl python3-psycopg2 python3-psycopg python3-pymysql ruby-pg php-cli php-pgsql)
 # promtool (prometheus) checks `cronprof export --format prometheus`.
 tools=(prometheus)
 # Headless browser for the HTML report tier.
