@@ -1,0 +1,335 @@
+// The central history against the real PostgreSQL of the fleet fixture
+// (CRONRUN_FLEET_PG, tests/fleet/cluster.sh): the schema is created and migrated,
+// a replayed batch changes nothing, a stale fence is refused into the dead
+// letters, a poisoned record is set aside while the rest of its batch is stored,
+// lost rows are completed by a late finish, and a database newer than this build
+// is refused. Tests share the database with the other fleet tests: each uses job
+// names of its own; the schema-version test uses a database of its own.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/pg_history.h"
+#include "common/run_record.h"
+
+using namespace cronrun;
+using namespace cronrun::pg;
+using nlohmann::json;
+
+namespace {
+
+std::string pg_uri() {
+  const char* u = std::getenv("CRONRUN_FLEET_PG");
+  return u ? u : "";
+}
+
+// `uri` with its database replaced by `db` (postgresql://user@host:port/db?...).
+std::string with_database(const std::string& uri, const std::string& db) {
+  size_t scheme = uri.find("://");
+  size_t slash = uri.find('/', scheme + 3);
+  size_t q = uri.find('?', slash);
+  return uri.substr(0, slash + 1) + db + (q == std::string::npos ? "" : uri.substr(q));
+}
+
+class PgHistoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(pg_uri().empty()) << "CRONRUN_FLEET_PG is not set: run under the fleet fixture";
+    auto h = PgHistory::open(pg_uri());
+    ASSERT_TRUE(h) << h.error().message();
+    auto m = h->migrate();
+    ASSERT_TRUE(m) << m.error().message();
+    db_.emplace(std::move(*h));
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    job_ = std::string("pgh-") + info->name() + "-" + std::to_string(getpid());
+  }
+
+  // A run record of job_ (or `job`) with a fleet object.
+  json record(const std::string& run_id, const std::string& status, std::optional<int64_t> fence,
+              const std::string& tick = "2026-12-06T12:00:00Z", const std::string& host = "box1") {
+    json r = to_json(RunRecord{});
+    r["run_id"] = run_id;
+    r["job"] = job_;
+    r["host"] = host;
+    r["started_at"] = "2026-12-06T12:00:00.250Z";
+    r["status"] = status;
+    if (status != "running") {
+      r["finished_at"] = "2026-12-06T12:00:01.250Z";
+      r["wall_s"] = 1.0;
+      r["exit_code"] = status == "ok" ? 0 : 1;
+    }
+    r["fleet"] = {{"group", "g"}, {"host", host}, {"tick", tick}, {"lease_ttl_s", 15}, {"holder", nullptr},
+                  {"note", nullptr}};
+    r["fleet"]["fence"] = fence ? json(*fence) : json(nullptr);
+    return r;
+  }
+  static BatchRecord start(const json& r) { return {BatchRecord::Kind::start, r.dump()}; }
+  static BatchRecord finish(const json& r) { return {BatchRecord::Kind::finish, r.dump()}; }
+
+  std::vector<RunRecord> rows() {
+    std::vector<RunRecord> out;
+    RunFilter f;
+    f.job = job_;
+    auto r = db_->each_run(f, [&](const RunRecord& rec) { out.push_back(rec); });
+    EXPECT_TRUE(r) << (r ? "" : r.error().message());
+    return out;
+  }
+  std::vector<DeadLetter> my_dead_letters() {
+    std::vector<DeadLetter> out;
+    auto all = db_->dead_letters();
+    EXPECT_TRUE(all) << (all ? "" : all.error().message());
+    if (all)
+      for (auto& d : *all)
+        if (d.payload.find(job_) != std::string::npos) out.push_back(d);
+    return out;
+  }
+  static std::vector<RecordOutcome::Kind> kinds(const std::vector<RecordOutcome>& o) {
+    std::vector<RecordOutcome::Kind> k;
+    for (const auto& x : o) k.push_back(x.kind);
+    return k;
+  }
+
+  std::optional<PgHistory> db_;
+  std::string job_;
+};
+
+using K = RecordOutcome::Kind;
+
+TEST_F(PgHistoryTest, MigrateIsRepeatableAndReadersAcceptTheCurrentSchema) {
+  ASSERT_TRUE(db_->migrate());
+  auto v = db_->schema_version();
+  ASSERT_TRUE(v);
+  EXPECT_EQ(*v, kSchemaVersion);
+  EXPECT_TRUE(db_->require_current());
+}
+
+TEST_F(PgHistoryTest, AReplayedBatchChangesNothing) {
+  json s = record(job_ + "-r1", "running", 10);
+  json f = record(job_ + "-r1", "ok", 10);
+  json skipped = record(job_ + "-r2", "skipped", std::nullopt, "2026-12-06T12:01:00Z", "box2");
+  std::vector<BatchRecord> batch = {start(s), finish(f), finish(skipped)};
+  auto first = db_->put_batch("box1", batch);
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(kinds(*first), (std::vector<K>{K::stored, K::stored, K::stored}));
+  auto before = rows();
+  ASSERT_EQ(before.size(), 2u);
+
+  for (int replay = 0; replay < 2; ++replay) {
+    auto again = db_->put_batch("box1", batch);
+    ASSERT_TRUE(again) << again.error().message();
+    EXPECT_EQ(kinds(*again), (std::vector<K>{K::unchanged, K::unchanged, K::unchanged}));
+  }
+  // The start alone, read after its finish (a rotated journal read twice): the
+  // finished row does not go back to running.
+  auto late_start = db_->put_batch("box1", {start(s)});
+  ASSERT_TRUE(late_start);
+  EXPECT_EQ(kinds(*late_start), std::vector<K>{K::unchanged});
+
+  auto after = rows();
+  ASSERT_EQ(after.size(), 2u);
+  for (const auto& r : after) {
+    if (r.run_id == job_ + "-r1") {
+      EXPECT_EQ(r.status, RunStatus::ok);
+      EXPECT_EQ(r.host, "box1");
+    } else {
+      EXPECT_EQ(r.status, RunStatus::skipped);
+      EXPECT_EQ(r.host, "box2");
+    }
+  }
+  EXPECT_TRUE(my_dead_letters().empty());
+}
+
+TEST_F(PgHistoryTest, AStaleFenceIsRefusedAndKeptAsADeadLetter) {
+  const std::string tick = "2026-12-06T12:05:00Z";
+  auto a = db_->put_batch("box1", {start(record(job_ + "-a", "running", 20, tick, "box1"))});
+  ASSERT_TRUE(a) << a.error().message();
+  EXPECT_EQ(kinds(*a), std::vector<K>{K::stored});
+
+  // Another holder of the same tick with an older lock: refused, set aside.
+  json stale = record(job_ + "-b", "ok", 19, tick, "box2");
+  auto b = db_->put_batch("box2", {start(stale), finish(stale)});
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ(kinds(*b), (std::vector<K>{K::refused, K::refused}));
+  EXPECT_NE((*b)[0].detail.find("stale fence"), std::string::npos) << (*b)[0].detail;
+  auto dead = my_dead_letters();
+  ASSERT_EQ(dead.size(), 2u);
+  for (const auto& d : dead) {
+    EXPECT_EQ(d.host, "box2");
+    EXPECT_EQ(d.run_id, job_ + "-b");
+    EXPECT_EQ(d.reason.rfind("stale fence", 0), 0u) << d.reason;
+  }
+  // Replaying the refused records does not set them aside twice.
+  ASSERT_TRUE(db_->put_batch("box2", {start(stale), finish(stale)}));
+  EXPECT_EQ(my_dead_letters().size(), 2u);
+
+  auto kept = rows();
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].run_id, job_ + "-a");
+  EXPECT_EQ(kept[0].status, RunStatus::running);
+
+  // The same tick claimed by a newer lock: the newer row wins, the older goes to
+  // the dead letters, whichever arrived first.
+  auto c = db_->put_batch("box3", {finish(record(job_ + "-c", "ok", 25, tick, "box3"))});
+  ASSERT_TRUE(c);
+  EXPECT_EQ(kinds(*c), std::vector<K>{K::stored});
+  auto now = rows();
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].run_id, job_ + "-c");
+  EXPECT_EQ(my_dead_letters().size(), 3u);
+
+  auto fences = db_->job_fences();
+  ASSERT_TRUE(fences);
+  bool found = false;
+  for (const auto& f : *fences)
+    if (f.job == job_) {
+      found = true;
+      EXPECT_EQ(f.fence, 25);
+      EXPECT_EQ(f.host, "box3");
+      EXPECT_EQ(f.tick, tick);
+    }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(PgHistoryTest, OutOfOrderHostsAreNotStale) {
+  // Host 2 ran tick 2 with fence 30 and forwarded first; host 1's run of tick 1
+  // with fence 28 arrives later: a legitimate earlier run, stored.
+  auto two = db_->put_batch("box2", {finish(record(job_ + "-t2", "ok", 30, "2026-12-06T12:02:00Z", "box2"))});
+  ASSERT_TRUE(two);
+  auto one = db_->put_batch("box1", {finish(record(job_ + "-t1", "ok", 28, "2026-12-06T12:01:00Z", "box1"))});
+  ASSERT_TRUE(one);
+  EXPECT_EQ(kinds(*one), std::vector<K>{K::stored});
+  EXPECT_EQ(rows().size(), 2u);
+  EXPECT_TRUE(my_dead_letters().empty());
+}
+
+TEST_F(PgHistoryTest, APoisonedRecordBecomesADeadLetterAndTheRestIsStored) {
+  json good1 = record(job_ + "-g1", "ok", 40, "2026-12-06T12:10:00Z");
+  json bad_time = record(job_ + "-p1", "ok", 41, "2026-12-06T12:11:00Z");
+  bad_time["started_at"] = "not a time";
+  json bad_status = record(job_ + "-p2", "ok", 42, "2026-12-06T12:12:00Z");
+  bad_status["status"] = "exploded";
+  json nul = record(job_ + "-p3", "ok", 43, "2026-12-06T12:13:00Z");
+  nul["command"] = {std::string("a\0b", 3)};  // \u0000: not storable in jsonb
+  json good2 = record(job_ + "-g2", "failed", 44, "2026-12-06T12:14:00Z");
+  std::vector<BatchRecord> batch = {finish(good1), finish(bad_time), finish(bad_status), finish(nul),
+                                    {BatchRecord::Kind::finish, "{\"run_id\": \"" + job_ + "-p4\", "},
+                                    finish(good2)};
+  auto out = db_->put_batch("box1", batch);
+  ASSERT_TRUE(out) << out.error().message();
+  EXPECT_EQ(kinds(*out), (std::vector<K>{K::stored, K::dead, K::dead, K::dead, K::dead, K::stored}));
+  for (size_t i = 1; i <= 4; ++i) EXPECT_FALSE((*out)[i].detail.empty());
+
+  auto stored = rows();
+  ASSERT_EQ(stored.size(), 2u);
+  EXPECT_EQ(my_dead_letters().size(), 4u);
+  // Replayed: still two rows and four dead letters.
+  auto again = db_->put_batch("box1", batch);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(kinds(*again), (std::vector<K>{K::unchanged, K::dead, K::dead, K::dead, K::dead, K::unchanged}));
+  EXPECT_EQ(rows().size(), 2u);
+  EXPECT_EQ(my_dead_letters().size(), 4u);
+  auto count = db_->dead_letter_count();
+  ASSERT_TRUE(count);
+  EXPECT_GE(*count, 4u);
+}
+
+TEST_F(PgHistoryTest, ALostRowIsCompletedByALateFinish) {
+  json s = record(job_ + "-l", "running", 50, "2026-12-06T12:20:00Z");
+  ASSERT_TRUE(db_->put_batch("box1", {start(s)}));
+  auto running = db_->running_rows();
+  ASSERT_TRUE(running);
+  bool seen = false;
+  for (const auto& r : *running)
+    if (r.run_id == job_ + "-l") {
+      seen = true;
+      EXPECT_EQ(r.fence, 50);
+      EXPECT_EQ(r.job, job_);
+      EXPECT_EQ(r.tick, "2026-12-06T12:20:00Z");
+    }
+  EXPECT_TRUE(seen);
+
+  auto wrong = db_->mark_lost(job_ + "-l", 49, "lock gone");
+  ASSERT_TRUE(wrong);
+  EXPECT_FALSE(*wrong);
+  auto lost = db_->mark_lost(job_ + "-l", 50, "fleet lock of job gone");
+  ASSERT_TRUE(lost);
+  EXPECT_TRUE(*lost);
+  auto r = rows();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, RunStatus::lost);
+  // A replayed start leaves it lost; the finish completes it.
+  auto st = db_->put_batch("box1", {start(s)});
+  ASSERT_TRUE(st);
+  EXPECT_EQ(kinds(*st), std::vector<K>{K::unchanged});
+  auto fin = db_->put_batch("box1", {finish(record(job_ + "-l", "ok", 50, "2026-12-06T12:20:00Z"))});
+  ASSERT_TRUE(fin);
+  EXPECT_EQ(kinds(*fin), std::vector<K>{K::stored});
+  r = rows();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, RunStatus::ok);
+}
+
+TEST_F(PgHistoryTest, FiltersSelectJobHostStatusAndWindow) {
+  ASSERT_TRUE(db_->put_batch("box1", {finish(record(job_ + "-1", "ok", 60, "2026-12-06T12:30:00Z", "box1")),
+                                      finish(record(job_ + "-2", "failed", 61, "2026-12-06T12:31:00Z", "box2"))}));
+  RunFilter f;
+  f.job = job_;
+  f.host = "box2";
+  std::vector<std::string> ids;
+  ASSERT_TRUE(db_->each_run(f, [&](const RunRecord& r) { ids.push_back(r.run_id); }));
+  EXPECT_EQ(ids, std::vector<std::string>{job_ + "-2"});
+  f.host.reset();
+  f.status = RunStatus::ok;
+  ids.clear();
+  ASSERT_TRUE(db_->each_run(f, [&](const RunRecord& r) { ids.push_back(r.run_id); }));
+  EXPECT_EQ(ids, std::vector<std::string>{job_ + "-1"});
+  f.status.reset();
+  f.since_unix_s = *parse_rfc3339("2026-12-06T12:00:01Z");
+  ids.clear();
+  ASSERT_TRUE(db_->each_run(f, [&](const RunRecord& r) { ids.push_back(r.run_id); }));
+  EXPECT_TRUE(ids.empty());
+}
+
+TEST_F(PgHistoryTest, ADatabaseNewerThanThisBuildIsRefused) {
+  const std::string name = "cronrun_pgnewer_" + std::to_string(getpid());
+  // A database of its own: the shared one's version is every other test's.
+  ASSERT_EQ(std::system(("psql -q -X '" + pg_uri() + "' -c 'CREATE DATABASE " + name + "' >/dev/null").c_str()), 0);
+  const std::string uri = with_database(pg_uri(), name);
+  {
+    auto h = PgHistory::open(uri);
+    ASSERT_TRUE(h) << h.error().message();
+    auto missing = h->require_current();
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().kind(), ErrorKind::not_found);
+    ASSERT_TRUE(h->migrate());
+    ASSERT_EQ(std::system(("psql -q -X '" + uri +
+                           "' -c \"UPDATE cronrun.cronrun_meta SET value = '" + std::to_string(kSchemaVersion + 1) +
+                           "' WHERE key = 'schema_version'\" >/dev/null")
+                              .c_str()),
+              0);
+    auto m = h->migrate();
+    ASSERT_FALSE(m);
+    EXPECT_EQ(m.error().kind(), ErrorKind::newer);
+    EXPECT_NE(m.error().message().find("newer than this cronrun"), std::string::npos) << m.error().message();
+    auto r = h->require_current();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind(), ErrorKind::newer);
+  }
+  EXPECT_EQ(std::system(("psql -q -X '" + pg_uri() + "' -c 'DROP DATABASE " + name + "' >/dev/null").c_str()), 0);
+}
+
+TEST(PgUri, PasswordsAreRedacted) {
+  EXPECT_EQ(redact_uri("postgresql://u:secret@h:5432/db"), "postgresql://u:***@h:5432/db");
+  EXPECT_EQ(redact_uri("postgresql://u@h/db?password=secret&sslmode=require"),
+            "postgresql://u@h/db?password=***&sslmode=require");
+  EXPECT_EQ(redact_uri("host=h password=secret dbname=db"), "host=h password=*** dbname=db");
+  EXPECT_EQ(redact_uri("postgresql://h/db"), "postgresql://h/db");
+}
+
+}  // namespace
