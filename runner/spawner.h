@@ -6,6 +6,7 @@
 // spawner whose "job" is a script driven by a fake clock.
 #pragma once
 
+#include <poll.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "common/error.h"
@@ -53,10 +55,12 @@ class RunningJob {
   virtual pid_t pid() const = 0;
 
   // Waits until cronrun receives a signal, the main process exits, `watch_fd`
-  // (cgroup.events, -1: none) changes, `output` has work, or `timeout` passes
-  // (nullopt: no limit). Reaps whatever has exited before returning.
-  virtual Result<Wake> wait(std::optional<std::chrono::milliseconds> timeout, int watch_fd,
-                            OutputCapture* output) = 0;
+  // (cgroup.events, -1: none) changes, `output` has work, one of `extra` (the
+  // caller's own fds: fleet mode's keepalive pipe and lease timer) is ready, or
+  // `timeout` passes (nullopt: no limit). Reaps whatever has exited before
+  // returning; `extra`'s revents say what the caller's fds did.
+  virtual Result<Wake> wait(std::optional<std::chrono::milliseconds> timeout, int watch_fd, OutputCapture* output,
+                            std::span<pollfd> extra) = 0;
   // Reaps every exited descendant (the main process's status is kept).
   virtual void reap() = 0;
   virtual bool exited() const = 0;

@@ -5,8 +5,11 @@
 // recognising the main process by pid. The main process's pidfd wakes the loop
 // even if SIGCHLD was coalesced.
 //
-// Time: the loop polls with the machine's next deadline as its timeout (no
-// timerfd). After a timeout's SIGTERM the loop runs until the whole tree is gone
+// Time: the loop polls with the machine's next deadline as its timeout. Fleet
+// mode's lease deadline is on a timerfd (CLOCK_MONOTONIC, absolute), re-armed
+// whenever a renewal moves it: it does not depend on the poll timeout being
+// computed right, and the keepalive's messages that move it arrive on the same
+// poll. After a timeout's SIGTERM the loop runs until the whole tree is gone
 // or kill-after expires, not just the main process: in `sh -c 'dump | gzip'` the
 // shell dies of SIGTERM at once while gzip may still be writing its last block.
 // Waiting then is poll's only: SIGCHLD (every process of the tree is re-parented
@@ -17,6 +20,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +34,7 @@
 #include <fmt/format.h>
 
 #include "runner/escalation.h"
+#include "runner/fleet.h"
 #include "runner/log.h"
 #include "runner/sys.h"
 
@@ -51,7 +56,8 @@ class ProcessJob final : public RunningJob {
       : child_(std::move(child)), signal_fd_(std::move(signal_fd)), listener_(std::move(listener)) {}
 
   pid_t pid() const override { return child_.pid(); }
-  Result<Wake> wait(std::optional<std::chrono::milliseconds> timeout, int watch_fd, OutputCapture* output) override;
+  Result<Wake> wait(std::optional<std::chrono::milliseconds> timeout, int watch_fd, OutputCapture* output,
+                    std::span<pollfd> extra) override;
   void reap() override;
   bool exited() const override { return exited_; }
   int wait_status() const override { return status_; }
@@ -119,7 +125,8 @@ void ProcessJob::read_signals(Wake& wake) {
     if (si.ssi_signo != SIGCHLD) wake.signals.push_back(static_cast<int>(si.ssi_signo));
 }
 
-Result<Wake> ProcessJob::wait(std::optional<std::chrono::milliseconds> timeout, int watch_fd, OutputCapture* output) {
+Result<Wake> ProcessJob::wait(std::optional<std::chrono::milliseconds> timeout, int watch_fd, OutputCapture* output,
+                              std::span<pollfd> extra) {
   // The main process's pidfd stays readable once it has exited: polled only
   // while it runs. cgroup.events is read first so that its next change
   // ("populated 0") raises POLLPRI.
@@ -132,6 +139,11 @@ Result<Wake> ProcessJob::wait(std::optional<std::chrono::milliseconds> timeout, 
   const size_t listener_at = fds.size();
   const bool listener = polls_listener();
   if (listener) fds.push_back({listener_->fd(), POLLIN, 0});
+  const size_t extra_at = fds.size();
+  for (pollfd& p : extra) {
+    p.revents = 0;
+    fds.push_back(p);
+  }
   size_t first_output = fds.size();
   if (output) output->add_poll(fds);
   int ms = timeout ? static_cast<int>(std::min<int64_t>(timeout->count(), INT32_MAX)) : -1;
@@ -140,6 +152,7 @@ Result<Wake> ProcessJob::wait(std::optional<std::chrono::milliseconds> timeout, 
     if (errno == EINTR) return wake;
     return fail_sys("poll", "");
   }
+  for (size_t i = 0; i < extra.size(); ++i) extra[i].revents = fds[extra_at + i].revents;
   if (fds[0].revents & POLLIN) read_signals(wake);
   if (listener) {
     if (fds[listener_at].revents & POLLIN) serve_listener();
@@ -183,12 +196,18 @@ class Supervisor {
         where_(where),
         cfg_(cfg),
         clock_(clock),
-        machine_(escalation::Config{cfg.timeout, cfg.kill_after, cfg.keep_orphans}, start) {}
+        machine_(escalation::Config{cfg.timeout, cfg.kill_after, cfg.keep_orphans,
+                                    cfg.lease ? std::optional(cfg.lease->lease) : std::nullopt},
+                 start) {}
 
   Result<Outcome> run();
 
  private:
   escalation::Actions perform(escalation::Actions a);
+  void open_lease_timer();
+  void arm_lease_timer(const escalation::Actions& a);
+  escalation::Actions read_keepalive(escalation::Actions a);
+  escalation::Actions on_message(const fleet::Message& m);
   std::optional<std::chrono::milliseconds> wait_for(const escalation::Actions& a) const;
   void signal_main(int sig);
   void finish_leftovers();
@@ -201,7 +220,93 @@ class Supervisor {
   escalation::Machine machine_;
   FailureLog failures_;
   Outcome out_;
+  // Fleet mode: the lease's timer and the keepalive's pipe.
+  UniqueFd lease_timer_;
+  std::optional<SteadyTime> armed_;
+  bool lease_on_poll_timeout_ = false;  // no timerfd: poll's timeout carries the lease deadline
+  bool report_open_ = false;
+  fleet::MessageReader reader_;
 };
+
+void Supervisor::open_lease_timer() {
+  int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (fd < 0) {
+    failures_.add(fmt::format("timerfd_create: {}; the fleet lease deadline rides on poll's timeout", std::strerror(errno)));
+    lease_on_poll_timeout_ = true;
+    return;
+  }
+  lease_timer_.reset(fd);
+}
+
+// The timer holds the machine's lease deadline as an absolute CLOCK_MONOTONIC
+// instant (the steady clock's epoch); disarmed when there is none.
+void Supervisor::arm_lease_timer(const escalation::Actions& a) {
+  if (!lease_timer_ || a.lease_deadline == armed_) return;
+  itimerspec its{};
+  if (a.lease_deadline) {
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(a.lease_deadline->time_since_epoch()).count();
+    ns = std::max<int64_t>(ns, 1);  // zero would disarm it
+    its.it_value.tv_sec = static_cast<time_t>(ns / 1000000000);
+    its.it_value.tv_nsec = static_cast<long>(ns % 1000000000);
+  }
+  if (::timerfd_settime(lease_timer_.get(), TFD_TIMER_ABSTIME, &its, nullptr) != 0) {
+    failures_.add(fmt::format("timerfd_settime: {}; the fleet lease deadline rides on poll's timeout", std::strerror(errno)));
+    lease_timer_.reset();
+    lease_on_poll_timeout_ = true;
+    return;
+  }
+  armed_ = a.lease_deadline;
+}
+
+escalation::Actions Supervisor::on_message(const fleet::Message& m) {
+  LeaseOutcome& l = *out_.lease;
+  using Kind = fleet::Message::Kind;
+  switch (m.kind) {
+    case Kind::renewed:
+      ++l.renewals;
+      return perform(machine_.on(escalation::Event::renewal(m.sent), clock_.steady()));
+    case Kind::revoked:
+      l.revoked = m.text;
+      log::info(fmt::format("fleet: {} while job runs", m.text));
+      return perform(machine_.on(escalation::Event::revoke(), clock_.steady()));
+    case Kind::lost:
+      log::warn(fmt::format("fleet: {}: stopping the job", m.text));
+      if (!l.first_failure) l.first_failure = m.text;
+      return perform(machine_.on(escalation::Event::lost(), clock_.steady()));
+    case Kind::failed:
+      // Blips are retried by the keepalive and never stop the job by themselves:
+      // said once, counted in the record.
+      if (l.failures++ == 0) {
+        l.first_failure = m.text;
+        log::warn(fmt::format("fleet keepalive: {} (retrying; only the lease deadline stops the job)", m.text));
+      }
+      return perform(machine_.on(escalation::Event::tick(), clock_.steady()));
+  }
+  return perform(machine_.on(escalation::Event::tick(), clock_.steady()));
+}
+
+// Everything the keepalive has written so far.
+escalation::Actions Supervisor::read_keepalive(escalation::Actions a) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(cfg_.lease->report_fd, buf, sizeof buf);
+    if (n > 0) {
+      for (const auto& m : reader_.feed(std::string_view(buf, static_cast<size_t>(n)))) a = on_message(m);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return a;
+    report_open_ = false;
+    if (n == 0) {
+      out_.lease->keepalive_gone = true;
+      log::warn("fleet keepalive process exited while the job ran: the lease is no longer renewed; the job is stopped "
+                "at its deadline");
+    } else {
+      failures_.add(fmt::format("reading the fleet keepalive's pipe: {}", std::strerror(errno)));
+    }
+    return a;
+  }
+}
 
 void Supervisor::signal_main(int sig) {
   if (auto r = job_.signal_main(sig); !r)
@@ -242,6 +347,11 @@ std::optional<std::chrono::milliseconds> Supervisor::wait_for(const escalation::
     out = std::max(left, std::chrono::milliseconds(0));
   }
   if (a.watch_tree) out = out ? std::min(*out, kGraceBackstop) : kGraceBackstop;
+  if (lease_on_poll_timeout_ && a.lease_deadline) {
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(*a.lease_deadline - clock_.steady());
+    left = std::max(left, std::chrono::milliseconds(0));
+    out = out ? std::min(*out, left) : left;
+  }
   return out;
 }
 
@@ -269,11 +379,38 @@ void Supervisor::drain_output() {
 }
 
 Result<Outcome> Supervisor::run() {
+  if (cfg_.lease) {
+    out_.lease.emplace();
+    report_open_ = cfg_.lease->report_fd >= 0;
+    open_lease_timer();
+  }
   escalation::Actions a = perform(machine_.begin());
   while (!a.collect) {
-    auto wake = job_.wait(wait_for(a), a.watch_tree ? where_.events_fd() : -1, cfg_.output);
+    arm_lease_timer(a);
+    pollfd extra[2];
+    size_t n_extra = 0;
+    std::optional<size_t> report_at, timer_at;
+    if (report_open_) {
+      report_at = n_extra;
+      extra[n_extra++] = {cfg_.lease->report_fd, POLLIN, 0};
+    }
+    if (lease_timer_) {
+      timer_at = n_extra;
+      extra[n_extra++] = {lease_timer_.get(), POLLIN, 0};
+    }
+    auto wake = job_.wait(wait_for(a), a.watch_tree ? where_.events_fd() : -1, cfg_.output,
+                          std::span<pollfd>(extra, n_extra));
     if (!wake) return std::unexpected(wake.error());
+    if (timer_at && (extra[*timer_at].revents & POLLIN)) {
+      // Expired: the tick below carries the deadline out; reading re-enables it.
+      uint64_t expirations = 0;
+      if (::read(lease_timer_.get(), &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+        failures_.add(fmt::format("reading the fleet lease timer: {}", std::strerror(errno)));
+      armed_.reset();
+    }
     for (int sig : wake->signals) a = perform(machine_.on(escalation::Event::signal_received(sig), clock_.steady()));
+    // Renewals before the tick: one that came in time is not taken for a missed deadline.
+    if (report_at && (extra[*report_at].revents & (POLLIN | POLLHUP | POLLERR))) a = read_keepalive(a);
     a = perform(machine_.on(escalation::Event::tick(), clock_.steady()));
     if (wake->main_exited) a = perform(machine_.on(escalation::Event::main_exit(), clock_.steady()));
   }
@@ -287,6 +424,12 @@ Result<Outcome> Supervisor::run() {
   out_.children = job_.usage();
   out_.failures = failures_.lines();
   out_.seccomp = job_.seccomp();
+  if (out_.lease) {
+    out_.lease->stopped_by_deadline = machine_.stopped_by_lease();
+    out_.lease->lost = machine_.lease_lost();
+    out_.lease->stopped_by_revoke = machine_.stopped_by_revoke();
+    if (auto t = machine_.last_renewal()) out_.lease->last_renewal = *t;
+  }
   return out_;
 }
 

@@ -20,6 +20,7 @@
 #include "common/fd.h"
 #include "runner/clock.h"
 #include "runner/containment.h"
+#include "runner/escalation.h"
 #include "runner/output.h"
 #include "runner/spawn.h"
 #include "runner/spawner.h"
@@ -36,11 +37,32 @@ Result<UniqueFd> prepare_supervisor_signals();
 std::unique_ptr<RunningJob> watch_process(Child child, UniqueFd signal_fd,
                                           std::optional<seccomp::Listener> listener = std::nullopt);
 
+// Fleet mode: the keepalive process's messages (fleet.h) and the lease they renew.
+// The loop keeps the lease's deadline on a timerfd of its own.
+struct LeaseWatch {
+  int report_fd = -1;  // non-blocking; owned by the caller
+  escalation::Lease lease;
+};
+
 struct SuperviseConfig {
   std::optional<std::chrono::milliseconds> timeout;  // from `start` of supervise()
   std::chrono::milliseconds kill_after{std::chrono::seconds(10)};
   bool keep_orphans = false;
   OutputCapture* output = nullptr;
+  std::optional<LeaseWatch> lease = std::nullopt;
+};
+
+// What became of the lease while the job ran.
+struct LeaseOutcome {
+  bool stopped_by_deadline = false;  // TERM/KILL because no renewal came in time (or the lease was lost)
+  bool lost = false;                 // the keepalive found the lease gone
+  std::optional<std::string> revoked;  // the keepalive's reason: this host left the group
+  bool stopped_by_revoke = false;    // --on-revoke term acted on it
+  SteadyTime last_renewal{};         // send instant of the last renewal (or of the grant)
+  uint64_t renewals = 0;
+  uint64_t failures = 0;             // renewals or config reads that failed (retried)
+  std::optional<std::string> first_failure;
+  bool keepalive_gone = false;       // its pipe closed while the job ran
 };
 
 struct Outcome {
@@ -57,6 +79,7 @@ struct Outcome {
   std::vector<std::string> failures;
   // The job's syscall filter, when it had one (RunningJob::seccomp()).
   std::optional<SeccompOutcome> seccomp;
+  std::optional<LeaseOutcome> lease;  // fleet mode
 };
 
 // Supervises `job` inside `where` until it and what it left are gone. `start` is

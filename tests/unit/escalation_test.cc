@@ -188,5 +188,131 @@ TEST(Escalation, ATreeThatIsNotEmptyChangesNothingOutsideTheGrace) {
   EXPECT_EQ(m.phase(), Phase::running);
 }
 
+
+// ---- fleet mode: the lease deadline and the revoke ----
+
+// TTL 5s, margin 1s, kill-after 1s: TERM 3s and KILL 4s after the last renewal was sent.
+Config with_lease(bool term_on_revoke = false, std::optional<milliseconds> timeout = std::nullopt) {
+  Config c{timeout, milliseconds(seconds(1)), false};
+  c.lease = Lease{seconds(5), milliseconds(1000), t0, term_on_revoke};
+  return c;
+}
+
+TEST(EscalationLease, TheLeaseDeadlineCountsFromTheGrantAndIsNotThePollDeadline) {
+  Machine m(with_lease(), t0);
+  Actions a = m.begin();
+  EXPECT_EQ(a.lease_deadline, t0 + seconds(3));
+  EXPECT_FALSE(a.deadline) << "the lease rides on its own timer, not on poll's timeout";
+}
+
+TEST(EscalationLease, NoRenewalTermsAtTermAtAndKillsAtKillAtBeforeTheLeaseCouldExpire) {
+  Machine m(with_lease(), t0);
+  Actions a = m.on(Event::tick(), t0 + seconds(3) - milliseconds(1));
+  EXPECT_FALSE(a.terminate);
+  a = m.on(Event::tick(), t0 + seconds(3));
+  EXPECT_TRUE(a.terminate);
+  EXPECT_EQ(m.phase(), Phase::terminating);
+  EXPECT_TRUE(m.stopped_by_lease());
+  EXPECT_FALSE(m.timed_out());
+  EXPECT_EQ(a.lease_deadline, t0 + seconds(4));
+  a = m.on(Event::tick(), t0 + seconds(4));
+  EXPECT_TRUE(a.kill);
+  EXPECT_TRUE(m.escalated_to_kill());
+  EXPECT_FALSE(a.lease_deadline) << "nothing after the kill";
+  // The kill is due a full margin before the lease's end (t0 + 5s).
+  EXPECT_LT(t0 + seconds(4), t0 + seconds(5));
+}
+
+TEST(EscalationLease, EachRenewalMovesTheDeadlineFromItsSendInstant) {
+  Machine m(with_lease(), t0);
+  Actions a = m.on(Event::renewal(t0 + milliseconds(1666)), t0 + milliseconds(1670));
+  EXPECT_EQ(a.lease_deadline, t0 + milliseconds(4666));
+  a = m.on(Event::tick(), t0 + seconds(4));
+  EXPECT_FALSE(a.terminate) << "renewed in time: the job runs on";
+  EXPECT_EQ(m.phase(), Phase::running);
+  EXPECT_EQ(m.last_renewal(), t0 + milliseconds(1666));
+}
+
+TEST(EscalationLease, AStaleRenewalNeverMovesTheDeadlineBack) {
+  Machine m(with_lease(), t0);
+  m.on(Event::renewal(t0 + seconds(2)), t0 + seconds(2));
+  Actions a = m.on(Event::renewal(t0 + seconds(1)), t0 + seconds(2));
+  EXPECT_EQ(a.lease_deadline, t0 + seconds(5));
+}
+
+TEST(EscalationLease, ARenewalAfterTheTermDoesNotTakeItBackAndTheGraceStillEnds) {
+  Machine m(with_lease(), t0);
+  m.on(Event::tick(), t0 + seconds(3));
+  Actions a = m.on(Event::renewal(t0 + milliseconds(3200)), t0 + milliseconds(3300));
+  EXPECT_FALSE(a.terminate);
+  EXPECT_EQ(m.phase(), Phase::terminating);
+  a = m.on(Event::tick(), t0 + seconds(4));
+  EXPECT_TRUE(a.kill) << "kill-after of grace from the TERM, whatever renewals came since";
+}
+
+TEST(EscalationLease, WokenAfterKillAtTheTermIsFollowedByTheKillAtOnce) {
+  Machine m(with_lease(), t0);
+  Actions a = m.on(Event::tick(), t0 + seconds(10));
+  EXPECT_TRUE(a.terminate);
+  a = m.on(Event::tick(), t0 + seconds(10));
+  EXPECT_TRUE(a.kill) << "the lease's kill deadline has passed: no grace left";
+}
+
+TEST(EscalationLease, TheTimeoutStillWinsWhenItComesFirst) {
+  Machine m(with_lease(false, milliseconds(2000)), t0);
+  Actions a = m.on(Event::tick(), t0 + seconds(2));
+  EXPECT_TRUE(a.terminate);
+  EXPECT_TRUE(m.timed_out());
+  EXPECT_FALSE(m.stopped_by_lease());
+}
+
+TEST(EscalationLease, MainExitBeforeTheDeadlineCollectsWithoutATerm) {
+  Machine m(with_lease(), t0);
+  Actions a = m.on(Event::main_exit(), t0 + seconds(1));
+  EXPECT_TRUE(a.collect);
+  EXPECT_FALSE(a.lease_deadline);
+  EXPECT_FALSE(m.stopped_by_lease());
+}
+
+TEST(EscalationLease, RevokeWithFinishIsOnlyNoted) {
+  Machine m(with_lease(/*term_on_revoke=*/false), t0);
+  Actions a = m.on(Event::revoke(), t0 + seconds(1));
+  EXPECT_FALSE(a.terminate);
+  EXPECT_TRUE(m.revoked());
+  EXPECT_FALSE(m.stopped_by_revoke());
+  EXPECT_EQ(m.phase(), Phase::running);
+}
+
+TEST(EscalationLease, RevokeWithTermSendsTermThenKillsAfterTheGrace) {
+  Machine m(with_lease(/*term_on_revoke=*/true), t0);
+  m.on(Event::renewal(t0 + seconds(1)), t0 + seconds(1));
+  Actions a = m.on(Event::revoke(), t0 + milliseconds(1500));
+  EXPECT_TRUE(a.terminate);
+  EXPECT_EQ(a.deadline, t0 + milliseconds(2500));
+  EXPECT_TRUE(m.stopped_by_revoke());
+  EXPECT_FALSE(m.stopped_by_lease());
+  a = m.on(Event::tick(), t0 + milliseconds(2500));
+  EXPECT_TRUE(a.kill);
+}
+
+TEST(EscalationLease, ALostLeaseTermsAtOnce) {
+  Machine m(with_lease(), t0);
+  Actions a = m.on(Event::lost(), t0 + seconds(1));
+  EXPECT_TRUE(a.terminate);
+  EXPECT_TRUE(m.lease_lost());
+  EXPECT_TRUE(m.stopped_by_lease());
+}
+
+TEST(EscalationLease, WithoutALeaseRenewalsAndRevokesChangeNothing) {
+  Machine m(with_timeout(seconds(50)), t0);
+  EXPECT_FALSE(m.begin().lease_deadline);
+  Actions a = m.on(Event::revoke(), t0 + seconds(1));
+  EXPECT_FALSE(a.terminate);
+  a = m.on(Event::lost(), t0 + seconds(1));
+  EXPECT_FALSE(a.terminate);
+  a = m.on(Event::renewal(t0 + seconds(1)), t0 + seconds(1));
+  EXPECT_EQ(a.deadline, t0 + seconds(50));
+}
+
 }  // namespace
 }  // namespace cronrun::escalation

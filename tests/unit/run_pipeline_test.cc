@@ -86,7 +86,7 @@ class FakeJob final : public RunningJob {
   explicit FakeJob(World& w) : w_(w) {}
   pid_t pid() const override { return 0x7ffffff0; }  // above any pid_max: never a real process
 
-  Result<Wake> wait(std::optional<milliseconds> timeout, int, OutputCapture*) override {
+  Result<Wake> wait(std::optional<milliseconds> timeout, int, OutputCapture*, std::span<pollfd>) override {
     Wake wake;
     std::optional<SteadyTime> next;
     if (timeout) next = w_.clock.steady() + *timeout;
