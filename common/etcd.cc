@@ -326,10 +326,12 @@ struct Client::Impl {
 Result<Client> Client::open(Options opts) {
   if (opts.endpoints.empty()) return fail("etcd: no endpoints given", ErrorKind::config);
   for (auto& e : opts.endpoints) {
-    while (e.size() > 1 && e.back() == '/') e.pop_back();
-    if (!valid_endpoint(e))
+    std::string trimmed = e;
+    while (trimmed.ends_with('/') && !trimmed.ends_with("://")) trimmed.pop_back();  // "http://h:1/"
+    if (!valid_endpoint(trimmed))
       return fail(fmt::format("etcd endpoint '{}': expected http(s)://host[:port] without a path", e),
                   ErrorKind::config);
+    e = std::move(trimmed);
   }
   if (opts.request_timeout.count() <= 0 || opts.connect_timeout.count() <= 0)
     return fail("etcd: request and connect timeouts must be positive", ErrorKind::config);

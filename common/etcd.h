@@ -28,8 +28,10 @@
 
 namespace cronrun::etcd {
 
+// The string members have initializers so that designated initializers may leave
+// them out under -Wmissing-field-initializers.
 struct Options {
-  std::vector<std::string> endpoints;  // http(s)://host:port, no path
+  std::vector<std::string> endpoints{};  // http(s)://host:port, no path
   // One HTTP request's bound (connect + answer); a call tries each endpoint once.
   std::chrono::milliseconds request_timeout{2000};
   std::chrono::milliseconds connect_timeout{500};
@@ -72,20 +74,20 @@ struct Lease {
 struct Compare {
   enum class Target { create_revision, mod_revision, version, value, lease };
   enum class Op { equal, greater, less, not_equal };
-  std::string key;
+  std::string key{};
   Target target = Target::create_revision;
   Op op = Op::equal;
   int64_t number = 0;   // for the revision / version / lease targets
-  std::string value;    // for Target::value
+  std::string value{};  // for Target::value
 };
 
 // One operation of a transaction.
 struct Op {
   enum class Kind { range, put, delete_range };
   Kind kind = Kind::range;
-  std::string key;
-  std::string range_end;  // empty: just `key`; "\0" semantics as etcd: see prefix_end()
-  std::string value;      // put
+  std::string key{};
+  std::string range_end{};  // empty: just `key`; "\0" semantics as etcd: see prefix_end()
+  std::string value{};      // put
   int64_t lease = 0;      // put
   int64_t limit = 0;      // range; 0 = no limit
 };

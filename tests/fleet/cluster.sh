@@ -75,8 +75,17 @@ member_pid() {
   pid=$(cat "$dir/etcd$n.pid" 2>/dev/null || true)
   [ -n "$pid" ] || return 1
   [ -r "/proc/$pid/cmdline" ] || return 1
-  { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF -- "--data-dir $dir/etcd$n " || return 1
+  local args=()
+  mapfile -d '' args 2>/dev/null <"/proc/$pid/cmdline" || return 1
+  [[ " ${args[*]} " == *" --data-dir $dir/etcd$n "* ]] || return 1
   echo "$pid"
+}
+
+# Whether pid runs (a zombie does not: our init may be slow to reap a killed member).
+alive() {
+  local st
+  st=$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
 member_healthy() { # member_healthy N: its /health says true (it has a leader)
@@ -115,7 +124,7 @@ pg_running() {
   local dir=$1
   [ -f "$dir/pg/postmaster.pid" ] || return 1
   local pid; pid=$(head -1 "$dir/pg/postmaster.pid" 2>/dev/null || true)
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && alive "$pid"
 }
 
 pg_start() {
@@ -134,7 +143,7 @@ pg_stop_immediate() {
   pg_running "$dir" || return 0
   local pid; pid=$(head -1 "$dir/pg/postmaster.pid")
   as_postgres "$pg_bin/pg_ctl" -D "$dir/pg" -m immediate -w -t 30 stop >/dev/null 2>&1 || true
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill -9 "$pid" 2>/dev/null || true
   fi
 }
@@ -149,16 +158,18 @@ stop() {
     pg_stop_immediate "$dir"
     # Any postgres backend or etcd left over (a postmaster killed -9 leaves its
     # children): every process whose command line names our directory.
-    local p
+    local p args
     for p in /proc/[0-9]*; do
       p=${p#/proc/}
       [ "$p" = "$$" ] && continue
-      if { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -qF -- "$dir/"; then
+      args=()
+      mapfile -d '' args 2>/dev/null <"/proc/$p/cmdline" || continue
+      if [[ " ${args[*]} " == *"$dir/"* ]]; then
         kill -9 "$p" 2>/dev/null || true; pids+=("$p")
       fi
     done
     for pid in "${pids[@]}"; do
-      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+      for _ in $(seq 100); do alive "$pid" || break; sleep 0.05; done
     done
     case "$dir" in /dev/shm/cronrun-fleet.*|/tmp/cronrun-fleet.*) rm -rf "$dir" ;; esac
   fi
@@ -267,7 +278,7 @@ kill_member() {
   local pid
   pid=$(member_pid "$dir" "$member") || return 0  # already down
   kill -9 "$pid"
-  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.01; done
+  for _ in $(seq 200); do alive "$pid" || return 0; sleep 0.01; done
   echo "cluster.sh: member $member (pid $pid) survived kill -9" >&2; exit 1
 }
 
