@@ -12,8 +12,26 @@
 // gives for the request itself (a compare on a bad key, a lease not found) is not
 // retried elsewhere: it is returned, kind `EtcdError::rejected`.
 //
-// Not thread-safe: one Client per thread or process. Every call is bounded by the
-// client's request timeout (and never waits longer than the caller's deadline).
+// What counts as a transport failure (next endpoint): no connection, no answer
+// within the request timeout, HTTP 5xx or 429, a gRPC code of cancelled / unknown /
+// deadline exceeded / resource exhausted / aborted / internal / unavailable, an
+// answer that is not a JSON object. Anything else the server says is `rejected`,
+// as is a JSON answer this client cannot read.
+//
+// Retried calls: a request that timed out or met "leader changed" may still have
+// been applied by the cluster, and the retry on the next endpoint then sees that
+// write. For the claim transaction this means a failure branch that shows the
+// caller's own run_id in the lock / tick key: the claim is the caller's. A retried
+// lease_grant may leave an unused lease behind (it expires after its TTL); a
+// retried lease_revoke may come back `rejected` "lease not found".
+//
+// Not thread-safe: one Client per thread or process, and not shared across fork()
+// (the child would write on the parent's kept-alive connection): a forked process
+// opens its own. Every call is bounded by the client's request timeout per
+// endpoint tried (and never waits past the caller's deadline, set_deadline()).
+//
+// The gateway's LeaseKeepAlive is a stream: lease_keepalive() sends one request as
+// the whole body and reads the one answer before the stream ends.
 #pragma once
 
 #include <chrono>

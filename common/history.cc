@@ -1101,7 +1101,8 @@ Result<std::map<std::string, Cursor>> read_cursors(sqlite3* db, const std::strin
   return out;
 }
 
-Result<void> write_cursor(sqlite3* db, const std::string& path, const Cursor& c) {
+Result<void> write_cursor(sqlite3* db, const std::string& path, const Cursor& c,
+                          const char* consumer = HistoryStore::kJournalConsumer) {
   Stmt st;
   if (auto p = st.prepare(db,
                           "INSERT INTO main.journal_cursors (consumer, generation, \"offset\") VALUES (?1, ?2, ?3) "
@@ -1109,7 +1110,7 @@ Result<void> write_cursor(sqlite3* db, const std::string& path, const Cursor& c)
                           path);
       !p)
     return p;
-  sqlite3_bind_text(st.get(), 1, HistoryStore::kJournalConsumer, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st.get(), 1, consumer, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(st.get(), 2, c.generation.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st.get(), 3, static_cast<sqlite3_int64>(c.offset));
   if (sqlite3_step(st.get()) != SQLITE_DONE) return std::unexpected(sqlite_error(db, "moving the journal cursor", path));
@@ -1204,8 +1205,10 @@ Result<uint64_t> fold_segment(sqlite3* db, const std::string& path, const journa
   }
 }
 
-Result<void> set_cursor(sqlite3* db, const std::string& path, const Cursor& c, int deadline_ms) {
-  return history_internal::write_transaction(db, path, [&] { return write_cursor(db, path, c); }, deadline_ms);
+Result<void> set_cursor(sqlite3* db, const std::string& path, const Cursor& c, int deadline_ms,
+                        const char* consumer = HistoryStore::kJournalConsumer) {
+  return history_internal::write_transaction(db, path, [&] { return write_cursor(db, path, c, consumer); },
+                                             deadline_ms);
 }
 
 // Removes the retired journal once no consumer's cursor is in it.
@@ -1224,6 +1227,36 @@ Result<void> retire(const journal::Segment& seg) {
   return {};
 }
 
+// Opens the journal and takes the fold lock on it: folds (and a consumer looking
+// at the retired journal) exclude each other by flock(2) on the journal file. A
+// rotation locks the new file before it publishes it, so a holder that locked a
+// file which is no longer the journal lets it go and takes the current one.
+// nullopt when there is no journal yet, or (`wait` false) it is locked: `busy`.
+Result<std::optional<journal::Segment>> lock_journal(int dirfd, const std::string& jname, const std::string& jpath,
+                                                     uid_t owner, bool wait, bool* busy) {
+  for (int attempt = 0;; ++attempt) {
+    auto s = journal::open_segment(dirfd, jname, jpath, owner);
+    if (!s) return std::unexpected(s.error());
+    if (!*s) return std::nullopt;
+    if (::flock((*s)->fd.get(), LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
+      if (errno == EWOULDBLOCK) {
+        *busy = true;
+        return std::nullopt;
+      }
+      return fail_sys("flock", jpath);
+    }
+    struct stat held {}, now {};
+    if (::fstat((*s)->fd.get(), &held) != 0) return fail_sys("fstat", jpath);
+    bool current = ::fstatat(dirfd, jname.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == held.st_ino &&
+                   now.st_dev == held.st_dev;
+    if (current && !(held.st_mode & S_ISVTX)) {
+      (*s)->st = held;
+      return s;
+    }
+    if (attempt >= 100) return fail(jpath + " keeps being replaced while a fold waits for it");
+  }
+}
+
 }  // namespace
 
 Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
@@ -1238,32 +1271,10 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
   const uid_t owner = db_st.st_uid;
   const int deadline = wait_for_lock ? 30000 : kQuickFoldDeadlineMs;
 
-  // Folds exclude each other by flock(2) on the journal file. A rotation locks the
-  // new file before it publishes it, so a fold that locked a file which is no
-  // longer the journal lets it go and takes the current one.
-  std::optional<journal::Segment> jseg;
-  for (int attempt = 0;; ++attempt) {
-    auto s = journal::open_segment(dirfd->get(), jname, jpath, owner);
-    if (!s) return std::unexpected(s.error());
-    if (!*s) return rep;  // no run has appended yet
-    if (::flock((*s)->fd.get(), LOCK_EX | (wait_for_lock ? 0 : LOCK_NB)) != 0) {
-      if (errno == EWOULDBLOCK) {
-        rep.busy = true;
-        return rep;
-      }
-      return fail_sys("flock", jpath);
-    }
-    struct stat held {}, now {};
-    if (::fstat((*s)->fd.get(), &held) != 0) return fail_sys("fstat", jpath);
-    bool current = ::fstatat(dirfd->get(), jname.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-                   now.st_ino == held.st_ino && now.st_dev == held.st_dev;
-    if (current && !(held.st_mode & S_ISVTX)) {
-      jseg = std::move(*s);
-      jseg->st = held;
-      break;
-    }
-    if (attempt >= 100) return fail(jpath + " keeps being replaced while a fold waits for it");
-  }
+  auto locked = lock_journal(dirfd->get(), jname, jpath, owner, wait_for_lock, &rep.busy);
+  if (!locked) return std::unexpected(locked.error());
+  if (!*locked) return rep;  // no run has appended yet, or another fold holds it
+  std::optional<journal::Segment> jseg = std::move(*locked);
 
   auto cursors = read_cursors(db_, path_);
   if (!cursors) return std::unexpected(cursors.error());
@@ -1373,6 +1384,100 @@ Result<FoldReport> HistoryStore::fold(const std::string& history_path, bool wait
   if (!store) return std::unexpected(store.error());
   auto rep = store->fold_journal(wait_for_lock);
   if (rep && store->damage_note()) rep->notes.insert(rep->notes.begin(), *store->damage_note());
+  return rep;
+}
+
+Result<FoldReport> HistoryStore::consume_journal(const std::string& consumer, size_t batch_records,
+                                                 const JournalSink& sink) {
+  if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only; cannot move a journal cursor");
+  if (consumer.empty() || consumer == kJournalConsumer)
+    return fail("journal consumer '" + consumer + "' is not a consumer name other than the history's own");
+  if (batch_records == 0) batch_records = 1;
+  FoldReport rep;
+  const std::string jpath = journal::journal_path(path_), rpath = journal::retired_path(path_);
+  const std::string jname = base_of(jpath), rname = base_of(rpath);
+  auto dirfd = open_dir(path_);
+  if (!dirfd) return std::unexpected(dirfd.error());
+  struct stat db_st {};
+  if (::stat(path_.c_str(), &db_st) != 0) return fail_sys("stat", path_);
+  const uid_t owner = db_st.st_uid;
+  const int deadline = 30000;
+
+  // Which files to read, decided under the fold lock: a retired journal seen
+  // without it could be a rotation's new file not yet swapped into place. The lock
+  // is let go before the sink runs (a database round trip must not hold up folds).
+  std::vector<std::pair<journal::Segment, uint64_t>> todo;
+  std::optional<journal::Generation> journal_gen;
+  {
+    bool busy = false;
+    auto js = lock_journal(dirfd->get(), jname, jpath, owner, /*wait=*/true, &busy);
+    if (!js) return std::unexpected(js.error());
+    if (!*js) return rep;  // no run has appended yet
+    auto rs = journal::open_segment(dirfd->get(), rname, rpath, owner);
+    if (!rs) return std::unexpected(rs.error());
+    auto cursors = read_cursors(db_, path_);
+    if (!cursors) return std::unexpected(cursors.error());
+    std::optional<Cursor> cursor;
+    if (auto it = cursors->find(consumer); it != cursors->end()) cursor = it->second;
+    bool on_journal = cursor && cursor->generation == (*js)->generation;
+    bool on_retired = cursor && *rs && cursor->generation == (**rs).generation;
+    if (cursor && !on_journal && !on_retired)
+      rep.notes.push_back("journal generation " + cursor->generation + " (" + consumer + " read to offset " +
+                          std::to_string(cursor->offset) + ") is gone: reading " + jpath + " from its start");
+    journal_gen = (*js)->generation;
+    if (*rs && !on_journal) {
+      // From here on, an appender still holding the retired file writes its record
+      // again into the journal, so reading the retired file to its end now and
+      // moving on loses nothing (the fold does the same for an unfinished rotation).
+      if (auto r = retire(**rs); !r) return std::unexpected(r.error());
+      todo.emplace_back(std::move(**rs), on_retired ? cursor->offset : journal::kHeaderBytes);
+    }
+    uint64_t from = on_journal ? cursor->offset : journal::kHeaderBytes;
+    if (on_journal && from > static_cast<uint64_t>((*js)->st.st_size)) {
+      rep.notes.push_back(jpath + " is shorter than the offset " + consumer + " read to: truncated by hand? reading it from its start");
+      from = journal::kHeaderBytes;
+    }
+    // The fold lock goes with this fd; the consumer reads through its own.
+    auto again = journal::open_segment(dirfd->get(), jname, jpath, owner);
+    if (!again) return std::unexpected(again.error());
+    if (*again && (**again).generation == (*js)->generation) todo.emplace_back(std::move(**again), from);
+  }
+
+  for (auto& [seg, start] : todo) {
+    uint64_t from = start;
+    for (;;) {
+      auto b = journal::read_batch(seg, from, kFoldBatchBytes);
+      if (!b) return std::unexpected(std::move(b.error()).context("reading " + seg.path + " for " + consumer));
+      note_batch(rep, seg, *b);
+      for (size_t i = 0; i < b->entries.size(); i += batch_records) {
+        size_t n = std::min(batch_records, b->entries.size() - i);
+        std::span<const journal::Entry> chunk(b->entries.data() + i, n);
+        if (auto r = sink(chunk); !r) return std::unexpected(r.error());
+        uint64_t reached = i + n == b->entries.size() ? b->next : chunk.back().end;
+        // After the sink committed: a crash between the two replays the chunk.
+        if (auto c = set_cursor(db_, path_, Cursor{seg.generation, reached}, deadline, consumer.c_str()); !c)
+          return std::unexpected(c.error());
+        rep.records += n;
+      }
+      if (b->entries.empty() && b->next != from)
+        if (auto c = set_cursor(db_, path_, Cursor{seg.generation, b->next}, deadline, consumer.c_str()); !c)
+          return std::unexpected(c.error());
+      bool progress = b->next != from;
+      from = b->next;
+      if (b->at_end || !progress) {
+        note_tail(rep, seg, *b);
+        break;
+      }
+    }
+    if (start == journal::kHeaderBytes && from == journal::kHeaderBytes)
+      if (auto c = set_cursor(db_, path_, Cursor{seg.generation, from}, deadline, consumer.c_str()); !c)
+        return std::unexpected(c.error());
+    if (seg.generation != *journal_gen)
+      // Done with the retired file: on to the journal (the fold removes the
+      // retired file once no consumer's cursor is in it).
+      if (auto c = set_cursor(db_, path_, Cursor{*journal_gen, journal::kHeaderBytes}, deadline, consumer.c_str()); !c)
+        return std::unexpected(c.error());
+  }
   return rep;
 }
 

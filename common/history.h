@@ -21,12 +21,14 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "common/error.h"
+#include "common/journal.h"
 #include "common/run_record.h"
 
 namespace cronrun {
@@ -170,6 +172,19 @@ class HistoryStore {
   // consumers (the fleet forwarder) keep their own row there, and the journal is
   // rotated only when every consumer has read it to the end.
   static constexpr const char* kJournalConsumer = "history";
+  // A consumer of the journal other than this history's own fold (the fleet
+  // forwarder, runner/forward.h), with its own row in journal_cursors: hands the
+  // records past its cursor to `sink` in order, at most `batch_records` at a time,
+  // and moves the cursor after each call that succeeded (a crash between the two
+  // hands the same records again: the sink must be idempotent, and records may
+  // come twice anyway, see journal.h). A sink error stops the pass, the cursor
+  // where it was; it is returned as is. While the cursor is behind, the fold does
+  // not rotate the journal (nor remove a retired one this consumer still reads).
+  // No cursor yet: from the start of the retired journal, if any, then the
+  // journal. Takes the fold lock only to choose the files, never during the sink.
+  // Consumers of one name must exclude each other (the caller's lock).
+  using JournalSink = std::function<Result<void>(std::span<const journal::Entry>)>;
+  Result<FoldReport> consume_journal(const std::string& consumer, size_t batch_records, const JournalSink& sink);
   // What open() found in the journal: the fold's report (read_write) or, for
   // read_only, the records merged and damage seen. Notes are one line each.
   const FoldReport& journal_report() const { return journal_report_; }

@@ -324,6 +324,77 @@ TEST_F(PgHistoryTest, ADatabaseNewerThanThisBuildIsRefused) {
   EXPECT_EQ(std::system(("psql -q -X '" + pg_uri() + "' -c 'DROP DATABASE " + name + "' >/dev/null").c_str()), 0);
 }
 
+// psql as the fixture's role (a superuser) on `uri`; true when it succeeded.
+bool psql(const std::string& uri, const std::string& args) {
+  return std::system(("psql -X -q -v ON_ERROR_STOP=1 '" + uri + "' " + args + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+TEST(PgRoles, ContribFleetRoleSqlGivesEachRoleLeastPrivilege) {
+  ASSERT_FALSE(pg_uri().empty());
+  const std::string tag = "rt" + std::to_string(getpid());
+  const std::string db = "cronrun_" + tag, owner = tag + "_owner", fwd = tag + "_forward", rd = tag + "_read";
+  auto uri_of = [&](const std::string& role, const std::string& pw) {
+    std::string base = with_database(pg_uri(), db);
+    size_t scheme = base.find("://") + 3;
+    size_t at = base.find('@', scheme);
+    size_t host = at == std::string::npos ? scheme : at + 1;
+    return base.substr(0, scheme) + role + ":" + pw + "@" + base.substr(host);
+  };
+  ASSERT_TRUE(psql(pg_uri(), "-v db=" + db + " -v owner=" + owner + " -v forward=" + fwd + " -v read=" + rd +
+                                 " -v owner_password=\\'po\\' -v forward_password=\\'pf\\'"
+                                 " -v read_password=\\'pr\\' -f " CRONRUN_SOURCE_DIR "/contrib/fleet-role.sql"));
+  {
+    // The forwarders' role cannot create the schema; the error says who can.
+    auto f = PgHistory::open(uri_of(fwd, "pf"));
+    ASSERT_TRUE(f) << f.error().message();
+    auto m = f->migrate();
+    ASSERT_FALSE(m);
+    EXPECT_NE(m.error().message().find("owner"), std::string::npos) << m.error().message();
+    EXPECT_EQ(m.error().message().find("pf@"), std::string::npos) << "password in " << m.error().message();
+
+    auto o = PgHistory::open(uri_of(owner, "po"));
+    ASSERT_TRUE(o) << o.error().message();
+    auto om = o->migrate();
+    ASSERT_TRUE(om) << om.error().message();
+
+    f = PgHistory::open(uri_of(fwd, "pf"));
+    ASSERT_TRUE(f);
+    ASSERT_TRUE(f->migrate()) << "a current schema needs no privilege";
+    json r = to_json(RunRecord{});
+    r["run_id"] = tag + "-1";
+    r["job"] = "j";
+    r["started_at"] = "2026-12-06T12:00:00.000Z";
+    r["status"] = "running";
+    r["fleet"] = {{"host", "box1"}, {"tick", "2026-12-06T12:00:00Z"}, {"fence", 7}};
+    auto put = f->put_batch("box1", {{BatchRecord::Kind::start, r.dump()}});
+    ASSERT_TRUE(put) << put.error().message();
+    EXPECT_EQ((*put)[0].kind, RecordOutcome::Kind::stored);
+    auto lost = f->mark_lost(tag + "-1", 7, "test");
+    ASSERT_TRUE(lost) << lost.error().message();
+    EXPECT_TRUE(*lost);
+    ASSERT_TRUE(f->running_rows());
+    // ... but not write the tables itself.
+    EXPECT_FALSE(psql(uri_of(fwd, "pf"), "-c \"DELETE FROM cronrun.runs\""));
+    EXPECT_FALSE(psql(uri_of(fwd, "pf"), "-c \"UPDATE cronrun.runs SET status = 'ok'\""));
+    EXPECT_FALSE(psql(uri_of(fwd, "pf"), "-c \"INSERT INTO cronrun.hosts VALUES ('x', now())\""));
+
+    // cronprof's role reads and nothing else.
+    auto rdr = PgHistory::open(uri_of(rd, "pr"));
+    ASSERT_TRUE(rdr);
+    ASSERT_TRUE(rdr->require_current());
+    size_t n = 0;
+    ASSERT_TRUE(rdr->each_run({}, [&](const RunRecord&) { ++n; }));
+    EXPECT_EQ(n, 1u);
+    ASSERT_TRUE(rdr->dead_letters());
+    ASSERT_TRUE(rdr->hosts_last_seen());
+    EXPECT_FALSE(rdr->put_batch("box1", {}));
+    EXPECT_FALSE(rdr->mark_lost(tag + "-1", 7, "x"));
+    EXPECT_FALSE(psql(uri_of(rd, "pr"), "-c \"DELETE FROM cronrun.runs\""));
+  }
+  EXPECT_TRUE(psql(pg_uri(), "-c 'DROP DATABASE " + db + "' -c 'DROP ROLE " + owner + "' -c 'DROP ROLE " + fwd +
+                                 "' -c 'DROP ROLE " + rd + "'"));
+}
+
 TEST(PgUri, PasswordsAreRedacted) {
   EXPECT_EQ(redact_uri("postgresql://u:secret@h:5432/db"), "postgresql://u:***@h:5432/db");
   EXPECT_EQ(redact_uri("postgresql://u@h/db?password=secret&sslmode=require"),
