@@ -14,6 +14,11 @@ namespace cronrun::prof {
 
 struct Global {
   std::string history_path;  // --history, resolved to the default when empty
+  // What messages name as the history: history_path, or for --history
+  // postgresql://... the URI (password hidden) while history_path is the
+  // private SQLite copy of it (profiler/central_history.h).
+  std::string history_label;
+  bool central = false;      // --history postgresql://: rows of many hosts (host columns shown)
   bool json = false;         // --json
   bool wide = false;         // --wide: tables as wide as their content (cli_support.h output_width)
 };
@@ -33,5 +38,6 @@ Command add_gc(CLI::App& parent, const Global& g);
 Command add_plan(CLI::App& parent, const Global& g);    // capacity plan (planner)
 Command add_report(CLI::App& parent, const Global& g);  // HTML report (planner)
 Command add_status(CLI::App& parent, const Global& g);  // status against the schedule (planner)
+Command add_fleet(CLI::App& parent, const Global& g);   // fleet mode: etcd + central history (profiler/fleet.h)
 
 }  // namespace cronrun::prof

@@ -389,7 +389,7 @@ Command add_export(CLI::App& parent, const Global& g) {
               if (!r) return query_failed(*store, r.error());
               out += "\n]\n";
             }
-            skipped.report(g.history_path);
+            skipped.report(g.history_label);
             if (opts->output.empty()) {
               std::fputs(out.c_str(), stdout);
               return std::fflush(stdout) == 0 ? kExitOk : kExitFailure;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/history.h"
+#include "profiler/central_history.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
 
@@ -12,7 +13,9 @@ int main(int argc, char** argv) {
   using namespace cronrun::prof;
   CLI::App app{"cronprof: profiles of cronrun jobs from their run history (see cronprof(1))", "cronprof"};
   Global g;
-  app.add_option("--history", g.history_path, "History database (default: cronrun's default history)");
+  app.add_option("--history", g.history_path,
+                 "History database (default: cronrun's default history), or the fleet's central history as a "
+                 "postgresql:// URI");
   app.add_flag("--json", g.json, "Machine-readable JSON output");
   app.add_flag("--wide", g.wide, "Tables as wide as their content, not cut to the terminal's width");
   app.require_subcommand(1);
@@ -35,7 +38,12 @@ int main(int argc, char** argv) {
   }
   if (g.history_path.empty()) g.history_path = cronrun::HistoryStore::default_path();
   for (const Command& c : commands) {
-    if (c.app && c.app->parsed() && c.run) return c.run();
+    if (!c.app || !c.app->parsed() || !c.run) continue;
+    // The one place the history's kind is decided: a postgresql:// URI is read
+    // into a private copy that lives until the subcommand is done.
+    auto copy = prepare_history(g, c.app->get_name());
+    if (!copy) return copy.error();
+    return c.run();
   }
   return kExitUsage;
 }

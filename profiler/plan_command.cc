@@ -26,7 +26,7 @@ std::expected<std::vector<plan::JobProfile>, int> profiles_or_none(const Global&
   auto store = HistoryStore::open(g.history_path, HistoryStore::Mode::read_only, &fault);
   if (!store) {
     if (fault == HistoryFault::missing) {
-      notes.push_back("no history at " + g.history_path + ": no job is profiled yet");
+      notes.push_back("no history at " + g.history_label + ": no job is profiled yet");
       return std::vector<plan::JobProfile>{};
     }
     print_error(store.error().message());
@@ -70,7 +70,7 @@ Command add_plan(CLI::App& parent, const Global& g) {
             std::vector<std::string> notes;
             auto profiles = profiles_or_none(g, *since, notes);
             if (!profiles) return profiles.error();
-            opts->args.history_path = g.history_path;
+            opts->args.history_path = g.history_label;
             auto out = plan::run_plan(opts->args, *profiles);
             if (!out) {
               print_error(out.error().message());

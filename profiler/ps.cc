@@ -39,15 +39,19 @@ Command add_ps(CLI::App& parent, const Global& g) {
             // still lists its runs.
             std::optional<Result<cgroup::LiveReader>> reader;
             nlohmann::json arr = nlohmann::json::array();
-            Table t({{.header = "RUN ID", .min_width = 14},
-                     {.header = "JOB", .min_width = 12},
-                     {.header = "STARTED", .drop = 4},
-                     {.header = "ELAPSED", .right = true},
-                     {.header = "MEM NOW", .right = true},
-                     {.header = "MEM LIMIT", .right = true, .drop = 2},
-                     {.header = "CPU SO FAR", .right = true, .drop = 3},
-                     {.header = "TASKS", .right = true, .drop = 1},
-                     {.header = "RUNNER", .right = true, .drop = 5}});
+            // A central history's runs are on many hosts: a HOST column, and no
+            // live figures (each run's cgroup is on its own host, not here).
+            std::vector<Column> columns = {{.header = "RUN ID", .min_width = 14},
+                                           {.header = "JOB", .min_width = 12},
+                                           {.header = "STARTED", .drop = 4},
+                                           {.header = "ELAPSED", .right = true},
+                                           {.header = "MEM NOW", .right = true},
+                                           {.header = "MEM LIMIT", .right = true, .drop = 2},
+                                           {.header = "CPU SO FAR", .right = true, .drop = 3},
+                                           {.header = "TASKS", .right = true, .drop = 1},
+                                           {.header = "RUNNER", .right = true, .drop = 5}};
+            if (g.central) columns.insert(columns.begin() + 2, Column{.header = "HOST", .min_width = 10});
+            Table t(std::move(columns));
             for (const RunRecord& r : *runs) {
               std::optional<double> elapsed, started_s;
               if (auto started = parse_rfc3339(r.started_at)) {
@@ -56,7 +60,9 @@ Command add_ps(CLI::App& parent, const Global& g) {
               }
               cgroup::LiveUsage live;
               std::optional<std::string> live_error;
-              if (r.isolation.path && r.isolation.cgroup != "none") {
+              if (g.central) {
+                live_error = "not read here: the run is on host " + r.host + " (cronprof ps there reads it)";
+              } else if (r.isolation.path && r.isolation.cgroup != "none") {
                 if (!reader) reader = cgroup::LiveReader::open();
                 auto layout = cgroup::parse_layout(r.isolation.cgroup);
                 auto got = !*reader ? Result<cgroup::LiveUsage>(std::unexpected((*reader).error()))
@@ -70,6 +76,7 @@ Command add_ps(CLI::App& parent, const Global& g) {
               auto opt = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
               arr.push_back({{"run_id", r.run_id},
                              {"job", r.job},
+                             {"host", r.host},
                              {"started_at", started_s ? json_time(*started_s) : nlohmann::json(r.started_at)},
                              {"elapsed_s", opt(elapsed)},
                              {"runner_pid", r.runner_pid},
@@ -87,10 +94,14 @@ Command add_ps(CLI::App& parent, const Global& g) {
                                {"io", opt(live.pressure_some_s.io)}}},
                              {"timeout_s", opt(r.limits.timeout_s)},
                              {"live_error", opt(live_error)}});
-              t.add({r.run_id, r.job, started_s ? format_utc(*started_s) : r.started_at, duration_or_dash(elapsed), size_or_dash(live.memory_current_bytes),
-                     size_or_dash(r.limits.memory_max_bytes), duration_or_dash(live.cpu_s),
-                     live.pids_current ? std::to_string(*live.pids_current) : "-", std::to_string(r.runner_pid)});
-              if (live_error && !g.json) print_error("run " + r.run_id + ": " + *live_error);
+              std::vector<std::string> cells = {r.run_id, r.job, started_s ? format_utc(*started_s) : r.started_at,
+                                                duration_or_dash(elapsed), size_or_dash(live.memory_current_bytes),
+                                                size_or_dash(r.limits.memory_max_bytes), duration_or_dash(live.cpu_s),
+                                                live.pids_current ? std::to_string(*live.pids_current) : "-",
+                                                r.runner_pid > 0 ? std::to_string(r.runner_pid) : "-"};
+              if (g.central) cells.insert(cells.begin() + 2, r.host);
+              t.add(std::move(cells));
+              if (live_error && !g.json && !g.central) print_error("run " + r.run_id + ": " + *live_error);
             }
             if (g.json) {
               std::printf("%s\n",
@@ -100,8 +111,9 @@ Command add_ps(CLI::App& parent, const Global& g) {
             } else {
               t.fit(output_width(g));
               std::fputs(t.render().c_str(), stdout);
+              if (g.central) std::printf("live figures are read on each run's own host (cronprof ps there)\n");
             }
-            skipped.report(g.history_path);
+            skipped.report(g.history_label);
             return kExitOk;
           }};
 }

@@ -90,6 +90,7 @@ Command add_report(CLI::App& parent, const Global& g) {
               auto r = report::report_from_history(*store, *since, now, opts->since);
               if (!r) return query_failed(*store, r.error());
               in = std::move(*r);
+              in.history_path = g.history_label;  // the URI, not the private copy, for a central history
               if (!opts->plan.crontabs.empty()) {
                 auto p = plan::load_profiles(*store, *since);
                 if (!p) return query_failed(*store, p.error());
@@ -103,10 +104,10 @@ Command add_report(CLI::App& parent, const Global& g) {
               empty.host = host;
               empty.generated_at = format_utc(now);
               empty.window = opts->since;
-              empty.history_path = g.history_path;
+              empty.history_path = g.history_label;
               empty.window_start_s = *since;
               empty.now_s = now;
-              empty.notes.push_back("There is no history file yet at " + g.history_path + ".");
+              empty.notes.push_back("There is no history file yet at " + g.history_label + ".");
               in = std::move(empty);
             } else {
               print_error(store.error().message());
@@ -129,7 +130,7 @@ Command add_report(CLI::App& parent, const Global& g) {
                 return kExitFailure;
               }
               report::apply_status(in, *st);
-              opts->plan.history_path = g.history_path;
+              opts->plan.history_path = g.history_label;
               auto out = plan::run_plan(opts->plan, profiles);
               if (!out) {
                 print_error(out.error().message());

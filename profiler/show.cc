@@ -229,7 +229,7 @@ Command add_show(CLI::App& parent, const Global& g) {
             }
             if (!*found) {
               print_error("no run with id '" + *target + "' and no job named '" + *target + "' in " +
-                          g.history_path);
+                          g.history_label);
               return kExitNotFound;
             }
             if (g.json)

@@ -64,7 +64,7 @@ Command add_status(CLI::App& parent, const Global& g) {
               print_error(store.error().message());
               return exit_code_for(fault);
             }
-            if (!store) crontabs->notes.push_back("no history at " + g.history_path);
+            if (!store) crontabs->notes.push_back("no history at " + g.history_label);
             auto report = status::compute_status(store ? &*store : nullptr, *crontabs, o);
             if (!report) return query_failed(*store, report.error());
             std::string text =

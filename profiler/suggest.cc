@@ -361,7 +361,7 @@ int suggest_seccomp(const Global& g, const std::string& job, double since) {
   SkippedRows skipped;
   auto r = store->each_run(f, [&](const RunRecord& rec) { acc.add(seccomp_view(rec)); }, skipped.callback());
   if (!r) return query_failed(*store, r.error());
-  skipped.report(g.history_path);
+  skipped.report(g.history_label);
   if (acc.runs() == 0) {
     print_error("no finished runs of job '" + job + "' since " + format_utc(since));
     return kExitNotFound;
@@ -477,7 +477,7 @@ Command add_suggest(CLI::App& parent, const Global& g) {
                                                             {"jobs", std::move(arr)}},
                                              2)
                                        .c_str());
-            skipped.report(g.history_path);
+            skipped.report(g.history_label);
             return rc;
           }};
 }

@@ -187,7 +187,7 @@ Command add_summary(CLI::App& parent, const Global& g) {
             } else {
               std::fputs(summary_table(*jobs, output_width(g)).c_str(), stdout);
             }
-            skipped.report(g.history_path);
+            skipped.report(g.history_label);
             return kExitOk;
           }};
 }

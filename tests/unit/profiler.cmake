@@ -18,3 +18,7 @@ cronrun_unit_test(seccomp_suggest_test SOURCES seccomp_suggest_test.cc LIBS cron
 # What cronprof prints: tables fitted to the terminal, JSON schema/time/integer
 # forms, and the Prometheus export of a real history (labels, skips, gc counter).
 cronrun_unit_test(profiler_output_test SOURCES profiler_output_test.cc LIBS cronrun_planner)
+# cronprof on the fleet without servers: the private copy of the central history
+# (PostgreSQL rows -> SQLite), gc refused there, `cronprof fleet`'s lost marking,
+# groups, quiet hosts, JSON and fitted tables (the servers: tests/fleet/cronprof_*).
+cronrun_unit_test(fleet_profiler_test SOURCES fleet_profiler_test.cc LIBS cronrun_profiler)

@@ -1,0 +1,192 @@
+// The private SQLite copy of the central history (central_history.h). The copy is
+// written through HistoryStore's own upsert, so its columns are exactly what a
+// local history would hold for the same records, and every subcommand's queries
+// and `lost` rules apply unchanged.
+#include "profiler/central_history.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "profiler/cli_support.h"
+#include "profiler/exit_codes.h"
+
+namespace cronrun::prof {
+
+bool is_central_history_uri(std::string_view history) {
+  return history.starts_with("postgresql://") || history.starts_with("postgres://");
+}
+
+std::string redact_uri(std::string_view uri) {
+  std::string out(uri);
+  size_t scheme = out.find("://");
+  if (scheme == std::string::npos) return out;
+  size_t auth_start = scheme + 3;
+  size_t auth_end = out.find_first_of("/?", auth_start);
+  if (auth_end == std::string::npos) auth_end = out.size();
+  // user:password@host: the last '@' of the authority ends the user info.
+  size_t at = out.rfind('@', auth_end);
+  if (at != std::string::npos && at >= auth_start) {
+    size_t colon = out.find(':', auth_start);
+    if (colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "***");
+      auth_end = out.find_first_of("/?", auth_start);
+      if (auth_end == std::string::npos) auth_end = out.size();
+    }
+  }
+  // ?password=...&...
+  for (size_t p = out.find('?', auth_end); p != std::string::npos && p < out.size();) {
+    size_t key = p + 1;
+    size_t amp = out.find('&', key);
+    size_t end = amp == std::string::npos ? out.size() : amp;
+    if (out.compare(key, 9, "password=") == 0) {
+      out.replace(key + 9, end - key - 9, "***");
+      end = key + 12;
+    }
+    p = end < out.size() ? end : std::string::npos;
+  }
+  return out;
+}
+
+int exit_code_for(CentralFault fault) {
+  switch (fault) {
+    case CentralFault::bad_uri: return kExitUsage;
+    case CentralFault::unreachable: return kExitUnreadable;
+    case CentralFault::not_a_history: return kExitHistoryMissing;
+    case CentralFault::newer_schema: return kExitNewerSchema;
+    case CentralFault::other: return kExitFailure;
+  }
+  return kExitFailure;
+}
+
+Result<RunRecord> record_of_central_row(const CentralRow& row) {
+  nlohmann::json j = nlohmann::json::parse(row.record, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail("its record is not a JSON object");
+  auto r = run_record_from_json(j);
+  if (!r) return std::unexpected(r.error());
+  if (!row.run_id.empty() && r->run_id != row.run_id)
+    return fail("its record is of run " + r->run_id + ", not of this row's");
+  if (!row.status.empty()) {
+    auto status = parse_run_status(row.status);
+    if (!status) return std::unexpected(std::move(status.error()).context("its status column"));
+    r->status = *status;
+  }
+  if (r->host.empty()) r->host = row.host;
+  // That runner's pid and boot belong to its host; probed here they would say
+  // nothing true (the forwarder marks a vanished run `lost` in the central history).
+  r->runner_pid = 0;
+  r->runner_start = 0;
+  r->boot_id.clear();
+  return r;
+}
+
+namespace {
+
+// Removes the copy's files (the history and its -wal/-shm/-journal) and the
+// directory. Only names this process created live there (a 0700 mkdtemp dir).
+void remove_dir(const std::string& dir) {
+  if (dir.empty()) return;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      ::unlinkat(::dirfd(d), name.c_str(), 0);
+    }
+    ::closedir(d);
+  }
+  ::rmdir(dir.c_str());
+}
+
+}  // namespace
+
+Result<LocalCopy> LocalCopy::create() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string base = tmp && *tmp == '/' ? tmp : "/tmp";
+  std::string tmpl = base + "/cronprof-central.XXXXXX";
+  if (!::mkdtemp(tmpl.data()))
+    return std::unexpected(Error::sys("mkdtemp", tmpl).context("making a private copy of the central history"));
+  std::string path = tmpl + "/history.db";
+  HistoryFault fault = HistoryFault::none;
+  auto store = HistoryStore::open(path, HistoryStore::Mode::read_write, &fault);
+  if (!store) {
+    remove_dir(tmpl);
+    return std::unexpected(std::move(store.error()).context("making a private copy of the central history"));
+  }
+  return LocalCopy(tmpl, path, std::move(*store));
+}
+
+LocalCopy::LocalCopy(LocalCopy&& other) noexcept
+    : dir_(std::exchange(other.dir_, {})),
+      path_(std::move(other.path_)),
+      store_(std::exchange(other.store_, std::nullopt)),
+      rows_(other.rows_) {}
+
+LocalCopy& LocalCopy::operator=(LocalCopy&& other) noexcept {
+  if (this != &other) {
+    remove();
+    dir_ = std::exchange(other.dir_, {});
+    path_ = std::move(other.path_);
+    store_ = std::exchange(other.store_, std::nullopt);
+    rows_ = other.rows_;
+  }
+  return *this;
+}
+
+LocalCopy::~LocalCopy() { remove(); }
+
+void LocalCopy::remove() {
+  store_.reset();
+  remove_dir(dir_);
+  dir_.clear();
+}
+
+void LocalCopy::close_writer() { store_.reset(); }
+
+Result<void> LocalCopy::add(const CentralRow& row) {
+  if (!store_) return fail("the copy of the central history is closed");
+  auto r = record_of_central_row(row);
+  if (!r) return std::unexpected(std::move(r.error()));
+  // An upsert: a run listed twice (a replayed row) is one row here too.
+  if (auto w = store_->finish_run(*r); !w) return w;
+  ++rows_;
+  return {};
+}
+
+std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::string_view subcommand) {
+  if (!is_central_history_uri(g.history_path)) {
+    g.history_label = g.history_path;
+    return std::optional<LocalCopy>();
+  }
+  g.history_label = redact_uri(g.history_path);
+  g.central = true;
+  if (subcommand == "fleet") return std::optional<LocalCopy>();
+  if (subcommand == "gc") {
+    print_error("gc: --history " + g.history_label +
+                " is the fleet's central history; gc prunes local histories only (prune PostgreSQL's runs "
+                "table with SQL, see cronprof(1))");
+    return std::unexpected(kExitUsage);
+  }
+  auto copy = LocalCopy::create();
+  if (!copy) {
+    print_error("--history " + g.history_label + ": " + copy.error().message());
+    return std::unexpected(kExitFailure);
+  }
+  SkippedRows skipped;
+  auto on_bad = skipped.callback();
+  auto read = copy_central_history(g.history_path, *copy, on_bad);
+  if (!read) {
+    print_error("--history " + g.history_label + ": " + read.error().error.message());
+    return std::unexpected(exit_code_for(read.error().fault));
+  }
+  skipped.report(g.history_label);
+  copy->close_writer();
+  g.history_path = copy->path();
+  return std::optional<LocalCopy>(std::move(*copy));
+}
+
+}  // namespace cronrun::prof

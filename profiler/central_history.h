@@ -1,0 +1,96 @@
+// `cronprof --history postgresql://...`: every subcommand reads the fleet's central
+// history (DESIGN.md section 10) the way it reads a local one. The rows are copied
+// out of PostgreSQL into a private SQLite history (a fresh 0700 directory under
+// $TMPDIR, removed when cronprof exits) and the subcommand runs its usual code on
+// that copy, so `runs`, `summary`, `export`, ... never grow a second query path.
+//
+// The copy keeps what the central history says: a row's status column (the
+// forwarder's `running` / `lost` / finished status) wins over the status inside its
+// record JSON, and the runner's pid and boot id are left out, because they belong
+// to another host: this host's process table cannot tell whether that runner lives.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "common/history.h"
+#include "profiler/command.h"
+
+namespace cronrun::prof {
+
+// "postgresql://..." or "postgres://..." (libpq's two URI schemes).
+bool is_central_history_uri(std::string_view history);
+// The URI as messages may show it: a password (user:PASSWORD@, ?password=...) is
+// replaced by "***".
+std::string redact_uri(std::string_view uri);
+
+// One row of the central history's `runs` table, as the copy needs it.
+struct CentralRow {
+  std::string run_id;
+  std::string host;
+  std::string status;  // the row's status column: authoritative (the forwarder marks `lost`)
+  std::string record;  // the run record JSON (cronrun.run/1)
+};
+
+// A private SQLite history holding a copy of central rows. Move-only; the
+// directory and everything in it are removed by the destructor.
+class LocalCopy {
+ public:
+  // Makes the directory (mkdtemp, 0700, under $TMPDIR or /tmp) and an empty
+  // history in it.
+  static Result<LocalCopy> create();
+  LocalCopy(LocalCopy&& other) noexcept;
+  LocalCopy& operator=(LocalCopy&& other) noexcept;
+  LocalCopy(const LocalCopy&) = delete;
+  LocalCopy& operator=(const LocalCopy&) = delete;
+  ~LocalCopy();
+
+  // Adds one central row. A row whose record does not parse (or names another run
+  // id) is an error naming the run; the caller skips it and goes on.
+  Result<void> add(const CentralRow& row);
+  // Closes the writing connection: the subcommand opens the copy itself.
+  void close_writer();
+  const std::string& path() const { return path_; }
+  uint64_t rows() const { return rows_; }
+
+ private:
+  LocalCopy(std::string dir, std::string path, HistoryStore store)
+      : dir_(std::move(dir)), path_(std::move(path)), store_(std::move(store)) {}
+  void remove();
+  std::string dir_;
+  std::string path_;
+  std::optional<HistoryStore> store_;
+  uint64_t rows_ = 0;
+};
+
+// The rows of a central row as a RunRecord for the copy (status from the column,
+// host from the column when the record has none, no runner pid / boot id).
+Result<RunRecord> record_of_central_row(const CentralRow& row);
+
+// How --history postgresql:// failed, for the exit code (profiler/exit_codes.h).
+enum class CentralFault { bad_uri, unreachable, not_a_history, newer_schema, other };
+struct CentralError {
+  CentralFault fault = CentralFault::other;
+  Error error;
+};
+int exit_code_for(CentralFault fault);
+
+// main()'s branch for --history: when g.history_path is a central history URI,
+// copies its rows (a one-line error naming --history and the exit code when it
+// cannot) and points g.history_path at the copy, g.history_label at the URI.
+// `subcommand` is the selected one: `gc` is refused on a central history (its
+// retention is the database's, see cronprof(1)) and `fleet` reads PostgreSQL
+// itself (no copy). Without a URI: nothing to copy, g.history_label = the path.
+std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::string_view subcommand);
+
+// Reads every row of the central history at `uri` into `copy`. Rows that cannot be
+// read are passed to `on_bad_row` (run id, why) and left out.
+std::expected<void, CentralError> copy_central_history(
+    const std::string& uri, LocalCopy& copy,
+    const std::function<void(const std::string& run_id, const Error& why)>& on_bad_row);
+
+}  // namespace cronrun::prof
