@@ -106,14 +106,20 @@ def poison(fleet, h, job, tick):
 
 
 def drained(fleet, h):
-    size = os.path.getsize(fleet.journal(h))
+    """The forwarder's cursor (consumer "fleet") is at the end of the journal: same
+    generation as the journal's header, offset = its size. A journal rotated by a fold
+    after everything was sent holds only its header and is drained too."""
+    with open(fleet.journal(h), "rb") as f:
+        data = f.read()
+    gen = data[8:24].hex()
     db = sqlite3.connect(f"file:{fleet.history(h)}?mode=ro", uri=True)
     try:
-        rows = dict((k, o) for k, o in db.execute('SELECT consumer, "offset" FROM journal_cursors'))
+        rows = {k: (g, o) for k, g, o in db.execute('SELECT consumer, generation, "offset" FROM journal_cursors')}
     finally:
         db.close()
-    fleet_cursor = next((o for k, o in rows.items() if "fleet" in k), None)
-    return fleet_cursor == size, f"{h}: the journal is drained (forwarder cursor {fleet_cursor}, journal size {size})", \
+    cur = rows.get("fleet")
+    ok = len(data) == 32 or (cur is not None and cur[0] == gen and cur[1] == len(data))
+    return ok, f"{h}: the journal is drained (forwarder cursor {cur}, journal generation {gen} size {len(data)})", \
         str(rows)
 
 
