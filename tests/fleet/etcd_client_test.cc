@@ -11,6 +11,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <poll.h>
+
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -427,6 +430,113 @@ TEST_F(EtcdTest, CallerDeadlineCutsTheCallShort) {
   c.set_deadline(std::nullopt);
   c = open({endpoints_[0]});
   ASSERT_CALL(c.range(prefix_ + "k"));
+}
+
+// A TCP relay in front of one endpoint that counts the connections made through it.
+class CountingProxy {
+ public:
+  explicit CountingProxy(const std::string& upstream) {
+    auto colon = upstream.rfind(':');
+    upstream_port_ = std::stoi(upstream.substr(colon + 1));
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a = loopback(0);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(listen_fd_, 16), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    endpoint_ = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CountingProxy() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  const std::string& endpoint() const { return endpoint_; }
+  int connections() const { return connections_; }
+
+ private:
+  static sockaddr_in loopback(int port) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(uint16_t(port));
+    return a;
+  }
+  // One thread relays every connection: poll over the listener and all pairs.
+  void serve() {
+    std::vector<std::pair<int, int>> pairs;
+    while (!stop_) {
+      std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+      for (auto [c, u] : pairs) {
+        fds.push_back({c, POLLIN, 0});
+        fds.push_back({u, POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), 50) <= 0) continue;
+      // The pairs polled (a pair accepted below is polled next round).
+      for (size_t i = 0; i < pairs.size();) {
+        bool closed = false;
+        for (int dir = 0; dir < 2 && !closed; ++dir) {
+          const pollfd& p = fds[1 + 2 * i + dir];
+          if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+          char buf[16384];
+          ssize_t n = ::read(p.fd, buf, sizeof buf);
+          int to = dir == 0 ? pairs[i].second : pairs[i].first;
+          if (n <= 0 || ::write(to, buf, size_t(n)) != n) closed = true;
+        }
+        if (closed) {
+          ::close(pairs[i].first);
+          ::close(pairs[i].second);
+          pairs.erase(pairs.begin() + long(i));
+          fds.erase(fds.begin() + long(1 + 2 * i), fds.begin() + long(3 + 2 * i));
+        } else {
+          ++i;
+        }
+      }
+      if (fds[0].revents & POLLIN) {
+        int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        int u = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a = loopback(upstream_port_);
+        if (c >= 0 && ::connect(u, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+          ++connections_;
+          pairs.emplace_back(c, u);
+        } else {
+          if (c >= 0) ::close(c);
+          ::close(u);
+        }
+      }
+    }
+    for (auto [c, u] : pairs) {
+      ::close(c);
+      ::close(u);
+    }
+  }
+  int listen_fd_ = -1;
+  int upstream_port_ = 0;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread thread_;
+};
+
+// Every kind of call, one large body among them, over one kept-alive connection.
+TEST_F(EtcdTest, CallsShareOneKeptAliveConnection) {
+  CountingProxy proxy(endpoints_[0]);
+  Client c = open({proxy.endpoint()});
+  auto l = c.lease_grant(30);
+  ASSERT_CALL(l);
+  const std::string big(4096, 'x');  // over libcurl's 1 KiB "Expect: 100-continue" threshold
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_CALL(c.put(prefix_ + "k" + std::to_string(i), big, l->id));
+    ASSERT_CALL(c.range(prefix_, prefix_end(prefix_)));
+    ASSERT_CALL(c.lease_keepalive(l->id));
+    ASSERT_CALL(c.lease_time_to_live(l->id));
+    ASSERT_CALL(c.txn({Compare{.key = prefix_ + "k0"}}, {}, {Op{.kind = Op::Kind::range, .key = prefix_ + "k0"}}));
+  }
+  ASSERT_CALL(c.delete_range(prefix_ + "k0"));
+  ASSERT_CALL(c.lease_revoke(l->id));
+  EXPECT_EQ(proxy.connections(), 1);
+  EXPECT_EQ(etcdctl_get(prefix_ + "k1"), "<none>");  // went with the lease
 }
 
 // --- Failover: members killed for real (RUN_SERIAL).
