@@ -8,8 +8,11 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <chrono>
+#include <cmath>
 #include <fmt/format.h>
 
+#include "common/run_record.h"
 #include "common/units.h"
 
 namespace cronrun {
@@ -19,6 +22,7 @@ namespace {
 constexpr std::array<const char*, 2> kOnLocked{"skip", "fail"};
 constexpr std::array<const char*, 3> kCgroupMode{"required", "auto", "off"};
 constexpr std::array<const char*, 3> kOutputMode{"passthrough", "on-failure", "discard"};
+constexpr std::array<const char*, 2> kOnRevoke{"finish", "term"};
 
 template <size_t N, class Enum>
 const char* name_of(const std::array<const char*, N>& names, Enum v) {
@@ -30,6 +34,7 @@ const char* name_of(const std::array<const char*, N>& names, Enum v) {
 const char* to_string(OnLocked v) { return name_of(kOnLocked, v); }
 const char* to_string(CgroupMode v) { return name_of(kCgroupMode, v); }
 const char* to_string(OutputMode v) { return name_of(kOutputMode, v); }
+const char* to_string(OnRevoke v) { return name_of(kOnRevoke, v); }
 
 namespace {
 bool job_name_char(char c) {
@@ -50,6 +55,55 @@ std::string default_job_name(std::string_view command0) {
   if (out.size() > 64) out.resize(64);
   if (out.empty() || out == "." || out == "..") out = "job";
   return out;
+}
+
+bool valid_host_name(std::string_view name) {
+  if (name.empty() || name.size() > 253 || name.front() == '.' || name.front() == '-') return false;
+  if (name.find("..") != std::string_view::npos) return false;
+  return std::ranges::all_of(name, [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+  });
+}
+
+std::string format_tick(int64_t unix_seconds) {
+  using namespace std::chrono;
+  // Through the calendar types rather than gmtime_r: pure, and no time_t range to mind.
+  sys_days days{std::chrono::days(unix_seconds >= 0 ? unix_seconds / 86400 : (unix_seconds - 86399) / 86400)};
+  int64_t rest = unix_seconds - days.time_since_epoch().count() * int64_t{86400};
+  year_month_day ymd{days};
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), rest / 3600,
+                     rest % 3600 / 60, rest % 60);
+}
+
+std::string default_tick(int64_t unix_seconds) {
+  return format_tick(unix_seconds - ((unix_seconds % 60) + 60) % 60);
+}
+
+Result<int64_t> parse_tick(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return fail(fmt::format("expected a time like 2026-12-06T12:00:00Z, 2026-12-06T12:00 (UTC) or Unix seconds{}, "
+                            "got '{}'",
+                            why, text));
+  };
+  // The latest time RFC 3339's four-digit year can write.
+  constexpr int64_t kLast = 253402300799;
+  if (!text.empty() && std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; })) {
+    int64_t secs = 0;
+    auto res = std::from_chars(text.data(), text.data() + text.size(), secs);
+    if (res.ec != std::errc() || res.ptr != text.data() + text.size() || secs > kLast) return bad(" (at most 9999)");
+    return secs;
+  }
+  // The minute form and a zone-less time are UTC: "2026-12-06T12:00" → "...:00Z".
+  std::string full(text);
+  bool minute_form = full.size() >= 16 && full[13] == ':' && (full.size() == 16 || full[16] == 'Z' || full[16] == 'z');
+  if (minute_form) full.insert(16, ":00");
+  if (full.size() == 19) full += 'Z';
+  auto secs = parse_rfc3339(full);
+  if (!secs) return bad("");
+  if (*secs < 0) return bad(" (not before 1970)");
+  if (*secs != std::floor(*secs)) return bad(" (whole seconds: a tick is a scheduled time)");
+  return static_cast<int64_t>(*secs);
 }
 
 namespace job_options {
@@ -93,6 +147,28 @@ Result<Value> parse_name(std::string_view v) {
   if (!valid_job_name(v))
     return fail(fmt::format("expected a job name of 1-64 characters from [A-Za-z0-9_.-], not . or .., got '{}'", v));
   return Value(std::string(v));
+}
+
+Result<Value> parse_group(std::string_view v) {
+  if (!valid_job_name(v))
+    return fail(fmt::format("expected a group name of 1-64 characters from [A-Za-z0-9_.-], not . or .., got '{}'", v));
+  return Value(std::string(v));
+}
+
+Result<Value> parse_host(std::string_view v) {
+  if (!valid_host_name(v))
+    return fail(fmt::format("expected a host name of 1-253 characters from [A-Za-z0-9.-], not starting with . or -, "
+                            "got '{}'",
+                            v));
+  return Value(std::string(v));
+}
+
+// The tick as its normalized text, so the spec, the record and the etcd key all
+// hold one spelling of it.
+Result<Value> parse_tick_value(std::string_view v) {
+  auto secs = parse_tick(v);
+  if (!secs) return std::unexpected(std::move(secs.error()));
+  return Value(format_tick(*secs));
 }
 
 Result<Value> parse_path(std::string_view v, std::string_view what) {
@@ -212,9 +288,10 @@ Result<Value> parse_ping_url(std::string_view v) {
 using enum Arity;
 using enum Layer;
 constexpr std::string_view kJob = "Job", kLimits = "Limits", kLock = "Lock", kRecording = "Recording",
-                           kOutput = "Output", kOther = "Other";
+                           kOutput = "Output", kFleet = "Fleet mode",
+                           kOther = "Other";
 
-constexpr std::array<Option, 38> kOptions{{
+constexpr std::array<Option, 43> kOptions{{
     {Id::name, "name", 'n', one, both, "NAME", kJob, "", "nightly-report",
      "job name [A-Za-z0-9_.-]{1,64} (default: basename of COMMAND)", parse_name},
     {Id::config, "config", 'c', one, command_line, "FILE", kJob, "", "/etc/cronrun/jobs.d/x.json",
@@ -303,6 +380,27 @@ constexpr std::array<Option, 38> kOptions{{
      [](std::string_view v) { return parse_path(v, "a directory"); }},
     {Id::log_max, "log-max", '\0', one, both, "SIZE", kOutput, "16M", "2M", "cap of each kept log (default 16M)",
      parse_nonzero_size},
+
+    // Fleet mode (cronrun(1) FLEET MODE): --group or --fleet-config engages it.
+    {Id::group, "group", '\0', one, both, "NAME", kFleet, "", "scripts1",
+     "fleet mode: run only on a host in this group of the fleet's groups (etcd PREFIX/config), "
+     "once per tick fleet-wide",
+     parse_group},
+    {Id::fleet_config, "fleet-config", '\0', one, both, "FILE", kFleet, "", "/etc/cronrun/fleet.json",
+     "fleet mode with this fleet config (etcd endpoints, prefix, lease_ttl, history; cronrun.json(5)); "
+     "default /etc/cronrun/fleet.json (root) or $XDG_CONFIG_HOME/cronrun/fleet.json",
+     [](std::string_view v) { return parse_path(v, "a fleet config file"); }},
+    {Id::host, "host", '\0', one, both, "NAME", kFleet, "", "box1.example.com",
+     "this host's name in the fleet (default: fleet.json's host, else the FQDN)", parse_host},
+    // Command line only: a fixed tick in a job config would make every run after
+    // the first a skip.
+    {Id::tick, "tick", '\0', one, command_line, "TIME", kFleet, "", "2026-12-06T12:00",
+     "the scheduled time the run belongs to: RFC 3339, YYYY-MM-DDTHH:MM (UTC) or Unix seconds "
+     "(default: the start time truncated to the minute); a tick runs at most once fleet-wide",
+     parse_tick_value},
+    {Id::on_revoke, "on-revoke", '\0', one, both, "finish|term", kFleet, "finish", "term",
+     "this host leaves the job's group while it runs: finish (default) or term (SIGTERM, --kill-after, kill)",
+     [](std::string_view v) { return parse_enum(v, std::array{OnRevoke::finish, OnRevoke::term}); }},
 
     {Id::dry_run, "dry-run", '\0', flag, command_line, "", kOther, "", "true",
      "print the resolved spec, cgroup placement and why, then exit 0", parse_bool},

@@ -25,10 +25,14 @@ namespace cronrun {
 enum class OnLocked { skip, fail };
 enum class CgroupMode { required, automatic, off };
 enum class OutputMode { passthrough, on_failure, discard };
+// --on-revoke (fleet mode, DESIGN §10): what a running job does when this host
+// leaves its group.
+enum class OnRevoke { finish, term };
 
 const char* to_string(OnLocked v);
 const char* to_string(CgroupMode v);
 const char* to_string(OutputMode v);
+const char* to_string(OnRevoke v);
 
 struct IoNice {
   int io_class = 2;  // 1 realtime, 2 best-effort, 3 idle (ioprio classes)
@@ -41,6 +45,22 @@ bool valid_job_name(std::string_view name);
 // The job name when --name is not given: basename of COMMAND's first word, bytes
 // outside the name alphabet mapped to '_', cut to 64; "job" when nothing is left.
 std::string default_job_name(std::string_view command0);
+// A fleet host name (--host, fleet.json's "host"): 1-253 characters from
+// [A-Za-z0-9.-], not starting with '.' or '-', no empty label ("..").
+bool valid_host_name(std::string_view name);
+
+// --tick (fleet mode, DESIGN §10): the scheduled time a run belongs to. Accepts
+// RFC 3339 ("2026-12-06T12:00:00Z", an offset, a zero fraction), the minute form
+// "2026-12-06T12:00" (also with ":SS"; no zone means UTC, the same on every host
+// whatever its TZ) and Unix seconds ("1796558400"). Returns Unix seconds; a
+// fraction of a second is refused (ticks are whole seconds, and two that differ
+// only in it would be one claim).
+Result<int64_t> parse_tick(std::string_view text);
+// Unix seconds as the normalized tick: RFC 3339 UTC seconds, "2026-12-06T12:00:00Z"
+// (fixed width, so etcd keys sort by time).
+std::string format_tick(int64_t unix_seconds);
+// The default tick: `unix_seconds` (the run's start) truncated to the minute.
+std::string default_tick(int64_t unix_seconds);
 
 namespace job_options {
 
@@ -59,14 +79,15 @@ enum class Id {
   lock, no_lock, lock_wait, on_locked,
   history, no_history, summary, report, count_db_queries, ping,
   output, log_dir, log_max,
+  group, fleet_config, host, tick, on_revoke,
   dry_run, quiet, verbose, json, flush, help, version,
 };
 
 // A parsed value. Which alternative an option yields is fixed per option (see
 // job_options.cc); "lock" and "history" yield a bool (true/false, config files) or
-// a path.
+// a path; "tick" yields the normalized tick (format_tick) as a string.
 using Value = std::variant<bool, int64_t, uint64_t, double, std::chrono::milliseconds, std::string, IoNice,
-                           OnLocked, CgroupMode, OutputMode>;
+                           OnLocked, CgroupMode, OutputMode, OnRevoke>;
 
 struct Option {
   Id id;

@@ -250,6 +250,13 @@ size_t make_valid_utf8(RunRecord& r) {
     fix(r.pings->url_host);
     for (auto& p : r.pings->pings) fix_opt(p.error);
   }
+  if (r.fleet) {
+    fix_opt(r.fleet->group);
+    fix(r.fleet->host);
+    fix(r.fleet->tick);
+    if (r.fleet->holder) fix(r.fleet->holder->host);
+    fix_opt(r.fleet->note);
+  }
   // Counter names come from a file the job writes. Two names that differ only in
   // invalid bytes become one, summed like any repeated name.
   std::map<std::string, double> counters;
@@ -360,6 +367,18 @@ json to_json(const RunRecord& r) {
                   {"sent", r.pings->sent},
                   {"failed", r.pings->failed},
                   {"pings", std::move(list)}};
+  }
+  j["fleet"] = nullptr;
+  if (r.fleet) {
+    const FleetRecord& f = *r.fleet;
+    j["fleet"] = {{"group", opt_text(f.group)},
+                  {"host", text(f.host)},
+                  {"tick", text(f.tick)},
+                  {"fence", opt(f.fence)},
+                  {"holder", f.holder ? json{{"host", text(f.holder->host)}, {"revision", f.holder->revision}}
+                                      : json(nullptr)},
+                  {"lease_ttl_s", opt(f.lease_ttl_s)},
+                  {"note", opt_text(f.note)}};
   }
   return j;
 }
@@ -546,6 +565,29 @@ Result<RunRecord> run_record_from_json(const json& j) {
       }
     }
     r.pings = std::move(pr);
+  }
+  if (const json* f = member(j, "fleet")) {
+    if (!f->is_object()) return std::unexpected(type_error("", "fleet", "an object", *f));
+    FleetRecord fr;
+    CRONRUN_TRY_ASSIGN(fr.group, get_string(*f, "fleet", "group"));
+    CRONRUN_TRY_ASSIGN(s, get_string(*f, "fleet", "host"));
+    fr.host = s.value_or("");
+    CRONRUN_TRY_ASSIGN(s, get_string(*f, "fleet", "tick"));
+    fr.tick = s.value_or("");
+    CRONRUN_TRY_ASSIGN(fr.fence, get_i64(*f, "fleet", "fence"));
+    if (const json* h = member(*f, "holder")) {
+      if (!h->is_object()) return std::unexpected(type_error("fleet", "holder", "an object", *h));
+      FleetHolder holder;
+      CRONRUN_TRY_ASSIGN(s, get_string(*h, "fleet.holder", "host"));
+      holder.host = s.value_or("");
+      std::optional<int64_t> revision;
+      CRONRUN_TRY_ASSIGN(revision, get_i64(*h, "fleet.holder", "revision"));
+      holder.revision = revision.value_or(0);
+      fr.holder = std::move(holder);
+    }
+    CRONRUN_TRY_ASSIGN(fr.lease_ttl_s, get_i64(*f, "fleet", "lease_ttl_s"));
+    CRONRUN_TRY_ASSIGN(fr.note, get_string(*f, "fleet", "note"));
+    r.fleet = std::move(fr);
   }
   return r;
 }

@@ -139,6 +139,28 @@ struct PingsRecord {
   std::vector<PingRecord> pings;
 };
 
+// `fleet` (DESIGN §4, §10): the run's place in the fleet; the whole object is null
+// outside fleet mode.
+struct FleetHolder {
+  std::string host;      // the host that holds the lock, or claimed the tick
+  int64_t revision = 0;  // the etcd revision of that key (the lock's: its fence)
+};
+struct FleetRecord {
+  std::optional<std::string> group;  // --group; null without one
+  std::string host;                  // this host's fleet name (--host, fleet.json, FQDN)
+  std::string tick;                  // RFC 3339 UTC seconds, "2026-12-06T12:00:00Z"
+  // The fencing token: the create_revision of the lock this run took (what the
+  // job got as CRONRUN_FENCE); null when it took none (skipped, unavailable: run).
+  std::optional<int64_t> fence;
+  // Whoever held the lock or had claimed the tick when this run skipped; null
+  // when it did not lose a race.
+  std::optional<FleetHolder> holder;
+  std::optional<int64_t> lease_ttl_s;
+  // What happened to the fleet side: revoked while running, lease not renewed,
+  // ran without etcd ("unavailable": "run"), host name not the FQDN, ...
+  std::optional<std::string> note;
+};
+
 struct RunRecord {
   std::string run_id;
   std::string job;
@@ -164,6 +186,7 @@ struct RunRecord {
   OutputRecord output;
   std::optional<SeccompRecord> seccomp;  // null with --seccomp off
   std::optional<PingsRecord> pings;  // null without --ping
+  std::optional<FleetRecord> fleet;  // null outside fleet mode
 
   // Not part of the JSON schema; kept in the history so a crashed runner can be
   // told apart from a live one (section 5: `running` rows whose runner is gone).

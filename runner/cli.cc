@@ -72,6 +72,27 @@ Result<std::string> read_config_file(const std::string& path) {
   return out;
 }
 
+// Fleet mode (DESIGN §10): --group or --fleet-config engages it, and the fleet
+// config is read here, once, so a bad file or a grace that does not fit the lease
+// is a usage error before anything is locked or created. The fleet-only flags
+// mean nothing without it and are refused rather than ignored.
+Result<void> resolve_fleet(JobSpec& spec, const std::vector<std::pair<const job_options::Option*, std::string>>& settings,
+                           const Invoker& who) {
+  namespace jo = job_options;
+  if (!fleet_mode(spec)) {
+    for (const auto& [o, v] : settings)
+      if (o->id == jo::Id::host || o->id == jo::Id::tick || o->id == jo::Id::on_revoke)
+        return fail(fmt::format("{}: only in fleet mode (with --group NAME or --fleet-config FILE)", o->flag()));
+    return {};
+  }
+  auto config = fleet::load_config(spec.fleet_config_path, spec.fleet_host, who);
+  if (!config) return std::unexpected(std::move(config.error()).with_kind(ErrorKind::usage));
+  if (auto r = fleet::check_grace(spec.kill_after, config->lease_ttl, config->path); !r)
+    return std::unexpected(std::move(r.error()).with_kind(ErrorKind::usage));
+  spec.fleet = std::move(*config);
+  return {};
+}
+
 }  // namespace
 
 Result<void> parse_job_config(std::string_view text, const std::string& path, JobSpec& spec) {
@@ -278,6 +299,7 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
                             from_flag ? "--seccomp" : fmt::format("config {}: key 'seccomp'", spec.config_path.value_or("?")),
                             r.error().message()));
   }
+  if (auto r = resolve_fleet(spec, settings, who); !r) return std::unexpected(r.error());
   resolve_job(spec, who);
   return out;
 }

@@ -111,6 +111,56 @@ Json describe_cgroup(const JobSpec& spec, const DryRunFacts& facts) {
   return c;
 }
 
+// A PostgreSQL URI without its password ("postgresql://user:pw@db/x" →
+// "postgresql://user@db/x"): the rest says which database, the password is a secret.
+std::string without_password(const std::string& uri) {
+  auto scheme = uri.find("://");
+  if (scheme == std::string::npos) return uri;
+  auto at = uri.find('@', scheme + 3);
+  auto slash = uri.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return uri;
+  auto colon = uri.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return uri;
+  return uri.substr(0, colon) + uri.substr(at);
+}
+
+// Fleet mode as far as it is known without contacting etcd: the fleet config
+// parse_args read, the names and keys a run would use, and the deadline the lease
+// gives the job. Group membership and the lock are etcd's to say at run time.
+Json describe_fleet(const JobSpec& spec) {
+  if (!fleet_mode(spec)) return nullptr;
+  Json f;
+  f["group"] = opt(spec.group);
+  f["tick"] = spec.tick ? Json(*spec.tick) : Json(nullptr);
+  f["tick_default"] = "the start time truncated to the minute";
+  f["on_revoke"] = to_string(spec.on_revoke);
+  if (!spec.fleet) {  // not resolved (a spec built by hand): what the settings say
+    f["config"] = opt(spec.fleet_config_path);
+    f["host"] = opt(spec.fleet_host);
+    return f;
+  }
+  const fleet::Config& c = *spec.fleet;
+  f["config"] = c.path;
+  f["etcd"] = c.etcd;
+  f["prefix"] = c.prefix;
+  f["lease_ttl_s"] = c.lease_ttl.count();
+  auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(c.lease_ttl);
+  f["deadline"] = {{"term_s_after_renewal", seconds(ttl - spec.kill_after - fleet::kDeadlineMargin)},
+                   {"kill_s_after_renewal", seconds(ttl - fleet::kDeadlineMargin)},
+                   {"renew_every_s", seconds(ttl / 3)}};
+  f["history"] = c.history ? Json(without_password(*c.history)) : Json(nullptr);
+  f["host"] = c.host;
+  f["host_from"] = c.host_from;
+  f["unavailable"] = fleet::to_string(c.unavailable);
+  f["note"] = opt(c.note);
+  f["keys"] = {{"config", fleet::config_key(c.prefix)},
+               {"lock", fleet::lock_key(c.prefix, spec.name)},
+               {"tick", fleet::tick_key(c.prefix, spec.name, spec.tick.value_or("<tick>"))}};
+  f["membership"] = spec.group ? Json(fmt::format("read from etcd {} at run time", fleet::config_key(c.prefix)))
+                               : Json(nullptr);
+  return f;
+}
+
 std::string join(const Json& array, std::string_view sep) {
   std::string out;
   for (const auto& v : array) {
@@ -204,6 +254,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
   j["ping"] = spec.ping_url ? Json(ping::host_of(*spec.ping_url)) : Json(nullptr);  // the path is the secret
   j["verbosity"] = spec.verbosity;
   j["drain"] = {{"file", spec.paths.drain}, {"draining", facts.draining}};
+  j["fleet"] = describe_fleet(spec);
   j["cgroup"] = describe_cgroup(spec, facts);
   return j;
 }
@@ -269,6 +320,38 @@ std::string format_dry_run_text(const Json& j) {
   line("drain:", drain["draining"].get<bool>()
                      ? fmt::format("{} exists: the run would be skipped", drain["file"].get<std::string>())
                      : fmt::format("no ({} absent)", drain["file"].get<std::string>()));
+
+  const Json& fl = j["fleet"];
+  if (fl.is_null()) {
+    line("fleet:", "off (no --group or --fleet-config)");
+  } else {
+    line("fleet:", fl["group"].is_null() ? std::string("on, no group (any host may take a tick)")
+                                        : fmt::format("group {} ({})", fl["group"].get<std::string>(),
+                                                      fl.contains("membership") ? fl["membership"].get<std::string>()
+                                                                               : std::string("checked at run time")));
+    line("fleet-config:", str_or(fl["config"], "default"));
+    if (fl.contains("etcd")) {
+      line("etcd:", join(fl["etcd"], " "));
+      line("prefix:", fmt::format("{} (lock {}, tick {})", fl["prefix"].get<std::string>(),
+                                  fl["keys"]["lock"].get<std::string>(), fl["keys"]["tick"].get<std::string>()));
+      const Json& d = fl["deadline"];
+      line("lease-ttl:", fmt::format("{} (renewed every {}; cut off from etcd: SIGTERM {}, kill {} after the last "
+                                     "renewal)",
+                                     duration_or(fl["lease_ttl_s"], ""), duration_or(d["renew_every_s"], ""),
+                                     duration_or(d["term_s_after_renewal"], ""),
+                                     duration_or(d["kill_s_after_renewal"], "")));
+      line("host:", fmt::format("{} (from {})", fl["host"].get<std::string>(), fl["host_from"].get<std::string>()));
+      if (!fl["note"].is_null()) line("", fl["note"].get<std::string>());
+      line("unavailable:", fl["unavailable"].get<std::string>() == "run"
+                               ? "run (etcd away: the run goes ahead on the local lock alone)"
+                               : "skip (etcd away: the run is skipped and recorded, exit 75)");
+      line("fleet history:", str_or(fl["history"], "none (records stay in the local history)"));
+    } else {
+      line("host:", str_or(fl["host"], "default"));
+    }
+    line("tick:", fl["tick"].is_null() ? fl["tick_default"].get<std::string>() : fl["tick"].get<std::string>());
+    line("on-revoke:", fl["on_revoke"].get<std::string>());
+  }
 
   // The cgroup section is a heading and its details, unpadded ("cgroup: v2",
   // "  why: ..."), as scripts and the integration tests read it.

@@ -61,47 +61,13 @@ Error call_error(const etcd::CallError& e, const std::string& what) {
 
 }  // namespace
 
-// ---- keys and ticks ----
-
-std::string config_key(std::string_view prefix) { return fmt::format("{}/config", prefix); }
-std::string lock_key(std::string_view prefix, std::string_view job) { return fmt::format("{}/locks/{}", prefix, job); }
-std::string claims_prefix(std::string_view prefix, std::string_view job) {
-  return fmt::format("{}/runs/{}/", prefix, job);
-}
-std::string claim_key(std::string_view prefix, std::string_view job, WallTime tick) {
-  return claims_prefix(prefix, job) + format_tick(tick);
-}
-
-std::string format_tick(WallTime tick) {
-  time_t t = std::chrono::system_clock::to_time_t(std::chrono::floor<std::chrono::seconds>(tick));
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-WallTime default_tick(WallTime now) { return std::chrono::floor<std::chrono::minutes>(now); }
-
-// ---- the deadline ----
-
-Result<void> check_deadline_fits(std::chrono::seconds ttl, milliseconds kill_after) {
-  // The deadline must not fire between two healthy renewals: TERM comes at
-  // ttl - kill_after - margin after the last one, the next one a third of the TTL later.
-  if (kill_after + kDeadlineMargin + renew_interval(ttl) < ttl) return {};
-  return fail(fmt::format("--kill-after {}ms does not fit the fleet lease_ttl {}s: kill-after + {}ms margin + "
-                          "ttl/3 (the renewal interval) must be below the TTL (lower --kill-after or raise lease_ttl)",
-                          kill_after.count(), ttl.count(), kDeadlineMargin.count()),
-              ErrorKind::usage);
-}
-
 // ---- the transaction ----
 
 std::string lock_value(const Params& p) {
   nlohmann::json j = {{"run_id", p.run_id},
                       {"host", p.host},
                       {"pid", p.pid},
-                      {"tick", format_tick(p.tick)},
+                      {"tick", format_tick(p.tick_s)},
                       {"started_at", p.started_at}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -115,8 +81,9 @@ ClaimTxn claim_txn(const Params& p, int64_t lease_id) {
   using etcd::Compare;
   using etcd::Op;
   const std::string lock = lock_key(p.prefix, p.job);
-  const std::string claim = claim_key(p.prefix, p.job, p.tick);
-  const std::string claims = claims_prefix(p.prefix, p.job);
+  const std::string claim = tick_key(p.prefix, p.job, format_tick(p.tick_s));
+  const std::string claims = runs_prefix(p.prefix, p.job);
+  const int64_t cutoff_s = p.tick_s - std::chrono::duration_cast<std::chrono::seconds>(kClaimRetention).count();
   ClaimTxn t;
   t.compare = {Compare{lock, Compare::Target::create_revision, Compare::Op::equal, 0, {}},
                Compare{claim, Compare::Target::create_revision, Compare::Op::equal, 0, {}}};
@@ -124,7 +91,7 @@ ClaimTxn claim_txn(const Params& p, int64_t lease_id) {
   Op put_claim{Op::Kind::put, claim, {}, claim_value(p), 0, 0};
   // [claims, claims + cutoff): the ticks before the cutoff, never this tick's key
   // (etcd refuses a put and a delete of the same key in one transaction).
-  Op prune{Op::Kind::delete_range, claims, claims + format_tick(p.tick - kClaimRetention), {}, 0, 0};
+  Op prune{Op::Kind::delete_range, claims, claims + format_tick(cutoff_s), {}, 0, 0};
   t.success = {put_lock, put_claim, prune};
   t.failure = {Op{Op::Kind::range, lock, {}, {}, 0, 0}, Op{Op::Kind::range, claim, {}, {}, 0, 0}};
   return t;
@@ -135,8 +102,8 @@ ClaimTxn claim_txn(const Params& p, int64_t lease_id) {
 std::string lock_held_reason(std::string_view job, const Holder& h) {
   return fmt::format("fleet lock of {} held by host {} (revision {})", job, h.host, h.revision);
 }
-std::string tick_claimed_reason(WallTime tick, std::string_view job, const Holder& h) {
-  return fmt::format("tick {} of {} already claimed by host {} (revision {})", format_tick(tick), job, h.host,
+std::string tick_claimed_reason(int64_t tick_s, std::string_view job, const Holder& h) {
+  return fmt::format("tick {} of {} already claimed by host {} (revision {})", format_tick(tick_s), job, h.host,
                      h.revision);
 }
 std::string not_in_group_reason(std::string_view host, std::string_view group) {
@@ -155,7 +122,7 @@ Skip skip_of_failed_claim(const Params& p, const etcd::TxnResult& r) {
   if (r.responses.size() > 1 && !r.responses[1].kvs.empty()) {
     const auto& kv = r.responses[1].kvs.front();
     Holder h{host_of(kv.value), kv.create_revision};
-    return Skip{Skip::Why::tick_claimed, tick_claimed_reason(p.tick, p.job, h), h};
+    return Skip{Skip::Why::tick_claimed, tick_claimed_reason(p.tick_s, p.job, h), h};
   }
   // Both compares failed, yet neither key is there any more: the holder released
   // between the compare and the ranges (they are one revision, so only a reader
@@ -407,6 +374,17 @@ Result<Keepalive> Keepalive::start(const Params& p, const Claim& c, MemberCheck 
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail("forking the keepalive process failed", ErrorKind::system);
   report_w.reset();
   control_r.reset();
+  // From here a failure leaves a keepalive behind: "stop" makes it exit quietly
+  // (an EOF alone would read as this runner's death and kill the job's cgroup).
+  struct StopOnFailure {
+    int fd;
+    bool armed = true;
+    ~StopOnFailure() {
+      // Best effort on a path that already fails; an EOF is the keepalive's fallback.
+      if (!armed) return;
+      [[maybe_unused]] ssize_t n = ::write(fd, "stop\n", 5);
+    }
+  } stop_on_failure{control_w.get()};
 
   // Its first line is its pid.
   std::string hello;
@@ -426,10 +404,12 @@ Result<Keepalive> Keepalive::start(const Params& p, const Claim& c, MemberCheck 
       std::from_chars(hello.data() + 4, hello.data() + hello.size() - 1, pid).ec != std::errc{} || pid <= 0)
     return fail("unreadable first line from the keepalive process: " + one_line(hello), ErrorKind::system);
 
+  UniqueFd pidfd(sys::pidfd_open(pid));
+  if (!pidfd) return fail_sys("pidfd_open", fmt::format("keepalive process {}", pid));
+  stop_on_failure.armed = false;
   Keepalive k;
   k.pid_ = pid;
-  k.pidfd_ = UniqueFd(sys::pidfd_open(pid));
-  if (!k.pidfd_) return fail_sys("pidfd_open", fmt::format("keepalive process {}", pid));
+  k.pidfd_ = std::move(pidfd);
   k.control_ = std::move(control_w);
   k.report_ = std::move(report_r);
   return k;

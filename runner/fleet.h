@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -35,12 +36,10 @@
 #include "common/etcd.h"
 #include "common/fd.h"
 #include "runner/clock.h"
+#include "runner/fleet_config.h"
 
 namespace cronrun::fleet {
 
-// How long before the lease could expire the job is already dead (the deadline's
-// margin for the last renewal's flight time and the runner's own wake-up).
-inline constexpr std::chrono::milliseconds kDeadlineMargin{1000};
 // Tick claims older than this are deleted by the claim transaction.
 inline constexpr std::chrono::hours kClaimRetention{24 * 7};
 
@@ -53,24 +52,15 @@ struct Params {
   std::vector<std::string> endpoints;
   std::chrono::seconds lease_ttl{15};
   std::chrono::milliseconds kill_after{std::chrono::seconds(10)};
-  WallTime tick{};                   // the scheduled time, whole seconds
+  int64_t tick_s = 0;                // the scheduled time, Unix seconds (format_tick())
   std::string run_id;
   pid_t pid = 0;                     // the runner's
   std::string started_at;            // RFC 3339
 };
 
-// ---- keys ----
-std::string config_key(std::string_view prefix);
-std::string lock_key(std::string_view prefix, std::string_view job);
-// "<prefix>/runs/<job>/": every tick claim of the job starts with it.
-std::string claims_prefix(std::string_view prefix, std::string_view job);
-std::string claim_key(std::string_view prefix, std::string_view job, WallTime tick);
-
-// ---- ticks ----
-// RFC 3339 UTC, whole seconds ("2026-12-06T12:00:00Z"): sorts lexicographically.
-std::string format_tick(WallTime tick);
-// The default tick: `now` truncated to the minute.
-WallTime default_tick(WallTime now);
+// The keys (config_key, lock_key, runs_prefix, tick_key), the tick's format
+// (format_tick, default_tick), kDeadlineMargin and the refusal of a grace that does
+// not fit the lease (check_grace) are fleet_config.h's and job_options.h's.
 
 // ---- the lease deadline ----
 struct Deadlines {
@@ -88,9 +78,6 @@ inline Deadlines deadlines(SteadyTime renewal_sent, std::chrono::seconds ttl, st
 inline std::chrono::milliseconds renew_interval(std::chrono::seconds ttl) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(ttl) / 3;
 }
-// A TERM-grace-KILL that does not fit between two renewals and the lease's end is
-// refused (kind usage): kill_after + margin + ttl/3 must stay below ttl.
-Result<void> check_deadline_fits(std::chrono::seconds ttl, std::chrono::milliseconds kill_after);
 
 // ---- the claim transaction ----
 struct ClaimTxn {
@@ -118,7 +105,7 @@ struct Skip {
   std::optional<Holder> holder;    // lock_held / tick_claimed
 };
 std::string lock_held_reason(std::string_view job, const Holder& h);
-std::string tick_claimed_reason(WallTime tick, std::string_view job, const Holder& h);
+std::string tick_claimed_reason(int64_t tick_s, std::string_view job, const Holder& h);
 std::string not_in_group_reason(std::string_view host, std::string_view group);
 std::string unavailable_reason(std::string_view what);
 // The skip a failed claim transaction means (its failure branch's two ranges).
@@ -195,8 +182,12 @@ class Keepalive {
   // by the runner's subreaper loop). Call before the job starts and before the
   // runner becomes a subreaper.
   static Result<Keepalive> start(const Params& p, const Claim& c, MemberCheck is_member, KillJob kill_job);
-  Keepalive(Keepalive&&) noexcept = default;
-  Keepalive& operator=(Keepalive&&) noexcept = default;
+  Keepalive(Keepalive&& o) noexcept
+      : pid_(std::exchange(o.pid_, -1)),
+        pidfd_(std::move(o.pidfd_)),
+        control_(std::move(o.control_)),
+        report_(std::move(o.report_)) {}
+  Keepalive& operator=(Keepalive&&) = delete;
   // Stops it (as stop()) if the caller did not.
   ~Keepalive();
 

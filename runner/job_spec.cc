@@ -63,6 +63,11 @@ void assign(JobSpec& s, Id id, const Value& v, std::string_view text) {
     case Id::output: s.output = std::get<OutputMode>(v); return;
     case Id::log_dir: s.log_dir = std::get<std::string>(v); return;
     case Id::log_max: s.log_max_bytes = std::get<uint64_t>(v); return;
+    case Id::group: s.group = std::get<std::string>(v); return;
+    case Id::fleet_config: s.fleet_config_path = std::get<std::string>(v); return;
+    case Id::host: s.fleet_host = std::get<std::string>(v); return;
+    case Id::tick: s.tick = std::get<std::string>(v); return;
+    case Id::on_revoke: s.on_revoke = std::get<OnRevoke>(v); return;
     case Id::dry_run: s.dry_run = std::get<bool>(v); return;
     case Id::flush: s.flush = std::get<bool>(v); return;
     case Id::quiet:
@@ -94,6 +99,8 @@ Result<void> apply_setting(JobSpec& spec, std::string_view key, std::string_view
   if (o == nullptr || key.starts_with("-")) return fail(fmt::format("unknown setting '{}'", key));
   return apply_setting(spec, *o, value);
 }
+
+bool fleet_mode(const JobSpec& spec) { return spec.group.has_value() || spec.fleet_config_path.has_value(); }
 
 bool is_config_key(std::string_view key) { return job_options::find_config_key(key) != nullptr; }
 

@@ -13,6 +13,7 @@
 #include "common/job_options.h"
 #include "common/job_paths.h"
 #include "runner/cgroup.h"
+#include "runner/fleet_config.h"
 #include "runner/seccomp_profile.h"
 
 namespace cronrun {
@@ -66,6 +67,16 @@ struct JobSpec {
   std::optional<std::string> ping_url;  // --ping: a check's ping URL (a secret: not logged, not recorded)
   std::vector<std::string> env;  // KEY=VALUE
 
+  // Fleet mode (DESIGN §10): on when `group` or `fleet_config_path` is set. The
+  // fields are as given; `fleet` is the fleet config they resolved to (read once
+  // by parse_args, host included), nullopt outside fleet mode.
+  std::optional<std::string> group;              // --group
+  std::optional<std::string> fleet_config_path;  // --fleet-config
+  std::optional<std::string> fleet_host;         // --host
+  std::optional<std::string> tick;               // --tick, normalized (format_tick); unset: the start's minute
+  OnRevoke on_revoke = OnRevoke::finish;
+  std::optional<fleet::Config> fleet;
+
   bool dry_run = false;
   bool flush = false;  // --flush: fold the run journal into the history and exit (no COMMAND)
   int verbosity = 0;  // -1 quiet, 0 normal, 1+ verbose
@@ -94,6 +105,9 @@ unsigned host_cpu_count();
 // into spec.seccomp_profile; "off" or unset leaves it nullopt. The error names the
 // file and what is wrong (bad JSON, unknown syscall); the caller prefixes the flag.
 Result<void> resolve_seccomp(JobSpec& spec);
+
+// --group or --fleet-config given (command line or job config).
+bool fleet_mode(const JobSpec& spec);
 
 // Fills spec.euid, spec.is_root and spec.paths for `who`, from the explicit settings where
 // given. Called once, after every setting is applied.

@@ -241,10 +241,18 @@ std::string event_text(Event kind, const RunRecord& r) {
   std::string out = fmt::format("{} job={} run_id={}", kind == Event::start ? "START" : "FINISH", kv_value(r.job),
                                 kv_value(r.run_id));
   auto add = [&](const char* key, const std::string& value) { out += fmt::format(" {}={}", key, kv_value(value)); };
+  // Fleet mode: which host ran (or skipped) which tick, under which fence.
+  auto add_fleet = [&] {
+    if (!r.fleet) return;
+    add("host", r.fleet->host);
+    add("tick", r.fleet->tick);
+    if (r.fleet->fence) add("fence", std::to_string(*r.fleet->fence));
+  };
   if (kind == Event::start) {
     add("pid", std::to_string(r.runner_pid));
     add("cgroup", r.isolation.path.value_or(r.isolation.cgroup));
     if (r.isolation.unit) add("unit", *r.isolation.unit);
+    add_fleet();
   } else {
     const Usage& u = r.usage;
     add("status", to_string(r.status));
@@ -266,6 +274,11 @@ std::string event_text(Event kind, const RunRecord& r) {
       if (r.seccomp->failed_by) add("seccomp_failed_by", *r.seccomp->failed_by);
     }
     if (r.pings && r.pings->failed > 0) add("pings_failed", std::to_string(r.pings->failed));
+    add_fleet();
+    if (r.fleet && r.fleet->holder) {
+      add("holder", r.fleet->holder->host);
+      add("holder_revision", std::to_string(r.fleet->holder->revision));
+    }
     if (r.skip_reason) add("reason", *r.skip_reason);
   }
   add("command", command_line(r.command));
@@ -289,6 +302,12 @@ std::vector<std::string> event_fields(Event kind, const RunRecord& r) {
   };
   if (r.isolation.path) f.push_back("CRONRUN_CGROUP=" + *r.isolation.path);
   if (r.isolation.unit) f.push_back("CRONRUN_UNIT=" + *r.isolation.unit);
+  if (r.fleet) {
+    f.push_back("CRONRUN_FLEET_HOST=" + r.fleet->host);
+    f.push_back("CRONRUN_TICK=" + r.fleet->tick);
+    if (r.fleet->group) f.push_back("CRONRUN_GROUP=" + *r.fleet->group);
+    if (r.fleet->fence) f.push_back(fmt::format("CRONRUN_FENCE={}", *r.fleet->fence));
+  }
   if (!finish) {
     f.push_back(fmt::format("CRONRUN_PID={}", r.runner_pid));
     return f;
@@ -304,6 +323,11 @@ std::vector<std::string> event_fields(Event kind, const RunRecord& r) {
   if (u.oom_kills) f.push_back(fmt::format("CRONRUN_OOM_KILLS={}", *u.oom_kills));
   if (r.skip_reason) f.push_back("CRONRUN_SKIP_REASON=" + *r.skip_reason);
   if (r.isolation.note) f.push_back("CRONRUN_NOTE=" + *r.isolation.note);
+  if (r.fleet && r.fleet->holder) {
+    f.push_back("CRONRUN_HOLDER=" + r.fleet->holder->host);
+    f.push_back(fmt::format("CRONRUN_HOLDER_REVISION={}", r.fleet->holder->revision));
+  }
+  if (r.fleet && r.fleet->note) f.push_back("CRONRUN_FLEET_NOTE=" + *r.fleet->note);
   if (r.seccomp) {
     f.push_back("CRONRUN_SECCOMP=" + r.seccomp->profile);
     f.push_back(fmt::format("CRONRUN_SECCOMP_VIOLATIONS={}", r.seccomp->violations_total));

@@ -1,7 +1,9 @@
 // run_job() reads as the table of contents of a run:
-//   record skeleton → drain check → output paths → record sink → lock → cgroup
-//   placement → prepare the child (env, output, counters) → start (the `started`
-//   record, spawn, exec) → supervise → collect → record → exit status.
+//   record skeleton → drain check → output paths → record sink → lock → fleet
+//   claim (fleet mode) → cgroup placement → keepalive (fleet mode) → prepare the
+//   child (env, output, counters) → start (the `started` record, spawn, exec) →
+//   supervise → collect → release the fleet lease → record → exit status →
+//   the central history's forwarder (fleet mode with a `history`).
 // Each step is a function below that returns what the next step needs (Locked,
 // Placed, Prepared, Started, Collected) or Stop: the run has ended, and is
 // recorded as far as it got. What a run takes from the host (clock, spawner,
@@ -27,6 +29,7 @@
 #include "common/safe_file.h"
 #include "runner/counters.h"
 #include "runner/db_counter.h"
+#include "runner/fleet.h"
 #include "runner/footprint.h"
 #include "runner/journal_sink.h"
 #include "runner/lock.h"
@@ -105,6 +108,66 @@ using Step = std::expected<T, Stop>;
 // The job's lock, held until the run is over; nullopt with --no-lock.
 struct Locked {
   std::optional<PidFileLock> lock;
+};
+
+// The run's claim on the fleet (fleet mode, when etcd answered): the lease, its
+// keepalive once the job is about to start. An early return releases both
+// (destructor); the normal end releases them in release_fleet() and records how.
+struct FleetHold {
+  fleet::Params params;
+  std::optional<fleet::Claimer> claimer;  // talks about `params`: FleetHold is held by pointer, never moved
+  fleet::Claim claim;
+  std::optional<fleet::Keepalive> keepalive;
+  bool released = false;
+
+  ~FleetHold() {
+    keepalive.reset();
+    if (!released && claimer)
+      if (auto r = claimer->release(claim); !r)
+        log::warn(fmt::format("{}; the fleet lock expires with its lease", r.error().message()));
+  }
+};
+// nullptr: not in fleet mode, or running without etcd ("unavailable": "run").
+using Fleet = std::unique_ptr<FleetHold>;
+
+// Whether this host is in the run's group, from `<prefix>/config`'s value
+// (fleet_config.h's Groups: nesting, cycles). A group the config does not name, or
+// no config at all, has no hosts.
+fleet::MemberCheck member_check(const fleet::Params& p) {
+  return [group = p.group, host = p.host, where = "etcd " + fleet::config_key(p.prefix)](
+             const std::optional<std::string>& value) -> Result<bool> {
+    if (!group) return true;
+    if (!value) return false;
+    auto g = fleet::Groups::parse(*value, where);
+    if (!g) return std::unexpected(std::move(g.error()));
+    if (!g->has(*group)) return false;
+    return g->contains(*group, host);
+  };
+}
+
+// The job as the keepalive sees it once the runner is gone: nothing but its
+// process group (the containment's kill_all wants a job; with a cgroup it kills
+// the cgroup, without one the group is what there is).
+class OrphanedJob final : public RunningJob {
+ public:
+  explicit OrphanedJob(std::optional<pid_t> pgid) : pgid_(pgid) {}
+  pid_t pid() const override { return pgid_.value_or(-1); }
+  Result<Wake> wait(std::optional<std::chrono::milliseconds>, int, OutputCapture*, std::span<pollfd>) override {
+    return fail("not supervised here");
+  }
+  void reap() override {}
+  bool exited() const override { return true; }
+  int wait_status() const override { return 0; }
+  Result<void> signal_main(int) override { return {}; }
+  Result<void> signal_group(int sig) override {
+    if (pgid_ && ::kill(-*pgid_, sig) != 0 && errno != ESRCH) return fail_sys("kill", fmt::format("-{}", *pgid_));
+    return {};
+  }
+  bool group_alive() const override { return pgid_ && ::kill(-*pgid_, 0) == 0; }
+  std::optional<ChildUsage> usage() const override { return std::nullopt; }
+
+ private:
+  std::optional<pid_t> pgid_;
 };
 
 // What holds the job's processes: its cgroup, or no cgroup (degraded).
@@ -191,14 +254,19 @@ class Run {
   Step<void> check_output_paths();
   Step<void> open_sink();
   Step<Locked> take_lock();
+  Step<Fleet> claim_fleet();
+  Step<void> start_keepalive(FleetHold& fleet, Placed& placed);
+  void release_fleet(FleetHold& fleet, const Collected& collected);
+  void fleet_note(const std::string& what);
+  void spawn_forwarder();
   Step<Placed> place(const Locked& locked);
   Step<void> check_leftover_runs(const cgroup::Placement& placement, const Locked& locked);
   Step<Placed> without_cgroup(const std::string& cause, const std::string& failure);
   Step<Placed> degrade(const std::string& cause, const std::string& reason);
   Step<Placed> limited(std::unique_ptr<cgroup::JobCgroup> cg, const std::vector<cgroup::LimitNotApplied>& missing);
   Step<Prepared> prepare_child();
-  Step<Started> start(Placed& placed, Prepared& prepared);
-  Collected supervise_and_collect(Placed& placed, Prepared& prepared, Started& started);
+  Step<Started> start(Placed& placed, Prepared& prepared, FleetHold* fleet);
+  Collected supervise_and_collect(Placed& placed, Prepared& prepared, Started& started, FleetHold* fleet);
   void read_counters(Prepared& prepared);
   int finish(Prepared& prepared, const Collected& collected);
 
@@ -229,14 +297,23 @@ int Run::execute() {
   if (auto s = open_sink(); !s) return s.error().exit_code;
   auto locked = take_lock();
   if (!locked) return locked.error().exit_code;
+  // Declared before the placement: an early return kills the job's cgroup first,
+  // then releases the lease.
+  auto fleet = claim_fleet();
+  if (!fleet) return fleet.error().exit_code;
   auto placed = place(*locked);
   if (!placed) return placed.error().exit_code;
+  if (*fleet)
+    if (auto s = start_keepalive(**fleet, *placed); !s) return s.error().exit_code;
   auto prepared = prepare_child();
   if (!prepared) return prepared.error().exit_code;
-  auto started = start(*placed, *prepared);
+  auto started = start(*placed, *prepared, fleet->get());
   if (!started) return started.error().exit_code;
-  Collected collected = supervise_and_collect(*placed, *prepared, *started);
-  return finish(*prepared, collected);
+  Collected collected = supervise_and_collect(*placed, *prepared, *started, fleet->get());
+  if (*fleet) release_fleet(**fleet, collected);
+  int code = finish(*prepared, collected);
+  spawn_forwarder();
+  return code;
 }
 
 // ---- ending a run ----
@@ -409,6 +486,154 @@ Step<Locked> Run::take_lock() {
   return locked;
 }
 
+// ---- fleet mode (fleet.h) ----
+
+void Run::fleet_note(const std::string& what) {
+  auto& n = rec_.fleet->note;
+  n = n ? *n + "; " + what : what;
+}
+
+// After the local lock (same-host duplicates never reach etcd): group membership,
+// then the lease and the one transaction. A lost race is a skip naming the holder
+// (exit 0, 75 with --on-locked fail); a host not in the group is a skip (exit 0);
+// an etcd that no endpoint answers fails closed (exit 75) unless the fleet config
+// says "unavailable": "run".
+Step<Fleet> Run::claim_fleet() {
+  if (!spec_.fleet) return Fleet{};
+  const fleet::Config& cfg = *spec_.fleet;
+  const int64_t now_s = std::chrono::floor<std::chrono::seconds>(seams_.clock.wall()).time_since_epoch().count();
+  int64_t tick_s = now_s - ((now_s % 60) + 60) % 60;
+  if (spec_.tick) {
+    auto t = parse_tick(*spec_.tick);
+    if (!t) return std::unexpected(end_error(std::move(t.error()).context("--tick")));
+    tick_s = *t;
+  }
+  FleetRecord fr;
+  fr.group = spec_.group;
+  fr.host = cfg.host;
+  fr.tick = format_tick(tick_s);
+  fr.lease_ttl_s = cfg.lease_ttl.count();
+  fr.note = cfg.note;
+  rec_.fleet = std::move(fr);
+
+  auto hold = std::make_unique<FleetHold>();
+  fleet::Params& p = hold->params;
+  p.job = spec_.name;
+  p.host = cfg.host;
+  p.group = spec_.group;
+  p.prefix = cfg.prefix;
+  p.endpoints = cfg.etcd;
+  p.lease_ttl = cfg.lease_ttl;
+  p.kill_after = spec_.kill_after;
+  p.tick_s = tick_s;
+  p.run_id = rec_.run_id;
+  p.pid = rec_.runner_pid;
+  p.started_at = rec_.started_at;
+
+  auto claimer = fleet::Claimer::open(p);
+  if (!claimer) return std::unexpected(end_error(claimer.error()));
+  hold->claimer.emplace(std::move(*claimer));
+  auto outcome = hold->claimer->claim(member_check(p));
+  if (!outcome) return std::unexpected(end_error(outcome.error()));
+  if (auto* c = std::get_if<fleet::Claim>(&*outcome)) {
+    hold->claim = *c;
+    rec_.fleet->fence = c->fence;
+    log::info(fmt::format("fleet: claimed tick {} of job '{}' as host {} (fence {})", rec_.fleet->tick, spec_.name,
+                          cfg.host, c->fence));
+    return hold;
+  }
+  hold->claimer.reset();  // nothing to release
+  const fleet::Skip& skip = std::get<fleet::Skip>(*outcome);
+  if (skip.holder) rec_.fleet->holder = FleetHolder{skip.holder->host, skip.holder->revision};
+  switch (skip.why) {
+    case fleet::Skip::Why::lock_held:
+    case fleet::Skip::Why::tick_claimed:
+      return std::unexpected(already_running(skip.reason));
+    case fleet::Skip::Why::not_in_group:
+      log::info(fmt::format("job '{}': {}; skipping this run", spec_.name, skip.reason));
+      return std::unexpected(end_skipped(skip.reason, 0));
+    case fleet::Skip::Why::unavailable:
+      break;
+  }
+  if (cfg.unavailable == fleet::Unavailable::run) {
+    log::warn(fmt::format("job '{}': {}; running on the local lock alone (\"unavailable\": \"run\")",
+                          clip(spec_.name, 24), clip(skip.reason, 80)));
+    fleet_note(skip.reason + "; ran on the local lock alone (\"unavailable\": \"run\")");
+    return Fleet{};
+  }
+  log::warn(fmt::format("job '{}' skipped: {} (fail closed; \"unavailable\": \"run\" runs it anyway)",
+                        clip(spec_.name, 24), clip(skip.reason, 80)));
+  return std::unexpected(end_skipped(skip.reason, kExitLockBusy));
+}
+
+// The keepalive is forked once the job's containment exists (it kills the job
+// through it if this runner dies) and before the job's pipes and the supervisor's
+// signal handling exist (it must hold neither).
+Step<void> Run::start_keepalive(FleetHold& fleet, Placed& placed) {
+  Containment* where = placed.where.get();
+  auto kill_job = [where](std::optional<pid_t> pgid) {
+    FailureLog failures;  // each failure is logged as it happens
+    OrphanedJob job(pgid);
+    where->kill_all(job, failures);
+    if (auto r = job.signal_group(SIGKILL); !r) failures.add(r.error().message());
+    if (auto n = where->close(0)) log::warn(*n);
+  };
+  auto k = fleet::Keepalive::start(fleet.params, fleet.claim, member_check(fleet.params), kill_job);
+  if (!k) return std::unexpected(end_error(std::move(k.error()).context("fleet keepalive")));
+  fleet.keepalive.emplace(std::move(*k));
+  return {};
+}
+
+// The normal end: the keepalive stops, the lease is revoked (the lock goes at
+// once), and what happened to the lease while the job ran is recorded.
+void Run::release_fleet(FleetHold& fleet, const Collected& collected) {
+  const auto ttl_s = fleet.params.lease_ttl.count();
+  if (fleet.keepalive) {
+    if (auto r = fleet.keepalive->stop(std::chrono::seconds(3)); !r) {
+      log::warn(r.error().message());
+      fleet_note(r.error().message());
+    }
+  }
+  fleet.released = true;
+  if (auto r = fleet.claimer->release(fleet.claim); !r) {
+    std::string what = fmt::format("{}; the fleet lock expires with its lease ({}s)", r.error().message(), ttl_s);
+    log::warn(what);
+    fleet_note(what);
+  }
+  if (!collected.outcome || !collected.outcome->lease) return;
+  const LeaseOutcome& l = *collected.outcome->lease;
+  if (l.stopped_by_deadline) {
+    auto since = seams_.clock.wall() - (seams_.clock.steady() - l.last_renewal);
+    std::string what =
+        l.lost ? fmt::format("fleet lease lost ({}): the job was stopped", l.first_failure.value_or("gone"))
+               : fmt::format("fleet lease not renewed since {} (lease_ttl {}s): the job was stopped before the lease "
+                             "could expire",
+                             format_rfc3339(std::chrono::time_point_cast<std::chrono::system_clock::duration>(since)),
+                             ttl_s);
+    fleet_note(what);
+    note(what);
+  }
+  if (l.revoked) {
+    std::string what = l.stopped_by_revoke
+                           ? fmt::format("{} while the job ran: stopped (--on-revoke term)", *l.revoked)
+                           : fmt::format("{} while the job ran: it finished (--on-revoke finish)", *l.revoked);
+    fleet_note(what);
+    if (l.stopped_by_revoke) note(what);
+  }
+  if (l.failures > 0)
+    fleet_note(fmt::format("{} keepalive round(s) failed and were retried (first: {})", l.failures,
+                           l.first_failure.value_or("?")));
+  if (l.keepalive_gone) fleet_note("the keepalive process exited while the job ran");
+}
+
+// After a fleet run with a central history, a detached forwarder sends the
+// journal's new records to PostgreSQL (runner/forward.h); this run does not wait.
+void Run::spawn_forwarder() {
+  if (!spec_.fleet || !spec_.fleet->history || !paths_.history) return;
+  // FLEET-FORWARDER: the call into pg's spawn_forwarder() (runner/forward.h) goes
+  // here once fix/pg lands; until then records reach PostgreSQL by `cronrun --flush`.
+}
+
 Step<Placed> Run::place(const Locked& locked) {
   if (spec_.cgroup_mode == CgroupMode::off) return degrade("--cgroup off", "cgroups disabled by --cgroup off");
   cgroup::DiscoverOptions opts;
@@ -524,6 +749,15 @@ Step<Prepared> Run::prepare_child() {
   for (const auto& kv : spec_.env) env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   env["CRONRUN_RUN_ID"] = rec_.run_id;
   env["CRONRUN_JOB"] = spec_.name;
+  if (rec_.fleet) {
+    env["CRONRUN_TICK"] = rec_.fleet->tick;
+    env["CRONRUN_HOST"] = rec_.fleet->host;
+    // No fence without a claim ("unavailable": "run"): the job must not pass one off.
+    if (rec_.fleet->fence)
+      env["CRONRUN_FENCE"] = std::to_string(*rec_.fleet->fence);
+    else
+      env.erase("CRONRUN_FENCE");
+  }
 
   auto counters = CountersFile::create(paths_.runtime_dir, rec_.run_id);
   if (!counters) return std::unexpected(end_error(std::move(counters.error()).context(fmt::format("job '{}'", spec_.name))));
@@ -560,9 +794,13 @@ Step<Prepared> Run::prepare_child() {
   return Prepared{std::move(req), std::move(*out), std::move(*counters), std::move(db)};
 }
 
-Step<Started> Run::start(Placed& placed, Prepared& prepared) {
+Step<Started> Run::start(Placed& placed, Prepared& prepared, FleetHold* fleet) {
   auto started = seams_.spawner.start(std::move(prepared.req), *placed.where, [this] { return record_started(); });
   if (!started) return std::unexpected(end_error(started.error()));
+  // The job leads its own process group: what the keepalive kills without a
+  // cgroup if this runner dies.
+  if (fleet && fleet->keepalive)
+    if (auto r = fleet->keepalive->tell_job(started->job->pid()); !r) log::warn(r.error().message());
   prepared.output.close_child_ends();
   log::run_event(log::Event::start, rec_);
   if (pinger_) pinger_->start();
@@ -570,8 +808,12 @@ Step<Started> Run::start(Placed& placed, Prepared& prepared) {
   return std::move(*started);
 }
 
-Collected Run::supervise_and_collect(Placed& placed, Prepared& prepared, Started& started) {
+Collected Run::supervise_and_collect(Placed& placed, Prepared& prepared, Started& started, FleetHold* fleet) {
   SuperviseConfig cfg{spec_.timeout, spec_.kill_after, spec_.keep_orphans, &prepared.output};
+  if (fleet && fleet->keepalive)
+    cfg.lease = LeaseWatch{fleet->keepalive->report_fd(),
+                           escalation::Lease{fleet->params.lease_ttl, fleet::kDeadlineMargin, fleet->claim.granted_sent,
+                                             spec_.on_revoke == OnRevoke::term}};
   // From here to the job's end the runner only waits: what it held of its own
   // code for start-up need not stay mapped (and counted) while it does.
   if (auto r = drop_own_read_only_pages(); !r) log::info(fmt::format("supervisor footprint: {}", r.error().message()));
@@ -623,6 +865,10 @@ void Run::read_counters(Prepared& prepared) {
 
 int Run::finish(Prepared& prepared, const Collected& collected) {
   int code = collected.outcome ? settle(rec_, collected) : kExitInternal;
+  // Stopped by the fleet lease's deadline: `killed`, whatever the job made of the TERM.
+  if (collected.outcome && collected.outcome->lease && collected.outcome->lease->stopped_by_deadline &&
+      !collected.outcome->timed_out)
+    rec_.status = RunStatus::killed;
   if (auto why = seccomp::blame(rec_)) note(*why);
   if (collected.exec_errno)
     log::error(fmt::format("{}: {}", spec_.command.front(),

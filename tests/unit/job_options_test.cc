@@ -34,6 +34,9 @@ class JobModel : public ::testing::Test {
     who_ = Invoker::of(65534, (d + "/run").c_str(), (d + "/state").c_str(), (d + "/config").c_str(), d.c_str());
     config_ = (dir_ / "job.json").string();
     std::ofstream(config_) << "{}\n";
+    // Fleet mode reads its fleet config at parse time; "host" spares an FQDN lookup.
+    fleet_ = (dir_ / "fleet.json").string();
+    std::ofstream(fleet_) << R"({"etcd": ["http://127.0.0.1:2379"], "host": "box1"})" << "\n";
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -58,14 +61,17 @@ class JobModel : public ::testing::Test {
       if (o.id == jo::Id::json) w.push_back("--dry-run");  // --json goes with --dry-run only
       return w;
     }
-    w.push_back(o.id == jo::Id::config ? config_ : std::string(o.example));
+    w.push_back(o.id == jo::Id::config ? config_ : o.id == jo::Id::fleet_config ? fleet_ : std::string(o.example));
     if (o.arity == jo::Arity::many) w.push_back("SECOND=2");
+    // The fleet options mean something only in fleet mode, which needs a fleet config.
+    if (o.group == jo::get(jo::Id::group).group && o.id != jo::Id::fleet_config) w.insert(w.begin(), {"--fleet-config", fleet_});
     return w;
   }
 
   std::filesystem::path dir_;
   Invoker who_;
   std::string config_;
+  std::string fleet_;
 };
 
 std::string message(const Error& e) { return e.message(); }

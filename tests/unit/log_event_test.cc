@@ -125,5 +125,51 @@ TEST(LogEvent, CommandLineQuotesWhatAShellWouldSplit) {
   EXPECT_EQ(command_line({"echo", "it's", "", "$HOME"}), "echo 'it'\\''s' '' '$HOME'");
 }
 
+
+// Fleet mode: which host ran which tick under which fence, and whom a skip lost to.
+TEST(LogEvent, FleetRunsNameHostTickAndFence) {
+  RunRecord r = failed_run();
+  r.fleet = FleetRecord{};
+  r.fleet->group = "scripts";
+  r.fleet->host = "box1";
+  r.fleet->tick = "2026-12-06T12:00:00Z";
+  r.fleet->fence = 4711;
+  std::string start = event_text(Event::start, r);
+  EXPECT_NE(start.find(" host=box1 tick=2026-12-06T12:00:00Z fence=4711"), std::string::npos) << start;
+  std::string finish = event_text(Event::finish, r);
+  EXPECT_NE(finish.find(" host=box1 tick=2026-12-06T12:00:00Z fence=4711"), std::string::npos) << finish;
+  auto f = event_fields(Event::finish, r);
+  EXPECT_TRUE(has(f, "CRONRUN_FLEET_HOST=box1"));
+  EXPECT_TRUE(has(f, "CRONRUN_TICK=2026-12-06T12:00:00Z"));
+  EXPECT_TRUE(has(f, "CRONRUN_FENCE=4711"));
+  EXPECT_TRUE(has(f, "CRONRUN_GROUP=scripts"));
+  EXPECT_TRUE(has(event_fields(Event::start, r), "CRONRUN_FENCE=4711"));
+}
+
+TEST(LogEvent, AFleetSkipNamesTheHolderAndItsRevision) {
+  RunRecord r = failed_run();
+  r.status = RunStatus::skipped;
+  r.exit_code = 0;
+  r.skip_reason = "fleet lock of nightly-report held by host box2 (revision 41)";
+  r.fleet = FleetRecord{};
+  r.fleet->host = "box1";
+  r.fleet->tick = "2026-12-06T12:00:00Z";
+  r.fleet->holder = FleetHolder{"box2", 41};
+  r.fleet->note = "n";
+  std::string text = event_text(Event::finish, r);
+  EXPECT_NE(text.find(" holder=box2 holder_revision=41 reason="), std::string::npos) << text;
+  EXPECT_EQ(text.find("fence="), std::string::npos) << "no fence without a claim";
+  auto f = event_fields(Event::finish, r);
+  EXPECT_TRUE(has(f, "CRONRUN_HOLDER=box2"));
+  EXPECT_TRUE(has(f, "CRONRUN_HOLDER_REVISION=41"));
+  EXPECT_TRUE(has(f, "CRONRUN_FLEET_NOTE=n"));
+}
+
+TEST(LogEvent, OutsideFleetModeNoFleetField) {
+  RunRecord r = failed_run();
+  EXPECT_EQ(event_text(Event::finish, r).find("tick="), std::string::npos);
+  for (const auto& f : event_fields(Event::finish, r)) EXPECT_EQ(f.find("CRONRUN_TICK"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cronrun::log

@@ -12,3 +12,4 @@ cronrun_unit_test(finish_event_test SOURCES finish_event_test.cc LIBS cronrun_ru
 cronrun_unit_test(escalation_test SOURCES escalation_test.cc LIBS cronrun_runner)
 cronrun_unit_test(run_pipeline_test SOURCES run_pipeline_test.cc LIBS cronrun_runner)
 cronrun_unit_test(ping_test SOURCES ping_test.cc LIBS cronrun_runner)
+cronrun_unit_test(fleet_test SOURCES fleet_test.cc LIBS cronrun_runner)

@@ -1,0 +1,382 @@
+// fleet.json and the groups config (rules in fleet_config.h).
+#include "runner/fleet_config.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/safe_file.h"
+#include "common/units.h"
+
+namespace cronrun::fleet {
+
+const char* to_string(Unavailable u) { return u == Unavailable::run ? "run" : "skip"; }
+
+std::string default_config_path(const Invoker& who) {
+  if (who.is_root()) return "/etc/cronrun/fleet.json";
+  if (!who.xdg_config_home.empty()) return who.xdg_config_home + "/cronrun/fleet.json";
+  return who.home + "/.config/cronrun/fleet.json";
+}
+
+namespace {
+
+using nlohmann::json;
+
+bool printable_ascii(std::string_view s) {
+  return std::ranges::all_of(s, [](char c) { return c > 0x20 && c < 0x7f; });
+}
+
+// "http(s)://HOST:PORT" (one trailing '/' allowed and dropped). HOST is a name,
+// an IPv4 address or a bracketed IPv6 address; no user, path, query or fragment:
+// the etcd client appends its own /v3/... paths.
+Result<std::string> parse_endpoint(std::string_view v) {
+  auto bad = [&](std::string_view why) {
+    return fail(fmt::format("expected an endpoint like http://10.0.0.5:2379 ({}), got '{}'", why, v));
+  };
+  if (!printable_ascii(v)) return bad("no spaces or control characters");
+  std::string_view rest = v;
+  if (rest.starts_with("http://")) rest.remove_prefix(7);
+  else if (rest.starts_with("https://")) rest.remove_prefix(8);
+  else return bad("the scheme must be http or https");
+  if (rest.ends_with('/')) rest.remove_suffix(1);
+  if (rest.find_first_of("/?#@") != std::string_view::npos) return bad("no user, path or query");
+  std::string_view host, port;
+  if (rest.starts_with('[')) {
+    auto close = rest.find(']');
+    if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':')
+      return bad("an IPv6 host is [ADDR]:PORT");
+    host = rest.substr(0, close + 1);
+    port = rest.substr(close + 2);
+  } else {
+    auto colon = rest.rfind(':');
+    if (colon == std::string_view::npos) return bad("the port is required");
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return bad("an IPv6 host is [ADDR]:PORT");
+  }
+  if (host.empty() || host == "[]") return bad("no host");
+  int n = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9' || n > 65535) return bad("the port must be 1-65535");
+    n = n * 10 + (c - '0');
+  }
+  if (port.empty() || n < 1 || n > 65535) return bad("the port must be 1-65535");
+  return std::string(v.substr(0, v.size() - (v.ends_with('/') ? 1 : 0)));
+}
+
+Result<std::string> parse_prefix(std::string_view v) {
+  if (v.size() < 2 || v.front() != '/' || v.back() == '/' || !printable_ascii(v) || v.find("//") != std::string_view::npos)
+    return fail(fmt::format("expected a key prefix like /cronrun (starts with /, no trailing /, no spaces), got '{}'", v));
+  return std::string(v);
+}
+
+Result<std::chrono::seconds> parse_lease_ttl(const json& v) {
+  std::string given = v.is_string() ? v.get<std::string>() : v.dump();
+  auto bad = [&](std::string_view why) {
+    return fail(fmt::format("expected a duration of whole seconds, at least {}s, like \"30s\" ({}), got {}",
+                            kMinLeaseTtl.count(), why, v.is_string() ? "'" + given + "'" : given));
+  };
+  std::chrono::milliseconds ms{0};
+  if (v.is_number_unsigned() || v.is_number_integer()) {
+    if (!v.is_number_unsigned() || v.get<uint64_t>() > 86400ull * 365) return bad("a number is seconds");
+    ms = std::chrono::seconds(v.get<uint64_t>());
+  } else if (v.is_string()) {
+    auto d = units::parse_duration(given);
+    if (!d) return bad("not a duration");
+    ms = *d;
+  } else {
+    return bad("a string like \"30s\" or a number of seconds");
+  }
+  if (ms.count() % 1000 != 0) return bad("etcd leases are whole seconds");
+  if (ms < kMinLeaseTtl) return bad("too short");
+  return std::chrono::duration_cast<std::chrono::seconds>(ms);
+}
+
+Result<std::string> parse_history(std::string_view v) {
+  if (!(v.starts_with("postgresql://") || v.starts_with("postgres://")) || !printable_ascii(v) || v.size() > 4096)
+    return fail("expected a PostgreSQL URI like postgresql://cronrun@db.example.com/cronrun");
+  return std::string(v);  // not echoed: it may carry a password
+}
+
+std::string json_error_text(const std::exception& e) {
+  std::string what = e.what();
+  auto bracket = what.find("] ");
+  return bracket == std::string::npos ? what : what.substr(bracket + 2);
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, const std::string& path) {
+  auto key_error = [&](std::string_view key, std::string_view what) {
+    return fail(fmt::format("fleet config {}: key '{}': {}", path, key, what));
+  };
+  json doc;
+  try {
+    doc = json::parse(text.begin(), text.end(), nullptr, true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    size_t line = 1 + static_cast<size_t>(std::count(
+                          text.begin(), text.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(e.byte, text.size())), '\n'));
+    return fail(fmt::format("fleet config {}: line {}: invalid JSON ({})", path, line, json_error_text(e)));
+  } catch (const json::exception& e) {
+    return fail(fmt::format("fleet config {}: {}", path, json_error_text(e)));
+  }
+  if (!doc.is_object())
+    return fail(fmt::format("fleet config {}: expected a JSON object with \"etcd\", \"prefix\", \"lease_ttl\", ...", path));
+  Config c;
+  c.path = path;
+  bool have_etcd = false;
+  for (const auto& [key, v] : doc.items()) {
+    auto string_value = [&]() -> Result<std::string> {
+      if (!v.is_string()) return key_error(key, fmt::format("expected a string, got {}", v.type_name()));
+      return v.get<std::string>();
+    };
+    if (key == "etcd") {
+      if (!v.is_array() || v.empty())
+        return key_error(key, "expected a non-empty list of endpoints like [\"http://10.0.0.5:2379\"]");
+      for (const auto& e : v) {
+        if (!e.is_string()) return key_error(key, fmt::format("expected endpoint strings, got {}", e.type_name()));
+        auto ep = parse_endpoint(e.get<std::string>());
+        if (!ep) return key_error(key, ep.error().message());
+        c.etcd.push_back(std::move(*ep));
+      }
+      have_etcd = true;
+    } else if (key == "prefix") {
+      auto s = string_value();
+      if (!s) return std::unexpected(s.error());
+      auto p = parse_prefix(*s);
+      if (!p) return key_error(key, p.error().message());
+      c.prefix = std::move(*p);
+    } else if (key == "lease_ttl") {
+      auto ttl = parse_lease_ttl(v);
+      if (!ttl) return key_error(key, ttl.error().message());
+      c.lease_ttl = *ttl;
+    } else if (key == "history") {
+      auto s = string_value();
+      if (!s) return std::unexpected(s.error());
+      auto h = parse_history(*s);
+      if (!h) return key_error(key, h.error().message());
+      c.history = std::move(*h);
+    } else if (key == "host") {
+      auto s = string_value();
+      if (!s) return std::unexpected(s.error());
+      if (!valid_host_name(*s))
+        return key_error(key, fmt::format("expected a host name of 1-253 characters from [A-Za-z0-9.-], not "
+                                          "starting with . or -, got '{}'",
+                                          *s));
+      c.host_in_file = *s;
+    } else if (key == "unavailable") {
+      auto s = string_value();
+      if (!s) return std::unexpected(s.error());
+      if (*s == "skip") c.unavailable = Unavailable::skip;
+      else if (*s == "run") c.unavailable = Unavailable::run;
+      else return key_error(key, fmt::format("expected skip|run, got '{}'", *s));
+    } else {
+      return fail(fmt::format("fleet config {}: unknown key '{}' (keys: etcd, prefix, lease_ttl, history, host, "
+                              "unavailable)",
+                              path, key));
+    }
+  }
+  if (!have_etcd)
+    return key_error("etcd", "required: a list of endpoints like [\"http://10.0.0.5:2379\"]");
+  return c;
+}
+
+Result<HostName> fqdn() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return fail_sys("gethostname", "");
+  std::string name = buf;
+  if (!valid_host_name(name))
+    return fail(fmt::format("this host's name '{}' (gethostname) is not a valid fleet host name; give --host or "
+                            "\"host\" in the fleet config",
+                            name));
+  if (name.find('.') != std::string::npos) return HostName{name, std::nullopt};
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(name.c_str(), nullptr, &hints, &res);
+  std::string canon = rc == 0 && res && res->ai_canonname ? res->ai_canonname : "";
+  if (res) ::freeaddrinfo(res);
+  if (canon.find('.') != std::string::npos && valid_host_name(canon)) return HostName{canon, std::nullopt};
+  std::string why = rc != 0 ? fmt::format("getaddrinfo: {}", ::gai_strerror(rc))
+                            : fmt::format("its canonical name is '{}'", canon);
+  return HostName{name, fmt::format("no FQDN for host '{}' ({}): the short name is this host's fleet name; set "
+                                    "\"host\" in the fleet config or --host",
+                                    name, why)};
+}
+
+Result<Config> load_config(const std::optional<std::string>& explicit_path,
+                           const std::optional<std::string>& host_override, const Invoker& who) {
+  std::string path = explicit_path.value_or(default_config_path(who));
+  auto [dir_path, name] = split_path(path);
+  auto where = [&](Error e) { return std::unexpected(std::move(e).context(fmt::format("fleet config {}", path))); };
+  auto missing = [&]() {
+    return fail(explicit_path ? fmt::format("fleet config {}: not found", path)
+                              : fmt::format("fleet config {}: not found (fleet mode needs one: write it, or give "
+                                            "--fleet-config FILE)",
+                                            path));
+  };
+  auto dir = CheckedDir::open(dir_path);
+  if (!dir) return dir.error().err() == ENOENT ? missing() : where(std::move(dir.error()));
+  auto fd = dir->open_regular(name, O_RDONLY);
+  if (!fd) return fd.error().err() == ENOENT ? missing() : where(std::move(fd.error()));
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return fail_sys("fstat", path);
+  // Root's runs obey this file (which cluster holds their locks, where their
+  // records go): nobody but root may be able to change it.
+  if (::geteuid() == 0) {
+    if (st.st_uid != 0)
+      return fail(fmt::format("fleet config {}: owned by uid {}, expected root (root's runs obey it)", path, st.st_uid));
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+      return fail(fmt::format("fleet config {}: writable by group or others (mode {:04o}); root's runs obey it, "
+                              "so chmod go-w it",
+                              path, st.st_mode & 07777));
+  }
+  auto text = read_bounded(fd->get(), kMaxConfigBytes, path);
+  if (!text) return where(std::move(text.error()));
+  if (text->truncated)
+    return fail(fmt::format("fleet config {}: larger than the {}-byte cap", path, kMaxConfigBytes));
+  auto c = parse_config(text->data, path);
+  if (!c) return c;
+  if (host_override) {
+    c->host = *host_override;
+    c->host_from = "--host";
+  } else if (c->host_in_file) {
+    c->host = *c->host_in_file;
+    c->host_from = "fleet config";
+  } else {
+    auto h = fqdn();
+    if (!h) return std::unexpected(std::move(h.error()).context("--host"));
+    c->host = h->name;
+    c->host_from = h->note ? "hostname" : "FQDN";
+    c->note = h->note;
+  }
+  return c;
+}
+
+bool grace_fits(std::chrono::milliseconds kill_after, std::chrono::seconds lease_ttl) {
+  auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(lease_ttl);
+  return kill_after + kDeadlineMargin + ttl / 3 < ttl;
+}
+
+Result<void> check_grace(std::chrono::milliseconds kill_after, std::chrono::seconds lease_ttl,
+                         const std::string& config_path) {
+  if (grace_fits(kill_after, lease_ttl)) return {};
+  auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(lease_ttl);
+  auto room = ttl - kDeadlineMargin - ttl / 3;
+  auto secs = [](std::chrono::milliseconds d) { return units::format_duration_s(static_cast<double>(d.count()) / 1000.0); };
+  return fail(fmt::format("--kill-after {} does not fit lease_ttl {} of fleet config {}: the job must be killed "
+                          "before the lease can expire, so --kill-after + {} margin + lease_ttl/3 must stay under "
+                          "lease_ttl (--kill-after below {} here); lower --kill-after or raise lease_ttl",
+                          secs(kill_after), secs(ttl), config_path, secs(kDeadlineMargin),
+                          room.count() > 0 ? secs(room) : std::string("0s, none fits")));
+}
+
+std::string config_key(std::string_view prefix) { return fmt::format("{}/config", prefix); }
+std::string lock_key(std::string_view prefix, std::string_view job) { return fmt::format("{}/locks/{}", prefix, job); }
+std::string runs_prefix(std::string_view prefix, std::string_view job) { return fmt::format("{}/runs/{}/", prefix, job); }
+std::string tick_key(std::string_view prefix, std::string_view job, std::string_view tick) {
+  return fmt::format("{}/runs/{}/{}", prefix, job, tick);
+}
+
+// ---- groups ----
+
+Result<Groups> Groups::parse(std::string_view text, std::string_view where) {
+  auto bad = [&](std::string_view what) { return fail(fmt::format("groups config ({}): {}", where, what)); };
+  json doc;
+  try {
+    doc = json::parse(text.begin(), text.end(), nullptr, true, /*ignore_comments=*/true);
+  } catch (const json::exception& e) {
+    return bad(fmt::format("invalid JSON ({})", json_error_text(e)));
+  }
+  if (!doc.is_object() || !doc.contains("groups") || !doc["groups"].is_object())
+    return bad("expected {\"groups\": {\"NAME\": \"HOST\" | [\"HOST-OR-GROUP\", ...]}}");
+  Groups g;
+  g.where_ = std::string(where);
+  for (const auto& [name, v] : doc["groups"].items()) {
+    if (name.empty()) return bad("a group with an empty name");
+    auto& members = g.members_[name];
+    auto add = [&](const json& m) -> Result<void> {
+      if (!m.is_string() || m.get<std::string>().empty())
+        return bad(fmt::format("group '{}': expected host or group names (non-empty strings), got {}", name,
+                               m.is_string() ? "\"\"" : m.type_name()));
+      members.push_back(m.get<std::string>());
+      return {};
+    };
+    if (v.is_array()) {
+      for (const auto& m : v)
+        if (auto r = add(m); !r) return std::unexpected(r.error());
+    } else if (auto r = add(v); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  return g;
+}
+
+namespace {
+
+// Depth-first expansion of one group. `path` is the chain of groups being
+// expanded (a group met again on it is a cycle); `done` the groups already
+// expanded (met again through another branch is fine: not a cycle).
+Result<void> expand(const std::map<std::string, std::vector<std::string>, std::less<>>& members,
+                    const std::string& group, std::vector<std::string>& path, std::set<std::string>& done,
+                    std::set<std::string>& hosts, std::string_view where) {
+  if (auto at = std::ranges::find(path, group); at != path.end()) {
+    std::string chain;
+    for (auto it = at; it != path.end(); ++it) chain += *it + " -> ";
+    return fail(fmt::format("groups form a cycle: {}{} ({})", chain, group, where));
+  }
+  if (done.contains(group)) return {};
+  path.push_back(group);
+  for (const std::string& m : members.find(group)->second) {
+    if (members.contains(m)) {
+      if (auto r = expand(members, m, path, done, hosts, where); !r) return r;
+    } else {
+      hosts.insert(m);
+    }
+  }
+  path.pop_back();
+  done.insert(group);
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> Groups::hosts(std::string_view group) const {
+  if (!has(group)) return fail(fmt::format("group {} not in the fleet config ({})", group, where_));
+  std::vector<std::string> path;
+  std::set<std::string> done, hosts;
+  if (auto r = expand(members_, std::string(group), path, done, hosts, where_); !r) return std::unexpected(r.error());
+  return std::vector<std::string>(hosts.begin(), hosts.end());
+}
+
+Result<bool> Groups::contains(std::string_view group, std::string_view host) const {
+  auto hosts = this->hosts(group);
+  if (!hosts) return std::unexpected(hosts.error());
+  // Host names are case-insensitive (RFC 4343): "Box1" in the config is box1.
+  auto same = [&](const std::string& h) {
+    return std::ranges::equal(h, host, [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
+                                                                   std::tolower(static_cast<unsigned char>(b)); });
+  };
+  return std::ranges::any_of(*hosts, same);
+}
+
+Result<void> Groups::check_cycles() const {
+  std::set<std::string> done, hosts;
+  for (const auto& [name, _] : members_) {
+    std::vector<std::string> path;
+    if (auto r = expand(members_, name, path, done, hosts, where_); !r) return r;
+  }
+  return {};
+}
+
+}  // namespace cronrun::fleet
