@@ -37,6 +37,15 @@ std::string with_database(const std::string& uri, const std::string& db) {
   return uri.substr(0, slash + 1) + db + (q == std::string::npos ? "" : uri.substr(q));
 }
 
+// The cluster's superuser (`postgres`, trust on loopback in the fixture) on its
+// `postgres` database: creates and drops the databases and roles of some tests.
+std::string admin_uri() {
+  std::string u = with_database(pg_uri(), "postgres");
+  size_t scheme = u.find("://") + 3;
+  size_t at = u.find('@', scheme);
+  return u.substr(0, scheme) + "postgres" + (at == std::string::npos ? "@" + u.substr(scheme) : u.substr(at));
+}
+
 class PgHistoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -299,7 +308,12 @@ TEST_F(PgHistoryTest, FiltersSelectJobHostStatusAndWindow) {
 TEST_F(PgHistoryTest, ADatabaseNewerThanThisBuildIsRefused) {
   const std::string name = "cronrun_pgnewer_" + std::to_string(getpid());
   // A database of its own: the shared one's version is every other test's.
-  ASSERT_EQ(std::system(("psql -q -X '" + pg_uri() + "' -c 'CREATE DATABASE " + name + "' >/dev/null").c_str()), 0);
+  const std::string role = pg_uri().substr(pg_uri().find("://") + 3,
+                                           pg_uri().find('@') - pg_uri().find("://") - 3);
+  ASSERT_EQ(std::system(("psql -q -X '" + admin_uri() + "' -c 'CREATE DATABASE " + name + " OWNER " + role +
+                         "' >/dev/null")
+                            .c_str()),
+            0);
   const std::string uri = with_database(pg_uri(), name);
   {
     auto h = PgHistory::open(uri);
@@ -321,10 +335,10 @@ TEST_F(PgHistoryTest, ADatabaseNewerThanThisBuildIsRefused) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind(), ErrorKind::newer);
   }
-  EXPECT_EQ(std::system(("psql -q -X '" + pg_uri() + "' -c 'DROP DATABASE " + name + "' >/dev/null").c_str()), 0);
+  EXPECT_EQ(std::system(("psql -q -X '" + admin_uri() + "' -c 'DROP DATABASE " + name + "' >/dev/null").c_str()), 0);
 }
 
-// psql as the fixture's role (a superuser) on `uri`; true when it succeeded.
+// psql on `uri`; true when it succeeded.
 bool psql(const std::string& uri, const std::string& args) {
   return std::system(("psql -X -q -v ON_ERROR_STOP=1 '" + uri + "' " + args + " >/dev/null 2>&1").c_str()) == 0;
 }
@@ -340,7 +354,7 @@ TEST(PgRoles, ContribFleetRoleSqlGivesEachRoleLeastPrivilege) {
     size_t host = at == std::string::npos ? scheme : at + 1;
     return base.substr(0, scheme) + role + ":" + pw + "@" + base.substr(host);
   };
-  ASSERT_TRUE(psql(pg_uri(), "-v db=" + db + " -v owner=" + owner + " -v forward=" + fwd + " -v read=" + rd +
+  ASSERT_TRUE(psql(admin_uri(), "-v db=" + db + " -v owner=" + owner + " -v forward=" + fwd + " -v read=" + rd +
                                  " -v owner_password=\\'po\\' -v forward_password=\\'pf\\'"
                                  " -v read_password=\\'pr\\' -f " CRONRUN_SOURCE_DIR "/contrib/fleet-role.sql"));
   {
@@ -391,7 +405,7 @@ TEST(PgRoles, ContribFleetRoleSqlGivesEachRoleLeastPrivilege) {
     EXPECT_FALSE(rdr->mark_lost(tag + "-1", 7, "x"));
     EXPECT_FALSE(psql(uri_of(rd, "pr"), "-c \"DELETE FROM cronrun.runs\""));
   }
-  EXPECT_TRUE(psql(pg_uri(), "-c 'DROP DATABASE " + db + "' -c 'DROP ROLE " + owner + "' -c 'DROP ROLE " + fwd +
+  EXPECT_TRUE(psql(admin_uri(), "-c 'DROP DATABASE " + db + "' -c 'DROP ROLE " + owner + "' -c 'DROP ROLE " + fwd +
                                  "' -c 'DROP ROLE " + rd + "'"));
 }
 
