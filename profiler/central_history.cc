@@ -11,8 +11,7 @@
 #include <cstdlib>
 #include <utility>
 
-#include <nlohmann/json.hpp>
-
+#include "common/pg_history.h"
 #include "profiler/cli_support.h"
 #include "profiler/exit_codes.h"
 
@@ -22,36 +21,7 @@ bool is_central_history_uri(std::string_view history) {
   return history.starts_with("postgresql://") || history.starts_with("postgres://");
 }
 
-std::string redact_uri(std::string_view uri) {
-  std::string out(uri);
-  size_t scheme = out.find("://");
-  if (scheme == std::string::npos) return out;
-  size_t auth_start = scheme + 3;
-  size_t auth_end = out.find_first_of("/?", auth_start);
-  if (auth_end == std::string::npos) auth_end = out.size();
-  // user:password@host: the last '@' of the authority ends the user info.
-  size_t at = out.rfind('@', auth_end);
-  if (at != std::string::npos && at >= auth_start) {
-    size_t colon = out.find(':', auth_start);
-    if (colon != std::string::npos && colon < at) {
-      out.replace(colon + 1, at - colon - 1, "***");
-      auth_end = out.find_first_of("/?", auth_start);
-      if (auth_end == std::string::npos) auth_end = out.size();
-    }
-  }
-  // ?password=...&...
-  for (size_t p = out.find('?', auth_end); p != std::string::npos && p < out.size();) {
-    size_t key = p + 1;
-    size_t amp = out.find('&', key);
-    size_t end = amp == std::string::npos ? out.size() : amp;
-    if (out.compare(key, 9, "password=") == 0) {
-      out.replace(key + 9, end - key - 9, "***");
-      end = key + 12;
-    }
-    p = end < out.size() ? end : std::string::npos;
-  }
-  return out;
-}
+std::string redact_uri(std::string_view uri) { return pg::redact_uri(std::string(uri)); }
 
 int exit_code_for(CentralFault fault) {
   switch (fault) {
@@ -64,24 +34,20 @@ int exit_code_for(CentralFault fault) {
   return kExitFailure;
 }
 
-Result<RunRecord> record_of_central_row(const CentralRow& row) {
-  nlohmann::json j = nlohmann::json::parse(row.record, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return fail("its record is not a JSON object");
-  auto r = run_record_from_json(j);
-  if (!r) return std::unexpected(r.error());
-  if (!row.run_id.empty() && r->run_id != row.run_id)
-    return fail("its record is of run " + r->run_id + ", not of this row's");
-  if (!row.status.empty()) {
-    auto status = parse_run_status(row.status);
-    if (!status) return std::unexpected(std::move(status.error()).context("its status column"));
-    r->status = *status;
-  }
-  if (r->host.empty()) r->host = row.host;
-  // That runner's pid and boot belong to its host; probed here they would say
-  // nothing true (the forwarder marks a vanished run `lost` in the central history).
-  r->runner_pid = 0;
-  r->runner_start = 0;
-  r->boot_id.clear();
+CentralFault fault_of_connect_error(const Error& e) {
+  // libpq's words for a connection string it cannot parse (fe-connect.c); any
+  // other failure to connect is the server's or the network's.
+  const std::string m = e.message();
+  for (const char* bad : {"invalid URI", "invalid connection option", "missing \"=\"", "invalid integer value",
+                          "invalid port", "unterminated quoted string", "invalid sslmode", "end of string reached"})
+    if (m.find(bad) != std::string::npos) return CentralFault::bad_uri;
+  return e.kind() == ErrorKind::history ? CentralFault::unreachable : CentralFault::other;
+}
+
+RunRecord as_copied(RunRecord r) {
+  r.runner_pid = 0;
+  r.runner_start = 0;
+  r.boot_id.clear();
   return r;
 }
 
@@ -147,12 +113,10 @@ void LocalCopy::remove() {
 
 void LocalCopy::close_writer() { store_.reset(); }
 
-Result<void> LocalCopy::add(const CentralRow& row) {
+Result<void> LocalCopy::add(const RunRecord& r) {
   if (!store_) return fail("the copy of the central history is closed");
-  auto r = record_of_central_row(row);
-  if (!r) return std::unexpected(std::move(r.error()));
   // An upsert: a run listed twice (a replayed row) is one row here too.
-  if (auto w = store_->finish_run(*r); !w) return w;
+  if (auto w = store_->finish_run(as_copied(r)); !w) return w;
   ++rows_;
   return {};
 }

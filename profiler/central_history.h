@@ -28,14 +28,6 @@ bool is_central_history_uri(std::string_view history);
 // replaced by "***".
 std::string redact_uri(std::string_view uri);
 
-// One row of the central history's `runs` table, as the copy needs it.
-struct CentralRow {
-  std::string run_id;
-  std::string host;
-  std::string status;  // the row's status column: authoritative (the forwarder marks `lost`)
-  std::string record;  // the run record JSON (cronrun.run/1)
-};
-
 // A private SQLite history holding a copy of central rows. Move-only; the
 // directory and everything in it are removed by the destructor.
 class LocalCopy {
@@ -49,9 +41,9 @@ class LocalCopy {
   LocalCopy& operator=(const LocalCopy&) = delete;
   ~LocalCopy();
 
-  // Adds one central row. A row whose record does not parse (or names another run
-  // id) is an error naming the run; the caller skips it and goes on.
-  Result<void> add(const CentralRow& row);
+  // Adds one run of the central history (its status and host as the central row
+  // has them; see as_copied()). A replayed run stays one row (upsert).
+  Result<void> add(const RunRecord& r);
   // Closes the writing connection: the subcommand opens the copy itself.
   void close_writer();
   const std::string& path() const { return path_; }
@@ -67,12 +59,17 @@ class LocalCopy {
   uint64_t rows_ = 0;
 };
 
-// The rows of a central row as a RunRecord for the copy (status from the column,
-// host from the column when the record has none, no runner pid / boot id).
-Result<RunRecord> record_of_central_row(const CentralRow& row);
+// `r` as the copy keeps it: without its runner's pid, start time and boot id,
+// which belong to its host (probed here they would say nothing true; the
+// forwarder marks a vanished run `lost` in the central history itself).
+RunRecord as_copied(RunRecord r);
 
-// How --history postgresql:// failed, for the exit code (profiler/exit_codes.h).
+// How --history postgresql:// failed, for the exit code (profiler/exit_codes.h):
+// 2 a URI libpq cannot parse, 4 no connection (refused, timeout, authentication),
+// 3 no cronrun schema there (or an older one: a forwarder migrates it), 5 newer.
 enum class CentralFault { bad_uri, unreachable, not_a_history, newer_schema, other };
+// The fault of a failed PgHistory::open.
+CentralFault fault_of_connect_error(const Error& e);
 struct CentralError {
   CentralFault fault = CentralFault::other;
   Error error;
@@ -87,8 +84,9 @@ int exit_code_for(CentralFault fault);
 // itself (no copy). Without a URI: nothing to copy, g.history_label = the path.
 std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::string_view subcommand);
 
-// Reads every row of the central history at `uri` into `copy`. Rows that cannot be
-// read are passed to `on_bad_row` (run id, why) and left out.
+// Reads every row of the central history at `uri` into `copy` (common/pg_history.h;
+// the schema must be this build's). Rows that cannot be read are passed to
+// `on_bad_row` (run id, why) and left out.
 std::expected<void, CentralError> copy_central_history(
     const std::string& uri, LocalCopy& copy,
     const std::function<void(const std::string& run_id, const Error& why)>& on_bad_row);

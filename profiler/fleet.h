@@ -21,6 +21,9 @@ namespace cronrun::prof::fleet {
 inline constexpr const char* kSchema = "cronrun.fleet/1";
 inline constexpr double kDefaultQuietAfterS = 3600;
 inline constexpr size_t kNewestDeadLetters = 5;
+// Runs the central history already holds as `lost` are listed while they started
+// less than this long ago.
+inline constexpr double kRecentLostS = 3600;
 
 struct Group {
   std::string name{};

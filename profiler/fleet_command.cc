@@ -18,6 +18,7 @@
 #include "profiler/exit_codes.h"
 #include "profiler/fleet.h"
 #include "profiler/fleet_source.h"
+#include "profiler/text_escape.h"
 
 namespace cronrun::prof {
 

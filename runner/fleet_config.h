@@ -130,3 +130,7 @@ class Groups {
 };
 
 }  // namespace cronrun::fleet
+
+namespace cronrun {
+using FleetConfig = fleet::Config;
+}  // namespace cronrun

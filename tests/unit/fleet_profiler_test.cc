@@ -48,10 +48,6 @@ RunRecord sample(const std::string& id, const std::string& job, const std::strin
   return r;
 }
 
-CentralRow row_of(const RunRecord& r, const std::string& status_column) {
-  return CentralRow{r.run_id, r.host, status_column, to_json(r).dump()};
-}
-
 TEST(CentralUri, SchemesAndPasswordsHidden) {
   EXPECT_TRUE(is_central_history_uri("postgresql://cronrun@127.0.0.1:25432/cronrun"));
   EXPECT_TRUE(is_central_history_uri("postgres://h/db"));
@@ -64,13 +60,14 @@ TEST(CentralUri, SchemesAndPasswordsHidden) {
   EXPECT_EQ(redact_uri("postgresql://db/cronrun"), "postgresql://db/cronrun");
 }
 
-TEST(CentralCopy, StatusColumnWinsAndAnotherHostsRunnerIsNeverProbedHere) {
+TEST(CentralCopy, StatusesAsCentralAndAnotherHostsRunnerIsNeverProbedHere) {
   RunRecord running = sample("0193a000-0000-7000-8000-000000000001", "backup", "box1", RunStatus::running);
   // A runner of another host: another boot, a pid that may well exist here.
   running.boot_id = "00000000-0000-0000-0000-000000000000";
   running.runner_pid = 1;
   RunRecord finished = sample("0193a000-0000-7000-8000-000000000002", "backup", "box2", RunStatus::ok);
-  RunRecord marked_lost = sample("0193a000-0000-7000-8000-000000000003", "report", "box2", RunStatus::running);
+  // The forwarder's verdict (pg_history gives the row's status in the record).
+  RunRecord marked_lost = sample("0193a000-0000-7000-8000-000000000003", "report", "box2", RunStatus::lost);
 
   std::string dir;
   {
@@ -80,13 +77,11 @@ TEST(CentralCopy, StatusColumnWinsAndAnotherHostsRunnerIsNeverProbedHere) {
     struct stat st {};
     ASSERT_EQ(::stat(dir.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 0700u);
-    ASSERT_TRUE(copy->add(row_of(running, "running")));
-    ASSERT_TRUE(copy->add(row_of(finished, "ok")));
-    ASSERT_TRUE(copy->add(row_of(marked_lost, "lost")));  // the forwarder's verdict
+    ASSERT_TRUE(copy->add(running));
+    ASSERT_TRUE(copy->add(finished));
+    ASSERT_TRUE(copy->add(marked_lost));
     // A replayed row stays one row.
-    ASSERT_TRUE(copy->add(row_of(finished, "ok")));
-    auto bad = copy->add(CentralRow{"0193a000-0000-7000-8000-000000000004", "box3", "ok", "{not json"});
-    EXPECT_FALSE(bad);
+    ASSERT_TRUE(copy->add(finished));
     copy->close_writer();
 
     auto store = HistoryStore::open(copy->path(), HistoryStore::Mode::read_only);
@@ -108,19 +103,17 @@ TEST(CentralCopy, StatusColumnWinsAndAnotherHostsRunnerIsNeverProbedHere) {
   EXPECT_FALSE(std::filesystem::exists(dir)) << "the private copy outlived cronprof";
 }
 
-TEST(CentralCopy, AHostlessRecordTakesTheRowsHostAndAMismatchedIdIsRefused) {
-  RunRecord r = sample("0193a000-0000-7000-8000-000000000005", "sync", "", RunStatus::ok);
-  auto rec = record_of_central_row(row_of(r, "ok"));
-  ASSERT_TRUE(rec);
-  EXPECT_EQ(rec->host, "");  // row_of copied the record's empty host
-  auto with_host = record_of_central_row(CentralRow{r.run_id, "box9", "ok", to_json(r).dump()});
-  ASSERT_TRUE(with_host);
-  EXPECT_EQ(with_host->host, "box9");
-  auto other = record_of_central_row(CentralRow{"0193a000-0000-7000-8000-00000000ffff", "box9", "ok", to_json(r).dump()});
-  ASSERT_FALSE(other);
-  EXPECT_THAT(other.error().message(), HasSubstr("not of this row"));
-  auto bad_status = record_of_central_row(CentralRow{r.run_id, "box9", "exploded", to_json(r).dump()});
-  EXPECT_FALSE(bad_status);
+TEST(CentralCopy, ALibpqParseErrorIsBadUsageAndARefusedConnectionIsUnreadable) {
+  EXPECT_EQ(fault_of_connect_error(Error("connecting to postgresql://x: invalid URI query parameter: \"nope\"",
+                                         ErrorKind::history)),
+            CentralFault::bad_uri);
+  EXPECT_EQ(exit_code_for(CentralFault::bad_uri), kExitUsage);
+  EXPECT_EQ(fault_of_connect_error(Error("connecting to postgresql://127.0.0.1:1/x: connection to server at "
+                                         "\"127.0.0.1\", port 1 failed: Connection refused",
+                                         ErrorKind::history)),
+            CentralFault::unreachable);
+  EXPECT_EQ(exit_code_for(CentralFault::unreachable), kExitUnreadable);
+  EXPECT_EQ(exit_code_for(CentralFault::newer_schema), kExitNewerSchema);
 }
 
 TEST(PrepareHistory, APathIsItsOwnLabelAndGcIsRefusedOnACentralHistory) {

@@ -1,0 +1,392 @@
+// cronprof on the fleet against the real servers of the fleet fixture
+// (tests/fleet/cluster.sh): the central history (CRONRUN_FLEET_PG) is seeded with
+// the records of two hosts through pg_history's batch upsert, then the real
+// cronprof binary reads it with --history postgresql://... (runs, summary, show,
+// export, ps: host columns; gc refused; a bad or unreachable URI: one line), and
+// `cronprof fleet` shows a lock holder put in etcd (CRONRUN_FLEET_ETCD), a running
+// row, a run whose lock is gone (lost), a dead letter and a quiet host.
+//
+// Tests share the database and the cluster with the other fleet tests: job and
+// host names carry this process' pid, etcd keys live under /t/cronprof-<pid>.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/etcd.h"
+#include "common/pg_history.h"
+#include "common/run_record.h"
+
+extern char** environ;
+
+using namespace cronrun;
+using nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string part; std::getline(in, part, sep);)
+    if (!part.empty()) out.push_back(part);
+  return out;
+}
+
+struct Ran {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Runs cronprof with `args`, COLUMNS as given, stdout/stderr into files.
+Ran cronprof(const std::vector<std::string>& args, const std::string& dir, const std::string& columns = "200") {
+  std::string bin = env("CRONPROF_BIN");
+  std::vector<std::string> argv_s = {bin};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e; ++e)
+    if (std::string_view(*e).substr(0, 8) != "COLUMNS=") env_s.push_back(*e);
+  env_s.push_back("COLUMNS=" + columns);
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string out = dir + "/out", err = dir + "/err";
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  pid_t pid = -1;
+  Ran r;
+  if (posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), envp.data()) != 0) return r;
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.begin(), s.end(), '\n')); }
+
+class CronprofFleet : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    uri_ = env("CRONRUN_FLEET_PG");
+    ASSERT_FALSE(uri_.empty()) << "CRONRUN_FLEET_PG is not set: run under the fleet fixture";
+    ASSERT_FALSE(env("CRONPROF_BIN").empty());
+    auto h = pg::PgHistory::open(uri_);
+    ASSERT_TRUE(h) << h.error().message();
+    ASSERT_TRUE(h->migrate());
+    db_.emplace(std::move(*h));
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    tag_ = std::string(info->name()).substr(0, 12) + "-" + std::to_string(getpid());
+    char tmpl[] = "/tmp/cronprof-fleet-test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+
+  std::string job(const std::string& name) const { return "cp-" + name + "-" + tag_; }
+  std::string host(const std::string& name) const { return name + "-" + tag_ + ".example"; }
+
+  // A run record of `job` on `host`, finished with `status` (or running), with a
+  // fleet object when fenced.
+  static json record(const std::string& run_id, const std::string& job, const std::string& host,
+                     const std::string& status, std::optional<int64_t> fence = std::nullopt,
+                     const std::string& tick = "2026-12-06T12:00:00Z") {
+    json r = to_json(RunRecord{});
+    r["run_id"] = run_id;
+    r["job"] = job;
+    r["host"] = host;
+    r["user"] = "root";
+    r["command"] = {"/usr/bin/backup", "--all"};
+    r["started_at"] = format_rfc3339(std::chrono::system_clock::now() - std::chrono::minutes(5));
+    r["status"] = status;
+    if (status != "running") {
+      r["finished_at"] = format_rfc3339(std::chrono::system_clock::now() - std::chrono::minutes(4));
+      r["wall_s"] = 60.0;
+      r["exit_code"] = status == "ok" ? 0 : 1;
+    }
+    if (fence) {
+      r["fleet"] = {{"group", "scripts"}, {"host", host}, {"tick", tick}, {"fence", *fence},
+                    {"holder", nullptr}, {"lease_ttl_s", 15}, {"note", nullptr}};
+    }
+    return r;
+  }
+  void put(const std::string& from_host, const std::vector<json>& records, pg::BatchRecord::Kind kind) {
+    std::vector<pg::BatchRecord> batch;
+    for (const json& r : records) batch.push_back({kind, r.dump()});
+    auto out = db_->put_batch(from_host, batch);
+    ASSERT_TRUE(out) << out.error().message();
+  }
+
+  std::string uri_;
+  std::optional<pg::PgHistory> db_;
+  std::string tag_;
+  std::string dir_;
+};
+
+TEST_F(CronprofFleet, EverySubcommandReadsTheCentralHistoryWithItsHosts) {
+  const std::string backup = job("backup"), report = job("report");
+  const std::string box1 = host("box1"), box2 = host("box2");
+  const std::string r1 = new_run_id(), r2 = new_run_id(), r3 = new_run_id(), r4 = new_run_id();
+  put(box1, {record(r1, backup, box1, "ok", 101, "2026-12-06T01:00:00Z"),
+             record(r2, backup, box1, "failed", 102, "2026-12-06T02:00:00Z")},
+      pg::BatchRecord::Kind::finish);
+  put(box2, {record(r3, backup, box2, "ok", 103, "2026-12-06T03:00:00Z")}, pg::BatchRecord::Kind::finish);
+  put(box2, {record(r4, report, box2, "running", 104, "2026-12-06T04:00:00Z")}, pg::BatchRecord::Kind::start);
+
+  // runs: a HOST column, each run on its own host.
+  Ran runs = cronprof({"--history", uri_, "runs", "--job", backup}, dir_);
+  ASSERT_EQ(runs.rc, 0) << runs.err;
+  EXPECT_THAT(runs.out, HasSubstr("HOST"));
+  EXPECT_EQ(lines(runs.out), 4u) << runs.out;
+  for (const std::string& id : {r1, r2, r3}) EXPECT_THAT(runs.out, HasSubstr(id));
+  std::istringstream in(runs.out);
+  for (std::string l; std::getline(in, l);) {
+    if (l.find(r1) != std::string::npos || l.find(r2) != std::string::npos) EXPECT_THAT(l, HasSubstr(box1));
+    if (l.find(r3) != std::string::npos) EXPECT_THAT(l, HasSubstr(box2));
+  }
+  EXPECT_THAT(runs.err, Not(HasSubstr("/tmp/cronprof-central"))) << "the private copy is not the user's business";
+
+  Ran runs_json = cronprof({"--history", uri_, "--json", "runs", "--job", backup}, dir_);
+  ASSERT_EQ(runs_json.rc, 0) << runs_json.err;
+  json rj = json::parse(runs_json.out);
+  ASSERT_EQ(rj["runs"].size(), 3u);
+  std::set<std::string> hosts;
+  for (const json& r : rj["runs"]) hosts.insert(r["host"].get<std::string>());
+  EXPECT_EQ(hosts, (std::set<std::string>{box1, box2}));
+
+  // summary: the three runs of both hosts, one failure.
+  Ran summary = cronprof({"--history", uri_, "--json", "summary", "--job", backup}, dir_);
+  ASSERT_EQ(summary.rc, 0) << summary.err;
+  json sj = json::parse(summary.out);
+  ASSERT_EQ(sj["jobs"].size(), 1u);
+  EXPECT_EQ(sj["jobs"][0]["runs"], 3);
+  EXPECT_EQ(sj["jobs"][0]["failures"], 1);
+
+  // show: the host and the fleet line.
+  Ran show = cronprof({"--history", uri_, "show", r3}, dir_);
+  ASSERT_EQ(show.rc, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("on " + box2));
+  EXPECT_THAT(show.out, HasSubstr("fence 103"));
+  EXPECT_THAT(show.out, HasSubstr("tick 2026-12-06T03:00:00Z"));
+  EXPECT_THAT(show.out, HasSubstr("group scripts"));
+
+  // export csv: one line per run with its host.
+  Ran csv = cronprof({"--history", uri_, "export", "--format", "csv", "--job", backup}, dir_);
+  ASSERT_EQ(csv.rc, 0) << csv.err;
+  EXPECT_EQ(lines(csv.out), 4u) << csv.out;
+  EXPECT_THAT(csv.out, HasSubstr("," + box1 + ","));
+  EXPECT_THAT(csv.out, HasSubstr("," + box2 + ","));
+
+  // ps: the running row of box2, with its host, not taken for lost here.
+  Ran ps = cronprof({"--history", uri_, "--json", "ps"}, dir_);
+  ASSERT_EQ(ps.rc, 0) << ps.err;
+  bool found = false;
+  for (const json& r : json::parse(ps.out)["runs"]) {
+    if (r["run_id"] != r4) continue;
+    found = true;
+    EXPECT_EQ(r["host"], box2);
+    EXPECT_EQ(r["job"], report);
+  }
+  EXPECT_TRUE(found) << ps.out;
+  Ran ps_text = cronprof({"--history", uri_, "ps"}, dir_);
+  ASSERT_EQ(ps_text.rc, 0) << ps_text.err;
+  EXPECT_THAT(ps_text.out, HasSubstr("HOST"));
+  EXPECT_THAT(ps_text.out, HasSubstr(r4));
+
+  // gc: refused on the central history, one line naming --history, nothing deleted.
+  Ran gc = cronprof({"--history", uri_, "gc", "--keep", "1s"}, dir_);
+  EXPECT_EQ(gc.rc, 2);
+  EXPECT_EQ(lines(gc.err), 1u) << gc.err;
+  EXPECT_THAT(gc.err, HasSubstr("--history"));
+  size_t still = 0;
+  pg::RunFilter f;
+  f.job = backup;
+  ASSERT_TRUE(db_->each_run(f, [&](const RunRecord&) { ++still; }));
+  EXPECT_EQ(still, 3u);
+}
+
+TEST_F(CronprofFleet, ABadOrUnreachableUriFailsWithOneLineNamingHistory) {
+  // Nothing listens on port 1.
+  Ran away = cronprof({"--history", "postgresql://cronrun:s3cret@127.0.0.1:1/cronrun?connect_timeout=2", "runs"}, dir_);
+  EXPECT_EQ(away.rc, 4) << away.err;
+  EXPECT_EQ(lines(away.err), 1u) << away.err;
+  EXPECT_THAT(away.err, HasSubstr("cronprof: --history postgresql://cronrun:***@127.0.0.1:1/cronrun"));
+  EXPECT_THAT(away.err, Not(HasSubstr("s3cret")));
+  EXPECT_EQ(away.out, "");
+
+  Ran bad = cronprof({"--history", uri_ + "?no_such_option=1", "summary"}, dir_);
+  EXPECT_EQ(bad.rc, 2) << bad.err;
+  EXPECT_EQ(lines(bad.err), 1u) << bad.err;
+  EXPECT_THAT(bad.err, HasSubstr("--history"));
+
+  // A database without the cronrun schema: no history there.
+  std::string other = uri_.substr(0, uri_.rfind('/') + 1) + "postgres";
+  Ran empty = cronprof({"--history", other, "runs"}, dir_);
+  EXPECT_EQ(empty.rc, 3) << empty.err;
+  EXPECT_EQ(lines(empty.err), 1u) << empty.err;
+}
+
+TEST_F(CronprofFleet, FleetShowsHoldersRunsInProgressLostRunsDeadLettersAndQuietHosts) {
+  const std::string prefix = "/t/cronprof-" + tag_;
+  auto endpoints = split(env("CRONRUN_FLEET_ETCD"), ',');
+  ASSERT_FALSE(endpoints.empty());
+  auto client = etcd::Client::open(etcd::Options{.endpoints = endpoints});
+  ASSERT_TRUE(client) << client.error().message();
+  const std::string box1 = host("box1"), box2 = host("box2"), box3 = host("box3");
+  ASSERT_TRUE(client->put(prefix + "/config",
+                          json{{"groups", {{"scripts", json::array({box1, box2})}, {"all", json::array({"scripts", box3})}}}}
+                              .dump()));
+  // A lock held by box1, on a lease, as the runner's claim leaves it.
+  const std::string held_job = job("held"), gone_job = job("gone");
+  const std::string held_run = new_run_id(), gone_run = new_run_id();
+  auto lease = client->lease_grant(60);
+  ASSERT_TRUE(lease);
+  ASSERT_TRUE(client->put(prefix + "/locks/" + held_job,
+                          json{{"run_id", held_run}, {"host", box1}, {"pid", 4242}, {"tick", "2026-12-06T12:00:00Z"},
+                               {"started_at", "2026-12-06T12:00:00.100Z"}}
+                              .dump(),
+                          lease->id));
+  auto lock = client->range(prefix + "/locks/" + held_job);
+  ASSERT_TRUE(lock);
+  ASSERT_EQ(lock->kvs.size(), 1u);
+  const int64_t fence = lock->kvs[0].create_revision;
+
+  // Its running row, and one of another job whose lock is gone (box2 vanished).
+  put(box1, {record(held_run, held_job, box1, "running", fence, "2026-12-06T12:00:00Z")}, pg::BatchRecord::Kind::start);
+  put(box2, {record(gone_run, gone_job, box2, "running", fence - 1, "2026-12-06T11:00:00Z")},
+      pg::BatchRecord::Kind::start);
+  // A poisoned record from box2: a dead letter.
+  json poisoned = record(new_run_id(), job("poison"), box2, "ok");
+  poisoned["started_at"] = "not a time";
+  put(box2, {poisoned}, pg::BatchRecord::Kind::finish);
+  // box3 forwarded once, long ago.
+  put(box3, {}, pg::BatchRecord::Kind::finish);
+  std::string psql = "/usr/lib/postgresql/15/bin/psql";
+  std::string sql = "UPDATE cronrun.hosts SET last_seen = now() - interval '3 hours' WHERE host = '" + box3 + "'";
+  ASSERT_EQ(std::system((psql + " -q -X -v ON_ERROR_STOP=1 '" + uri_ + "' -c \"" + sql + "\" >/dev/null").c_str()), 0);
+
+  std::string config = dir_ + "/fleet.json";
+  {
+    std::ofstream f(config);
+    f << json{{"etcd", endpoints}, {"prefix", prefix}, {"history", uri_}}.dump();
+  }
+  ::chmod(config.c_str(), 0600);
+
+  Ran fj = cronprof({"--json", "fleet", "--fleet-config", config}, dir_);
+  EXPECT_EQ(fj.rc, 8) << "a lost run and a quiet host alert\n" << fj.err;
+  json v = json::parse(fj.out);
+  EXPECT_EQ(v["schema"], "cronrun.fleet/1");
+  EXPECT_EQ(v["prefix"], prefix);
+  bool saw_group = false;
+  for (const json& g : v["groups"])
+    if (g["name"] == "all") {
+      saw_group = true;
+      EXPECT_EQ(g["hosts"], json::array({box1, box2, box3}));
+    }
+  EXPECT_TRUE(saw_group) << v["groups"].dump();
+  ASSERT_EQ(v["locks"].size(), 1u);
+  EXPECT_EQ(v["locks"][0]["job"], held_job);
+  EXPECT_EQ(v["locks"][0]["host"], box1);
+  EXPECT_EQ(v["locks"][0]["run_id"], held_run);
+  EXPECT_EQ(v["locks"][0]["fence"], fence);
+  EXPECT_GT(v["locks"][0]["ttl_left_s"].get<int64_t>(), 0);
+  EXPECT_LE(v["locks"][0]["ttl_left_s"].get<int64_t>(), 60);
+  bool saw_held = false, saw_gone = false;
+  for (const json& r : v["running"]) {
+    if (r["run_id"] == held_run) {
+      saw_held = true;
+      EXPECT_EQ(r["status"], "running");
+      EXPECT_EQ(r["host"], box1);
+    }
+    if (r["run_id"] == gone_run) {
+      saw_gone = true;
+      EXPECT_EQ(r["status"], "lost");
+      EXPECT_THAT(r["lost_why"].get<std::string>(), HasSubstr("now has fence"));
+    }
+  }
+  EXPECT_TRUE(saw_held && saw_gone) << v["running"].dump();
+  EXPECT_GE(v["dead_letters"]["total"].get<int64_t>(), 1);
+  bool saw_dead = false;
+  for (const json& d : v["dead_letters"]["newest"]) saw_dead = saw_dead || d["host"] == box2;
+  EXPECT_TRUE(saw_dead) << v["dead_letters"].dump();
+  bool quiet3 = false, quiet1 = true;
+  for (const json& h : v["hosts"]) {
+    if (h["host"] == box3) quiet3 = h["quiet"];
+    if (h["host"] == box1) quiet1 = h["quiet"];
+  }
+  EXPECT_TRUE(quiet3);
+  EXPECT_FALSE(quiet1);
+
+  // The table for people, fitted to 80 columns.
+  Ran text = cronprof({"fleet", "status", "--fleet-config", config}, dir_, "80");
+  EXPECT_EQ(text.rc, 8) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("LOCKS (1)"));
+  EXPECT_THAT(text.out, HasSubstr(box1));
+  EXPECT_THAT(text.out, HasSubstr("lost"));
+  EXPECT_THAT(text.out, HasSubstr("DEAD LETTERS"));
+  EXPECT_THAT(text.out, HasSubstr("quiet"));
+  std::istringstream in(text.out);
+  for (std::string l; std::getline(in, l);) {
+    size_t cols = 0;
+    for (char c : l) cols += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    EXPECT_LE(cols, 80u) << l;
+  }
+
+  // The lock released: the running row of held_job reads as lost too.
+  ASSERT_TRUE(client->lease_revoke(lease->id));
+  Ran after = cronprof({"--json", "fleet", "--fleet-config", config}, dir_);
+  json a = json::parse(after.out);
+  EXPECT_EQ(a["locks"].size(), 0u);
+  for (const json& r : a["running"])
+    if (r["run_id"] == held_run) EXPECT_EQ(r["status"], "lost");
+
+  // etcd away (a config naming a port nothing listens on): one line, exit 4, the
+  // central history's part still shown.
+  std::string away = dir_ + "/away.json";
+  {
+    std::ofstream f(away);
+    f << json{{"etcd", {"http://127.0.0.1:1"}}, {"prefix", prefix}, {"history", uri_}}.dump();
+  }
+  Ran down = cronprof({"fleet", "--fleet-config", away}, dir_);
+  EXPECT_EQ(down.rc, 4) << down.err;
+  EXPECT_EQ(lines(down.err), 1u) << down.err;
+  EXPECT_THAT(down.out, HasSubstr("DEAD LETTERS"));
+
+  client->delete_range(prefix + "/", etcd::prefix_end(prefix + "/"));
+}
+
+}  // namespace
