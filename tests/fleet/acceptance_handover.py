@@ -75,9 +75,14 @@ def main():
         a_new_log = [r for r in log if r["host"] == "hostA" and r["start"] > t_move]
         c.check(not a_new and not a_new_log, "hostA starts nothing new after the move",
                 "; ".join(L.rec_brief(r) for r in a_new[:3]) + str(a_new_log[:3]))
-        a_reasons = [r for r in later if r["_host"] == "hostA" and "not in group" not in (r.get("skip_reason") or "")]
-        c.check(not a_reasons, "hostA's later runs are skipped: not in group",
+        # While hostA's own run of a job lasts, its local pid-file lock (taken before
+        # the fleet step) answers first; after that, the group.
+        a_reasons = [r for r in later if r["_host"] == "hostA" and "not in group" not in (r.get("skip_reason") or "")
+                     and "held by pid" not in (r.get("skip_reason") or "")]
+        c.check(not a_reasons, "hostA's later runs are skipped: not in group (or its own run's local lock)",
                 "; ".join(L.rec_brief(r) for r in a_reasons[:3]))
+        c.check(any("not in group" in (r.get("skip_reason") or "") for r in later if r["_host"] == "hostA"),
+                "hostA was refused by the group after the move")
         for j in jobs:
             b = sorted((r for r in log if r["host"] == "hostB" and r["job"] == j), key=lambda r: r["start"])
             a = a_log.get(j)

@@ -105,7 +105,7 @@ def stale_write(c, fleet, i, job, fence_a, b_ran):
     journal as a run of A would be and forwarded by cronrun --flush, must be
     refused by the database (and B's row stay)."""
     # B's record is in PostgreSQL (its forwarder, or a flush).
-    subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config["hostB"], "--history",
+    subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config["hostB"], "--kill-after", fleet.kill_after, "--history",
                     fleet.history("hostB")], capture_output=True, timeout=60)
     frames = [p for t, p in L.journal_frames(fleet.journal("hostA")) if t == "F" and p.get("job") == job]
     if not c.check(bool(frames), f"trial {i}: A's finish record is in A's journal"):
@@ -120,7 +120,7 @@ def stale_write(c, fleet, i, job, fence_a, b_ran):
     stale["fleet"]["fence"] = fence_a
     L.journal_append(fleet.journal("hostA"), "S", stale)
     L.journal_append(fleet.journal("hostA"), "F", stale)
-    r = subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config["hostA"],
+    r = subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config["hostA"], "--kill-after", fleet.kill_after,
                         "--history", fleet.history("hostA")], capture_output=True, text=True, timeout=60)
     rows = L.psql(fleet.pg, f"SELECT count(*) FROM cronrun.runs WHERE run_id = '{stale['run_id']}'", check=False)
     b_row = L.psql(fleet.pg, f"SELECT fence FROM cronrun.runs WHERE run_id = '{b_ran.get('run_id')}'", check=False)

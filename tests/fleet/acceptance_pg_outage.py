@@ -60,7 +60,7 @@ def main():
         c.check(outages == 2, "PostgreSQL was stopped twice during the runs")
         c.check(not failed, f"all {3 * n} runs ok", "; ".join(L.rec_brief(r) for r in failed[:5]))
         for h in fleet.hosts:
-            r = subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config[h], "--history",
+            r = subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config[h], "--kill-after", fleet.kill_after, "--history",
                                 fleet.history(h)], capture_output=True, text=True, timeout=300)
             c.check(r.returncode == 0, f"cronrun --flush on {h} exits 0", r.stderr.strip()[:400])
         names = ",".join(f"'{j}'" for j in jobs.values())
