@@ -16,9 +16,9 @@
 # machine can run the tier at once; `start` records the ports in STATE_DIR and
 # the other commands read them from there.
 #
-# etcd runs with a 100 ms heartbeat and a 1 s election timeout (loopback: a
-# killed leader is replaced within about 1-2 s) and pre-vote, so a member that
-# comes back does not depose a healthy leader. PostgreSQL runs as the `postgres`
+# etcd runs with heartbeat and election timeouts shortened for loopback (a killed
+# leader is replaced quickly, so failover tests stay short) and pre-vote, so a
+# member that comes back does not depose a healthy leader. PostgreSQL runs as the `postgres`
 # user when we are root (it refuses root), else as ourselves; trust auth on
 # 127.0.0.1 for the role `cronrun`, which owns the database `cronrun`.
 #
@@ -88,8 +88,9 @@ alive() {
   [ -n "$st" ] && [ "$st" != Z ] && [ "$st" != X ]
 }
 
-member_healthy() { # member_healthy N: its /health says true (it has a leader)
-  curl -fsS --max-time 1 "$(client_url "$1")/health" 2>/dev/null | grep -q '"health":"true"'
+member_healthy() { # member_healthy N: it serves a linearizable read (it has a leader)
+  "$etcdctl_bin" --endpoints="$(client_url "$1")" --dial-timeout=500ms --command-timeout=1s \
+    endpoint health >/dev/null 2>&1
 }
 
 launch_member() {
@@ -221,6 +222,9 @@ synchronous_commit = off
 full_page_writes = off
 shared_buffers = 32MB
 max_connections = 60
+# Segments in the data directory, not /dev/shm: an immediate stop (pg-stop-immediate,
+# stop) would leave them behind there.
+dynamic_shared_memory_type = mmap
 CONF
   pg_start "$dir" || { stop; exit 1; }
   "$pg_bin/psql" -q -X -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres \

@@ -525,7 +525,7 @@ TEST_F(EtcdTest, CallsShareOneKeptAliveConnection) {
   Client c = open({proxy.endpoint()});
   auto l = c.lease_grant(30);
   ASSERT_CALL(l);
-  const std::string big(4096, 'x');  // over libcurl's 1 KiB "Expect: 100-continue" threshold
+  const std::string big(4096, 'x');  // past libcurl's "Expect: 100-continue" threshold
   for (int i = 0; i < 5; ++i) {
     ASSERT_CALL(c.put(prefix_ + "k" + std::to_string(i), big, l->id));
     ASSERT_CALL(c.range(prefix_, prefix_end(prefix_)));
@@ -621,6 +621,27 @@ TEST_F(EtcdFailover, LeaderKilledMidSequence) {
   std::printf("calls that came back unavailable during the election: %d\n", unavailable);
   const int new_leader = std::stoi(cluster("leader"));
   EXPECT_NE(new_leader, leader);
+}
+
+// Two of three members down: the survivor has no quorum, answers nothing (a
+// linearizable read waits for a leader), and the client reports `unavailable`,
+// bounded by the request timeout per endpoint, naming all three.
+TEST_F(EtcdFailover, QuorumLostIsUnavailableAndBounded) {
+  Client c = open({}, 800ms);
+  ASSERT_CALL(c.put(prefix_ + "k", "v"));
+  kill_member(1);
+  kill_member(2);
+  auto t0 = Steady::now();
+  auto r = c.range(prefix_ + "k");
+  auto took = Steady::now() - t0;
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().failure, Failure::unavailable);
+  EXPECT_LT(took, 3 * 800ms + 3s);
+  const std::string msg = r.error().error.message();
+  for (const auto& e : endpoints_) EXPECT_NE(msg.find(e), std::string::npos) << msg;
+  auto l = c.lease_grant(5);
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().failure, Failure::unavailable);
 }
 
 }  // namespace
