@@ -273,7 +273,10 @@ Result<void> check_grace(std::chrono::milliseconds kill_after, std::chrono::seco
   if (grace_fits(kill_after, lease_ttl)) return {};
   auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(lease_ttl);
   auto room = ttl - kDeadlineMargin - ttl / 3;
-  auto secs = [](std::chrono::milliseconds d) { return units::format_duration_s(static_cast<double>(d.count()) / 1000.0); };
+  // As a user writes it: "10s", "8.999s".
+  auto secs = [](std::chrono::milliseconds d) {
+    return d.count() % 1000 == 0 ? fmt::format("{}s", d.count() / 1000) : fmt::format("{}s", static_cast<double>(d.count()) / 1000.0);
+  };
   return fail(fmt::format("--kill-after {} does not fit lease_ttl {} of fleet config {}: the job must be killed "
                           "before the lease can expire, so --kill-after + {} margin + lease_ttl/3 must stay under "
                           "lease_ttl (--kill-after below {} here); lower --kill-after or raise lease_ttl",

@@ -42,7 +42,9 @@ class Completion : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // COMPREPLY for a command line whose last word is the one being completed.
-  std::vector<std::string> complete(const std::vector<std::string>& words) {
+  // `typed`: the line as typed when bash split it into more words than the
+  // spaces do (at the ':' of COMP_WORDBREAKS); default: the words joined by spaces.
+  std::vector<std::string> complete(const std::vector<std::string>& words, const std::string& typed = "") {
     std::string script = "cd " + shell_quoted(dir_.string()) + " && source " + kBashCompletion + " && source " +
                          shell_quoted(std::string(CRONRUN_SOURCE_DIR) + "/contrib/completions/cronrun") +
                          " && COMP_WORDS=(";
@@ -51,6 +53,7 @@ class Completion : public ::testing::Test {
       script += shell_quoted(w) + " ";
       line += (line.empty() ? "" : " ") + w;
     }
+    if (!typed.empty()) line = typed;
     script += "); COMP_CWORD=" + std::to_string(words.size() - 1) + "; COMP_LINE=" + shell_quoted(line) +
               "; COMP_POINT=${#COMP_LINE}; _cronrun cronrun \"${COMP_WORDS[COMP_CWORD]}\" "
               "\"${COMP_WORDS[COMP_CWORD-1]}\" 2>/dev/null; printf '%s\\n' \"${COMPREPLY[@]}\"";
@@ -152,6 +155,19 @@ TEST_F(Completion, OffersExactlyTheValuesAnEnumOptionAccepts) {
     }
   }
   EXPECT_GE(enums, 3) << "the enum options (--cgroup, --on-locked, --output) were not recognized";
+}
+
+// bash splits a word at ':' (COMP_WORDBREAKS): "--tick 2026-12-06T12:00" reaches the
+// completion as "--tick" "2026-12-06T12" ":" "00", and "--ping https://..." as
+// "https" ":" "//...". The value is one word again, so what follows is options,
+// not the job's command.
+TEST_F(Completion, AValueWithColonsStaysOneWordAsBashSplitsIt) {
+  EXPECT_TRUE(has(complete({"cronrun", "--tick", "2026-12-06T12", ":", "00", "--he"},
+                           "cronrun --tick 2026-12-06T12:00 --he"),
+                  "--help"));
+  EXPECT_TRUE(has(complete({"cronrun", "--ping", "https", ":", "//hc-ping.com/x", "--rep"},
+                           "cronrun --ping https://hc-ping.com/x --rep"),
+                  "--report"));
 }
 
 TEST_F(Completion, TheJobsCommandIsCompletedAsThatCommandsOwn) {

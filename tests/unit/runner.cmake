@@ -13,3 +13,8 @@ cronrun_unit_test(escalation_test SOURCES escalation_test.cc LIBS cronrun_runner
 cronrun_unit_test(run_pipeline_test SOURCES run_pipeline_test.cc LIBS cronrun_runner)
 cronrun_unit_test(ping_test SOURCES ping_test.cc LIBS cronrun_runner)
 cronrun_unit_test(fleet_test SOURCES fleet_test.cc LIBS cronrun_runner)
+# Fleet mode's configuration: fleet.json, groups, --tick, the record's fleet field,
+# and the fleet options' usage errors through the real binary.
+cronrun_unit_test(fleet_config_test SOURCES fleet_config_test.cc LIBS cronrun_runner)
+target_compile_definitions(fleet_config_test PRIVATE CRONRUN_BIN="$<TARGET_FILE:cronrun>")
+add_dependencies(fleet_config_test cronrun)
