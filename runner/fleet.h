@@ -24,7 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <memory>  // common/etcd.h uses std::unique_ptr
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>

@@ -97,8 +97,22 @@ class FleetRun : public ::testing::Test {
       auto r = etcd_->delete_range(prefix_ + "/", cronrun::etcd::prefix_end(prefix_ + "/"));
       EXPECT_TRUE(r) << r.error().error.message();
     }
+    if (!cgroup_parent_.empty()) {
+      auto left = leftover_cgroups(cgroup_parent_);
+      remove_cgroup_parent(cgroup_parent_);
+      EXPECT_TRUE(left.empty()) << "job cgroup left behind: " << left.front();
+    }
     if (!dir_.empty()) fs::remove_all(dir_);
   }
+
+  // The runs of this test get a cgroup of their own, under a parent teardown removes.
+  bool use_cgroups() {
+    if (geteuid() != 0) return false;
+    cgroup_parent_ = "/cronrun-test-fleetrun-" + tag_;
+    return true;
+  }
+
+  void runner_killed_takes_the_tree_along();
 
   std::string write_config(const std::string& name, const std::vector<std::string>& endpoints,
                            const std::string& extra) {
@@ -116,8 +130,13 @@ class FleetRun : public ::testing::Test {
   std::vector<std::string> cmd(const std::string& host, const std::string& summary, std::vector<std::string> opts,
                                std::vector<std::string> job, const std::string& config = {}) {
     std::vector<std::string> v = {bin_, "--fleet-config", config.empty() ? config_ : config, "--host", host,
-                                  "--name", job_, "--no-history", "--cgroup", "off", "--kill-after", "1s",
+                                  "--name", job_, "--no-history", "--kill-after", "1s",
                                   "--lock", (dir_ / (host + ".pid")).string(), "--summary", path(summary)};
+    if (cgroup_parent_.empty()) {
+      v.insert(v.end(), {"--cgroup", "off"});
+    } else {
+      v.insert(v.end(), {"--cgroup", "required", "--cgroup-parent", cgroup_parent_});
+    }
     v.insert(v.end(), opts.begin(), opts.end());
     v.push_back("--");
     v.insert(v.end(), job.begin(), job.end());
@@ -162,13 +181,14 @@ class FleetRun : public ::testing::Test {
     return text;
   }
 
-  // The keepalive of this test's runner: its comm, and the runner's command line
+  // The keepalive of this test's runner: its name, and the runner's command line
   // (it is a fork of the runner) naming this test's fleet config.
   pid_t find_keepalive() {
     for (const auto& e : fs::directory_iterator("/proc")) {
       std::string name = e.path().filename();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      if (trim(read_text(e.path() / "comm")) != "cronrun-keepalive") continue;
+      // PR_SET_NAME keeps 15 bytes: "cronrun-keepalive" reads as "cronrun-keepali".
+      if (trim(read_text(e.path() / "comm")) != std::string("cronrun-keepalive").substr(0, 15)) continue;
       std::string cmdline = read_text(e.path() / "cmdline");
       if (cmdline.find(config_) != std::string::npos) return std::stoi(name);
     }
@@ -181,6 +201,7 @@ class FleetRun : public ::testing::Test {
   fs::path dir_;
   std::unique_ptr<cronrun::etcd::Client> etcd_;
   std::vector<pid_t> background_;
+  std::string cgroup_parent_;  // empty: --cgroup off
 };
 
 const std::string kTick = "2026-12-06T12:00:00Z";
@@ -300,7 +321,9 @@ TEST_F(FleetRun, AStoppedKeepaliveGetsTheJobTermedAndKilledBeforeTheLeaseExpires
   EXPECT_EQ(record("b-after.json")["status"], "ok");
 }
 
-TEST_F(FleetRun, AKilledRunnerTakesItsJobTreeAlongAndTheLockStaysUntilTheLeaseExpires) {
+// The runner SIGKILLed mid-run: its keepalive kills the job's tree (the process
+// group without a cgroup, the cgroup with one) and lets the lease expire.
+void FleetRun::runner_killed_takes_the_tree_along() {
   pid_t a = background(cmd("a", "a.json", {"--tick", kTick},
                            sh("sleep 300 & echo $! > " + path("child") + "; echo $$ > " + path("pid") + "; wait")),
                        "a.log");
@@ -330,6 +353,16 @@ TEST_F(FleetRun, AKilledRunnerTakesItsJobTreeAlongAndTheLockStaysUntilTheLeaseEx
   auto b2 = run(cmd("b", "b2.json", {"--tick", "2026-12-06T12:06:00Z"}, {"/bin/true"}));
   EXPECT_EQ(b2.exit_code, 0) << b2.err;
   EXPECT_EQ(record("b2.json")["status"], "ok");
+}
+
+TEST_F(FleetRun, AKilledRunnerTakesItsJobTreeAlongAndTheLockStaysUntilTheLeaseExpires) {
+  runner_killed_takes_the_tree_along();
+}
+
+TEST_F(FleetRun, AKilledRunnerTakesItsJobsCgroupAlong) {
+  if (!use_cgroups()) GTEST_SKIP() << "job cgroups need root";
+  runner_killed_takes_the_tree_along();
+  // The keepalive removed the run's cgroup once it was empty (teardown checks).
 }
 
 TEST_F(FleetRun, LeavingTheGroupStopsTheJobWithOnRevokeTermAndLetsItFinishByDefault) {
