@@ -1,14 +1,40 @@
 #include "runner/flush.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "common/history.h"
+#include "common/job_paths.h"
 #include "common/journal.h"
+#include "runner/fleet_config.h"
+#include "runner/forward.h"
 #include "runner/log.h"
 
 namespace cronrun {
+
+namespace {
+
+// The fleet config --flush forwards by: the run's (--fleet-config), else the
+// default file if there is one. nullopt: not a fleet host.
+Result<std::optional<fleet::Config>> flush_fleet_config(const JobSpec& spec) {
+  if (spec.fleet) return spec.fleet;
+  Invoker who = Invoker::current();
+  std::string path = fleet::default_config_path(who);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return fail_sys("lstat", path);
+  }
+  auto c = fleet::load_config(path, std::nullopt, who);
+  if (!c) return std::unexpected(c.error());
+  return std::optional<fleet::Config>(std::move(*c));
+}
+
+}  // namespace
 
 int run_flush(const JobSpec& spec) {
   if (!spec.history) {
@@ -27,6 +53,23 @@ int run_flush(const JobSpec& spec) {
                            spec.paths.journal, path,
                            rep->damaged ? fmt::format("; {} damaged stretch(es) skipped", rep->damaged) : "",
                            rep->rotated ? "; journal rotated" : "");
+
+  auto fleet_config = flush_fleet_config(spec);
+  if (!fleet_config) {
+    log::error(fmt::format("--flush: {}", fleet_config.error().message()));
+    return 125;
+  }
+  if (!*fleet_config) return 0;
+  auto fwd_opts = forward::options_for(**fleet_config, path);
+  if (!fwd_opts) return 0;  // a fleet without a central history
+  fwd_opts->wait_for_lock = true;
+  auto fwd = forward::forward(*fwd_opts);
+  if (!fwd) {
+    log::error(fmt::format("--flush: {}", fwd.error().message()));
+    return 125;
+  }
+  for (const auto& n : fwd->notes) log::warn(n);
+  std::cout << forward::describe(*fwd, fwd_opts->pg_uri) << "\n";
   return 0;
 }
 

@@ -143,6 +143,18 @@ void mark_lost(const Options& o, pg::PgHistory& db, Report& rep) {
 
 }  // namespace
 
+std::optional<Options> options_for(const fleet::Config& c, const std::string& history_path) {
+  if (!c.history) return std::nullopt;
+  Options o;
+  o.history_path = history_path;
+  o.pg_uri = *c.history;
+  o.host = c.host;
+  o.etcd_endpoints = c.etcd;
+  o.prefix = c.prefix;
+  o.lease_ttl = c.lease_ttl;
+  return o;
+}
+
 Result<Report> forward(const Options& o) {
   Report rep;
   auto lock = take_lock(o.history_path, o.wait_for_lock);
@@ -168,9 +180,8 @@ Result<Report> forward(const Options& o) {
     std::vector<std::string> run_ids;
     batch.reserve(entries.size());
     for (const auto& e : entries) {
+      if (!e.record.fleet) continue;  // a local run: not the fleet's
       nlohmann::json j = to_json(e.record);
-      auto fl = j.find("fleet");
-      if (fl == j.end() || !fl->is_object()) continue;  // a local run: not the fleet's
       batch.push_back({e.type == journal::RecordType::start ? pg::BatchRecord::Kind::start
                                                             : pg::BatchRecord::Kind::finish,
                        j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)});

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "runner/fleet_config.h"
 
 namespace cronrun::forward {
 
@@ -67,6 +68,11 @@ struct Report {
   uint64_t marked_lost = 0;
   std::vector<std::string> notes;  // damage in the journal, skipped lost marking, ...: one line each
 };
+
+// The options for this host's journal beside `history_path` from its fleet config
+// (etcd endpoints, prefix, lease TTL, host, `history`); nullopt when the config has
+// no `history` (no central history: nothing to forward).
+std::optional<Options> options_for(const fleet::Config& config, const std::string& history_path);
 
 // One pass: lock, migrate the database schema, send everything past the cursor,
 // mark lost rows. The database away (or refusing the batch as a whole): the error,
