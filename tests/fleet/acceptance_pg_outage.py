@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Acceptance (issue 17): PostgreSQL stopped with `-m immediate` twice while three
-hosts make N fleet runs each (their own job each, every run followed by its
-detached forwarder); a poisoned record (a NUL character, which jsonb refuses) is
-put in host A's journal half way. After one `cronrun --flush` per host:
+hosts make N fleet runs each (their own job each; each run starts its detached
+forwarder, and every 10 runs each host runs `cronrun --flush` as a crontab line
+would, so records are forwarded while the database comes and goes); a poisoned
+record (a NUL character, which jsonb refuses) is put in host A's journal half
+way. After one last `cronrun --flush` per host:
 - all 3N records are in `runs`, each once (by run id and by job + tick), none
   left `running`, each with its host and fence;
 - the poisoned record is in dead_letters and not in runs, and the records after
@@ -29,6 +31,7 @@ def main():
     done = {h: 0 for h in fleet.hosts}
     failed = []
     poisoned = {}
+    flushes = []
     base = L.tick_base(n)
 
     def host_loop(h):
@@ -39,6 +42,11 @@ def main():
             if r.get("status") != "ok":
                 failed.append(r)
             done[h] += 1
+            if i % 10 == 9:
+                # As a `cronrun --flush` crontab line would, besides each run's own
+                # forwarder: forwarding while PostgreSQL comes and goes.
+                f = subprocess.run(flush_argv(fleet, h), capture_output=True, text=True, timeout=300)
+                flushes.append((h, f.returncode, f.stderr.strip()[:200]))
 
     try:
         c.info(f"3 hosts x {n} runs, prefix {fleet.prefix}")
@@ -57,11 +65,13 @@ def main():
             outages += 1
         for t in threads:
             t.join()
+        failed_flushes = [f for f in flushes if f[1] != 0]
+        c.info(f"{len(flushes)} flushes during the runs, {len(failed_flushes)} failed (PostgreSQL away): "
+               f"{failed_flushes[:2]}")
         c.check(outages == 2, "PostgreSQL was stopped twice during the runs")
         c.check(not failed, f"all {3 * n} runs ok", "; ".join(L.rec_brief(r) for r in failed[:5]))
         for h in fleet.hosts:
-            r = subprocess.run([fleet.cronrun, "--flush", "--fleet-config", fleet.config[h], "--kill-after", fleet.kill_after, "--history",
-                                fleet.history(h)], capture_output=True, text=True, timeout=300)
+            r = subprocess.run(flush_argv(fleet, h), capture_output=True, text=True, timeout=300)
             c.check(r.returncode == 0, f"cronrun --flush on {h} exits 0", r.stderr.strip()[:400])
         names = ",".join(f"'{j}'" for j in jobs.values())
         q = lambda sql: L.psql(fleet.pg, sql)  # noqa: E731
@@ -89,6 +99,12 @@ def main():
     finally:
         fleet.cleanup()
     c.finish()
+
+
+def flush_argv(fleet, h):
+    # --kill-after as the runs have it: --flush checks the grace against lease_ttl too.
+    return [fleet.cronrun, "--flush", "--fleet-config", fleet.config[h], "--kill-after", fleet.kill_after,
+            "--history", fleet.history(h)]
 
 
 def poison(fleet, h, job, tick):
