@@ -31,6 +31,7 @@
 #include "runner/db_counter.h"
 #include "runner/fleet.h"
 #include "runner/footprint.h"
+#include "runner/forward.h"
 #include "runner/journal_sink.h"
 #include "runner/lock.h"
 #include "runner/log.h"
@@ -250,6 +251,7 @@ class Run {
   int execute();
 
  private:
+  int run_steps();
   Step<void> check_drain();
   Step<void> check_output_paths();
   Step<void> open_sink();
@@ -291,7 +293,14 @@ class Run {
   std::unique_ptr<ping::Pinger> pinger_;  // --ping
 };
 
+// A fleet run's record (a skip too) goes on to the central history.
 int Run::execute() {
+  int code = run_steps();
+  spawn_forwarder();
+  return code;
+}
+
+int Run::run_steps() {
   if (auto s = check_drain(); !s) return s.error().exit_code;
   if (auto s = check_output_paths(); !s) return s.error().exit_code;
   if (auto s = open_sink(); !s) return s.error().exit_code;
@@ -311,9 +320,7 @@ int Run::execute() {
   if (!started) return started.error().exit_code;
   Collected collected = supervise_and_collect(*placed, *prepared, *started, fleet->get());
   if (*fleet) release_fleet(**fleet, collected);
-  int code = finish(*prepared, collected);
-  spawn_forwarder();
-  return code;
+  return finish(*prepared, collected);
 }
 
 // ---- ending a run ----
@@ -629,9 +636,15 @@ void Run::release_fleet(FleetHold& fleet, const Collected& collected) {
 // After a fleet run with a central history, a detached forwarder sends the
 // journal's new records to PostgreSQL (runner/forward.h); this run does not wait.
 void Run::spawn_forwarder() {
-  if (!spec_.fleet || !spec_.fleet->history || !paths_.history) return;
-  // FLEET-FORWARDER: the call into pg's spawn_forwarder() (runner/forward.h) goes
-  // here once fix/pg lands; until then records reach PostgreSQL by `cronrun --flush`.
+  if (!rec_.fleet || !spec_.fleet || !paths_.history) return;
+  auto opts = forward::options_for(*spec_.fleet, *paths_.history);
+  if (!opts) return;  // no `history` in the fleet config
+  auto pid = forward::spawn_forwarder(*opts);
+  if (!pid)
+    log::warn(fmt::format("starting the fleet forwarder: {}; the records wait in the journal (cronrun --flush sends them)",
+                          pid.error().message()));
+  else
+    log::debug(fmt::format("fleet forwarder started (pid {})", *pid));
 }
 
 Step<Placed> Run::place(const Locked& locked) {

@@ -419,4 +419,32 @@ TEST_F(FleetRun, AnUnreachableEtcdFailsClosedUnlessTheConfigSaysRun) {
   EXPECT_EQ(trim(read_text(path("ran"))), "fence=unset tick=" + kTick) << "no fence without a claim";
 }
 
+
+TEST_F(FleetRun, AfterAFleetRunTheForwarderSendsItsRecordsToTheCentralHistory) {
+  std::string pg = env_or_empty("CRONRUN_FLEET_PG");
+  const std::string psql = "/usr/lib/postgresql/15/bin/psql";
+  if (pg.empty() || !fs::exists(psql)) GTEST_SKIP() << "needs the fleet tier's PostgreSQL and psql";
+  std::string central = write_config("central.json", endpoints_, ", \"history\": \"" + pg + "\"");
+  auto with_history = [&](const std::string& host, const std::string& summary) {
+    auto v = cmd(host, summary, {"--tick", kTick}, {"/bin/true"}, central);
+    auto at = std::find(v.begin(), v.end(), "--no-history");
+    *at = "--history=" + path(host + ".db");
+    return v;
+  };
+  auto a = run(with_history("a", "a.json"));
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  auto b = run(with_history("b", "b.json"));
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const int64_t fence = record("a.json")["fleet"]["fence"].get<int64_t>();
+  // Neither run waited for PostgreSQL: their detached forwarders deliver soon after.
+  std::string rows;
+  bool both = wait_until([&] {
+    auto q = run({psql, pg, "-Atc", "select host, coalesce(fence::text, '-'), status from runs where job = '" + job_ +
+                                        "' order by host"});
+    rows = q.out;
+    return rows == "a|" + std::to_string(fence) + "|ok\nb|-|skipped\n";
+  }, 10000ms, 200ms);
+  EXPECT_TRUE(both) << rows;
+}
+
 }  // namespace
