@@ -418,6 +418,31 @@ TEST_F(PgForward, CronrunFlushForwardsOnAFleetHostAndSaysWhenTheDatabaseIsAway) 
   EXPECT_EQ(rows().size(), 1u);
 }
 
+// A batch the forwarder saw committed moves the fleet cursor past its records for
+// good, so the commit must survive PostgreSQL stopped -m immediate right after it.
+// The test cluster runs with synchronous_commit = off (as a tuned server may): an
+// acknowledged commit then waits for the WAL writer and an immediate stop drops it.
+TEST_F(PgForward, PostgresStoppedImmediateJustAfterABatchKeepsTheBatch) {
+  ASSERT_FALSE(env("CRONRUN_FLEET_CLUSTER").empty());
+  constexpr int kRounds = 4;
+  Host h(dir_, "box1");
+  for (int round = 0; round < kRounds; ++round) {
+    std::string id = fmt::format("{}-{}", job_, round);
+    h.append(journal::RecordType::start, record(id, "running", round, round + 1, h.name()));
+    h.append(journal::RecordType::finish, record(id, "ok", round, round + 1, h.name()));
+    auto rep = forward::forward(h.options());
+    ASSERT_TRUE(rep) << rep.error().message();
+    ASSERT_EQ(rep->sent, 2u);
+    ASSERT_TRUE(cluster("pg-stop-immediate"));
+    ASSERT_TRUE(cluster("pg-start"));
+    auto [cursor, size] = h.cursor_and_size();
+    ASSERT_EQ(cursor, size) << "the cursor moved past the batch";
+    auto r = rows();
+    ASSERT_EQ(r.size(), static_cast<size_t>(round + 1)) << "round " << round << ": a committed batch was lost";
+    EXPECT_EQ(r[id], RunStatus::ok);
+  }
+}
+
 TEST_F(PgForward, PostgresStoppedImmediateTwiceWhileThreeHostsForward) {
   ASSERT_FALSE(env("CRONRUN_FLEET_CLUSTER").empty());
   constexpr int kHosts = 3, kRuns = 1000, kChunk = 50;
