@@ -162,6 +162,9 @@ class PgForward : public ::testing::Test {
   pg::PgHistory db() {
     auto h = pg::PgHistory::open(env("CRONRUN_FLEET_PG"));
     EXPECT_TRUE(h) << (h ? "" : h.error().message());
+    // A test run first on a fresh cluster reads before any forwarder made the schema.
+    auto m = h->migrate();
+    EXPECT_TRUE(m) << (m ? "" : m.error().message());
     return std::move(*h);
   }
   std::map<std::string, RunStatus> rows(const std::string& job = "") {
