@@ -1257,6 +1257,21 @@ Result<std::optional<journal::Segment>> lock_journal(int dirfd, const std::strin
   }
 }
 
+// A consumer without a row in journal_cursors is invisible to the fold, which
+// would rotate the journal and remove the retired one under it. Called under the
+// fold lock: the row names where the consumer will start (the retired journal's
+// start if there is one, else the journal's), so from here on the fold waits for it.
+Result<std::optional<Cursor>> register_consumer(sqlite3* db, const std::string& path, const std::string& consumer,
+                                                const journal::Segment& js, const std::optional<journal::Segment>& rs,
+                                                int deadline_ms) {
+  auto cursors = read_cursors(db, path);
+  if (!cursors) return std::unexpected(cursors.error());
+  if (auto it = cursors->find(consumer); it != cursors->end()) return std::optional<Cursor>(it->second);
+  Cursor c{rs ? rs->generation : js.generation, journal::kHeaderBytes};
+  if (auto w = set_cursor(db, path, c, deadline_ms, consumer.c_str()); !w) return std::unexpected(w.error());
+  return std::optional<Cursor>();
+}
+
 }  // namespace
 
 Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
@@ -1415,10 +1430,9 @@ Result<FoldReport> HistoryStore::consume_journal(const std::string& consumer, si
     if (!*js) return rep;  // no run has appended yet
     auto rs = journal::open_segment(dirfd->get(), rname, rpath, owner);
     if (!rs) return std::unexpected(rs.error());
-    auto cursors = read_cursors(db_, path_);
-    if (!cursors) return std::unexpected(cursors.error());
-    std::optional<Cursor> cursor;
-    if (auto it = cursors->find(consumer); it != cursors->end()) cursor = it->second;
+    auto registered = register_consumer(db_, path_, consumer, **js, *rs, deadline);
+    if (!registered) return std::unexpected(registered.error());
+    std::optional<Cursor> cursor = *registered;
     bool on_journal = cursor && cursor->generation == (*js)->generation;
     bool on_retired = cursor && *rs && cursor->generation == (**rs).generation;
     if (cursor && !on_journal && !on_retired)
@@ -1479,6 +1493,26 @@ Result<FoldReport> HistoryStore::consume_journal(const std::string& consumer, si
         return std::unexpected(c.error());
   }
   return rep;
+}
+
+Result<void> HistoryStore::register_journal_consumer(const std::string& consumer) {
+  if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only; cannot register a journal consumer");
+  if (consumer.empty() || consumer == kJournalConsumer)
+    return fail("journal consumer '" + consumer + "' is not a consumer name other than the history's own");
+  const std::string jpath = journal::journal_path(path_), rpath = journal::retired_path(path_);
+  auto dirfd = open_dir(path_);
+  if (!dirfd) return std::unexpected(dirfd.error());
+  struct stat db_st {};
+  if (::stat(path_.c_str(), &db_st) != 0) return fail_sys("stat", path_);
+  bool busy = false;
+  auto js = lock_journal(dirfd->get(), base_of(jpath), jpath, db_st.st_uid, /*wait=*/true, &busy);
+  if (!js) return std::unexpected(js.error());
+  if (!*js) return {};  // no journal yet: nothing the fold could rotate away
+  auto rs = journal::open_segment(dirfd->get(), base_of(rpath), rpath, db_st.st_uid);
+  if (!rs) return std::unexpected(rs.error());
+  auto r = register_consumer(db_, path_, consumer, **js, *rs, 30000);
+  if (!r) return std::unexpected(r.error());
+  return {};
 }
 
 Result<void> HistoryStore::merge_journal() {

@@ -183,6 +183,12 @@ class HistoryStore {
   // No cursor yet: from the start of the retired journal, if any, then the
   // journal. Takes the fold lock only to choose the files, never during the sink.
   // Consumers of one name must exclude each other (the caller's lock).
+  // Gives `consumer` its row in journal_cursors if it has none (at the start of the
+  // retired journal, if any, else of the journal), under the fold lock, so the
+  // fold keeps what it has not read from then on even before its first pass
+  // succeeds (the forwarder calls it before it contacts PostgreSQL).
+  // consume_journal registers the same way.
+  Result<void> register_journal_consumer(const std::string& consumer);
   using JournalSink = std::function<Result<void>(std::span<const journal::Entry>)>;
   Result<FoldReport> consume_journal(const std::string& consumer, size_t batch_records, const JournalSink& sink);
   // What open() found in the journal: the fold's report (read_write) or, for

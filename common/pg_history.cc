@@ -242,6 +242,16 @@ Result<PgHistory> PgHistory::open(const std::string& uri) {
   // Timestamps come back as UTC whatever the server's or role's default.
   if (auto r = impl->exec_void("setting the session time zone", "SET TIME ZONE 'UTC'"); !r)
     return std::unexpected(r.error());
+  // A forwarder moves its journal cursor past a batch once PostgreSQL says it
+  // committed, so a commit must be durable when acknowledged: with the server's (or
+  // role's) synchronous_commit = off, a commit PostgreSQL loses in a crash or an
+  // immediate stop would be lost for good. A stronger setting (remote_write, on,
+  // remote_apply, local) is left as it is.
+  if (auto r = impl->exec_void("making this session's commits durable",
+                               "SELECT set_config('synchronous_commit', 'on', false) "
+                               "WHERE current_setting('synchronous_commit') = 'off'");
+      !r)
+    return std::unexpected(r.error());
   return PgHistory(std::move(impl));
 }
 

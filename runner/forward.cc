@@ -165,14 +165,17 @@ Result<Report> forward(const Options& o) {
   }
   auto ctx = [&](Error e) { return std::unexpected(std::move(e).context("forwarding " + o.history_path + "'s journal")); };
 
-  auto db = pg::PgHistory::open(o.pg_uri);
-  if (!db) return ctx(db.error());
-  if (auto m = db->migrate(); !m) return ctx(m.error());
-
+  // The cursor row first: while PostgreSQL is away the fold must not rotate away
+  // (and remove) a journal whose fleet records were never sent.
   HistoryOpenOptions ho;
   ho.journal = HistoryOpenOptions::Journal::ignore;
   auto store = HistoryStore::open(o.history_path, HistoryStore::Mode::read_write, nullptr, ho);
   if (!store) return ctx(store.error());
+  if (auto r = store->register_journal_consumer(kConsumer); !r) return ctx(r.error());
+
+  auto db = pg::PgHistory::open(o.pg_uri);
+  if (!db) return ctx(db.error());
+  if (auto m = db->migrate(); !m) return ctx(m.error());
 
   auto sink = [&](std::span<const journal::Entry> entries) -> Result<void> {
     rep.read += entries.size();

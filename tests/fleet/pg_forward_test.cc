@@ -162,6 +162,9 @@ class PgForward : public ::testing::Test {
   pg::PgHistory db() {
     auto h = pg::PgHistory::open(env("CRONRUN_FLEET_PG"));
     EXPECT_TRUE(h) << (h ? "" : h.error().message());
+    // A test run first on a fresh cluster reads before any forwarder made the schema.
+    auto m = h->migrate();
+    EXPECT_TRUE(m) << (m ? "" : m.error().message());
     return std::move(*h);
   }
   std::map<std::string, RunStatus> rows(const std::string& job = "") {
@@ -416,6 +419,64 @@ TEST_F(PgForward, CronrunFlushForwardsOnAFleetHostAndSaysWhenTheDatabaseIsAway) 
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("forwarded 1 fleet record(s)"), std::string::npos) << out;
   EXPECT_EQ(rows().size(), 1u);
+}
+
+// A batch the forwarder saw committed moves the fleet cursor past its records for
+// good, so the commit must survive PostgreSQL stopped -m immediate right after it.
+// The test cluster runs with synchronous_commit = off (as a tuned server may): an
+// acknowledged commit then waits for the WAL writer and an immediate stop drops it.
+// PostgreSQL away from a host's first fleet run on: the forwarder never got to
+// move its cursor, and a fold past the rotation threshold must still not rotate
+// the unsent records away (nor remove the retired journal holding them).
+TEST_F(PgForward, AJournalTheForwarderCouldNotSendYetIsNotRotatedAway) {
+  Host h(dir_, "box1");
+  forward::Options away = h.options();
+  away.pg_uri = "postgresql://cronrun@127.0.0.1:1/cronrun";
+  const std::string padding(4000, 'x');  // past the fold threshold in a few dozen runs
+  int runs = 0;
+  auto add_run = [&] {
+    std::string id = fmt::format("{}-{}", job_, runs);
+    json s = record(id, "running", runs, runs + 1, h.name()), f = record(id, "ok", runs, runs + 1, h.name());
+    s["command"] = f["command"] = {"/bin/echo", padding};
+    h.append(journal::RecordType::start, s);
+    h.append(journal::RecordType::finish, f);
+    ++runs;
+  };
+  while (h.cursor_and_size().second < journal::kFoldThresholdBytes + 4096) add_run();
+  auto first = forward::forward(away);
+  ASSERT_FALSE(first) << "PostgreSQL is away";
+  auto fold = HistoryStore::fold(h.history(), /*wait_for_lock=*/true);
+  ASSERT_TRUE(fold) << fold.error().message();
+  EXPECT_FALSE(fold->rotated) << "the fleet consumer has read none of it";
+  add_run();
+  auto rep = forward::forward(h.options());
+  ASSERT_TRUE(rep) << rep.error().message();
+  auto r = rows();
+  EXPECT_EQ(r.size(), static_cast<size_t>(runs)) << "every run reaches PostgreSQL";
+  size_t not_ok = 0;
+  for (const auto& [id, st] : r) not_ok += st != RunStatus::ok;
+  EXPECT_EQ(not_ok, 0u);
+}
+
+TEST_F(PgForward, PostgresStoppedImmediateJustAfterABatchKeepsTheBatch) {
+  ASSERT_FALSE(env("CRONRUN_FLEET_CLUSTER").empty());
+  constexpr int kRounds = 4;
+  Host h(dir_, "box1");
+  for (int round = 0; round < kRounds; ++round) {
+    std::string id = fmt::format("{}-{}", job_, round);
+    h.append(journal::RecordType::start, record(id, "running", round, round + 1, h.name()));
+    h.append(journal::RecordType::finish, record(id, "ok", round, round + 1, h.name()));
+    auto rep = forward::forward(h.options());
+    ASSERT_TRUE(rep) << rep.error().message();
+    ASSERT_EQ(rep->sent, 2u);
+    ASSERT_TRUE(cluster("pg-stop-immediate"));
+    ASSERT_TRUE(cluster("pg-start"));
+    auto [cursor, size] = h.cursor_and_size();
+    ASSERT_EQ(cursor, size) << "the cursor moved past the batch";
+    auto r = rows();
+    ASSERT_EQ(r.size(), static_cast<size_t>(round + 1)) << "round " << round << ": a committed batch was lost";
+    EXPECT_EQ(r[id], RunStatus::ok);
+  }
 }
 
 TEST_F(PgForward, PostgresStoppedImmediateTwiceWhileThreeHostsForward) {
