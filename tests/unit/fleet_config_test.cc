@@ -465,6 +465,14 @@ TEST_F(FleetFiles, OptionsResolveIntoTheSpecAndTheFleetConfig) {
   EXPECT_EQ(c->spec.on_revoke, OnRevoke::finish);
   EXPECT_FALSE(c->spec.tick) << "unset: the start's minute, decided at run time";
 
+  // --flush runs no job: the default --kill-after need not fit a short lease.
+  std::string short_ttl = write("short.json", R"({"etcd": ["http://127.0.0.1:23791"], "lease_ttl": "3s", "host": "b"})");
+  auto flush = args({"--flush", "--fleet-config", short_ttl});
+  ASSERT_TRUE(flush) << msg(flush.error());
+  EXPECT_TRUE(flush->spec.flush);
+  ASSERT_TRUE(flush->spec.fleet);
+  EXPECT_EQ(flush->spec.fleet->lease_ttl, 3s);
+
   // Not in fleet mode: nothing is read, nothing is set.
   auto local = args({"--", "true"});
   ASSERT_TRUE(local);
