@@ -25,6 +25,7 @@ def main():
         # Amid the tick's claims: from a thread, a few ms after the runners start.
         m = L.wait_leader()
         killed["member"] = m
+        killed["pid"] = L.member_pid(m)
 
         def kill():
             time.sleep(0.005)
@@ -36,6 +37,10 @@ def main():
 
     def restart():
         killed["thread"].join()
+        # While the old leader is down: its process is gone and the two others
+        # elected a new leader (a real election happened mid-run).
+        killed["dead"] = killed.get("pid") is not None and not L.alive(killed["pid"])
+        killed["new_leader"] = L.leader_member()
         L.cluster("start-member", str(killed["member"]))
         killed["restarted"] = time.time()
         c.info(f"member {killed['member']} restarted; leader now member {L.wait_leader()}")
@@ -44,7 +49,11 @@ def main():
         c.info(f"{n} ticks x 3 hosts, prefix {fleet.prefix}")
         L.wait_leader()
         ticks, by_tick = L.run_ticks(c, fleet, "lk-job", n, hooks={n // 4: kill_leader, n // 2: restart})
-        c.check(L.leader_member() is not None and killed.get("member"), "the leader was killed and the cluster has a leader again")
+        c.check(killed.get("dead") and killed.get("new_leader") not in (None, killed.get("member")),
+                f"the leader (member {killed.get('member')}, pid {killed.get('pid')}) was killed mid-run and "
+                f"member {killed.get('new_leader')} led while it was down",
+                f"process gone: {killed.get('dead')}, leader while down: {killed.get('new_leader')}")
+        c.check(L.leader_member() is not None, "the cluster has a leader again after the restart")
         ran, missed = L.check_ticks(c, fleet, "lk-job", ticks, by_tick, allow_missed=True)
         # Every missed tick: three skipped records, and its loss traces to etcd being away.
         unavailable_holders = set()

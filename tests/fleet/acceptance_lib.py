@@ -613,6 +613,16 @@ def check_ticks(c, fleet, job, ticks, by_tick, allow_missed):
                     unexplained.append(r)
     c.check(not unexplained, "every skip names the holder or the claim (or etcd unavailable), exit 0 / 75",
             "; ".join(rec_brief(r) for r in unexplained[:5]))
+    # How the losers lost: to the lock (the holder still ran) or to the tick claim
+    # (the holder had already finished: a lock alone would have run the tick twice).
+    kinds = {}
+    for recs in by_tick.values():
+        for r in recs:
+            if r.get("status") == "skipped":
+                reason = r.get("skip_reason") or ""
+                k = next((w for w in ("already claimed", "held by host", "unavailable") if w in reason), "other")
+                kinds[k] = kinds.get(k, 0) + 1
+    c.info(f"skips by kind: {kinds}")
 
     # The job's own log: one start and one end per tick that ran, none at once.
     log = [r for r in read_joblog(fleet.joblog) if r["job"] == job]

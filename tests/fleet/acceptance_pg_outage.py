@@ -59,16 +59,24 @@ def main():
             while sum(done.values()) < target and any(t.is_alive() for t in threads):
                 time.sleep(0.05)
             L.cluster("pg-stop-immediate")
-            c.info(f"PostgreSQL stopped -m immediate after {sum(done.values())} runs")
+            at_stop = sum(done.values())
+            c.info(f"PostgreSQL stopped -m immediate after {at_stop} runs")
             time.sleep(2)
             L.cluster("pg-start")
+            at_start = sum(done.values())
+            c.info(f"PostgreSQL started again after {at_start} runs")
             outages += 1
+            # Stopped during the runs: runs were made while it was away, and more
+            # remain to be made after it is back.
+            c.check(at_stop < at_start < 3 * n, f"outage {outages}: runs went on while PostgreSQL was away "
+                    f"({at_start - at_stop} runs) and remain after it is back ({3 * n - at_start})",
+                    f"at stop {at_stop}, at start {at_start}, of {3 * n}")
         for t in threads:
             t.join()
         failed_flushes = [f for f in flushes if f[1] != 0]
         c.info(f"{len(flushes)} flushes during the runs, {len(failed_flushes)} failed (PostgreSQL away): "
                f"{failed_flushes[:2]}")
-        c.check(outages == 2, "PostgreSQL was stopped twice during the runs")
+        c.check(outages == 2, "PostgreSQL was stopped twice")
         c.check(not failed, f"all {3 * n} runs ok", "; ".join(L.rec_brief(r) for r in failed[:5]))
         for h in fleet.hosts:
             r = subprocess.run(flush_argv(fleet, h), capture_output=True, text=True, timeout=300)
@@ -94,6 +102,12 @@ def main():
         c.check(dead != "0" and dead != "?" and inruns == "0",
                 "the poisoned record is a dead letter, not a run (and the rest went through)",
                 f"dead_letters {dead}, runs {inruns}")
+        # Not blocked: hostA's runs after the poisoned record (made from run n/2 on)
+        # are all there.
+        after = q(f"SELECT count(*) FROM cronrun.runs WHERE job = '{jobs['hostA']}' "
+                  f"AND tick >= '{L.rfc3339(base + n // 2)}'")
+        c.check(after == str(n - n // 2), f"hostA's {n - n // 2} runs after the poisoned record are in runs",
+                f"{after} rows")
         for h in fleet.hosts:
             c.check(*drained(fleet, h))
     finally:

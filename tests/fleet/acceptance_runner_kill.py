@@ -32,6 +32,18 @@ def trial(c, fleet, i, tick):
         fleet.finish(a)
         return tick + 1
     ka = L.find_keepalive(a.pid)
+    # The last time A's lock was seen in etcd (the time the read was sent: the key
+    # existed at some instant after it).
+    seen = {"held": None}
+
+    def lock_rev():
+        t = time.time()
+        rev = (fleet.etcd.get(lock_key) or {}).get("create_revision")
+        if rev == lock["create_revision"]:
+            seen["held"] = t
+        return rev
+    poll = L.Poller(lock_rev)
+    poll.start()
     # Let at least one renewal happen, then kill the runner outright.
     time.sleep(TTL / 3 + 0.2)
     os.kill(a.pid, signal.SIGKILL)
@@ -57,6 +69,8 @@ def trial(c, fleet, i, tick):
             b_ran = r
         else:
             time.sleep(0.1)
+    poll.stop()
+    t_held = seen["held"]
     log = [r for r in L.read_joblog(fleet.joblog) if r["job"] == job]
     for r in log:  # A's job was KILLed: it logged no end; it ended when its tree was gone
         if r["host"] == "hostA" and r["end"] is None:
@@ -71,6 +85,10 @@ def trial(c, fleet, i, tick):
             f"trial {i}: B's first run started only after A's lease expired "
             f"(+{((b_log or {}).get('start') or 0) - t_kill:.2f}s after the kill, TTL {TTL}s)",
             "; ".join(L.rec_brief(r) for r in b_recs[-2:]))
+    c.check(b_log is not None and t_held is not None and b_log["start"] > t_held,
+            f"trial {i}: B's first run started after A's lock was last seen in etcd "
+            f"(+{(t_held or 0) - t_kill:.2f}s after the kill)",
+            f"last seen held {t_held}, B started {(b_log or {}).get('start')}")
     c.check(not L.overlaps(log), f"trial {i}: 0 overlaps in the job's log")
     if ka:
         c.check(not L.alive(ka), f"trial {i}: the keepalive process is gone too")
