@@ -4,7 +4,9 @@ leader kill -9'ed a quarter of the way in and restarted half way: 0 overlaps, 0
 doubles, fences strictly increasing, and every tick that did not run is recorded
 as missed: all three of its runners wrote a skipped record, and the tick's loss
 traces back to etcd being unavailable (a skip whose reason is "etcd unavailable",
-or a claim/lock left by a runner whose own record says so).
+or a claim/lock left by a runner whose own record says so). A leader kill alone
+may miss no tick at all, so three ticks at three quarters run with two members
+killed (no quorum): those must be missed, and recorded as missed like any other.
 Knob: CRONRUN_FLEET_TICKS (default 100 in CI; 1000 in the issue)."""
 import os
 import sys
@@ -13,6 +15,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import acceptance_lib as L  # noqa: E402
+
+QUORUM_TICKS = 3
 
 
 def main():
@@ -45,10 +49,28 @@ def main():
         killed["restarted"] = time.time()
         c.info(f"member {killed['member']} restarted; leader now member {L.wait_leader()}")
 
+    quorum = {}
+    q0 = 3 * n // 4
+
+    def lose_quorum():
+        # Then, for QUORUM_TICKS ticks, two members down: no majority, so no claim
+        # can commit; those ticks must be missed (fail closed) and recorded as such.
+        leader = L.wait_leader()
+        quorum["members"] = [leader] + [m for m in (1, 2, 3) if m != leader][:1]
+        for m in quorum["members"]:
+            L.cluster("kill-member", str(m))
+        c.info(f"kill -9 of members {quorum['members']} (quorum lost) for ticks {q0}..{q0 + QUORUM_TICKS - 1}")
+
+    def restore_quorum():
+        for m in quorum.pop("members"):
+            L.cluster("start-member", str(m))
+        c.info(f"quorum back; leader member {L.wait_leader()}")
+
     try:
         c.info(f"{n} ticks x 3 hosts, prefix {fleet.prefix}")
         L.wait_leader()
-        ticks, by_tick = L.run_ticks(c, fleet, "lk-job", n, hooks={n // 4: kill_leader, n // 2: restart})
+        ticks, by_tick = L.run_ticks(c, fleet, "lk-job", n, hooks={n // 4: kill_leader, n // 2: restart,
+                                                                   q0: lose_quorum, q0 + QUORUM_TICKS: restore_quorum})
         c.check(killed.get("dead") and killed.get("new_leader") not in (None, killed.get("member")),
                 f"the leader (member {killed.get('member')}, pid {killed.get('pid')}) was killed mid-run and "
                 f"member {killed.get('new_leader')} led while it was down",
@@ -71,6 +93,12 @@ def main():
                 unexplained.append((k, [L.rec_brief(r) for r in recs]))
         c.check(not unexplained, f"every missed tick ({len(missed)}) is recorded as missed, traced to etcd unavailable",
                 str(unexplained[:3]))
+        window = [L.rfc3339(t) for t in ticks[q0:q0 + QUORUM_TICKS]]
+        c.check(all(k in missed for k in window),
+                f"the {QUORUM_TICKS} ticks without a quorum were missed (fail closed), so the check above saw them",
+                f"ran in the window: {[k for k in window if k not in missed]}")
+        lk_missed = [k for k in missed if k not in window]
+        c.info(f"ticks missed around the leader kill: {len(lk_missed)}")
         reasons = {}
         for recs in missed.values():
             for r in recs:
@@ -84,6 +112,8 @@ def main():
             killed["thread"].join()
         if killed.get("member") and not killed.get("restarted"):
             L.cluster("start-member", str(killed["member"]), check=False)
+        for m in quorum.get("members", []):
+            L.cluster("start-member", str(m), check=False)
         fleet.cleanup()
     c.finish()
 

@@ -48,7 +48,17 @@ def trial(c, fleet, i, tick):
         a.kill()
         fleet.finish(a)
         return tick + 1
-    poll = L.Poller(lambda: (fleet.etcd.get(lock_key) or {}).get("create_revision"))
+    # The last time A's lock was seen in etcd (the time the read was sent: the key
+    # existed at some instant after it), a bound below the lease's real expiry.
+    seen = {"held": None}
+
+    def lock_rev():
+        t = time.time()
+        rev = (fleet.etcd.get(lock_key) or {}).get("create_revision")
+        if rev == lock["create_revision"]:
+            seen["held"] = t
+        return rev
+    poll = L.Poller(lock_rev)
     poll.start()
     os.kill(ka, signal.SIGSTOP)
     t_stop = time.time()
@@ -78,13 +88,16 @@ def trial(c, fleet, i, tick):
     a_end = a_log and a_log["end"]
     a_fin = L.parse_time(a_rec.get("finished_at"))
     c.info(f"trial {i}: stop at +0, A's job ended +{(a_end or 0) - t_stop:.2f}s, A's record finished "
-           f"+{(a_fin or 0) - t_stop:.2f}s, lock gone +{(t_gone or 0) - t_stop:.2f}s, "
+           f"+{(a_fin or 0) - t_stop:.2f}s, lock last seen +{(seen['held'] or 0) - t_stop:.2f}s, "
+           f"lock gone +{(t_gone or 0) - t_stop:.2f}s, "
            f"B started +{((b_log or {}).get('start') or 0) - t_stop:.2f}s after {len(b_recs) - 1} skips")
     c.check(a_rec.get("status") == "killed" and "lease" in json.dumps(L.fleet_of(a_rec).get("note")),
             f"trial {i}: A's run is recorded killed, with the lease note", L.rec_brief(a_rec))
-    c.check(a_end is not None and t_gone is not None and a_end < t_gone and a_fin is not None and a_fin < t_gone,
-            f"trial {i}: A's job stopped (and its run finished) before its lease expired",
-            f"a_end={a_end} a_fin={a_fin} t_gone={t_gone}")
+    t_held = seen["held"]
+    c.check(a_end is not None and t_held is not None and a_end < t_held and a_fin is not None and t_gone is not None
+            and a_fin < t_gone,
+            f"trial {i}: A's job stopped while its lock was still in etcd (and its run finished before the "
+            f"lease expired)", f"a_end={a_end} lock last seen={t_held} a_fin={a_fin} t_gone={t_gone}")
     held_after = [r for r in b_recs if r.get("status") == "skipped" and a_end and r["_done"] > a_end
                   and "hostA" in (r.get("skip_reason") or "")]
     c.check(bool(held_after), f"trial {i}: B still saw the lock held by hostA after A's job had ended "
