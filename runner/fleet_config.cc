@@ -237,11 +237,13 @@ Result<Config> load_config(const std::optional<std::string>& explicit_path,
   std::string path = explicit_path.value_or(default_config_path(who));
   auto [dir_path, name] = split_path(path);
   auto where = [&](Error e) { return std::unexpected(std::move(e).context(fmt::format("fleet config {}", path))); };
+  // not_found: cronprof fleet tells "no fleet config" (3) from one that is bad (2).
   auto missing = [&]() {
     return fail(explicit_path ? fmt::format("fleet config {}: not found", path)
                               : fmt::format("fleet config {}: not found (fleet mode needs one: write it, or give "
                                             "--fleet-config FILE)",
-                                            path));
+                                            path),
+                ErrorKind::not_found);
   };
   auto dir = CheckedDir::open(dir_path);
   if (!dir) return dir.error().err() == ENOENT ? missing() : where(std::move(dir.error()));

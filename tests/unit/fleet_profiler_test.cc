@@ -25,6 +25,7 @@
 #include "profiler/cli_support.h"
 #include "profiler/exit_codes.h"
 #include "profiler/fleet.h"
+#include "profiler/fleet_source.h"
 #include "profiler/show.h"
 
 namespace cronrun::prof {
@@ -85,6 +86,24 @@ TEST(CentralUri, LibpqMessagesAboutAUriNeverShowItsPassword) {
             "invalid percent-encoded token: \"***\"");
   EXPECT_EQ(pg::redact_secrets("token \"S3cret@x\" and S3cret", "postgresql://u:S3cret%40x@h/db"),
             "token \"***\" and S3cret");
+}
+
+// cronprof(1): `fleet` exits 3 when there is no fleet config, 2 when it is bad.
+TEST(FleetSource, NoFleetConfigIsExit3AndABadOneExit2) {
+  auto missing = fleet::find_source("/nonexistent-cronrun-test/fleet.json");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error(), kExitHistoryMissing);
+  char tmpl[] = "/tmp/cronprof-fleetsrc-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string bad = std::string(tmpl) + "/fleet.json";
+  std::FILE* f = std::fopen(bad.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("{\"etcd\": []}", f);
+  std::fclose(f);
+  auto unparsable = fleet::find_source(bad);
+  ASSERT_FALSE(unparsable);
+  EXPECT_EQ(unparsable.error(), kExitUsage);
+  std::filesystem::remove_all(tmpl);
 }
 
 TEST(CentralCopy, StatusesAsCentralAndAnotherHostsRunnerIsNeverProbedHere) {
