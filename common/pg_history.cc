@@ -11,9 +11,11 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <type_traits>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -134,6 +136,67 @@ const char* to_string(RecordOutcome::Kind k) {
   return "?";
 }
 
+namespace {
+
+// %XX sequences decoded; a malformed one is kept as written.
+std::string percent_decoded(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// The passwords `uri` carries (user:PASSWORD@, password=PASSWORD), as written and
+// decoded: libpq quotes them in its own messages (a malformed %-token as it is, a
+// URI it cannot parse whole), so those are searched for them.
+std::vector<std::string> uri_secrets(std::string_view uri) {
+  std::vector<std::string> out;
+  auto add = [&](std::string_view raw) {
+    if (raw.empty()) return;
+    out.emplace_back(raw);
+    if (std::string d = percent_decoded(raw); d != raw && !d.empty()) out.push_back(std::move(d));
+  };
+  if (auto scheme = uri.find("://"); scheme != std::string_view::npos) {
+    size_t start = scheme + 3;
+    // libpq's own reading: the user info ends at the first '@' before any '/'.
+    size_t at = uri.find('@', start);
+    size_t slash = uri.find('/', start);
+    if (at != std::string_view::npos && (slash == std::string_view::npos || at < slash)) {
+      size_t colon = uri.find(':', start);
+      if (colon != std::string_view::npos && colon < at) add(uri.substr(colon + 1, at - colon - 1));
+    }
+  }
+  for (size_t p = uri.find("password="); p != std::string_view::npos; p = uri.find("password=", p + 1)) {
+    size_t v = p + 9;
+    size_t end = uri.find_first_of("& ", v);
+    add(uri.substr(v, (end == std::string_view::npos ? uri.size() : end) - v));
+  }
+  // Longest first: a decoded form inside a raw one is replaced with it.
+  std::ranges::sort(out, [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return out;
+}
+
+}  // namespace
+
+std::string redact_secrets(std::string text, const std::string& uri) {
+  for (const std::string& secret : uri_secrets(uri))
+    for (size_t p = text.find(secret); p != std::string::npos; p = text.find(secret, p + 3))
+      text.replace(p, secret.size(), "***");
+  return redact_uri(text);
+}
+
 std::string redact_uri(const std::string& uri) {
   std::string out = uri;
   // postgresql://user:secret@host/...
@@ -159,6 +222,7 @@ struct PgHistory::Impl {
   const Api* api = nullptr;
   PGconn* conn = nullptr;
   std::string where;  // redacted URI, for messages
+  std::string uri;    // as given: its password is hidden in libpq's messages
 
   ~Impl() {
     if (conn) api->finish(conn);
@@ -167,7 +231,7 @@ struct PgHistory::Impl {
   Error error_of(PGresult* r, const std::string& what) const {
     const char* msg = r ? api->result_error_message(r) : api->error_message(conn);
     if (!msg || !*msg) msg = api->error_message(conn);
-    return Error(what + " (" + where + "): " + one_line(msg), ErrorKind::history);
+    return Error(what + " (" + where + "): " + redact_secrets(one_line(msg), uri), ErrorKind::history);
   }
 
   // Runs `sql` with text parameters; a result that is not COMMAND_OK / TUPLES_OK is
@@ -230,6 +294,7 @@ Result<PgHistory> PgHistory::open(const std::string& uri) {
   auto impl = std::make_unique<Impl>();
   impl->api = *a;
   impl->where = redact_uri(uri);
+  impl->uri = uri;
   // Our defaults first: the URI (expanded from dbname) overrides them.
   const char* keys[] = {"connect_timeout", "application_name", "keepalives_idle", "dbname", nullptr};
   const char* values[] = {"10", "cronrun", "30", uri.c_str(), nullptr};
@@ -237,7 +302,7 @@ Result<PgHistory> PgHistory::open(const std::string& uri) {
   if (!impl->conn) return fail("connecting to " + impl->where + ": out of memory", ErrorKind::history);
   impl->api->set_notice_processor(impl->conn, ignore_notice, nullptr);
   if (impl->api->status(impl->conn) != CONNECTION_OK)
-    return fail("connecting to " + impl->where + ": " + one_line(impl->api->error_message(impl->conn)),
+    return fail("connecting to " + impl->where + ": " + redact_secrets(one_line(impl->api->error_message(impl->conn)), uri),
                 ErrorKind::history);
   // Timestamps come back as UTC whatever the server's or role's default.
   if (auto r = impl->exec_void("setting the session time zone", "SET TIME ZONE 'UTC'"); !r)

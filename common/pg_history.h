@@ -177,5 +177,9 @@ class PgHistory {
 // `uri` with any password (userinfo or `password=` parameter) replaced by "***",
 // for messages and logs.
 std::string redact_uri(const std::string& uri);
+// `text` (a libpq message about `uri`) with the URI's password hidden wherever it
+// appears, as written or percent-decoded, and any URI in it redacted: libpq
+// quotes a URI it cannot parse, and a bad %-token of the password, verbatim.
+std::string redact_secrets(std::string text, const std::string& uri);
 
 }  // namespace cronrun::pg

@@ -93,11 +93,15 @@ std::vector<std::string> available_v2_controllers(const std::string& mount_point
   }
 }
 
+// On a systemd host with cgroup v2 cronrun asks the user's manager for a delegated
+// scope itself (systemd_scope.h): wrapping it in `systemd-run --user --scope` adds
+// nothing there and needs the same user manager; what is missing is that manager.
 const char* kNoneAdvice =
-    "an admin can delegate a cgroup to this user (a systemd unit with Delegate=yes, or run it as "
-    "`systemd-run --user --scope -p Delegate=yes cronrun ...`), on cgroup v1 make a parent writable "
-    "with a cgconfig.conf perm block (see contrib/cgconfig.conf and contrib/delegation.md), or run cronrun as root; "
-    "--cgroup off silences this";
+    "on a systemd host with cgroup v2 cronrun gets a delegated scope from the user's systemd manager "
+    "by itself once one runs (`loginctl enable-linger USER`, with dbus-user-session); otherwise an admin can "
+    "delegate a cgroup to this user (a systemd unit with Delegate=yes, a chown'ed v2 subtree), on cgroup v1 make "
+    "a parent writable with a cgconfig.conf perm block (see contrib/delegation.md and contrib/cgconfig.conf), "
+    "or run cronrun as root; --cgroup off silences this";
 
 const char* kReadOnlyAdvice =
     "this is usual inside a container: give the container a writable cgroup namespace (e.g. "

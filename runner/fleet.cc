@@ -49,10 +49,17 @@ std::string one_line(std::string_view s) {
 }
 
 // The host a lock or claim value names ("unknown" for a value that is not ours).
+// Whoever can write the prefix writes these values: a name that is not a host
+// name is shown cut short, so that it cannot grow the run's record past what the
+// journal takes (a megabyte "host" made the skipped run unrecordable).
 std::string host_of(const std::string& value) {
+  constexpr size_t kShown = 64;
   auto j = nlohmann::json::parse(value, nullptr, false);
-  if (j.is_object() && j.contains("host") && j["host"].is_string()) return j["host"].get<std::string>();
-  return "unknown";
+  if (!j.is_object() || !j.contains("host") || !j["host"].is_string()) return "unknown";
+  std::string h = j["host"].get<std::string>();
+  if (valid_host_name(h)) return h;
+  if (h.size() > kShown) h = h.substr(0, kShown) + "...";
+  return fmt::format("'{}' (not a host name)", h);
 }
 
 Error call_error(const etcd::CallError& e, const std::string& what) {

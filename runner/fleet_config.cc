@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/pg_history.h"
 #include "common/safe_file.h"
 #include "common/units.h"
 
@@ -38,8 +39,13 @@ bool printable_ascii(std::string_view s) {
 // an IPv4 address or a bracketed IPv6 address; no user, path, query or fragment:
 // the etcd client appends its own /v3/... paths.
 Result<std::string> parse_endpoint(std::string_view v) {
+  // The value as an error may quote it: a user:password@ refused below is hidden.
+  std::string shown(v);
+  if (auto at = shown.find('@'), scheme = shown.find("://"); at != std::string::npos && scheme != std::string::npos &&
+                                                             scheme + 3 < at)
+    shown.replace(scheme + 3, at - scheme - 3, "***");
   auto bad = [&](std::string_view why) {
-    return fail(fmt::format("expected an endpoint like http://10.0.0.5:2379 ({}), got '{}'", why, v));
+    return fail(fmt::format("expected an endpoint like http://10.0.0.5:2379 ({}), got '{}'", why, shown));
   };
   if (!printable_ascii(v)) return bad("no spaces or control characters");
   std::string_view rest = v;
@@ -112,6 +118,17 @@ std::string json_error_text(const std::exception& e) {
   return bracket == std::string::npos ? what : what.substr(bracket + 2);
 }
 
+// A parse error of the fleet config without the token nlohmann last read: that
+// token may be the history URI with its password (or a password cut short), and
+// the line and column already say where.
+std::string without_last_read(std::string m) {
+  auto lr = m.find("; last read: '");
+  if (lr == std::string::npos) return m;
+  auto expected = m.rfind("'; expected ");
+  std::string tail = expected != std::string::npos && expected > lr ? m.substr(expected + 1) : "";
+  return m.substr(0, lr) + tail;
+}
+
 }  // namespace
 
 Result<Config> parse_config(std::string_view text, const std::string& path) {
@@ -124,9 +141,10 @@ Result<Config> parse_config(std::string_view text, const std::string& path) {
   } catch (const json::parse_error& e) {
     size_t line = 1 + static_cast<size_t>(std::count(
                           text.begin(), text.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(e.byte, text.size())), '\n'));
-    return fail(fmt::format("fleet config {}: line {}: invalid JSON ({})", path, line, json_error_text(e)));
+    return fail(fmt::format("fleet config {}: line {}: invalid JSON ({})", path, line,
+                            without_last_read(json_error_text(e))));
   } catch (const json::exception& e) {
-    return fail(fmt::format("fleet config {}: {}", path, json_error_text(e)));
+    return fail(fmt::format("fleet config {}: {}", path, without_last_read(json_error_text(e))));
   }
   if (!doc.is_object())
     return fail(fmt::format("fleet config {}: expected a JSON object with \"etcd\", \"prefix\", \"lease_ttl\", ...", path));
@@ -219,11 +237,13 @@ Result<Config> load_config(const std::optional<std::string>& explicit_path,
   std::string path = explicit_path.value_or(default_config_path(who));
   auto [dir_path, name] = split_path(path);
   auto where = [&](Error e) { return std::unexpected(std::move(e).context(fmt::format("fleet config {}", path))); };
+  // not_found: cronprof fleet tells "no fleet config" (3) from one that is bad (2).
   auto missing = [&]() {
     return fail(explicit_path ? fmt::format("fleet config {}: not found", path)
                               : fmt::format("fleet config {}: not found (fleet mode needs one: write it, or give "
                                             "--fleet-config FILE)",
-                                            path));
+                                            path),
+                ErrorKind::not_found);
   };
   auto dir = CheckedDir::open(dir_path);
   if (!dir) return dir.error().err() == ENOENT ? missing() : where(std::move(dir.error()));
@@ -247,6 +267,13 @@ Result<Config> load_config(const std::optional<std::string>& explicit_path,
     return fail(fmt::format("fleet config {}: larger than the {}-byte cap", path, kMaxConfigBytes));
   auto c = parse_config(text->data, path);
   if (!c) return c;
+  // A password in the history URI is a secret: in a file others can read it is
+  // every local user's (the documented place is the job user's ~/.pgpass).
+  if (c->history && pg::redact_uri(*c->history) != *c->history && (st.st_mode & (S_IRGRP | S_IROTH)))
+    return fail(fmt::format("fleet config {}: key 'history': the URI carries a password and the file is readable "
+                            "by group or others (mode {:04o}); put the password in ~/.pgpass of the user the jobs "
+                            "run as, or chmod go-r the file",
+                            path, st.st_mode & 07777));
   if (host_override) {
     c->host = *host_override;
     c->host_from = "--host";

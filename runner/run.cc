@@ -541,7 +541,12 @@ Step<Fleet> Run::claim_fleet() {
   if (!claimer) return std::unexpected(end_error(claimer.error()));
   hold->claimer.emplace(std::move(*claimer));
   auto outcome = hold->claimer->claim(member_check(p));
-  if (!outcome) return std::unexpected(end_error(outcome.error()));
+  if (!outcome) {
+    // claim() holds no lease when it fails (it revokes the one it granted): there is
+    // nothing to release, and revoking lease 0 would add a false second line.
+    hold->claimer.reset();
+    return std::unexpected(end_error(outcome.error()));
+  }
   if (auto* c = std::get_if<fleet::Claim>(&*outcome)) {
     hold->claim = *c;
     rec_.fleet->fence = c->fence;

@@ -271,6 +271,21 @@ TEST_F(FleetRun, AHostNotInTheGroupIsSkippedWithoutClaimingAndNestedGroupsCount)
   EXPECT_EQ(record("c.json")["fleet"]["group"], "all");
 }
 
+// Whoever can write the prefix can write garbage as the groups: the run fails
+// closed (125, recorded `error`), with one line naming the key, and claims nothing
+// (no lease was granted, so none is revoked: no second, false line about one).
+TEST_F(FleetRun, AGroupsConfigThatDoesNotParseFailsTheRunWithOneLineAndNoClaim) {
+  put(prefix_ + "/config", "garbage{");
+  auto r = run(cmd("a", "a.json", {"--group", "g", "--tick", kTick}, sh("touch " + path("ran"))));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_EQ(record("a.json")["status"], "error");
+  EXPECT_FALSE(fs::exists(path("ran")));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line: " << r.err;
+  EXPECT_NE(r.err.find(prefix_ + "/config"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("lease"), std::string::npos) << r.err;
+  EXPECT_FALSE(get(prefix_ + "/runs/" + job_ + "/" + kTick)) << "no claim";
+}
+
 TEST_F(FleetRun, AStoppedKeepaliveGetsTheJobTermedAndKilledBeforeTheLeaseExpires) {
   // The job ignores SIGTERM (its shell notes it), so only the KILL ends it.
   pid_t a = background(cmd("a", "a.json", {"--tick", kTick},

@@ -402,6 +402,10 @@ TEST_F(PgForward, CronrunFlushForwardsOnAFleetHostAndSaysWhenTheDatabaseIsAway) 
     std::ofstream f(dir_ / "fleet.json");
     json eps = etcd_endpoints();
     f << json{{"etcd", eps}, {"prefix", prefix_}, {"history", uri}, {"host", "box1"}}.dump();
+    f.close();
+    // A URI with a password is refused in a file others can read.
+    std::filesystem::permissions(dir_ / "fleet.json",
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   };
   const std::string cmd = env("CRONRUN_BIN") + " --flush --history " + h.history() + " --fleet-config " +
                           (dir_ / "fleet.json").string();

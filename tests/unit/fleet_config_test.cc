@@ -150,6 +150,18 @@ TEST(FleetConfigParse, BadKeysAndValuesAreOneLineNamingFileAndKey) {
   ASSERT_FALSE(secret);
   EXPECT_EQ(msg(secret.error()).find("hunter2"), std::string::npos) << msg(secret.error());
 
+  // Nor does a syntax error next to it (nlohmann quotes the token it last read,
+  // the URI with its password, or a password cut at a control character), nor an
+  // endpoint refused for carrying a user and password.
+  for (const char* text : {"{\"etcd\": [\"http://h:1\"], \"history\": \"postgresql://u:hunter2@db/x\"h}",
+                           "{\"etcd\": [\"http://h:1\"], \"history\": \"postgresql://u:hunter2\tx@db/x\"}",
+                           "{\"etcd\": [\"http://root:hunter2@h:2379\"]}"}) {
+    auto r = fleet::parse_config(text, "f");
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(msg(r.error()).find("hunter2"), std::string::npos) << msg(r.error());
+    EXPECT_TRUE(one_line(msg(r.error()))) << msg(r.error());
+  }
+
   auto json = fleet::parse_config("{\"etcd\": [\n\"http://h:1\",,]}", "f.json");
   ASSERT_FALSE(json);
   EXPECT_NE(msg(json.error()).find("fleet config f.json: line 2: invalid JSON"), std::string::npos) << msg(json.error());
@@ -232,6 +244,27 @@ TEST_F(FleetFiles, OnlyARegularFileReadBoundedAndNeverThroughASymlink) {
   ASSERT_FALSE(open);
   EXPECT_NE(msg(open.error()).find("writable by group or others"), std::string::npos) << msg(open.error());
   for (const auto& e : {link.error(), fifo.error(), large.error(), open.error()}) EXPECT_TRUE(one_line(msg(e)));
+}
+
+// The history URI's password must not be readable by every user of the host:
+// with one in it, the file must be readable by its owner alone.
+TEST_F(FleetFiles, APasswordInTheHistoryUriIsRefusedInAFileOthersCanRead) {
+  const std::string text =
+      R"({"etcd": ["http://127.0.0.1:23791"], "host": "box1", "history": "postgresql://fwd:hunter2@db/cronrun"})";
+  for (mode_t mode : {0644, 0640}) {
+    auto r = fleet::load_config(write("pw.json", text, mode), std::nullopt, user_);
+    ASSERT_FALSE(r) << mode;
+    std::string m = msg(r.error());
+    EXPECT_NE(m.find("pw.json: key 'history': the URI carries a password"), std::string::npos) << m;
+    EXPECT_NE(m.find(".pgpass"), std::string::npos) << m;
+    EXPECT_EQ(m.find("hunter2"), std::string::npos) << m;
+    EXPECT_TRUE(one_line(m)) << m;
+  }
+  EXPECT_TRUE(fleet::load_config(write("pw.json", text, 0600), std::nullopt, user_));
+  // Without a password (it is in ~/.pgpass) the file may be world-readable.
+  EXPECT_TRUE(fleet::load_config(
+      write("nopw.json", R"({"etcd": ["http://127.0.0.1:23791"], "host": "box1", "history": "postgresql://fwd@db/x"})"),
+      std::nullopt, user_));
 }
 
 TEST_F(FleetFiles, RootRefusesAFileOthersCouldChange) {
@@ -575,7 +608,8 @@ TEST_F(FleetFiles, TheBinaryExits125WithOneLineAndCreatesNothing) {
 TEST_F(FleetFiles, DryRunShowsTheFleetWithoutContactingEtcd) {
   // An endpoint nobody listens on: --dry-run never contacts it.
   std::string path = write("fleet.json", R"({"etcd": ["http://127.0.0.1:1", "http://127.0.0.1:2"], "prefix": "/p",
-      "lease_ttl": "30s", "history": "postgresql://cronrun:s3cret@db.example.com/cronrun", "host": "box1"})");
+      "lease_ttl": "30s", "history": "postgresql://cronrun:s3cret@db.example.com/cronrun", "host": "box1"})",
+                           0600);  // a password in it: readable by its owner alone
   auto r = args({"--group", "scripts1", "--fleet-config", path, "--tick", "1796558400", "--on-revoke", "term",
                  "--name", "report", "--", "true"});
   ASSERT_TRUE(r) << msg(r.error());

@@ -19,11 +19,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/history.h"
+#include "common/pg_history.h"
 #include "common/run_record.h"
 #include "profiler/central_history.h"
 #include "profiler/cli_support.h"
 #include "profiler/exit_codes.h"
 #include "profiler/fleet.h"
+#include "profiler/fleet_source.h"
 #include "profiler/show.h"
 
 namespace cronrun::prof {
@@ -59,6 +61,49 @@ TEST(CentralUri, SchemesAndPasswordsHidden) {
   EXPECT_EQ(redact_uri("postgresql://cronrun@db/cronrun?sslmode=require&password=s3cret"),
             "postgresql://cronrun@db/cronrun?sslmode=require&password=***");
   EXPECT_EQ(redact_uri("postgresql://db/cronrun"), "postgresql://db/cronrun");
+}
+
+// libpq quotes a URI it cannot parse whole, and a malformed %-token of the
+// password as written: the message that reaches stderr, the journal or cron's
+// mail must not carry the password in any of its forms. (Parse errors: libpq
+// fails before it connects anywhere, so no server is needed.)
+TEST(CentralUri, LibpqMessagesAboutAUriNeverShowItsPassword) {
+  const std::vector<std::string> uris = {
+      "postgresql://fwd:p%zzS3cretB@127.0.0.1:1/cronrun",       // invalid percent-encoded token: "p%zzS3cretB"
+      "postgresql://fwd:S3cretE@[::1:1/cronrun",                // the whole URI quoted
+      "postgresql://fwd@127.0.0.1:1/cronrun?password=S3cret%41C=x",  // "extra key/value separator": the pair quoted
+  };
+  for (const auto& uri : uris) {
+    auto copy = LocalCopy::create();
+    ASSERT_TRUE(copy) << copy.error().message();
+    auto read = copy_central_history(uri, *copy, [](const std::string&, const Error&) {});
+    ASSERT_FALSE(read) << uri;
+    const std::string msg = read.error().error.message();
+    EXPECT_THAT(msg, Not(HasSubstr("S3cret"))) << uri;
+    EXPECT_THAT(msg, HasSubstr("***")) << msg;
+  }
+  EXPECT_EQ(pg::redact_secrets("invalid percent-encoded token: \"p%zzS3cret\"", "postgresql://u:p%zzS3cret@h/db"),
+            "invalid percent-encoded token: \"***\"");
+  EXPECT_EQ(pg::redact_secrets("token \"S3cret@x\" and S3cret", "postgresql://u:S3cret%40x@h/db"),
+            "token \"***\" and S3cret");
+}
+
+// cronprof(1): `fleet` exits 3 when there is no fleet config, 2 when it is bad.
+TEST(FleetSource, NoFleetConfigIsExit3AndABadOneExit2) {
+  auto missing = fleet::find_source("/nonexistent-cronrun-test/fleet.json");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error(), kExitHistoryMissing);
+  char tmpl[] = "/tmp/cronprof-fleetsrc-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string bad = std::string(tmpl) + "/fleet.json";
+  std::FILE* f = std::fopen(bad.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("{\"etcd\": []}", f);
+  std::fclose(f);
+  auto unparsable = fleet::find_source(bad);
+  ASSERT_FALSE(unparsable);
+  EXPECT_EQ(unparsable.error(), kExitUsage);
+  std::filesystem::remove_all(tmpl);
 }
 
 TEST(CentralCopy, StatusesAsCentralAndAnotherHostsRunnerIsNeverProbedHere) {

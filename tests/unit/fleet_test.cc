@@ -120,6 +120,19 @@ TEST(FleetSkip, AValueThatIsNotOursNamesAnUnknownHost) {
   EXPECT_EQ(skip_of_failed_claim(params(), r).reason, "fleet lock of report held by host unknown (revision 9)");
 }
 
+// Anyone who can write the prefix writes the holder's "host": a megabyte of it
+// must not make the skipped run's record too large for the journal.
+TEST(FleetSkip, AHolderThatIsNotAHostNameIsShownCutShort) {
+  etcd::TxnResult r;
+  r.responses.resize(2);
+  nlohmann::json v = {{"host", std::string(1000000, 'h')}, {"pid", 1}};
+  r.responses[0].kvs.push_back(kv("/t/locks/report", v.dump(), 9));
+  Skip s = skip_of_failed_claim(params(), r);
+  EXPECT_LT(s.reason.size(), 200u) << s.reason.substr(0, 200);
+  EXPECT_LT(s.holder->host.size(), 100u);
+  EXPECT_NE(s.reason.find("(not a host name)"), std::string::npos) << s.reason.substr(0, 200);
+}
+
 TEST(FleetSkip, AClaimRetriedAfterItsFirstAttemptWasAppliedIsThisRunsOwn) {
   etcd::TxnResult r;
   r.responses.resize(2);
