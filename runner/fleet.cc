@@ -373,6 +373,9 @@ Result<Keepalive> Keepalive::start(const Params& p, const Claim& c, MemberCheck 
   UniqueFd report_r(report[0]), report_w(report[1]);
   if (::pipe2(control, O_CLOEXEC) != 0) return fail_sys("pipe2", "keepalive control pipe");
   UniqueFd control_r(control[0]), control_w(control[1]);
+  int hello_pipe[2];
+  if (::pipe2(hello_pipe, O_CLOEXEC) != 0) return fail_sys("pipe2", "keepalive hello pipe");
+  UniqueFd hello_r(hello_pipe[0]), hello_w(hello_pipe[1]);
   UniqueFd self(sys::pidfd_open(::getpid()));
   if (!self) return fail_sys("pidfd_open", "the runner itself");
 
@@ -380,14 +383,21 @@ Result<Keepalive> Keepalive::start(const Params& p, const Claim& c, MemberCheck 
   if (middle < 0) return fail_sys("fork", "keepalive process");
   if (middle == 0) {
     pid_t k = ::fork();
-    if (k != 0) ::_exit(k < 0 ? 1 : 0);
+    if (k != 0) {
+      // The keepalive's pid, said by the middle process on a pipe of its own
+      // before it exits: the runner goes on without waiting for the keepalive to
+      // be scheduled, and no keepalive message can come before it.
+      if (k < 0) ::_exit(1);
+      std::string hello = fmt::format("pid {}\n", k);
+      ::_exit(::write(hello_w.get(), hello.data(), hello.size()) == static_cast<ssize_t>(hello.size()) ? 0 : 1);
+    }
     // The keepalive: its own session, so that a terminal's signals to the
     // runner's process group do not stop the renewals.
     ::setsid();
+    ::close(hello_r.release());
+    ::close(hello_w.release());
     ::close(report_r.release());
     ::close(control_w.release());
-    std::string hello = fmt::format("pid {}\n", ::getpid());
-    if (::write(report_w.get(), hello.data(), hello.size()) != static_cast<ssize_t>(hello.size())) ::_exit(1);
     keepalive_main(KeepaliveArgs{p, c, is_member, kill_job, control_r.get(), report_w.get(), self.get()});
   }
   int status = 0;
@@ -396,6 +406,7 @@ Result<Keepalive> Keepalive::start(const Params& p, const Claim& c, MemberCheck 
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return fail("forking the keepalive process failed", ErrorKind::system);
   report_w.reset();
   control_r.reset();
+  hello_w.reset();
   // From here a failure leaves a keepalive behind: "stop" makes it exit quietly
   // (an EOF alone would read as this runner's death and kill the job's cgroup).
   struct StopOnFailure {
@@ -408,23 +419,18 @@ Result<Keepalive> Keepalive::start(const Params& p, const Claim& c, MemberCheck 
     }
   } stop_on_failure{control_w.get()};
 
-  // Its first line is its pid.
-  std::string hello;
-  auto until = steady_clock::now() + std::chrono::seconds(5);
-  while (hello.find('\n') == std::string::npos) {
-    auto left = std::chrono::ceil<milliseconds>(until - steady_clock::now()).count();
-    if (left <= 0) return fail("the keepalive process did not start within 5s", ErrorKind::system);
-    pollfd pfd{report_r.get(), POLLIN, 0};
-    if (::poll(&pfd, 1, static_cast<int>(left)) < 0 && errno != EINTR) return fail_sys("poll", "keepalive report pipe");
-    char ch;
-    ssize_t got = ::read(report_r.get(), &ch, 1);
-    if (got == 0) return fail("the keepalive process exited at start", ErrorKind::system);
-    if (got == 1) hello += ch;
-  }
+  // The keepalive's pid: the middle process wrote it whole (a pipe write far
+  // below PIPE_BUF) before it exited with 0, so one read gets it.
+  char buf[64];
+  ssize_t got;
+  do got = ::read(hello_r.get(), buf, sizeof buf);
+  while (got < 0 && errno == EINTR);
+  if (got < 0) return fail_sys("read", "keepalive hello pipe");
+  const std::string hello(buf, static_cast<size_t>(got));
   pid_t pid = 0;
-  if (!hello.starts_with("pid ") ||
+  if (!hello.ends_with('\n') || !hello.starts_with("pid ") ||
       std::from_chars(hello.data() + 4, hello.data() + hello.size() - 1, pid).ec != std::errc{} || pid <= 0)
-    return fail("unreadable first line from the keepalive process: " + one_line(hello), ErrorKind::system);
+    return fail("unreadable pid from the keepalive's middle process: " + one_line(hello), ErrorKind::system);
 
   UniqueFd pidfd(sys::pidfd_open(pid));
   if (!pidfd) return fail_sys("pidfd_open", fmt::format("keepalive process {}", pid));
