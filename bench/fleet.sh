@@ -11,6 +11,9 @@
 #               detached forwarder to PostgreSQL (off the run's path: measured is
 #               the runner's exit, the forwarder's CPU shows in "CPU ms")
 #   fleet+group the fleet row with --group (the groups config read from etcd)
+#   fleet-named the fleet row with the endpoints given by name (localhost): etcd
+#               through libcurl (loaded per run, its resolver) instead of the
+#               client's own HTTP for addresses
 # Per row: wall ms p50 / p90 / p99 of a run (the runner's start to its exit), CPU
 # ms per run (user + system of the runner and what it started, mean), and the
 # p50 / p99 differences to the local row. Then the etcd lock itself, as fleet
@@ -53,6 +56,8 @@ endpoints=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split(",")
 printf '{"etcd": %s, "prefix": "%s", "lease_ttl": "15s", "host": "bench1"}\n' "$endpoints" "$prefix" >"$work/fleet.json"
 printf '{"etcd": %s, "prefix": "%s", "lease_ttl": "15s", "host": "bench1", "history": "%s"}\n' \
   "$endpoints" "$prefix" "$CRONRUN_FLEET_PG" >"$work/fleet-pg.json"
+printf '{"etcd": %s, "prefix": "%s", "lease_ttl": "15s", "host": "bench1"}\n' "${endpoints//127.0.0.1/localhost}" \
+  "$prefix" >"$work/fleet-named.json"
 ETCDCTL_API=3 etcdctl --endpoints "$CRONRUN_FLEET_ETCD" put "$prefix/config" '{"groups": {"bench": ["bench1"]}}' >/dev/null
 chmod 644 "$work"/fleet*.json
 
@@ -66,7 +71,9 @@ run_fleet+pg() { "${nice_run[@]}" "$cronrun" "${common[@]}" -n b-fleetpg --histo
   --fleet-config "$work/fleet-pg.json" --tick "$(tick "$1")" -- /bin/true; }
 run_fleet+group() { "${nice_run[@]}" "$cronrun" "${common[@]}" -n b-group --history "$work/group.db" --lock "$work/group.pid" \
   --fleet-config "$work/fleet.json" --group bench --tick "$(tick "$1")" -- /bin/true; }
-order=(local fleet fleet+pg fleet+group)
+run_fleet-named() { "${nice_run[@]}" "$cronrun" "${common[@]}" -n b-named --history "$work/named.db" --lock "$work/named.pid" \
+  --fleet-config "$work/fleet-named.json" --tick "$(tick "$1")" -- /bin/true; }
+order=(local fleet fleet+pg fleet+group fleet-named)
 # One run each first: a row that fails is a broken setup, not a figure.
 for k in "${order[@]}"; do
   "run_$k" 0 >/dev/null 2>"$work/err" || { echo "fleet.sh: $k failed: $(cat "$work/err")" >&2; exit 1; }
@@ -100,10 +107,11 @@ for k in "${order[@]}"; do
     "$(bc -l <<<"${cpu_ms[$k]} / $runs")" "$(bc -l <<<"$p50 - $lp50")" "$(bc -l <<<"$p99 - $lp99")"
 done
 # Which runs really ran (not skipped): every fleet run must have claimed its tick.
-for k in fleet fleet+pg fleet+group; do
+for k in fleet fleet+pg fleet+group fleet-named; do
   db=$work/${k//+/}.db
   [ "$k" = fleet+pg ] && db=$work/fleetpg.db
   [ "$k" = fleet+group ] && db=$work/group.db
+  [ "$k" = fleet-named ] && db=$work/named.db
   echo "# $k: history rows $(history_rows "$db")"
 done
 pg_rows=$(psql "$CRONRUN_FLEET_PG" -XAt -c "SELECT count(*) FROM runs WHERE job = 'b-fleetpg'" 2>/dev/null || echo "?")
