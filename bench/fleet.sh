@@ -11,9 +11,8 @@
 #               detached forwarder to PostgreSQL (off the run's path: measured is
 #               the runner's exit, the forwarder's CPU shows in "CPU ms")
 #   fleet+group the fleet row with --group (the groups config read from etcd)
-#   fleet-named the fleet row with the endpoints given by name (localhost): etcd
-#               through libcurl (loaded per run, its resolver) instead of the
-#               client's own HTTP for addresses
+#   fleet-named the fleet row with the endpoints given by name (localhost):
+#               the cost of libcurl's resolver against numeric addresses
 # Per row: wall ms p50 / p90 / p99 of a run (the runner's start to its exit), CPU
 # ms per run (user + system of the runner and what it started, mean), and the
 # p50 / p99 differences to the local row. Then the etcd lock itself, as fleet
