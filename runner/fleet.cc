@@ -298,11 +298,14 @@ struct KeepaliveArgs {
   std::string control;
   bool revoked = false;
   SteadyTime last_renewal = a.c.granted_sent;
-  std::optional<SteadyTime> next_renewal = a.c.granted_sent + interval;
+  // SteadyTime::max() is "no renewal due" (an optional here draws GCC 12's
+  // -Wmaybe-uninitialized false positive in release builds).
+  constexpr SteadyTime kNoRenewal = SteadyTime::max();
+  SteadyTime next_renewal = a.c.granted_sent + interval;
   for (;;) {
     int timeout_ms = -1;
-    if (next_renewal) {
-      auto left = std::chrono::ceil<milliseconds>(*next_renewal - steady_clock::now()).count();
+    if (next_renewal != kNoRenewal) {
+      auto left = std::chrono::ceil<milliseconds>(next_renewal - steady_clock::now()).count();
       timeout_ms = static_cast<int>(std::clamp<int64_t>(left, 0, INT32_MAX));
     }
     pollfd fds[2] = {{a.control_fd, POLLIN, 0}, {a.runner_pidfd, POLLIN, 0}};
@@ -324,8 +327,8 @@ struct KeepaliveArgs {
         }
       }
     }
-    if (!next_renewal || steady_clock::now() < *next_renewal || !client) {
-      if (!client) next_renewal.reset();
+    if (next_renewal == kNoRenewal || steady_clock::now() < next_renewal || !client) {
+      if (!client) next_renewal = kNoRenewal;
       continue;
     }
     SteadyTime sent = steady_clock::now();
@@ -340,12 +343,12 @@ struct KeepaliveArgs {
     } else if (r) {
       send(a.report_fd, Message{Message::Kind::lost, {},
                                 fmt::format("fleet lease {:x} no longer exists on the server", a.c.lease_id)});
-      next_renewal.reset();  // nothing left to renew; the runner's deadline has passed or will
+      next_renewal = kNoRenewal;  // nothing left to renew; the runner's deadline has passed or will
     } else {
       send(a.report_fd, Message{Message::Kind::failed, {}, r.error().error.message()});
       next_renewal = steady_clock::now() + retry;
     }
-    if (!a.p.group || revoked || !next_renewal) continue;
+    if (!a.p.group || revoked || next_renewal == kNoRenewal) continue;
     const std::string key = config_key(a.p.prefix);
     auto cfg = client->range(key);
     if (!cfg) {
