@@ -142,13 +142,36 @@ std::vector<KeyValue> parse_kvs(const json& o) {
 // gRPC codes that mean "this member cannot serve now" (not "this request is
 // wrong"): cancelled, unknown, deadline exceeded, resource exhausted, aborted,
 // internal, unavailable.
-bool retryable_code(int code) {
+bool retryable_code(int64_t code) {
   switch (code) {
     case 1: case 2: case 4: case 8: case 10: case 13: case 14:
       return true;
     default:
       return false;
   }
+}
+
+// An error answer's field: an integer, else `otherwise`.
+int64_t integer_or(const json& o, const char* key, int64_t otherwise) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_number_integer() ? it->get<int64_t>() : otherwise;
+}
+
+// An error answer's field: a string, else `otherwise`.
+std::string text_or(const json& o, const char* key, std::string otherwise) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : otherwise;
+}
+
+// The server's message as one line of an error (stderr, the run record): control
+// characters become '?', and a long one is cut.
+std::string one_line(std::string_view m) {
+  constexpr size_t kMax = 512;
+  std::string out(m.substr(0, kMax));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  if (m.size() > kMax) out += "...";
+  return out;
 }
 
 // Runs `f`, a reader of an answer that throws on a field it cannot use, into a
@@ -168,19 +191,21 @@ Verdict classify(long status, const json& doc) {
   if (doc.is_discarded() || !doc.is_object())
     // Not the gateway (a proxy's page, a cut answer): another endpoint may do.
     return {Verdict::Kind::next_endpoint, fmt::format("HTTP {} with an answer that is not a JSON object", status)};
-  // The error of a unary call, or of a stream (keepalive): {"error": {...}}.
-  int code = 0;
+  // The error of a unary call, or of a stream (keepalive): {"error": {...}}. Its
+  // fields are read without trusting their types (whatever answers on the
+  // endpoint's address wrote them): one of another type is left at its default.
+  int64_t code = 0;
   std::string message;
   if (status != 200) {
-    code = doc.value("code", 0);
-    message = doc.value("message", doc.value("error", std::string("no message")));
+    code = integer_or(doc, "code", 0);
+    message = text_or(doc, "message", text_or(doc, "error", "no message"));
   } else if (auto it = doc.find("error"); it != doc.end() && it->is_object()) {
-    code = it->value("grpc_code", 0);
-    status = it->value("http_code", 500L);
-    message = it->value("message", std::string("no message"));
+    code = integer_or(*it, "grpc_code", 0);
+    status = static_cast<long>(integer_or(*it, "http_code", 500));
+    message = text_or(*it, "message", "no message");
   }
   if (status == 200) return {};
-  std::string why = fmt::format("{} (HTTP {}, code {})", message, status, code);
+  std::string why = fmt::format("{} (HTTP {}, code {})", one_line(message), status, code);
   if (status >= 500 || status == 429 || retryable_code(code)) return {Verdict::Kind::next_endpoint, std::move(why)};
   return {Verdict::Kind::rejected, std::move(why)};
 }

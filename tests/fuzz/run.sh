@@ -23,7 +23,8 @@ while (($#)); do
     *) names+=("$1"); shift ;;
   esac
 done
-all=(units job_config counters cgroup_host cgroup_files crontab cronrun_call run_record history_row journal seccomp_profile)
+all=(units job_config counters cgroup_host cgroup_files crontab cronrun_call run_record history_row journal seccomp_profile
+     etcd_answer fleet_config)
 ((${#names[@]})) || names=("${all[@]}")
 
 fixtures=$src/tests/fixtures

@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "common/etcd_answer.h"
 #include "runner/cli.h"
 #include "runner/counters.h"
 #include "runner/job_spec.h"
@@ -37,7 +40,8 @@ constexpr Harness kHarnesses[] = {
     {"cgroup_files", cronrun_fuzz_cgroup_files}, {"crontab", cronrun_fuzz_crontab},
     {"cronrun_call", cronrun_fuzz_cronrun_call}, {"run_record", cronrun_fuzz_run_record},
     {"history_row", cronrun_fuzz_history_row}, {"journal", cronrun_fuzz_journal},
-    {"seccomp_profile", cronrun_fuzz_seccomp_profile},
+    {"seccomp_profile", cronrun_fuzz_seccomp_profile}, {"etcd_answer", cronrun_fuzz_etcd_answer},
+    {"fleet_config", cronrun_fuzz_fleet_config},
 };
 
 struct SavedInput {
@@ -129,6 +133,38 @@ TEST(CountersFuzzRegression, SumBeyondDoubleRangeIsAnInvalidLine) {
   ASSERT_EQ(parsed.values.count("a"), 1u);
   EXPECT_EQ(parsed.values.at("a"), 1e308);
   EXPECT_EQ(parsed.invalid_lines, 1u);
+}
+
+// fuzz_etcd_answer: an error answer whose "code", "http_code" or "message" is not
+// of the type the gateway uses made nlohmann's value() throw out of the client's
+// post() (outside the try of call()): an uncaught exception ended the runner or
+// the keepalive process on whatever answered on an endpoint's address. Fields of
+// the wrong type are left at their defaults; the message is kept to one line.
+TEST(EtcdAnswerFuzzRegression, ErrorFieldsOfAnotherTypeAreNoException) {
+  namespace answer = cronrun::etcd::answer;
+  using Kind = answer::Verdict::Kind;
+  auto classify = [](long status, const char* body) {
+    return answer::classify(status, nlohmann::json::parse(body, nullptr, false));
+  };
+  answer::Verdict v;
+  EXPECT_NO_THROW(v = classify(404, R"({"code": "5", "message": 7})"));
+  EXPECT_EQ(v.kind, Kind::rejected);
+  EXPECT_EQ(v.why, "no message (HTTP 404, code 0)");
+  EXPECT_NO_THROW(v = classify(400, R"({"code": 1e300, "error": {"x": 1}})"));
+  EXPECT_EQ(v.kind, Kind::rejected);
+  EXPECT_NO_THROW(v = classify(200, R"({"error": {"grpc_code": "14", "http_code": "503", "message": ["x"]}})"));
+  EXPECT_EQ(v.kind, Kind::next_endpoint);  // http_code unreadable: the 500 assumed for a stream's error
+  EXPECT_EQ(v.why, "no message (HTTP 500, code 0)");
+  // A gateway error as etcd writes it still reads the same.
+  v = classify(404, R"({"error": "etcdserver: requested lease not found", "message": "etcdserver: requested lease not found", "code": 5})");
+  EXPECT_EQ(v.kind, Kind::rejected);
+  EXPECT_EQ(v.why, "etcdserver: requested lease not found (HTTP 404, code 5)");
+  v = classify(200, R"({"error": {"grpc_code": 14, "http_code": 503, "message": "etcdserver: no leader"}})");
+  EXPECT_EQ(v.kind, Kind::next_endpoint);
+  // What the server says goes into one line of stderr and the run record.
+  v = classify(403, "{\"message\": \"no\\nFAKE LOG LINE\\u0007\"}");
+  EXPECT_EQ(v.kind, Kind::rejected);
+  EXPECT_EQ(v.why.find_first_of("\n\a"), std::string::npos) << v.why;
 }
 
 }  // namespace
