@@ -372,6 +372,18 @@ Result<bool> PgHistory::mark_lost(const std::string& run_id, int64_t fence, cons
   return r->rows() == 1 && r->text(0, 0) == "t";
 }
 
+Result<RunRecord> run_from_row(const std::string& host, const std::string& status, const std::string& record_json) {
+  auto j = nlohmann::json::parse(record_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail("record is not JSON", ErrorKind::corrupt);
+  auto r = run_record_from_json(j);
+  if (!r) return std::unexpected(r.error());
+  auto st = parse_run_status(status);
+  if (!st) return std::unexpected(st.error());
+  r->status = *st;
+  r->host = host;
+  return r;
+}
+
 Result<void> PgHistory::each_run(const RunFilter& filter, const std::function<void(const RunRecord&)>& fn,
                                  const CorruptRowFn& on_corrupt) {
   Impl& d = *impl_;
@@ -399,17 +411,7 @@ Result<void> PgHistory::each_run(const RunFilter& filter, const std::function<vo
       if (chunk->rows() == 0) return {};
       for (int row = 0; row < chunk->rows(); ++row) {
         std::string run_id = chunk->text(row, 0);
-        auto parsed = [&]() -> Result<RunRecord> {
-          auto j = nlohmann::json::parse(chunk->text(row, 3), nullptr, /*allow_exceptions=*/false);
-          if (j.is_discarded()) return fail("record is not JSON", ErrorKind::corrupt);
-          auto r = run_record_from_json(j);
-          if (!r) return std::unexpected(r.error());
-          auto st = parse_run_status(chunk->text(row, 2));
-          if (!st) return std::unexpected(st.error());
-          r->status = *st;
-          r->host = chunk->text(row, 1);
-          return r;
-        }();
+        auto parsed = run_from_row(chunk->text(row, 1), chunk->text(row, 2), chunk->text(row, 3));
         if (!parsed) {
           Error e = std::move(parsed.error()).context("run " + run_id + " in " + d.where);
           if (!on_corrupt) return std::unexpected(std::move(e).with_kind(ErrorKind::corrupt));

@@ -41,7 +41,7 @@ constexpr Harness kHarnesses[] = {
     {"cronrun_call", cronrun_fuzz_cronrun_call}, {"run_record", cronrun_fuzz_run_record},
     {"history_row", cronrun_fuzz_history_row}, {"journal", cronrun_fuzz_journal},
     {"seccomp_profile", cronrun_fuzz_seccomp_profile}, {"etcd_answer", cronrun_fuzz_etcd_answer},
-    {"fleet_config", cronrun_fuzz_fleet_config},
+    {"fleet_config", cronrun_fuzz_fleet_config}, {"central_row", cronrun_fuzz_central_row},
 };
 
 struct SavedInput {
