@@ -212,7 +212,7 @@ Verdict classify(long status, const json& doc) {
 
 Result<Lease> lease_grant(const json& d) {
   return guarded([&] {
-    if (auto e = d.value("error", std::string()); !e.empty()) throw std::runtime_error(e);
+    if (auto e = d.value("error", std::string()); !e.empty()) throw std::runtime_error(one_line(e));
     return Lease{number<int64_t>(d, "ID"), number<int64_t>(d, "TTL"), parse_header(d)};
   });
 }

@@ -377,6 +377,12 @@ Result<RunRecord> run_from_row(const std::string& host, const std::string& statu
   if (j.is_discarded()) return fail("record is not JSON", ErrorKind::corrupt);
   auto r = run_record_from_json(j);
   if (!r) return std::unexpected(r.error());
+  // What a history row needs (cronprof copies the row into one): without it the
+  // copy would refuse the row and fail the whole command, for one host's record.
+  if (r->run_id.empty() || r->job.empty()) return fail("record has no run_id or job", ErrorKind::corrupt);
+  if (auto t = parse_rfc3339(r->started_at); !t) return std::unexpected(std::move(t.error()).context("started_at"));
+  if (r->finished_at)
+    if (auto t = parse_rfc3339(*r->finished_at); !t) return std::unexpected(std::move(t.error()).context("finished_at"));
   auto st = parse_run_status(status);
   if (!st) return std::unexpected(st.error());
   r->status = *st;

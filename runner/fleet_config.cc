@@ -117,10 +117,12 @@ Result<std::string> parse_history(std::string_view v) {
   return std::string(v);  // not echoed: it may carry a password
 }
 
+// nlohmann's message without its "[json.exception...] " tag. It quotes the bytes
+// last read, escaping most control characters but not DEL: shown() makes sure.
 std::string json_error_text(const std::exception& e) {
   std::string what = e.what();
   auto bracket = what.find("] ");
-  return bracket == std::string::npos ? what : what.substr(bracket + 2);
+  return shown(bracket == std::string::npos ? what : what.substr(bracket + 2));
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 // with the row's status and host, without another host's runner pid or boot id.
 #include <sqlite3.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 #include "common/history.h"
@@ -39,6 +41,15 @@ struct Fixture {
     copy.reset();  // removes the directory
   }
 };
+
+bool valid_utf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
 
 }  // namespace
 
@@ -72,7 +83,10 @@ int cronrun_fuzz_central_row(const uint8_t* data, size_t size) {
     if (back.run_id != r->run_id) return;
     found = true;
     FUZZ_CHECK_MSG(back.status == r->status, to_string(back.status));
-    FUZZ_CHECK_MSG(back.host == r->host, back.host);
+    // PostgreSQL's text is valid UTF-8 (a UTF8 database); other bytes are
+    // written back into the copy's record JSON replaced, so only valid host
+    // names must come back as they were.
+    if (valid_utf8(r->host)) FUZZ_CHECK_MSG(back.host == r->host, back.host);
     FUZZ_CHECK(back.job == r->job);
     FUZZ_CHECK(back.runner_pid == 0 && back.boot_id.empty());
   });

@@ -146,6 +146,16 @@ TEST(FleetConfigParse, BadKeysAndValuesAreOneLineNamingFileAndKey) {
       {R"({"etcd": ["http://h:1"], "lease_ttl": "5\ns"})", "lease_ttl", "got '5?s'"},
       {R"({"etcd": ["http://h:1"], "k\ny": 1})", "k?y", "unknown key"},
   };
+  // nlohmann quotes the byte it stopped at, DEL as it is
+  // (tests/fixtures/fuzz/fleet_config/crash-del-in-json-error.json).
+  for (std::string text : {std::string("\x7f{}"), std::string("{\"groups\": \x7f}")}) {
+    auto r = fleet::parse_config(text, "f.json");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(msg(r.error()).find('\x7f'), std::string::npos) << msg(r.error());
+    auto g = fleet::Groups::parse(text, "etcd /cronrun/config");
+    ASSERT_FALSE(g);
+    EXPECT_EQ(msg(g.error()).find('\x7f'), std::string::npos) << msg(g.error());
+  }
   for (const Case& c : cases) {
     auto r = fleet::parse_config(c.text, "/etc/cronrun/fleet.json");
     ASSERT_FALSE(r) << c.text;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/etcd_answer.h"
+#include "common/pg_history.h"
 #include "runner/cli.h"
 #include "runner/counters.h"
 #include "runner/job_spec.h"
@@ -165,6 +166,39 @@ TEST(EtcdAnswerFuzzRegression, ErrorFieldsOfAnotherTypeAreNoException) {
   v = classify(403, "{\"message\": \"no\\nFAKE LOG LINE\\u0007\"}");
   EXPECT_EQ(v.kind, Kind::rejected);
   EXPECT_EQ(v.why.find_first_of("\n\a"), std::string::npos) << v.why;
+}
+
+// fuzz_central_row (tests/fixtures/fuzz/central_row/crash-started-at-not-rfc3339):
+// a central history row whose record has a started_at that is not RFC 3339 was
+// read as a run, which the private SQLite copy then refused, and
+// `cronprof --history postgresql://...` failed as a whole for every user because
+// of one host's row. Such a row is unreadable (skipped and counted, as a damaged
+// local row is); a good row still reads.
+TEST(CentralRowFuzzRegression, ARecordNoHistoryCanHoldIsAnUnreadableRow) {
+  const std::string text = read_all(fs::path(CRONRUN_FIXTURES) / "fuzz/central_row/crash-started-at-not-rfc3339");
+  size_t a = text.find('\n'), b = text.find('\n', a + 1);
+  ASSERT_NE(b, std::string::npos);
+  auto r = cronrun::pg::run_from_row(text.substr(0, a), text.substr(a + 1, b - a - 1), text.substr(b + 1));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("started_at"), std::string::npos) << r.error().message();
+  auto no_job = cronrun::pg::run_from_row(
+      "box1", "ok", R"({"schema":"cronrun.run/1","run_id":"x","job":"","started_at":"2026-12-06T16:11:00.000Z"})");
+  EXPECT_FALSE(no_job.has_value());
+
+  const std::string good = read_all(fs::path(CRONRUN_FIXTURES) / "fuzz/central_row/seed-finish");
+  a = good.find('\n'), b = good.find('\n', a + 1);
+  auto ok = cronrun::pg::run_from_row(good.substr(0, a), good.substr(a + 1, b - a - 1), good.substr(b + 1));
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  EXPECT_EQ(ok->host, "box1.example.com");
+}
+
+// fuzz_etcd_answer (tests/fixtures/fuzz/etcd_answer/crash-grant-error-newline): a
+// lease grant answered 200 with an "error" string made the error of the call, as
+// it was: one error on two lines of stderr.
+TEST(EtcdAnswerFuzzRegression, GrantErrorIsOneLine) {
+  auto r = cronrun::etcd::answer::lease_grant(nlohmann::json::parse(R"({"error": "no\nFAKE LOG LINE"})"));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message(), "no?FAKE LOG LINE");
 }
 
 }  // namespace
