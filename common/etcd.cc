@@ -17,7 +17,9 @@
 #include <charconv>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
+#include "common/etcd_answer.h"
 #include "common/libcurl.h"
 
 namespace cronrun::etcd {
@@ -30,7 +32,13 @@ using Steady = std::chrono::steady_clock;
 // prefix holding more than fleet mode ever stores): the transfer is cut.
 constexpr size_t kMaxAnswer = 64u << 20;
 
+}  // namespace
+
+// ---- answers (common/etcd_answer.h): pure, fuzzed ----
+namespace answer {
+namespace {
 constexpr std::string_view kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
 
 std::string b64_encode(std::string_view in) {
   std::string out;
@@ -81,6 +89,8 @@ std::optional<std::string> b64_decode(std::string_view in) {
   return out;
 }
 
+namespace {
+
 // An int64 field: a JSON string (the gateway's way) or a number; absent: 0.
 template <class T>
 T number(const json& o, const char* key) {
@@ -129,6 +139,137 @@ std::vector<KeyValue> parse_kvs(const json& o) {
   return out;
 }
 
+// gRPC codes that mean "this member cannot serve now" (not "this request is
+// wrong"): cancelled, unknown, deadline exceeded, resource exhausted, aborted,
+// internal, unavailable.
+bool retryable_code(int64_t code) {
+  switch (code) {
+    case 1: case 2: case 4: case 8: case 10: case 13: case 14:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// An error answer's field: an integer, else `otherwise`.
+int64_t integer_or(const json& o, const char* key, int64_t otherwise) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_number_integer() ? it->get<int64_t>() : otherwise;
+}
+
+// An error answer's field: a string, else `otherwise`.
+std::string text_or(const json& o, const char* key, std::string otherwise) {
+  auto it = o.find(key);
+  return it != o.end() && it->is_string() ? it->get<std::string>() : otherwise;
+}
+
+// The server's message as one line of an error (stderr, the run record): control
+// characters become '?', and a long one is cut.
+std::string one_line(std::string_view m) {
+  constexpr size_t kMax = 512;
+  std::string out(m.substr(0, kMax));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  if (m.size() > kMax) out += "...";
+  return out;
+}
+
+// Runs `f`, a reader of an answer that throws on a field it cannot use, into a
+// Result: the message names the field.
+template <class F>
+auto guarded(F f) -> Result<decltype(f())> {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
+
+}  // namespace
+
+Verdict classify(long status, const json& doc) {
+  if (doc.is_discarded() || !doc.is_object())
+    // Not the gateway (a proxy's page, a cut answer): another endpoint may do.
+    return {Verdict::Kind::next_endpoint, fmt::format("HTTP {} with an answer that is not a JSON object", status)};
+  // The error of a unary call, or of a stream (keepalive): {"error": {...}}. Its
+  // fields are read without trusting their types (whatever answers on the
+  // endpoint's address wrote them): one of another type is left at its default.
+  int64_t code = 0;
+  std::string message;
+  if (status != 200) {
+    code = integer_or(doc, "code", 0);
+    message = text_or(doc, "message", text_or(doc, "error", "no message"));
+  } else if (auto it = doc.find("error"); it != doc.end() && it->is_object()) {
+    code = integer_or(*it, "grpc_code", 0);
+    status = static_cast<long>(integer_or(*it, "http_code", 500));
+    message = text_or(*it, "message", "no message");
+  }
+  if (status == 200) return {};
+  std::string why = fmt::format("{} (HTTP {}, code {})", one_line(message), status, code);
+  if (status >= 500 || status == 429 || retryable_code(code)) return {Verdict::Kind::next_endpoint, std::move(why)};
+  return {Verdict::Kind::rejected, std::move(why)};
+}
+
+Result<Lease> lease_grant(const json& d) {
+  return guarded([&] {
+    if (auto e = d.value("error", std::string()); !e.empty()) throw std::runtime_error(one_line(e));
+    return Lease{number<int64_t>(d, "ID"), number<int64_t>(d, "TTL"), parse_header(d)};
+  });
+}
+
+Result<Lease> lease_keepalive(const json& d, int64_t id) {
+  return guarded([&] {
+    auto it = d.find("result");
+    if (it == d.end() || !it->is_object()) throw std::runtime_error("no result in the keepalive stream");
+    Lease l{number<int64_t>(*it, "ID"), number<int64_t>(*it, "TTL"), parse_header(*it)};
+    if (l.id == 0) l.id = id;
+    return l;
+  });
+}
+
+Result<Lease> lease_time_to_live(const json& d, int64_t id) {
+  return guarded([&] {
+    Lease l{number<int64_t>(d, "ID"), number<int64_t>(d, "TTL"), parse_header(d)};
+    if (l.id == 0) l.id = id;
+    return l;
+  });
+}
+
+Result<RangeResult> range(const json& d) {
+  return guarded([&] { return RangeResult{parse_header(d), parse_kvs(d), number<int64_t>(d, "count")}; });
+}
+
+Result<Header> put(const json& d) {
+  return guarded([&] { return parse_header(d); });
+}
+
+Result<int64_t> delete_range(const json& d) {
+  return guarded([&] { return number<int64_t>(d, "deleted"); });
+}
+
+Result<TxnResult> txn(const json& d) {
+  return guarded([&] {
+    TxnResult r;
+    r.header = parse_header(d);
+    r.succeeded = d.value("succeeded", false);
+    if (auto it = d.find("responses"); it != d.end() && it->is_array()) {
+      for (const json& resp : *it) {
+        TxnResult::OpResult o;
+        if (auto rr = resp.find("response_range"); rr != resp.end()) o.kvs = parse_kvs(*rr);
+        if (auto rd = resp.find("response_delete_range"); rd != resp.end()) o.deleted = number<int64_t>(*rd, "deleted");
+        r.responses.push_back(std::move(o));
+      }
+    }
+    return r;
+  });
+}
+
+}  // namespace answer
+
+namespace {
+
+using answer::b64_encode;
+
 json op_json(const Op& op) {
   json r = {{"key", b64_encode(op.key)}};
   if (!op.range_end.empty()) r["range_end"] = b64_encode(op.range_end);
@@ -173,18 +314,6 @@ json compare_json(const Compare& c) {
       break;
   }
   return r;
-}
-
-// gRPC codes that mean "this member cannot serve now" (not "this request is
-// wrong"): cancelled, unknown, deadline exceeded, resource exhausted, aborted,
-// internal, unavailable.
-bool retryable_code(int code) {
-  switch (code) {
-    case 1: case 2: case 4: case 8: case 10: case 13: case 14:
-      return true;
-    default:
-      return false;
-  }
 }
 
 size_t append_answer(char* data, size_t size, size_t n, void* out) {
@@ -274,52 +403,35 @@ struct Client::Impl {
       long status = 0;
       api->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
       json doc = json::parse(answer, nullptr, false);
-      if (doc.is_discarded() || !doc.is_object()) {
-        // Not the gateway (a proxy's page, a cut answer): another endpoint may do.
-        note(fmt::format("HTTP {} with an answer that is not a JSON object", status));
+      auto verdict = answer::classify(status, doc);
+      if (verdict.kind == answer::Verdict::Kind::next_endpoint) {
+        note(std::move(verdict.why));
         continue;
       }
-      // The error of a unary call, or of a stream (keepalive): {"error": {...}}.
-      int code = 0;
-      std::string message;
-      if (status != 200) {
-        code = doc.value("code", 0);
-        message = doc.value("message", doc.value("error", std::string("no message")));
-      } else if (auto it = doc.find("error"); it != doc.end() && it->is_object()) {
-        code = it->value("grpc_code", 0);
-        status = it->value("http_code", 500L);
-        message = it->value("message", std::string("no message"));
-      }
-      if (status != 200) {
-        if (status >= 500 || status == 429 || retryable_code(code)) {
-          note(fmt::format("{} (HTTP {}, code {})", message, status, code));
-          continue;
-        }
-        current = idx;
-        return std::unexpected(CallError{
-            Failure::rejected,
-            Error(fmt::format("etcd {} at {}: {} (HTTP {}, code {})", call, ep, message, status, code))});
-      }
       current = idx;
+      if (verdict.kind == answer::Verdict::Kind::rejected)
+        return std::unexpected(
+            CallError{Failure::rejected, Error(fmt::format("etcd {} at {}: {}", call, ep, verdict.why))});
       return doc;
     }
     return std::unexpected(
         CallError{Failure::unavailable, Error(fmt::format("etcd {}: no endpoint answered: {}", call, tried))});
   }
 
-  // post() then `parse` of the answer; an answer that does not parse is `rejected`
-  // (the endpoint answered, with something this client cannot use).
+  // post() then `parse` of the answer (common/etcd_answer.h); an answer that does
+  // not parse is `rejected` (the endpoint answered, with something this client
+  // cannot use).
   template <class T, class F>
   CallResult<T> call(const char* name, const char* path, const json& body, F parse) {
     auto doc = post(name, path, body);
     if (!doc) return std::unexpected(std::move(doc.error()));
-    try {
-      return parse(*doc);
-    } catch (const std::exception& e) {
+    Result<T> r = parse(*doc);
+    if (!r)
       return std::unexpected(CallError{
-          Failure::rejected,
-          Error(fmt::format("etcd {} at {}: unexpected answer: {}", name, opts.endpoints[current], e.what()))});
-    }
+          Failure::rejected, Error(fmt::format("etcd {} at {}: unexpected answer: {}", name, opts.endpoints[current],
+                                               r.error().message()))});
+    if constexpr (std::is_void_v<T>) return {};
+    else return std::move(*r);
   }
 };
 
@@ -373,60 +485,42 @@ const std::string& Client::current_endpoint() const { return impl_->opts.endpoin
 
 CallResult<Lease> Client::lease_grant(int64_t ttl_s) {
   return impl_->call<Lease>("lease_grant", "/v3/lease/grant", json{{"TTL", std::to_string(ttl_s)}},
-                            [](const json& d) -> CallResult<Lease> {
-                              if (auto e = d.value("error", std::string()); !e.empty())
-                                throw std::runtime_error(e);
-                              return Lease{number<int64_t>(d, "ID"), number<int64_t>(d, "TTL"), parse_header(d)};
-                            });
+                            [](const json& d) { return answer::lease_grant(d); });
 }
 
 CallResult<Lease> Client::lease_keepalive(int64_t id) {
   return impl_->call<Lease>("lease_keepalive", "/v3/lease/keepalive", json{{"ID", std::to_string(id)}},
-                            [id](const json& d) -> CallResult<Lease> {
-                              auto it = d.find("result");
-                              if (it == d.end() || !it->is_object())
-                                throw std::runtime_error("no result in the keepalive stream");
-                              Lease l{number<int64_t>(*it, "ID"), number<int64_t>(*it, "TTL"), parse_header(*it)};
-                              if (l.id == 0) l.id = id;
-                              return l;
-                            });
+                            [id](const json& d) { return answer::lease_keepalive(d, id); });
 }
 
 CallResult<Lease> Client::lease_time_to_live(int64_t id) {
   return impl_->call<Lease>("lease_time_to_live", "/v3/lease/timetolive", json{{"ID", std::to_string(id)}},
-                            [id](const json& d) -> CallResult<Lease> {
-                              Lease l{number<int64_t>(d, "ID"), number<int64_t>(d, "TTL"), parse_header(d)};
-                              if (l.id == 0) l.id = id;
-                              return l;
-                            });
+                            [id](const json& d) { return answer::lease_time_to_live(d, id); });
 }
 
 CallResult<void> Client::lease_revoke(int64_t id) {
   return impl_->call<void>("lease_revoke", "/v3/lease/revoke", json{{"ID", std::to_string(id)}},
-                           [](const json&) -> CallResult<void> { return {}; });
+                           [](const json&) -> Result<void> { return {}; });
 }
 
 CallResult<RangeResult> Client::range(const std::string& key, const std::string& range_end, int64_t limit) {
   json body = {{"key", b64_encode(key)}};
   if (!range_end.empty()) body["range_end"] = b64_encode(range_end);
   if (limit > 0) body["limit"] = std::to_string(limit);
-  return impl_->call<RangeResult>("range", "/v3/kv/range", body, [](const json& d) -> CallResult<RangeResult> {
-    return RangeResult{parse_header(d), parse_kvs(d), number<int64_t>(d, "count")};
-  });
+  return impl_->call<RangeResult>("range", "/v3/kv/range", body, [](const json& d) { return answer::range(d); });
 }
 
 CallResult<Header> Client::put(const std::string& key, const std::string& value, int64_t lease) {
   json body = {{"key", b64_encode(key)}, {"value", b64_encode(value)}};
   if (lease != 0) body["lease"] = std::to_string(lease);
-  return impl_->call<Header>("put", "/v3/kv/put", body,
-                             [](const json& d) -> CallResult<Header> { return parse_header(d); });
+  return impl_->call<Header>("put", "/v3/kv/put", body, [](const json& d) { return answer::put(d); });
 }
 
 CallResult<int64_t> Client::delete_range(const std::string& key, const std::string& range_end) {
   json body = {{"key", b64_encode(key)}};
   if (!range_end.empty()) body["range_end"] = b64_encode(range_end);
   return impl_->call<int64_t>("delete_range", "/v3/kv/deleterange", body,
-                              [](const json& d) -> CallResult<int64_t> { return number<int64_t>(d, "deleted"); });
+                              [](const json& d) { return answer::delete_range(d); });
 }
 
 CallResult<TxnResult> Client::txn(const std::vector<Compare>& compare, const std::vector<Op>& success,
@@ -435,20 +529,7 @@ CallResult<TxnResult> Client::txn(const std::vector<Compare>& compare, const std
   for (const auto& c : compare) body["compare"].push_back(compare_json(c));
   for (const auto& o : success) body["success"].push_back(op_json(o));
   for (const auto& o : failure) body["failure"].push_back(op_json(o));
-  return impl_->call<TxnResult>("txn", "/v3/kv/txn", body, [](const json& d) -> CallResult<TxnResult> {
-    TxnResult r;
-    r.header = parse_header(d);
-    r.succeeded = d.value("succeeded", false);
-    if (auto it = d.find("responses"); it != d.end() && it->is_array()) {
-      for (const json& resp : *it) {
-        TxnResult::OpResult o;
-        if (auto rr = resp.find("response_range"); rr != resp.end()) o.kvs = parse_kvs(*rr);
-        if (auto rd = resp.find("response_delete_range"); rd != resp.end()) o.deleted = number<int64_t>(*rd, "deleted");
-        r.responses.push_back(std::move(o));
-      }
-    }
-    return r;
-  });
+  return impl_->call<TxnResult>("txn", "/v3/kv/txn", body, [](const json& d) { return answer::txn(d); });
 }
 
 }  // namespace cronrun::etcd

@@ -437,6 +437,24 @@ Result<bool> PgHistory::mark_lost(const std::string& run_id, int64_t fence, cons
   return r->rows() == 1 && r->text(0, 0) == "t";
 }
 
+Result<RunRecord> run_from_row(const std::string& host, const std::string& status, const std::string& record_json) {
+  auto j = nlohmann::json::parse(record_json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return fail("record is not JSON", ErrorKind::corrupt);
+  auto r = run_record_from_json(j);
+  if (!r) return std::unexpected(r.error());
+  // What a history row needs (cronprof copies the row into one): without it the
+  // copy would refuse the row and fail the whole command, for one host's record.
+  if (r->run_id.empty() || r->job.empty()) return fail("record has no run_id or job", ErrorKind::corrupt);
+  if (auto t = parse_rfc3339(r->started_at); !t) return std::unexpected(std::move(t.error()).context("started_at"));
+  if (r->finished_at)
+    if (auto t = parse_rfc3339(*r->finished_at); !t) return std::unexpected(std::move(t.error()).context("finished_at"));
+  auto st = parse_run_status(status);
+  if (!st) return std::unexpected(st.error());
+  r->status = *st;
+  r->host = host;
+  return r;
+}
+
 Result<void> PgHistory::each_run(const RunFilter& filter, const std::function<void(const RunRecord&)>& fn,
                                  const CorruptRowFn& on_corrupt) {
   Impl& d = *impl_;
@@ -464,17 +482,7 @@ Result<void> PgHistory::each_run(const RunFilter& filter, const std::function<vo
       if (chunk->rows() == 0) return {};
       for (int row = 0; row < chunk->rows(); ++row) {
         std::string run_id = chunk->text(row, 0);
-        auto parsed = [&]() -> Result<RunRecord> {
-          auto j = nlohmann::json::parse(chunk->text(row, 3), nullptr, /*allow_exceptions=*/false);
-          if (j.is_discarded()) return fail("record is not JSON", ErrorKind::corrupt);
-          auto r = run_record_from_json(j);
-          if (!r) return std::unexpected(r.error());
-          auto st = parse_run_status(chunk->text(row, 2));
-          if (!st) return std::unexpected(st.error());
-          r->status = *st;
-          r->host = chunk->text(row, 1);
-          return r;
-        }();
+        auto parsed = run_from_row(chunk->text(row, 1), chunk->text(row, 2), chunk->text(row, 3));
         if (!parsed) {
           Error e = std::move(parsed.error()).context("run " + run_id + " in " + d.where);
           if (!on_corrupt) return std::unexpected(std::move(e).with_kind(ErrorKind::corrupt));

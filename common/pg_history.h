@@ -174,6 +174,13 @@ class PgHistory {
   std::unique_ptr<Impl> impl_;
 };
 
+// One row of the runs table as each_run() yields it: the `record` column (JSON
+// that any host's forwarder wrote) read as a run record whose status and host are
+// the row's `status` and `host` columns (the forwarder's `running` / `lost` win).
+// A record without run_id or job, or whose started_at / finished_at is not RFC
+// 3339, is an error: no history can hold it. Pure, no database: also the fuzzer's entry (tests/fuzz/central_row_fuzz.cc).
+Result<RunRecord> run_from_row(const std::string& host, const std::string& status, const std::string& record_json);
+
 // `uri` with any password (userinfo or `password=` parameter) replaced by "***",
 // for messages and logs.
 std::string redact_uri(const std::string& uri);

@@ -35,17 +35,27 @@ bool printable_ascii(std::string_view s) {
   return std::ranges::all_of(s, [](char c) { return c > 0x20 && c < 0x7f; });
 }
 
+bool control_char(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
+
+// A value from the file or from etcd as an error shows it: a control character
+// (JSON lets "\n" into any string) becomes '?', so that the error stays one line.
+std::string shown(std::string_view v) {
+  std::string out(v);
+  std::ranges::replace_if(out, control_char, '?');
+  return out;
+}
+
 // "http(s)://HOST:PORT" (one trailing '/' allowed and dropped). HOST is a name,
 // an IPv4 address or a bracketed IPv6 address; no user, path, query or fragment:
 // the etcd client appends its own /v3/... paths.
 Result<std::string> parse_endpoint(std::string_view v) {
   // The value as an error may quote it: a user:password@ refused below is hidden.
-  std::string shown(v);
-  if (auto at = shown.find('@'), scheme = shown.find("://"); at != std::string::npos && scheme != std::string::npos &&
-                                                             scheme + 3 < at)
-    shown.replace(scheme + 3, at - scheme - 3, "***");
+  std::string masked(v);
+  if (auto at = masked.find('@'), scheme = masked.find("://"); at != std::string::npos && scheme != std::string::npos &&
+                                                               scheme + 3 < at)
+    masked.replace(scheme + 3, at - scheme - 3, "***");
   auto bad = [&](std::string_view why) {
-    return fail(fmt::format("expected an endpoint like http://10.0.0.5:2379 ({}), got '{}'", why, shown));
+    return fail(fmt::format("expected an endpoint like http://10.0.0.5:2379 ({}), got '{}'", why, shown(masked)));
   };
   if (!printable_ascii(v)) return bad("no spaces or control characters");
   std::string_view rest = v;
@@ -80,7 +90,8 @@ Result<std::string> parse_endpoint(std::string_view v) {
 
 Result<std::string> parse_prefix(std::string_view v) {
   if (v.size() < 2 || v.front() != '/' || v.back() == '/' || !printable_ascii(v) || v.find("//") != std::string_view::npos)
-    return fail(fmt::format("expected a key prefix like /cronrun (starts with /, no trailing /, no spaces), got '{}'", v));
+    return fail(
+        fmt::format("expected a key prefix like /cronrun (starts with /, no trailing /, no spaces), got '{}'", shown(v)));
   return std::string(v);
 }
 
@@ -88,7 +99,7 @@ Result<std::chrono::seconds> parse_lease_ttl(const json& v) {
   std::string given = v.is_string() ? v.get<std::string>() : v.dump();
   auto bad = [&](std::string_view why) {
     return fail(fmt::format("expected a duration of whole seconds, at least {}s, like \"30s\" ({}), got {}",
-                            kMinLeaseTtl.count(), why, v.is_string() ? "'" + given + "'" : given));
+                            kMinLeaseTtl.count(), why, v.is_string() ? "'" + shown(given) + "'" : given));
   };
   std::chrono::milliseconds ms{0};
   if (v.is_number_unsigned() || v.is_number_integer()) {
@@ -112,10 +123,12 @@ Result<std::string> parse_history(std::string_view v) {
   return std::string(v);  // not echoed: it may carry a password
 }
 
+// nlohmann's message without its "[json.exception...] " tag. It quotes the bytes
+// last read, escaping most control characters but not DEL: shown() makes sure.
 std::string json_error_text(const std::exception& e) {
   std::string what = e.what();
   auto bracket = what.find("] ");
-  return bracket == std::string::npos ? what : what.substr(bracket + 2);
+  return shown(bracket == std::string::npos ? what : what.substr(bracket + 2));
 }
 
 // A parse error of the fleet config without the token nlohmann last read: that
@@ -188,18 +201,18 @@ Result<Config> parse_config(std::string_view text, const std::string& path) {
       if (!valid_host_name(*s))
         return key_error(key, fmt::format("expected a host name of 1-253 characters from [A-Za-z0-9.-], not "
                                           "starting with . or -, got '{}'",
-                                          *s));
+                                          shown(*s)));
       c.host_in_file = *s;
     } else if (key == "unavailable") {
       auto s = string_value();
       if (!s) return std::unexpected(s.error());
       if (*s == "skip") c.unavailable = Unavailable::skip;
       else if (*s == "run") c.unavailable = Unavailable::run;
-      else return key_error(key, fmt::format("expected skip|run, got '{}'", *s));
+      else return key_error(key, fmt::format("expected skip|run, got '{}'", shown(*s)));
     } else {
       return fail(fmt::format("fleet config {}: unknown key '{}' (keys: etcd, prefix, lease_ttl, history, host, "
                               "unavailable)",
-                              path, key));
+                              path, shown(key)));
     }
   }
   if (!have_etcd)
@@ -334,12 +347,18 @@ Result<Groups> Groups::parse(std::string_view text, std::string_view where) {
   g.where_ = std::string(where);
   for (const auto& [name, v] : doc["groups"].items()) {
     if (name.empty()) return bad("a group with an empty name");
+    // No host name holds one, and errors show names on one line.
+    if (std::ranges::any_of(name, control_char))
+      return bad(fmt::format("group '{}': a name with a control character", shown(name)));
     auto& members = g.members_[name];
     auto add = [&](const json& m) -> Result<void> {
       if (!m.is_string() || m.get<std::string>().empty())
         return bad(fmt::format("group '{}': expected host or group names (non-empty strings), got {}", name,
                                m.is_string() ? "\"\"" : m.type_name()));
-      members.push_back(m.get<std::string>());
+      const auto& member = m.get_ref<const std::string&>();
+      if (std::ranges::any_of(member, control_char))
+        return bad(fmt::format("group '{}': member '{}' has a control character", name, shown(member)));
+      members.push_back(member);
       return {};
     };
     if (v.is_array()) {
@@ -354,28 +373,62 @@ Result<Groups> Groups::parse(std::string_view text, std::string_view where) {
 
 namespace {
 
-// Depth-first expansion of one group. `path` is the chain of groups being
-// expanded (a group met again on it is a cycle); `done` the groups already
-// expanded (met again through another branch is fine: not a cycle).
-Result<void> expand(const std::map<std::string, std::vector<std::string>, std::less<>>& members,
-                    const std::string& group, std::vector<std::string>& path, std::set<std::string>& done,
+using Members = std::map<std::string, std::vector<std::string>, std::less<>>;
+
+// Depth-first expansion of one group, with a stack of its own rather than
+// recursion: the document comes from etcd, and a chain of nested groups as deep as
+// a value there can hold would overflow the call stack. `path` is the chain of
+// groups being expanded, with `on_path` to look a group up in it (a group met again
+// on it is a cycle); `done` the groups already expanded (met again through another
+// branch is fine: not a cycle).
+Result<void> expand(const Members& members, const std::string& group, std::set<std::string>& done,
                     std::set<std::string>& hosts, std::string_view where) {
-  if (auto at = std::ranges::find(path, group); at != path.end()) {
-    std::string chain;
-    for (auto it = at; it != path.end(); ++it) chain += *it + " -> ";
-    return fail(fmt::format("groups form a cycle: {}{} ({})", chain, group, where));
-  }
-  if (done.contains(group)) return {};
-  path.push_back(group);
-  for (const std::string& m : members.find(group)->second) {
+  struct Frame {
+    Members::const_iterator group;
+    size_t next = 0;  // the member to look at next
+  };
+  std::vector<Frame> path;
+  std::set<std::string_view> on_path;
+  auto enter = [&](const std::string& name) -> Result<void> {
+    if (on_path.contains(name)) {
+      // The chain as one line of a readable length: a long one keeps its ends.
+      constexpr ptrdiff_t kHead = 4, kTail = 3;
+      auto at = std::ranges::find_if(path, [&](const Frame& f) { return f.group->first == name; });
+      const ptrdiff_t n = path.end() - at;
+      std::string chain;
+      for (ptrdiff_t i = 0; i < n; ++i) {
+        if (n > kHead + kTail + 1 && i == kHead) {
+          chain += fmt::format("... ({} more) -> ", n - kHead - kTail);
+          i = n - kTail - 1;
+          continue;
+        }
+        chain += at[i].group->first + " -> ";
+      }
+      return fail(fmt::format("groups form a cycle: {}{} ({})", chain, shown(name), where));
+    }
+    if (done.contains(name)) return {};
+    auto it = members.find(name);
+    path.push_back(Frame{it, 0});
+    on_path.insert(it->first);
+    return {};
+  };
+  if (auto r = enter(group); !r) return r;
+  while (!path.empty()) {
+    Frame& f = path.back();
+    const std::vector<std::string>& list = f.group->second;
+    if (f.next == list.size()) {
+      on_path.erase(f.group->first);
+      done.insert(f.group->first);
+      path.pop_back();
+      continue;
+    }
+    const std::string& m = list[f.next++];
     if (members.contains(m)) {
-      if (auto r = expand(members, m, path, done, hosts, where); !r) return r;
+      if (auto r = enter(m); !r) return r;
     } else {
       hosts.insert(m);
     }
   }
-  path.pop_back();
-  done.insert(group);
   return {};
 }
 
@@ -383,9 +436,8 @@ Result<void> expand(const std::map<std::string, std::vector<std::string>, std::l
 
 Result<std::vector<std::string>> Groups::hosts(std::string_view group) const {
   if (!has(group)) return fail(fmt::format("group {} not in the fleet config ({})", group, where_));
-  std::vector<std::string> path;
   std::set<std::string> done, hosts;
-  if (auto r = expand(members_, std::string(group), path, done, hosts, where_); !r) return std::unexpected(r.error());
+  if (auto r = expand(members_, std::string(group), done, hosts, where_); !r) return std::unexpected(r.error());
   return std::vector<std::string>(hosts.begin(), hosts.end());
 }
 
@@ -402,10 +454,8 @@ Result<bool> Groups::contains(std::string_view group, std::string_view host) con
 
 Result<void> Groups::check_cycles() const {
   std::set<std::string> done, hosts;
-  for (const auto& [name, _] : members_) {
-    std::vector<std::string> path;
-    if (auto r = expand(members_, name, path, done, hosts, where_); !r) return r;
-  }
+  for (const auto& [name, _] : members_)
+    if (auto r = expand(members_, name, done, hosts, where_); !r) return r;
   return {};
 }
 

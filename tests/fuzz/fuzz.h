@@ -42,3 +42,6 @@ int cronrun_fuzz_run_record(const uint8_t* data, size_t size);
 int cronrun_fuzz_history_row(const uint8_t* data, size_t size);
 int cronrun_fuzz_journal(const uint8_t* data, size_t size);
 int cronrun_fuzz_seccomp_profile(const uint8_t* data, size_t size);
+int cronrun_fuzz_etcd_answer(const uint8_t* data, size_t size);
+int cronrun_fuzz_fleet_config(const uint8_t* data, size_t size);
+int cronrun_fuzz_central_row(const uint8_t* data, size_t size);

@@ -3,7 +3,8 @@
 #   name -> source file, and the libraries it needs.
 set(CRONRUN_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 set(CRONRUN_FUZZ_HARNESSES units job_config counters cgroup_host cgroup_files crontab cronrun_call run_record
-    history_row journal seccomp_profile)
+    history_row journal seccomp_profile etcd_answer
+    fleet_config central_row)
 set(CRONRUN_FUZZ_LIBS_units cronrun_common)
 set(CRONRUN_FUZZ_LIBS_job_config cronrun_runner)
 set(CRONRUN_FUZZ_LIBS_counters cronrun_runner)
@@ -15,6 +16,9 @@ set(CRONRUN_FUZZ_LIBS_run_record cronrun_common nlohmann_json::nlohmann_json)
 set(CRONRUN_FUZZ_LIBS_history_row cronrun_history)
 set(CRONRUN_FUZZ_LIBS_journal cronrun_common)
 set(CRONRUN_FUZZ_LIBS_seccomp_profile cronrun_seccomp)
+set(CRONRUN_FUZZ_LIBS_etcd_answer cronrun_common)
+set(CRONRUN_FUZZ_LIBS_fleet_config cronrun_runner)
+set(CRONRUN_FUZZ_LIBS_central_row cronrun_profiler)
 
 # The pure job config parser arrives with issue 14's CLI work; until then the
 # harness goes through load_job_config() and a temporary file.

@@ -5,6 +5,7 @@
 // options' usage errors (the real binary: exit 125, one line naming the flag,
 // nothing created).
 #include <fcntl.h>
+#include <pthread.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/journal.h"
@@ -135,7 +137,25 @@ TEST(FleetConfigParse, BadKeysAndValuesAreOneLineNamingFileAndKey) {
       {R"({"etcd": ["http://h:1"], "history": 5})", "history", "expected a string"},
       {R"({"etcd": ["http://h:1"], "host": "box_1"})", "host", "host name"},
       {R"({"etcd": ["http://h:1"], "host": "-box"})", "host", "host name"},
+      // fuzz_fleet_config: a value with a control character was echoed as it was,
+      // one error on several lines. Shown with '?' for the character.
+      {R"({"etcd": ["http://h\n:1"]})", "etcd", "got 'http://h?:1'"},
+      {R"({"etcd": ["http://h:1"], "host": "a\nb"})", "host", "got 'a?b'"},
+      {R"({"etcd": ["http://h:1"], "unavailable": "x\ny"})", "unavailable", "got 'x?y'"},
+      {R"({"etcd": ["http://h:1"], "prefix": "/a\nb"})", "prefix", "got '/a?b'"},
+      {R"({"etcd": ["http://h:1"], "lease_ttl": "5\ns"})", "lease_ttl", "got '5?s'"},
+      {R"({"etcd": ["http://h:1"], "k\ny": 1})", "k?y", "unknown key"},
   };
+  // nlohmann quotes the byte it stopped at, DEL as it is
+  // (tests/fixtures/fuzz/fleet_config/crash-del-in-json-error.json).
+  for (std::string text : {std::string("\x7f{}"), std::string("{\"groups\": \x7f}")}) {
+    auto r = fleet::parse_config(text, "f.json");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(msg(r.error()).find('\x7f'), std::string::npos) << msg(r.error());
+    auto g = fleet::Groups::parse(text, "etcd /cronrun/config");
+    ASSERT_FALSE(g);
+    EXPECT_EQ(msg(g.error()).find('\x7f'), std::string::npos) << msg(g.error());
+  }
   for (const Case& c : cases) {
     auto r = fleet::parse_config(c.text, "/etc/cronrun/fleet.json");
     ASSERT_FALSE(r) << c.text;
@@ -332,6 +352,73 @@ TEST(FleetGroups, BadDocumentsAreRefused) {
     ASSERT_FALSE(g) << text;
     EXPECT_NE(msg(g.error()).find("groups config (etcd /cronrun/config)"), std::string::npos) << msg(g.error());
     EXPECT_TRUE(one_line(msg(g.error())));
+  }
+}
+
+// fuzz_fleet_config: the groups document comes from etcd, where anyone with etcd
+// access writes it, and every runner of the fleet expands it before each run.
+// Nesting was expanded by recursion, one stack frame per level, with a linear
+// search of the path per group: a chain of groups as deep as an etcd value can
+// hold (about 80,000 under the 1.5 MiB request limit) overflowed the runner's
+// stack (SIGSEGV), and took quadratic time. A chain of any depth expands, and a
+// cycle at its end is still named, on a line of readable length. The test runs
+// in a thread with a small stack, so that a shorter chain (a faster test) already
+// fails on a recursive expansion.
+TEST(FleetGroups, ADeepChainOfGroupsExpandsWithoutRecursion) {
+  constexpr int kDepth = 20000;
+  std::string doc = R"({"groups": {)";
+  for (int i = 0; i < kDepth; ++i) doc += "\"g" + std::to_string(i) + "\":\"g" + std::to_string(i + 1) + "\",";
+  doc += "\"g" + std::to_string(kDepth) + "\": [\"box1\", \"box2\"]}}";
+  std::string cyclic = doc;
+  cyclic.replace(cyclic.rfind("[\"box1\", \"box2\"]"), 16, "\"g0\"");
+
+  struct Out {
+    const std::string* doc;
+    const std::string* cyclic;
+    std::optional<Result<std::vector<std::string>>> hosts, cycle;
+    std::optional<Result<void>> check, check_cyclic;
+  } out{&doc, &cyclic, {}, {}, {}, {}};
+  auto body = [](void* arg) -> void* {
+    auto* o = static_cast<Out*>(arg);
+    auto g = fleet::Groups::parse(*o->doc, "etcd /cronrun/config");
+    auto c = fleet::Groups::parse(*o->cyclic, "etcd /cronrun/config");
+    if (!g || !c) return nullptr;
+    o->hosts = g->hosts("g0");
+    o->check = g->check_cycles();
+    o->cycle = c->hosts("g0");
+    o->check_cyclic = c->check_cycles();
+    return nullptr;
+  };
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, 1 << 20), 0);
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, &attr, body, &out), 0);
+  ASSERT_EQ(pthread_join(t, nullptr), 0);
+  pthread_attr_destroy(&attr);
+
+  ASSERT_TRUE(out.hosts && *out.hosts) << (out.hosts ? msg(out.hosts->error()) : "parse failed");
+  EXPECT_EQ(**out.hosts, (std::vector<std::string>{"box1", "box2"}));
+  EXPECT_TRUE(*out.check);
+  ASSERT_TRUE(out.cycle && !*out.cycle);
+  const std::string m = msg(out.cycle->error());
+  EXPECT_TRUE(m.starts_with("groups form a cycle: g0 -> g1 -> ")) << m.substr(0, 200);
+  EXPECT_TRUE(m.ends_with("-> g20000 -> g0 (etcd /cronrun/config)")) << m.substr(0, 200);
+  EXPECT_LT(m.size(), 200u) << "a line of stderr, not the whole chain";
+  EXPECT_FALSE(*out.check_cyclic);
+}
+
+// fuzz_fleet_config: a group name or member with a control character (JSON allows
+// "\n" in a string) went into errors as it was, one error printed as several
+// lines on stderr and in the record. Such a name can be no host: refused, shown
+// with the character replaced.
+TEST(FleetGroups, ControlCharactersInNamesAreRefusedOnOneLine) {
+  for (const char* text : {R"({"groups": {"a\nFAKE LOG LINE": ["a\nFAKE LOG LINE"]}})",
+                           R"({"groups": {"a": ["box1\r"]}})", R"({"groups": {"a": "\u0007"}})"}) {
+    auto g = fleet::Groups::parse(text, "etcd /cronrun/config");
+    ASSERT_FALSE(g) << text;
+    EXPECT_TRUE(one_line(msg(g.error()))) << msg(g.error());
+    EXPECT_NE(msg(g.error()).find("control character"), std::string::npos) << msg(g.error());
   }
 }
 

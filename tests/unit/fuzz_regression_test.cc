@@ -17,6 +17,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "common/etcd_answer.h"
+#include "common/pg_history.h"
 #include "runner/cli.h"
 #include "runner/counters.h"
 #include "runner/job_spec.h"
@@ -37,7 +41,8 @@ constexpr Harness kHarnesses[] = {
     {"cgroup_files", cronrun_fuzz_cgroup_files}, {"crontab", cronrun_fuzz_crontab},
     {"cronrun_call", cronrun_fuzz_cronrun_call}, {"run_record", cronrun_fuzz_run_record},
     {"history_row", cronrun_fuzz_history_row}, {"journal", cronrun_fuzz_journal},
-    {"seccomp_profile", cronrun_fuzz_seccomp_profile},
+    {"seccomp_profile", cronrun_fuzz_seccomp_profile}, {"etcd_answer", cronrun_fuzz_etcd_answer},
+    {"fleet_config", cronrun_fuzz_fleet_config}, {"central_row", cronrun_fuzz_central_row},
 };
 
 struct SavedInput {
@@ -129,6 +134,71 @@ TEST(CountersFuzzRegression, SumBeyondDoubleRangeIsAnInvalidLine) {
   ASSERT_EQ(parsed.values.count("a"), 1u);
   EXPECT_EQ(parsed.values.at("a"), 1e308);
   EXPECT_EQ(parsed.invalid_lines, 1u);
+}
+
+// fuzz_etcd_answer: an error answer whose "code", "http_code" or "message" is not
+// of the type the gateway uses made nlohmann's value() throw out of the client's
+// post() (outside the try of call()): an uncaught exception ended the runner or
+// the keepalive process on whatever answered on an endpoint's address. Fields of
+// the wrong type are left at their defaults; the message is kept to one line.
+TEST(EtcdAnswerFuzzRegression, ErrorFieldsOfAnotherTypeAreNoException) {
+  namespace answer = cronrun::etcd::answer;
+  using Kind = answer::Verdict::Kind;
+  auto classify = [](long status, const char* body) {
+    return answer::classify(status, nlohmann::json::parse(body, nullptr, false));
+  };
+  answer::Verdict v;
+  EXPECT_NO_THROW(v = classify(404, R"({"code": "5", "message": 7})"));
+  EXPECT_EQ(v.kind, Kind::rejected);
+  EXPECT_EQ(v.why, "no message (HTTP 404, code 0)");
+  EXPECT_NO_THROW(v = classify(400, R"({"code": 1e300, "error": {"x": 1}})"));
+  EXPECT_EQ(v.kind, Kind::rejected);
+  EXPECT_NO_THROW(v = classify(200, R"({"error": {"grpc_code": "14", "http_code": "503", "message": ["x"]}})"));
+  EXPECT_EQ(v.kind, Kind::next_endpoint);  // http_code unreadable: the 500 assumed for a stream's error
+  EXPECT_EQ(v.why, "no message (HTTP 500, code 0)");
+  // A gateway error as etcd writes it still reads the same.
+  v = classify(404, R"({"error": "etcdserver: requested lease not found", "message": "etcdserver: requested lease not found", "code": 5})");
+  EXPECT_EQ(v.kind, Kind::rejected);
+  EXPECT_EQ(v.why, "etcdserver: requested lease not found (HTTP 404, code 5)");
+  v = classify(200, R"({"error": {"grpc_code": 14, "http_code": 503, "message": "etcdserver: no leader"}})");
+  EXPECT_EQ(v.kind, Kind::next_endpoint);
+  // What the server says goes into one line of stderr and the run record.
+  v = classify(403, "{\"message\": \"no\\nFAKE LOG LINE\\u0007\"}");
+  EXPECT_EQ(v.kind, Kind::rejected);
+  EXPECT_EQ(v.why.find_first_of("\n\a"), std::string::npos) << v.why;
+}
+
+// fuzz_central_row (tests/fixtures/fuzz/central_row/crash-started-at-not-rfc3339):
+// a central history row whose record has a started_at that is not RFC 3339 was
+// read as a run, which the private SQLite copy then refused, and
+// `cronprof --history postgresql://...` failed as a whole for every user because
+// of one host's row. Such a row is unreadable (skipped and counted, as a damaged
+// local row is); a good row still reads.
+TEST(CentralRowFuzzRegression, ARecordNoHistoryCanHoldIsAnUnreadableRow) {
+  const std::string text = read_all(fs::path(CRONRUN_FIXTURES) / "fuzz/central_row/crash-started-at-not-rfc3339");
+  size_t a = text.find('\n'), b = text.find('\n', a + 1);
+  ASSERT_NE(b, std::string::npos);
+  auto r = cronrun::pg::run_from_row(text.substr(0, a), text.substr(a + 1, b - a - 1), text.substr(b + 1));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message().find("started_at"), std::string::npos) << r.error().message();
+  auto no_job = cronrun::pg::run_from_row(
+      "box1", "ok", R"({"schema":"cronrun.run/1","run_id":"x","job":"","started_at":"2026-12-06T16:11:00.000Z"})");
+  EXPECT_FALSE(no_job.has_value());
+
+  const std::string good = read_all(fs::path(CRONRUN_FIXTURES) / "fuzz/central_row/seed-finish");
+  a = good.find('\n'), b = good.find('\n', a + 1);
+  auto ok = cronrun::pg::run_from_row(good.substr(0, a), good.substr(a + 1, b - a - 1), good.substr(b + 1));
+  ASSERT_TRUE(ok.has_value()) << ok.error().message();
+  EXPECT_EQ(ok->host, "box1.example.com");
+}
+
+// fuzz_etcd_answer (tests/fixtures/fuzz/etcd_answer/crash-grant-error-newline): a
+// lease grant answered 200 with an "error" string made the error of the call, as
+// it was: one error on two lines of stderr.
+TEST(EtcdAnswerFuzzRegression, GrantErrorIsOneLine) {
+  auto r = cronrun::etcd::answer::lease_grant(nlohmann::json::parse(R"({"error": "no\nFAKE LOG LINE"})"));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().message(), "no?FAKE LOG LINE");
 }
 
 }  // namespace
