@@ -47,7 +47,7 @@
 namespace cronrun::pg {
 
 // The schema this build writes and reads.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // One journal record to store: its kind and the run record as JSON (to_json of
 // the record, with its `fleet` object: {group, host, tick, fence, ...}), one line.
