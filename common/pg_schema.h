@@ -405,7 +405,7 @@ $fn$;
 -- subtransaction; when that raises, records that depend on each other are applied
 -- in order in one subtransaction, and a batch with a record that cannot be stored
 -- one record per subtransaction, so that record becomes a dead letter and the
--- others are stored.
+-- others are stored. A batch of a few records goes in order at once.
 CREATE OR REPLACE FUNCTION cronrun.put_batch(p_host text, p_batch text)
 RETURNS TABLE (ord integer, outcome text, detail text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = cronrun, pg_temp AS $fn$
@@ -426,17 +426,20 @@ BEGIN
   IF n = 0 THEN
     RETURN;
   END IF;
-  BEGIN
-    FOR r IN SELECT * FROM cronrun.put_batch_set(p_host, lines) LOOP
-      outs[r.ord] := r.outcome;
-      dets[r.ord] := r.detail;
-    END LOOP;
-    done := true;
-  EXCEPTION WHEN SQLSTATE 'CRSEQ' THEN
-    in_order := true;
-  WHEN OTHERS THEN
-    NULL;
-  END;
+  -- A few records (the forwarder after one run sends two): planning the set
+  -- statement costs more than applying them one by one.
+  in_order := n < 16;
+  IF NOT in_order THEN
+    BEGIN
+      SELECT array_agg(s.outcome ORDER BY s.ord), array_agg(s.detail ORDER BY s.ord) INTO outs, dets
+        FROM cronrun.put_batch_set(p_host, lines) s;
+      done := true;
+    EXCEPTION WHEN SQLSTATE 'CRSEQ' THEN
+      in_order := true;
+    WHEN OTHERS THEN
+      NULL;
+    END;
+  END IF;
   IF NOT done AND in_order THEN
     BEGIN
       FOR i IN 1 .. n LOOP
@@ -470,12 +473,7 @@ BEGIN
       END;
     END LOOP;
   END IF;
-  FOR i IN 1 .. n LOOP
-    ord := i;
-    outcome := outs[i];
-    detail := dets[i];
-    RETURN NEXT;
-  END LOOP;
+  RETURN QUERY SELECT o.i::integer, o.outcome, o.detail FROM unnest(outs, dets) WITH ORDINALITY AS o(outcome, detail, i);
 END
 $fn$;
 

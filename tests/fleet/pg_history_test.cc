@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -157,6 +158,40 @@ class PgHistoryTest : public ::testing::Test {
     std::vector<RecordOutcome::Kind> k;
     for (const auto& x : o) k.push_back(x.kind);
     return k;
+  }
+
+  // `batch` stored by the cluster's superuser in one transaction with
+  // track_functions on: "outcome,outcome,...\n<apply_record calls>\n".
+  std::string put_counting_calls(const std::string& host, const std::vector<BatchRecord>& batch) {
+    std::string lines;
+    for (const auto& r : batch)
+      lines += std::string(lines.empty() ? "" : "\n") + (r.kind == BatchRecord::Kind::start ? "{\"type\":\"start\",\"record\":"
+                                                                                           : "{\"type\":\"finish\",\"record\":") +
+               r.record_json + "}";
+    SqlFile sql("SET track_functions = 'pl';\n"
+                "SELECT string_agg(outcome, ',' ORDER BY ord) FROM cronrun.put_batch('" + host + "', $batch$" + lines +
+                "$batch$);\n"
+                "SELECT coalesce((SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'apply_record'), 0);\n");
+    auto out = psql_file(with_database(admin_uri(), pg_uri().substr(pg_uri().rfind('/') + 1)), sql.path);
+    return out.value_or("psql failed");
+  }
+  // `n` runs (start and finish) of job_ with ticks and fences of their own, from `base`.
+  std::vector<BatchRecord> plain_runs(int n, int base) {
+    std::vector<BatchRecord> out;
+    for (int i = 0; i < n; ++i) {
+      const int k = base + i;
+      const std::string tick = fmt_tick(k);
+      json st = record(job_ + "-run" + std::to_string(k), "running", 1000 + k, tick);
+      json fi = record(job_ + "-run" + std::to_string(k), "ok", 1000 + k, tick);
+      out.push_back(start(st));
+      out.push_back(finish(fi));
+    }
+    return out;
+  }
+  static std::string fmt_tick(int k) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "2026-12-07T%02d:%02d:00Z", (k / 60) % 24, k % 60);
+    return buf;
   }
 
   std::optional<PgHistory> db_;
@@ -314,25 +349,69 @@ TEST_F(PgHistoryTest, ABatchIsAppliedAsASetNotRecordByRecord) {
   // Applied by one set-based statement: the per-record function is not called
   // (schema v1 called it once per record). Counted by PostgreSQL itself
   // (track_functions, a superuser setting: the cluster's superuser runs it).
-  std::string lines;
-  for (int i = 0; i < 20; ++i) {
-    const std::string tick = "2026-12-06T13:" + std::string(i < 10 ? "0" : "") + std::to_string(i) + ":00Z";
-    json s = record(job_ + "-s" + std::to_string(i), "running", 100 + i, tick);
-    json f = record(job_ + "-s" + std::to_string(i), "ok", 100 + i, tick);
-    lines += (lines.empty() ? "" : "\n") + json{{"type", "start"}, {"record", s}}.dump() + "\n" +
-             json{{"type", "finish"}, {"record", f}}.dump();
-  }
-  SqlFile sql("SET track_functions = 'pl';\n"
-              "SELECT string_agg(outcome, ',') FROM cronrun.put_batch('box1', $batch$" + lines + "$batch$);\n"
-              "SELECT coalesce((SELECT calls FROM pg_stat_xact_user_functions WHERE funcname = 'apply_record'), 0);\n");
-  auto out = psql_file(with_database(admin_uri(), pg_uri().substr(pg_uri().rfind('/') + 1)), sql.path);
-  ASSERT_TRUE(out);
   std::string stored;
   for (int i = 0; i < 40; ++i) stored += i ? ",stored" : "stored";
-  EXPECT_EQ(*out, stored + "\n0\n") << "apply_record calls after the outcomes";
+  EXPECT_EQ(put_counting_calls("box1", plain_runs(20, 0)), stored + "\n0\n") << "outcomes, then apply_record calls";
   auto r = rows();
   ASSERT_EQ(r.size(), 20u);
   for (const auto& x : r) EXPECT_EQ(x.status, RunStatus::ok);
+}
+
+TEST_F(PgHistoryTest, ASetBatchGivesTheOutcomesOfRecordByRecord) {
+  // State left by small batches (applied record by record): a finished run, a
+  // lost one, a holder of a tick.
+  const std::string t0 = "2026-12-06T15:00:00Z", t1 = "2026-12-06T15:01:00Z", t2 = "2026-12-06T15:02:00Z";
+  json x_start = record(job_ + "-x", "running", 90, t0), x_fin = record(job_ + "-x", "ok", 90, t0);
+  ASSERT_TRUE(db_->put_batch("box1", {start(x_start), finish(x_fin)}));
+  json l_start = record(job_ + "-l", "running", 91, t1);
+  ASSERT_TRUE(db_->put_batch("box1", {start(l_start)}));
+  ASSERT_TRUE(db_->mark_lost(job_ + "-l", 91, "lock gone").value_or(false));
+  json h_start = record(job_ + "-h", "running", 95, t2, "box3");
+  ASSERT_TRUE(db_->put_batch("box3", {start(h_start)}));
+
+  // One batch, large enough for the set path, with every case of a record (not
+  // the holder's finish: two runs of one tick in a batch are applied in order).
+  json s_start = record(job_ + "-s", "running", 94, t2, "box1"), s_fin = record(job_ + "-s", "ok", 94, t2, "box1");
+  json k = record(job_ + "-k", "skipped", std::nullopt, "2026-12-06T15:03:00Z", "box2");
+  std::vector<BatchRecord> batch = {start(x_start), finish(x_fin),                                // replayed
+                                    start(s_start), finish(s_fin),                                // stale fence
+                                    finish(record(job_ + "-l", "ok", 91, t1)), start(l_start),    // lost, completed
+                                    finish(k),                                                    // no fence
+                                    finish(record(job_ + "-m", "failed", 96, "2026-12-06T15:04:00Z"))};
+  for (auto& r : plain_runs(6, 100)) batch.push_back(r);
+  std::string want = "unchanged,unchanged,refused,refused,stored,unchanged,stored,stored";
+  for (int i = 0; i < 12; ++i) want += ",stored";
+  EXPECT_EQ(put_counting_calls("box1", batch), want + "\n0\n") << "outcomes, then apply_record calls";
+
+  std::map<std::string, RunStatus> st;
+  for (const auto& r : rows()) st[r.run_id] = r.status;
+  EXPECT_EQ(st.size(), 11u);
+  EXPECT_EQ(st[job_ + "-x"], RunStatus::ok);
+  EXPECT_EQ(st[job_ + "-l"], RunStatus::ok);
+  EXPECT_EQ(st[job_ + "-h"], RunStatus::running);
+  EXPECT_EQ(st[job_ + "-m"], RunStatus::failed);
+  EXPECT_EQ(st[job_ + "-k"], RunStatus::skipped);
+  EXPECT_EQ(st.count(job_ + "-s"), 0u);
+  auto dead = my_dead_letters();
+  ASSERT_EQ(dead.size(), 2u);
+  for (const auto& d : dead) {
+    EXPECT_EQ(d.run_id, job_ + "-s");
+    EXPECT_EQ(d.reason, "stale fence: tick " + t2 + " of job " + job_ + " is held by fence 95 (host box3, run " + job_ +
+                            "-h); this record has fence 94");
+  }
+  // The same batch again: everything unchanged but the refused.
+  std::string again = "unchanged,unchanged,refused,refused";
+  for (int i = 0; i < 16; ++i) again += ",unchanged";
+  EXPECT_EQ(put_counting_calls("box1", batch), again + "\n0\n");
+  EXPECT_EQ(my_dead_letters().size(), 2u);
+  auto fences = db_->job_fences();
+  ASSERT_TRUE(fences);
+  for (const auto& f : *fences)
+    if (f.job == job_) {
+      EXPECT_EQ(f.fence, 1105);
+    }
+  // No running row left behind for the lost marking of other fleet tests.
+  ASSERT_TRUE(db_->put_batch("box3", {finish(record(job_ + "-h", "failed", 95, t2, "box3"))}));
 }
 
 TEST_F(PgHistoryTest, RecordsOfOneBatchThatDependOnEachOtherAreAppliedInOrder) {
@@ -343,17 +422,25 @@ TEST_F(PgHistoryTest, RecordsOfOneBatchThatDependOnEachOtherAreAppliedInOrder) {
   json newer = record(job_ + "-new", "ok", 71, t1, "box2");
   json stale = record(job_ + "-old", "ok", 70, t1, "box1");
   json plain = record(job_ + "-plain", "ok", 72, t2);
-  auto out = db_->put_batch("box1", {start(newer), finish(newer), start(stale), finish(stale), finish(plain)});
+  // Padded with plain runs: large enough that the set path is tried first.
+  std::vector<BatchRecord> batch = {start(newer), finish(newer), start(stale), finish(stale), finish(plain)};
+  for (auto& r : plain_runs(8, 200)) batch.push_back(r);
+  auto out = db_->put_batch("box1", batch);
   ASSERT_TRUE(out) << out.error().message();
-  EXPECT_EQ(kinds(*out), (std::vector<K>{K::stored, K::stored, K::refused, K::refused, K::stored}));
+  std::vector<K> want = {K::stored, K::stored, K::refused, K::refused, K::stored};
+  want.resize(batch.size(), K::stored);
+  EXPECT_EQ(kinds(*out), want);
   // The stale one first: the newer replaces it (the older row becomes a dead letter).
   json newer2 = record(job_ + "-new2", "ok", 81, t3, "box2");
   json stale2 = record(job_ + "-old2", "ok", 80, t3, "box1");
-  auto out2 = db_->put_batch("box1", {finish(stale2), finish(newer2)});
+  std::vector<BatchRecord> batch2 = {finish(stale2), finish(newer2)};
+  for (auto& r : plain_runs(8, 300)) batch2.push_back(r);
+  auto out2 = db_->put_batch("box1", batch2);
   ASSERT_TRUE(out2) << out2.error().message();
-  EXPECT_EQ(kinds(*out2), (std::vector<K>{K::stored, K::stored}));
+  EXPECT_EQ(kinds(*out2), std::vector<K>(batch2.size(), K::stored));
   std::vector<std::string> ids;
-  for (const auto& r : rows()) ids.push_back(r.run_id);
+  for (const auto& r : rows())
+    if (r.run_id.find("-run") == std::string::npos) ids.push_back(r.run_id);
   std::sort(ids.begin(), ids.end());
   EXPECT_EQ(ids, (std::vector<std::string>{job_ + "-new", job_ + "-new2", job_ + "-plain"}));
   EXPECT_EQ(my_dead_letters().size(), 3u);  // -old's start and finish, -old2's row
