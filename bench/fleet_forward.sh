@@ -7,6 +7,10 @@
 # tests run it) unless CRONRUN_FLEET_PG names a running database. Aim (issue 17):
 # >= 5,000 records/s.
 #
+# Prints where the time went per record: the forwarder's CPU, the server's CPU
+# (the cluster started here, or CRONRUN_BENCH_PG_PID = the postmaster of
+# CRONRUN_FLEET_PG when that is local), and wall.
+#
 #   bench/fleet_forward.sh [RUNS] [BATCH...]    BUILD_DIR (default build-bench), NO_BUILD=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +30,8 @@ if [ -z "${CRONRUN_FLEET_PG:-}" ]; then
   tests/fleet/cluster.sh start "$state/cluster"
   # shellcheck disable=SC1091
   . "$state/cluster/env"
+  CRONRUN_BENCH_PG_PID=$(head -1 "$state/cluster/pg/postmaster.pid")
+  export CRONRUN_BENCH_PG_PID
 fi
 echo "PostgreSQL $(psql -X -At "$CRONRUN_FLEET_PG" -c 'SHOW server_version'), $(nproc) CPUs, $(uname -r)"
 echo "$runs runs = $((runs * 2)) journal records per batch size"

@@ -3,16 +3,23 @@
 // each, ~1.5 KiB of JSON apiece, as the runner writes them), forwarded to
 // PostgreSQL by forward::forward() with BATCH records per round trip. Prints
 // records/s of the whole pass (journal read, the batch function, the cursor
-// commits). A figure for people, not a test.
+// commits) and where its time went: this process's CPU (journal, JSON, libpq,
+// SQLite), the PostgreSQL server's CPU (when CRONRUN_BENCH_PG_PID names the
+// postmaster: its children's CPU, live and reaped), and the rest (waiting: round
+// trips, I/O, other load). A figure for people, not a test.
 //
 //   fleet_forward_bench PG_URI RUNS BATCH [BATCH...]
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -26,9 +33,9 @@ using namespace cronrun;
 
 namespace {
 
-RunRecord make(const std::string& job, int i, RunStatus status) {
+RunRecord make(const std::string& job, const std::string& run_id, int i, RunStatus status) {
   RunRecord r;
-  r.run_id = new_run_id();
+  r.run_id = run_id;
   r.job = job;
   r.host = "bench1";
   r.user = "root";
@@ -53,6 +60,51 @@ RunRecord make(const std::string& job, int i, RunStatus status) {
   f.lease_ttl_s = 30;
   r.fleet = f;
   return r;
+}
+
+double self_cpu_s() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return s(ru.ru_utime) + s(ru.ru_stime);
+}
+
+// utime, stime, cutime, cstime of /proc/PID/stat, in seconds; ppid through `ppid`.
+double proc_cpu_s(pid_t pid, bool with_children, pid_t* ppid = nullptr) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string state;
+  long long v[15] = {};
+  rest >> state;
+  for (auto& x : v) rest >> x;  // ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+  if (ppid) *ppid = static_cast<pid_t>(v[0]);
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return static_cast<double>(v[10] + v[11] + (with_children ? v[12] + v[13] : 0)) / tick;
+}
+
+// The PostgreSQL server's CPU: the postmaster's with its reaped children's, and
+// its live children's. 0 without CRONRUN_BENCH_PG_PID.
+double server_cpu_s() {
+  const char* p = std::getenv("CRONRUN_BENCH_PG_PID");
+  if (!p || !*p) return 0;
+  const pid_t postmaster = static_cast<pid_t>(std::atoi(p));
+  double total = proc_cpu_s(postmaster, true);
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      char* end = nullptr;
+      long pid = std::strtol(e->d_name, &end, 10);
+      if (*end || pid <= 0 || pid == postmaster) continue;
+      pid_t ppid = 0;
+      double cpu = proc_cpu_s(static_cast<pid_t>(pid), false, &ppid);
+      if (ppid == postmaster) total += cpu;
+    }
+    ::closedir(d);
+  }
+  return total;
 }
 
 }  // namespace
@@ -83,8 +135,10 @@ int main(int argc, char** argv) {
     }
     const std::string job = fmt::format("bench-{}-{}-b{}", getpid(), runs, batch);
     for (int i = 0; i < runs; ++i) {
-      if (!w->append(journal::RecordType::start, make(job, i, RunStatus::running)) ||
-          !w->append(journal::RecordType::finish, make(job, i, RunStatus::ok))) {
+      // One run: its start and its finish carry the same run id, as the runner's do.
+      const std::string run_id = new_run_id();
+      if (!w->append(journal::RecordType::start, make(job, run_id, i, RunStatus::running)) ||
+          !w->append(journal::RecordType::finish, make(job, run_id, i, RunStatus::ok))) {
         std::fprintf(stderr, "journal append failed\n");
         return 1;
       }
@@ -94,17 +148,24 @@ int main(int argc, char** argv) {
     fo.pg_uri = uri;
     fo.host = "bench1";
     fo.batch_records = batch;
+    const double server0 = server_cpu_s(), client0 = self_cpu_s();
     auto t0 = std::chrono::steady_clock::now();
     auto rep = forward::forward(fo);
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double client = self_cpu_s() - client0;
+    ::usleep(200'000);  // the backend exits and is reaped: its CPU moves to the postmaster's children
+    const double server = server_cpu_s() - server0;
     if (!rep) {
       std::fprintf(stderr, "%s\n", rep.error().message().c_str());
       rc = 1;
       continue;
     }
-    std::printf("batch %5zu: %llu records (%llu stored) in %.3f s = %.0f records/s, %llu round trips\n", batch,
-                static_cast<unsigned long long>(rep->sent), static_cast<unsigned long long>(rep->stored), s,
-                static_cast<double>(rep->sent) / s, static_cast<unsigned long long>(rep->batches));
+    const double n = static_cast<double>(rep->sent);
+    std::printf("batch %5zu: %llu records (%llu stored, %llu refused, %llu dead) in %.3f s = %.0f records/s, %llu round trips; per record: "
+                "client CPU %.0f us, server CPU %.0f us, wall %.0f us\n",
+                batch, static_cast<unsigned long long>(rep->sent), static_cast<unsigned long long>(rep->stored),
+                static_cast<unsigned long long>(rep->refused), static_cast<unsigned long long>(rep->dead), s,
+                n / s, static_cast<unsigned long long>(rep->batches), client / n * 1e6, server / n * 1e6, s / n * 1e6);
   }
   std::filesystem::remove_all(dir);
   return rc;

@@ -91,8 +91,6 @@ std::string one_line(const char* msg) {
   return s.empty() ? "unknown libpq error" : s;
 }
 
-// Arbitrary constant: the advisory lock that serializes migrations.
-constexpr int64_t kMigrationLock = 0x63726f6e72756eLL;  // "cronrun"
 
 // A result owned until the end of the scope.
 class PgResult {
@@ -266,8 +264,15 @@ struct PgHistory::Impl {
   }
 
   Result<int> version() {
+    // From the catalogs with this statement's snapshot, not to_regclass: that
+    // consults the session's name cache, which can still hold "no such relation"
+    // from before another forwarder's migration committed (an advisory lock, unlike
+    // a relation lock, does not refresh it), so migrate() would run the first
+    // migration again and fail on "already exists".
     auto r = exec("reading the schema version",
-                  "SELECT CASE WHEN to_regclass('cronrun.cronrun_meta') IS NULL THEN NULL ELSE 1 END");
+                  "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                  "ON n.oid = c.relnamespace WHERE n.nspname = 'cronrun' AND c.relname = 'cronrun_meta') "
+                  "THEN 1 END");
     if (!r) return std::unexpected(r.error());
     if (r->null(0, 0)) return 0;
     auto v = exec("reading the schema version", "SELECT value FROM cronrun.cronrun_meta WHERE key = 'schema_version'");
@@ -335,7 +340,7 @@ Result<void> PgHistory::migrate() {
   if (auto b = d.exec_void("starting the migration", "BEGIN"); !b) return b;
   auto step = [&]() -> Result<void> {
     if (auto l = d.exec_void("locking the schema for migration", "SELECT pg_advisory_xact_lock($1)",
-                             {std::to_string(kMigrationLock)});
+                             {std::to_string(schema::kMigrationLock)});
         !l)
       return l;
     // Another forwarder may have migrated while we waited.

@@ -17,9 +17,11 @@
 //   hosts(host PK, last_seen): when each host's forwarder last delivered a batch.
 //
 // Writes go through one server-side function, cronrun.put_batch(host, records):
-// one round trip per batch, applied in order, each record in its own
-// subtransaction so that a record the database rejects for its content becomes a
-// dead letter and the rest of the batch is stored. Rules per record:
+// one round trip per batch, with the outcomes of applying its records in order.
+// Since schema 2 a batch of 16 records or more is applied by one set-based
+// statement (common/pg_schema.h); a batch holding a record the database rejects
+// for its content falls back to one subtransaction per record, so that record
+// becomes a dead letter and the rest of the batch is stored. Rules per record:
 //   - idempotent: the run id is the key. A start inserts the `running` row unless the
 //     run is there already (a start never regresses a finished or lost row); a
 //     finish completes the row or inserts it. A replayed batch changes nothing
@@ -46,8 +48,9 @@
 
 namespace cronrun::pg {
 
-// The schema this build writes and reads.
-inline constexpr int kSchemaVersion = 1;
+// The schema this build writes and reads (2: put_batch set-based; a database
+// of schema 1 is migrated by the first forwarder of this build).
+inline constexpr int kSchemaVersion = 2;
 
 // One journal record to store: its kind and the run record as JSON (to_json of
 // the record, with its `fleet` object: {group, host, tick, fence, ...}), one line.

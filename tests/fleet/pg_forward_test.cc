@@ -303,7 +303,9 @@ TEST_F(PgForward, RunningRowsWhoseLockIsGoneAreTurnedLostAndALateFinishCompletes
   o.lease_ttl = 0s;  // every row is old enough
   auto rep = forward::forward(o);
   ASSERT_TRUE(rep) << rep.error().message();
-  EXPECT_EQ(rep->marked_lost, 2u);
+  // At least these two: with a TTL of 0 the pass also turns lost the running rows
+  // other fleet tests running at the same time leave in the shared database.
+  EXPECT_GE(rep->marked_lost, 2u);
   for (const auto& n : rep->notes) ADD_FAILURE() << n;
   EXPECT_EQ(rows(held).at(held + "-r"), RunStatus::running);
   EXPECT_EQ(rows(moved).at(moved + "-r"), RunStatus::lost);
