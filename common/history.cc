@@ -547,7 +547,10 @@ HistoryStore::HistoryStore(HistoryStore&& other) noexcept
       probe_(std::move(other.probe_)),
       damage_note_(std::move(other.damage_note_)),
       registered_(std::exchange(other.registered_, std::nullopt)),
-      journal_report_(std::move(other.journal_report_)) {}
+      journal_report_(std::move(other.journal_report_)),
+      journal_(other.journal_),
+      second_read_(other.second_read_),
+      settled_(std::move(other.settled_)) {}
 
 HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
   if (this != &other) {
@@ -560,6 +563,9 @@ HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
     damage_note_ = std::move(other.damage_note_);
     registered_ = std::exchange(other.registered_, std::nullopt);
     journal_report_ = std::move(other.journal_report_);
+    journal_ = other.journal_;
+    second_read_ = other.second_read_;
+    settled_ = std::move(other.settled_);
   }
   return *this;
 }
@@ -567,6 +573,7 @@ HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
 HistoryStore::~HistoryStore() { close(); }
 
 void HistoryStore::close() {
+  settled_.reset();
   if (db_) {
     // Statements are always finalized by their owners, so close cannot be busy.
     sqlite3_close_v2(db_);
@@ -870,6 +877,7 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
       struct stat st {};
       if (::stat(path.c_str(), &st) == 0) store->register_open(st.st_dev, st.st_ino);
       store->damage_note_ = note;
+      store->journal_ = opts.journal;
       if (opts.journal == HistoryOpenOptions::Journal::use) {
         if (mode == Mode::read_only) {
           if (auto m = store->merge_journal(); !m) {

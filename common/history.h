@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -273,6 +274,20 @@ class HistoryStore {
   void set_runner_probe(RunnerProbe probe) { probe_ = std::move(probe); }
 
  private:
+  // A `running` row whose runner the probe finds gone is read again before it is
+  // called lost: the row was read before the verdict, and a runner that finished
+  // in between appended its FINISH (and a fold may have moved it into the
+  // database) before it exited. The second read is a store opened after the
+  // verdict, kept for the next ones while the journal and the database are as
+  // they were when it was opened (history_query.cc).
+  struct Settled;
+  // The row `run_id` as that second read has it, when it is no longer `running`
+  // there (nullopt: it still is, the run is lost).
+  Result<std::optional<RunFigures>> settled_figures(const std::string& run_id) const;
+  Result<std::optional<RunRecord>> settled_record(const std::string& run_id) const;
+  Result<Settled*> settled() const;
+  // A `running` record whose runner is gone: the settled record, or `lost`.
+  Result<void> apply_probe(RunRecord& r) const;
   HistoryStore(sqlite3* db, std::string path, Mode mode);
   void close();
   // Notes this store's database (by inode) as open in this process, so a later
@@ -294,6 +309,9 @@ class HistoryStore {
   std::optional<std::string> damage_note_;
   std::optional<std::pair<dev_t, ino_t>> registered_;
   FoldReport journal_report_;
+  HistoryOpenOptions::Journal journal_ = HistoryOpenOptions::Journal::use;  // as opened
+  bool second_read_ = false;  // this store is a Settled's: its lost rows are final
+  mutable std::unique_ptr<Settled> settled_;
 };
 
 }  // namespace cronrun
