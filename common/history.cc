@@ -1056,6 +1056,29 @@ Result<void> HistoryStore::record(const RunRecord& r) {
                    std::string("INSERT INTO runs (") + kColumns + ") VALUES (" + kValues + ")", "recording the run");
 }
 
+Result<void> HistoryStore::record_all(std::span<const RunRecord> records) {
+  if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only");
+  if (records.empty()) return {};
+  auto done = history_internal::write_transaction(db_, path_, [&]() -> Result<void> {
+    Stmt st;
+    if (auto p = st.prepare(db_,
+                            std::string("INSERT INTO runs (") + kColumns + ") VALUES (" + kValues +
+                                ") ON CONFLICT(run_id) DO UPDATE SET " + kUpdateAll,
+                            path_);
+        !p)
+      return p;
+    for (const RunRecord& r : records) {
+      sqlite3_reset(st.get());
+      sqlite3_clear_bindings(st.get());
+      if (auto b = bind_record(db_, st.get(), r, path_); !b) return b;
+      if (sqlite3_step(st.get()) != SQLITE_DONE) return std::unexpected(sqlite_error(db_, "writing run " + r.run_id, path_));
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(std::move(done.error()).context("recording " + std::to_string(records.size()) + " runs"));
+  return {};
+}
+
 // ---- the run journal: fold and merge ----
 //
 // The journal (common/journal.h) is read from each consumer's cursor in

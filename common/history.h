@@ -52,6 +52,10 @@ struct RunFilter {
   // files), so a caller that keeps one job at a time reads any history in bounded
   // memory (history_query.cc).
   bool by_job = false;
+  // scan() only: also read each row's host into RunFigures::host (not in the
+  // covering index: a table lookup per row). For a history of many hosts (the
+  // central history's copy), where per-job figures are per job and host.
+  bool with_host = false;
 };
 
 // The indexed columns of one row: what aggregate queries read instead of the JSON.
@@ -74,6 +78,7 @@ struct RunFigures {
   std::optional<uint64_t> memory_max_bytes;  // the limit the run had
   std::optional<double> cpu_quota_pct;
   std::optional<double> timeout_s;
+  std::string host;                        // RunFilter::with_host only; else empty
 };
 
 // Tells a live runner from a gone one. The default reads the current boot id,
@@ -214,6 +219,9 @@ class HistoryStore {
   Result<void> finish_run(const RunRecord& r);
   // Inserts a complete row (skipped runs, imports).
   Result<void> record(const RunRecord& r);
+  // Inserts or replaces (by run id, as finish_run does) every record, in one
+  // transaction: a copy of another history, many rows at a time.
+  Result<void> record_all(std::span<const RunRecord> records);
 
   // ---- queries (cronprof) ----
   // Full records, newest first. `running` rows whose runner is gone read as `lost`.

@@ -130,16 +130,24 @@ struct Layout {
   // The figure columns are first_figure..last_figure (started_at the first).
   int first_figure, last_figure;
   bool every_run_id;  // read run_id on every row, not only where needed
+  int host = -1;
 };
 
 constexpr Layout kAllFigures{kFigureColumns, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
                              3, 16, true};
+// The same and the host, last.
+constexpr const char* kFigureHostColumns =
+    "run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, "
+    "max_rss_bytes, oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, "
+    "timeout_s, runner_pid, boot_id, host";
+constexpr Layout kAllFiguresHost{kFigureHostColumns, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                                 18, 3, 16, true, 19};
 // What per-job summaries aggregate. run_id, runner_pid and boot_id come last and
 // are read only for `running` rows (lost or not) and damaged ones.
 constexpr Layout kSummaryFigures{
     "job, status, started_at, wall_s, cpu_s, memory_peak_bytes, oom_kills, cpu_throttled_s, db_queries, run_id, "
     "runner_pid, boot_id",
-    9, 0, 1, 2, -1, 3, -1, 4, 5, -1, 6, 7, 8, -1, -1, -1, -1, 10, 11, 2, 8, false};
+    9, 0, 1, 2, -1, 3, -1, 4, 5, -1, 6, 7, 8, -1, -1, -1, -1, 10, 11, 2, 8, false, -1};
 
 // A figure column holds a number or NULL; text or a blob there is damage, and
 // sqlite3_column_double would silently read it as 0.
@@ -225,6 +233,7 @@ Result<void> scan_rows(const ScanContext& c, const Layout& l, const RunFilter& f
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     if (l.every_run_id) text_into(l.run_id, f.run_id);
     text_into(l.job, f.job);
+    if (l.host >= 0) text_into(l.host, f.host);
     text_into(l.status, status);
     auto parsed = parse_run_status(status);
     if (parsed) {
@@ -275,7 +284,7 @@ Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<voi
                                 const CorruptRowFn& on_corrupt) const {
   ScanContext c{db_, path_, probe_, last_fault_, [this](const std::string& what) { return query_error(what); }};
   if (!second_read_) c.settle = [this](const std::string& id) { return settled_figures(id); };
-  return scan_rows(c, kAllFigures, filter, fn, on_corrupt);
+  return scan_rows(c, filter.with_host ? kAllFiguresHost : kAllFigures, filter, fn, on_corrupt);
 }
 
 Result<void> HistoryStore::scan_summary(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
@@ -323,7 +332,7 @@ Result<std::optional<RunFigures>> HistoryStore::settled_figures(const std::strin
   Settled& st = **again;
   const HistoryStore& h = st.store;
   if (!st.figures.get()) {
-    std::string sql = std::string("SELECT ") + kFigureColumns + " FROM runs WHERE run_id = ?1";
+    std::string sql = std::string("SELECT ") + kFigureHostColumns + " FROM runs WHERE run_id = ?1";
     if (!st.figures.prepare(h.db_, sql, h.path_)) return std::unexpected(h.query_error("preparing the run lookup"));
   }
   sqlite3_stmt* s = st.figures.get();
@@ -339,6 +348,7 @@ Result<std::optional<RunFigures>> HistoryStore::settled_figures(const std::strin
   RunFigures f;
   f.run_id = run_id;
   f.job = column_text(s, kAllFigures.job);
+  f.host = column_text(s, kAllFiguresHost.host);
   f.status = *status;
   fill_figures(s, kAllFigures, f);
   return std::optional<RunFigures>(std::move(f));
