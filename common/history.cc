@@ -547,7 +547,10 @@ HistoryStore::HistoryStore(HistoryStore&& other) noexcept
       probe_(std::move(other.probe_)),
       damage_note_(std::move(other.damage_note_)),
       registered_(std::exchange(other.registered_, std::nullopt)),
-      journal_report_(std::move(other.journal_report_)) {}
+      journal_report_(std::move(other.journal_report_)),
+      journal_(other.journal_),
+      second_read_(other.second_read_),
+      settled_(std::move(other.settled_)) {}
 
 HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
   if (this != &other) {
@@ -560,6 +563,9 @@ HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
     damage_note_ = std::move(other.damage_note_);
     registered_ = std::exchange(other.registered_, std::nullopt);
     journal_report_ = std::move(other.journal_report_);
+    journal_ = other.journal_;
+    second_read_ = other.second_read_;
+    settled_ = std::move(other.settled_);
   }
   return *this;
 }
@@ -567,6 +573,7 @@ HistoryStore& HistoryStore::operator=(HistoryStore&& other) noexcept {
 HistoryStore::~HistoryStore() { close(); }
 
 void HistoryStore::close() {
+  settled_.reset();
   if (db_) {
     // Statements are always finalized by their owners, so close cannot be busy.
     sqlite3_close_v2(db_);
@@ -870,6 +877,7 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
       struct stat st {};
       if (::stat(path.c_str(), &st) == 0) store->register_open(st.st_dev, st.st_ino);
       store->damage_note_ = note;
+      store->journal_ = opts.journal;
       if (opts.journal == HistoryOpenOptions::Journal::use) {
         if (mode == Mode::read_only) {
           if (auto m = store->merge_journal(); !m) {
@@ -1048,6 +1056,29 @@ Result<void> HistoryStore::record(const RunRecord& r) {
                    std::string("INSERT INTO runs (") + kColumns + ") VALUES (" + kValues + ")", "recording the run");
 }
 
+Result<void> HistoryStore::record_all(std::span<const RunRecord> records) {
+  if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only");
+  if (records.empty()) return {};
+  auto done = history_internal::write_transaction(db_, path_, [&]() -> Result<void> {
+    Stmt st;
+    if (auto p = st.prepare(db_,
+                            std::string("INSERT INTO runs (") + kColumns + ") VALUES (" + kValues +
+                                ") ON CONFLICT(run_id) DO UPDATE SET " + kUpdateAll,
+                            path_);
+        !p)
+      return p;
+    for (const RunRecord& r : records) {
+      sqlite3_reset(st.get());
+      sqlite3_clear_bindings(st.get());
+      if (auto b = bind_record(db_, st.get(), r, path_); !b) return b;
+      if (sqlite3_step(st.get()) != SQLITE_DONE) return std::unexpected(sqlite_error(db_, "writing run " + r.run_id, path_));
+    }
+    return {};
+  });
+  if (!done) return std::unexpected(std::move(done.error()).context("recording " + std::to_string(records.size()) + " runs"));
+  return {};
+}
+
 // ---- the run journal: fold and merge ----
 //
 // The journal (common/journal.h) is read from each consumer's cursor in
@@ -1069,11 +1100,30 @@ std::string base_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-Result<UniqueFd> open_dir(const std::string& db_path) {
-  std::string dir = dir_of(db_path);
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return fail_sys("open", dir);
-  return fd;
+// The journal's two files beside a history, named relative to the history's
+// directory (opened once: every journal file is reached through this fd), and
+// the history's owner, whom the journal files must belong to. The preamble of
+// every pass over the journal: fold, consumer, registration, read-only merge.
+struct JournalFiles {
+  std::string jpath, rpath;  // for messages
+  std::string jname, rname;  // relative to dir
+  UniqueFd dir;
+  uid_t owner = 0;
+};
+
+Result<JournalFiles> journal_files(const std::string& history_path) {
+  JournalFiles f;
+  f.jpath = journal::journal_path(history_path);
+  f.rpath = journal::retired_path(history_path);
+  f.jname = base_of(f.jpath);
+  f.rname = base_of(f.rpath);
+  std::string dir = dir_of(history_path);
+  f.dir = UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!f.dir) return fail_sys("open", dir);
+  struct stat db_st {};
+  if (::stat(history_path.c_str(), &db_st) != 0) return fail_sys("stat", history_path);
+  f.owner = db_st.st_uid;
+  return f;
 }
 
 struct Cursor {
@@ -1277,16 +1327,14 @@ Result<std::optional<Cursor>> register_consumer(sqlite3* db, const std::string& 
 Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
   if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only; cannot fold its journal");
   FoldReport rep;
-  const std::string jpath = journal::journal_path(path_), rpath = journal::retired_path(path_);
-  const std::string jname = base_of(jpath), rname = base_of(rpath);
-  auto dirfd = open_dir(path_);
-  if (!dirfd) return std::unexpected(dirfd.error());
-  struct stat db_st {};
-  if (::stat(path_.c_str(), &db_st) != 0) return fail_sys("stat", path_);
-  const uid_t owner = db_st.st_uid;
+  auto files = journal_files(path_);
+  if (!files) return std::unexpected(files.error());
+  const std::string &jpath = files->jpath, &rpath = files->rpath, &jname = files->jname, &rname = files->rname;
+  const int dirfd = files->dir.get();
+  const uid_t owner = files->owner;
   const int deadline = wait_for_lock ? 30000 : kQuickFoldDeadlineMs;
 
-  auto locked = lock_journal(dirfd->get(), jname, jpath, owner, wait_for_lock, &rep.busy);
+  auto locked = lock_journal(dirfd, jname, jpath, owner, wait_for_lock, &rep.busy);
   if (!locked) return std::unexpected(locked.error());
   if (!*locked) return rep;  // no run has appended yet, or another fold holds it
   std::optional<journal::Segment> jseg = std::move(*locked);
@@ -1307,7 +1355,7 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
 
   // A retired journal: a rotation that did not finish (the fold died), or one done
   // and not yet removed.
-  auto rseg = journal::open_segment(dirfd->get(), rname, rpath, owner);
+  auto rseg = journal::open_segment(dirfd, rname, rpath, owner);
   if (!rseg) return std::unexpected(rseg.error());
   if (*rseg) {
     if (!on_journal) {
@@ -1323,7 +1371,7 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
       cursor = Cursor{jseg->generation, journal::kHeaderBytes};
       on_journal = true;
     }
-    if (auto d = drop_retired(db_, path_, dirfd->get(), rname, rpath, (*rseg)->generation); !d)
+    if (auto d = drop_retired(db_, path_, dirfd, rname, rpath, (*rseg)->generation); !d)
       return std::unexpected(d.error());
   }
 
@@ -1357,7 +1405,7 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
   // The new file is made under the retired name, locked, and swapped into place in
   // one step; a fold killed before the swap leaves an empty retired file that the
   // next fold removes, one killed after it a retired file the next fold finishes.
-  auto fresh = journal::create_new(dirfd->get(), rname, rpath, st.st_mode & 0777, &next_gen);
+  auto fresh = journal::create_new(dirfd, rname, rpath, st.st_mode & 0777, &next_gen);
   if (!fresh) {
     if (fresh.error().err() == EEXIST) return rep;  // a retired journal a consumer still reads
     return std::unexpected(fresh.error());
@@ -1367,13 +1415,13 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
   // or that user's runs could no longer append to it.
   if ((st.st_uid != ::geteuid() || st.st_gid != ::getegid()) && ::fchown(fresh->get(), st.st_uid, st.st_gid) != 0) {
     int err = errno;
-    ::unlinkat(dirfd->get(), rname.c_str(), 0);
+    ::unlinkat(dirfd, rname.c_str(), 0);
     return fail_sys("fchown", rpath, err);
   }
   if (::flock(fresh->get(), LOCK_EX | LOCK_NB) != 0) return fail_sys("flock", rpath);
-  if (::renameat2(dirfd->get(), rname.c_str(), dirfd->get(), jname.c_str(), RENAME_EXCHANGE) != 0) {
+  if (::renameat2(dirfd, rname.c_str(), dirfd, jname.c_str(), RENAME_EXCHANGE) != 0) {
     int err = errno;
-    ::unlinkat(dirfd->get(), rname.c_str(), 0);
+    ::unlinkat(dirfd, rname.c_str(), 0);
     return fail_sys("rename (exchange)", rpath + " and " + jpath, err);
   }
   rep.rotated = true;
@@ -1386,7 +1434,7 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
   if (!last) return std::unexpected(last.error());
   if (auto c = set_cursor(db_, path_, Cursor{next_gen, journal::kHeaderBytes}, deadline); !c)
     return std::unexpected(c.error());
-  if (auto d = drop_retired(db_, path_, dirfd->get(), rname, rpath, jseg->generation); !d)
+  if (auto d = drop_retired(db_, path_, dirfd, rname, rpath, jseg->generation); !d)
     return std::unexpected(d.error());
   return rep;
 }
@@ -1409,13 +1457,11 @@ Result<FoldReport> HistoryStore::consume_journal(const std::string& consumer, si
     return fail("journal consumer '" + consumer + "' is not a consumer name other than the history's own");
   if (batch_records == 0) batch_records = 1;
   FoldReport rep;
-  const std::string jpath = journal::journal_path(path_), rpath = journal::retired_path(path_);
-  const std::string jname = base_of(jpath), rname = base_of(rpath);
-  auto dirfd = open_dir(path_);
-  if (!dirfd) return std::unexpected(dirfd.error());
-  struct stat db_st {};
-  if (::stat(path_.c_str(), &db_st) != 0) return fail_sys("stat", path_);
-  const uid_t owner = db_st.st_uid;
+  auto files = journal_files(path_);
+  if (!files) return std::unexpected(files.error());
+  const std::string &jpath = files->jpath, &rpath = files->rpath, &jname = files->jname, &rname = files->rname;
+  const int dirfd = files->dir.get();
+  const uid_t owner = files->owner;
   const int deadline = 30000;
 
   // Which files to read, decided under the fold lock: a retired journal seen
@@ -1425,10 +1471,10 @@ Result<FoldReport> HistoryStore::consume_journal(const std::string& consumer, si
   std::optional<journal::Generation> journal_gen;
   {
     bool busy = false;
-    auto js = lock_journal(dirfd->get(), jname, jpath, owner, /*wait=*/true, &busy);
+    auto js = lock_journal(dirfd, jname, jpath, owner, /*wait=*/true, &busy);
     if (!js) return std::unexpected(js.error());
     if (!*js) return rep;  // no run has appended yet
-    auto rs = journal::open_segment(dirfd->get(), rname, rpath, owner);
+    auto rs = journal::open_segment(dirfd, rname, rpath, owner);
     if (!rs) return std::unexpected(rs.error());
     auto registered = register_consumer(db_, path_, consumer, **js, *rs, deadline);
     if (!registered) return std::unexpected(registered.error());
@@ -1452,7 +1498,7 @@ Result<FoldReport> HistoryStore::consume_journal(const std::string& consumer, si
       from = journal::kHeaderBytes;
     }
     // The fold lock goes with this fd; the consumer reads through its own.
-    auto again = journal::open_segment(dirfd->get(), jname, jpath, owner);
+    auto again = journal::open_segment(dirfd, jname, jpath, owner);
     if (!again) return std::unexpected(again.error());
     if (*again && (**again).generation == (*js)->generation) todo.emplace_back(std::move(**again), from);
   }
@@ -1499,16 +1545,16 @@ Result<void> HistoryStore::register_journal_consumer(const std::string& consumer
   if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only; cannot register a journal consumer");
   if (consumer.empty() || consumer == kJournalConsumer)
     return fail("journal consumer '" + consumer + "' is not a consumer name other than the history's own");
-  const std::string jpath = journal::journal_path(path_), rpath = journal::retired_path(path_);
-  auto dirfd = open_dir(path_);
-  if (!dirfd) return std::unexpected(dirfd.error());
-  struct stat db_st {};
-  if (::stat(path_.c_str(), &db_st) != 0) return fail_sys("stat", path_);
+  auto files = journal_files(path_);
+  if (!files) return std::unexpected(files.error());
+  const std::string &jpath = files->jpath, &rpath = files->rpath, &jname = files->jname, &rname = files->rname;
+  const int dirfd = files->dir.get();
+  const uid_t owner = files->owner;
   bool busy = false;
-  auto js = lock_journal(dirfd->get(), base_of(jpath), jpath, db_st.st_uid, /*wait=*/true, &busy);
+  auto js = lock_journal(dirfd, jname, jpath, owner, /*wait=*/true, &busy);
   if (!js) return std::unexpected(js.error());
   if (!*js) return {};  // no journal yet: nothing the fold could rotate away
-  auto rs = journal::open_segment(dirfd->get(), base_of(rpath), rpath, db_st.st_uid);
+  auto rs = journal::open_segment(dirfd, rname, rpath, owner);
   if (!rs) return std::unexpected(rs.error());
   auto r = register_consumer(db_, path_, consumer, **js, *rs, 30000);
   if (!r) return std::unexpected(r.error());
@@ -1516,17 +1562,17 @@ Result<void> HistoryStore::register_journal_consumer(const std::string& consumer
 }
 
 Result<void> HistoryStore::merge_journal() {
-  const std::string jpath = journal::journal_path(path_), rpath = journal::retired_path(path_);
-  auto dirfd = open_dir(path_);
-  if (!dirfd) return std::unexpected(dirfd.error());
-  struct stat db_st {};
-  if (::stat(path_.c_str(), &db_st) != 0) return fail_sys("stat", path_);
+  auto files = journal_files(path_);
+  if (!files) return std::unexpected(files.error());
+  const std::string &jpath = files->jpath, &rpath = files->rpath, &jname = files->jname, &rname = files->rname;
+  const int dirfd = files->dir.get();
+  const uid_t owner = files->owner;
   // The files first, then the cursor: a fold that moves on meanwhile has put what
   // it folded into the history before it moved the cursor, so nothing falls
   // between the two (a record may be seen in both: the view prefers the journal's).
-  auto js = journal::open_segment(dirfd->get(), base_of(jpath), jpath, db_st.st_uid);
+  auto js = journal::open_segment(dirfd, jname, jpath, owner);
   if (!js) return std::unexpected(js.error());
-  auto rs = journal::open_segment(dirfd->get(), base_of(rpath), rpath, db_st.st_uid);
+  auto rs = journal::open_segment(dirfd, rname, rpath, owner);
   if (!rs) return std::unexpected(rs.error());
   if (!*js && !*rs) return {};
   auto cursors = read_cursors(db_, path_);

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -51,6 +52,10 @@ struct RunFilter {
   // files), so a caller that keeps one job at a time reads any history in bounded
   // memory (history_query.cc).
   bool by_job = false;
+  // scan() only: also read each row's host into RunFigures::host (not in the
+  // covering index: a table lookup per row). For a history of many hosts (the
+  // central history's copy), where per-job figures are per job and host.
+  bool with_host = false;
 };
 
 // The indexed columns of one row: what aggregate queries read instead of the JSON.
@@ -73,6 +78,7 @@ struct RunFigures {
   std::optional<uint64_t> memory_max_bytes;  // the limit the run had
   std::optional<double> cpu_quota_pct;
   std::optional<double> timeout_s;
+  std::string host;                        // RunFilter::with_host only; else empty
 };
 
 // Tells a live runner from a gone one. The default reads the current boot id,
@@ -213,6 +219,9 @@ class HistoryStore {
   Result<void> finish_run(const RunRecord& r);
   // Inserts a complete row (skipped runs, imports).
   Result<void> record(const RunRecord& r);
+  // Inserts or replaces (by run id, as finish_run does) every record, in one
+  // transaction: a copy of another history, many rows at a time.
+  Result<void> record_all(std::span<const RunRecord> records);
 
   // ---- queries (cronprof) ----
   // Full records, newest first. `running` rows whose runner is gone read as `lost`.
@@ -273,6 +282,20 @@ class HistoryStore {
   void set_runner_probe(RunnerProbe probe) { probe_ = std::move(probe); }
 
  private:
+  // A `running` row whose runner the probe finds gone is read again before it is
+  // called lost: the row was read before the verdict, and a runner that finished
+  // in between appended its FINISH (and a fold may have moved it into the
+  // database) before it exited. The second read is a store opened after the
+  // verdict, kept for the next ones while the journal and the database are as
+  // they were when it was opened (history_query.cc).
+  struct Settled;
+  // The row `run_id` as that second read has it, when it is no longer `running`
+  // there (nullopt: it still is, the run is lost).
+  Result<std::optional<RunFigures>> settled_figures(const std::string& run_id) const;
+  Result<std::optional<RunRecord>> settled_record(const std::string& run_id) const;
+  Result<Settled*> settled() const;
+  // A `running` record whose runner is gone: the settled record, or `lost`.
+  Result<void> apply_probe(RunRecord& r) const;
   HistoryStore(sqlite3* db, std::string path, Mode mode);
   void close();
   // Notes this store's database (by inode) as open in this process, so a later
@@ -294,6 +317,9 @@ class HistoryStore {
   std::optional<std::string> damage_note_;
   std::optional<std::pair<dev_t, ino_t>> registered_;
   FoldReport journal_report_;
+  HistoryOpenOptions::Journal journal_ = HistoryOpenOptions::Journal::use;  // as opened
+  bool second_read_ = false;  // this store is a Settled's: its lost rows are final
+  mutable std::unique_ptr<Settled> settled_;
 };
 
 }  // namespace cronrun

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/history.h"
 
 namespace cronrun::history_internal {
 
@@ -73,3 +74,25 @@ inline std::string column_text(sqlite3_stmt* st, int i) {
 }
 
 }  // namespace cronrun::history_internal
+
+namespace cronrun {
+
+// The second read of rows found lost (HistoryStore::settled_figures): a read-only
+// store opened after a probe's verdict, and what the history looked like then.
+struct HistoryStore::Settled {
+  // The journal files (inode and size; 0 when absent) when the store was opened.
+  // Its queries read the database as it is now; what it merged of the journal is
+  // as it was then. While the files are unchanged no FINISH came since, and its
+  // answer stands for a later verdict too; otherwise it is opened again.
+  struct Stamp {
+    ino_t journal_ino = 0, retired_ino = 0;
+    off_t journal_size = 0, retired_size = 0;
+    bool operator==(const Stamp&) const = default;
+  };
+  static Stamp stamp_of(const std::string& history_path);
+  Stamp stamp;
+  HistoryStore store;
+  history_internal::Stmt figures, record;
+};
+
+}  // namespace cronrun

@@ -15,6 +15,8 @@
 // CorruptRowFn and get every other row; bytes that are not UTF-8 in a record are
 // read as U+FFFD (the runner writes them so since it stopped aborting on them), so
 // such a row is shown, not lost.
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/history.h"
@@ -128,16 +130,24 @@ struct Layout {
   // The figure columns are first_figure..last_figure (started_at the first).
   int first_figure, last_figure;
   bool every_run_id;  // read run_id on every row, not only where needed
+  int host = -1;
 };
 
 constexpr Layout kAllFigures{kFigureColumns, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
                              3, 16, true};
+// The same and the host, last.
+constexpr const char* kFigureHostColumns =
+    "run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, "
+    "max_rss_bytes, oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, "
+    "timeout_s, runner_pid, boot_id, host";
+constexpr Layout kAllFiguresHost{kFigureHostColumns, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+                                 18, 3, 16, true, 19};
 // What per-job summaries aggregate. run_id, runner_pid and boot_id come last and
 // are read only for `running` rows (lost or not) and damaged ones.
 constexpr Layout kSummaryFigures{
     "job, status, started_at, wall_s, cpu_s, memory_peak_bytes, oom_kills, cpu_throttled_s, db_queries, run_id, "
     "runner_pid, boot_id",
-    9, 0, 1, 2, -1, 3, -1, 4, 5, -1, 6, 7, 8, -1, -1, -1, -1, 10, 11, 2, 8, false};
+    9, 0, 1, 2, -1, 3, -1, 4, 5, -1, 6, 7, 8, -1, -1, -1, -1, 10, 11, 2, 8, false, -1};
 
 // A figure column holds a number or NULL; text or a blob there is damage, and
 // sqlite3_column_double would silently read it as 0.
@@ -150,6 +160,26 @@ std::optional<std::string> bad_figure_column(sqlite3_stmt* s, const Layout& l) {
   return std::nullopt;
 }
 
+// The figures of a row after its status (layout columns; -1 leaves a field empty).
+void fill_figures(sqlite3_stmt* s, const Layout& l, RunFigures& f) {
+  auto dbl = [s](int col) { return col < 0 ? std::nullopt : column_double(s, col); };
+  auto u64 = [s](int col) { return col < 0 ? std::nullopt : column_u64(s, col); };
+  f.started_at_s = sqlite3_column_double(s, l.started_at);
+  f.finished_at_s = dbl(l.finished_at);
+  f.wall_s = dbl(l.wall_s);
+  f.exit_code = l.exit_code < 0 ? std::nullopt : column_int(s, l.exit_code);
+  f.cpu_s = dbl(l.cpu_s);
+  f.memory_peak_bytes = u64(l.memory_peak_bytes);
+  f.max_rss_bytes = u64(l.max_rss_bytes);
+  f.oom_kills = u64(l.oom_kills);
+  f.cpu_throttled_s = dbl(l.cpu_throttled_s);
+  f.db_queries = dbl(l.db_queries);
+  f.db_time_s = dbl(l.db_time_s);
+  f.memory_max_bytes = u64(l.memory_max_bytes);
+  f.cpu_quota_pct = dbl(l.cpu_quota_pct);
+  f.timeout_s = dbl(l.timeout_s);
+}
+
 // What a scan needs of its HistoryStore.
 struct ScanContext {
   sqlite3* db;
@@ -157,6 +187,12 @@ struct ScanContext {
   const RunnerProbe& probe;
   HistoryFault& last_fault;
   std::function<Error(const std::string&)> query_error;
+  // A running row whose runner is gone, read again (HistoryStore::settled_figures);
+  // empty: the verdict is final.
+  std::function<Result<std::optional<RunFigures>>(const std::string& run_id)> settle = {};
+  // Give fn every row the SQL selects, whatever status it reads as (status_counts
+  // splits the running rows itself).
+  bool any_shown_status = false;
 };
 
 Result<void> scan_rows(const ScanContext& c, const Layout& l, const RunFilter& filter,
@@ -177,8 +213,6 @@ Result<void> scan_rows(const ScanContext& c, const Layout& l, const RunFilter& f
     const unsigned char* t = sqlite3_column_text(s, col);
     out.assign(t ? reinterpret_cast<const char*>(t) : "", static_cast<size_t>(sqlite3_column_bytes(s, col)));
   };
-  auto dbl = [s](int col) { return col < 0 ? std::nullopt : column_double(s, col); };
-  auto u64 = [s](int col) { return col < 0 ? std::nullopt : column_u64(s, col); };
   // A running row is lost when its runner is gone. The runner's start time is not
   // in runs_figures (only `running` rows need it): one primary-key lookup per
   // running row whose pid is alive.
@@ -199,6 +233,7 @@ Result<void> scan_rows(const ScanContext& c, const Layout& l, const RunFilter& f
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     if (l.every_run_id) text_into(l.run_id, f.run_id);
     text_into(l.job, f.job);
+    if (l.host >= 0) text_into(l.host, f.host);
     text_into(l.status, status);
     auto parsed = parse_run_status(status);
     if (parsed) {
@@ -214,30 +249,29 @@ Result<void> scan_rows(const ScanContext& c, const Layout& l, const RunFilter& f
       return std::unexpected(std::move(parsed.error()).context("history row " + f.run_id));
     }
     f.status = *parsed;
+    std::optional<RunFigures> settled;
     if (f.status == RunStatus::running) {
       if (!l.every_run_id) text_into(l.run_id, f.run_id);
       auto lost = running_row_gone(sqlite3_column_int64(s, l.runner_pid), column_text(s, l.boot_id));
       if (!lost) return std::unexpected(lost.error());
-      if (*lost) f.status = RunStatus::lost;
+      if (*lost && c.settle) {
+        auto again = c.settle(f.run_id);
+        if (!again) return std::unexpected(again.error());
+        settled = std::move(*again);
+      }
+      if (*lost && !settled) f.status = RunStatus::lost;
     } else if (!l.every_run_id) {
       f.run_id.clear();
     }
-    if (!keep(filter, f.status)) continue;
-    f.started_at_s = sqlite3_column_double(s, l.started_at);
-    f.finished_at_s = dbl(l.finished_at);
-    f.wall_s = dbl(l.wall_s);
-    f.exit_code = l.exit_code < 0 ? std::nullopt : column_int(s, l.exit_code);
-    f.cpu_s = dbl(l.cpu_s);
-    f.memory_peak_bytes = u64(l.memory_peak_bytes);
-    f.max_rss_bytes = u64(l.max_rss_bytes);
-    f.oom_kills = u64(l.oom_kills);
-    f.cpu_throttled_s = dbl(l.cpu_throttled_s);
-    f.db_queries = dbl(l.db_queries);
-    f.db_time_s = dbl(l.db_time_s);
-    f.memory_max_bytes = u64(l.memory_max_bytes);
-    f.cpu_quota_pct = dbl(l.cpu_quota_pct);
-    f.timeout_s = dbl(l.timeout_s);
-    fn(f);
+    if (settled) {
+      // Finished between this read and the probe: the row as it is now.
+      if (!c.any_shown_status && !keep(filter, settled->status)) continue;
+      fn(*settled);
+    } else {
+      if (!c.any_shown_status && !keep(filter, f.status)) continue;
+      fill_figures(s, l, f);
+      fn(f);
+    }
     if (filter.limit && needs_probe(filter) && ++emitted >= *filter.limit) break;
   }
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return std::unexpected(c.query_error("scanning runs"));
@@ -249,13 +283,75 @@ Result<void> scan_rows(const ScanContext& c, const Layout& l, const RunFilter& f
 Result<void> HistoryStore::scan(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
                                 const CorruptRowFn& on_corrupt) const {
   ScanContext c{db_, path_, probe_, last_fault_, [this](const std::string& what) { return query_error(what); }};
-  return scan_rows(c, kAllFigures, filter, fn, on_corrupt);
+  if (!second_read_) c.settle = [this](const std::string& id) { return settled_figures(id); };
+  return scan_rows(c, filter.with_host ? kAllFiguresHost : kAllFigures, filter, fn, on_corrupt);
 }
 
 Result<void> HistoryStore::scan_summary(const RunFilter& filter, const std::function<void(const RunFigures&)>& fn,
                                         const CorruptRowFn& on_corrupt) const {
   ScanContext c{db_, path_, probe_, last_fault_, [this](const std::string& what) { return query_error(what); }};
+  if (!second_read_) c.settle = [this](const std::string& id) { return settled_figures(id); };
   return scan_rows(c, kSummaryFigures, filter, fn, on_corrupt);
+}
+
+// ---- the second read of a row found lost (history.h, HistoryStore::Settled) ----
+
+HistoryStore::Settled::Stamp HistoryStore::Settled::stamp_of(const std::string& history_path) {
+  Stamp st;
+  struct stat j {}, r {};
+  if (::lstat(journal::journal_path(history_path).c_str(), &j) == 0) {
+    st.journal_ino = j.st_ino;
+    st.journal_size = j.st_size;
+  }
+  if (::lstat(journal::retired_path(history_path).c_str(), &r) == 0) {
+    st.retired_ino = r.st_ino;
+    st.retired_size = r.st_size;
+  }
+  return st;
+}
+
+Result<HistoryStore::Settled*> HistoryStore::settled() const {
+  // Taken before the open: a record appended in between is in the store and
+  // also changes the stamp, so the next verdict opens it again (never the other
+  // way round, a store older than its stamp).
+  Settled::Stamp now = Settled::stamp_of(path_);
+  if (settled_ && settled_->stamp == now) return settled_.get();
+  settled_.reset();
+  HistoryOpenOptions o;
+  o.journal = journal_;
+  auto s = open(path_, Mode::read_only, nullptr, o);
+  if (!s) return std::unexpected(std::move(s.error()).context("reading runs whose runner is gone again"));
+  s->second_read_ = true;
+  settled_.reset(new Settled{now, std::move(*s), {}, {}});
+  return settled_.get();
+}
+
+Result<std::optional<RunFigures>> HistoryStore::settled_figures(const std::string& run_id) const {
+  auto again = settled();
+  if (!again) return std::unexpected(again.error());
+  Settled& st = **again;
+  const HistoryStore& h = st.store;
+  if (!st.figures.get()) {
+    std::string sql = std::string("SELECT ") + kFigureHostColumns + " FROM runs WHERE run_id = ?1";
+    if (!st.figures.prepare(h.db_, sql, h.path_)) return std::unexpected(h.query_error("preparing the run lookup"));
+  }
+  sqlite3_stmt* s = st.figures.get();
+  sqlite3_reset(s);
+  sqlite3_bind_text(s, 1, run_id.c_str(), -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return std::optional<RunFigures>();  // gone meanwhile (gc): lost as read
+  if (rc != SQLITE_ROW) return std::unexpected(h.query_error("reading run " + run_id + " again"));
+  auto status = parse_run_status(column_text(s, kAllFigures.status));
+  if (!status) return std::unexpected(std::move(status.error()).context("history row " + run_id));
+  if (*status == RunStatus::running) return std::optional<RunFigures>();
+  if (auto bad = bad_figure_column(s, kAllFigures)) return fail(*bad + " (history row " + run_id + ")");
+  RunFigures f;
+  f.run_id = run_id;
+  f.job = column_text(s, kAllFigures.job);
+  f.host = column_text(s, kAllFiguresHost.host);
+  f.status = *status;
+  fill_figures(s, kAllFigures, f);
+  return std::optional<RunFigures>(std::move(f));
 }
 
 namespace {
@@ -320,8 +416,9 @@ std::string utf8_repaired(std::string text) {
   return out;
 }
 
-// Parses the record column of a kRecordColumns row and fills what the JSON does not carry.
-Result<RunRecord> record_of_row(sqlite3_stmt* s, const RunnerProbe& probe) {
+// Parses the record column of a kRecordColumns row and fills what the JSON does
+// not carry. The status is the stored one (HistoryStore::apply_probe: lost).
+Result<RunRecord> record_of_row(sqlite3_stmt* s) {
   if (sqlite3_column_type(s, 0) == SQLITE_NULL) return fail("stored record is missing");
   std::string text = utf8_repaired(column_text(s, 0));
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -331,12 +428,45 @@ Result<RunRecord> record_of_row(sqlite3_stmt* s, const RunnerProbe& probe) {
   r->runner_pid = sqlite3_column_int64(s, 1);
   r->boot_id = column_text(s, 2);
   r->runner_start = static_cast<uint64_t>(sqlite3_column_int64(s, 4));
-  if (r->status == RunStatus::running && probe.gone(r->runner_pid, r->runner_start, r->boot_id))
-    r->status = RunStatus::lost;
   return r;
 }
 
 }  // namespace
+
+Result<void> HistoryStore::apply_probe(RunRecord& r) const {
+  if (r.status != RunStatus::running || !probe_.gone(r.runner_pid, r.runner_start, r.boot_id)) return {};
+  if (!second_read_) {
+    auto again = settled_record(r.run_id);
+    if (!again) return std::unexpected(again.error());
+    if (*again) {
+      r = std::move(**again);
+      return {};
+    }
+  }
+  r.status = RunStatus::lost;
+  return {};
+}
+
+Result<std::optional<RunRecord>> HistoryStore::settled_record(const std::string& run_id) const {
+  auto again = settled();
+  if (!again) return std::unexpected(again.error());
+  Settled& st = **again;
+  const HistoryStore& h = st.store;
+  if (!st.record.get()) {
+    std::string sql = std::string("SELECT ") + kRecordColumns + " FROM runs WHERE run_id = ?1";
+    if (!st.record.prepare(h.db_, sql, h.path_)) return std::unexpected(h.query_error("preparing the run lookup"));
+  }
+  sqlite3_stmt* s = st.record.get();
+  sqlite3_reset(s);
+  sqlite3_bind_text(s, 1, run_id.c_str(), -1, SQLITE_TRANSIENT);
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_DONE) return std::optional<RunRecord>();  // gone meanwhile (gc): lost as read
+  if (rc != SQLITE_ROW) return std::unexpected(h.query_error("reading run " + run_id + " again"));
+  auto r = record_of_row(s);
+  if (!r) return std::unexpected(std::move(r.error()).context("history row " + run_id));
+  if (r->status == RunStatus::running) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(std::move(*r));
+}
 
 Result<void> HistoryStore::each_run(const RunFilter& filter,
                                    const std::function<void(const RunRecord&)>& fn) const {
@@ -354,7 +484,7 @@ Result<void> HistoryStore::each_run(const RunFilter& filter, const std::function
   size_t emitted = 0;
   int rc;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-    auto r = record_of_row(st.get(), probe_);
+    auto r = record_of_row(st.get());
     if (!r) {
       if (on_corrupt) {
         on_corrupt(column_text(st.get(), 3), r.error());
@@ -363,6 +493,7 @@ Result<void> HistoryStore::each_run(const RunFilter& filter, const std::function
       last_fault_ = HistoryFault::corrupt;
       return std::unexpected(std::move(r.error()).context("history row " + column_text(st.get(), 3)));
     }
+    if (auto p = apply_probe(*r); !p) return std::unexpected(p.error());
     if (!keep(filter, r->status)) continue;
     fn(*r);
     if (filter.limit && ++emitted >= *filter.limit) break;
@@ -416,13 +547,15 @@ Result<std::map<std::string, std::map<RunStatus, uint64_t>>> HistoryStore::statu
     out[column_text(st.get(), 0)][*status] += static_cast<uint64_t>(sqlite3_column_int64(st.get(), 2));
   }
   if (rc != SQLITE_DONE) return std::unexpected(query_error("counting runs by status"));
+  // The running rows, split by what they read as: running, lost, or (finished
+  // since the count above) their final status.
   RunFilter running;
   running.status = RunStatus::running;
-  auto live = scan(running, [&](const RunFigures& f) { out[f.job][RunStatus::running]++; });
-  if (!live) return std::unexpected(live.error());
-  running.status = RunStatus::lost;
-  auto lost = scan(running, [&](const RunFigures& f) { out[f.job][RunStatus::lost]++; });
-  if (!lost) return std::unexpected(lost.error());
+  ScanContext c{db_, path_, probe_, last_fault_, [this](const std::string& what) { return query_error(what); }};
+  if (!second_read_) c.settle = [this](const std::string& id) { return settled_figures(id); };
+  c.any_shown_status = true;
+  auto split = scan_rows(c, kAllFigures, running, [&](const RunFigures& f) { out[f.job][f.status]++; }, CorruptRowFn());
+  if (!split) return std::unexpected(split.error());
   return out;
 }
 
@@ -459,11 +592,12 @@ Result<std::optional<RunRecord>> HistoryStore::find_run(std::string_view id_or_p
     std::vector<RunRecord> found;
     int rc;
     while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-      auto r = record_of_row(st.get(), probe_);
+      auto r = record_of_row(st.get());
       if (!r) {
         last_fault_ = HistoryFault::corrupt;
         return std::unexpected(std::move(r.error()).context("history row " + column_text(st.get(), 3)));
       }
+      if (auto p = apply_probe(*r); !p) return std::unexpected(p.error());
       found.push_back(std::move(*r));
     }
     if (rc != SQLITE_DONE) return std::unexpected(query_error("looking up run " + key));
@@ -537,9 +671,15 @@ Result<uint64_t> HistoryStore::delete_before(double cutoff_unix_s, bool dry_run)
       sqlite3_bind_double(st.get(), 1, cutoff_unix_s);
       int rc;
       while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
-        if (probe_.gone(sqlite3_column_int64(st.get(), 1), static_cast<uint64_t>(sqlite3_column_int64(st.get(), 3)),
-                        column_text(st.get(), 2)))
-          lost.push_back(column_text(st.get(), 0));
+        if (!probe_.gone(sqlite3_column_int64(st.get(), 1), static_cast<uint64_t>(sqlite3_column_int64(st.get(), 3)),
+                         column_text(st.get(), 2)))
+          continue;
+        std::string id = column_text(st.get(), 0);
+        // Its FINISH may be in the journal, not folded yet: the next fold completes
+        // the row, which must then still be there (and not counted lost).
+        auto again = settled_figures(id);
+        if (!again) return std::unexpected(again.error());
+        if (!*again) lost.push_back(std::move(id));
       }
       if (rc != SQLITE_DONE) return std::unexpected(query_error("reading old running rows"));
     }

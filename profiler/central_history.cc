@@ -90,6 +90,7 @@ LocalCopy::LocalCopy(LocalCopy&& other) noexcept
     : dir_(std::exchange(other.dir_, {})),
       path_(std::move(other.path_)),
       store_(std::exchange(other.store_, std::nullopt)),
+      pending_(std::move(other.pending_)),
       rows_(other.rows_) {}
 
 LocalCopy& LocalCopy::operator=(LocalCopy&& other) noexcept {
@@ -98,6 +99,7 @@ LocalCopy& LocalCopy::operator=(LocalCopy&& other) noexcept {
     dir_ = std::exchange(other.dir_, {});
     path_ = std::move(other.path_);
     store_ = std::exchange(other.store_, std::nullopt);
+    pending_ = std::move(other.pending_);
     rows_ = other.rows_;
   }
   return *this;
@@ -106,18 +108,32 @@ LocalCopy& LocalCopy::operator=(LocalCopy&& other) noexcept {
 LocalCopy::~LocalCopy() { remove(); }
 
 void LocalCopy::remove() {
+  pending_.clear();
   store_.reset();
   remove_dir(dir_);
   dir_.clear();
 }
 
-void LocalCopy::close_writer() { store_.reset(); }
+Result<void> LocalCopy::close_writer() {
+  if (!store_) return {};
+  auto w = flush();
+  store_.reset();
+  return w;
+}
 
 Result<void> LocalCopy::add(const RunRecord& r) {
   if (!store_) return fail("the copy of the central history is closed");
+  pending_.push_back(as_copied(r));
+  if (pending_.size() >= kBatchRows) return flush();
+  return {};
+}
+
+Result<void> LocalCopy::flush() {
+  if (!store_) return fail("the copy of the central history is closed");
   // An upsert: a run listed twice (a replayed row) is one row here too.
-  if (auto w = store_->finish_run(as_copied(r)); !w) return w;
-  ++rows_;
+  if (auto w = store_->record_all(pending_); !w) return w;
+  rows_ += pending_.size();
+  pending_.clear();
   return {};
 }
 
@@ -147,8 +163,11 @@ std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::str
     print_error("--history " + g.history_label + ": " + read.error().error.message());
     return std::unexpected(exit_code_for(read.error().fault));
   }
+  if (auto w = copy->close_writer(); !w) {
+    print_error("--history " + g.history_label + ": " + w.error().message());
+    return std::unexpected(kExitFailure);
+  }
   skipped.report(g.history_label);
-  copy->close_writer();
   g.history_path = copy->path();
   return std::optional<LocalCopy>(std::move(*copy));
 }

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
 #include "common/history.h"
@@ -42,10 +43,15 @@ class LocalCopy {
   ~LocalCopy();
 
   // Adds one run of the central history (its status and host as the central row
-  // has them; see as_copied()). A replayed run stays one row (upsert).
+  // has them; see as_copied()). A replayed run stays one row (upsert). Rows are
+  // written kBatchRows at a time, one transaction each (a transaction per row
+  // was most of the copy's time); flush() writes the rest.
   Result<void> add(const RunRecord& r);
-  // Closes the writing connection: the subcommand opens the copy itself.
-  void close_writer();
+  Result<void> flush();
+  // Flushes and closes the writing connection: the subcommand opens the copy
+  // itself.
+  Result<void> close_writer();
+  static constexpr size_t kBatchRows = 2000;
   const std::string& path() const { return path_; }
   uint64_t rows() const { return rows_; }
 
@@ -56,6 +62,7 @@ class LocalCopy {
   std::string dir_;
   std::string path_;
   std::optional<HistoryStore> store_;
+  std::vector<RunRecord> pending_;
   uint64_t rows_ = 0;
 };
 

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <tuple>
 
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
@@ -96,7 +97,8 @@ std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generate
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   };
   auto sample = [&](const char* name, const JobMetrics& j, double v, const std::string& extra = "") {
-    out += fmt::format("{}{{cronjob=\"{}\"{}}} {}\n", name, prometheus_label(j.job), extra, sample_value(v));
+    std::string host = j.host ? fmt::format(",host=\"{}\"", prometheus_label(*j.host)) : std::string();
+    out += fmt::format("{}{{cronjob=\"{}\"{}{}}} {}\n", name, prometheus_label(j.job), host, extra, sample_value(v));
   };
   // One family per figure of the last run; a job whose last run did not measure
   // the figure has no sample (absent, not 0).
@@ -158,10 +160,14 @@ std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generate
   for (const JobMetrics& j : jobs) {
     if (j.has_rows) sample("cronrun_last_success_timestamp_seconds", j, j.last_success_s.value_or(0));
   }
+  // Per host: an entry without one is a job known only from the crontabs'
+  // schedule, which has no runs of its own to count.
+  const bool by_host = std::any_of(jobs.begin(), jobs.end(), [](const JobMetrics& j) { return j.host.has_value(); });
   family("cronrun_runs_total",
          "Runs recorded, by final status, including runs cronprof gc has since removed from the history.",
          "counter");
   for (const JobMetrics& j : jobs) {
+    if (by_host && !j.host) continue;
     for (RunStatus s : kStatuses) {
       if (s == RunStatus::running) continue;
       auto it = j.counts.find(s);
@@ -170,7 +176,8 @@ std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generate
     }
   }
   family("cronrun_runs_in_progress", "Runs of the job in progress now (runner alive).");
-  for (const JobMetrics& j : jobs) sample("cronrun_runs_in_progress", j, static_cast<double>(j.running));
+  for (const JobMetrics& j : jobs)
+    if (!by_host || j.host) sample("cronrun_runs_in_progress", j, static_cast<double>(j.running));
   // Against the schedule: only with --crontab, only for the jobs the crontabs run.
   bool scheduled = std::any_of(jobs.begin(), jobs.end(), [](const JobMetrics& j) { return j.schedule.has_value(); });
   if (scheduled) {
@@ -195,35 +202,39 @@ std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generate
 }
 
 Result<std::vector<JobMetrics>> prometheus_metrics(const HistoryStore& store, const std::optional<std::string>& job,
-                                                   const HistoryStore::CorruptRowFn& on_corrupt) {
-  // One pass over the figures: counts by status and each job's newest run, so a
-  // damaged row is skipped like in the other formats. One snapshot for the three
-  // reads: a gc in between would move runs from the rows to the removed counts
-  // and the counter would jump.
-  std::map<std::string, double> last_ok;
-  std::map<std::string, JobMetrics> by_job;
+                                                   const HistoryStore::CorruptRowFn& on_corrupt, bool by_host) {
+  // One pass over the figures: counts by status, each job's newest run and newest
+  // success, so a damaged row is skipped like in the other formats. One snapshot
+  // for both reads: a gc in between would move runs from the rows to the removed
+  // counts and the counter would jump.
+  using Key = std::pair<std::string, std::optional<std::string>>;  // job, host
+  std::map<Key, JobMetrics> by_job;
   auto r = store.read_snapshot([&]() -> Result<void> {
-    auto ok = store.last_success_by_job();
-    if (!ok) return std::unexpected(ok.error());
-    last_ok = std::move(*ok);
     RunFilter all;
     all.job = job;
-    auto scanned = store.scan(all, [&](const RunFigures& x) { add_run(by_job[x.job], x); }, on_corrupt);
+    all.with_host = by_host;
+    auto scanned = store.scan(all, [&](const RunFigures& x) {
+      JobMetrics& m = by_job[Key(x.job, by_host ? std::optional<std::string>(x.host) : std::nullopt)];
+      add_run(m, x);
+      if (x.status == RunStatus::ok && (!m.last_success_s || x.started_at_s > *m.last_success_s))
+        m.last_success_s = x.started_at_s;
+    }, on_corrupt);
     if (!scanned) return scanned;
-    // What gc removed keeps counting: the counter never goes down.
+    // What gc removed keeps counting: the counter never goes down. (A history
+    // of many hosts is the central one's copy: gc never runs there.)
     auto removed = store.removed_counts();
     if (!removed) return std::unexpected(removed.error());
     for (const auto& [name, by_status] : *removed) {
       if (job && name != *job) continue;
-      for (const auto& [status, n] : by_status) by_job[name].counts[status] += n;
+      for (const auto& [status, n] : by_status) by_job[Key(name, std::nullopt)].counts[status] += n;
     }
     return {};
   });
   if (!r) return std::unexpected(r.error());
   std::vector<JobMetrics> jobs;
-  for (auto& [name, m] : by_job) {
-    m.job = name;
-    if (auto it = last_ok.find(name); it != last_ok.end()) m.last_success_s = it->second;
+  for (auto& [key, m] : by_job) {
+    m.job = key.first;
+    m.host = key.second;
     jobs.push_back(std::move(m));
   }
   return jobs;
@@ -308,7 +319,8 @@ int add_schedule(std::vector<JobMetrics>& jobs, const HistoryStore& store, const
   auto report = status::compute_status(&store, *crontabs, o);
   if (!report) return query_failed(store, report.error());
   for (const status::JobStatus& s : report->jobs) {
-    auto it = std::find_if(jobs.begin(), jobs.end(), [&](const JobMetrics& m) { return m.job == s.job; });
+    // Per job: on a history of many hosts, an entry without a host of its own.
+    auto it = std::find_if(jobs.begin(), jobs.end(), [&](const JobMetrics& m) { return m.job == s.job && !m.host; });
     if (it == jobs.end()) {
       JobMetrics m;
       m.job = s.job;
@@ -317,7 +329,8 @@ int add_schedule(std::vector<JobMetrics>& jobs, const HistoryStore& store, const
     }
     it->schedule = JobMetrics::Schedule{.missed = s.missed, .late = s.late, .state = status::to_string(s.state)};
   }
-  std::sort(jobs.begin(), jobs.end(), [](const JobMetrics& a, const JobMetrics& b) { return a.job < b.job; });
+  std::sort(jobs.begin(), jobs.end(),
+            [](const JobMetrics& a, const JobMetrics& b) { return std::tie(a.job, a.host) < std::tie(b.job, b.host); });
   return kExitOk;
 }
 
@@ -358,7 +371,7 @@ Command add_export(CLI::App& parent, const Global& g) {
             SkippedRows skipped;
             if (opts->format == "prometheus") {
               double now = now_unix_s();
-              auto jobs = prometheus_metrics(*store, f.job, skipped.callback());
+              auto jobs = prometheus_metrics(*store, f.job, skipped.callback(), /*by_host=*/g.central);
               if (!jobs) return query_failed(*store, jobs.error());
               if (!opts->crontabs.empty()) {
                 if (int rc = add_schedule(*jobs, *store, opts->crontabs, f.job, now); rc != kExitOk) return rc;

@@ -16,6 +16,11 @@
 // them). "No success in two intervals" is one rule:
 //   time() - cronrun_last_success_timestamp_seconds > 2 * <interval>
 // A job that never succeeded exports 0 there, so that rule fires for it too.
+//
+// On the fleet's central history (`--history postgresql://...`) runs of many
+// hosts share one history: every family of the runs also has a `host` label,
+// the figures are per job and host (the schedule's, from --crontab, stay per job:
+// a fleet's tick is claimed once, whatever the host).
 #pragma once
 
 #include <map>
@@ -30,6 +35,7 @@ namespace cronrun::prof {
 
 struct JobMetrics {
   std::string job;
+  std::optional<std::string> host;        // the `host` label: set on a history of many hosts
   std::optional<RunFigures> last;         // newest finished (or lost) run that was not skipped
   std::optional<double> last_success_s;   // newest `ok` start
   std::map<RunStatus, uint64_t> counts;   // runs ever recorded, by status (kept rows plus removed ones)
@@ -55,10 +61,10 @@ void add_run(JobMetrics& m, const RunFigures& x);
 // The states a job's schedule can be in (status::JobState), as label values.
 const std::vector<std::string>& schedule_states();
 
-// Every job's metrics from the history (`job`: only that one), in name order.
-// Damaged rows go to `on_corrupt`.
+// Every job's metrics from the history (`job`: only that one), in name order;
+// `by_host`: per job and host, in that order. Damaged rows go to `on_corrupt`.
 Result<std::vector<JobMetrics>> prometheus_metrics(const HistoryStore& store, const std::optional<std::string>& job,
-                                                   const HistoryStore::CorruptRowFn& on_corrupt);
+                                                   const HistoryStore::CorruptRowFn& on_corrupt, bool by_host = false);
 std::string prometheus_text(const std::vector<JobMetrics>& jobs, double generated_unix_s);
 // Escapes a label value: backslash, double quote and newline as the format says;
 // other controls and bytes that are not UTF-8 spelled out first (text_escape.h).

@@ -215,6 +215,25 @@ TEST_F(CronprofFleet, EverySubcommandReadsTheCentralHistoryWithItsHosts) {
   EXPECT_THAT(csv.out, HasSubstr("," + box1 + ","));
   EXPECT_THAT(csv.out, HasSubstr("," + box2 + ","));
 
+  // export prometheus: per job and host, so the runs of two hosts do not
+  // collapse into one series (box1's newest run failed, box2's succeeded), and
+  // the file passes promtool.
+  Ran prom = cronprof({"--history", uri_, "export", "--format", "prometheus", "--job", backup}, dir_);
+  ASSERT_EQ(prom.rc, 0) << prom.err;
+  const std::string b1 = "cronjob=\"" + backup + "\",host=\"" + box1 + "\"";
+  const std::string b2 = "cronjob=\"" + backup + "\",host=\"" + box2 + "\"";
+  EXPECT_THAT(prom.out, HasSubstr("cronrun_runs_total{" + b1 + ",status=\"ok\"} 1\n"));
+  EXPECT_THAT(prom.out, HasSubstr("cronrun_runs_total{" + b1 + ",status=\"failed\"} 1\n"));
+  EXPECT_THAT(prom.out, HasSubstr("cronrun_runs_total{" + b2 + ",status=\"ok\"} 1\n"));
+  EXPECT_THAT(prom.out, HasSubstr("cronrun_last_run_success{" + b2 + "} 1\n"));
+  if (::access("/usr/bin/promtool", X_OK) == 0) {
+    std::string file = dir_ + "/central.prom";
+    std::ofstream(file) << prom.out;
+    std::string check = "/usr/bin/promtool check metrics < " + file + " > " + dir_ + "/promtool.out 2>&1";
+    EXPECT_EQ(std::system(check.c_str()), 0) << slurp(dir_ + "/promtool.out");
+    EXPECT_EQ(slurp(dir_ + "/promtool.out"), "");
+  }
+
   // ps: the running row of box2, with its host, not taken for lost here.
   Ran ps = cronprof({"--history", uri_, "--json", "ps"}, dir_);
   ASSERT_EQ(ps.rc, 0) << ps.err;

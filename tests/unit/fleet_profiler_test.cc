@@ -128,7 +128,7 @@ TEST(CentralCopy, StatusesAsCentralAndAnotherHostsRunnerIsNeverProbedHere) {
     ASSERT_TRUE(copy->add(marked_lost));
     // A replayed row stays one row.
     ASSERT_TRUE(copy->add(finished));
-    copy->close_writer();
+    ASSERT_TRUE(copy->close_writer());
 
     auto store = HistoryStore::open(copy->path(), HistoryStore::Mode::read_only);
     ASSERT_TRUE(store) << store.error().message();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -479,6 +480,187 @@ TEST(JournalMerge, OldSchemaHistoryReadOnlyStillMerges) {
   auto st = statuses(*ro);
   ASSERT_EQ(st.size(), 1u);
   EXPECT_EQ(st[record(1).run_id], RunStatus::lost);
+}
+
+// A runner that finishes after cronprof read its `running` row, and is gone by
+// the time the probe looks, appended its FINISH before it exited: the row is read
+// again, not called lost. The probe seam does the runner's part between the read
+// and the verdict: it appends the FINISH (and, in the second test, folds and
+// rotates the journal), then answers "gone".
+struct FinishingRunners {
+  std::string db;
+  std::map<int64_t, int> run_of_pid = {};  // runner pid -> record number
+  std::set<int64_t> finished = {};
+  std::function<void()> after_finish = {};  // e.g. a fold
+
+  RunnerProbe probe() {
+    RunnerProbe p;
+    p.boot_id = current_boot_id();
+    p.runner_alive = [this](int64_t pid, uint64_t) {
+      auto it = run_of_pid.find(pid);
+      if (it != run_of_pid.end() && finished.insert(pid).second) {
+        auto w = writer(db);
+        RunRecord fin = record(it->second, RunStatus::ok);
+        fin.runner_pid = pid;
+        EXPECT_TRUE(w.append(journal::RecordType::finish, fin).has_value());
+        if (after_finish) after_finish();
+      }
+      return false;
+    };
+    return p;
+  }
+};
+
+RunRecord started(int i, int64_t pid) {
+  RunRecord r = record(i);
+  r.runner_pid = pid;
+  return r;
+}
+
+// Run 7 running in the database, 8 in the journal (both finish before their
+// probe), 9 whose runner died.
+void seed_three_running(const std::string& db) {
+  auto store = make_history(db);
+  auto w = writer(db);
+  ASSERT_TRUE(w.append(journal::RecordType::start, started(7, 4000007)));
+  ASSERT_TRUE(store.fold_journal(true).has_value());
+  ASSERT_TRUE(w.append(journal::RecordType::start, started(8, 4000008)));
+  ASSERT_TRUE(w.append(journal::RecordType::start, started(9, 4000009)));
+}
+
+TEST(JournalMerge, ARunThatFinishesBetweenTheReadAndTheProbeIsReadAgainNotLost) {
+  const std::string r7 = record(7).run_id, r8 = record(8).run_id, r9 = record(9).run_id;
+  // `cronprof runs`' table: figures, inside one read snapshot. Rows come newest
+  // first (9, 8, 7): the second read opened for 9 is out of date for 8 and 7.
+  {
+    TempDir t;
+    FinishingRunners runners{t.file("h.db"), {{4000007, 7}, {4000008, 8}}};
+    seed_three_running(runners.db);
+    auto ro = HistoryStore::open(runners.db, HistoryStore::Mode::read_only);
+    ASSERT_TRUE(ro.has_value()) << ro.error().message();
+    ro->set_runner_probe(runners.probe());
+    std::map<std::string, RunStatus> seen;
+    ASSERT_TRUE(ro->read_snapshot([&]() -> Result<void> {
+                    return ro->scan(RunFilter{}, [&](const RunFigures& f) { seen[f.run_id] = f.status; });
+                  }).has_value());
+    EXPECT_EQ(seen[r7], RunStatus::ok);
+    EXPECT_EQ(seen[r8], RunStatus::ok);
+    EXPECT_EQ(seen[r9], RunStatus::lost);
+    RunFilter lost;
+    lost.status = RunStatus::lost;
+    auto n = ro->count(lost);
+    ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(*n, 1u);
+    auto counts = ro->status_counts();
+    ASSERT_TRUE(counts.has_value());
+    uint64_t ok = 0, lost_n = 0;
+    for (const auto& [job, by] : *counts) {
+      if (auto it = by.find(RunStatus::ok); it != by.end()) ok += it->second;
+      if (auto it = by.find(RunStatus::lost); it != by.end()) lost_n += it->second;
+    }
+    EXPECT_EQ(ok, 2u);
+    EXPECT_EQ(lost_n, 1u);
+  }
+  // `cronprof runs --json`, `show`, `ps`: full records.
+  {
+    TempDir t;
+    FinishingRunners runners{t.file("h.db"), {{4000007, 7}, {4000008, 8}}};
+    seed_three_running(runners.db);
+    auto ro = HistoryStore::open(runners.db, HistoryStore::Mode::read_only);
+    ASSERT_TRUE(ro.has_value()) << ro.error().message();
+    ro->set_runner_probe(runners.probe());
+    auto runs = ro->runs(RunFilter{});
+    ASSERT_TRUE(runs.has_value()) << runs.error().message();
+    std::map<std::string, RunRecord> by_id;
+    for (const auto& r : *runs) by_id[r.run_id] = r;
+    ASSERT_EQ(by_id.size(), 3u);
+    EXPECT_EQ(by_id[r7].status, RunStatus::ok);
+    EXPECT_EQ(by_id[r7].finished_at, record(7, RunStatus::ok).finished_at);
+    EXPECT_EQ(by_id[r8].status, RunStatus::ok);
+    EXPECT_EQ(by_id[r9].status, RunStatus::lost);
+    auto live = ro->in_progress();
+    ASSERT_TRUE(live.has_value());
+    EXPECT_TRUE(live->empty());
+  }
+}
+
+TEST(JournalMerge, ARunFinishedAndFoldedAwayBeforeTheProbeIsReadAgainNotLost) {
+  // The runner's FINISH is folded into the database and the journal rotated
+  // before the probe: neither the reader's snapshot nor its merge of the old
+  // journal has it; the second read finds it in the database.
+  TempDir t;
+  FinishingRunners runners{t.file("h.db")};
+  {
+    auto store = make_history(runners.db);
+    auto w = writer(runners.db);
+    ASSERT_TRUE(w.append(journal::RecordType::start, started(1, 4000001)));
+    ASSERT_TRUE(store.fold_journal(true).has_value());
+  }
+  runners.run_of_pid = {{4000001, 1}};
+  bool rotated = false;
+  runners.after_finish = [&] {
+    // Other runs fill the journal past the fold threshold, then a runner folds.
+    auto w = writer(runners.db);
+    for (int n = 100; w.append(journal::RecordType::finish, record(n, RunStatus::ok)).value() <
+                      journal::kFoldThresholdBytes;
+         ++n) {
+    }
+    auto rep = HistoryStore::fold(runners.db, true);
+    ASSERT_TRUE(rep.has_value()) << rep.error().message();
+    rotated = rep->rotated;
+  };
+  struct stat before {};
+  ASSERT_EQ(::stat(journal::journal_path(runners.db).c_str(), &before), 0);
+  auto ro = HistoryStore::open(runners.db, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(ro.has_value()) << ro.error().message();
+  ro->set_runner_probe(runners.probe());
+  RunFilter one;
+  one.job = record(1).job;
+  std::optional<RunStatus> status;
+  ASSERT_TRUE(ro->read_snapshot([&]() -> Result<void> {
+                  return ro->scan(one, [&](const RunFigures& f) {
+                    if (f.run_id == record(1).run_id) status = f.status;
+                  });
+                }).has_value());
+  struct stat after {};
+  ASSERT_EQ(::stat(journal::journal_path(runners.db).c_str(), &after), 0);
+  EXPECT_TRUE(rotated && after.st_ino != before.st_ino) << "the test's fold should have rotated the journal";
+  EXPECT_EQ(status, RunStatus::ok);
+}
+
+TEST(JournalMerge, GcKeepsARunWhoseFinishIsStillInTheJournal) {
+  // gc folds when it opens; a runner that finishes after that and is gone when
+  // gc probes has its FINISH in the journal only. Deleted as lost, the row would
+  // come back with the next fold and the run be counted twice.
+  TempDir t;
+  std::string db = t.file("h.db");
+  {
+    auto store = make_history(db);
+    auto w = writer(db);
+    ASSERT_TRUE(w.append(journal::RecordType::start, started(5, 4000005)));
+    ASSERT_TRUE(w.append(journal::RecordType::start, started(6, 4000006)));  // really lost
+    ASSERT_TRUE(store.fold_journal(true).has_value());
+  }
+  auto gc = HistoryStore::open(db, HistoryStore::Mode::read_write);
+  ASSERT_TRUE(gc.has_value()) << gc.error().message();
+  {
+    auto w = writer(db);
+    ASSERT_TRUE(w.append(journal::RecordType::finish, record(5, RunStatus::ok)));
+  }
+  gc->set_runner_probe(all_gone());
+  auto deleted = gc->delete_before(4102444800.0);  // 2100-01-01: everything is old
+  ASSERT_TRUE(deleted.has_value()) << deleted.error().message();
+  EXPECT_EQ(*deleted, 1u);
+  ASSERT_TRUE(gc->fold_journal(true).has_value());
+  auto st = statuses(*gc);
+  EXPECT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[record(5).run_id], RunStatus::ok);
+  auto removed = gc->removed_counts();
+  ASSERT_TRUE(removed.has_value());
+  uint64_t lost = 0;
+  for (const auto& [job, by] : *removed)
+    if (auto it = by.find(RunStatus::lost); it != by.end()) lost += it->second;
+  EXPECT_EQ(lost, 1u);
 }
 
 }  // namespace

@@ -301,12 +301,13 @@ class PrometheusHistory : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  void record(const std::string& job, RunStatus st, int minute, bool finished = true) {
+  void record(const std::string& job, RunStatus st, int minute, bool finished = true, const std::string& host = "") {
     auto store = HistoryStore::open(path_, HistoryStore::Mode::read_write);
     ASSERT_TRUE(store) << store.error().message();
     RunRecord r;
     r.run_id = fmt::format("0193f1c2-0000-7000-8000-{:012}", ++n_);
     r.job = job;
+    r.host = host;
     r.status = st;
     r.started_at = fmt::format("2026-11-23T02:{:02}:00.000Z", minute);
     if (finished) {
@@ -371,6 +372,65 @@ TEST_F(PrometheusHistory, RunsTotalDoesNotGoDownWhenGcRemovesRuns) {
   auto after = totals();
   EXPECT_EQ(after["a"][RunStatus::failed], 2u);
   EXPECT_EQ(after["a"][RunStatus::ok], 4u);
+}
+
+
+TEST_F(PrometheusHistory, ACentralHistoryHasAHostLabelAndTheHostsRunsDoNotCollapse) {
+  // The copy of a central history: one job on two hosts. box1's newest run
+  // failed, box2's (newer) succeeded: per job alone, box1's failure would be
+  // hidden and the counts of both hosts added up.
+  record("backup", RunStatus::ok, 10, true, "box1.example");
+  record("backup", RunStatus::failed, 20, true, "box1.example");
+  record("backup", RunStatus::ok, 30, true, "box2.example");
+  record("backup", RunStatus::running, 40, false, "box2.example");
+  auto store = HistoryStore::open(path_, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(store) << store.error().message();
+  RunnerProbe alive;
+  alive.runner_alive = [](int64_t, uint64_t) { return true; };
+  store->set_runner_probe(alive);
+  auto jobs = prometheus_metrics(*store, std::nullopt, {}, /*by_host=*/true);
+  ASSERT_TRUE(jobs) << jobs.error().message();
+  ASSERT_EQ(jobs->size(), 2u);
+  std::string text = prometheus_text(*jobs, 1795400000);
+  const double t10 = *parse_rfc3339("2026-11-23T02:10:00Z");
+  EXPECT_THAT(text, HasSubstr("cronrun_last_run_success{cronjob=\"backup\",host=\"box1.example\"} 0\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_last_run_success{cronjob=\"backup\",host=\"box2.example\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr(fmt::format("cronrun_last_success_timestamp_seconds{{cronjob=\"backup\",host=\"box1.example\"}} {}\n", t10)));
+  EXPECT_THAT(text, HasSubstr("cronrun_runs_total{cronjob=\"backup\",host=\"box1.example\",status=\"ok\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_runs_total{cronjob=\"backup\",host=\"box1.example\",status=\"failed\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_runs_total{cronjob=\"backup\",host=\"box2.example\",status=\"ok\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_runs_in_progress{cronjob=\"backup\",host=\"box2.example\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("cronrun_runs_in_progress{cronjob=\"backup\",host=\"box1.example\"} 0\n"));
+  // Every sample of the runs carries both labels.
+  for (const std::string& line : lines_of(text)) {
+    if (line.empty() || line[0] == '#' || line.rfind("cronrun_export_timestamp_seconds", 0) == 0) continue;
+    EXPECT_THAT(line, HasSubstr(",host=\"box")) << line;
+  }
+  // A local history (no host label) is unchanged: one series per job.
+  auto local = prometheus_metrics(*store, std::nullopt, {});
+  ASSERT_TRUE(local);
+  ASSERT_EQ(local->size(), 1u);
+  EXPECT_THAT(prometheus_text(*local, 1795400000), Not(HasSubstr("host=")));
+
+  const char* promtool = "/usr/bin/promtool";
+  if (::access(promtool, X_OK) != 0) {
+    if (std::getenv("CI")) FAIL() << "promtool missing in CI (Debian package: prometheus)";
+    GTEST_SKIP() << "promtool not installed (Debian package: prometheus)";
+  }
+  std::string file = dir_ + "/central.prom";
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+  }
+  std::FILE* p = ::popen((std::string(promtool) + " check metrics < " + file + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  EXPECT_EQ(::pclose(p), 0) << out;
+  EXPECT_EQ(out, "") << "promtool lint findings:\n" << out;
 }
 
 }  // namespace
