@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -254,6 +256,27 @@ TEST(JournalFormat, PayloadTextIsTheDomDumpByteForByte) {
     r.wall_s = i / 7.0;
     r.counters["c" + std::to_string(i)] = i * 0.1;
     EXPECT_EQ(journal::record_payload(r).value(), dom_payload(r)) << i;
+  }
+}
+
+// The records' timestamps come from the calendar types, not gmtime_r (which loads
+// /etc/localtime): the same text, leap days and century years included.
+TEST(JournalFormat, Rfc3339TimestampsFromTheCalendar) {
+  using std::chrono::milliseconds;
+  using std::chrono::system_clock;
+  auto at = [](int64_t ms) { return format_rfc3339(system_clock::time_point(milliseconds(ms))); };
+  EXPECT_EQ(at(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(at(951782400123), "2000-02-29T00:00:00.123Z");
+  EXPECT_EQ(at(4107542400000), "2100-03-01T00:00:00.000Z");
+  EXPECT_EQ(at(1764978123456), "2025-12-05T23:42:03.456Z");
+  for (int64_t ms = 0; ms < 4102444800000; ms += 86399999 * 7 + 12345) {
+    time_t secs = static_cast<time_t>(ms / 1000);
+    struct tm tm {};
+    gmtime_r(&secs, &tm);
+    char want[80];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    ASSERT_EQ(at(ms), want) << ms;
   }
 }
 
