@@ -61,7 +61,18 @@ if [ -n "$cronrun_static" ]; then
 fi
 for k in "${order[@]}"; do "run_$k" >/dev/null || { echo "floor_split.sh: $k failed" >&2; exit 1; }; done
 
-declare -A per_round
+# CPU time too (perf stat's task-clock of the command and its job, in µs): on a
+# machine others load, wall time mostly measures waiting for a CPU.
+declare -A cmd
+cmd[empty]="$work/empty"
+cmd[empty-static]="$work/empty-static"
+cmd[floor]="$work/floor ${floor_args[*]} $work/floor.lock -- /bin/true"
+cmd[floor-static]="$work/floor-static ${floor_args[*]} $work/floor.lock -- /bin/true"
+cmd[cronrun-version]="$cronrun --version"
+cmd[cronrun]="$cronrun ${cronrun_args[*]}"
+[ -n "$cronrun_static" ] && cmd[cronrun-static]="$cronrun_static ${cronrun_args[*]}"
+have_perf=$(command -v perf || true)
+declare -A per_round cpu_round
 for ((r = 0; r < rounds; r++)); do
   for ((j = 0; j < ${#order[@]}; j++)); do
     k=${order[$(((j + r) % ${#order[@]}))]}
@@ -69,12 +80,17 @@ for ((r = 0; r < rounds; r++)); do
     for ((i = 0; i < per; i++)); do "run_$k" >/dev/null 2>&1; done
     t1=${EPOCHREALTIME/./}
     per_round[$k]+="$(((t1 - t0) / per)) "
+    if [ -n "$have_perf" ]; then
+      # shellcheck disable=SC2086
+      cpu_round[$k]+="$(perf stat -x, -e task-clock -r "$per" ${cmd[$k]} 2>&1 >/dev/null |
+        awk -F, '$3 == "task-clock" { printf "%d", $1 * 1000 }') "
+    fi
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {printf "%d\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2) + 0.5}'; }
 instr() { (valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null || true) | sed -n 's/.*Collected : //p'; }
-declare -A us ins
-for k in "${order[@]}"; do us[$k]=$(median <<<"${per_round[$k]}"); done
+declare -A us ins cpu
+for k in "${order[@]}"; do us[$k]=$(median <<<"${per_round[$k]}"); cpu[$k]=$(median <<<"${cpu_round[$k]:-0}"); done
 if command -v valgrind >/dev/null; then
   ins[empty]=$(instr "$work/empty"); ins[empty-static]=$(instr "$work/empty-static")
   ins[floor]=$(instr "$work/floor" "${floor_args[@]}" "$work/floor.lock" -- /bin/true)
@@ -85,14 +101,20 @@ if command -v valgrind >/dev/null; then
   fi
 fi
 echo "# $rounds rounds x $per runs, order rotated; load average at the end: $(loadavg)"
-printf "%-24s %10s %14s\n" command "µs/run" "instructions"
-for k in "${order[@]}"; do printf "%-24s %10d %14s\n" "$k" "${us[$k]}" "${ins[$k]:--}"; done
-echo "# the run's time, split (µs):"
-printf "  %-44s %8d\n" "exec+exit of a static process" "${us[empty-static]}"
-printf "  %-44s %8d\n" "kernel work (floor-static - empty-static)" "$((us[floor-static] - us[empty-static]))"
-printf "  %-44s %8d\n" "libc dynamic linking (floor - floor-static)" "$((us[floor] - us[floor-static]))"
-if [ -n "$cronrun_static" ]; then
-  printf "  %-44s %8d\n" "our code (cronrun-static - floor-static)" "$((us[cronrun-static] - us[floor-static]))"
-  printf "  %-44s %8d\n" "cronrun's dynamic linking (cronrun - static)" "$((us[cronrun] - us[cronrun-static]))"
-fi
-printf "  %-44s %8d   (x%.2f floor)\n" "cronrun" "${us[cronrun]}" "$(bc -l <<<"${us[cronrun]} / ${us[floor]}")"
+printf "%-24s %10s %10s %14s\n" command "wall µs" "CPU µs" "instructions"
+for k in "${order[@]}"; do printf "%-24s %10d %10d %14s\n" "$k" "${us[$k]}" "${cpu[$k]}" "${ins[$k]:--}"; done
+# show_split NAME: the run split by the figures in array NAME (wall or CPU µs)
+show_split() {
+  local -n v=$1
+  echo "# the run split, $2 µs:"
+  printf "  %-44s %8d\n" "exec+exit of a static process" "${v[empty-static]}"
+  printf "  %-44s %8d\n" "kernel work (floor-static - empty-static)" "$((v[floor-static] - v[empty-static]))"
+  printf "  %-44s %8d\n" "libc dynamic linking (floor - floor-static)" "$((v[floor] - v[floor-static]))"
+  if [ -n "$cronrun_static" ]; then
+    printf "  %-44s %8d\n" "our code (cronrun-static - floor-static)" "$((v[cronrun-static] - v[floor-static]))"
+    printf "  %-44s %8d\n" "cronrun's dynamic linking (cronrun - static)" "$((v[cronrun] - v[cronrun-static]))"
+  fi
+  printf "  %-44s %8d   (x%.2f floor)\n" "cronrun" "${v[cronrun]}" "$(bc -l <<<"${v[cronrun]} / ${v[floor]}")"
+}
+show_split us wall
+if [ -n "$have_perf" ]; then show_split cpu CPU; fi
