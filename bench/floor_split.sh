@@ -72,7 +72,7 @@ cmd[cronrun-version]="$cronrun --version"
 cmd[cronrun]="$cronrun ${cronrun_args[*]}"
 [ -n "$cronrun_static" ] && cmd[cronrun-static]="$cronrun_static ${cronrun_args[*]}"
 have_perf=$(command -v perf || true)
-declare -A per_round cpu_round
+declare -A per_round cpu_round fault_round
 for ((r = 0; r < rounds; r++)); do
   for ((j = 0; j < ${#order[@]}; j++)); do
     k=${order[$(((j + r) % ${#order[@]}))]}
@@ -82,15 +82,18 @@ for ((r = 0; r < rounds; r++)); do
     per_round[$k]+="$(((t1 - t0) / per)) "
     if [ -n "$have_perf" ]; then
       # shellcheck disable=SC2086
-      cpu_round[$k]+="$(perf stat -x, -e task-clock -r "$per" ${cmd[$k]} 2>&1 >/dev/null |
-        awk -F, '$3 == "task-clock" { printf "%d", $1 * 1000 }') "
+      out=$(perf stat -x, -e task-clock,page-faults -r "$per" ${cmd[$k]} 2>&1 >/dev/null)
+      cpu_round[$k]+="$(awk -F, '$3 == "task-clock" { printf "%d", $1 * 1000 }' <<<"$out") "
+      fault_round[$k]+="$(awk -F, '$3 == "page-faults" { printf "%d", $1 }' <<<"$out") "
     fi
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {printf "%d\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2) + 0.5}'; }
 instr() { (valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null || true) | sed -n 's/.*Collected : //p'; }
-declare -A us ins cpu
-for k in "${order[@]}"; do us[$k]=$(median <<<"${per_round[$k]}"); cpu[$k]=$(median <<<"${cpu_round[$k]:-0}"); done
+declare -A us ins cpu faults
+for k in "${order[@]}"; do
+  us[$k]=$(median <<<"${per_round[$k]}"); cpu[$k]=$(median <<<"${cpu_round[$k]:-0}"); faults[$k]=$(median <<<"${fault_round[$k]:-0}")
+done
 if command -v valgrind >/dev/null; then
   ins[empty]=$(instr "$work/empty"); ins[empty-static]=$(instr "$work/empty-static")
   ins[floor]=$(instr "$work/floor" "${floor_args[@]}" "$work/floor.lock" -- /bin/true)
@@ -101,8 +104,10 @@ if command -v valgrind >/dev/null; then
   fi
 fi
 echo "# $rounds rounds x $per runs, order rotated; load average at the end: $(loadavg)"
-printf "%-24s %10s %10s %14s\n" command "wall µs" "CPU µs" "instructions"
-for k in "${order[@]}"; do printf "%-24s %10d %10d %14s\n" "$k" "${us[$k]}" "${cpu[$k]}" "${ins[$k]:--}"; done
+printf "%-24s %10s %10s %12s %14s\n" command "wall µs" "CPU µs" "page faults" "instructions"
+for k in "${order[@]}"; do
+  printf "%-24s %10d %10d %12d %14s\n" "$k" "${us[$k]}" "${cpu[$k]}" "${faults[$k]}" "${ins[$k]:--}"
+done
 # show_split NAME: the run split by the figures in array NAME (wall or CPU µs)
 show_split() {
   local -n v=$1
