@@ -33,7 +33,8 @@ Invoker Invoker::of(uid_t uid, const char* xdg_runtime_dir, const char* xdg_stat
 }
 
 const UserEntry& user_entry(uid_t uid) {
-  // One entry: a process asks about one user (itself, or one other in tests).
+  // One entry: a process asks about one user (itself, or one other in tests). A
+  // call for another uid replaces it, so callers copy what they keep.
   static std::optional<std::pair<uid_t, UserEntry>> cached;
   if (cached && cached->first == uid) return cached->second;
   UserEntry e;
