@@ -5,7 +5,7 @@
 // passes it here, so the floor follows whatever the runner does when the script
 // runs; it opens only files cronrun opened successfully (no probing).
 //
-// Per run, in cronrun's order: the record's facts (getpwuid, localtime, the
+// Per run, in cronrun's order: the record's facts (getpwuid, the
 // runner's /proc/self/stat start time, boot_id), the pid-file lock (open, flock,
 // pwrite, ftruncate), mountinfo and /proc/self/cgroup, a leaf under each --leaf
 // directory with its --set writes, the per-run counters file (--counters DIR),
@@ -208,9 +208,6 @@ int main(int argc, char** argv) {
   // The record's facts.
   struct passwd* pw = getpwuid(geteuid());
   if (!pw) die("getpwuid");
-  time_t t = time(NULL);
-  struct tm tm;
-  localtime_r(&t, &tm);
   int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
   if (fd < 0) die("/proc/self/stat");
   drain_fd(fd);

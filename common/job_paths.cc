@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <optional>
+#include <utility>
 #include <fmt/format.h>
 
 namespace cronrun {
@@ -26,9 +28,25 @@ Invoker Invoker::of(uid_t uid, const char* xdg_runtime_dir, const char* xdg_stat
   who.xdg_state_home = absolute_or_empty(xdg_state_home);
   who.xdg_config_home = absolute_or_empty(xdg_config_home);
   who.home = absolute_or_empty(home);
-  if (who.home.empty())
-    if (const passwd* pw = ::getpwuid(uid); pw && pw->pw_dir) who.home = absolute_or_empty(pw->pw_dir);
+  if (who.home.empty()) who.home = absolute_or_empty(user_entry(uid).home.c_str());
   return who;
+}
+
+const UserEntry& user_entry(uid_t uid) {
+  // One entry: a process asks about one user (itself, or one other in tests). A
+  // call for another uid replaces it, so callers copy what they keep.
+  static std::optional<std::pair<uid_t, UserEntry>> cached;
+  if (cached && cached->first == uid) return cached->second;
+  UserEntry e;
+  if (const passwd* pw = ::getpwuid(uid)) {
+    e.found = true;
+    e.name = pw->pw_name ? pw->pw_name : std::to_string(uid);
+    e.home = pw->pw_dir ? pw->pw_dir : "";
+  } else {
+    e.name = std::to_string(uid);
+  }
+  cached.emplace(uid, std::move(e));
+  return cached->second;
 }
 
 Invoker Invoker::current() {

@@ -33,6 +33,16 @@ struct Invoker {
                     const char* home);
 };
 
+// The passwd entry of `uid` as the runner needs it, looked up once per process
+// and uid (getpwuid walks NSS: nscd probes, nsswitch.conf, /etc/passwd), so the
+// run record, the systemd scope and the default home share one lookup.
+struct UserEntry {
+  bool found = false;
+  std::string name;  // pw_name; the number when there is no entry
+  std::string home;  // pw_dir ("" when there is no entry)
+};
+const UserEntry& user_entry(uid_t uid);
+
 // A job's resolved paths: explicit settings where given, else the defaults.
 struct JobPaths {
   std::string history;      // SQLite history

@@ -121,13 +121,8 @@ Result<Generation> decode_header(std::string_view header) {
 }
 
 Result<std::string> record_payload(const RunRecord& r) {
-  auto dump = [&](const RunRecord& rec) {
-    nlohmann::json j = to_json(rec);
-    j["runner_pid"] = rec.runner_pid;
-    j["runner_start"] = rec.runner_start;
-    j["boot_id"] = valid_utf8(rec.boot_id);
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  };
+  // Written straight as text (no JSON DOM): the same bytes as the DOM's dump.
+  auto dump = [](const RunRecord& rec) { return to_json_text(rec, /*runner_fields=*/true); };
   std::string text = dump(r);
   if (text.size() <= kMaxRecordBytes) return text;
   // Only the command line can make a record this large; keep its program name.

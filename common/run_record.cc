@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -383,6 +384,314 @@ json to_json(const RunRecord& r) {
   return j;
 }
 
+namespace {
+
+// Compact JSON text in nlohmann's dump format, written in order. Callers emit the
+// keys of each object in the DOM's order (std::map: byte-wise ascending), so the
+// text equals the DOM's dump; run_record_test compares the two on every branch.
+class TextWriter {
+ public:
+  explicit TextWriter(std::string& out) : out_(out) {}
+  void begin_object() { open('{'); }
+  void end_object() { close('}'); }
+  void begin_array() { open('['); }
+  void end_array() { close(']'); }
+  TextWriter& key(std::string_view k) {
+    separator();
+    string(k);
+    out_ += ':';
+    after_key_ = true;
+    return *this;
+  }
+  void null() {
+    separator();
+    out_ += "null";
+  }
+  void boolean(bool v) {
+    separator();
+    out_ += v ? "true" : "false";
+  }
+  void number(int64_t v) {
+    separator();
+    integer(v);
+  }
+  void number(uint64_t v) {
+    separator();
+    integer(v);
+  }
+  void number(int v) { number(static_cast<int64_t>(v)); }
+  void number(uint32_t v) { number(static_cast<uint64_t>(v)); }
+  void number(double v) {
+    separator();
+    if (!std::isfinite(v)) {
+      out_ += "null";
+      return;
+    }
+    std::array<char, 64> buf{};
+    char* end = nlohmann::detail::to_chars(buf.data(), buf.data() + buf.size(), v);
+    out_.append(buf.data(), static_cast<size_t>(end - buf.data()));
+  }
+  // Strings are made valid UTF-8 first, as to_json's text() does.
+  void text(std::string_view s) {
+    separator();
+    if (is_valid_utf8(s)) {
+      string(s);
+    } else {
+      string(valid_utf8(s));
+    }
+  }
+  template <class T>
+  void opt(const std::optional<T>& v) {
+    if (!v) return null();
+    if constexpr (std::is_same_v<T, std::string>) {
+      text(*v);
+    } else {
+      number(*v);
+    }
+  }
+
+ private:
+  void open(char c) {
+    separator();
+    out_ += c;
+    first_ = true;
+  }
+  void close(char c) {
+    out_ += c;
+    first_ = false;
+  }
+  // A comma before every element but the first of its object or array; none
+  // between a key and its value.
+  void separator() {
+    if (after_key_) {
+      after_key_ = false;
+      return;
+    }
+    if (!first_) out_ += ',';
+    first_ = false;
+  }
+  template <class I>
+  void integer(I v) {
+    std::array<char, 24> buf{};
+    auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+    out_.append(buf.data(), static_cast<size_t>(end - buf.data()));
+  }
+  // nlohmann's escapes with ensure_ascii off: the two-character forms, \u00xx
+  // (lower-case) for the other control bytes, everything else as is.
+  void string(std::string_view s) {
+    out_ += '"';
+    size_t run = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      auto c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(s.substr(run, i - run));
+      run = i + 1;
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\b': out_ += "\\b"; break;
+        case '\f': out_ += "\\f"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\t': out_ += "\\t"; break;
+        default: {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out_ += "\\u00";
+          out_ += kHex[c >> 4];
+          out_ += kHex[c & 0xf];
+        }
+      }
+    }
+    out_.append(s.substr(run));
+    out_ += '"';
+  }
+  std::string& out_;
+  bool first_ = true;
+  bool after_key_ = false;
+};
+
+}  // namespace
+
+// Every object's keys below are in byte-wise ascending order (see TextWriter).
+std::string to_json_text(const RunRecord& r, bool runner_fields) {
+  std::string out;
+  out.reserve(2048);
+  TextWriter w(out);
+  w.begin_object();
+  if (runner_fields) w.key("boot_id").text(r.boot_id);
+  w.key("command").begin_array();
+  for (const auto& arg : r.command) w.text(arg);
+  w.end_array();
+  w.key("counters").begin_object();
+  {
+    // Summed per valid name, as to_json does; a sorted map gives the DOM's order.
+    bool all_valid = true;
+    for (const auto& kv : r.counters) all_valid = all_valid && is_valid_utf8(kv.first);
+    std::map<std::string, double> fixed;
+    if (!all_valid)
+      for (const auto& [name, value] : r.counters) fixed[valid_utf8(name)] += value;
+    for (const auto& [name, value] : all_valid ? r.counters : fixed) {
+      w.key(name);
+      bool whole = std::isfinite(value) && std::floor(value) == value && std::fabs(value) < 9007199254740992.0;
+      if (whole) {
+        w.number(static_cast<int64_t>(value));
+      } else {
+        w.number(value);
+      }
+    }
+  }
+  w.end_object();
+  w.key("exit_code").opt(r.exit_code);
+  w.key("finished_at").opt(r.finished_at);
+  w.key("fleet");
+  if (r.fleet) {
+    const FleetRecord& f = *r.fleet;
+    w.begin_object();
+    w.key("fence").opt(f.fence);
+    w.key("group").opt(f.group);
+    w.key("holder");
+    if (f.holder) {
+      w.begin_object();
+      w.key("host").text(f.holder->host);
+      w.key("revision").number(f.holder->revision);
+      w.end_object();
+    } else {
+      w.null();
+    }
+    w.key("host").text(f.host);
+    w.key("lease_ttl_s").opt(f.lease_ttl_s);
+    w.key("note").opt(f.note);
+    w.key("tick").text(f.tick);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("host").text(r.host);
+  w.key("isolation").begin_object();
+  w.key("accounting").text(r.isolation.accounting);
+  w.key("cgroup").text(r.isolation.cgroup);
+  w.key("note").opt(r.isolation.note);
+  w.key("path").opt(r.isolation.path);
+  if (r.isolation.unit) w.key("unit").text(*r.isolation.unit);
+  w.end_object();
+  w.key("job").text(r.job);
+  const LimitsRecord& l = r.limits;
+  w.key("limits").begin_object();
+  w.key("cpu_quota_pct").opt(l.cpu_quota_pct);
+  w.key("cpu_weight").opt(l.cpu_weight);
+  w.key("memory_high_bytes").opt(l.memory_high_bytes);
+  w.key("memory_max_bytes").opt(l.memory_max_bytes);
+  w.key("pids_max").opt(l.pids_max);
+  w.key("swap_max_bytes").opt(l.swap_max_bytes);
+  w.key("timeout_s").opt(l.timeout_s);
+  w.end_object();
+  w.key("lock").begin_object();
+  w.key("holder_pid").opt(r.lock.holder_pid);
+  w.key("path").opt(r.lock.path);
+  w.key("waited_s").number(r.lock.waited_s);
+  w.end_object();
+  w.key("log").begin_object();
+  w.key("bytes").number(r.log.bytes);
+  w.key("dropped_bytes").number(r.log.dropped_bytes);
+  w.key("path").opt(r.log.path);
+  w.end_object();
+  w.key("output").begin_object();
+  w.key("dropped_bytes").number(r.output.dropped_bytes);
+  w.end_object();
+  w.key("pings");
+  if (r.pings) {
+    w.begin_object();
+    w.key("failed").number(r.pings->failed);
+    w.key("pings").begin_array();
+    for (const PingRecord& p : r.pings->pings) {
+      w.begin_object();
+      w.key("attempts").number(p.attempts);
+      w.key("delivered").boolean(p.delivered);
+      w.key("elapsed_s").number(p.elapsed_s);
+      w.key("endpoint").text(p.endpoint);
+      w.key("error").opt(p.error);
+      w.key("http_status").opt(p.http_status);
+      w.key("kind").text(p.kind);
+      w.end_object();
+    }
+    w.end_array();
+    w.key("sent").number(r.pings->sent);
+    w.key("url_host").text(r.pings->url_host);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("run_id").text(r.run_id);
+  if (runner_fields) {
+    w.key("runner_pid").number(r.runner_pid);
+    w.key("runner_start").number(r.runner_start);
+  }
+  w.key("schema").text(kRunSchema);
+  w.key("seccomp");
+  if (r.seccomp) {
+    const SeccompRecord& sc = *r.seccomp;
+    w.begin_object();
+    w.key("action").text(sc.action);
+    w.key("answers_lost").number(sc.answers_lost);
+    w.key("failed_by").opt(sc.failed_by);
+    w.key("note").opt(sc.note);
+    w.key("profile").text(sc.profile);
+    if (!sc.seen.empty() || sc.action == "continue") {
+      w.key("seen").begin_array();
+      for (const auto& name : sc.seen) w.text(name);
+      w.end_array();
+    }
+    w.key("violations").begin_array();
+    for (const auto& v : sc.violations) {
+      w.begin_object();
+      w.key("comm").text(v.comm);
+      w.key("count").number(v.count);
+      w.key("first_pid").number(v.first_pid);
+      w.key("syscall").text(v.syscall);
+      w.end_object();
+    }
+    w.end_array();
+    w.key("violations_total").number(sc.violations_total);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("signal").opt(r.signal);
+  w.key("skip_reason").opt(r.skip_reason);
+  w.key("start_delay_s").opt(r.start_delay_s);
+  w.key("started_at").text(r.started_at);
+  w.key("status").text(to_string(r.status));
+  const Usage& u = r.usage;
+  w.key("usage").begin_object();
+  w.key("cpu_nr_throttled").opt(u.cpu_nr_throttled);
+  w.key("cpu_system_s").opt(u.cpu_system_s);
+  w.key("cpu_throttled_s").opt(u.cpu_throttled_s);
+  w.key("cpu_user_s").opt(u.cpu_user_s);
+  w.key("io_read_bytes").opt(u.io_read_bytes);
+  w.key("io_source").opt(u.io_source);
+  w.key("io_write_bytes").opt(u.io_write_bytes);
+  w.key("max_rss_bytes").opt(u.max_rss_bytes);
+  w.key("memory_high_events").opt(u.memory_high_events);
+  w.key("memory_max_events").opt(u.memory_max_events);
+  w.key("memory_peak_bytes").opt(u.memory_peak_bytes);
+  w.key("not_measured").begin_array();
+  for (const auto& name : u.not_measured) w.text(name);
+  w.end_array();
+  w.key("oom_kills").opt(u.oom_kills);
+  w.key("orphans_killed").opt(u.orphans_killed);
+  w.key("pids_peak").opt(u.pids_peak);
+  w.key("pressure_some_s").begin_object();
+  w.key("cpu").opt(u.pressure_some_s.cpu);
+  w.key("io").opt(u.pressure_some_s.io);
+  w.key("memory").opt(u.pressure_some_s.memory);
+  w.end_object();
+  w.end_object();
+  w.key("user").text(r.user);
+  w.key("wall_s").opt(r.wall_s);
+  w.end_object();
+  return out;
+}
+
 Result<RunRecord> run_record_from_json(const json& j) {
   if (!j.is_object()) return fail("run record: expected a JSON object, got " + std::string(j.type_name()));
   // A record of another schema family would be misread field by field; refuse it.
@@ -598,13 +907,17 @@ std::string now_rfc3339() { return format_rfc3339(std::chrono::system_clock::now
 
 std::string format_rfc3339(std::chrono::system_clock::time_point now) {
   using namespace std::chrono;
-  auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
-  time_t secs = static_cast<time_t>(ms / 1000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
+  // The calendar types, not gmtime_r: glibc's gmtime_r loads the local time zone
+  // file (/etc/localtime) on first use, which a UTC timestamp never needs.
+  auto ms = time_point_cast<milliseconds>(now);
+  auto day = floor<days>(ms);
+  year_month_day ymd{day};
+  hh_mm_ss hms{ms - day};
   char buf[80];  // sized for any int fields, so the compiler can prove no truncation
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+                static_cast<int>(hms.minutes().count()), static_cast<int>(hms.seconds().count()),
+                static_cast<int>(hms.subseconds().count()));
   return buf;
 }
 

@@ -202,6 +202,13 @@ struct RunRecord {
 // environment, paths and job-written counter names are bytes, not text), so the
 // result always serializes; dump it with error_handler_t::replace all the same.
 nlohmann::json to_json(const RunRecord& r);
+// The same record as compact JSON text, byte for byte what
+// to_json(r).dump(-1, ' ', false, replace) gives (keys in the DOM's sorted order,
+// its number and escape formats), written straight into one string without
+// building the DOM: the run journal writes two per run. With `runner_fields`, the
+// top-level object also holds runner_pid, runner_start and boot_id (the journal's
+// payload, common/journal.h).
+std::string to_json_text(const RunRecord& r, bool runner_fields = false);
 // Strict about types; unknown keys are ignored (forward compatible).
 Result<RunRecord> run_record_from_json(const nlohmann::json& j);
 

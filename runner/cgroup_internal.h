@@ -34,7 +34,9 @@ struct MountEntry {
   std::string source;
   std::vector<std::string> super_options;  // per-superblock: v1 controllers live here
 };
-Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text);
+// `cgroup_only`: every line is still checked, but only cgroup and cgroup2 mounts
+// are decoded and returned (all the runner looks for among dozens of mounts).
+Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text, bool cgroup_only = false);
 
 // One line of /proc/<pid>/cgroup: "4:memory:/a/b", "9:name=systemd:/", "0::/x".
 struct ProcCgroupLine {

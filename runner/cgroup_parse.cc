@@ -38,6 +38,18 @@ std::vector<std::string_view> lines(std::string_view text) {
   return out;
 }
 
+// Into `out`, reused line after line (no allocation per line).
+void fields_into(std::string_view line, std::vector<std::string_view>& out) {
+  out.clear();
+  size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    size_t start = i;
+    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+    if (i > start) out.push_back(line.substr(start, i - start));
+  }
+}
+
 std::vector<std::string_view> fields(std::string_view line) {
   std::vector<std::string_view> out;
   size_t i = 0;
@@ -94,14 +106,16 @@ std::vector<std::string> split_commas(std::string_view text) {
 
 }  // namespace
 
-Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text) {
+Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text, bool cgroup_only) {
   // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
   // Optional fields (master:1 ...) run until the lone "-".
   std::vector<MountEntry> out;
   int line_no = 0;
+  std::vector<std::string_view> f;
+  f.reserve(16);
   for (auto line : lines(text)) {
     ++line_no;
-    auto f = fields(line);
+    fields_into(line, f);
     size_t dash = 6;
     while (dash < f.size() && f[dash] != "-") ++dash;
     if (f.size() < 6 || dash + 3 > f.size()) {
@@ -112,6 +126,7 @@ Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text) {
     auto id = to_int<int>(f[0]);
     auto parent = to_int<int>(f[1]);
     if (!id || !parent) return fail("mountinfo line " + std::to_string(line_no) + ": bad mount id in " + quoted(line));
+    if (cgroup_only && f[dash + 1] != "cgroup" && f[dash + 1] != "cgroup2") continue;
     m.mount_id = *id;
     m.parent_id = *parent;
     m.root = unescape_octal(f[3]);

@@ -125,7 +125,7 @@ Result<HostView> read_host_view(const std::string& proc_root, const std::string&
   if (!mountinfo_text) return std::unexpected(mountinfo_text.error());
   auto cgroup_text = read_file(proc_root + "/self/cgroup");
   if (!cgroup_text) return std::unexpected(cgroup_text.error());
-  auto mounts = parse_mountinfo(*mountinfo_text);
+  auto mounts = parse_mountinfo(*mountinfo_text, /*cgroup_only=*/true);
   if (!mounts) return std::unexpected(std::move(mounts.error()).context("reading " + proc_root + "/self/mountinfo"));
   auto self = parse_proc_cgroup(*cgroup_text);
   if (!self) return std::unexpected(std::move(self.error()).context("reading " + proc_root + "/self/cgroup"));

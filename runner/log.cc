@@ -76,6 +76,7 @@ std::string g_run_job;
 std::string g_run_id;
 
 constexpr const char* kJournalSocket = "/run/systemd/journal/socket";
+constexpr const char* kSyslogSocket = "/dev/log";  // _PATH_LOG, where syslog(3) sends
 // MESSAGE_ID of START and FINISH (journalctl MESSAGE_ID=...); fixed for good.
 constexpr const char* kStartMessageId = "a7c4c3166936428d80c376efe4da6100";
 constexpr const char* kFinishMessageId = "d84252ef428647e6868944f57373ede2";
@@ -146,6 +147,10 @@ void setup(int verbosity) {
   if (g_interactive) return;
   if (::access(kJournalSocket, F_OK) == 0) {
     g_journal = true;
+  } else if (::access(kSyslogSocket, F_OK) != 0) {
+    // No syslog daemon either: glibc's syslog(3) would try to connect for every
+    // message, fail, and drop it. Events go nowhere but to stderr at -v.
+    g_console->info(fmt::format("neither {} nor {}: events are not logged", kJournalSocket, kSyslogSocket));
   } else {
     auto sys = std::make_shared<spdlog::sinks::syslog_sink_st>("cronrun", LOG_PID, LOG_CRON, false);
     g_syslog = std::make_shared<spdlog::logger>("cronrun-syslog", sys);

@@ -11,7 +11,6 @@
 // fakes; the paths it uses are resolved once, before it begins (run_paths.h).
 #include "runner/run.h"
 
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +25,7 @@
 #include <optional>
 
 #include "common/fd.h"
+#include "common/job_paths.h"
 #include "common/safe_file.h"
 #include "runner/counters.h"
 #include "runner/db_counter.h"
@@ -59,10 +59,7 @@ std::string host_name() {
   return buf;
 }
 
-std::string user_name(uid_t euid) {
-  if (struct passwd* pw = ::getpwuid(euid)) return pw->pw_name;
-  return std::to_string(euid);
-}
+std::string user_name(uid_t euid) { return user_entry(euid).name; }
 
 RunRecord new_record(const JobSpec& spec, uid_t euid, WallTime now) {
   RunRecord r;

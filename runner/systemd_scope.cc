@@ -23,7 +23,6 @@
 #include "runner/systemd_scope.h"
 
 #include <dirent.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -38,6 +37,7 @@
 #include <fmt/format.h>
 
 #include "common/fd.h"
+#include "common/job_paths.h"
 
 namespace cronrun::systemd {
 namespace {
@@ -311,10 +311,7 @@ HostFacts read_host_facts(const cgroup::DiscoverOptions& opts, bool own_cgroup_d
   f.pure_v2 = ::statfs(kCgroupMount, &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC;
   f.is_root = opts.is_root;
   f.uid = opts.euid.value_or(::geteuid());
-  if (struct passwd* pw = ::getpwuid(f.uid))
-    f.user = pw->pw_name;
-  else
-    f.user = std::to_string(f.uid);
+  f.user = user_entry(f.uid).name;  // the run record's lookup, not a second one
   f.parent_override = opts.parent_override.has_value();
   f.own_cgroup_delegated = own_cgroup_delegated;
   f.user_manager = !f.is_root && (exists(user_dir(f.uid) + "/bus") || exists(user_dir(f.uid) + "/systemd/private"));

@@ -44,6 +44,22 @@ TEST(CgroupParse, MountinfoV1SuperOptionsCarryControllers) {
   EXPECT_EQ(cpu->super_options, (std::vector<std::string>{"rw", "seclabel", "cpuacct", "cpu"}));
 }
 
+TEST(CgroupParse, MountinfoCgroupOnlyKeepsCgroupMountsAndStillChecksEveryLine) {
+  for (const char* host : {"v1", "v2"}) {
+    auto all = parse_mountinfo(fixture(std::string(host) + "/self/mountinfo"));
+    auto cg = parse_mountinfo(fixture(std::string(host) + "/self/mountinfo"), true);
+    ASSERT_TRUE(all && cg) << host;
+    std::vector<std::string> want, got;
+    for (const auto& m : *all)
+      if (m.fs_type == "cgroup" || m.fs_type == "cgroup2") want.push_back(m.mount_point + " " + m.fs_type);
+    for (const auto& m : *cg) got.push_back(m.mount_point + " " + m.fs_type);
+    EXPECT_FALSE(got.empty()) << host;
+    EXPECT_LT(got.size(), all->size()) << host;
+    EXPECT_EQ(got, want) << host;
+  }
+  EXPECT_FALSE(parse_mountinfo("x 35 98:0 / /a rw - ext4 /dev/a rw\n", true));
+}
+
 TEST(CgroupParse, MountinfoRejectsGarbage) {
   EXPECT_FALSE(parse_mountinfo("36 35 98:0 /mnt1 /mnt2 rw,noatime\n"));
   EXPECT_FALSE(parse_mountinfo("x 35 98:0 / /a rw - ext4 /dev/a rw\n"));

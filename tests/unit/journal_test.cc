@@ -8,13 +8,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 #include <string>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
 #include "common/history.h"
@@ -150,6 +155,130 @@ TEST(JournalFormat, RecordsRoundTripWithRunnerFields) {
   EXPECT_EQ(p.entries[0].record.runner_start, 4242u);
   EXPECT_EQ(p.entries[0].record.boot_id, r.boot_id);
   EXPECT_EQ(p.entries[0].record.status, RunStatus::ok);
+}
+
+// The payload is written as text without a JSON DOM (to_json_text): it must be the
+// DOM's dump byte for byte, on every branch of the record, so the fold, the
+// forwarder and older readers see what they always saw.
+std::string dom_payload(const RunRecord& r) {
+  nlohmann::json j = to_json(r);
+  j["runner_pid"] = r.runner_pid;
+  j["runner_start"] = r.runner_start;
+  j["boot_id"] = valid_utf8(r.boot_id);
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+RunRecord full_record() {
+  RunRecord r = record(3, RunStatus::failed);
+  r.command = {"/bin/sh", "-c", "echo \"a\\b\"\t\n\r\b\f\x01\x1f\x7f end", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+               "bad \xff\xfe \xc3 \xed\xa0\x80", ""};
+  r.user = "us\"er";
+  r.finished_at = "2026-11-23T02:10:01.456Z";
+  r.wall_s = 1.333;
+  r.start_delay_s = 0.0004;
+  r.exit_code = -3;
+  r.signal = 9;
+  r.skip_reason = "lock busy \x02";
+  r.isolation = {"v2", "/cronrun/job/run", "cgroup", "note \xff", "cronrun-x.scope"};
+  r.limits = {1ull << 30, 1ull << 29, 0, 150.5, 100, 64, 1e-7};
+  Usage& u = r.usage;
+  u.cpu_user_s = 0.1;
+  u.cpu_system_s = 1.0;
+  u.memory_peak_bytes = 18446744073709551615ull;
+  u.max_rss_bytes = 4096;
+  u.io_read_bytes = 0;
+  u.io_write_bytes = 12;
+  u.io_source = "cgroup";
+  u.pids_peak = 3;
+  u.oom_kills = 1;
+  u.memory_max_events = 2;
+  u.memory_high_events = 5;
+  u.cpu_throttled_s = 1e20;
+  u.cpu_nr_throttled = 7;
+  u.pressure_some_s = {0.25, std::numeric_limits<double>::quiet_NaN(), -0.0};
+  u.orphans_killed = 2;
+  u.not_measured = {"pids_peak", "io_read_bytes"};
+  r.counters = {{"rows", 1200.0}, {"ratio", 0.5}, {"big", 1e300}, {"neg", -3.0}, {"inf", HUGE_VAL},
+                {"b\xffx", 1.0}, {"b\xfex", 2.0}, {"\x01key\"", 3.25}};
+  r.lock = {"/run/lock \"x\"", 0.0125, 12345};
+  r.log = {"/var/log/x.log", 99, 1};
+  r.output.dropped_bytes = 77;
+  SeccompRecord sc;
+  sc.profile = "strict";
+  sc.action = "continue";
+  sc.violations_total = 3;
+  sc.violations = {{"ptrace", 2, 41, "gdb"}, {"syscall_999", 1, 42, ""}};
+  sc.answers_lost = 1;
+  sc.note = "listener broke";
+  sc.failed_by = "denied syscalls";
+  r.seccomp = sc;
+  PingsRecord p;
+  p.url_host = "hc.example";
+  p.sent = 1;
+  p.failed = 1;
+  p.pings = {{"start", "/start", true, 1, 200, std::nullopt, 0.01},
+             {"failure", "/3", false, 3, std::nullopt, "timeout \xff", 2.5}};
+  r.pings = p;
+  FleetRecord f;
+  f.group = "g";
+  f.host = "h1";
+  f.tick = "2026-12-06T12:00:00Z";
+  f.fence = 42;
+  f.holder = FleetHolder{"h2", -1};
+  f.lease_ttl_s = 30;
+  f.note = "revoked";
+  r.fleet = f;
+  r.runner_pid = -1;
+  r.runner_start = 18446744073709551615ull;
+  r.boot_id = "boot\xff";
+  return r;
+}
+
+TEST(JournalFormat, PayloadTextIsTheDomDumpByteForByte) {
+  RunRecord full = full_record();
+  EXPECT_EQ(journal::record_payload(full).value(), dom_payload(full));
+  EXPECT_EQ(to_json_text(full), to_json(full).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  // The optional branches the full record does not take.
+  RunRecord other = full;
+  other.seccomp->action = "EPERM";  // no "seen" key
+  other.fleet->holder.reset();
+  other.isolation.unit.reset();
+  other.counters.clear();
+  other.pings->pings.clear();
+  other.seccomp->violations.clear();
+  EXPECT_EQ(journal::record_payload(other).value(), dom_payload(other));
+  other.seccomp->seen = {"ptrace", "kexec_load"};
+  EXPECT_EQ(journal::record_payload(other).value(), dom_payload(other));
+  RunRecord empty;  // every optional null, every list empty
+  EXPECT_EQ(journal::record_payload(empty).value(), dom_payload(empty));
+  EXPECT_EQ(to_json_text(empty), to_json(empty).dump());
+  for (int i = 0; i < 20; ++i) {
+    RunRecord r = record(i, static_cast<RunStatus>(i % 9));
+    r.wall_s = i / 7.0;
+    r.counters["c" + std::to_string(i)] = i * 0.1;
+    EXPECT_EQ(journal::record_payload(r).value(), dom_payload(r)) << i;
+  }
+}
+
+// The records' timestamps come from the calendar types, not gmtime_r (which loads
+// /etc/localtime): the same text, leap days and century years included.
+TEST(JournalFormat, Rfc3339TimestampsFromTheCalendar) {
+  using std::chrono::milliseconds;
+  using std::chrono::system_clock;
+  auto at = [](int64_t ms) { return format_rfc3339(system_clock::time_point(milliseconds(ms))); };
+  EXPECT_EQ(at(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(at(951782400123), "2000-02-29T00:00:00.123Z");
+  EXPECT_EQ(at(4107542400000), "2100-03-01T00:00:00.000Z");
+  EXPECT_EQ(at(1764978123456), "2025-12-05T23:42:03.456Z");
+  for (int64_t ms = 0; ms < 4102444800000; ms += 86399999 * 7 + 12345) {
+    time_t secs = static_cast<time_t>(ms / 1000);
+    struct tm tm {};
+    gmtime_r(&secs, &tm);
+    char want[80];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    ASSERT_EQ(at(ms), want) << ms;
+  }
 }
 
 TEST(JournalFormat, OversizedCommandIsCutAndSaidSo) {
