@@ -69,12 +69,15 @@ for ((r = 0; r < rounds; r++)); do
     k=${order[$(((j + r) % ${#order[@]}))]}
     t0=${EPOCHREALTIME/./}
     # shellcheck disable=SC2086
-    for ((i = 0; i < per; i++)); do ${cmd[$k]} >/dev/null 2>&1; done
+    for ((i = 0; i < per; i++)); do
+      ${cmd[$k]} >/dev/null 2>"$work/err" || { echo "stack_floor.sh: $k failed: $(head -2 "$work/err")" >&2; exit 1; }
+    done
     t1=${EPOCHREALTIME/./}
     per_round[$k]+="$(((t1 - t0) / per)) "
     if [ -n "$have_perf" ]; then
       # shellcheck disable=SC2086
-      out=$(perf stat -x, -e task-clock,page-faults -r "$per" ${cmd[$k]} 2>&1 >/dev/null)
+      out=$(perf stat -x, -e task-clock,page-faults -r "$per" ${cmd[$k]} 2>&1 >/dev/null) ||
+        { echo "stack_floor.sh: perf stat of $k failed: $(grep -v , <<<"$out" | head -2)" >&2; exit 1; }
       cpu_round[$k]+="$(awk -F, '$3 == "task-clock" { printf "%d", $1 * 1000 }' <<<"$out") "
       fault_round[$k]+="$(awk -F, '$3 == "page-faults" { printf "%d", $1 }' <<<"$out") "
     fi
