@@ -23,6 +23,7 @@
 #
 #   bench/stack_floor.sh [RUNS]      (default 400 per command; ROUNDS=20; TOP=15)
 #   NO_BUILD=1 BUILD_DIR=build-rel bench/stack_floor.sh
+#   CG_OUT=dir bench/stack_floor.sh  (keeps the callgrind profiles there)
 source "$(dirname "$0")/lib.sh"
 runs=${1:-400}
 rounds=${ROUNDS:-20}
@@ -119,6 +120,7 @@ if command -v callgrind_annotate >/dev/null && [ -n "${ins[cronrun]:-}" ]; then
   for k in stack_floor cronrun; do
     echo "# $k: callgrind inclusive by function, top $top"
     callgrind_annotate --inclusive=yes "$work/cg.$k" 2>/dev/null |
-      awk '/^-+$/ {n++; next} n >= 3 && NF {print}' | head -n "$((top + 1))" | cut -c1-150
+      awk -v top="$top" '/^-+$/ {n++; next} n >= 3 && NF && shown++ <= top {print}' | cut -c1-150
+    [ -n "${CG_OUT:-}" ] && cp "$work/cg.$k" "$CG_OUT/callgrind.$k"
   done
 fi
