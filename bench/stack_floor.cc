@@ -465,7 +465,9 @@ int main(int argc, char** argv) {
   ::close(fd);
 
   char run[32];
-  std::snprintf(run, sizeof run, "floor-%d", ::getpid());
+  // Not floor.c's "floor-PID": a floor that valgrind stops at clone3 leaves its
+  // counters file behind, and a later stack_floor with that pid would trip on it.
+  std::snprintf(run, sizeof run, "stack-floor-%d", ::getpid());
   int unified = -1;
   for (int l = 0; l < nleaves; ++l) {
     LeafSpec* s = &leaves[l];

@@ -77,10 +77,10 @@ for ((r = 0; r < rounds; r++)); do
     per_round[$k]+="$(((t1 - t0) / per)) "
     if [ -n "$have_perf" ]; then
       # shellcheck disable=SC2086
-      out=$(perf stat -x, -e task-clock,page-faults -r "$per" ${cmd[$k]} 2>&1 >/dev/null) ||
-        { echo "stack_floor.sh: perf stat of $k failed: $(grep -v , <<<"$out" | head -2)" >&2; exit 1; }
-      cpu_round[$k]+="$(awk -F, '$3 == "task-clock" { printf "%d", $1 * 1000 }' <<<"$out") "
-      fault_round[$k]+="$(awk -F, '$3 == "page-faults" { printf "%d", $1 }' <<<"$out") "
+      perf_out=$(perf stat -x, -e task-clock,page-faults -r "$per" ${cmd[$k]} 2>&1 >/dev/null) ||
+        { echo "stack_floor.sh: perf stat of $k failed: $(grep -v , <<<"$perf_out" | head -2)" >&2; exit 1; }
+      cpu_round[$k]+="$(awk -F, '$3 == "task-clock" { printf "%d", $1 * 1000 }' <<<"$perf_out") "
+      fault_round[$k]+="$(awk -F, '$3 == "page-faults" { printf "%d", $1 }' <<<"$perf_out") "
     fi
   done
   load_round[$r]=$(cut -d' ' -f1 /proc/loadavg)
@@ -93,11 +93,27 @@ done
 load_min=$(printf '%s\n' "${load_round[@]}" | sort -g | head -1)
 load_max=$(printf '%s\n' "${load_round[@]}" | sort -g | tail -1)
 
+# A floor that valgrind stops at clone3 leaves its counters file (floor-PID.counters):
+# removed here once its process is gone, or a later floor with that pid fails.
+counters_dir=
+for ((i = 0; i + 1 < ${#floor_args[@]}; i++)); do
+  if [ "${floor_args[$i]}" = --counters ]; then counters_dir=${floor_args[$((i + 1))]}; fi
+done
+remove_stale_counters() {
+  local f p
+  [ -n "$counters_dir" ] || return 0
+  for f in "$counters_dir"/floor-*.counters; do
+    [ -e "$f" ] || continue
+    p=${f##*/floor-}; p=${p%.counters}
+    [ -e "/proc/$p" ] || rm -f -- "$f"
+  done
+}
 if command -v valgrind >/dev/null; then
   for k in "${order[@]}"; do
     # shellcheck disable=SC2086
     ins[$k]="$( (valgrind --tool=callgrind --callgrind-out-file="$work/cg.$k" ${cmd[$k]} 2>&1 >/dev/null || true) |
       sed -n 's/.*Collected : //p')*"
+    remove_stale_counters
   done
 fi
 
