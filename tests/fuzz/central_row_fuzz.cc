@@ -77,6 +77,9 @@ int cronrun_fuzz_central_row(const uint8_t* data, size_t size) {
   FUZZ_CHECK(copied.runner_pid == 0 && copied.runner_start == 0 && copied.boot_id.empty());
   auto added = fx.copy->add(*r);
   FUZZ_CHECK_MSG(added.has_value(), added ? "" : added.error().message());
+  // add() buffers rows for one transaction per batch; flush() writes them.
+  auto flushed = fx.copy->flush();
+  FUZZ_CHECK_MSG(flushed.has_value(), flushed ? "" : flushed.error().message());
 
   bool found = false;
   auto read = fx.reader->each_run(RunFilter{}, [&](const RunRecord& back) {
