@@ -159,6 +159,21 @@ std::string percent_decoded(std::string_view s) {
 // The passwords `uri` carries (user:PASSWORD@, password=PASSWORD), as written and
 // decoded: libpq quotes them in its own messages (a malformed %-token as it is, a
 // URI it cannot parse whole), so those are searched for them.
+// Where the password of a URI's user info (scheme://user:PASSWORD@host/...) is,
+// as libpq reads it: the user info ends at the first '@' before any '/'. {0, 0}
+// when there is none.
+std::pair<size_t, size_t> uri_password_span(std::string_view uri) {
+  auto scheme = uri.find("://");
+  if (scheme == std::string_view::npos) return {0, 0};
+  size_t start = scheme + 3;
+  size_t at = uri.find('@', start);
+  size_t slash = uri.find('/', start);
+  if (at == std::string_view::npos || (slash != std::string_view::npos && slash < at)) return {0, 0};
+  size_t colon = uri.find(':', start);
+  if (colon == std::string_view::npos || colon > at) return {0, 0};
+  return {colon + 1, at - colon - 1};
+}
+
 std::vector<std::string> uri_secrets(std::string_view uri) {
   std::vector<std::string> out;
   auto add = [&](std::string_view raw) {
@@ -166,16 +181,7 @@ std::vector<std::string> uri_secrets(std::string_view uri) {
     out.emplace_back(raw);
     if (std::string d = percent_decoded(raw); d != raw && !d.empty()) out.push_back(std::move(d));
   };
-  if (auto scheme = uri.find("://"); scheme != std::string_view::npos) {
-    size_t start = scheme + 3;
-    // libpq's own reading: the user info ends at the first '@' before any '/'.
-    size_t at = uri.find('@', start);
-    size_t slash = uri.find('/', start);
-    if (at != std::string_view::npos && (slash == std::string_view::npos || at < slash)) {
-      size_t colon = uri.find(':', start);
-      if (colon != std::string_view::npos && colon < at) add(uri.substr(colon + 1, at - colon - 1));
-    }
-  }
+  if (auto [pos, len] = uri_password_span(uri); len) add(uri.substr(pos, len));
   for (size_t p = uri.find("password="); p != std::string_view::npos; p = uri.find("password=", p + 1)) {
     size_t v = p + 9;
     size_t end = uri.find_first_of("& ", v);
@@ -198,15 +204,7 @@ std::string redact_secrets(std::string text, const std::string& uri) {
 std::string redact_uri(const std::string& uri) {
   std::string out = uri;
   // postgresql://user:secret@host/...
-  if (auto scheme = out.find("://"); scheme != std::string::npos) {
-    size_t start = scheme + 3;
-    size_t at = out.find('@', start);
-    size_t slash = out.find('/', start);
-    if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
-      size_t colon = out.find(':', start);
-      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
-    }
-  }
+  if (auto [pos, len] = uri_password_span(out); len) out.replace(pos, len, "***");
   // ...?password=secret&... and key=value strings: password=secret
   for (size_t p = out.find("password="); p != std::string::npos; p = out.find("password=", p + 1)) {
     size_t v = p + 9;

@@ -52,13 +52,7 @@ void fields_into(std::string_view line, std::vector<std::string_view>& out) {
 
 std::vector<std::string_view> fields(std::string_view line) {
   std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) out.push_back(line.substr(start, i - start));
-  }
+  fields_into(line, out);
   return out;
 }
 
