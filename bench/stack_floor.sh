@@ -45,10 +45,12 @@ cc -O2 -Wall -Wextra -static -o "$work/floor-static" bench/floor.c \
 
 cronrun_args=(-q --history "$work/h.db" --lock "$work/c.pid" --cgroup-parent "/$parent" --memory 1G -- /bin/true)
 floor_args "${cronrun_args[@]}"
-# stack_floor journals into its own file (its records are framed as cronrun's).
+# stack_floor journals into its own file (its records are framed as cronrun's),
+# with a history file beside it to stat, as floor's.
+touch "$work/stack-h.db"
 sf_args=()
 for a in "${floor_args[@]}"; do
-  [ "$a" = "$work/floor.journal" ] && a=$work/stack.journal
+  [ "$a" = "$work/floor-h.db.journal" ] && a=$work/stack-h.db.journal
   sf_args+=("$a")
 done
 echo "# floor's work: ${floor_args[*]}"
