@@ -19,19 +19,18 @@
 //   to the directory fd (O_NOFOLLOW|O_NONBLOCK) and fstat'ed; the pid-file lock
 //   opened the same way (fstatat, open, fstat, pread, flock, pwrite, ftruncate);
 //   /run/systemd/system (--systemd-probe), statfs of the cgroup root (--statfs)
-//   and geteuid,
-//   getpwuid again (--pwd-again), mountinfo and /proc/self/cgroup, the job
-//   directory's listing (--scan JOBDIR: open, open, fstat, getdents64 to the end);
-//   per --leaf: mkdir of the run's leaf, the files held open (--hold), checked
-//   (--access: faccessat2) and written (--set) in cronrun's order; the per-run
-//   counters file (--counters DIR, its directory walked safely); the signalfd,
-//   subreaper, SIGPIPE ignored; the --join/--open files opened; the `started`
-//   journal record (write + fstat); clone3 (into the cgroup2 leaf if there is
-//   one; the child writes "0" to each --join file, then setsid + exec); the
-//   exec-status pipe; poll on the signalfd and pidfd, the signalfd read until
-//   empty; wait4, wait4 to ECHILD, the --check
-//   reads and wait4 again, getrusage; the --get reads; rmdir of the leaves (last made, first
-//   removed); the counters file read + unlink; the `finished` record.
+//   and geteuid, getpwuid again (--pwd-again), mountinfo and /proc/self/cgroup,
+//   the job directory's listing (--scan JOBDIR: open, open, fstat, getdents64 to
+//   the end); per --leaf: mkdir of the run's leaf, the files held open (--hold),
+//   checked (--access: faccessat2) and written (--set) in cronrun's order; the
+//   per-run counters file (--counters DIR, its directory walked safely); the
+//   signalfd, subreaper, SIGPIPE ignored; the --join/--open files opened; the
+//   `started` journal record (write + fstat); clone3 (into the cgroup2 leaf if
+//   there is one; the child writes "0" to each --join file, then setsid + exec);
+//   the exec-status pipe; poll on the signalfd and pidfd, the signalfd read until
+//   empty; wait4, wait4 to ECHILD, the --check reads and wait4 again, getrusage;
+//   the --get reads; rmdir of the leaves (last made, first removed); the counters
+//   file read; the `finished` record; the counters file's unlink.
 //
 // History, one of:
 //   --journal FILE  [--jpre N]... [--jpost N]... [--jsync-pre] [--jsync-post]
@@ -53,7 +52,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/magic.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <pwd.h>
