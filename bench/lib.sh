@@ -55,7 +55,7 @@ bench_header() {
 floor_args() {
   "$cronrun" "$@" >/dev/null 2>&1 || true
   strace -f -y -s 256 -qq -o "$work/trace" \
-    -e trace=openat,mkdirat,write,writev,fdatasync,fsync,clone3,pwrite64 "$cronrun" "$@" >/dev/null
+    -e trace=openat,mkdirat,write,writev,fdatasync,fsync,clone3,pwrite64,newfstatat,statfs,faccessat2,getdents64,wait4 "$cronrun" "$@" >/dev/null
   mapfile -t floor_args < <(python3 bench/floor_args.py "$work/trace")
   local i
   for i in "${!floor_args[@]}"; do
@@ -64,7 +64,10 @@ floor_args() {
         # The floor writes rows into a history cronrun created (schema, indexes).
         [ -f "$work/floor.db" ] || "$cronrun" -q --history "$work/floor.db" --no-lock --cgroup off -- /bin/true
         floor_args[$i]="--history=$work/floor.db" ;;
-      JOURNAL) floor_args[$i]="$work/floor.journal" ;;
+      JOURNAL)
+        # FILE without ".journal" is the history the floor stats beside it, as cronrun does.
+        touch "$work/floor-h.db"
+        floor_args[$i]="$work/floor-h.db.journal" ;;
     esac
   done
   # --history=DB as two arguments

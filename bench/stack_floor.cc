@@ -25,8 +25,12 @@
 // journals now).
 //
 //   stack_floor [--journal FILE [--jpre N]... [--jpost N]... [--jsync-pre] [--jsync-post]]
-//               [--counters DIR] LOCKFILE (--leaf JOBDIR [--set F=V]... [--join F]...
-//               [--open F]... [--get F]...)... --cronrun CRONRUN_ARGS... -- COMMAND [ARGS]
+//               [--cpu-online] [--config PATH] [--drain PATH] [--systemd-probe] [--statfs PATH]
+//               [--pwd-again] [--scan JOBDIR]... [--counters DIR] LOCKFILE
+//               (--leaf JOBDIR [--hold F]... [--access F]... [--set F=V]... [--join F]...
+//                [--open F]...)... [--check L:F]... [--get L:F]...
+//               --cronrun CRONRUN_ARGS... -- COMMAND [ARGS]
+// (floor.c's options; see there.)
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <linux/sched.h>
@@ -40,13 +44,15 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
+#include <sys/random.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -69,19 +75,26 @@ constexpr int kMaxLeaves = 8;
 constexpr int kMaxFiles = 24;
 constexpr int kMaxRecords = 8;
 
+enum class Op { kHold, kAccess, kSet };
+
 struct LeafSpec {
   const char* dir = nullptr;
-  const char* set_name[kMaxFiles] = {};
-  const char* set_value[kMaxFiles] = {};
-  int nset = 0;
+  // setup, in order: --hold (open O_RDONLY, kept), --access (faccessat2), --set (write)
+  Op op[kMaxFiles] = {};
+  const char* op_name[kMaxFiles] = {};
+  const char* op_value[kMaxFiles] = {};
+  int nop = 0;
   const char* join[kMaxFiles] = {};
   int njoin = 0;
   const char* open_only[kMaxFiles] = {};
   int nopen = 0;
-  const char* get[kMaxFiles] = {};
-  int nget = 0;
-  int job_fd = -1, fd = -1, join_fd[kMaxFiles] = {}, open_fd[kMaxFiles] = {};
-  bool v2 = false;
+  int job_fd = -1, fd = -1, join_fd[kMaxFiles] = {}, open_fd[kMaxFiles] = {}, hold_fd[kMaxFiles] = {};
+  int nhold = 0;
+};
+
+struct LeafRead {
+  int leaf = 0;
+  const char* name = nullptr;
 };
 
 [[noreturn]] void die(const char* what) {
@@ -100,6 +113,42 @@ void read_file_at(int dir, const char* name) {
   if (fd < 0) die(name);
   drain_fd(fd);
   ::close(fd);
+}
+
+// floor.c's open_dir_safely: PATH walked from / one component at a time with
+// O_NOFOLLOW; fstat of each component when STAT_EACH, else of the last only.
+int open_dir_safely(const char* path, bool stat_each) {
+  struct stat st;
+  int dir = ::open("/", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  if (dir < 0) die("/");
+  std::string buf = path;
+  char* save = nullptr;
+  for (char* part = ::strtok_r(buf.data(), "/", &save); part; part = ::strtok_r(nullptr, "/", &save)) {
+    int next = ::openat(dir, part, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_DIRECTORY);
+    if (next < 0) die(path);
+    if (stat_each && ::fstat(next, &st) != 0) die(path);
+    ::close(dir);
+    dir = next;
+  }
+  if (!stat_each && ::fstat(dir, &st) != 0) die(path);
+  return dir;
+}
+
+// PATH's directory and last name.
+std::pair<std::string, std::string> split_path(const char* path) {
+  std::string p = path;
+  size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return {".", p};
+  return {slash == 0 ? "/" : p.substr(0, slash), p.substr(slash + 1)};
+}
+
+bool parse_read(const char* v, LeafRead* r) {
+  char* end;
+  long l = std::strtol(v, &end, 10);
+  if (end == v || *end != ':') return false;
+  r->leaf = static_cast<int>(l);
+  r->name = end + 1;
+  return true;
 }
 
 // --- logging: runner/log.cc's stderr sink and setup(), nothing else.
@@ -229,11 +278,17 @@ struct Facts {
   uint64_t runner_start = 0;
 };
 
+// As common/run_record.cc's format_rfc3339: the calendar types, not gmtime_r,
+// which loads /etc/localtime on first use.
 std::string rfc3339(const struct timespec& ts) {
-  struct tm tm;
-  ::gmtime_r(&ts.tv_sec, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+  using namespace std::chrono;
+  sys_time<microseconds> us{seconds{ts.tv_sec} + microseconds{ts.tv_nsec / 1000}};
+  auto day = floor<days>(us);
+  year_month_day ymd{day};
+  hh_mm_ss hms{us - day};
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", static_cast<int>(ymd.year()),
+                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()), hms.hours().count(),
+                     hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
 }
 
 // The keys and nesting of common/run_record.cc's to_json plus the journal's
@@ -329,13 +384,18 @@ void append_record(int fd, const char* path, char type, const nlohmann::json& j)
   do n = ::write(fd, out.data(), out.size());
   while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(out.size())) die(path);
+  struct stat st;  // cronrun checks the journal's size after each append
+  if (::fstat(fd, &st) != 0) die(path);
 }
 
 int usage() {
   std::fprintf(stderr,
                "usage: stack_floor [--journal FILE [--jpre N]... [--jpost N]... [--jsync-pre] [--jsync-post]]\n"
-               "                   [--counters DIR] LOCKFILE (--leaf JOBDIR [--set F=V]... [--join F]... [--open F]...\n"
-               "                   [--get F]...)... --cronrun CRONRUN_ARGS... -- COMMAND [ARGS]\n");
+               "                   [--cpu-online] [--config PATH] [--drain PATH] [--systemd-probe] [--statfs PATH]\n"
+               "                   [--pwd-again] [--scan JOBDIR]... [--counters DIR] LOCKFILE\n"
+               "                   (--leaf JOBDIR [--hold F]... [--access F]... [--set F=V]... [--join F]...\n"
+               "                   [--open F]...)... [--check L:F]... [--get L:F]...\n"
+               "                   --cronrun CRONRUN_ARGS... -- COMMAND [ARGS]\n");
   return 125;
 }
 
@@ -355,6 +415,12 @@ int main(int argc, char** argv) {
   bool jsync_pre = false, jsync_post = false;
   static LeafSpec leaves[kMaxLeaves];
   int nleaves = 0;
+  const char* config_path = nullptr;
+  const char* drain_path = nullptr;
+  const char* statfs_path = nullptr;
+  std::vector<const char*> scans;
+  bool cpu_online = false, systemd_probe = false, pwd_again = false;
+  std::vector<LeafRead> checks, gets;
   int i = 1;
   for (; i < argc && std::strcmp(argv[i], "--cronrun") != 0; ++i) {
     const char* a = argv[i];
@@ -381,25 +447,50 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(a, "--counters") == 0) {
       if (!takes()) return usage();
       counters_dir = v;
+    } else if (std::strcmp(a, "--cpu-online") == 0) {
+      cpu_online = true;
+    } else if (std::strcmp(a, "--systemd-probe") == 0) {
+      systemd_probe = true;
+    } else if (std::strcmp(a, "--pwd-again") == 0) {
+      pwd_again = true;
+    } else if (std::strcmp(a, "--config") == 0) {
+      if (!takes()) return usage();
+      config_path = v;
+    } else if (std::strcmp(a, "--drain") == 0) {
+      if (!takes()) return usage();
+      drain_path = v;
+    } else if (std::strcmp(a, "--statfs") == 0) {
+      if (!takes()) return usage();
+      statfs_path = v;
+    } else if (std::strcmp(a, "--scan") == 0) {
+      if (!takes()) return usage();
+      scans.push_back(v);
+    } else if (std::strcmp(a, "--check") == 0 || std::strcmp(a, "--get") == 0) {
+      LeafRead r;
+      if (!takes() || !parse_read(v, &r)) return usage();
+      (a[2] == 'c' ? checks : gets).push_back(r);
     } else if (std::strcmp(a, "--leaf") == 0) {
       if (!takes() || nleaves == kMaxLeaves) return usage();
       leaves[nleaves++].dir = v;
-    } else if (cur && std::strcmp(a, "--set") == 0 && cur->nset < kMaxFiles) {
+    } else if (cur && (std::strcmp(a, "--set") == 0 || std::strcmp(a, "--hold") == 0 ||
+                       std::strcmp(a, "--access") == 0) && cur->nop < kMaxFiles) {
       if (!takes()) return usage();
-      char* eq = std::strchr(argv[i], '=');
-      if (!eq) return usage();
-      *eq = '\0';
-      cur->set_name[cur->nset] = argv[i];
-      cur->set_value[cur->nset++] = eq + 1;
+      Op k = a[2] == 's' ? Op::kSet : a[2] == 'h' ? Op::kHold : Op::kAccess;
+      cur->op[cur->nop] = k;
+      cur->op_name[cur->nop] = argv[i];
+      if (k == Op::kSet) {
+        char* eq = std::strchr(argv[i], '=');
+        if (!eq) return usage();
+        *eq = '\0';
+        cur->op_value[cur->nop] = eq + 1;
+      }
+      ++cur->nop;
     } else if (cur && std::strcmp(a, "--join") == 0 && cur->njoin < kMaxFiles) {
       if (!takes()) return usage();
       cur->join[cur->njoin++] = v;
     } else if (cur && std::strcmp(a, "--open") == 0 && cur->nopen < kMaxFiles) {
       if (!takes()) return usage();
       cur->open_only[cur->nopen++] = v;
-    } else if (cur && std::strcmp(a, "--get") == 0 && cur->nget < kMaxFiles) {
-      if (!takes()) return usage();
-      cur->get[cur->nget++] = v;
     } else if (!lock_path && a[0] != '-') {
       lock_path = a;
     } else {
@@ -414,26 +505,33 @@ int main(int argc, char** argv) {
   for (auto& a : line.command) command.push_back(a.data());
   command.push_back(nullptr);
 
+  struct stat st;
+  uid_t euid = ::geteuid();  // root or not: which defaults apply
+  if (cpu_online) {  // one read, as glibc's get_nprocs makes it
+    int c = ::open("/sys/devices/system/cpu/online", O_RDONLY | O_CLOEXEC);
+    char buf[1024];
+    if (c < 0 || ::read(c, buf, sizeof buf) < 0) die("/sys/devices/system/cpu/online");
+    ::close(c);
+  }
+  if (config_path) (void)::stat(config_path, &st);  // the job's config file: a probe
+
   // The record's facts.
   Facts facts;
-  struct passwd* pw = ::getpwuid(::geteuid());
+  unsigned char random_id[16];
+  if (::getrandom(random_id, sizeof random_id, 0) != static_cast<ssize_t>(sizeof random_id)) die("getrandom");
+  struct utsname host;
+  if (::uname(&host) != 0) die("uname");
+  struct passwd* pw = ::getpwuid(euid);
   if (!pw) die("getpwuid");
   facts.user = pw->pw_name;
-  time_t t = ::time(nullptr);
-  struct tm tm;
-  ::localtime_r(&t, &tm);
-  int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) die("/proc/self/stat");
-  drain_fd(fd);
-  ::close(fd);
-  fd = ::open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) die("boot_id");
-  drain_fd(fd);
-  ::close(fd);
+  pid_t self = ::getpid();
+  read_file_at(AT_FDCWD, fmt::format("/proc/{}/stat", self).c_str());
+  read_file_at(AT_FDCWD, "/proc/sys/kernel/random/boot_id");
+  if (drain_path) (void)::stat(drain_path, &st);  // the drain flag: absent unless draining
   facts.boot_id = "00000000-0000-0000-0000-000000000000";
-  facts.runner_pid = ::getpid();
+  facts.runner_pid = self;
   facts.runner_start = 1;
-  facts.host = "host";
+  facts.host = host.nodename;
   facts.job = line.command[0].substr(line.command[0].rfind('/') + 1);
   facts.command = line.command;
   facts.lock_path = line.lock_path.empty() ? lock_path : line.lock_path;
@@ -445,29 +543,68 @@ int main(int argc, char** argv) {
   facts.started_at = rfc3339(start_ts);
   facts.run_id = fmt::format("{:x}{:08x}", static_cast<uint64_t>(start_ts.tv_sec) * 1000000000ull +
                                                static_cast<uint64_t>(start_ts.tv_nsec),
-                             static_cast<uint32_t>(::getpid()));
+                             static_cast<uint32_t>(random_id[0] | random_id[1] << 8 | random_id[2] << 16));
 
-  int lock = ::open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (lock < 0) die(lock_path);
-  char text[32];
+  int jfd = -1, jdir = -1;
+  if (journal) {
+    auto [dir_path, name] = split_path(journal);
+    if (::stat(dir_path.c_str(), &st) != 0) die(dir_path.c_str());
+    int dir = open_dir_safely(dir_path.c_str(), false);
+    std::string db_name = name.size() > 8 && name.ends_with(".journal") ? name.substr(0, name.size() - 8) : name;
+    (void)::fstatat(dir, db_name.c_str(), &st, AT_SYMLINK_NOFOLLOW);  // the history beside it; absent is fine
+    jdir = ::fcntl(dir, F_DUPFD_CLOEXEC, 0);  // kept for the run, as cronrun keeps it
+    if (jdir < 0) die("fcntl");
+    jfd = ::openat(jdir, name.c_str(), O_WRONLY | O_NOCTTY | O_APPEND | O_CREAT | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+                   0644);
+    if (jfd < 0 || ::fstat(jfd, &st) != 0) die(journal);
+    (void)::geteuid();
+    ::close(dir);
+  }
+
+  auto [lock_dir_path, lock_name] = split_path(lock_path);
+  int lock_dir = open_dir_safely(lock_dir_path.c_str(), false);
+  (void)::fstatat(lock_dir, lock_name.c_str(), &st, AT_SYMLINK_NOFOLLOW);
+  int lock = ::openat(lock_dir, lock_name.c_str(), O_RDWR | O_CREAT | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC,
+                      0644);
+  if (lock < 0 || ::fstat(lock, &st) != 0) die(lock_path);
+  char text[33];
   if (::pread(lock, text, sizeof text, 0) < 0) die(lock_path);
   if (::flock(lock, LOCK_EX | LOCK_NB) != 0) return 75;
   int len = std::snprintf(text, sizeof text, "%d\n", ::getpid());
   if (::pwrite(lock, text, static_cast<size_t>(len), 0) != len || ::ftruncate(lock, len) != 0) die(lock_path);
+  ::close(lock_dir);
 
-  fd = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) die("mountinfo");
-  drain_fd(fd);
-  ::close(fd);
-  fd = ::open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) die("/proc/self/cgroup");
-  drain_fd(fd);
-  ::close(fd);
+  if (systemd_probe) (void)::fstatat(AT_FDCWD, "/run/systemd/system/", &st, AT_SYMLINK_NOFOLLOW);
+  if (statfs_path) {
+    struct statfs fs;
+    if (::statfs(statfs_path, &fs) != 0) die(statfs_path);
+    (void)::geteuid();
+  }
+  if (pwd_again && !::getpwuid(::geteuid())) die("getpwuid");
+  read_file_at(AT_FDCWD, "/proc/self/mountinfo");
+  read_file_at(AT_FDCWD, "/proc/self/cgroup");
+  if (!scans.empty()) {
+    (void)::geteuid();
+    (void)::getegid();
+    (void)::getgroups(0, nullptr);
+  }
+  for (const char* scan : scans) {
+    int a = ::open(scan, O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+    int d = ::open(scan, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_DIRECTORY);
+    if (a < 0 || d < 0 || ::fstat(d, &st) != 0) die(scan);
+    std::vector<char> dents(32768);
+    long got;
+    while ((got = ::syscall(SYS_getdents64, d, dents.data(), dents.size())) > 0) {
+    }
+    if (got < 0) die(scan);
+    ::close(d);
+    ::close(a);
+  }
 
   char run[32];
   // Not floor.c's "floor-PID": a floor that valgrind stops at clone3 leaves its
   // counters file behind, and a later stack_floor with that pid would trip on it.
-  std::snprintf(run, sizeof run, "stack-floor-%d", ::getpid());
+  std::snprintf(run, sizeof run, "stack-floor-%d", self);
   int unified = -1;
   for (int l = 0; l < nleaves; ++l) {
     LeafSpec* s = &leaves[l];
@@ -476,26 +613,28 @@ int main(int argc, char** argv) {
     if (::mkdirat(s->job_fd, run, 0755) != 0) die("mkdir");
     s->fd = ::openat(s->job_fd, run, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (s->fd < 0) die("open leaf");
-    struct statfs fs;
-    if (::fstatfs(s->fd, &fs) != 0) die("statfs");
-    s->v2 = fs.f_type == CGROUP2_SUPER_MAGIC;
-    if (s->v2 && unified < 0) unified = l;
-  }
-  if (nleaves) facts.cgroup_path = fmt::format("{}/{}", leaves[unified < 0 ? 0 : unified].dir, run);
-  for (int l = 0; l < nleaves; ++l) {
-    LeafSpec* s = &leaves[l];
-    for (int f = 0; f < s->nset; ++f) {
-      int w = ::openat(s->fd, s->set_name[f], O_WRONLY | O_CLOEXEC);
-      size_t n = std::strlen(s->set_value[f]);
-      if (w < 0 || ::write(w, s->set_value[f], n) != static_cast<ssize_t>(n)) die(s->set_name[f]);
-      ::close(w);
+    if (unified < 0 && std::strstr(s->dir, "/unified/")) unified = l;
+    for (int f = 0; f < s->nop; ++f) {
+      const char* name = s->op_name[f];
+      if (s->op[f] == Op::kHold) {
+        if ((s->hold_fd[s->nhold++] = ::openat(s->fd, name, O_RDONLY | O_CLOEXEC)) < 0) die(name);
+      } else if (s->op[f] == Op::kAccess) {
+        if (::faccessat(s->fd, name, F_OK, 0) != 0) die(name);
+      } else {
+        int w = ::openat(s->fd, name, O_WRONLY | O_CLOEXEC);
+        size_t n = std::strlen(s->op_value[f]);
+        if (w < 0 || ::write(w, s->op_value[f], n) != static_cast<ssize_t>(n)) die(name);
+        ::close(w);
+      }
     }
   }
+  if (nleaves) facts.cgroup_path = fmt::format("{}/{}", leaves[unified < 0 ? 0 : unified].dir, run);
   int counters = -1;
   char counters_name[48];
   if (counters_dir) {
-    counters = ::open(counters_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (counters < 0) die(counters_dir);
+    counters = open_dir_safely(counters_dir, true);
+    if (::fstat(counters, &st) != 0) die(counters_dir);
+    (void)::geteuid();
     std::snprintf(counters_name, sizeof counters_name, "%s.counters", run);
     int c = ::openat(counters, counters_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (c < 0) die(counters_name);
@@ -508,6 +647,7 @@ int main(int argc, char** argv) {
   int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) die("signalfd");
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::signal(SIGPIPE, SIG_IGN);
   for (int l = 0; l < nleaves; ++l) {
     LeafSpec* s = &leaves[l];
     for (int f = 0; f < s->nopen; ++f)
@@ -516,16 +656,14 @@ int main(int argc, char** argv) {
       if ((s->join_fd[f] = ::openat(s->fd, s->join[f], O_WRONLY | O_CLOEXEC)) < 0) die(s->join[f]);
   }
 
-  int jfd = -1;
-  if (journal) {
-    jfd = ::open(journal, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (jfd < 0) die(journal);
+  if (jfd >= 0) {
     for (int r = 0; r < njpre; ++r) append_record(jfd, journal, 1, record_json(facts, false, nullptr, 0, 0));
     if (jsync_pre && ::fdatasync(jfd) != 0) die(journal);
   }
 
   int status_pipe[2];
   if (::pipe2(status_pipe, O_CLOEXEC) != 0) die("pipe2");
+  pid_t parent = ::getpid();
   int pidfd = -1;
   struct clone_args ca;
   std::memset(&ca, 0, sizeof ca);
@@ -540,14 +678,15 @@ int main(int argc, char** argv) {
   if (pid < 0 && errno == ENOSYS) pid = ::fork();
   if (pid < 0) die("clone3");
   if (pid == 0) {
-    ::close(status_pipe[0]);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(125);  // the runner died before the prctl
     for (int l = 0; l < nleaves; ++l)
       for (int f = 0; f < leaves[l].njoin; ++f)
         if (::write(leaves[l].join_fd[f], "0", 1) != 1) ::_exit(125);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
     ::setsid();
     ::execv(command[0], command.data());
     int err = errno;
@@ -561,41 +700,61 @@ int main(int argc, char** argv) {
     return 127;
   }
   ::close(status_pipe[0]);
-  int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-  struct pollfd p[3] = {{sfd, POLLIN, 0}, {timer, POLLIN, 0}, {pidfd, POLLIN, 0}};
-  while (::poll(p, 3, -1) < 0) {
+  struct pollfd p[2] = {{sfd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+  while (::poll(p, 2, -1) < 0) {
+  }
+  struct signalfd_siginfo si;  // SIGCHLD, read until the signalfd is empty
+  while (::read(sfd, &si, sizeof si) > 0) {
   }
   int status = 0;
   struct rusage ru;
   if (::wait4(static_cast<pid_t>(pid), &status, __WALL, &ru) < 0) die("wait4");
-  ::getrusage(RUSAGE_CHILDREN, &ru);
-  ::close(timer);
-
-  for (int l = 0; l < nleaves; ++l) {
-    LeafSpec* s = &leaves[l];
-    for (int f = 0; f < s->nget; ++f) read_file_at(s->fd, s->get[f]);
+  while (::wait4(-1, nullptr, __WALL | WNOHANG, nullptr) > 0) {
   }
+  auto read_leaf = [&](const LeafRead& r) {
+    if (r.leaf < 0 || r.leaf >= nleaves) die("no such leaf");
+    read_file_at(leaves[r.leaf].fd, r.name);
+  };
+  for (const LeafRead& r : checks) read_leaf(r);
+  if (!checks.empty())
+    while (::wait4(-1, nullptr, __WALL | WNOHANG, nullptr) > 0) {
+    }
+  ::getrusage(RUSAGE_CHILDREN, &ru);
+  for (const LeafRead& r : gets) read_leaf(r);
+
+  for (int l = 0; l < nleaves; ++l)
+    for (int f = 0; f < leaves[l].nhold; ++f) ::close(leaves[l].hold_fd[f]);
   for (int l = 0; l < nleaves; ++l) {
     LeafSpec* s = &leaves[l];
     for (int f = 0; f < s->nopen; ++f) ::close(s->open_fd[f]);
     for (int f = 0; f < s->njoin; ++f) ::close(s->join_fd[f]);
-    ::close(s->fd);
-    if (::unlinkat(s->job_fd, run, AT_REMOVEDIR) != 0) die("rmdir");
-    ::close(s->job_fd);
   }
+  for (int l = nleaves - 1; l >= 0; --l)
+    if (::unlinkat(leaves[l].job_fd, run, AT_REMOVEDIR) != 0) die("rmdir");
   if (counters >= 0) {
-    read_file_at(counters, counters_name);
-    if (::unlinkat(counters, counters_name, 0) != 0) die("unlink counters");
-    ::close(counters);
+    if (::fstatat(counters, counters_name, &st, AT_SYMLINK_NOFOLLOW) != 0) die(counters_name);
+    int c = ::openat(counters, counters_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (c < 0 || ::fstat(c, &st) != 0) die(counters_name);
+    drain_fd(c);
+    ::close(c);
   }
   if (jfd >= 0) {
     double wall = now_s() - started;
     for (int r = 0; r < njpost; ++r) append_record(jfd, journal, 2, record_json(facts, true, &ru, status, wall));
     if (jsync_post && ::fdatasync(jfd) != 0) die(journal);
-    ::close(jfd);
   }
   ::close(sfd);
   ::close(pidfd);
+  if (counters >= 0) {
+    if (::unlinkat(counters, counters_name, 0) != 0) die("unlink counters");
+    ::close(counters);
+  }
+  for (int l = 0; l < nleaves; ++l) {
+    ::close(leaves[l].fd);
+    ::close(leaves[l].job_fd);
+  }
   ::close(lock);
+  if (jfd >= 0) ::close(jfd);
+  if (jdir >= 0) ::close(jdir);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -6,8 +6,9 @@
 # nlohmann::json), compiled and linked as the release cronrun is. So
 #   stack_floor / floor    what the stack itself costs (C++ runtime, CLI11, JSON, spdlog)
 #   cronrun / stack_floor  what cronrun does beyond it: its own code
-# Side by side: floor (dynamic, as bench/overhead.sh builds it), floor-static (no
-# loader), stack_floor and cronrun; every command runs RUNS/ROUNDS times back to
+# Side by side: flock -n (the issue's yardstick), floor (dynamic, as
+# bench/overhead.sh builds it), floor-static (no loader), stack_floor and
+# cronrun; every command runs RUNS/ROUNDS times back to
 # back per round, the order rotated each round; figures are medians over rounds
 # of the per-round mean: wall µs, CPU µs (perf stat task-clock of the command and
 # its job), page faults; then instructions counted by callgrind and the top of
@@ -45,10 +46,12 @@ cc -O2 -Wall -Wextra -static -o "$work/floor-static" bench/floor.c \
 
 cronrun_args=(-q --history "$work/h.db" --lock "$work/c.pid" --cgroup-parent "/$parent" --memory 1G -- /bin/true)
 floor_args "${cronrun_args[@]}"
-# stack_floor journals into its own file (its records are framed as cronrun's).
+# stack_floor journals into its own file (its records are framed as cronrun's),
+# with a history file beside it to stat, as floor's.
+touch "$work/stack-h.db"
 sf_args=()
 for a in "${floor_args[@]}"; do
-  [ "$a" = "$work/floor.journal" ] && a=$work/stack.journal
+  [ "$a" = "$work/floor-h.db.journal" ] && a=$work/stack-h.db.journal
   sf_args+=("$a")
 done
 echo "# floor's work: ${floor_args[*]}"
@@ -57,7 +60,9 @@ cmd[floor]="$work/floor ${floor_args[*]} $work/floor.lock -- /bin/true"
 cmd[floor-static]="$work/floor-static ${floor_args[*]} $work/floor.lock -- /bin/true"
 cmd[stack_floor]="$stack_floor ${sf_args[*]} $work/stack.lock --cronrun ${cronrun_args[*]}"
 cmd[cronrun]="$cronrun ${cronrun_args[*]}"
-order=(floor floor-static stack_floor cronrun)
+# The issue's yardstick, the lock alone, in the same rounds.
+cmd[flock]="flock -n $work/flock.lock /bin/true"
+order=(flock floor floor-static stack_floor cronrun)
 for k in "${order[@]}"; do
   # shellcheck disable=SC2086
   ${cmd[$k]} >/dev/null || { echo "stack_floor.sh: $k failed: ${cmd[$k]}" >&2; exit 1; }
@@ -125,7 +130,8 @@ done
 ratio() { bc -l <<<"scale=2; $1 / $2"; }
 num() { tr -d '*,' <<<"$1"; }
 echo "# ratios              CPU    faults  instructions*   wall"
-for pair in "cronrun stack_floor" "stack_floor floor" "cronrun floor" "stack_floor floor-static"; do
+for pair in "cronrun stack_floor" "stack_floor floor" "cronrun floor" "stack_floor floor-static" "cronrun flock" \
+  "floor flock"; do
   read -r a b <<<"$pair"
   printf "  %-22s %5s  %6s  %12s  %6s\n" "$a/$b" "$(ratio "${cpu[$a]}" "${cpu[$b]}")" \
     "$(ratio "${faults[$a]}" "${faults[$b]}")" \
