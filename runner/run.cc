@@ -52,6 +52,8 @@ namespace {
 constexpr int kExitTimeout = 124;
 constexpr int kExitInternal = 125;
 constexpr int kExitLockBusy = 75;
+// How long a job runs before its supervisor trims its own memory for the wait.
+constexpr std::chrono::milliseconds kSettleAfter{250};
 
 std::string host_name() {
   char buf[256] = {};
@@ -830,8 +832,13 @@ Collected Run::supervise_and_collect(Placed& placed, Prepared& prepared, Started
                            escalation::Lease{fleet->params.lease_ttl, fleet::kDeadlineMargin, fleet->claim.granted_sent,
                                              spec_.on_revoke == OnRevoke::term}};
   // From here to the job's end the runner only waits: what it held of its own
-  // code for start-up need not stay mapped (and counted) while it does.
-  if (auto r = drop_own_read_only_pages(); !r) log::info(fmt::format("supervisor footprint: {}", r.error().message()));
+  // code for start-up need not stay mapped (and counted) while it does. Not at
+  // once: most cron jobs that end within moments would pay the unmapping and
+  // then fault the same pages back in for their finish.
+  cfg.settle = SuperviseConfig::Settle{kSettleAfter, [] {
+                                         if (auto r = drop_own_read_only_pages(); !r)
+                                           log::info(fmt::format("supervisor footprint: {}", r.error().message()));
+                                       }};
   auto outcome = supervise(*started.job, *placed.where, cfg, seams_.clock, started.spawned_at);
   rec_.wall_s = seconds_between(started.spawned_at, seams_.clock.steady());
   rec_.finished_at = now();

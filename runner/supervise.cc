@@ -198,7 +198,9 @@ class Supervisor {
         clock_(clock),
         machine_(escalation::Config{cfg.timeout, cfg.kill_after, cfg.keep_orphans,
                                     cfg.lease ? std::optional(cfg.lease->lease) : std::nullopt},
-                 start) {}
+                 start) {
+    if (cfg.settle) settle_at_ = start + cfg.settle->after;
+  }
 
   Result<Outcome> run();
 
@@ -212,6 +214,7 @@ class Supervisor {
   void signal_main(int sig);
   void finish_leftovers();
   void drain_output();
+  void settle_if_due(const escalation::Actions& a);
 
   RunningJob& job_;
   Containment& where_;
@@ -226,6 +229,7 @@ class Supervisor {
   bool lease_on_poll_timeout_ = false;  // no timerfd: poll's timeout carries the lease deadline
   bool report_open_ = false;
   fleet::MessageReader reader_;
+  std::optional<SteadyTime> settle_at_;  // cfg_.settle not yet done
 };
 
 void Supervisor::open_lease_timer() {
@@ -352,7 +356,21 @@ std::optional<std::chrono::milliseconds> Supervisor::wait_for(const escalation::
     left = std::max(left, std::chrono::milliseconds(0));
     out = out ? std::min(*out, left) : left;
   }
+  if (settle_at_) {
+    auto left = std::max(std::chrono::ceil<std::chrono::milliseconds>(*settle_at_ - clock_.steady()),
+                         std::chrono::milliseconds(0));
+    out = out ? std::min(*out, left) : left;
+  }
   return out;
+}
+
+// Only while the main process still runs and nothing is being stopped: a job
+// on its way out is not worth trimming for.
+void Supervisor::settle_if_due(const escalation::Actions& a) {
+  if (!settle_at_ || a.collect || clock_.steady() < *settle_at_) return;
+  settle_at_.reset();
+  if (job_.exited() || machine_.phase() != escalation::Phase::running) return;
+  cfg_.settle->act();
 }
 
 // After the main process exited: whatever it left behind is an orphan.
@@ -413,6 +431,7 @@ Result<Outcome> Supervisor::run() {
     if (report_at && (extra[*report_at].revents & (POLLIN | POLLHUP | POLLERR))) a = read_keepalive(a);
     a = perform(machine_.on(escalation::Event::tick(), clock_.steady()));
     if (wake->main_exited) a = perform(machine_.on(escalation::Event::main_exit(), clock_.steady()));
+    settle_if_due(a);
   }
   // Calls the leftovers made just before they are killed are counted too.
   job_.drain_seccomp();

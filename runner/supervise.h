@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,14 @@ struct SuperviseConfig {
   bool keep_orphans = false;
   OutputCapture* output = nullptr;
   std::optional<LeaseWatch> lease = std::nullopt;
+  // Done once when the job has run `after` (from supervise()'s `start`) and is
+  // still running: the runner's own trimming for a long wait. A job that ends
+  // sooner never pays for it (and the runner's exit frees everything anyway).
+  struct Settle {
+    std::chrono::milliseconds after;
+    std::function<void()> act;
+  };
+  std::optional<Settle> settle = std::nullopt;
 };
 
 // What became of the lease while the job ran.

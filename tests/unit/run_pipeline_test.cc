@@ -24,6 +24,7 @@
 #include "runner/lock.h"
 #include "runner/run.h"
 #include "runner/spawner.h"
+#include "runner/supervise.h"
 
 namespace cronrun {
 namespace {
@@ -581,6 +582,61 @@ TEST_F(RunPipeline, TheJobGetsItsRunIdJobAndCountersInItsEnvironment) {
 
 namespace cronrun {
 namespace {
+
+// The supervisor's own trimming (SuperviseConfig::settle) is for a job that
+// keeps it waiting: done once when the job has run that long, never for a job
+// that ends sooner or is already being stopped.
+struct SettleCase {
+  FakeClock clock;
+  World world{clock};
+  CgroupState cg;
+  int settled = 0;
+  std::optional<SteadyTime> settled_at;
+
+  Outcome supervise_for(std::optional<milliseconds> timeout) {
+    world.spawned_at = clock.steady();
+    world.main_alive = true;
+    if (world.script.exits_at) world.schedule_exit(world.spawned_at + *world.script.exits_at, 0);
+    FakeJob job(world);
+    CgroupContainment where(std::make_unique<FakeCgroup>(world, cg));
+    SuperviseConfig cfg;
+    cfg.timeout = timeout;
+    cfg.kill_after = seconds(1);
+    cfg.settle = SuperviseConfig::Settle{milliseconds(250), [this] {
+                                           ++settled;
+                                           settled_at = clock.steady();
+                                         }};
+    auto out = supervise(job, where, cfg, clock, world.spawned_at);
+    EXPECT_TRUE(out) << (out ? "" : out.error().message());
+    cg.released = true;  // nothing to remove: the fake's destructor stays quiet
+    return out ? *out : Outcome{};
+  }
+};
+
+TEST(SuperviseSettle, ALongJobIsSettledForOnceWhenItHasRunThatLong) {
+  SettleCase c;
+  c.world.script.exits_at = seconds(5);
+  SteadyTime spawned = c.clock.steady();
+  c.supervise_for(std::nullopt);
+  EXPECT_EQ(c.settled, 1);
+  ASSERT_TRUE(c.settled_at);
+  EXPECT_EQ(*c.settled_at - spawned, milliseconds(250));
+}
+
+TEST(SuperviseSettle, AJobThatEndsSoonerIsNeverSettledFor) {
+  SettleCase c;
+  c.world.script.exits_at = milliseconds(100);
+  c.supervise_for(std::nullopt);
+  EXPECT_EQ(c.settled, 0);
+}
+
+TEST(SuperviseSettle, AJobBeingStoppedIsNotSettledFor) {
+  SettleCase c;  // timed out at 100 ms, ignores SIGTERM: killed after the grace
+  c.world.script.exits_at = seconds(5);
+  auto out = c.supervise_for(milliseconds(100));
+  EXPECT_TRUE(out.timed_out);
+  EXPECT_EQ(c.settled, 0);
+}
 
 TEST(ErrorKind, SyscallErrorsAreSystemAndAKindCanBeGivenWithoutChangingTheMessage) {
   EXPECT_EQ(Error("bad").kind(), ErrorKind::other);
