@@ -977,9 +977,9 @@ Result<void> bind_record(sqlite3* db, sqlite3_stmt* st, const RunRecord& r, cons
   std::optional<double> cpu;
   if (r.usage.cpu_user_s || r.usage.cpu_system_s)
     cpu = r.usage.cpu_user_s.value_or(0) + r.usage.cpu_system_s.value_or(0);
-  // to_json makes every string valid UTF-8; replace is the second line, so a
-  // record can always be written (DESIGN.md section 4).
-  std::string json_text = to_json(r).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Every string made valid UTF-8, so a record can always be written (DESIGN.md
+  // section 4); the DOM's text without building the DOM (folds write many).
+  std::string json_text = to_json_text(r);
   // The text columns hold the same strings as the JSON.
   const std::string run_id = valid_utf8(r.run_id), job = valid_utf8(r.job), host = valid_utf8(r.host),
                     boot_id = valid_utf8(r.boot_id);
