@@ -3,7 +3,7 @@
 // path, built with the release cronrun's compiler flags, link options and
 // libraries (bench/CMakeLists.txt: cronrun_runner_target, -Os, header-only fmt
 // and spdlog, static libstdc++). It answers "how close to floor.c can a C++20
-// runner on CLI11 + nlohmann/json + spdlog get", so that cronrun is compared
+// runner on CLI11 + spdlog get", so that cronrun is compared
 // with that (bench/stack_floor.sh) and not only with a C program.
 //
 // The stack work, and nothing more:
@@ -16,8 +16,8 @@
 //     setup() on a non-interactive run (no journald, no /dev/log here: nothing
 //     else is set up, and at -q nothing is logged);
 //   - the two journal records (`started`, `finished`): a record of the keys
-//     common/run_record.cc's to_json writes, built as an nlohmann::json DOM,
-//     dumped as common/journal.cc does and framed (magic, type, length, CRC-32),
+//     common/run_record.cc's to_json writes, written as text into one buffer
+//     (no DOM, as cronrun writes them) and framed (magic, type, length, CRC-32),
 //     each appended with one write(2), in the place of floor.c's --jpre/--jpost
 //     filler of the same count.
 // The kernel work is floor.c's, ported line for line (same system calls in the
@@ -60,8 +60,8 @@
 #include <cstring>
 #include <ctime>
 #include <fmt/format.h>
+#include <iterator>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
@@ -291,62 +291,107 @@ std::string rfc3339(const struct timespec& ts) {
                      hms.minutes().count(), hms.seconds().count(), hms.subseconds().count());
 }
 
+// A JSON string: quotes, backslashes and control characters escaped.
+void put_string(fmt::memory_buffer& out, std::string_view v) {
+  out.push_back('"');
+  for (char c : v) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
 // The keys and nesting of common/run_record.cc's to_json plus the journal's
-// runner fields; figures the run has are numbers, the rest null.
-nlohmann::json record_json(const Facts& f, bool finished, const struct rusage* ru, int status, double wall) {
-  using nlohmann::json;
-  auto num_or_null = [finished](auto v) { return finished ? json(v) : json(nullptr); };
-  json j = json::object();
-  j["schema"] = 1;
-  j["run_id"] = f.run_id;
-  j["job"] = f.job;
-  j["host"] = f.host;
-  j["user"] = f.user;
-  json command = json::array();
-  for (const auto& a : f.command) command.push_back(a);
-  j["command"] = std::move(command);
-  j["started_at"] = f.started_at;
-  j["finished_at"] = finished ? json(rfc3339([] { struct timespec t; ::clock_gettime(CLOCK_REALTIME, &t); return t; }()))
-                              : json(nullptr);
-  j["wall_s"] = num_or_null(wall);
-  j["start_delay_s"] = 0.0001;
-  j["status"] = finished ? "ok" : "running";
-  j["exit_code"] = num_or_null(WIFEXITED(status) ? WEXITSTATUS(status) : 0);
-  j["signal"] = nullptr;
-  j["skip_reason"] = nullptr;
-  j["isolation"] = {{"cgroup", "v2"}, {"path", f.cgroup_path}, {"accounting", "full"}, {"note", nullptr}};
-  j["limits"] = {{"memory_max_bytes", f.memory_max}, {"memory_high_bytes", nullptr}, {"swap_max_bytes", nullptr},
-                 {"cpu_quota_pct", nullptr},         {"cpu_weight", nullptr},        {"pids_max", nullptr},
-                 {"timeout_s", nullptr}};
+// runner fields; figures the run has are numbers, the rest null. Written as
+// text straight into one buffer, as cronrun writes its journal records: the
+// stack mandates nlohmann/json, but a record needs no DOM to be written.
+std::string record_text(const Facts& f, bool finished, const struct rusage* ru, int status, double wall) {
+  fmt::memory_buffer out;
+  auto put = [&](std::string_view text) { out.append(text.data(), text.data() + text.size()); };
+  auto num = [&](auto v) {
+    if (finished) fmt::format_to(std::back_inserter(out), "{}", v);
+    else put("null");
+  };
+  auto str = [&](std::string_view v) { put_string(out, v); };
+  put("{\"boot_id\":");
+  str(f.boot_id);
+  put(",\"command\":[");
+  for (size_t i = 0; i < f.command.size(); ++i) {
+    if (i) put(",");
+    str(f.command[i]);
+  }
+  put("],\"counters\":{},\"exit_code\":");
+  num(WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+  put(",\"finished_at\":");
+  if (finished) {
+    struct timespec t;
+    ::clock_gettime(CLOCK_REALTIME, &t);
+    str(rfc3339(t));
+  } else {
+    put("null");
+  }
+  put(",\"fleet\":null,\"host\":");
+  str(f.host);
+  put(",\"isolation\":{\"accounting\":\"full\",\"cgroup\":\"v2\",\"note\":null,\"path\":");
+  str(f.cgroup_path);
+  put("},\"job\":");
+  str(f.job);
+  fmt::format_to(std::back_inserter(out),
+                 ",\"limits\":{{\"cpu_quota_pct\":null,\"cpu_weight\":null,\"memory_high_bytes\":null,"
+                 "\"memory_max_bytes\":{},\"pids_max\":null,\"swap_max_bytes\":null,\"timeout_s\":null}},\"lock\":{{"
+                 "\"holder_pid\":null,\"path\":",
+                 f.memory_max);
+  str(f.lock_path);
+  put(",\"waited_s\":0.0},\"log\":{\"bytes\":0,\"dropped_bytes\":0,\"path\":null},\"output\":{\"dropped_bytes\":0},"
+      "\"pings\":null,\"run_id\":");
+  str(f.run_id);
+  fmt::format_to(std::back_inserter(out), ",\"runner_pid\":{},\"runner_start\":{},\"schema\":1,\"seccomp\":null,"
+                 "\"signal\":null,\"skip_reason\":null,\"start_delay_s\":0.0001,\"started_at\":",
+                 f.runner_pid, f.runner_start);
+  str(f.started_at);
+  put(finished ? ",\"status\":\"ok\"" : ",\"status\":\"running\"");
   double user_s = ru ? static_cast<double>(ru->ru_utime.tv_sec) + static_cast<double>(ru->ru_utime.tv_usec) / 1e6 : 0;
   double sys_s = ru ? static_cast<double>(ru->ru_stime.tv_sec) + static_cast<double>(ru->ru_stime.tv_usec) / 1e6 : 0;
-  j["usage"] = {{"cpu_user_s", num_or_null(user_s)},
-                {"cpu_system_s", num_or_null(sys_s)},
-                {"memory_peak_bytes", num_or_null(262144)},
-                {"max_rss_bytes", num_or_null(ru ? ru->ru_maxrss * 1024 : 0)},
-                {"io_read_bytes", num_or_null(0)},
-                {"io_write_bytes", num_or_null(0)},
-                {"io_source", finished ? json("cgroup") : json(nullptr)},
-                {"pids_peak", num_or_null(1)},
-                {"oom_kills", num_or_null(0)},
-                {"memory_max_events", num_or_null(0)},
-                {"memory_high_events", num_or_null(0)},
-                {"cpu_throttled_s", nullptr},
-                {"cpu_nr_throttled", nullptr},
-                {"pressure_some_s", {{"cpu", num_or_null(0.0)}, {"memory", num_or_null(0.0)}, {"io", num_or_null(0.0)}}}};
-  j["usage"]["orphans_killed"] = num_or_null(0);
-  j["usage"]["not_measured"] = json::array();
-  j["counters"] = json::object();
-  j["lock"] = {{"path", f.lock_path}, {"waited_s", 0.0}, {"holder_pid", nullptr}};
-  j["log"] = {{"path", nullptr}, {"bytes", 0}, {"dropped_bytes", 0}};
-  j["output"] = {{"dropped_bytes", 0}};
-  j["seccomp"] = nullptr;
-  j["pings"] = nullptr;
-  j["fleet"] = nullptr;
-  j["runner_pid"] = f.runner_pid;
-  j["runner_start"] = f.runner_start;
-  j["boot_id"] = f.boot_id;
-  return j;
+  put(",\"usage\":{\"cpu_nr_throttled\":null,\"cpu_system_s\":");
+  num(sys_s);
+  put(",\"cpu_throttled_s\":null,\"cpu_user_s\":");
+  num(user_s);
+  put(",\"io_read_bytes\":");
+  num(0);
+  put(",\"io_source\":");
+  put(finished ? "\"cgroup\"" : "null");
+  put(",\"io_write_bytes\":");
+  num(0);
+  put(",\"max_rss_bytes\":");
+  num(ru ? ru->ru_maxrss * 1024 : 0);
+  put(",\"memory_high_events\":");
+  num(0);
+  put(",\"memory_max_events\":");
+  num(0);
+  put(",\"memory_peak_bytes\":");
+  num(262144);
+  put(",\"not_measured\":[],\"oom_kills\":");
+  num(0);
+  put(",\"orphans_killed\":");
+  num(0);
+  put(",\"pids_peak\":");
+  num(1);
+  put(",\"pressure_some_s\":{\"cpu\":");
+  num(0.0);
+  put(",\"io\":");
+  num(0.0);
+  put(",\"memory\":");
+  num(0.0);
+  put("}},\"wall_s\":");
+  num(wall);
+  put("}");
+  return fmt::to_string(out);
 }
 
 std::array<uint32_t, 256> make_crc_table() {
@@ -372,8 +417,7 @@ void put_le32(char* p, uint32_t v) {
 
 // common/journal.cc's frame: "\xffCRJ", type, 3 spare, le32 length, le32 CRC of
 // type..length and payload, then the payload; one write(2) on O_APPEND.
-void append_record(int fd, const char* path, char type, const nlohmann::json& j) {
-  std::string payload = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+void append_record(int fd, const char* path, char type, const std::string& payload) {
   std::string out(16, '\0');
   std::memcpy(out.data(), "\xff" "CRJ", 4);
   out[4] = type;
@@ -657,7 +701,7 @@ int main(int argc, char** argv) {
   }
 
   if (jfd >= 0) {
-    for (int r = 0; r < njpre; ++r) append_record(jfd, journal, 1, record_json(facts, false, nullptr, 0, 0));
+    for (int r = 0; r < njpre; ++r) append_record(jfd, journal, 1, record_text(facts, false, nullptr, 0, 0));
     if (jsync_pre && ::fdatasync(jfd) != 0) die(journal);
   }
 
@@ -740,7 +784,7 @@ int main(int argc, char** argv) {
   }
   if (jfd >= 0) {
     double wall = now_s() - started;
-    for (int r = 0; r < njpost; ++r) append_record(jfd, journal, 2, record_json(facts, true, &ru, status, wall));
+    for (int r = 0; r < njpost; ++r) append_record(jfd, journal, 2, record_text(facts, true, &ru, status, wall));
     if (jsync_post && ::fdatasync(jfd) != 0) die(journal);
   }
   ::close(sfd);
