@@ -6,6 +6,7 @@
 // error naming the key) and lenient about what they do not (unknown keys, extra
 // fields and blank lines are skipped), because newer kernels add keys to these
 // files without notice.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -31,9 +32,15 @@ std::vector<std::string_view> split(std::string_view text, char sep) {
 
 std::vector<std::string_view> lines(std::string_view text) {
   std::vector<std::string_view> out;
-  for (auto line : split(text, '\n')) {
+  out.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    auto line = text.substr(start, end - start);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (!line.empty()) out.push_back(line);
+    start = end + 1;
   }
   return out;
 }
@@ -93,8 +100,13 @@ std::string unescape_octal(std::string_view text) {
 
 std::vector<std::string> split_commas(std::string_view text) {
   std::vector<std::string> out;
-  for (auto part : split(text, ','))
-    if (!part.empty()) out.emplace_back(part);
+  out.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), ',')) + 1);
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = std::min(text.find(',', start), text.size());
+    if (end > start) out.emplace_back(text.substr(start, end - start));
+    start = end + 1;
+  }
   return out;
 }
 
