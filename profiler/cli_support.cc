@@ -136,6 +136,9 @@ std::string one_line(std::string text) {
 std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args) {
   std::vector<CLI::App*> selected = app.get_subcommands();
   const CLI::App* sub = selected.empty() ? nullptr : selected.front();
+  // A word judged against a subcommand's options names the subcommand; an
+  // option's bad value is "--flag: ..." as the subcommands' own checks say it
+  // (window_option), the subcommand named by the help to read.
   const std::string where = sub ? sub->get_name() + ": " : "";
   const std::string hint = help_hint(sub);
 
@@ -166,7 +169,7 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const s
     if (what.starts_with(kPrefix) && eq != std::string::npos) {
       const std::string name = what.substr(kPrefix.size(), eq - kPrefix.size());
       std::string expected = expected_value(find_option(app, sub, name));
-      return fmt::format("{}{}: expected {}, got '{}' ({})", where, name, expected.empty() ? "a value" : expected,
+      return fmt::format("{}: expected {}, got '{}' ({})", name, expected.empty() ? "a value" : expected,
                          what.substr(eq + 3), hint);
     }
   }
@@ -174,11 +177,11 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const s
     // "--limit: 1 required UINT missing"
     const std::string name = what.substr(0, what.find(':'));
     std::string expected = expected_value(find_option(app, sub, name));
-    return fmt::format("{}{}: missing its value{} ({})", where, name, expected.empty() ? "" : ", expected " + expected,
+    return fmt::format("{}: missing its value{} ({})", name, expected.empty() ? "" : ", expected " + expected,
                        hint);
   }
   if (dynamic_cast<const CLI::ValidationError*>(&e))
-    if (std::string line = rewrite_check(what, app, sub); !line.empty()) return fmt::format("{}{} ({})", where, line, hint);
+    if (std::string line = rewrite_check(what, app, sub); !line.empty()) return fmt::format("{} ({})", line, hint);
   return fmt::format("{}{} ({})", where, one_line(what), hint);
 }
 
