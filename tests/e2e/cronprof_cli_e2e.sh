@@ -66,6 +66,12 @@ usage_error "positional outside its set" "cronprof: view: expected status, got '
 usage_error "required option missing" "gc: --keep is required" "${P[@]}" gc
 usage_error "required argument missing" "show: missing target" "${P[@]}" show
 
+# The subcommands' own checks (after CLI11) say a bad value the same way.
+usage_error "duration that does not parse" "cronprof: --since: expected a duration" "${P[@]}" runs --since bogus
+usage_error "status outside the set" "cronprof: --status: unknown run status 'weird'" "${P[@]}" runs --status weird
+usage_error "options that go together" "cronprof: --config needs --write and --job" "${P[@]}" suggest --config x
+usage_error "grace that does not parse" "cronprof: --grace: 'x'" "${P[@]}" status --grace x --crontab /dev/null
+
 # What the user typed is quoted back escaped, never as raw control bytes.
 usage_error "control bytes in an unknown option are escaped" "unknown option '--x" "${P[@]}" $'--x\e[31mred'
 if grep -q $'\e' "$tmp/err"; then bad "raw ESC byte echoed to the terminal: $(cat -v "$tmp/err")"; fi
