@@ -20,6 +20,7 @@
 
 #include "common/run_record.h"
 #include "common/units.h"
+#include "profiler/central_history.h"
 #include "profiler/exit_codes.h"
 #include "profiler/text_escape.h"
 
@@ -131,9 +132,7 @@ std::string one_line(std::string text) {
   return text;
 }
 
-}  // namespace
-
-std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args) {
+std::string describe_usage_error(const CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args) {
   std::vector<CLI::App*> selected = app.get_subcommands();
   const CLI::App* sub = selected.empty() ? nullptr : selected.front();
   // A word judged against a subcommand's options names the subcommand; an
@@ -183,6 +182,22 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const s
   if (dynamic_cast<const CLI::ValidationError*>(&e))
     if (std::string line = rewrite_check(what, app, sub); !line.empty()) return fmt::format("{} ({})", line, hint);
   return fmt::format("{}{} ({})", where, one_line(what), hint);
+}
+
+}  // namespace
+
+std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args) {
+  std::string line = describe_usage_error(app, e, args);
+  // A central history URI quoted back (given without --history, or to an option
+  // that wants a number) keeps its password off stderr, which cron mails: each
+  // word as given, then what CLI11 cut from one ("--limit=postgresql://...").
+  for (const std::string& word : args) {
+    const std::string shown = redact_uri(word);
+    if (shown == word) continue;
+    for (size_t at = 0; (at = line.find(word, at)) != std::string::npos; at += shown.size())
+      line.replace(at, word.size(), shown);
+  }
+  return redact_uri(line);
 }
 
 std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {

@@ -76,6 +76,14 @@ usage_error "grace that does not parse" "cronprof: --grace: 'x'" "${P[@]}" statu
 usage_error "control bytes in an unknown option are escaped" "unknown option '--x" "${P[@]}" $'--x\e[31mred'
 if grep -q $'\e' "$tmp/err"; then bad "raw ESC byte echoed to the terminal: $(cat -v "$tmp/err")"; fi
 
+# A central history URI quoted back never shows its password (stderr goes to cron mail).
+usage_error "URI given without --history: password hidden" "unexpected argument 'postgresql://cronrun:***@db1/cronrun'" \
+  "${P[@]}" runs postgresql://cronrun:s3cret@db1/cronrun
+if grep -q s3cret "$tmp/err"; then bad "the password reached stderr: $(cat "$tmp/err")"; fi
+usage_error "URI as a number: password hidden" "got 'postgresql://cronrun:***@db1/cronrun'" \
+  "${P[@]}" runs --limit=postgresql://cronrun:s3cret@db1/cronrun
+if grep -q s3cret "$tmp/err"; then bad "the password reached stderr: $(cat "$tmp/err")"; fi
+
 # Global options after the subcommand are still understood (not unknown options).
 got=0
 "$CRONPROF" runs --history "$H" --json >/dev/null 2>"$tmp/err" || got=$?
