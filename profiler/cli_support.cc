@@ -1,4 +1,5 @@
-// Shared cronprof plumbing: history opening with exit-code mapping, windows,
+// Shared cronprof plumbing: the command line (CLI11's errors as one line, exit
+// statuses in --help), history opening with exit-code mapping, windows,
 // formatting, tables.
 #include "profiler/cli_support.h"
 
@@ -13,11 +14,13 @@
 #include <ctime>
 #include <chrono>
 
+#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
 #include "common/run_record.h"
 #include "common/units.h"
+#include "profiler/central_history.h"
 #include "profiler/exit_codes.h"
 #include "profiler/text_escape.h"
 
@@ -26,6 +29,229 @@ namespace cronrun::prof {
 // Messages quote history content (run ids, job names, paths): escaped like the tables.
 void print_error(const std::string& message) {
   std::fprintf(stderr, "cronprof: %s\n", term_text(message).c_str());
+}
+
+namespace {
+
+// An option word: "--bogus", "-x", "--limit=5"; not "-" (a value: stdout) nor
+// the "--" that ends options.
+bool is_option_word(const std::string& word) { return word.size() > 1 && word[0] == '-' && word != "--"; }
+
+std::string help_hint(const CLI::App* sub) {
+  return sub ? fmt::format("see cronprof {} --help", sub->get_name()) : "see cronprof --help";
+}
+
+// What CLI11 did not understand (unknown options, unexpected arguments), in
+// command-line order: it keeps them per sub-app, not in the order given, so the
+// first one the user typed is the one named.
+std::vector<std::string> left_over(const CLI::App& app, const std::vector<std::string>& args) {
+  std::vector<std::string> rest = app.remaining(true);
+  std::erase(rest, "--");
+  std::vector<std::string> ordered;
+  for (const std::string& a : args) {
+    auto it = std::ranges::find(rest, a);
+    if (it == rest.end()) continue;
+    ordered.push_back(a);
+    rest.erase(it);
+  }
+  ordered.insert(ordered.end(), rest.begin(), rest.end());
+  return ordered;
+}
+
+// "runs, show, ... or fleet"
+std::string subcommand_names(const CLI::App& app) {
+  std::vector<const CLI::App*> subs = app.get_subcommands([](const CLI::App*) { return true; });
+  std::string out;
+  for (size_t i = 0; i < subs.size(); ++i) {
+    if (i > 0) out += i + 1 == subs.size() ? " or " : ", ";
+    out += subs[i]->get_name();
+  }
+  return out;
+}
+
+// The option CLI11 names in an error ("--limit", or a positional's name), looked
+// up in the subcommand first, then among the global options.
+const CLI::Option* find_option(const CLI::App& app, const CLI::App* sub, const std::string& name) {
+  const CLI::Option* opt = sub ? sub->get_option_no_throw(name) : nullptr;
+  return opt ? opt : app.get_option_no_throw(name);
+}
+
+// What a value of `opt` looks like, from its type name (CLI11's UINT, INT and
+// FLOAT, or ours: N, DURATION, FILE...); "" when it says nothing (TEXT).
+std::string expected_value(const CLI::Option* opt) {
+  if (!opt) return "";
+  if (opt->get_expected_max() == 0) return "no value (or true/false)";  // a flag
+  std::string type = opt->get_type_name();
+  type = type.substr(0, type.find(':'));  // ":{json,csv}", ":POSITIVE": the checks, said otherwise
+  if (type == "UINT") return "a whole number, 0 or more";
+  if (type == "INT") return "a whole number";
+  if (type == "FLOAT" || type == "N") return "a number";
+  if (type == "TEXT") return "";
+  return type;
+}
+
+// CLI11's check messages ("NAME: MESSAGE") in our words: "xml not in
+// {json,csv,prometheus}" (IsMember), "Value 20 not in range 1.000000 to
+// 10.000000" (Range, PositiveNumber). "" for any other message.
+std::string rewrite_check(const std::string& what, const CLI::App& app, const CLI::App* sub) {
+  const size_t colon = what.find(": ");
+  if (colon == std::string::npos) return "";
+  const std::string name = what.substr(0, colon), message = what.substr(colon + 2);
+  if (size_t at = message.rfind(" not in {"); at != std::string::npos && message.ends_with('}')) {
+    std::string members = message.substr(at + 9, message.size() - at - 10), list;
+    for (size_t start = 0; start <= members.size();) {
+      size_t comma = std::min(members.find(',', start), members.size());
+      bool last = comma == members.size();
+      list += (start == 0 ? "" : last ? " or " : ", ") + members.substr(start, comma - start);
+      start = comma + 1;
+    }
+    return fmt::format("{}: expected {}, got '{}'", name, list, message.substr(0, at));
+  }
+  if (size_t at = message.rfind(" not in range "); at != std::string::npos && message.starts_with("Value ")) {
+    const std::string value = message.substr(6, at - 6), bounds = message.substr(at + 14);
+    const size_t to = bounds.find(" to ");
+    if (to == std::string::npos) return "";
+    const double lo = std::strtod(bounds.c_str(), nullptr), hi = std::strtod(bounds.c_str() + to + 4, nullptr);
+    const CLI::Option* opt = find_option(app, sub, name);
+    std::string range;
+    // PositiveNumber is the range from the smallest double up, which prints as 0.
+    if (hi >= 1e300 && opt && opt->get_type_name().find("POSITIVE") != std::string::npos)
+      range = "a number above 0";
+    else if (hi >= 1e300)
+      range = fmt::format("a number, at least {:g}", lo);
+    else
+      range = fmt::format("a number from {:g} to {:g}", lo, hi);
+    return fmt::format("{}: expected {}, got '{}'", name, range, value);
+  }
+  return "";
+}
+
+// CLI11's own message for the errors not rewritten below, on one line.
+std::string one_line(std::string text) {
+  for (size_t at; (at = text.find('\n')) != std::string::npos;) text.replace(at, 1, "; ");
+  return text;
+}
+
+std::string describe_usage_error(const CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args) {
+  std::vector<CLI::App*> selected = app.get_subcommands();
+  const CLI::App* sub = selected.empty() ? nullptr : selected.front();
+  // A word judged against a subcommand's options names the subcommand; an
+  // option's bad value is "--flag: ..." as the subcommands' own checks say it
+  // (window_option), the subcommand named by the help to read.
+  const std::string where = sub ? sub->get_name() + ": " : "";
+  const std::string hint = help_hint(sub);
+
+  // A word CLI11 did not understand is the mistake to name, whatever it then
+  // complained about ("A subcommand is required" for `cronprof --bogus`).
+  std::vector<std::string> rest = left_over(app, args);
+  for (const std::string& word : rest)
+    if (is_option_word(word)) return fmt::format("{}unknown option '{}' ({})", where, word.substr(0, word.find('=')), hint);
+  if (!rest.empty()) {
+    if (!sub) return fmt::format("unknown subcommand '{}' (expected {})", rest.front(), subcommand_names(app));
+    return fmt::format("{}unexpected argument '{}' ({})", where, rest.front(), hint);
+  }
+
+  const std::string what = e.what();
+  if (dynamic_cast<const CLI::RequiredError*>(&e) && !sub && app.get_require_subcommand_min() > 0)
+    return fmt::format("a subcommand is required: {} ({})", subcommand_names(app), hint);
+  if (dynamic_cast<const CLI::RequiredError*>(&e)) {
+    // "target is required": a missing positional is named with what it is.
+    const std::string name = what.substr(0, what.find(" is required"));
+    const CLI::Option* opt = find_option(app, sub, name);
+    if (opt && opt->get_positional())
+      return fmt::format("{}missing {}: {} ({})", where, name, opt->get_description(), hint);
+  }
+  if (dynamic_cast<const CLI::ConversionError*>(&e)) {
+    // "Could not convert: --limit = x"
+    constexpr std::string_view kPrefix = "Could not convert: ";
+    const size_t eq = what.find(" = ");
+    if (what.starts_with(kPrefix) && eq != std::string::npos) {
+      const std::string name = what.substr(kPrefix.size(), eq - kPrefix.size());
+      std::string expected = expected_value(find_option(app, sub, name));
+      return fmt::format("{}: expected {}, got '{}' ({})", name, expected.empty() ? "a value" : expected,
+                         what.substr(eq + 3), hint);
+    }
+  }
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) && what.ends_with(" missing")) {
+    // "--limit: 1 required UINT missing"
+    const std::string name = what.substr(0, what.find(':'));
+    std::string expected = expected_value(find_option(app, sub, name));
+    return fmt::format("{}: missing its value{} ({})", name, expected.empty() ? "" : ", expected " + expected,
+                       hint);
+  }
+  if (dynamic_cast<const CLI::ValidationError*>(&e))
+    if (std::string line = rewrite_check(what, app, sub); !line.empty()) return fmt::format("{} ({})", line, hint);
+  return fmt::format("{}{} ({})", where, one_line(what), hint);
+}
+
+}  // namespace
+
+std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args) {
+  std::string line = describe_usage_error(app, e, args);
+  // A central history URI quoted back (given without --history, or to an option
+  // that wants a number) keeps its password off stderr, which cron mails: each
+  // word as given, then what CLI11 cut from one ("--limit=postgresql://...").
+  for (const std::string& word : args) {
+    const std::string shown = redact_uri(word);
+    if (shown == word) continue;
+    for (size_t at = 0; (at = line.find(word, at)) != std::string::npos; at += shown.size())
+      line.replace(at, word.size(), shown);
+  }
+  return redact_uri(line);
+}
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
+  const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    print_error(usage_message(app, e, args));
+    return kExitUsage;
+  }
+  return std::nullopt;
+}
+
+std::string exit_status_help(std::string_view subcommand) {
+  // The codes of profiler/exit_codes.h each subcommand can give; cronprof(1)
+  // EXIT STATUS says the same at length.
+  std::vector<std::string> codes = {"0 ok", "1 failed (I/O, a write)", "2 bad usage", "3 no history",
+                                    "4 history unreadable", "5 history newer than this cronprof",
+                                    "6 history damaged or not a cronrun history"};
+  if (subcommand == "plan" || subcommand == "report" || subcommand == "status")
+    codes[3] = "3 no central history (a missing local history reads as nothing recorded)";
+  if (subcommand.empty()) {
+    codes.push_back("7 no such run or job (show, suggest)");
+    codes.push_back("8 alert (status: a job failing or missed; fleet: a run lost or a host quiet)");
+  } else if (subcommand == "show") {
+    codes.push_back("7 no such run or job");
+  } else if (subcommand == "suggest") {
+    codes.push_back("7 no runs of that job");
+  } else if (subcommand == "status") {
+    codes.push_back("8 a job failing or missed its schedule");
+  } else if (subcommand == "fleet") {
+    codes = {"0 ok",
+             "1 failed",
+             "2 bad usage, or a fleet config that does not parse",
+             "3 no fleet config, or no cronrun history in the central database",
+             "4 etcd or the central history unreadable (what could be read is shown)",
+             "5 central history newer than this cronprof",
+             "8 a run lost or a host quiet too long"};
+  }
+  // One code a line: a code and its meaning are never split by wrapping.
+  std::string text = "Exit status:";
+  for (const std::string& c : codes) {
+    const size_t space = c.find(' ');
+    text += fmt::format("\n  {:<3}{}", c.substr(0, space), c.substr(space + 1));
+  }
+  if (subcommand.empty())
+    text += "\nSee cronprof(1), EXIT STATUS.";
+  else
+    text += "\nThe global options --history, --json and --wide work after the subcommand too (see cronprof --help).";
+  return text;
 }
 
 int exit_code_for(HistoryFault fault) {

@@ -18,7 +18,28 @@
 #include "common/history.h"
 #include "profiler/command.h"
 
+namespace CLI {
+class ParseError;
+}
+
 namespace cronrun::prof {
+
+// Parses cronprof's command line into `app` (the global options and every
+// subcommand registered). --help prints the help of what it follows on stdout; a
+// usage error prints usage_message() as one "cronprof: " line on stderr, never
+// CLI11's own text. Returns the exit code when parsing ends the program (0 after
+// --help, kExitUsage), nothing when the selected subcommand is to run.
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
+
+// The line (without "cronprof: ") for a usage error CLI11 raised while parsing
+// `args` (argv without argv[0]) into `app`: the unknown option or subcommand, the
+// unexpected argument, or the option whose value was wrong and what it expects,
+// prefixed by the subcommand it was given to, and the --help to read.
+std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args);
+
+// The "Exit status:" paragraph of `cronprof --help` (subcommand "") or of that
+// subcommand's --help: the codes of profiler/exit_codes.h it can exit with.
+std::string exit_status_help(std::string_view subcommand);
 
 // "cronprof: <message>" on stderr.
 void print_error(const std::string& message);

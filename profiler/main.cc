@@ -6,6 +6,7 @@
 
 #include "common/history.h"
 #include "profiler/central_history.h"
+#include "profiler/cli_support.h"
 #include "profiler/command.h"
 #include "profiler/exit_codes.h"
 
@@ -26,16 +27,10 @@ int main(int argc, char** argv) {
                                    add_suggest(app, g), add_plan(app, g),   add_report(app, g),
                                    add_export(app, g),  add_ps(app, g),     add_gc(app, g),
                                    add_status(app, g),  add_fleet(app, g)};
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitUsage;
-  }
+  app.footer(exit_status_help(""));
+  for (const Command& c : commands) c.app->footer(exit_status_help(c.app->get_name()));
+  // Usage errors are one "cronprof: " line, --help goes to stdout (cli_support.h).
+  if (auto done = parse_command_line(app, argc, argv)) return *done;
   if (g.history_path.empty()) g.history_path = cronrun::HistoryStore::default_path();
   for (const Command& c : commands) {
     if (!c.app || !c.app->parsed() || !c.run) continue;

@@ -14,3 +14,6 @@ cronrun_e2e_test(cronprof_alerts_e2e SCRIPT cronprof_alerts_e2e.sh NEEDS cronrun
 # Every subcommand's --json (schema, one timestamp form, integers as integers) and
 # every table fitted to the terminal's width, on a history of real runs.
 cronrun_e2e_test(cronprof_output_e2e SCRIPT cronprof_output_e2e.sh NEEDS cronrun cronprof cronrun-payload)
+# cronprof's command line: every usage error one `cronprof: ` line naming the
+# option or subcommand (exit 2), every --help with its exit statuses.
+cronrun_e2e_test(cronprof_cli_e2e SCRIPT cronprof_cli_e2e.sh NEEDS cronprof)

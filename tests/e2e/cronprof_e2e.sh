@@ -34,8 +34,8 @@ expect_rc() {  # expect_rc CODE description command...
   local got=0
   "$@" >"$tmp/out" 2>"$tmp/err" || got=$?
   if [ "$got" -eq "$want" ]; then ok "$what (exit $got)"; else bad "$what: exit $got, want $want; stderr: $(cat "$tmp/err")"; fi
-  # Failures are one line, prefixed, never a trace.
-  if [ "$want" -ne 0 ] && [ "$want" -ne 2 ]; then
+  # Failures are one line, prefixed, never a trace: usage errors (2) too.
+  if [ "$want" -ne 0 ]; then
     local lines; lines=$(wc -l <"$tmp/err")
     [ "$lines" -eq 1 ] && grep -q '^cronprof: ' "$tmp/err" || bad "$what: stderr is not one 'cronprof:' line: $(cat "$tmp/err")"
   fi
