@@ -116,6 +116,11 @@ std::string tick_claimed_reason(int64_t tick_s, std::string_view job, const Hold
 std::string not_in_group_reason(std::string_view host, std::string_view group) {
   return fmt::format("host {} not in group {}", host, group);
 }
+
+std::string no_such_group_reason(std::string_view group, std::string_view config_key, bool config_exists) {
+  if (!config_exists) return fmt::format("group {} is not defined: etcd key {} does not exist", group, config_key);
+  return fmt::format("group {} is not defined in etcd key {}", group, config_key);
+}
 std::string unavailable_reason(std::string_view what) { return fmt::format("etcd unavailable: {}", one_line(what)); }
 
 Skip skip_of_failed_claim(const Params& p, const etcd::TxnResult& r) {
@@ -171,7 +176,10 @@ Result<ClaimOutcome> Claimer::claim(const MemberCheck& is_member) {
     if (!r->kvs.empty()) value = r->kvs.front().value;
     auto member = is_member(value);
     if (!member) return std::unexpected(std::move(member.error()).context("etcd key " + key));
-    if (!*member) return ClaimOutcome{Skip{Skip::Why::not_in_group, not_in_group_reason(p.host, *p.group), std::nullopt}};
+    if (*member == Membership::no_such_group)
+      return ClaimOutcome{Skip{Skip::Why::no_such_group, no_such_group_reason(*p.group, key, value.has_value()), std::nullopt}};
+    if (*member == Membership::not_member)
+      return ClaimOutcome{Skip{Skip::Why::not_in_group, not_in_group_reason(p.host, *p.group), std::nullopt}};
   }
   SteadyTime sent = steady_clock::now();
   auto lease = client_.lease_grant(p.lease_ttl.count());
@@ -361,9 +369,12 @@ struct KeepaliveArgs {
     if (!member) {
       // A config that does not parse revokes nothing: the job goes on.
       send(a.report_fd, Message{Message::Kind::failed, {}, fmt::format("etcd key {}: {}", key, member.error().message())});
-    } else if (!*member) {
+    } else if (*member != Membership::member) {
       revoked = true;
-      send(a.report_fd, Message{Message::Kind::revoked, {}, not_in_group_reason(a.p.host, *a.p.group)});
+      send(a.report_fd, Message{Message::Kind::revoked, {},
+                                *member == Membership::no_such_group
+                                    ? no_such_group_reason(*a.p.group, key, value.has_value())
+                                    : not_in_group_reason(a.p.host, *a.p.group)});
     }
   }
 }

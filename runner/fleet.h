@@ -99,7 +99,9 @@ struct Holder {
   int64_t revision = 0;   // the key's create_revision
 };
 struct Skip {
-  enum class Why { lock_held, tick_claimed, not_in_group, unavailable };
+  // no_such_group: the config does not define the run's group at all (a typo in
+  // the crontab or a group removed): skipped as not_in_group, but said aloud.
+  enum class Why { lock_held, tick_claimed, not_in_group, no_such_group, unavailable };
   Why why = Why::unavailable;
   std::string reason;              // the record's skip_reason
   std::optional<Holder> holder;    // lock_held / tick_claimed
@@ -107,6 +109,8 @@ struct Skip {
 std::string lock_held_reason(std::string_view job, const Holder& h);
 std::string tick_claimed_reason(int64_t tick_s, std::string_view job, const Holder& h);
 std::string not_in_group_reason(std::string_view host, std::string_view group);
+// `config_key`: where the groups are (nullopt config: the key does not exist).
+std::string no_such_group_reason(std::string_view group, std::string_view config_key, bool config_exists);
 std::string unavailable_reason(std::string_view what);
 // The skip a failed claim transaction means (its failure branch's two ranges).
 Skip skip_of_failed_claim(const Params& p, const etcd::TxnResult& r);
@@ -117,7 +121,8 @@ std::optional<int64_t> own_lock_fence(const Params& p, const etcd::TxnResult& r,
 
 // Whether this host is in the group, given `<prefix>/config`'s value (nullopt: the
 // key does not exist). An error: the config cannot be read as groups.
-using MemberCheck = std::function<Result<bool>(const std::optional<std::string>& config)>;
+enum class Membership { member, not_member, no_such_group };
+using MemberCheck = std::function<Result<Membership>(const std::optional<std::string>& config)>;
 
 // ---- the claim ----
 // A claimed run: the lease holding the lock, the fence, and the instant the lease

@@ -132,16 +132,20 @@ using Fleet = std::unique_ptr<FleetHold>;
 
 // Whether this host is in the run's group, from `<prefix>/config`'s value
 // (fleet_config.h's Groups: nesting, cycles). A group the config does not name, or
-// no config at all, has no hosts.
+// no config at all, has no hosts — and is told apart: it is more likely a typo
+// than a host left out on purpose.
 fleet::MemberCheck member_check(const fleet::Params& p) {
   return [group = p.group, host = p.host, where = "etcd " + fleet::config_key(p.prefix)](
-             const std::optional<std::string>& value) -> Result<bool> {
-    if (!group) return true;
-    if (!value) return false;
+             const std::optional<std::string>& value) -> Result<fleet::Membership> {
+    using fleet::Membership;
+    if (!group) return Membership::member;
+    if (!value) return Membership::no_such_group;
     auto g = fleet::Groups::parse(*value, where);
     if (!g) return std::unexpected(std::move(g.error()));
-    if (!g->has(*group)) return false;
-    return g->contains(*group, host);
+    if (!g->has(*group)) return Membership::no_such_group;
+    auto in = g->contains(*group, host);  // an error: a cycle in the groups
+    if (!in) return std::unexpected(std::move(in.error()));
+    return *in ? Membership::member : Membership::not_member;
   };
 }
 
@@ -562,6 +566,10 @@ Step<Fleet> Run::claim_fleet() {
       return std::unexpected(already_running(skip.reason));
     case fleet::Skip::Why::not_in_group:
       log::info(fmt::format("job '{}': {}; skipping this run", spec_.name, skip.reason));
+      return std::unexpected(end_skipped(skip.reason, 0));
+    case fleet::Skip::Why::no_such_group:
+      // Every host skips such a run: said on each, or the job silently never runs.
+      log::warn(fmt::format("job '{}' skipped: {}; no host runs it", clip(spec_.name, 24), clip(skip.reason, 120)));
       return std::unexpected(end_skipped(skip.reason, 0));
     case fleet::Skip::Why::unavailable:
       break;

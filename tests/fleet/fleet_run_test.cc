@@ -271,6 +271,37 @@ TEST_F(FleetRun, AHostNotInTheGroupIsSkippedWithoutClaimingAndNestedGroupsCount)
   EXPECT_EQ(record("c.json")["fleet"]["group"], "all");
 }
 
+// A group the config does not define is a typo more often than a choice: every
+// host skips (exit 0, as a host outside a group does) but says so on stderr,
+// and the record names the group and the key.
+TEST_F(FleetRun, AGroupTheConfigDoesNotDefineIsSkippedAloudOnEveryHost) {
+  auto none = run(cmd("a", "none.json", {"--group", "g", "--tick", kTick}, {"/bin/true"}));
+  EXPECT_EQ(none.exit_code, 0) << none.err;
+  EXPECT_EQ(record("none.json")["status"], "skipped");
+  EXPECT_EQ(record("none.json")["skip_reason"],
+            "group g is not defined: etcd key " + prefix_ + "/config does not exist");
+  EXPECT_NE(none.err.find("no host runs it"), std::string::npos) << none.err;
+
+  put(prefix_ + "/config", R"({"groups": {"nightly": ["a", "b"]}})");
+  for (const char* host : {"a", "b"}) {
+    std::string file = std::string(host) + "-typo.json";
+    auto r = run(cmd(host, file, {"--group", "nigthly", "--tick", kTick}, {"/bin/true"}));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    json s = record(file);
+    EXPECT_EQ(s["status"], "skipped");
+    EXPECT_EQ(s["skip_reason"], "group nigthly is not defined in etcd key " + prefix_ + "/config");
+    EXPECT_NE(r.err.find("cronrun: warning: job '"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("no host runs it"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(get(prefix_ + "/runs/" + job_ + "/" + kTick)) << "nothing claimed for an undefined group";
+
+  // A host left out of a defined group stays quiet: that is the group working.
+  auto c = run(cmd("c", "c.json", {"--group", "nightly", "--tick", kTick}, {"/bin/true"}));
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_EQ(record("c.json")["skip_reason"], "host c not in group nightly");
+  EXPECT_EQ(c.err.find("no host runs it"), std::string::npos) << c.err;
+}
+
 // Whoever can write the prefix can write garbage as the groups: the run fails
 // closed (125, recorded `error`), with one line naming the key, and claims nothing
 // (no lease was granted, so none is revoked: no second, false line about one).

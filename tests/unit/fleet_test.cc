@@ -150,6 +150,9 @@ TEST(FleetSkip, AClaimRetriedAfterItsFirstAttemptWasAppliedIsThisRunsOwn) {
 
 TEST(FleetSkip, TheOtherReasonsReadAsTheDesignSays) {
   EXPECT_EQ(not_in_group_reason("box1", "scripts"), "host box1 not in group scripts");
+  EXPECT_EQ(no_such_group_reason("scirpts", "/cronrun/config", true), "group scirpts is not defined in etcd key /cronrun/config");
+  EXPECT_EQ(no_such_group_reason("scripts", "/cronrun/config", false),
+            "group scripts is not defined: etcd key /cronrun/config does not exist");
   EXPECT_EQ(unavailable_reason("no endpoint answered:\nrefused"), "etcd unavailable: no endpoint answered: refused");
 }
 
