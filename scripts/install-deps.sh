@@ -10,8 +10,9 @@ runtime=(time util-linux procps)
 # cgroup v2 test tier: a throwaway VM under TCG with Debian's own kernel.
 vm=(qemu-system-x86 busybox-static cpio binutils)
 # The Debian package (debian/) and the `host` tier: a Debian 12 image with systemd and cron,
-# built from this machine's own apt sources.
-pkg=(debhelper dpkg-dev lintian fakeroot mmdebstrap logrotate bash-completion)
+# built from this machine's own apt sources. bash-completion and zsh load the
+# completions in tests/package/.
+pkg=(debhelper dpkg-dev lintian fakeroot mmdebstrap logrotate bash-completion zsh)
 # Real database servers and client libraries for the DB-query counter tier, and etcd
 # for the fleet tier.
 db=(postgresql etcd-server etcd-client mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-perl libdbd-mysql-perl python3-psycopg2 python3-psycopg python3-pymysql ruby-pg php-cli php-pgsql)

@@ -13,6 +13,7 @@ sysconf=$(sed -n 's/^CMAKE_INSTALL_SYSCONFDIR:PATH=//p' "$CRONRUN_BIN_DIR/CMakeC
 fail=0
 for f in bin/cronrun bin/cronprof share/man/man1/cronrun.1 share/man/man1/cronprof.1 share/man/man5/cronrun.json.5 \
          share/bash-completion/completions/cronrun share/bash-completion/completions/cronprof \
+         share/zsh/vendor-completions/_cronrun share/zsh/vendor-completions/_cronprof \
          lib/tmpfiles.d/cronrun.conf; do
   [ -f "$dest$prefix/$f" ] || { echo "FAIL: $prefix/$f not installed"; fail=1; }
 done

@@ -25,6 +25,7 @@ expect_eq "cronprof --help exit" "$rc" 0
 for f in /usr/share/man/man1/cronrun.1.gz /usr/share/man/man1/cronprof.1.gz \
          /usr/share/man/man5/cronrun.json.5.gz \
          /usr/share/bash-completion/completions/cronrun /usr/share/bash-completion/completions/cronprof \
+         /usr/share/zsh/vendor-completions/_cronrun /usr/share/zsh/vendor-completions/_cronprof \
          /etc/logrotate.d/cronrun /usr/lib/tmpfiles.d/cronrun.conf; do
   [ -f "$f" ] || fail "$f not installed"
 done
