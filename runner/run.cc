@@ -32,6 +32,7 @@
 #include "runner/fleet.h"
 #include "runner/footprint.h"
 #include "runner/forward.h"
+#include "runner/job_env.h"
 #include "runner/journal_sink.h"
 #include "runner/lock.h"
 #include "runner/log.h"
@@ -765,28 +766,23 @@ Step<Placed> Run::limited(std::unique_ptr<cgroup::JobCgroup> cg, const std::vect
 
 Step<Prepared> Run::prepare_child() {
   // Environment: ours, then the job's extras, then cronrun's own variables.
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  for (const auto& kv : spec_.env) env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-  env["CRONRUN_RUN_ID"] = rec_.run_id;
-  env["CRONRUN_JOB"] = spec_.name;
+  JobEnv env = JobEnv::from(environ);
+  for (const auto& kv : spec_.env) env.set_entry(kv);
+  env.set("CRONRUN_RUN_ID", rec_.run_id);
+  env.set("CRONRUN_JOB", spec_.name);
   if (rec_.fleet) {
-    env["CRONRUN_TICK"] = rec_.fleet->tick;
-    env["CRONRUN_HOST"] = rec_.fleet->host;
+    env.set("CRONRUN_TICK", rec_.fleet->tick);
+    env.set("CRONRUN_HOST", rec_.fleet->host);
     // No fence without a claim ("unavailable": "run"): the job must not pass one off.
     if (rec_.fleet->fence)
-      env["CRONRUN_FENCE"] = std::to_string(*rec_.fleet->fence);
+      env.set("CRONRUN_FENCE", std::to_string(*rec_.fleet->fence));
     else
       env.erase("CRONRUN_FENCE");
   }
 
   auto counters = CountersFile::create(paths_.runtime_dir, rec_.run_id);
   if (!counters) return std::unexpected(end_error(std::move(counters.error()).context(fmt::format("job '{}'", spec_.name))));
-  env["CRONRUN_COUNTERS"] = counters->path();
+  env.set("CRONRUN_COUNTERS", counters->path());
 
   std::optional<dbcount::Session> db;
   if (spec_.count_db_queries) {
@@ -794,8 +790,7 @@ Step<Prepared> Run::prepare_child() {
     if (!s) return std::unexpected(end_error(std::move(s.error()).context("--count-db-queries")));
     db.emplace(std::move(*s));
     // The counter goes in front of the job's own LD_PRELOAD (from --env or ours).
-    for (const auto& kv : db->env(env.contains("LD_PRELOAD") ? env["LD_PRELOAD"] : ""))
-      env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+    for (const auto& kv : db->env(env.get("LD_PRELOAD").value_or(""))) env.set_entry(kv);
   }
 
   auto out = OutputCapture::create(spec_.output, run_log_path(spec_, rec_.run_id), spec_.log_max_bytes,
@@ -805,9 +800,8 @@ Step<Prepared> Run::prepare_child() {
   SpawnRequest req;
   req.job_name = spec_.name;
   req.argv = spec_.command;
-  req.path_env = env.contains("PATH") ? env["PATH"] : "";
-  req.env.reserve(env.size());
-  for (const auto& [k, v] : env) req.env.push_back(k + "=" + v);
+  req.path_env = std::string(env.get("PATH").value_or(""));
+  req.env = std::move(env).take();
   req.stdout_fd = out->child_stdout();
   req.stderr_fd = out->child_stderr();
   req.nice = spec_.nice;

@@ -1,6 +1,7 @@
 # Runner core: unit parsers, job spec / CLI / config, counters, lock, spawn.
 cronrun_unit_test(units_test SOURCES units_test.cc LIBS cronrun_common)
 cronrun_unit_test(job_spec_test SOURCES job_spec_test.cc LIBS cronrun_runner)
+cronrun_unit_test(job_env_test SOURCES job_env_test.cc LIBS cronrun_runner)
 cronrun_unit_test(cli_test SOURCES cli_test.cc LIBS cronrun_runner)
 cronrun_unit_test(job_paths_test SOURCES job_paths_test.cc LIBS cronrun_runner)
 cronrun_unit_test(counters_test SOURCES counters_test.cc LIBS cronrun_runner)
