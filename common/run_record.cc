@@ -396,7 +396,17 @@ class TextWriter {
   void end_object() { close('}'); }
   void begin_array() { open('['); }
   void end_array() { close(']'); }
+  // Keys are this file's own literals (letters, digits, '_'): nothing to escape.
   TextWriter& key(std::string_view k) {
+    separator();
+    out_ += '"';
+    out_.append(k);
+    out_.append("\":", 2);
+    after_key_ = true;
+    return *this;
+  }
+  // A key that is data (a counter's name, job-written): escaped as strings are.
+  TextWriter& data_key(std::string_view k) {
     separator();
     string(k);
     out_ += ':';
@@ -531,7 +541,7 @@ std::string to_json_text(const RunRecord& r, bool runner_fields) {
     if (!all_valid)
       for (const auto& [name, value] : r.counters) fixed[valid_utf8(name)] += value;
     for (const auto& [name, value] : all_valid ? r.counters : fixed) {
-      w.key(name);
+      w.data_key(name);
       bool whole = std::isfinite(value) && std::floor(value) == value && std::fabs(value) < 9007199254740992.0;
       if (whole) {
         w.number(static_cast<int64_t>(value));
