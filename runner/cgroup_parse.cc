@@ -80,6 +80,7 @@ std::string quoted(std::string_view text) {
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
 std::string unescape_octal(std::string_view text) {
+  if (text.find('\\') == std::string_view::npos) return std::string(text);
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
