@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
                  "postgresql:// URI");
   app.add_flag("--json", g.json, "Machine-readable JSON output");
   app.add_flag("--wide", g.wide, "Tables as wide as their content, not cut to the terminal's width");
+  app.set_version_flag("--version", std::string("cronprof ") + CRONRUN_VERSION, "Print cronprof's version and exit");
   app.require_subcommand(1);
   // Subcommands inherit fallthrough, so --history and --json work after the
   // subcommand name too ("cronprof runs --history X").

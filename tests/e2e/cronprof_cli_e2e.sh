@@ -129,5 +129,14 @@ for s in $subs; do
 done
 help_ok "--help after a subcommand's options" "${P[@]}" runs --limit 5 --help
 
+# ---- --version ----
+got=0
+"${P[@]}" --version >"$tmp/out" 2>"$tmp/err" </dev/null || got=$?
+if [ "$got" -eq 0 ] && grep -qxE 'cronprof [0-9]+\.[0-9]+\.[0-9]+' "$tmp/out" && [ ! -s "$tmp/err" ] && [ ! -e "$H" ]; then
+  ok "--version: $(cat "$tmp/out")"
+else
+  bad "--version: exit $got, stdout '$(head -c 200 "$tmp/out")', stderr '$(head -c 200 "$tmp/err")'"
+fi
+
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]
