@@ -21,7 +21,6 @@
 #include <expected>
 #include <fmt/format.h>
 #include <iostream>
-#include <map>
 #include <optional>
 
 #include "common/fd.h"
