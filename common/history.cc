@@ -49,6 +49,7 @@
 #include <ctime>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -1174,26 +1175,64 @@ class Applier {
  public:
   Applier(sqlite3* db, const std::string& path, std::string table) : db_(db), path_(path), table_(std::move(table)) {}
   // A record the row cannot be made of (a bad finished_at, ...) is a note, not a
-  // failure: the rest of the journal still folds.
-  Result<void> apply(const journal::Entry& e, const std::string& seg_path, std::vector<std::string>& notes) {
+  // failure: the rest of the journal still folds. Says whether the row was written.
+  // The record is made valid UTF-8 in place.
+  Result<bool> apply(journal::Entry& e, const std::string& seg_path, std::vector<std::string>& notes) {
     bool start = e.type == journal::RecordType::start;
     Stmt& st = start ? start_ : finish_;
     if (!st.get()) {
       std::string sql = "INSERT INTO " + table_ + " (" + kColumns + ") VALUES (" + kValues + ") ON CONFLICT(run_id) DO " +
                         (start ? std::string("NOTHING") : std::string("UPDATE SET ") + kUpdateAll);
-      if (auto p = st.prepare(db_, sql, path_); !p) return p;
+      if (auto p = st.prepare(db_, sql, path_); !p) return std::unexpected(p.error());
     }
     sqlite3_reset(st.get());
     sqlite3_clear_bindings(st.get());
-    RunRecord r = e.record;
+    RunRecord& r = e.record;
     make_valid_utf8(r);
     if (auto b = bind_record(db_, st.get(), r, path_); !b) {
       notes.push_back(seg_path + ": skipped the " + journal::to_string(e.type) + " record at offset " +
                       std::to_string(e.offset) + ": " + b.error().message());
-      return {};
+      return false;
     }
     if (sqlite3_step(st.get()) != SQLITE_DONE)
       return std::unexpected(sqlite_error(db_, "applying run " + r.run_id + " from the journal", path_));
+    return true;
+  }
+
+  // A batch in journal order, with one saving: a start whose finish comes later in
+  // the same batch is not written (the finish writes the whole row, inserting it or
+  // completing it, so the start's `running` row would be replaced within the same
+  // transaction) unless that finish cannot be made into a row, when the start is
+  // written after all, as it would have been. Half of a fold's inserts, for runs
+  // that end between two folds: nearly all of them.
+  Result<void> apply_batch(std::vector<journal::Entry>& entries, const std::string& seg_path,
+                           std::vector<std::string>& notes) {
+    std::unordered_map<std::string_view, journal::Entry*> later_finish;  // run_id -> a start waiting for it
+    std::vector<bool> deferred(entries.size(), false);
+    {
+      std::unordered_map<std::string_view, bool> finish_after;
+      for (size_t i = entries.size(); i-- > 0;) {
+        const journal::Entry& e = entries[i];
+        if (e.type == journal::RecordType::finish) finish_after[e.record.run_id] = true;
+        else if (finish_after.count(e.record.run_id)) deferred[i] = true;
+      }
+    }
+    for (size_t i = 0; i < entries.size(); ++i) {
+      journal::Entry& e = entries[i];
+      if (deferred[i]) {
+        later_finish.emplace(e.record.run_id, &e);
+        continue;
+      }
+      auto wrote = apply(e, seg_path, notes);
+      if (!wrote) return std::unexpected(wrote.error());
+      if (e.type != journal::RecordType::finish || *wrote) continue;
+      // The finish made no row: its start (if it waits for it) is written now.
+      if (auto it = later_finish.find(e.record.run_id); it != later_finish.end()) {
+        journal::Entry* start = it->second;
+        later_finish.erase(it);
+        if (auto w = apply(*start, seg_path, notes); !w) return std::unexpected(w.error());
+      }
+    }
     return {};
   }
 
@@ -1235,8 +1274,7 @@ Result<uint64_t> fold_segment(sqlite3* db, const std::string& path, const journa
           if (!r) return std::unexpected(r.error());
           b = std::move(*r);
           Applier a(db, path, "main.runs");
-          for (const auto& e : b.entries)
-            if (auto x = a.apply(e, seg.path, notes); !x) return x;
+          if (auto x = a.apply_batch(b.entries, seg.path, notes); !x) return x;
           if (auto w = write_cursor(db, path, Cursor{seg.generation, b.next}); !w) return w;
           journal::test_pause("fold-commit");
           return {};
@@ -1608,8 +1646,8 @@ Result<void> HistoryStore::merge_journal() {
         table = true;
         applier.emplace(db_, path_, "temp.journal_runs");
       }
-      for (const auto& e : b->entries)
-        if (auto x = applier->apply(e, seg->path, rep.notes); !x) return x;
+      if (applier)
+        if (auto x = applier->apply_batch(b->entries, seg->path, rep.notes); !x) return x;
       rep.records += b->entries.size();
       bool progress = b->next != from;
       from = b->next;

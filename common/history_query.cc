@@ -421,9 +421,12 @@ std::string utf8_repaired(std::string text) {
 Result<RunRecord> record_of_row(sqlite3_stmt* s) {
   if (sqlite3_column_type(s, 0) == SQLITE_NULL) return fail("stored record is missing");
   std::string text = utf8_repaired(column_text(s, 0));
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail("stored record is not valid JSON");
-  auto r = run_record_from_json(j);
+  Result<RunRecord> r = [&]() -> Result<RunRecord> {
+    if (auto fast = run_record_from_text_fast(text, /*runner_fields=*/false)) return std::move(*fast);
+    auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return fail("stored record is not valid JSON");
+    return run_record_from_json(j);
+  }();
   if (!r) return r;
   r->runner_pid = sqlite3_column_int64(s, 1);
   r->boot_id = column_text(s, 2);

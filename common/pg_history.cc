@@ -441,9 +441,12 @@ Result<bool> PgHistory::mark_lost(const std::string& run_id, int64_t fence, cons
 }
 
 Result<RunRecord> run_from_row(const std::string& host, const std::string& status, const std::string& record_json) {
-  auto j = nlohmann::json::parse(record_json, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail("record is not JSON", ErrorKind::corrupt);
-  auto r = run_record_from_json(j);
+  Result<RunRecord> r = [&]() -> Result<RunRecord> {
+    if (auto fast = run_record_from_text_fast(record_json, /*runner_fields=*/false)) return std::move(*fast);
+    auto j = nlohmann::json::parse(record_json, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return fail("record is not JSON", ErrorKind::corrupt);
+    return run_record_from_json(j);
+  }();
   if (!r) return std::unexpected(r.error());
   // What a history row needs (cronprof copies the row into one): without it the
   // copy would refuse the row and fail the whole command, for one host's record.

@@ -211,6 +211,13 @@ nlohmann::json to_json(const RunRecord& r);
 std::string to_json_text(const RunRecord& r, bool runner_fields = false);
 // Strict about types; unknown keys are ignored (forward compatible).
 Result<RunRecord> run_record_from_json(const nlohmann::json& j);
+// The record read from its JSON text without building a DOM (common/run_record_fast.cc):
+// what run_record_from_json would return for the same text, or nullopt when the text
+// is anything but a well-formed record of the shape the runner writes (bad JSON, a
+// type error, a key given twice, a seccomp/pings/fleet object); the caller then
+// parses the DOM, which accepts the record or says what is wrong with it. With
+// `runner_fields`, also runner_pid, runner_start and boot_id (the journal's payload).
+std::optional<RunRecord> run_record_from_text_fast(std::string_view text, bool runner_fields);
 
 // `text` with every byte that does not belong to a well-formed UTF-8 sequence
 // (stray continuation bytes, truncated or overlong sequences, surrogates, code

@@ -1,7 +1,9 @@
 // Run records as cronprof reads them back: the JSON in a history row's `record`
 // column (any process that can write the history file can put anything there),
 // parsed as common/history_query.cc does, then written again as `runs --json` and
-// `export` do. Also the RFC 3339 times the record carries.
+// `export` do. Also the RFC 3339 times the record carries. And the fast reader
+// (run_record_from_text_fast) against the DOM reader: whatever it returns is what
+// the DOM reader returns for the same text, runner fields included.
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -14,8 +16,26 @@ int cronrun_fuzz_run_record(const uint8_t* data, size_t size) {
   (void)parse_rfc3339(text);
   (void)parse_run_status(text);
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return 0;
+  auto fast = run_record_from_text_fast(text, /*runner_fields=*/false);
+  auto fast_runner = run_record_from_text_fast(text, /*runner_fields=*/true);
+  FUZZ_CHECK_MSG(fast.has_value() == fast_runner.has_value(), text);
+  if (j.is_discarded()) {
+    FUZZ_CHECK_MSG(!fast, text);
+    return 0;
+  }
   auto r = run_record_from_json(j);
+  if (fast) {
+    FUZZ_CHECK_MSG(r.has_value(), text);
+    FUZZ_CHECK_MSG(to_json(*fast) == to_json(*r), text);
+    // The journal's runner fields, read as journal.cc's DOM path reads them.
+    RunRecord want = *r;
+    if (auto it = j.find("runner_pid"); it != j.end() && it->is_number_integer()) want.runner_pid = it->get<int64_t>();
+    if (auto it = j.find("runner_start"); it != j.end() && it->is_number_unsigned())
+      want.runner_start = it->get<uint64_t>();
+    if (auto it = j.find("boot_id"); it != j.end() && it->is_string()) want.boot_id = it->get<std::string>();
+    FUZZ_CHECK_MSG(to_json_text(*fast_runner, true) == to_json_text(want, true), text);
+    FUZZ_CHECK_MSG(fast_runner->boot_id == want.boot_id && fast->runner_pid == 0 && fast->boot_id.empty(), text);
+  }
   if (!r) {
     FUZZ_CHECK(!r.error().message().empty());
     return 0;

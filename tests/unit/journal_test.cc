@@ -260,6 +260,91 @@ TEST(JournalFormat, PayloadTextIsTheDomDumpByteForByte) {
   }
 }
 
+// The fast reader (run_record_from_text_fast, used for every journal payload and
+// history row) returns what the DOM reader returns, and leaves to the DOM reader
+// every text it could not mirror exactly.
+TEST(RunRecordFast, ReadsTheRunnersRecordsAsTheDomReaderDoes) {
+  RunRecord r = full_record();
+  r.seccomp.reset();
+  r.pings.reset();
+  r.fleet.reset();
+  r.counters.erase("inf");  // written as null, read back as absent (by both readers)
+  std::string payload = journal::record_payload(r).value();
+  auto fast = run_record_from_text_fast(payload, /*runner_fields=*/true);
+  ASSERT_TRUE(fast.has_value());
+  EXPECT_EQ(to_json_text(*fast, true), payload);
+  EXPECT_EQ(fast->runner_pid, -1);
+  EXPECT_EQ(fast->runner_start, 18446744073709551615ull);
+  auto dom = run_record_from_json(nlohmann::json::parse(payload));
+  ASSERT_TRUE(dom.has_value());
+  auto plain = run_record_from_text_fast(payload, /*runner_fields=*/false);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(to_json(*plain), to_json(*dom));
+  EXPECT_EQ(plain->runner_pid, 0);
+  EXPECT_EQ(plain->boot_id, "");
+  for (int i = 0; i < 20; ++i) {
+    RunRecord x = record(i, static_cast<RunStatus>(i % 9));
+    x.counters["c" + std::to_string(i)] = i * 0.1;
+    std::string text = to_json_text(x, true);
+    auto y = run_record_from_text_fast(text, true);
+    ASSERT_TRUE(y.has_value()) << text;
+    EXPECT_EQ(to_json_text(*y, true), text);
+  }
+  // What the runner does not write but the DOM reader takes: unknown members (any
+  // depth), null objects, integral floats for integers.
+  std::string odd = R"({"future":{"a":[1,{"b":null}],"c":"d"},"run_id":"r","job":"j","status":"ok",)"
+                    R"("started_at":"2026-12-06T12:00:00.000Z","isolation":null,"limits":{"memory_max_bytes":1.5e9,)"
+                    R"("new_limit":[true]},"counters":{"rows":3,"gone":null},"usage":{"pressure_some_s":null},)"
+                    R"("command":null,"seccomp":null,"pings":null,"fleet":null,"lock":{"waited_s":null}})";
+  auto a = run_record_from_text_fast(odd, false);
+  ASSERT_TRUE(a.has_value());
+  auto b = run_record_from_json(nlohmann::json::parse(odd));
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(to_json(*a), to_json(*b));
+  EXPECT_EQ(a->limits.memory_max_bytes, 1500000000u);
+  EXPECT_EQ(a->isolation.cgroup, "none");
+  EXPECT_EQ(a->counters.size(), 1u);
+}
+
+TEST(RunRecordFast, LeavesToTheDomReaderWhatItCannotMirror) {
+  const std::string head = R"({"run_id":"r","job":"j","status":"ok","started_at":"2026-12-06T12:00:00.000Z")";
+  const char* tails[] = {
+      R"(,"host":"x","host":"y"})",                     // a repeated key: the DOM keeps the last
+      R"(,"counters":{"c":1,"c":null}})",               // ... a repeated counter too
+      R"(,"isolation":{"cgroup":"v2"},"isolation":null})",
+      R"(,"exit_code":1.5})",                           // type errors
+      R"(,"exit_code":4294967296})",
+      R"(,"limits":{"pids_max":-1}})",
+      R"(,"counters":{"c":"1"}})",
+      R"(,"command":["a",1]})",
+      R"(,"usage":{"not_measured":"x"}})",
+      R"(,"schema":"cronrun.run/2"})",
+      R"(,"status":"finished"})",
+      R"(,"seccomp":{"profile":"strict","action":"EPERM"}})",  // deep objects: the DOM's
+      R"(,"pings":{"sent":1}})",
+      R"(,"fleet":{"host":"h"}})",
+      R"(})" "x",                                        // not JSON
+  };
+  for (const char* tail : tails) {
+    std::string text = head + tail;
+    EXPECT_FALSE(run_record_from_text_fast(text, true).has_value()) << text;
+  }
+  EXPECT_FALSE(run_record_from_text_fast(R"({"job":"j","status":"ok","started_at":"x"})", false).has_value());
+  EXPECT_FALSE(run_record_from_text_fast("[]", false).has_value());
+  EXPECT_FALSE(run_record_from_text_fast("", false).has_value());
+  // The payload reader still takes a record the fast reader left: through the DOM.
+  RunRecord full = full_record();
+  full.counters.erase("inf");
+  std::string payload = journal::record_payload(full).value();
+  EXPECT_FALSE(run_record_from_text_fast(payload, true).has_value());
+  auto decoded = journal::decode_payload(payload);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(journal::record_payload(*decoded).value(), payload);
+  auto repeated = journal::decode_payload(head + R"(,"host":"x","host":"y"})");
+  ASSERT_TRUE(repeated.has_value());
+  EXPECT_EQ(repeated->host, "y");
+}
+
 // The records' timestamps come from the calendar types, not gmtime_r (which loads
 // /etc/localtime): the same text, leap days and century years included.
 TEST(JournalFormat, Rfc3339TimestampsFromTheCalendar) {
@@ -391,6 +476,39 @@ TEST(JournalFold, FoldsIdempotentlyAndNeverRegresses) {
   ASSERT_TRUE(rep.has_value());
   EXPECT_EQ(rep->records, 1u);
   EXPECT_EQ(statuses(store)[record(2).run_id], RunStatus::ok);
+}
+
+// The fold does not write a start whose finish follows in the same batch (the
+// finish writes the whole row) -- but when that finish cannot be made into a row,
+// the start is written after all: the run is still there, lost, not missing.
+TEST(JournalFold, AStartIsKeptWhenItsFinishInTheSameBatchCannotBeARow) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  auto w = writer(db);
+  RunRecord bad = record(4, RunStatus::ok);
+  bad.finished_at = "yesterday";
+  ASSERT_TRUE(w.append(journal::RecordType::start, record(4)));
+  ASSERT_TRUE(w.append(journal::RecordType::start, record(5)));
+  ASSERT_TRUE(w.append(journal::RecordType::finish, bad));
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(5, RunStatus::failed)));
+  {  // A read-only reader merges the unfolded journal by the same rules.
+    auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
+    ASSERT_TRUE(ro.has_value()) << ro.error().message();
+    auto st = statuses(*ro);
+    EXPECT_EQ(st.size(), 2u);
+    EXPECT_EQ(st[record(4).run_id], RunStatus::lost);
+    EXPECT_EQ(st[record(5).run_id], RunStatus::failed);
+  }
+  auto rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value()) << rep.error().message();
+  EXPECT_EQ(rep->records, 4u);
+  ASSERT_EQ(rep->notes.size(), 1u);
+  EXPECT_NE(rep->notes[0].find("skipped the finish record"), std::string::npos) << rep->notes[0];
+  auto st = statuses(store);
+  EXPECT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[record(4).run_id], RunStatus::lost);
+  EXPECT_EQ(st[record(5).run_id], RunStatus::failed);
 }
 
 TEST(JournalFold, TornLastRecordIsReportedLeftAndSkippedOnceFollowed) {
