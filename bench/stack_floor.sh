@@ -91,7 +91,7 @@ for ((r = 0; r < rounds; r++)); do
   load_round[$r]=$(cut -d' ' -f1 /proc/loadavg)
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {printf "%d\n", (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2) + 0.5}'; }
-declare -A us cpu faults ins
+declare -A us cpu faults ins code_kib data_kib
 for k in "${order[@]}"; do
   us[$k]=$(median <<<"${per_round[$k]}"); cpu[$k]=$(median <<<"${cpu_round[$k]:-0}"); faults[$k]=$(median <<<"${fault_round[$k]:-0}")
 done
@@ -119,13 +119,23 @@ if command -v valgrind >/dev/null; then
     ins[$k]="$( (valgrind --tool=callgrind --callgrind-out-file="$work/cg.$k" ${cmd[$k]} 2>&1 >/dev/null || true) |
       sed -n 's/.*Collected : //p')*"
     remove_stale_counters
+    # Code and data touched, in 64-byte lines: cachegrind's last-level misses from a
+    # cold cache (its LL is larger than a run's footprint, so each line misses once).
+    # A cold start pays for every line it touches, which instructions do not show.
+    cg_out=$( (valgrind --tool=cachegrind --cache-sim=yes --cachegrind-out-file=/dev/null ${cmd[$k]} 2>&1 >/dev/null ||
+      true))
+    code_kib[$k]=$(awk '/LLi misses:/ { gsub(",", "", $4); printf "%d", $4 * 64 / 1024 }' <<<"$cg_out")
+    data_kib[$k]=$(awk '/LLd misses:/ { gsub(",", "", $4); printf "%d", $4 * 64 / 1024 }' <<<"$cg_out")
+    remove_stale_counters
   done
 fi
 
 echo "# $rounds rounds x $per runs, order rotated; 1-minute load average over the rounds: $load_min-$load_max (end: $(loadavg))"
-printf "%-14s %10s %10s %12s %14s\n" command "wall µs" "CPU µs" "page faults" "instructions"
+printf "%-14s %10s %10s %12s %14s %10s %10s\n" command "wall µs" "CPU µs" "page faults" "instructions" "code KiB*" \
+  "data KiB*"
 for k in "${order[@]}"; do
-  printf "%-14s %10d %10d %12d %14s\n" "$k" "${us[$k]}" "${cpu[$k]}" "${faults[$k]}" "${ins[$k]:--}"
+  printf "%-14s %10d %10d %12d %14s %10s %10s\n" "$k" "${us[$k]}" "${cpu[$k]}" "${faults[$k]}" "${ins[$k]:--}" \
+    "${code_kib[$k]:--}" "${data_kib[$k]:--}"
 done
 ratio() { bc -l <<<"scale=2; $1 / $2"; }
 num() { tr -d '*,' <<<"$1"; }

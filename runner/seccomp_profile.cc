@@ -57,7 +57,9 @@ const SyscallTable& table() {
 // memory, namespaces, and kernel interfaces with a long CVE history (bpf,
 // io_uring, userfaultfd, perf). Obsolete syscalls the kernel no longer
 // implements are listed so that a call is seen, not silently ENOSYS.
-const std::vector<std::string_view> kBaselineDenied = {
+// Arrays, not vectors: nothing to build at start-up (every cronrun run, with
+// --seccomp or not, ran the vectors' initializers).
+constexpr std::string_view kBaselineDenied[] = {
     // mounts and filesystems
     "mount", "umount2", "pivot_root", "move_mount", "fsopen", "fsmount", "fsconfig", "fspick", "open_tree",
     "mount_setattr", "quotactl", "quotactl_fd", "nfsservctl",
@@ -83,7 +85,7 @@ const std::vector<std::string_view> kBaselineDenied = {
     "acct", "vhangup",
 };
 
-const std::vector<std::string_view> kStrictAllowed = {
+constexpr std::string_view kStrictAllowed[] = {
     // files and descriptors
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
     "open", "openat", "openat2", "creat", "close", "close_range", "lseek", "stat", "fstat", "lstat",
@@ -136,7 +138,7 @@ const std::vector<std::string_view> kStrictAllowed = {
 // The runner starts the job with execve and reports a failed one before exiting.
 constexpr std::string_view kAlwaysAllowed[] = {"execve", "exit", "exit_group"};
 
-std::vector<int> numbers_of(const std::vector<std::string_view>& names) {
+std::vector<int> numbers_of(std::span<const std::string_view> names) {
   std::vector<int> out;
   for (auto n : names) {
     int nr = syscall_number(n);
@@ -192,8 +194,8 @@ int syscall_number(std::string_view name) {
 
 const std::vector<int>& known_syscalls() { return table().known; }
 
-const std::vector<std::string_view>& baseline_denied_names() { return kBaselineDenied; }
-const std::vector<std::string_view>& strict_allowed_names() { return kStrictAllowed; }
+std::span<const std::string_view> baseline_denied_names() { return kBaselineDenied; }
+std::span<const std::string_view> strict_allowed_names() { return kStrictAllowed; }
 
 Result<Profile> builtin_profile(std::string_view name) {
   Profile p;
