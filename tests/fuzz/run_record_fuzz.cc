@@ -17,16 +17,21 @@ int cronrun_fuzz_run_record(const uint8_t* data, size_t size) {
   (void)parse_run_status(text);
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   auto fast = run_record_from_text_fast(text, /*runner_fields=*/false);
+  // Either reader may leave a text to the DOM (a repeated runner field counts as a
+  // repeated key only with runner_fields); what either returns is the DOM's answer.
   auto fast_runner = run_record_from_text_fast(text, /*runner_fields=*/true);
-  FUZZ_CHECK_MSG(fast.has_value() == fast_runner.has_value(), text);
   if (j.is_discarded()) {
-    FUZZ_CHECK_MSG(!fast, text);
+    FUZZ_CHECK_MSG(!fast && !fast_runner, text);
     return 0;
   }
   auto r = run_record_from_json(j);
   if (fast) {
     FUZZ_CHECK_MSG(r.has_value(), text);
     FUZZ_CHECK_MSG(to_json(*fast) == to_json(*r), text);
+    FUZZ_CHECK_MSG(fast->runner_pid == 0 && fast->boot_id.empty(), text);
+  }
+  if (fast_runner) {
+    FUZZ_CHECK_MSG(r.has_value(), text);
     // The journal's runner fields, read as journal.cc's DOM path reads them.
     RunRecord want = *r;
     if (auto it = j.find("runner_pid"); it != j.end() && it->is_number_integer()) want.runner_pid = it->get<int64_t>();
@@ -34,7 +39,6 @@ int cronrun_fuzz_run_record(const uint8_t* data, size_t size) {
       want.runner_start = it->get<uint64_t>();
     if (auto it = j.find("boot_id"); it != j.end() && it->is_string()) want.boot_id = it->get<std::string>();
     FUZZ_CHECK_MSG(to_json_text(*fast_runner, true) == to_json_text(want, true), text);
-    FUZZ_CHECK_MSG(fast_runner->boot_id == want.boot_id && fast->runner_pid == 0 && fast->boot_id.empty(), text);
   }
   if (!r) {
     FUZZ_CHECK(!r.error().message().empty());
