@@ -14,8 +14,9 @@
 # its job), page faults; then instructions counted by callgrind, the code and
 # data touched (64-byte lines missed from a cold cache, by cachegrind) and the top
 # of each program's inclusive profile. The medians leave out cronrun's journal
-# fold (one run in about a hundred lands in a few rounds): they are the run path. On a shared machine wall time is mostly
-# waiting for a CPU: CPU time and instructions are the figures that hold.
+# fold (one run in about a hundred lands in a few rounds): they are the run path.
+# On a shared machine wall time is mostly waiting for a CPU: CPU time and
+# instructions are the figures that hold.
 # valgrind 3.19 knows neither clone3 nor pidfd_open, so the instruction counts
 # are marked *: floor stops at clone3 (its records are memset filler, nothing to
 # count after); stack_floor forks instead and counts its whole run; cronrun forks
