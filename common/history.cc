@@ -50,6 +50,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
@@ -1210,11 +1211,11 @@ class Applier {
     std::unordered_map<std::string_view, journal::Entry*> later_finish;  // run_id -> a start waiting for it
     std::vector<bool> deferred(entries.size(), false);
     {
-      std::unordered_map<std::string_view, bool> finish_after;
+      std::unordered_set<std::string_view> finished_later;
       for (size_t i = entries.size(); i-- > 0;) {
         const journal::Entry& e = entries[i];
-        if (e.type == journal::RecordType::finish) finish_after[e.record.run_id] = true;
-        else if (finish_after.count(e.record.run_id)) deferred[i] = true;
+        if (e.type == journal::RecordType::finish) finished_later.insert(e.record.run_id);
+        else if (finished_later.count(e.record.run_id)) deferred[i] = true;
       }
     }
     for (size_t i = 0; i < entries.size(); ++i) {
