@@ -9,8 +9,12 @@ set -euo pipefail
 : "${CRONRUN:?}" "${CRONPROF:?}" "${CRONRUN_PAYLOAD:?}"
 tmp=$(mktemp -d /tmp/cronprof-e2e.XXXXXX)
 bg_pids=()
+cg_parent=/cronprof-e2e-$$  # the live-figures run's cgroups: ours alone, removed on exit
 cleanup() {
   for p in "${bg_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for d in /sys/fs/cgroup"$cg_parent" /sys/fs/cgroup/*"$cg_parent"; do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -159,7 +163,7 @@ if [ "$(id -u)" -eq 0 ]; then
   # pids limit; without one its task count is not measured (null), not 0.
   # The job holds its 32 MiB until the test is done looking (SIGTERM below);
   # ps is read once the run shows up with its memory in place, not after a guess.
-  "$CRONRUN" -n livecg --no-lock --cgroup auto --pids 1000 --history "$CG" -q -- "$P" mem 32 300000 &
+  "$CRONRUN" -n livecg --no-lock --cgroup auto --cgroup-parent "$cg_parent" --pids 1000 --history "$CG" -q -- "$P" mem 32 300000 &
   cg_runner=$!
   bg_pids+=($cg_runner)
   deadline=$((SECONDS + 60))  # a time bound: each poll is a cronprof run, slow under load
