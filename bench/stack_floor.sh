@@ -159,3 +159,31 @@ if command -v callgrind_annotate >/dev/null && [ -n "${ins[cronrun]:-}" ]; then
     [ -n "${CG_OUT:-}" ] && cp "$work/cg.$k" "$CG_OUT/callgrind.$k"
   done
 fi
+# PERF_OUT=dir: where each command's CPU goes, kernel included (the instruction
+# counts above are user space only): perf samples the CPU clock (no hardware
+# counters needed) over RUNS runs of each command and splits the time of the
+# command's own process (its job, /bin/true, is left out) by object: kernel,
+# loader, libc, the program itself; µs a run. Profiles kept in dir
+# (perf report -i dir/COMMAND.data) with the command line (dir/COMMAND.cmd);
+# its files are gone with the script's work directory.
+if [ -n "${PERF_OUT:-}" ] && [ -n "$have_perf" ]; then
+  mkdir -p "$PERF_OUT"
+  echo "# the command's own process (not its job): CPU µs a run by object, perf cpu-clock samples over $runs runs"
+  printf "%-14s %8s %8s %8s %8s %8s %8s\n" command kernel loader libc program other total
+  for k in "${order[@]}"; do
+    # shellcheck disable=SC2086
+    perf record -q -e cpu-clock -F 20000 -o "$PERF_OUT/$k.data" -- bash -c \
+      'n=$1; shift; for ((i = 0; i < n; i++)); do "$@" >/dev/null || exit 1; done' _ "$runs" ${cmd[$k]} 2>/dev/null ||
+      { echo "stack_floor.sh: perf record of $k failed" >&2; continue; }
+    echo "${cmd[$k]}" >"$PERF_OUT/$k.cmd"
+    prog=$(basename "$(cut -d' ' -f1 <<<"${cmd[$k]}")")
+    perf report -i "$PERF_OUT/$k.data" --sort comm,dso --stdio --no-children -g none -F period,comm,dso 2>/dev/null |
+      awk -v runs="$runs" -v k="$k" -v comm="${prog:0:15}" -v prog="$prog" '
+        /^#/ || NF < 3 || $2 != comm { next }
+        { n = $1; d = $3
+          if (d ~ /kernel/) kern += n; else if (d ~ /^ld-linux/) ld += n; else if (d ~ /^libc\./) c += n
+          else if (d == prog) p += n; else o += n; total += n }
+        END { us = 1e-3 / runs
+          printf "%-14s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f\n", k, kern * us, ld * us, c * us, p * us, o * us, total * us }'
+  done
+fi
