@@ -31,18 +31,19 @@ Result<CheckedDir> lock_dir(const std::string& dir, PidFileLock::Dir how) {
   return fail("unknown lock directory policy");
 }
 
-// The lock file: a new one, or an existing regular file that holds a pid (or
-// nothing). Retries the create/open race with a runner that creates it meanwhile,
-// or with one that finds a leftover removed.
+// The lock file: an existing regular file that holds a pid (or nothing), or a
+// new one. The existing file is tried first: it is there on every run but a
+// job's first, and a create that fails with EEXIST costs a path lookup under
+// the directory's lock. Retries the open/create race with a runner that creates
+// it meanwhile, or with one that finds a leftover removed.
 Result<UniqueFd> open_lock_file(const CheckedDir& dir, const std::string& name, const std::string& path) {
   for (int attempt = 0;; ++attempt) {
-    auto created = dir.create_file(name, O_RDWR, 0644);
-    if (created) return created;
-    if (created.error().err() != EEXIST || attempt >= 3) return created;
     auto existing = dir.open_regular(name, O_RDWR);
     if (!existing) {
-      if (existing.error().err() == ENOENT) continue;
-      return existing;
+      if (existing.error().err() != ENOENT || attempt >= 3) return existing;
+      auto created = dir.create_file(name, O_RDWR, 0644);
+      if (created || created.error().err() != EEXIST) return created;
+      continue;
     }
     char buf[kMaxPidFileBytes + 1];
     ssize_t n;
