@@ -57,9 +57,16 @@ const SyscallTable& table() {
 // memory, namespaces, and kernel interfaces with a long CVE history (bpf,
 // io_uring, userfaultfd, perf). Obsolete syscalls the kernel no longer
 // implements are listed so that a call is seen, not silently ENOSYS.
-// Arrays, not vectors: nothing to build at start-up (every cronrun run, with
-// --seccomp or not, ran the vectors' initializers).
-constexpr std::string_view kBaselineDenied[] = {
+// Arrays of chars, neither vectors (every run, --seccomp or not, ran their
+// initializers) nor string_views (a table of pointers in a PIE is relocated, so
+// written, by the loader at every start: 5 KB of copied-on-write pages a run).
+// These stay in .rodata, untouched until a profile is built.
+struct SyscallName {
+  char text[24];  // a longer name does not compile
+  constexpr std::string_view view() const { return text; }
+};
+
+constexpr SyscallName kBaselineDenied[] = {
     // mounts and filesystems
     "mount", "umount2", "pivot_root", "move_mount", "fsopen", "fsmount", "fsconfig", "fspick", "open_tree",
     "mount_setattr", "quotactl", "quotactl_fd", "nfsservctl",
@@ -85,7 +92,7 @@ constexpr std::string_view kBaselineDenied[] = {
     "acct", "vhangup",
 };
 
-constexpr std::string_view kStrictAllowed[] = {
+constexpr SyscallName kStrictAllowed[] = {
     // files and descriptors
     "read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
     "open", "openat", "openat2", "creat", "close", "close_range", "lseek", "stat", "fstat", "lstat",
@@ -136,12 +143,12 @@ constexpr std::string_view kStrictAllowed[] = {
 };
 
 // The runner starts the job with execve and reports a failed one before exiting.
-constexpr std::string_view kAlwaysAllowed[] = {"execve", "exit", "exit_group"};
+constexpr SyscallName kAlwaysAllowed[] = {"execve", "exit", "exit_group"};
 
-std::vector<int> numbers_of(std::span<const std::string_view> names) {
+std::vector<int> numbers_of(std::span<const SyscallName> names) {
   std::vector<int> out;
-  for (auto n : names) {
-    int nr = syscall_number(n);
+  for (const auto& n : names) {
+    int nr = syscall_number(n.view());
     if (nr >= 0) out.push_back(nr);
   }
   std::sort(out.begin(), out.end());
@@ -150,7 +157,7 @@ std::vector<int> numbers_of(std::span<const std::string_view> names) {
 }
 
 void add_always_allowed(std::vector<int>& allowed) {
-  for (auto n : kAlwaysAllowed) allowed.push_back(syscall_number(n));
+  for (const auto& n : kAlwaysAllowed) allowed.push_back(syscall_number(n.view()));
   std::sort(allowed.begin(), allowed.end());
   allowed.erase(std::unique(allowed.begin(), allowed.end()), allowed.end());
 }
@@ -194,8 +201,17 @@ int syscall_number(std::string_view name) {
 
 const std::vector<int>& known_syscalls() { return table().known; }
 
-std::span<const std::string_view> baseline_denied_names() { return kBaselineDenied; }
-std::span<const std::string_view> strict_allowed_names() { return kStrictAllowed; }
+namespace {
+std::vector<std::string_view> views_of(std::span<const SyscallName> names) {
+  std::vector<std::string_view> out;
+  out.reserve(names.size());
+  for (const auto& n : names) out.push_back(n.view());
+  return out;
+}
+}  // namespace
+
+std::vector<std::string_view> baseline_denied_names() { return views_of(kBaselineDenied); }
+std::vector<std::string_view> strict_allowed_names() { return views_of(kStrictAllowed); }
 
 Result<Profile> builtin_profile(std::string_view name) {
   Profile p;
@@ -272,8 +288,8 @@ Result<Profile> parse_profile(std::string_view text, const std::string& path) {
     int nr = syscall_number(name);
     if (nr < 0) return bad(fmt::format("unknown syscall \"{}\" in \"{}\"", name, list_key));
     if (!allow_list)
-      for (auto keep : kAlwaysAllowed)
-        if (name == keep) return bad(fmt::format("cannot deny \"{}\": the runner needs it to start the job", name));
+      for (const auto& keep : kAlwaysAllowed)
+        if (name == keep.view()) return bad(fmt::format("cannot deny \"{}\": the runner needs it to start the job", name));
     listed.push_back(nr);
   }
   std::sort(listed.begin(), listed.end());

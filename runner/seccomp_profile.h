@@ -85,8 +85,8 @@ inline constexpr size_t kMaxProfileBytes = 1 << 20;
 Result<Profile> parse_profile(std::string_view text, const std::string& path);
 
 // The lists behind the built-ins, by name (for tests and documentation).
-std::span<const std::string_view> baseline_denied_names();
-std::span<const std::string_view> strict_allowed_names();
+std::vector<std::string_view> baseline_denied_names();
+std::vector<std::string_view> strict_allowed_names();
 
 // Native syscall table, from libseccomp: the name of `nr`, or "" when unknown.
 std::string_view syscall_name(int nr);
