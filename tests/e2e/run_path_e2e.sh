@@ -5,7 +5,9 @@
 # the local time zone (/etc/localtime), and with neither journald nor a syslog
 # daemon listening no message is sent to /dev/log (glibc's syslog(3) would try
 # to connect for each one). As root, the same for a run with a lock, a cgroup of
-# its own and --memory, the benchmark's run. Skipped without strace.
+# its own and --memory, the benchmark's run. An existing lock file is opened, not
+# first tried as a new one; the built-in seccomp lists are read-only data (not
+# relocated at start). Skipped without strace.
 # Environment (set by tests/e2e/CMakeLists.txt): CRONRUN.
 set -euo pipefail
 : "${CRONRUN:?}"
@@ -47,6 +49,20 @@ check() {
 
 check plain -q --no-lock --cgroup off --history "$tmp/h.db" -- /bin/true
 check plain-again -q --no-lock --cgroup off --history "$tmp/h.db" -- /bin/true
+# A lock file that exists (every run but a job's first) is opened as it is, not
+# first tried as a new file (a create failing with EEXIST is a lookup under the
+# directory's lock, every run).
+"$CRONRUN" -q --lock "$tmp/l.pid" --cgroup off --history "$tmp/h.db" -- /bin/true
+strace -qq -o "$tmp/lock.trace" -e trace=openat "$CRONRUN" -q --lock "$tmp/l.pid" --cgroup off --history "$tmp/h.db" -- /bin/true
+if grep '"l.pid"' "$tmp/lock.trace" | grep -q EEXIST; then bad "existing lock file: create tried first: $(grep '"l.pid"' "$tmp/lock.trace" | head -1)"
+elif grep -q '"l.pid".*= [0-9]' "$tmp/lock.trace"; then ok "existing lock file opened without a failed create"
+else bad "existing lock file: no open of it seen in the trace"; fi
+# The built-in seccomp lists are read-only data: a table of pointers would be
+# relocated, so written (pages copied), by the loader at every start of the PIE.
+tables=$(nm -C "$CRONRUN" 2>/dev/null | grep -E 'seccomp::.*(kStrictAllowed|kBaselineDenied|kAlwaysAllowed)$' || true)
+if [ -z "$tables" ]; then echo "skip: no symbols in $CRONRUN (stripped, or nm missing)"
+elif [ "$(grep -c ' [rR] ' <<<"$tables")" -eq 3 ]; then ok "seccomp's built-in lists are read-only data"
+else bad "seccomp's built-in lists are not all read-only data: $(tr '\n' ';' <<<"$tables")"; fi
 if [ "$(id -u)" -eq 0 ]; then
   # The benchmark's run; the first run makes the job's cgroup directories.
   B=(-q --lock "$tmp/b.pid" --history "$tmp/b.db" --cgroup-parent "$cg_parent" --memory 1G -- /bin/true)
