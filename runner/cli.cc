@@ -193,7 +193,7 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
   // CLI11 gets the rows of the options this line gives (every row for --help,
   // which lists them all): adding an option compares its names with those of
   // every option added before, so the whole table cost each run about a third
-  // of the runner's own instructions (bench/README.md). The table's grammar has
+  // of the runner's own instructions (README.md, Benchmarks). The table's grammar has
   // already read the line, so an option it did not find cannot be on it.
   auto on_line = [&](const jo::Option& o) {
     return std::ranges::any_of(split->given, [&](const jo::Given& g) { return g.option == &o; });
