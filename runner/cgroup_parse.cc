@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "runner/cgroup_internal.h"
@@ -45,15 +46,31 @@ std::vector<std::string_view> lines(std::string_view text) {
   return out;
 }
 
-// Into `out`, reused line after line (no allocation per line).
+// Into `out`, reused line after line (no allocation per line). Fields are
+// separated by runs of spaces and tabs; the kernel writes single spaces, so a
+// line without a tab is cut with memchr rather than looked at byte by byte.
 void fields_into(std::string_view line, std::vector<std::string_view>& out) {
   out.clear();
-  size_t i = 0;
-  while (i < line.size()) {
-    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
-    size_t start = i;
-    while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-    if (i > start) out.push_back(line.substr(start, i - start));
+  const char* p = line.data();
+  const char* const end = p + line.size();
+  if (line.find('\t') == std::string_view::npos) {
+    while (p < end) {
+      if (*p == ' ') {
+        ++p;
+        continue;
+      }
+      const void* space = std::memchr(p, ' ', static_cast<size_t>(end - p));
+      const char* stop = space ? static_cast<const char*>(space) : end;
+      out.emplace_back(p, static_cast<size_t>(stop - p));
+      p = stop;
+    }
+    return;
+  }
+  while (p < end) {
+    while (p < end && (*p == ' ' || *p == '\t')) ++p;
+    const char* start = p;
+    while (p < end && *p != ' ' && *p != '\t') ++p;
+    if (p > start) out.emplace_back(start, static_cast<size_t>(p - start));
   }
 }
 
@@ -117,10 +134,19 @@ Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text, bool cgro
   // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
   // Optional fields (master:1 ...) run until the lone "-".
   std::vector<MountEntry> out;
+  out.reserve(16);  // a hybrid host mounts about a dozen hierarchies
   int line_no = 0;
   std::vector<std::string_view> f;
   f.reserve(16);
-  for (auto line : lines(text)) {
+  // Line by line as lines() cuts them (blank lines skipped, a trailing '\r'
+  // dropped), without building their list first.
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) continue;
     ++line_no;
     fields_into(line, f);
     size_t dash = 6;
@@ -129,11 +155,11 @@ Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text, bool cgro
       return fail("mountinfo line " + std::to_string(line_no) + ": expected 'ID PARENT MAJ:MIN ROOT "
                   "MOUNTPOINT OPTIONS ... - FSTYPE SOURCE SUPEROPTIONS', got " + quoted(line));
     }
-    MountEntry m;
     auto id = to_int<int>(f[0]);
     auto parent = to_int<int>(f[1]);
     if (!id || !parent) return fail("mountinfo line " + std::to_string(line_no) + ": bad mount id in " + quoted(line));
     if (cgroup_only && f[dash + 1] != "cgroup" && f[dash + 1] != "cgroup2") continue;
+    MountEntry m;
     m.mount_id = *id;
     m.parent_id = *parent;
     m.root = unescape_octal(f[3]);

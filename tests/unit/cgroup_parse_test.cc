@@ -60,6 +60,30 @@ TEST(CgroupParse, MountinfoCgroupOnlyKeepsCgroupMountsAndStillChecksEveryLine) {
   EXPECT_FALSE(parse_mountinfo("x 35 98:0 / /a rw - ext4 /dev/a rw\n", true));
 }
 
+TEST(CgroupParse, MountinfoFieldsAreSplitAtRunsOfSpacesAndTabs) {
+  // The kernel writes single spaces; the parser takes any run of spaces and tabs
+  // (a line without a tab is cut another way: both must agree).
+  for (const char* text : {"36 35 98:0 / /sys/fs/cgroup/memory rw,nosuid master:1 - cgroup cgroup rw,memory\n",
+                           "36  35 98:0 /   /sys/fs/cgroup/memory rw,nosuid master:1 -  cgroup cgroup rw,memory  \n",
+                           " 36\t35 98:0\t/ /sys/fs/cgroup/memory\t\trw,nosuid master:1 - cgroup\tcgroup rw,memory\r\n",
+                           "\n36 35 98:0 / /sys/fs/cgroup/memory rw,nosuid master:1 - cgroup cgroup rw,memory"}) {
+    auto m = parse_mountinfo(text, true);
+    ASSERT_TRUE(m) << text << ": " << m.error().message();
+    ASSERT_EQ(m->size(), 1u) << text;
+    const MountEntry& e = m->front();
+    EXPECT_EQ(e.mount_id, 36) << text;
+    EXPECT_EQ(e.parent_id, 35) << text;
+    EXPECT_EQ(e.root, "/") << text;
+    EXPECT_EQ(e.mount_point, "/sys/fs/cgroup/memory") << text;
+    EXPECT_EQ(e.mount_options, (std::vector<std::string>{"rw", "nosuid"})) << text;
+    EXPECT_EQ(e.fs_type, "cgroup") << text;
+    EXPECT_EQ(e.source, "cgroup") << text;
+    EXPECT_EQ(e.super_options, (std::vector<std::string>{"rw", "memory"})) << text;
+  }
+  // A field is never empty: "- " followed by a space is not an empty FSTYPE.
+  EXPECT_FALSE(parse_mountinfo("36 35 98:0 / /a rw -  \n"));
+}
+
 TEST(CgroupParse, MountinfoRejectsGarbage) {
   EXPECT_FALSE(parse_mountinfo("36 35 98:0 /mnt1 /mnt2 rw,noatime\n"));
   EXPECT_FALSE(parse_mountinfo("x 35 98:0 / /a rw - ext4 /dev/a rw\n"));
