@@ -28,6 +28,8 @@
 #   bench/stack_floor.sh [RUNS]      (default 400 per command; ROUNDS=20; TOP=15)
 #   NO_BUILD=1 BUILD_DIR=build-rel bench/stack_floor.sh
 #   CG_OUT=dir bench/stack_floor.sh  (keeps the callgrind profiles there)
+#   PERF_OUT=dir bench/stack_floor.sh  (each command's CPU by object, kernel
+#                                      included; perf profiles kept there)
 source "$(dirname "$0")/lib.sh"
 runs=${1:-400}
 rounds=${ROUNDS:-20}
@@ -164,14 +166,14 @@ fi
 # counters needed) over RUNS runs of each command and splits the time of the
 # command's own process (its job, /bin/true, is left out) by object: kernel,
 # loader, libc, the program itself; µs a run. Profiles kept in dir
-# (perf report -i dir/COMMAND.data) with the command line (dir/COMMAND.cmd);
-# its files are gone with the script's work directory.
+# (perf report -i dir/COMMAND.data) with the command line (dir/COMMAND.cmd; the
+# files it names were in the script's work directory, removed at exit).
 if [ -n "${PERF_OUT:-}" ] && [ -n "$have_perf" ]; then
   mkdir -p "$PERF_OUT"
   echo "# the command's own process (not its job): CPU µs a run by object, perf cpu-clock samples over $runs runs"
   printf "%-14s %8s %8s %8s %8s %8s %8s\n" command kernel loader libc program other total
   for k in "${order[@]}"; do
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086,SC2016
     perf record -q -e cpu-clock -F 20000 -o "$PERF_OUT/$k.data" -- bash -c \
       'n=$1; shift; for ((i = 0; i < n; i++)); do "$@" >/dev/null || exit 1; done' _ "$runs" ${cmd[$k]} 2>/dev/null ||
       { echo "stack_floor.sh: perf record of $k failed" >&2; continue; }
