@@ -193,8 +193,8 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
   // CLI11 gets the rows of the options this line gives (every row for --help,
   // which lists them all): adding an option compares its names with those of
   // every option added before, so the whole table cost each run about a third
-  // of the runner's own instructions (README.md, Benchmarks). The table's grammar has
-  // already read the line, so an option it did not find cannot be on it.
+  // of the runner's own instructions (README.md, Benchmarks). The table's grammar
+  // has already read the line, so an option it did not find cannot be on it.
   auto on_line = [&](const jo::Option& o) {
     return std::ranges::any_of(split->given, [&](const jo::Given& g) { return g.option == &o; });
   };
@@ -203,7 +203,8 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
   // What CLI11 hands back, in the order it runs its callbacks (the table's).
   std::vector<std::pair<const jo::Option*, std::string>> settings;
   for (const jo::Option& o : jo::all()) {
-    if (!all_rows && o.id != jo::Id::help && o.id != jo::Id::version && !on_line(o)) continue;
+    // --help and --version too: CLI11's own -h/--help stands until ours replaces it.
+    if (!all_rows && !on_line(o)) continue;
     std::string names = o.short_name ? fmt::format("-{},{}", o.short_name, o.flag()) : o.flag();
     CLI::Option* cli = nullptr;
     if (o.id == jo::Id::help) {
