@@ -31,18 +31,25 @@ std::vector<std::string_view> split(std::string_view text, char sep) {
   return out;
 }
 
+// The next line of `text` from `pos` (blank lines skipped, a trailing '\r'
+// dropped), moving `pos` past it; false at the end.
+bool next_line(std::string_view text, size_t& pos, std::string_view& line) {
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!line.empty()) return true;
+  }
+  return false;
+}
+
 std::vector<std::string_view> lines(std::string_view text) {
   std::vector<std::string_view> out;
   out.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) + 1);
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    auto line = text.substr(start, end - start);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (!line.empty()) out.push_back(line);
-    start = end + 1;
-  }
+  size_t pos = 0;
+  for (std::string_view line; next_line(text, pos, line);) out.push_back(line);
   return out;
 }
 
@@ -138,15 +145,9 @@ Result<std::vector<MountEntry>> parse_mountinfo(std::string_view text, bool cgro
   int line_no = 0;
   std::vector<std::string_view> f;
   f.reserve(16);
-  // Line by line as lines() cuts them (blank lines skipped, a trailing '\r'
-  // dropped), without building their list first.
-  for (size_t start = 0; start < text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(start, end - start);
-    start = end + 1;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty()) continue;
+  // Line by line, without building their list first.
+  size_t pos = 0;
+  for (std::string_view line; next_line(text, pos, line);) {
     ++line_no;
     fields_into(line, f);
     size_t dash = 6;

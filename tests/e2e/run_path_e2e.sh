@@ -54,7 +54,7 @@ check plain-again -q --no-lock --cgroup off --history "$tmp/h.db" -- /bin/true
 # directory's lock, every run).
 "$CRONRUN" -q --lock "$tmp/l.pid" --cgroup off --history "$tmp/h.db" -- /bin/true
 strace -qq -o "$tmp/lock.trace" -e trace=openat "$CRONRUN" -q --lock "$tmp/l.pid" --cgroup off --history "$tmp/h.db" -- /bin/true
-if grep '"l.pid"' "$tmp/lock.trace" | grep -q EEXIST; then bad "existing lock file: create tried first: $(grep '"l.pid"' "$tmp/lock.trace" | head -1)"
+if grep -q '"l.pid".*EEXIST' "$tmp/lock.trace"; then bad "existing lock file: create tried first: $(grep '"l.pid"' "$tmp/lock.trace" | head -1)"
 elif grep -q '"l.pid".*= [0-9]' "$tmp/lock.trace"; then ok "existing lock file opened without a failed create"
 else bad "existing lock file: no open of it seen in the trace"; fi
 # The built-in seccomp lists are read-only data: a table of pointers would be
