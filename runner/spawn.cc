@@ -111,10 +111,13 @@ SetupStep seccomp_step(seccomp::ChildInstall::Step step) {
     child_fail(status_write, ChildFailure::Stage::setup, kDeathSignal, errno);
   if (::getppid() != runner) ::_exit(125);
   // Join first: nothing the job does, not even its setup, happens outside.
+  // From the stack: a literal's page in .rodata would be one more fault here (a
+  // forked child maps the runner's file pages again as it touches them).
+  const char zero = '0';
   for (size_t i = 0; i < req.join_fds.size(); ++i) {
     ssize_t n;
     do {
-      n = ::write(req.join_fds[i], "0", 1);
+      n = ::write(req.join_fds[i], &zero, 1);
     } while (n < 0 && errno == EINTR);
     if (n != 1) child_fail(status_write, ChildFailure::Stage::join, static_cast<int32_t>(i), n < 0 ? errno : EIO);
   }

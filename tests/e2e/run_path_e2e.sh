@@ -7,7 +7,9 @@
 # to connect for each one). As root, the same for a run with a lock, a cgroup of
 # its own and --memory, the benchmark's run. An existing lock file is opened, not
 # first tried as a new one; the built-in seccomp lists are read-only data (not
-# relocated at start). Skipped without strace.
+# relocated at start). The child's code between fork and exec calls libc through
+# the GOT, bound at start, not through lazily bound PLT stubs (a binding in the
+# child costs it page faults). Skipped without strace.
 # Environment (set by tests/e2e/CMakeLists.txt): CRONRUN.
 set -euo pipefail
 : "${CRONRUN:?}"
@@ -63,6 +65,12 @@ tables=$(nm -C "$CRONRUN" 2>/dev/null | grep -E 'seccomp::.*(kStrictAllowed|kBas
 if [ -z "$tables" ]; then echo "skip: no symbols in $CRONRUN (stripped, or nm missing)"
 elif [ "$(grep -c ' [rR] ' <<<"$tables")" -eq 3 ]; then ok "seccomp's built-in lists are read-only data"
 else bad "seccomp's built-in lists are not all read-only data: $(tr '\n' ';' <<<"$tables")"; fi
+# The child's code (spawn.cc, -fno-plt) makes no PLT call.
+child_code=$(objdump -d --no-show-raw-insn -C "$CRONRUN" 2>/dev/null |
+  awk '/^[0-9a-f]+ <cronrun::\(anonymous namespace\)::child_(main|fail)\(/ { f = 1; next } /^$/ { f = 0 } f' || true)
+if [ -z "$child_code" ]; then echo "skip: child code not found in $CRONRUN (stripped, or objdump missing)"
+elif grep -q '@plt>' <<<"$child_code"; then bad "the child's code calls through the PLT: $(grep -m3 '@plt>' <<<"$child_code" | tr -s ' ' | tr '\n' ';')"
+else ok "the child's code calls libc through the GOT (no lazy binding after fork)"; fi
 if [ "$(id -u)" -eq 0 ]; then
   # The benchmark's run; the first run makes the job's cgroup directories.
   B=(-q --lock "$tmp/b.pid" --history "$tmp/b.db" --cgroup-parent "$cg_parent" --memory 1G -- /bin/true)
