@@ -34,8 +34,9 @@ bench_build() {
   cronrun=${CRONRUN:-$PWD/$build/runner/cronrun}
   cronprof=$PWD/$build/profiler/cronprof
   # SQLite linked as cronrun links it (the static archive), for the floor of a
-  # runner that still writes its history to SQLite per run.
-  cc -O2 -Wall -Wextra -o "$work/floor" bench/floor.c "$(pkg-config --variable=libdir sqlite3)/libsqlite3.a" \
+  # runner that still writes its history to SQLite per run. -fno-plt as cronrun's
+  # spawn.cc: the forked child binds no symbol lazily (no page faults for it).
+  cc -O2 -fno-plt -Wall -Wextra -o "$work/floor" bench/floor.c "$(pkg-config --variable=libdir sqlite3)/libsqlite3.a" \
     -lm -ldl -lpthread
   cc -O2 -Wall -Wextra -o "$work/burst_helper" bench/burst_helper.c
 }
