@@ -30,6 +30,9 @@
 #   CG_OUT=dir bench/stack_floor.sh  (keeps the callgrind profiles there)
 #   PERF_OUT=dir bench/stack_floor.sh  (each command's CPU by object, kernel
 #                                      included; perf profiles kept there)
+#   FAULTS=1 bench/stack_floor.sh      (each command's page faults by phase,
+#                                      before/after the fork and in the child,
+#                                      and by mapping: bench/faults_by_phase.py)
 source "$(dirname "$0")/lib.sh"
 runs=${1:-400}
 rounds=${ROUNDS:-20}
@@ -187,5 +190,22 @@ if [ -n "${PERF_OUT:-}" ] && [ -n "$have_perf" ]; then
           else if (d == prog) p += n; else o += n; total += n }
         END { us = 1e-3 / runs
           printf "%-14s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f\n", k, kern * us, ld * us, c * us, p * us, o * us, total * us }'
+  done
+fi
+# FAULTS=1: where each command's page faults are: in its own process before the
+# fork and after it, and in the forked child until it execs the job; by mapping
+# (bench/faults_by_phase.py). 20 runs of each under perf (page faults are counted
+# exactly, not sampled), per run.
+if [ -n "${FAULTS:-}" ] && [ -n "$have_perf" ]; then
+  echo "# page faults a run by phase and mapping (20 runs each; the job after its exec left out)"
+  for k in "${order[@]}"; do
+    # shellcheck disable=SC2086,SC2016
+    perf record -q -e page-faults -c 1 -d -e syscalls:sys_enter_clone3 -e syscalls:sys_enter_clone \
+      -o "$work/faults.$k.data" -- bash -c \
+      'for ((i = 0; i < 20; i++)); do "$@" >/dev/null || exit 1; done' _ ${cmd[$k]} 2>/dev/null ||
+      { echo "stack_floor.sh: perf record of $k's page faults failed" >&2; continue; }
+    echo "$k"
+    perf script -i "$work/faults.$k.data" -F comm,pid,event,addr --show-mmap-events 2>/dev/null |
+      bench/faults_by_phase.py "$(basename "$(cut -d' ' -f1 <<<"${cmd[$k]}")")" 20
   done
 fi
