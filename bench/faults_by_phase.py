@@ -56,7 +56,6 @@ def classify(addr, regions):
 
 
 forked = set()
-parent_of = {}
 counts = collections.Counter()
 last_runner = None
 for pid, kind, addr in events:
