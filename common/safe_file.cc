@@ -260,4 +260,48 @@ Result<std::string> read_regular_file(const std::string& path, size_t max_bytes)
   return std::move(r->data);
 }
 
+Result<std::string> read_obeyed_file(const std::string& path, size_t max_bytes, std::string_view what) {
+  auto where = [&](Error e) { return std::unexpected(std::move(e).context(fmt::format("{} {}", what, path))); };
+  std::string at = path;
+  for (int links = 0;; links++) {
+    auto [dir_path, name] = split_path(at);
+    auto dir = CheckedDir::open(dir_path);
+    if (!dir) return where(std::move(dir.error()));
+    struct stat link {};
+    if (::fstatat(dir->fd(), name.c_str(), &link, AT_SYMLINK_NOFOLLOW) != 0) return where(Error::sys("lstat", at));
+    if (S_ISLNK(link.st_mode)) {
+      struct stat parent {};
+      if (::fstat(dir->fd(), &parent) != 0) return where(Error::sys("fstat", dir_path));
+      if (auto why = distrust(link, parent); !why.empty())
+        return fail(fmt::format("{} {}: {} {}; refusing to follow it", what, path, at, why));
+      if (links >= kMaxSymlinks) return where(Error::sys("open", at, ELOOP));
+      std::string target(PATH_MAX, '\0');
+      ssize_t n = ::readlinkat(dir->fd(), name.c_str(), target.data(), target.size());
+      if (n < 0) return where(Error::sys("readlink", at));
+      if (static_cast<size_t>(n) >= target.size()) return where(Error::sys("readlink", at, ENAMETOOLONG));
+      target.resize(static_cast<size_t>(n));
+      at = !target.empty() && target[0] == '/' ? target : join(dir_path, target);
+      continue;
+    }
+    auto fd = dir->open_regular(name, O_RDONLY);
+    if (!fd) return where(std::move(fd.error()));
+    struct stat st {};
+    if (::fstat(fd->get(), &st) != 0) return where(Error::sys("fstat", at));
+    if (!trusted_uid(st.st_uid))
+      return fail(fmt::format("{} {}: owned by uid {}, expected root or uid {} (a run obeys this file)", what, path,
+                              st.st_uid, ::geteuid()));
+    mode_t unsafe = ::geteuid() == 0 ? (S_IWGRP | S_IWOTH) : S_IWOTH;
+    if (st.st_mode & unsafe)
+      return fail(fmt::format("{} {}: writable by {} (mode {:04o}); a run obeys this file, so chmod {} it", what, path,
+                              (st.st_mode & unsafe & S_IWOTH) ? "others" : "its group", st.st_mode & 07777,
+                              ::geteuid() == 0 ? "go-w" : "o-w"));
+    auto r = read_bounded(fd->get(), max_bytes, at);
+    if (!r) return where(std::move(r.error()));
+    if (r->truncated)
+      return fail(fmt::format("{} {}: larger than the {} limit ({} bytes); refusing to read it", what, path,
+                              units::format_size(max_bytes), max_bytes));
+    return std::move(r->data);
+  }
+}
+
 }  // namespace cronrun

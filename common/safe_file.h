@@ -92,4 +92,13 @@ namespace cronrun {
 // reading is at stake.
 Result<std::string> read_regular_file(const std::string& path, size_t max_bytes);
 
+// A file whose content a run obeys (a job config: the job's environment, command
+// and limits; a seccomp profile), read whole as read_regular_file does, but only
+// if nobody other than root or the caller could have written it or put it there:
+// the directories on the way pass the CheckedDir rules, a symlink (last component
+// included) is followed only when CheckedDir would follow it, and the file itself
+// is owned by root or the caller and not writable by others (nor by its group when
+// the caller is root). `what` names the file in errors ("job config").
+Result<std::string> read_obeyed_file(const std::string& path, size_t max_bytes, std::string_view what);
+
 }  // namespace cronrun

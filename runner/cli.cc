@@ -6,7 +6,6 @@
 // are applied after the config file: "defaults < config file < command line".
 #include "runner/cli.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fd.h"
+#include "common/safe_file.h"
 
 namespace cronrun {
 namespace {
@@ -43,34 +43,12 @@ std::string json_scalar(const nlohmann::json& v) {
   return {};
 }
 
-// A job config is small and read before anything else: open it without blocking
-// (a FIFO would otherwise hang the runner in open), take regular files only
-// (/dev/zero would be read without end), and read at most kMaxConfigBytes.
-// Symlinks are followed on purpose: configs in /etc are often links into a
-// package or a checkout, and the file's owner is the admin who named it.
+// A job config sets the job's environment, command and limits, so it is read only
+// from a file nobody but root or the caller could have written or planted
+// (read_obeyed_file: a symlink is followed when CheckedDir would follow it, as
+// configs in /etc are often links into a package or a checkout). It is opened
+// without blocking, regular files only, at most kMaxConfigBytes.
 constexpr size_t kMaxConfigBytes = 1u << 20;
-
-Result<std::string> read_config_file(const std::string& path) {
-  auto fd = open_fd(path, O_RDONLY | O_NONBLOCK);
-  if (!fd) return std::unexpected(fd.error());
-  struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return fail_sys("fstat", path);
-  if (!S_ISREG(st.st_mode)) return fail(fmt::format("{}: expected a regular file", path));
-  std::string out;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd->get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_sys("read", path);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > kMaxConfigBytes)
-      return fail(fmt::format("{}: larger than the {}-byte cap for a job config", path, kMaxConfigBytes));
-  }
-  return out;
-}
 
 // Fleet mode (DESIGN §10): --group or --fleet-config engages it, and the fleet
 // config is read here, once, so a bad file or a grace that does not fit the lease
@@ -159,8 +137,8 @@ Result<void> parse_job_config(std::string_view text, const std::string& path, Jo
 }
 
 Result<void> load_job_config(const std::string& path, JobSpec& spec) {
-  auto text = read_config_file(path);
-  if (!text) return std::unexpected(std::move(text.error()).context("reading job config"));
+  auto text = read_obeyed_file(path, kMaxConfigBytes, "job config");
+  if (!text) return std::unexpected(std::move(text.error()));
   return parse_job_config(*text, path, spec);
 }
 

@@ -12,6 +12,7 @@
 #include "runner/seccomp_profile.h"
 
 #include <seccomp.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -230,11 +231,13 @@ Result<Profile> builtin_profile(std::string_view name) {
 
 Result<Profile> resolve_profile(const std::string& value) {
   if (value == "baseline" || value == "strict" || value == "learn") return builtin_profile(value);
-  auto text = read_regular_file(value, kMaxProfileBytes);
-  if (!text && text.error().err() == ENOENT && value.find('/') == std::string::npos)
+  struct stat st {};
+  if (value.find('/') == std::string::npos && ::lstat(value.c_str(), &st) != 0 && errno == ENOENT)
     return fail(fmt::format("unknown seccomp profile '{}' (expected off, baseline, strict, learn or a profile file)",
                             value));
-  if (!text) return std::unexpected(std::move(text.error()).context("seccomp profile"));
+  // The profile decides what the job may do: only a file root or the caller owns.
+  auto text = read_obeyed_file(value, kMaxProfileBytes, "seccomp profile");
+  if (!text) return std::unexpected(std::move(text.error()));
   return parse_profile(*text, value);
 }
 

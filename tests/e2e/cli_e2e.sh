@@ -91,10 +91,35 @@ usage_error "--json without --dry-run" "--json: only with --dry-run" "${C[@]}" -
 # ---- the job config ----
 echo '{"nice": 1e999}' >"$tmp/huge.json"
 usage_error "a config number out of range" "config $tmp/huge.json: key 'nice'" "${C[@]}" -c "$tmp/huge.json" -- true
-usage_error "--config /dev/zero" "/dev/zero: expected a regular file" "${C[@]}" -c /dev/zero -- true
+usage_error "--config /dev/zero" "/dev/zero: is a character device, expected a regular file" "${C[@]}" -c /dev/zero -- true
 mkfifo "$tmp/fifo.json"
-usage_error "a FIFO as --config (no writer: must not hang)" "$tmp/fifo.json: expected a regular file" \
+usage_error "a FIFO as --config (no writer: must not hang)" "$tmp/fifo.json: is a FIFO, expected a regular file" \
   "${C[@]}" -c "$tmp/fifo.json" -- true
+# A config sets the job's environment (LD_PRELOAD too): root obeys only a file that
+# nobody else could have written or planted.
+if [ "$(id -u)" -eq 0 ]; then
+  mkdir -m 1777 "$tmp/shared"
+  echo '{"env": {"PLANTED": "1"}}' >"$tmp/shared/other.json"
+  chown 65534 "$tmp/shared/other.json"
+  usage_error "another user's config in a shared directory" "owned by uid 65534" \
+    "${C[@]}" -c "$tmp/shared/other.json" -- true
+  cp -p "$tmp/shared/other.json" "$tmp/other.json"
+  usage_error "another user's config" "job config $tmp/other.json: owned by uid 65534, expected root" \
+    "${C[@]}" -c "$tmp/other.json" -- true
+  echo '{"env": {"FROM_CONFIG": "yes"}}' >"$tmp/mine.json"
+  chmod 664 "$tmp/mine.json"
+  usage_error "a group-writable config" "writable by its group (mode 0664)" "${C[@]}" -c "$tmp/mine.json" -- true
+  chmod 644 "$tmp/mine.json"
+  ln -s "$tmp/mine.json" "$tmp/shared/link.json"
+  chown -h 65534 "$tmp/shared/link.json"
+  usage_error "another user's symlink to root's config" "is a symlink owned by uid 65534; refusing to follow it" \
+    "${C[@]}" -c "$tmp/shared/link.json" -- true
+  ln -s mine.json "$tmp/link.json"
+  got=0
+  "${C[@]}" -c "$tmp/link.json" --dry-run -- true >"$tmp/out" 2>"$tmp/err" || got=$?
+  [ "$got" -eq 0 ] && grep -q FROM_CONFIG "$tmp/out" && ok "root's own symlink to root's config is followed" \
+    || bad "a trusted config symlink: exit $got $(head -c 300 "$tmp/err")"
+fi
 head -c 2000000 /dev/zero | tr '\0' ' ' >"$tmp/big.json"
 usage_error "an oversized config" "$tmp/big.json: larger than the" "${C[@]}" -c "$tmp/big.json" -- true
 
