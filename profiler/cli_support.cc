@@ -282,7 +282,10 @@ std::expected<HistoryStore, int> open_history(const Global& g, HistoryStore::Mod
       hint = " (no run recorded yet? pass --history PATH to read another history)";
       break;
     case HistoryFault::unreadable: hint = " (check its permissions, and those of its -wal/-shm files)"; break;
-    case HistoryFault::corrupt: hint = " (the file is damaged or is not a cronrun history)"; break;
+    case HistoryFault::corrupt:
+      hint = " (the file is damaged or is not a cronrun history; if it is one, `cronrun --flush --history " +
+             g.history_path + "` as its owner moves it aside and starts a new one from the unfolded runs)";
+      break;
     default: break;
   }
   print_error(store.error().message() + hint);

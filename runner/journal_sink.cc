@@ -86,16 +86,21 @@ Result<std::unique_ptr<RecordSink>> open_sink(const std::string& history_path, b
                   (S_ISLNK(db_st.st_mode) ? std::string("a symbolic link") : std::string("a ") + file_type_name(db_st.st_mode)) +
                   ", not a regular file" +
                   (S_ISLNK(db_st.st_mode) ? " (history files are never followed through symlinks)" : ""));
+    // The journal is this runner's, and the fold takes a journal only from the
+    // history's owner: another user's history (planted in /tmp, or chowned) would
+    // keep every record of this run out of it, and its owner could rewrite them.
+    if (db_st.st_uid != ::geteuid())
+      return fail(fmt::format("{} is owned by uid {}, not by this runner's uid {}{}: a run records only into its "
+                              "own history",
+                              history_path, db_st.st_uid, ::geteuid(),
+                              checked->shared() ? " (in a directory others can write)" : ""));
     mode = db_st.st_mode & 0666;
   }
-  UniqueFd dirfd(::fcntl(checked->fd(), F_DUPFD_CLOEXEC, 0));
-  if (!dirfd) return fail_sys("dup", dir);
-  auto writer = journal::Writer::open(std::move(dirfd), history_path, mode);
-  if (!writer) return std::unexpected(writer.error());
   std::optional<std::string> note;
   if (!have_db) {
     // The first run: make the history now, so a reader finds one to merge the
-    // journal into (later runs never open SQLite until the threshold).
+    // journal into (later runs never open SQLite until the threshold), and before
+    // the journal, so that a history that cannot be made leaves no journal behind.
     HistoryOpenOptions opts{.default_location = default_location, .move_damaged_aside = true,
                             .journal = HistoryOpenOptions::Journal::ignore};
     auto store = HistoryStore::open(history_path, HistoryStore::Mode::read_write, nullptr, opts);
@@ -105,6 +110,10 @@ Result<std::unique_ptr<RecordSink>> open_sink(const std::string& history_path, b
       log::warn(*note);
     }
   }
+  UniqueFd dirfd(::fcntl(checked->fd(), F_DUPFD_CLOEXEC, 0));
+  if (!dirfd) return fail_sys("dup", dir);
+  auto writer = journal::Writer::open(std::move(dirfd), history_path, mode);
+  if (!writer) return std::unexpected(writer.error());
   return std::unique_ptr<RecordSink>(
       std::make_unique<JournalSink>(std::move(*writer), history_path, default_location, std::move(note)));
 }

@@ -387,4 +387,37 @@ TEST_F(HistoryFaults, FifoAsHistoryDoesNotHangCronprofOrCronrun) {
   EXPECT_FALSE(fs::exists(marker()));
 }
 
+// Another user's history (a copy planted in /tmp for root's run to write into): its
+// owner could rewrite the records, and the fold takes only the owner's journal, so
+// they would never land. Refused before anything starts, and no journal is made.
+TEST_F(HistoryFaults, AnotherUsersHistoryIsRefused) {
+  make_history(1);
+  fs::path shared = dir_ / "shared";
+  fs::create_directory(shared);
+  fs::permissions(shared, fs::perms::all | fs::perms::sticky_bit);
+  std::string planted = (shared / "h.db").string();
+  fs::copy_file(db(), planted);
+  ASSERT_EQ(chown(planted.c_str(), kNobody, kNobody), 0);
+  auto r = run(cmd(planted, {}, {"/bin/touch", marker()}));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker()));
+  EXPECT_NE(r.err.find(planted + " is owned by uid 65534"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(planted + ".journal"));
+  // The same in a directory of root's own: the records could never be folded in.
+  ASSERT_EQ(chown(db().c_str(), kNobody, kNobody), 0);
+  r = run(cmd(db(), {}, {"/bin/touch", marker()}));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker()));
+}
+
+// A first run refused for a FIFO at the history's -wal leaves no journal behind.
+TEST_F(HistoryFaults, RefusedFirstRunLeavesNoJournal) {
+  std::string wal = db() + "-wal";
+  ASSERT_EQ(mkfifo(wal.c_str(), 0644), 0);
+  auto r = run(cmd(db(), {}, {"/bin/touch", marker()}), 15s);
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(fs::exists(marker()));
+  EXPECT_FALSE(fs::exists(db() + ".journal"));
+}
+
 }  // namespace
