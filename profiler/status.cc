@@ -338,8 +338,12 @@ Result<Crontabs> load_crontabs(const std::vector<std::string>& paths) {
   } else if (!*listed) {
     out.notes.push_back("crontab -l: no crontab for " + user);
   } else {
-    // No file and no mtime: every tick in the window is expected.
+    // No file, so no mtime: compute_status expects a line's ticks from its job's
+    // first recorded run on (a line added an hour ago has not missed a day).
     out.crontab.append(crontab::parse_crontab(**listed, "crontab -l (" + user + ")", crontab::Kind::user));
+    out.age_unknown.insert("crontab -l (" + user + ")");
+    out.notes.push_back("crontab -l (" + user + "): its age is unknown (the spool is root's), so a job's ticks count from its "
+                        "first recorded run");
   }
   return out;
 }
@@ -375,7 +379,32 @@ std::string zone_name() {
 struct JobInput {
   std::vector<const crontab::Entry*> entries;
   double expected_from_s = 0;  // the newest modification time of its crontab files
+  // A line read with `crontab -l` (a user cannot stat the spool) has no mtime: its
+  // ticks are expected only from the job's first recorded run on.
+  bool since_unknown = false;
 };
+
+// Where a job whose crontab line has no known age starts to be expected: the
+// window's start when the history has a run of it older than the window, else its
+// first run in the window, else never (nothing shows the line existed before now).
+Result<std::optional<double>> first_evidence(const HistoryStore& store, const std::string& job, double window_from) {
+  RunFilter older;
+  older.job = job;
+  older.before_unix_s = window_from;
+  older.limit = 1;
+  bool any_older = false;
+  if (auto r = store.scan(older, [&](const RunFigures&) { any_older = true; }); !r) return std::unexpected(r.error());
+  if (any_older) return std::optional<double>(window_from);
+  RunFilter in_window;
+  in_window.job = job;
+  in_window.since_unix_s = window_from;
+  std::optional<double> first;
+  auto r = store.scan(in_window, [&](const RunFigures& run) {
+    if (!first || run.started_at_s < *first) first = run.started_at_s;
+  });
+  if (!r) return std::unexpected(r.error());
+  return first;
+}
 
 }  // namespace
 
@@ -411,6 +440,7 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
     in.entries.push_back(&e);
     if (auto it = crontabs.modified_at_s.find(e.file); it != crontabs.modified_at_s.end())
       in.expected_from_s = std::max(in.expected_from_s, it->second);
+    if (crontabs.age_unknown.contains(e.file)) in.since_unknown = true;
   }
 
   const double now = options.now_s;
@@ -435,7 +465,17 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
     if (js.sources.size() > 1) js.where += fmt::format(" +{}", js.sources.size() - 1);
 
     // Ticks expected: within the window and after the crontab last changed.
-    const double from = std::max(window_from, in.expected_from_s);
+    double from = std::max(window_from, in.expected_from_s);
+    if (in.since_unknown) {
+      std::optional<double> evidence;
+      if (store) {
+        auto ev = first_evidence(*store, job, window_from);
+        if (!ev) return std::unexpected(ev.error());
+        evidence = *ev;
+      }
+      // No run at all: no tick is expected (now + 1 leaves none due).
+      from = std::max(from, evidence ? *evidence - 1 : now + 1);
+    }
     std::vector<double> ticks;
     std::optional<double> next;
     for (const crontab::Entry* e : in.entries) {
@@ -509,7 +549,9 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
       js.reason = matcher.last_run()->status == RunStatus::skipped ? "last tick skipped (lock or drain)" : "last run ok";
     } else {
       js.state = JobState::never_run;
-      js.reason = ticks.empty() ? "no tick due yet" : "no tick due yet past its grace";
+      js.reason = in.since_unknown ? "no run recorded (the line's age is unknown: no tick expected before its first run)"
+                  : ticks.empty()  ? "no tick due yet"
+                                   : "no tick due yet past its grace";
     }
     report.jobs.push_back(std::move(js));
   }

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -179,6 +180,9 @@ struct Report {
 struct Crontabs {
   crontab::Crontab crontab;
   std::map<std::string, double> modified_at_s;
+  // Sources with no age at all (`crontab -l`): a job's ticks from them are
+  // expected from its first recorded run on (none while it has no run).
+  std::set<std::string> age_unknown;
   std::vector<std::string> notes;
 };
 Result<Crontabs> load_crontabs(const std::vector<std::string>& paths);

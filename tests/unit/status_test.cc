@@ -318,6 +318,40 @@ TEST_F(StatusReport, AllWellExitsZeroAndTicksBeforeTheFileChangedAreNotExpected)
   EXPECT_EQ(exit_code(*r), prof::kExitOk);
 }
 
+// A user's crontab read with `crontab -l` has no mtime: a job's ticks count from
+// its first recorded run (or from the window's start when it ran before it), and a
+// job with no run is not missed (the line may be a minute old).
+TEST_F(StatusReport, CrontabWithoutAgeExpectsTicksFromTheFirstRun) {
+  ZoneGuard tz("UTC");
+  const double day = utc(2026, 12, 6, 0, 0);
+  add("fresh", day + 9 * 3600 + 1, RunStatus::ok);  // first run ever at 09:00
+  add("fresh", day + 10 * 3600 + 1, RunStatus::ok);
+  add("old", day - 3 * 86400, RunStatus::ok);  // ran days ago, nothing since
+  Crontabs c;
+  const std::string src = "crontab -l (alice)";
+  c.crontab = crontab::parse_crontab(
+      "0 * * * * cronrun -n fresh -- /bin/true\n0 * * * * cronrun -n old -- /bin/true\n"
+      "0 * * * * cronrun -n ghost -- /bin/true\n",
+      src, crontab::Kind::user);
+  c.age_unknown.insert(src);
+  Options o;
+  o.now_s = day + 10 * 3600 + 600;
+  auto r = compute_status(&*store_, c, o);
+  ASSERT_TRUE(r) << r.error().message();
+  const JobStatus& fresh = job(*r, "fresh");
+  EXPECT_EQ(fresh.state, JobState::up);
+  EXPECT_EQ(fresh.ticks, 2u);  // 09:00 and 10:00: nothing before its first run
+  EXPECT_EQ(fresh.missed, 0u);
+  const JobStatus& old = job(*r, "old");
+  EXPECT_EQ(old.state, JobState::missed);  // it existed before the window: every tick counts
+  EXPECT_EQ(old.ticks, 24u);  // the whole day's window
+  EXPECT_EQ(old.missed, 24u);
+  const JobStatus& ghost = job(*r, "ghost");
+  EXPECT_EQ(ghost.state, JobState::never_run);
+  EXPECT_EQ(ghost.missed, 0u);
+  EXPECT_NE(ghost.reason.find("age is unknown"), std::string::npos) << ghost.reason;
+}
+
 TEST_F(StatusReport, NoHistoryAtAll) {
   ZoneGuard tz("UTC");
   Crontabs c;
