@@ -105,6 +105,7 @@ Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const st
   for (const auto& m : placement.v1_mounts) (placement.v2_mount.empty() ? counting : others).push_back(m.mount_point);
   std::map<std::string, LiveRun> found;
   std::set<std::string> finished_kept;  // kept runs whose processes are gone
+  std::set<std::string> stale;          // unmarked leaves found empty: their runner is gone
   for (const auto& mount : counting) {
     const std::string dir_path = cgroup_fs_path(mount, job_path);
     auto job_dir = CgroupDir::open(dir_path);
@@ -150,7 +151,13 @@ Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const st
         // v2: processes may sit in cgroups the job made below its leaf.
         auto events = leaf->read_keyed("cgroup.events");
         bool populated = events && *events && (*events)->contains("populated") && (*events)->at("populated") != 0;
-        if (!populated) continue;
+        if (!populated) {
+          // Under the lock and before this run's leaf exists, an empty leaf is a
+          // runner's that died after its job ended: nothing will remove it but us.
+          // rmdir cannot take a leaf that holds processes or cgroups of its own.
+          if (job_dir->remove_child(name, 0)) stale.insert(name);
+          continue;
+        }
       }
       LiveRun& run = found[name];
       run.run_id = name;
@@ -161,13 +168,15 @@ Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const st
   // A finished kept run's v1 directories (hybrid): empty too, as tasks leave every
   // hierarchy at once; a failure leaves them for the next look.
   for (const auto& mount : others) {
-    if (finished_kept.empty()) break;
+    if (finished_kept.empty() && stale.empty()) break;
     auto job_dir = CgroupDir::open(cgroup_fs_path(mount, job_path));
     if (!job_dir) continue;
     for (const auto& name : finished_kept)
       if (job_dir->remove_child(name, 0)) (void)job_dir->remove_child(name + std::string(kKeptSuffix), 0);
+    for (const auto& name : stale) (void)job_dir->remove_child(name, 0);
   }
   for (auto& [name, run] : found) out.push_back(std::move(run));
+  for (const auto& name : stale) out.push_back(LiveRun{name, join_relative(job_path, name), 0, true});
   return out;
 }
 

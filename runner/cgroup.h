@@ -161,13 +161,18 @@ class JobCgroup {
 // Runs of `job` whose cgroup still holds processes: <parent>/<job>/<run-id> leaves
 // other than the ones --keep-orphans marked (<run-id>.kept beside them). A marked
 // leaf found empty is removed with its mark: its processes are gone and no runner
-// owns it. Called under the job's lock, before this run's own leaf exists.
+// owns it. An unmarked leaf found empty is a runner's that died (SIGKILL) after
+// its job ended: it is removed in every hierarchy and listed with `removed` set, so
+// that the caller can clear that run's other files. Called under the job's lock,
+// before this run's own leaf exists (so only a --no-lock run of the same job,
+// between its mkdir and its join, could be caught with an empty leaf).
 // Under the job's lock such a leaf belongs to a runner that is gone (SIGKILLed,
 // or its host ran out of memory) while the job's processes live on.
 struct LiveRun {
   std::string run_id;
   std::string path;  // relative to the hierarchy root
   size_t processes = 0;
+  bool removed = false;  // an empty leaf of a dead runner, removed by this look
 };
 Result<std::vector<LiveRun>> find_live_runs(const Placement& placement, const std::string& job);
 

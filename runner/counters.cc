@@ -119,6 +119,15 @@ CountersFile::~CountersFile() {
     ::unlinkat(dir_.fd(), name_.c_str(), AT_REMOVEDIR);
 }
 
+Result<void> CountersFile::remove_left(const std::string& dir, const std::string& run_id) {
+  auto checked = CheckedDir::open(dir);
+  if (!checked) return checked.error().err() == ENOENT ? Result<void>{} : std::unexpected(std::move(checked.error()));
+  std::string name = run_id + ".counters";
+  if (::unlinkat(checked->fd(), name.c_str(), 0) == 0 || errno == ENOENT) return {};
+  if (errno == EISDIR && ::unlinkat(checked->fd(), name.c_str(), AT_REMOVEDIR) == 0) return {};
+  return fail_sys("unlink", checked->child(name));
+}
+
 Result<ParsedCounters> CountersFile::read() const {
   auto fd = dir_.open_regular(name_, O_RDONLY);
   if (!fd) return std::unexpected(std::move(fd.error()));

@@ -29,6 +29,9 @@ ParsedCounters parse_counters(std::string_view text);
 class CountersFile {
  public:
   static Result<CountersFile> create(const std::string& dir, const std::string& run_id);
+  // Removes the file of run `run_id` in `dir`, whose runner died without removing
+  // it (a SIGKILL); none there is no error.
+  static Result<void> remove_left(const std::string& dir, const std::string& run_id);
   CountersFile(CountersFile&& o) noexcept
       : dir_(std::move(o.dir_)), name_(std::move(o.name_)), path_(std::move(o.path_)) {
     o.name_.clear();

@@ -703,6 +703,13 @@ Step<void> Run::check_leftover_runs(const cgroup::Placement& placement, const Lo
     log::warn(fmt::format("looking for leftover runs of job '{}': {}", spec_.name, live.error().message()));
     return {};
   }
+  // Empty leaves of dead runners were removed by the look: their counters files too.
+  std::erase_if(*live, [&](const cgroup::LiveRun& r) {
+    if (!r.removed) return false;
+    if (auto gone = CountersFile::remove_left(paths_.runtime_dir, r.run_id); !gone)
+      log::warn(fmt::format("removing a dead runner's counters file: {}", gone.error().message()));
+    return true;
+  });
   if (live->empty()) return {};
   const cgroup::LiveRun& old = live->front();
   std::string reason = fmt::format("run {} of this job still has {} process(es) in cgroup {}, and its runner no longer "

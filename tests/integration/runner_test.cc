@@ -281,7 +281,34 @@ TEST_F(Runner, SigkilledRunnerLeavesARunningRow) {
   EXPECT_EQ(row.runner_pid, runner);
   // The runner is gone, so readers present the `running` row as lost.
   EXPECT_EQ(row.status, cronrun::RunStatus::lost);
-  // The job it left behind is still in its cgroup; teardown kills and removes it.
+  // The job's main process died with its runner (PR_SET_PDEATHSIG); the runner
+  // left its leaf, empty once the job is gone, and its counters file behind.
+  const std::string counters = "/run/cronrun/runs/" + row.run_id + ".counters";
+  EXPECT_TRUE(fs::exists(counters)) << counters;
+  std::vector<std::string> leaves;
+  for (const auto& m : cgroup_mounts()) {
+    fs::path leaf = fs::path(m) / parent_.substr(1) / "crash" / row.run_id;
+    if (fs::exists(leaf)) leaves.push_back(leaf.string());
+  }
+  ASSERT_FALSE(leaves.empty()) << "no leaf of run " << row.run_id;
+  auto members = [](const std::string& leaf) {
+    std::ifstream in(leaf + (fs::exists(leaf + "/cgroup.procs") ? "/cgroup.procs" : "/tasks"));
+    std::vector<pid_t> out;
+    for (pid_t p; in >> p;) out.push_back(p);
+    return out;
+  };
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& leaf : leaves)
+      if (!members(leaf).empty()) return false;
+    return true;
+  }));
+  // The job's next run removes both (the leaf in every hierarchy) and runs.
+  auto next = run(cmd({"--name", "crash"}, payload({"exit", "0"})));
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_EQ(result()["status"], "ok");
+  for (const auto& leaf : leaves) EXPECT_FALSE(fs::exists(leaf)) << leaf;
+  EXPECT_FALSE(fs::exists(counters)) << counters;
+  expect_leftover_ = false;
 }
 
 TEST_F(Runner, FiftyConcurrentRunsAllLandTheirRows) {
