@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/job_paths.h"
+#include "common/safe_file.h"
 
 namespace cronrun::journal {
 
@@ -406,6 +407,15 @@ Result<Writer> Writer::open(UniqueFd dirfd, const std::string& history_path, mod
     if (fd >= 0) {
       w.fd_.reset(fd);
       break;
+    }
+    if (errno == ELOOP || errno == ENXIO) {
+      // O_NOFOLLOW met a symlink; O_WRONLY|O_NONBLOCK a FIFO no one reads: say which.
+      int err = errno;
+      struct stat st {};
+      if (::fstatat(w.dirfd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode))
+        return fail(w.path_ + " is a " + file_type_name(st.st_mode) +
+                    ", expected the run journal (a regular file); not following or writing it");
+      return fail_sys("open", w.path_, err);
     }
     if (errno != ENOENT || attempt >= 3) return fail_sys("open", w.path_);
     // Missing: made complete under a temporary name, then published without

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+
+#include <fstream>
 #include <unistd.h>
 
 #include <chrono>
@@ -911,4 +913,30 @@ TEST(JournalMerge, GcKeepsARunWhoseFinishIsStillInTheJournal) {
 }
 
 }  // namespace
+// Something planted at the journal's path is named for what it is, not by errno
+// ("Too many levels of symbolic links", "No such device or address"), and neither
+// followed nor written.
+TEST(JournalWriter, PlantedSymlinkOrFifoIsNamed) {
+  TempDir t;
+  const std::string history = t.path() + "/h.db";
+  const std::string target = t.path() + "/precious";
+  { std::ofstream(target) << "precious\n"; }
+  std::filesystem::create_symlink(target, history + ".journal");
+  UniqueFd dir(::open(t.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto w = journal::Writer::open(std::move(dir), history, 0644);
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().message().find(history + ".journal is a symlink, expected the run journal"), std::string::npos)
+      << w.error().message();
+  std::filesystem::remove(history + ".journal");
+  ASSERT_EQ(::mkfifo((history + ".journal").c_str(), 0600), 0);
+  UniqueFd dir2(::open(t.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  w = journal::Writer::open(std::move(dir2), history, 0644);
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().message().find(history + ".journal is a FIFO, expected the run journal"), std::string::npos)
+      << w.error().message();
+  std::ifstream in(target);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "precious\n");
+}
+
 }  // namespace cronrun
