@@ -29,7 +29,8 @@
 #   NO_BUILD=1 BUILD_DIR=build-rel bench/stack_floor.sh
 #   CG_OUT=dir bench/stack_floor.sh  (keeps the callgrind profiles there)
 #   PERF_OUT=dir bench/stack_floor.sh  (each command's CPU by object, kernel
-#                                      included; perf profiles kept there)
+#                                      included; perf profiles kept there;
+#                                      PERF_G=1 records call chains too)
 #   FAULTS=1 bench/stack_floor.sh      (each command's page faults by phase,
 #                                      before/after the fork and in the child,
 #                                      and by mapping: bench/faults_by_phase.py)
@@ -177,7 +178,7 @@ if [ -n "${PERF_OUT:-}" ] && [ -n "$have_perf" ]; then
   printf "%-14s %8s %8s %8s %8s %8s %8s\n" command kernel loader libc program other total
   for k in "${order[@]}"; do
     # shellcheck disable=SC2086,SC2016
-    perf record -q -e cpu-clock -F 20000 -o "$PERF_OUT/$k.data" -- bash -c \
+    perf record -q ${PERF_G:+-g} -e cpu-clock -F 20000 -o "$PERF_OUT/$k.data" -- bash -c \
       'n=$1; shift; for ((i = 0; i < n; i++)); do "$@" >/dev/null || exit 1; done' _ "$runs" ${cmd[$k]} 2>/dev/null ||
       { echo "stack_floor.sh: perf record of $k failed" >&2; continue; }
     echo "${cmd[$k]}" >"$PERF_OUT/$k.cmd"

@@ -88,6 +88,30 @@ deb=$out/cronrun_${version}_${arch}.deb
 rm -rf "$src"
 
 status=0
+# The shipped runner's run path sits together ahead of .text (runner/hot-text.ld,
+# bench/text_order.sh): the order file was applied and still names the code a run
+# executes (symbols from the -dbgsym package; the binary itself is stripped).
+elf=$(mktemp -d)
+dpkg-deb --fsys-tarfile "$deb" | tar -xf - -C "$elf" ./usr/bin/cronrun
+dpkg-deb --fsys-tarfile "$out/cronrun-dbgsym_${version}_${arch}.deb" | tar -xf - -C "$elf" ./usr/lib/debug
+read -r hot_start hot_size < <(readelf -SW "$elf/usr/bin/cronrun" |
+  awk '{ for (i = 1; i <= NF; i++) if ($i == ".text.cronrun_run") print $(i + 2), $(i + 4) }') || true
+build_id=$(readelf -n "$elf/usr/bin/cronrun" | awk '/Build ID:/ { print $3 }')
+debug=$elf/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
+if [ -z "${hot_start:-}" ] || [ ! -f "$debug" ]; then
+  echo "check.sh: /usr/bin/cronrun has no .text.cronrun_run section (or no debug symbols at $debug)" >&2
+  status=1
+else
+  for sym in main _ZN7cronrun10parse_argsEiPPc _ZN7cronrun7run_jobERKNS_7JobSpecE _ZN7cronrun5spawnERKNS_12SpawnRequestE \
+    _ZN7cronrun7journal6Writer6appendENS0_10RecordTypeERKNS_9RunRecordE; do
+    addr=$(nm "$debug" | awk -v s="$sym" '$3 == s { print $1; exit }')
+    if [ -z "$addr" ] || (( 16#$addr < 16#$hot_start || 16#$addr >= 16#$hot_start + 16#$hot_size )); then
+      echo "check.sh: $sym (at ${addr:-nowhere}) lies outside the run path's section (bench/text_order.sh regenerates runner/hot-text.ld)" >&2
+      status=1
+    fi
+  done
+fi
+rm -rf "$elf"
 if [ $run_lintian = 1 ]; then
   # --fail-on error,warning: lintian's own exit status says whether the package is clean.
   if ! lintian --fail-on error,warning --display-info "$out/cronrun_${version}_${arch}.changes" >"$out/lintian.txt" 2>&1; then

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Writes runner/hot-text.ld: the input sections of the code a cronrun run executes,
+to be placed together ahead of the rest of .text (bench/text_order.sh collects the
+inputs). A run touches about 3,000 64-byte lines of cronrun's code spread over 180
+of its 650 text pages; the kernel maps a program's text 64 KiB at a time on a page
+fault (fault-around), so scattered code costs a fault, and the mapping of 16 pages,
+per 64 KiB window touched.
+
+  text_order.py MAP BINARY CALLGRIND PERF_SCRIPT OUT [MIN_SHARE]
+
+MAP          GNU ld's link map of BINARY (-Wl,-Map): every input section's address
+CALLGRIND    callgrind --dump-instr=yes output of one run: every instruction executed
+             up to pidfd_open (valgrind 3.19 stops the run there) and the error path
+PERF_SCRIPT  `perf script --no-demangle -F comm,pid,ip,sym,symoff,dso` of cpu-clock:u
+             samples over many runs: the rest of the run (the supervision, the
+             finish record); a section counts when it was sampled in at least
+             MIN_SHARE of the processes (default 0.002: the journal fold, one run in
+             about a hundred, stays out with the SQLite it calls)
+"""
+import bisect
+import collections
+import re
+import subprocess
+import sys
+
+
+def input_sections(map_path):
+    """(address, size, name) of every .text input section, sorted by address."""
+    out, pending = [], None
+    for line in open(map_path, encoding="utf-8", errors="replace"):
+        m = re.match(r"^ (\.text\S*)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s", line)
+        if m:
+            out.append((int(m.group(2), 16), int(m.group(3), 16), m.group(1)))
+            pending = None
+            continue
+        m = re.match(r"^ (\.text\S*)\s*$", line)
+        if m:
+            pending = m.group(1)
+            continue
+        if pending:
+            m = re.match(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s", line)
+            if m:
+                out.append((int(m.group(1), 16), int(m.group(2), 16), pending))
+            pending = None
+    return sorted(s for s in out if s[0] and s[1])
+
+
+def callgrind_addresses(path, binary):
+    """Addresses of the instructions callgrind saw executed in BINARY."""
+    names, cur, addr, seen = {}, None, 0, set()
+    for line in open(path, encoding="utf-8", errors="replace"):
+        m = re.match(r"^(c?ob)=\((\d+)\)(?: (.*))?$", line.rstrip("\n"))
+        if m:
+            if m.group(3):
+                names[m.group(2)] = m.group(3)
+            if m.group(1) == "ob":
+                cur = names.get(m.group(2))
+            continue
+        tok = line.split(maxsplit=1)[0] if line.strip() else ""
+        if not tok or tok[0] not in "0+-*" or "=" in tok:
+            continue
+        try:
+            if tok.startswith("0x"):
+                addr = int(tok, 16)
+            elif tok[0] in "+-":
+                addr += int(tok, 0)
+        except ValueError:
+            continue
+        if cur == binary:
+            seen.add(addr)
+    return seen
+
+
+def main():
+    if len(sys.argv) not in (6, 7):
+        sys.exit(__doc__)
+    map_path, binary, cg_path, perf_path, out_path = sys.argv[1:6]
+    min_share = float(sys.argv[6]) if len(sys.argv) == 7 else 0.002
+    secs = input_sections(map_path)
+    starts = [s[0] for s in secs]
+
+    def section_at(a):
+        i = bisect.bisect_right(starts, a) - 1
+        return secs[i] if i >= 0 and a < secs[i][0] + secs[i][1] else None
+
+    hot = set()
+    for a in callgrind_addresses(cg_path, binary):
+        s = section_at(a)
+        if s:
+            hot.add(s)
+    from_callgrind = len(hot)
+
+    symbols = {}
+    for line in subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True,
+                               check=True).stdout.splitlines():
+        f = line.split()
+        if len(f) == 3:
+            symbols.setdefault(f[2], int(f[0], 16))
+    pids, processes = collections.defaultdict(set), set()
+    for line in open(perf_path, encoding="utf-8", errors="replace"):
+        f = line.split()
+        if len(f) < 5 or not f[-1].endswith(binary + ")"):
+            continue
+        processes.add(f[1])
+        m = re.match(r"(.*)\+0x([0-9a-f]+)$", f[3])
+        if m and m.group(1) in symbols:
+            s = section_at(symbols[m.group(1)] + int(m.group(2), 16))
+            if s:
+                pids[s].add(f[1])
+    for s, p in pids.items():
+        if len(p) >= min_share * max(len(processes), 1):
+            hot.add(s)
+
+    # Only sections of their own can be placed: an object built without
+    # -ffunction-sections (SQLite's, some of libstdc++'s) has one .text for all.
+    placed = sorted(s for s in hot if s[2].startswith(".text.") and not s[2].startswith(".text.unlikely"))
+    names = list(dict.fromkeys(s[2] for s in placed))
+    size = sum(s[1] for s in placed)
+    with open(out_path, "w", encoding="utf-8") as out:
+        out.write("/* Generated by bench/text_order.sh (bench/text_order.py); do not edit.\n"
+                  f"   The code a cronrun run executes: {len(names)} input sections, {size} bytes\n"
+                  f"   ({from_callgrind} from callgrind, the rest from perf samples of "
+                  f"{len(processes)} processes), placed\n"
+                  "   together ahead of .text so that a run faults in fewer 64 KiB windows of\n"
+                  "   text. A name that no longer exists matches nothing; new code lands in\n"
+                  "   .text as before. */\n"
+                  "SECTIONS\n{\n  .text.cronrun_run :\n  {\n")
+        for n in names:
+            out.write(f"    *({n})\n")
+        out.write("  }\n}\nINSERT BEFORE .text;\n")
+    print(f"text_order.py: {len(names)} sections, {size} bytes -> {out_path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
