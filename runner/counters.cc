@@ -17,7 +17,6 @@ namespace cronrun {
 namespace {
 
 constexpr size_t kMaxBytes = 4u << 20;
-constexpr size_t kMaxNames = 1000;
 
 bool valid_name(std::string_view n) {
   if (n.empty() || n.size() > 128) return false;
@@ -82,8 +81,8 @@ ParsedCounters parse_counters(std::string_view text) {
     }
     auto it = out.values.find(std::string(name));
     if (it == out.values.end()) {
-      if (out.values.size() >= kMaxNames) {
-        ++out.invalid_lines;
+      if (out.values.size() >= kMaxCounterNames) {
+        ++out.over_cap;
         continue;
       }
       out.values.emplace(std::string(name), v);

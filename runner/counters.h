@@ -14,9 +14,11 @@ namespace cronrun {
 
 struct ParsedCounters {
   std::map<std::string, double> values;
-  size_t invalid_lines = 0;
+  size_t invalid_lines = 0;  // not a counter line, a bad name or value, a sum out of range
+  size_t over_cap = 0;       // well-formed lines of names past the first kMaxCounterNames
   bool truncated = false;
 };
+inline constexpr size_t kMaxCounterNames = 1000;
 
 // Pure: parses the text of a counters file.
 ParsedCounters parse_counters(std::string_view text);

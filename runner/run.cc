@@ -874,9 +874,17 @@ Collected Run::supervise_and_collect(Placed& placed, Prepared& prepared, Started
 void Run::read_counters(Prepared& prepared) {
   if (auto c = prepared.counters.read(); c) {
     rec_.counters = c->values;
-    if (c->invalid_lines > 0 || c->truncated)
-      log::warn(fmt::format("$CRONRUN_COUNTERS: ignored {} malformed line(s){}", c->invalid_lines,
-                            c->truncated ? ", file truncated at 4 MiB" : ""));
+    // Counters left out are a figure the record lacks: said once and in the record.
+    std::vector<std::string> lost;
+    if (c->invalid_lines > 0) lost.push_back(fmt::format("{} malformed line(s)", c->invalid_lines));
+    if (c->over_cap > 0)
+      lost.push_back(fmt::format("{} line(s) of names past the first {}", c->over_cap, kMaxCounterNames));
+    if (c->truncated) lost.push_back("everything past 4 MiB");
+    if (!lost.empty()) {
+      std::string what = fmt::format("$CRONRUN_COUNTERS: ignored {}", fmt::join(lost, ", "));
+      log::warn(what);
+      note(what);
+    }
   } else {
     // The job replaced its counters file (a FIFO, a symlink, a directory): the
     // run is still recorded, without the job's counters.

@@ -500,6 +500,17 @@ TEST_F(Runner, JobCountersAreSummed) {
                                      "test -n \"$CRONRUN_RUN_ID\" && test \"$CRONRUN_JOB\" = counters"}));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(result()["counters"]["rows"], 15);
+  EXPECT_TRUE(result()["isolation"]["note"].is_null()) << result()["isolation"]["note"];
+  // Lines left out are said once and recorded, the cap's apart from the malformed.
+  r = run(cmd({"--name", "counters"},
+              {"/bin/sh", "-c", "echo 'not a counter' >> $CRONRUN_COUNTERS; "
+                                "i=0; while [ $i -lt 1002 ]; do echo \"n$i 1\"; i=$((i + 1)); done >> $CRONRUN_COUNTERS"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string want = "$CRONRUN_COUNTERS: ignored 1 malformed line(s), 2 line(s) of names past the first 1000";
+  EXPECT_NE(r.err.find(want), std::string::npos) << r.err;
+  EXPECT_NE(result()["isolation"]["note"].get<std::string>().find(want), std::string::npos)
+      << result()["isolation"]["note"];
+  EXPECT_EQ(result()["counters"].size(), 1000u);
 }
 
 TEST_F(Runner, DrainFileSkipsTheRun) {

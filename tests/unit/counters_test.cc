@@ -29,7 +29,12 @@ TEST(Counters, CapsSizeAndNames) {
   for (int i = 0; i < 2000; ++i) big += "n" + std::to_string(i) + " 1\n";
   auto c = parse_counters(big);
   EXPECT_EQ(c.values.size(), 1000u);
-  EXPECT_EQ(c.invalid_lines, 1000u);
+  EXPECT_EQ(c.over_cap, 1000u);  // not "malformed": counted on their own
+  EXPECT_EQ(c.invalid_lines, 0u);
+  c = parse_counters(big + "bad line-without-a-number\nn5 2\n");
+  EXPECT_EQ(c.over_cap, 1000u);
+  EXPECT_EQ(c.invalid_lines, 1u);
+  EXPECT_EQ(c.values.at("n5"), 3);  // a name within the cap still sums
   std::string huge(5u << 20, 'a');
   EXPECT_TRUE(parse_counters(huge).truncated);
 }
