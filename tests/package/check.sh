@@ -93,14 +93,18 @@ status=0
 # executes (symbols from the -dbgsym package; the binary itself is stripped).
 elf=$(mktemp -d)
 dpkg-deb --fsys-tarfile "$deb" | tar -xf - -C "$elf" ./usr/bin/cronrun
-dpkg-deb --fsys-tarfile "$out/cronrun-dbgsym_${version}_${arch}.deb" | tar -xf - -C "$elf" ./usr/lib/debug
+dbgsym=$out/cronrun-dbgsym_${version}_${arch}.deb
+[ -f "$dbgsym" ] && dpkg-deb --fsys-tarfile "$dbgsym" | tar -xf - -C "$elf" ./usr/lib/debug
 read -r hot_start hot_size < <(readelf -SW "$elf/usr/bin/cronrun" |
   awk '{ for (i = 1; i <= NF; i++) if ($i == ".text.cronrun_run") print $(i + 2), $(i + 4) }') || true
 build_id=$(readelf -n "$elf/usr/bin/cronrun" | awk '/Build ID:/ { print $3 }')
 debug=$elf/usr/lib/debug/.build-id/${build_id:0:2}/${build_id:2}.debug
-if [ -z "${hot_start:-}" ] || [ ! -f "$debug" ]; then
-  echo "check.sh: /usr/bin/cronrun has no .text.cronrun_run section (or no debug symbols at $debug)" >&2
+if [ -z "${hot_start:-}" ] || (( 16#$hot_size < 0x40000 )); then
+  echo "check.sh: /usr/bin/cronrun has no .text.cronrun_run section of 256 KiB or more (size 0x${hot_size:-0})" >&2
   status=1
+elif [ ! -f "$debug" ]; then
+  # DEB_BUILD_OPTIONS=noautodbgsym (the host tier): no symbols to place.
+  echo "check.sh: .text.cronrun_run is 0x$hot_size bytes; no -dbgsym package, so its functions were not checked" >&2
 else
   for sym in main _ZN7cronrun10parse_argsEiPPc _ZN7cronrun7run_jobERKNS_7JobSpecE _ZN7cronrun5spawnERKNS_12SpawnRequestE \
     _ZN7cronrun7journal6Writer6appendENS0_10RecordTypeERKNS_9RunRecordE; do
