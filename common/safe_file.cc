@@ -5,12 +5,15 @@
 // some hosts.
 #include "common/safe_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <limits.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <fmt/format.h>
 #include <vector>
@@ -172,6 +175,65 @@ Result<UniqueFd> CheckedDir::create_file(const std::string& name, int flags, mod
   int fd = ::openat(fd_.get(), name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return fail_sys("create", child(name));
   return UniqueFd(fd);
+}
+
+Result<void> hold_file(int fd, const std::string& path_for_errors) {
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return fail_sys("flock", path_for_errors);
+  return {};
+}
+
+Result<Leftover> remove_if_left(int dirfd, const std::string& dir_path, const std::string& name, time_t now,
+                                time_t min_age_s) {
+  auto path = [&] { return dir_path + "/" + name; };
+  struct stat before {};
+  if (::fstatat(dirfd, name.c_str(), &before, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return Leftover::other;
+    return fail_sys("lstat", path());
+  }
+  if (!S_ISREG(before.st_mode) || before.st_uid != ::geteuid()) return Leftover::other;
+  // A live run leaves its file unheld only between creating and locking it: a
+  // file modified that recently is not judged.
+  if (now - before.st_mtime < min_age_s) return Leftover::young;
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ELOOP) return Leftover::other;
+    return fail_sys("open", path());
+  }
+  UniqueFd owner(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail_sys("fstat", path());
+  if (st.st_dev != before.st_dev || st.st_ino != before.st_ino) return Leftover::other;  // replaced meanwhile
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return Leftover::held;
+    return fail_sys("flock", path());
+  }
+  // Held by us now; run ids are never reused, so nothing re-creates this name.
+  if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) return fail_sys("unlink", path());
+  return Leftover::removed;
+}
+
+Result<std::vector<std::string>> list_dir(int dirfd, const std::string& path_for_errors, size_t max_entries) {
+  int dup_fd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup_fd < 0) return fail_sys("dup", path_for_errors);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dup_fd), ::closedir);
+  if (!d) {
+    int err = errno;
+    ::close(dup_fd);
+    return fail_sys("fdopendir", path_for_errors, err);
+  }
+  ::rewinddir(d.get());  // the duplicate shares the caller's offset
+  std::vector<std::string> out;
+  errno = 0;
+  while (out.size() < max_entries) {
+    struct dirent* e = ::readdir(d.get());
+    if (!e) {
+      if (errno != 0) return fail_sys("readdir", path_for_errors);
+      break;
+    }
+    std::string_view name = e->d_name;
+    if (name != "." && name != "..") out.emplace_back(name);
+  }
+  return out;
 }
 
 Result<UniqueFd> CheckedDir::open_regular(const std::string& name, int flags) const {

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "common/fd.h"
@@ -69,6 +70,33 @@ class CheckedDir {
   std::string path_;
   bool shared_ = false;
 };
+
+// Per-run files in cronrun's own directories ($CRONRUN_COUNTERS, the DB-query
+// counters) are held by their runner with flock(LOCK_EX) from creation to removal:
+// the kernel drops the lock when the runner dies, whatever killed it. hold_file()
+// takes that lock (never waits; a fresh file nobody else knows of).
+Result<void> hold_file(int fd, const std::string& path_for_errors);
+
+// What remove_if_left() found at a name.
+enum class Leftover {
+  removed,  // a regular file of ours nobody held, older than the minimum age: unlinked
+  held,     // its runner (or a process it started) still holds it
+  young,    // changed less than the minimum age ago: its runner may not hold it yet
+  other,    // gone, not a regular file, or not ours: left alone
+};
+// Removes `name` in `dirfd` if it is a regular file owned by the caller, last
+// modified at least `min_age_s` seconds before `now`, and nobody
+// holds it (flock LOCK_EX|LOCK_NB succeeds on the very file that was checked).
+// Errors carry errno and `dir_path`/name.
+Result<Leftover> remove_if_left(int dirfd, const std::string& dir_path, const std::string& name, time_t now,
+                                time_t min_age_s);
+
+// The names in the directory `dirfd` (not "." and ".."), at most `max_entries`
+// of them, read through a duplicate of the fd (the caller's fd is not moved).
+Result<std::vector<std::string>> list_dir(int dirfd, const std::string& path_for_errors, size_t max_entries);
+
+// Files older than this that nobody holds are left by dead runners.
+inline constexpr time_t kLeftoverMinAgeS = 60;
 
 // Owner root or the caller; group/other write only with the sticky bit.
 Result<void> check_dir_stat(const struct stat& st, const std::string& path);

@@ -12,6 +12,8 @@
 
 #include "common/fd.h"
 #include "common/job_paths.h"
+#include "runner/db_counter.h"
+#include "runner/log.h"
 
 namespace cronrun {
 namespace {
@@ -109,7 +111,28 @@ Result<CountersFile> CountersFile::create(const std::string& dir, const std::str
   auto fd = checked->create_file(name, O_WRONLY, 0600);
   if (!fd) return std::unexpected(std::move(fd.error()).context("creating $CRONRUN_COUNTERS"));
   std::string path = checked->child(name);
-  return CountersFile(std::move(*checked), std::move(name), std::move(path));
+  CountersFile file(std::move(*checked), std::move(name), std::move(path), std::move(*fd));
+  // Held until the destructor removes it; a runner killed before that leaves it
+  // unheld for sweep().
+  if (auto held = hold_file(file.hold_.get(), file.path_); !held)
+    return std::unexpected(std::move(held.error()).context("creating $CRONRUN_COUNTERS"));
+  return file;
+}
+
+Result<size_t> CountersFile::sweep(const std::string& dir, time_t now) {
+  auto checked = CheckedDir::open(dir);
+  if (!checked) return checked.error().err() == ENOENT ? Result<size_t>{0} : std::unexpected(std::move(checked.error()));
+  // The directory is private to this user: only its own runs fill it.
+  auto names = list_dir(checked->fd(), dir, 100'000);
+  if (!names) return std::unexpected(std::move(names.error()));
+  size_t removed = 0;
+  for (const auto& name : *names) {
+    if (!name.ends_with(".counters")) continue;
+    auto r = remove_if_left(checked->fd(), dir, name, now, kLeftoverMinAgeS);
+    if (!r) return std::unexpected(std::move(r.error()));
+    if (*r == Leftover::removed) ++removed;
+  }
+  return removed;
 }
 
 CountersFile::~CountersFile() {
@@ -125,6 +148,18 @@ Result<void> CountersFile::remove_left(const std::string& dir, const std::string
   if (::unlinkat(checked->fd(), name.c_str(), 0) == 0 || errno == ENOENT) return {};
   if (errno == EISDIR && ::unlinkat(checked->fd(), name.c_str(), AT_REMOVEDIR) == 0) return {};
   return fail_sys("unlink", checked->child(name));
+}
+
+size_t sweep_leftovers(const std::string& runs_dir, const std::string& db_base_dir, time_t now) {
+  size_t removed = 0;
+  auto counters = CountersFile::sweep(runs_dir, now);
+  auto db = counters ? dbcount::Session::sweep(db_base_dir, now) : Result<size_t>{0};
+  for (const auto* r : {&counters, &db}) {
+    if (*r) removed += **r;
+  }
+  if (!counters || !db)
+    log::warn(fmt::format("removing files that killed runners left: {}", (!counters ? counters : db).error().message()));
+  return removed;
 }
 
 Result<ParsedCounters> CountersFile::read() const {

@@ -156,6 +156,7 @@ Result<Session> Session::create_in(const std::string& base_dir, const std::strin
   auto file = open_at(session.dir_fd_.get(), kFileName, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
   if (!file) return std::unexpected(std::move(file.error()));
   if (::fchmod(file->get(), 0600) != 0) return fail_sys("fchmod", session.file_path_);
+  if (auto held = hold_file(file->get(), session.file_path_); !held) return std::unexpected(std::move(held.error()));
 
   cronrun_db_shm header{};
   header.magic = CRONRUN_DB_MAGIC;
@@ -170,6 +171,7 @@ Result<Session> Session::create_in(const std::string& base_dir, const std::strin
   }
   std::string bytes(reinterpret_cast<const char*>(&header), sizeof header);
   if (auto ok = write_all(file->get(), bytes, session.file_path_); !ok) return std::unexpected(std::move(ok.error()));
+  session.hold_ = std::move(*file);
   return session;
 }
 
@@ -177,6 +179,7 @@ Session::Session(Session&& other) noexcept
     : dir_path_(std::exchange(other.dir_path_, {})),
       file_path_(std::exchange(other.file_path_, {})),
       dir_fd_(std::move(other.dir_fd_)),
+      hold_(std::move(other.hold_)),
       library_(std::exchange(other.library_, {})),
       tsc_start_(other.tsc_start_),
       mono_start_ns_(other.mono_start_ns_) {}
@@ -187,6 +190,7 @@ Session& Session::operator=(Session&& other) noexcept {
     dir_path_ = std::exchange(other.dir_path_, {});
     file_path_ = std::exchange(other.file_path_, {});
     dir_fd_ = std::move(other.dir_fd_);
+    hold_ = std::move(other.hold_);
     library_ = std::exchange(other.library_, {});
     tsc_start_ = other.tsc_start_;
     mono_start_ns_ = other.mono_start_ns_;
@@ -201,7 +205,35 @@ void Session::remove() {
   if (dir_fd_) ::unlinkat(dir_fd_.get(), kFileName, 0);
   if (!dir_path_.empty()) ::rmdir(dir_path_.c_str());
   dir_fd_.reset();
+  hold_.reset();
   dir_path_.clear();
+}
+
+Result<size_t> Session::sweep(const std::string& base_dir, time_t now) {
+  auto base = CheckedDir::open(base_dir);
+  if (!base) return base.error().err() == ENOENT ? Result<size_t>{0} : std::unexpected(std::move(base.error()));
+  auto names = list_dir(base->fd(), base_dir, 100'000);
+  if (!names) return std::unexpected(std::move(names.error()));
+  size_t removed = 0;
+  for (const auto& name : *names) {
+    if (!name.starts_with("db-")) continue;
+    auto sub = open_at(base->fd(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    if (!sub) continue;  // not a directory (or gone): not one of ours
+    struct stat st {};
+    if (::fstat(sub->get(), &st) != 0) return fail_sys("fstat", base->child(name));
+    if (st.st_uid != ::geteuid()) continue;
+    auto r = remove_if_left(sub->get(), base->child(name), kFileName, now, kLeftoverMinAgeS);
+    if (!r) return std::unexpected(std::move(r.error()));
+    // A directory whose runner died before making the file is as old as it is empty.
+    bool empty_and_old = *r == Leftover::other && now - st.st_mtime >= kLeftoverMinAgeS;
+    if (*r != Leftover::removed && !empty_and_old) continue;
+    // Only an empty directory goes: anything else a job put there stays.
+    if (::unlinkat(base->fd(), name.c_str(), AT_REMOVEDIR) == 0)
+      ++removed;
+    else if (errno != ENOTEMPTY && errno != ENOENT)
+      return fail_sys("rmdir", base->child(name));
+  }
+  return removed;
 }
 
 std::vector<std::string> Session::env() const {

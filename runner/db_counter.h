@@ -47,6 +47,11 @@ class Session {
   // db.processes_with_client, db.resolve_failures are always there).
   Result<std::map<std::string, double>> collect() const;
 
+  // Removes the directories under `base_dir` that runners killed during a run
+  // left behind (their file unheld and unchanged for kLeftoverMinAgeS, see
+  // common/safe_file.h); returns how many. Run after a journal fold and by --flush.
+  static Result<size_t> sweep(const std::string& base_dir, time_t now);
+
   const std::string& file_path() const { return file_path_; }
   const std::string& dir_path() const { return dir_path_; }
 
@@ -61,6 +66,7 @@ class Session {
   std::string dir_path_;
   std::string file_path_;
   UniqueFd dir_fd_;
+  UniqueFd hold_;  // the file, flock'ed while the run lasts (tells sweep() it is alive)
   std::string library_;
   // TSC calibration start (see CRONRUN_DB_FLAG_TSC); tsc_start_ == 0: TSC not offered.
   uint64_t tsc_start_ = 0;

@@ -10,9 +10,11 @@
 #include "common/history.h"
 #include "common/job_paths.h"
 #include "common/journal.h"
+#include "runner/counters.h"
 #include "runner/fleet_config.h"
 #include "runner/forward.h"
 #include "runner/log.h"
+#include "runner/run_paths.h"
 
 namespace cronrun {
 
@@ -53,6 +55,10 @@ int run_flush(const JobSpec& spec) {
                            spec.paths.journal, path,
                            rep->damaged ? fmt::format("; {} damaged stretch(es) skipped", rep->damaged) : "",
                            rep->rotated ? "; journal rotated" : "");
+  // The housekeeping a run does after its fold.
+  if (size_t swept = sweep_leftovers(resolve_run_paths(spec).runtime_dir, spec.paths.runtime_dir, ::time(nullptr));
+      swept > 0)
+    std::cout << fmt::format("removed {} file(s) that killed runners left in {}\n", swept, spec.paths.runtime_dir);
 
   auto fleet_config = flush_fleet_config(spec);
   if (!fleet_config) {

@@ -45,6 +45,7 @@ Result<void> JournalSink::finished(const RunRecord& r) {
   // The record is safe in the journal; folding is housekeeping. A fold that fails
   // is said once here and retried by the next run.
   HistoryOpenOptions opts{.default_location = default_location_, .move_damaged_aside = true};
+  folded_ = true;  // tried, at least: the housekeeping of this run
   auto rep = HistoryStore::fold(history_path_, /*wait_for_lock=*/false, opts);
   if (!rep) {
     log::warn(fmt::format("folding {} into the history: {}; the next run retries", writer_.path(), rep.error().message()));

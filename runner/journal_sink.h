@@ -23,6 +23,7 @@ class JournalSink : public RecordSink {
   Result<void> started(const RunRecord& r) override;
   Result<void> finished(const RunRecord& r) override;
   std::optional<std::string> note() const override { return note_; }
+  bool housekept() const override { return folded_; }
   std::string where() const override { return "history " + history_path_ + " (journal " + writer_.path() + ")"; }
 
  private:
@@ -30,6 +31,7 @@ class JournalSink : public RecordSink {
   std::string history_path_;
   bool default_location_ = false;
   std::optional<std::string> note_;
+  bool folded_ = false;
 };
 
 // Opens the journal of the history at `history_path` for one run. The default

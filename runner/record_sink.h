@@ -28,6 +28,9 @@ class RecordSink {
   // A fact about the store itself that every record of this run should carry
   // (a damaged history moved aside, ...); nullopt when there is none.
   virtual std::optional<std::string> note() const { return std::nullopt; }
+  // Whether finished() did the store's housekeeping (folded the journal, about
+  // one run in a hundred): the run then sweeps what killed runners left behind.
+  virtual bool housekept() const { return false; }
   // Where records go, for messages ("history /var/lib/cronrun/history.db").
   virtual std::string where() const = 0;
 };

@@ -363,6 +363,8 @@ void Run::record_finished() {
     note(*n);
   make_valid_utf8(rec_);
   if (auto r = sink_->finished(rec_); !r) log::error(fmt::format("{}: {}", sink_->where(), r.error().message()));
+  // With the fold's housekeeping (once in many runs): files of killed runners.
+  if (sink_->housekept()) sweep_leftovers(paths_.runtime_dir, spec_.paths.runtime_dir, ::time(nullptr));
 }
 
 // The `started` record (evidence if this runner dies) lands before the job

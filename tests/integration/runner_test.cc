@@ -311,6 +311,63 @@ TEST_F(Runner, SigkilledRunnerLeavesARunningRow) {
   expect_leftover_ = false;
 }
 
+// A runner killed with no cgroup of its own (--cgroup off: no leaf to find it by)
+// leaves its counters file and its DB-query counter directory in /run/cronrun.
+// Nobody holds them any more, so the fold's housekeeping (here --flush's) removes
+// them once they are a minute old, and leaves a live run's alone.
+TEST_F(Runner, FilesOfAKilledRunnerWithoutACgroupAreSweptAndALiveRunsAreNot) {
+  const std::string base = "/run/cronrun";
+  auto start_job = [&](const std::string& name) {
+    pid_t runner = start(cmd({"--name", name, "--cgroup", "off", "--count-db-queries", "--lock",
+                              (dir_ / (name + ".pid")).string()},
+                             payload({"sleep", "30"})),
+                         (dir_ / (name + ".log")).string());
+    EXPECT_TRUE(wait_until([&] {
+      for (pid_t job : children_of(runner))
+        if (fs::read_symlink("/proc/" + std::to_string(job) + "/exe", ec_) == kPayload) return true;
+      return false;
+    })) << read_text((dir_ / (name + ".log")).string());
+    return runner;
+  };
+  pid_t killed = start_job("killed"), live = start_job("live");
+  auto h = cronrun::HistoryStore::open(db(), cronrun::HistoryStore::Mode::read_only);
+  ASSERT_TRUE(h) << h.error().message();
+  auto rows = h->in_progress();
+  ASSERT_TRUE(rows && rows->size() == 2u);
+  std::map<pid_t, std::string> ids;
+  for (const auto& r : *rows) ids[r.runner_pid] = r.run_id;
+  auto files_of = [&](pid_t runner) {
+    std::vector<fs::path> out = {base + "/runs/" + ids[runner] + ".counters"};
+    for (const auto& e : fs::directory_iterator(base))
+      if (e.path().filename().string().starts_with("db-" + ids[runner] + "-")) out.push_back(e.path());
+    return out;
+  };
+  auto killed_files = files_of(killed), live_files = files_of(live);
+  ASSERT_EQ(killed_files.size(), 2u);
+  ASSERT_EQ(live_files.size(), 2u);
+  kill(killed, SIGKILL);
+  wait_exit(killed);
+  // The job died with its runner; a minute passes (both files made older).
+  auto age = [](const fs::path& p) {
+    const auto then = fs::file_time_type::clock::now() - std::chrono::minutes(2);
+    fs::last_write_time(p, then);
+    if (fs::is_directory(p)) fs::last_write_time(p / "counters", then);
+  };
+  for (const auto& p : killed_files) age(p);
+  for (const auto& p : live_files) age(p);
+
+  auto f = run({kCronrun, "--flush", "--history", db()});
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_NE(f.out.find("file(s) that killed runners left in /run/cronrun"), std::string::npos) << f.out;
+  for (const auto& p : killed_files) EXPECT_FALSE(fs::exists(p)) << p;
+  for (const auto& p : live_files) EXPECT_TRUE(fs::exists(p)) << p << " of a live run";
+
+  // The live run ends as usual and removes its own.
+  kill(live, SIGTERM);
+  wait_exit(live);
+  for (const auto& p : live_files) EXPECT_FALSE(fs::exists(p)) << p;
+}
+
 TEST_F(Runner, FiftyConcurrentRunsAllLandTheirRows) {
   std::vector<pid_t> pids;
   for (int i = 0; i < 50; ++i) {

@@ -4,6 +4,9 @@
 // started, no cgroup made, no time waited: each test asserts what the run did
 // (exit status, record, signals and kills sent, cgroups removed).
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -11,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -277,7 +281,9 @@ class FakeSink final : public RecordSink {
     return {};
   }
   std::string where() const override { return "fake sink"; }
+  bool housekept() const override { return housekeeping; }
   bool refuse_start = false;
+  bool housekeeping = false;  // as if finished() folded the journal
   std::vector<RunRecord> starts, finishes;
 };
 
@@ -317,6 +323,7 @@ class RunPipeline : public ::testing::Test {
     Result<void> started(const RunRecord& r) override { return to_.started(r); }
     Result<void> finished(const RunRecord& r) override { return to_.finished(r); }
     std::string where() const override { return to_.where(); }
+    bool housekept() const override { return to_.housekept(); }
 
    private:
     FakeSink& to_;
@@ -575,6 +582,48 @@ TEST_F(RunPipeline, TheJobGetsItsRunIdJobAndCountersInItsEnvironment) {
   EXPECT_TRUE(has("CRONRUN_RUN_ID=" + record().run_id));
   EXPECT_TRUE(has("CRONRUN_JOB=job"));
   EXPECT_TRUE(has("CRONRUN_COUNTERS=" + paths.runtime_dir + "/"));
+}
+
+// Files of runners killed mid-run (nobody holds them; DB-query counter
+// directories too) go with the fold's housekeeping, and only then; a file its
+// runner still holds, or one changed within the last minute, stays.
+TEST_F(RunPipeline, TheFoldsHousekeepingRemovesFilesOfKilledRunnersOnly) {
+  namespace fs = std::filesystem;
+  spec.paths.runtime_dir = dir_;
+  fs::create_directories(paths.runtime_dir);
+  ::chmod(paths.runtime_dir.c_str(), 0700);
+  auto make = [](const std::string& path, bool old) {
+    std::ofstream(path) << "";
+    if (old) fs::last_write_time(path, fs::file_time_type::clock::now() - std::chrono::minutes(2));
+  };
+  const std::string dead = paths.runtime_dir + "/dead.counters", live = paths.runtime_dir + "/live.counters",
+                    young = paths.runtime_dir + "/young.counters", db_dir = dir_ + "/db-dead-Ab12Cd";
+  make(dead, true);
+  make(live, true);
+  make(young, false);
+  fs::create_directory(db_dir);
+  make(db_dir + "/counters", true);
+  UniqueFd held(::open(live.c_str(), O_RDONLY | O_CLOEXEC));
+  ASSERT_EQ(::flock(held.get(), LOCK_EX), 0);  // its runner, alive
+
+  world.script.exits_at = seconds(1);
+  EXPECT_EQ(run(), 0);
+  EXPECT_TRUE(fs::exists(dead)) << "no fold, no sweep";
+  EXPECT_TRUE(fs::exists(db_dir));
+
+  sink.housekeeping = true;
+  sink.finishes.clear();
+  sink.starts.clear();
+  EXPECT_EQ(run(), 0);
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_FALSE(fs::exists(db_dir));
+  EXPECT_TRUE(fs::exists(live)) << "held by a live runner";
+  EXPECT_TRUE(fs::exists(young)) << "its runner may not hold it yet";
+  // The run's own counters file went with the run, as always.
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(paths.runtime_dir)) left.push_back(e.path().filename());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"live.counters", "young.counters"}));
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 
@@ -209,4 +211,53 @@ TEST_F(SafeFile, BoundedReadStopsAtTheLimitAndNeverWaits) {
   close(wr);
   ASSERT_TRUE(e);
   EXPECT_TRUE(e->data.empty());
+}
+
+// A per-run file is removed only when it is a regular file of ours, a minute
+// old, and nobody holds it; a symlink, another user's file or a held one stays.
+TEST_F(SafeFile, OnlyAnUnheldOldRegularFileOfOursIsALeftover) {
+  auto d = CheckedDir::open(dir_.string());
+  ASSERT_TRUE(d) << d.error().message();
+  const time_t now = ::time(nullptr), later = now + 2 * kLeftoverMinAgeS;
+  auto left = [&](const std::string& name, time_t when) {
+    auto r = remove_if_left(d->fd(), dir_.string(), name, when, kLeftoverMinAgeS);
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? *r : Leftover::other;
+  };
+  write(p("dead"), "");
+  EXPECT_EQ(left("dead", now), Leftover::young);
+  EXPECT_TRUE(fs::exists(p("dead")));
+  EXPECT_EQ(left("dead", later), Leftover::removed);
+  EXPECT_FALSE(fs::exists(p("dead")));
+
+  write(p("live"), "");
+  UniqueFd fd(::open(p("live").c_str(), O_WRONLY | O_CLOEXEC));
+  ASSERT_TRUE(hold_file(fd.get(), p("live")));
+  EXPECT_EQ(left("live", later), Leftover::held);
+  fd.reset();  // its runner died
+  EXPECT_EQ(left("live", later), Leftover::removed);
+
+  write(p("target"), "");
+  fs::create_symlink(p("target"), p("link"));
+  write(p("theirs"), "");
+  ASSERT_EQ(::chown(p("theirs").c_str(), kOther, kOther), 0);
+  ASSERT_EQ(::mkfifo(p("fifo").c_str(), 0600), 0);
+  for (const char* name : {"link", "theirs", "fifo", "missing"}) {
+    EXPECT_EQ(left(name, later), Leftover::other) << name;
+    EXPECT_EQ(fs::exists(fs::symlink_status(p(name))), std::string(name) != "missing") << name;
+  }
+  EXPECT_TRUE(fs::exists(p("target")));
+}
+
+TEST_F(SafeFile, ListDirNamesEveryEntryUpToTheCap) {
+  for (const char* name : {"a", "b", "c"}) write(p(name), "");
+  auto d = CheckedDir::open(dir_.string());
+  ASSERT_TRUE(d);
+  auto all = list_dir(d->fd(), dir_.string(), 100);
+  ASSERT_TRUE(all) << all.error().message();
+  std::sort(all->begin(), all->end());
+  EXPECT_EQ(*all, (std::vector<std::string>{"a", "b", "c"}));
+  auto again = list_dir(d->fd(), dir_.string(), 2);  // the fd's offset is not the list's
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->size(), 2u);
 }
