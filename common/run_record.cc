@@ -310,6 +310,7 @@ json to_json(const RunRecord& r) {
                 {"io_write_bytes", opt(u.io_write_bytes)},
                 {"io_source", opt(u.io_source)},
                 {"pids_peak", opt(u.pids_peak)},
+                {"pids_max_events", opt(u.pids_max_events)},
                 {"oom_kills", opt(u.oom_kills)},
                 {"memory_max_events", opt(u.memory_max_events)},
                 {"memory_high_events", opt(u.memory_high_events)},
@@ -689,6 +690,7 @@ std::string to_json_text(const RunRecord& r, bool runner_fields) {
   w.end_array();
   w.key("oom_kills").opt(u.oom_kills);
   w.key("orphans_killed").opt(u.orphans_killed);
+  w.key("pids_max_events").opt(u.pids_max_events);
   w.key("pids_peak").opt(u.pids_peak);
   w.key("pressure_some_s").begin_object();
   w.key("cpu").opt(u.pressure_some_s.cpu);
@@ -768,6 +770,7 @@ Result<RunRecord> run_record_from_json(const json& j) {
   CRONRUN_TRY_ASSIGN(u.io_write_bytes, get_u64(*o, "usage", "io_write_bytes"));
   CRONRUN_TRY_ASSIGN(u.io_source, get_string(*o, "usage", "io_source"));
   CRONRUN_TRY_ASSIGN(u.pids_peak, get_u64(*o, "usage", "pids_peak"));
+  CRONRUN_TRY_ASSIGN(u.pids_max_events, get_u64(*o, "usage", "pids_max_events"));
   CRONRUN_TRY_ASSIGN(u.oom_kills, get_u64(*o, "usage", "oom_kills"));
   CRONRUN_TRY_ASSIGN(u.memory_max_events, get_u64(*o, "usage", "memory_max_events"));
   CRONRUN_TRY_ASSIGN(u.memory_high_events, get_u64(*o, "usage", "memory_high_events"));

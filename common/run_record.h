@@ -61,6 +61,9 @@ struct Usage {
   // of the reaped processes, where the cgroup cannot count IO); null with them.
   std::optional<std::string> io_source;
   std::optional<uint64_t> pids_peak;
+  // Forks and clones the pids limit refused (pids.events "max"): the job saw
+  // EAGAIN. Null when the run made no pids cgroup.
+  std::optional<uint64_t> pids_max_events;
   std::optional<uint64_t> oom_kills;
   std::optional<uint64_t> memory_max_events;
   std::optional<uint64_t> memory_high_events;

@@ -142,7 +142,7 @@ constexpr std::string_view kUsageKeys[] = {
     "cpu_user_s",         "cpu_system_s",       "memory_peak_bytes", "max_rss_bytes",   "io_read_bytes",
     "io_write_bytes",     "io_source",          "pids_peak",         "oom_kills",       "memory_max_events",
     "memory_high_events", "cpu_throttled_s",    "cpu_nr_throttled",  "pressure_some_s", "orphans_killed",
-    "not_measured"};
+    "not_measured",       "pids_max_events"};
 constexpr std::string_view kPressureKeys[] = {"cpu", "memory", "io"};
 constexpr std::string_view kLockKeys[] = {"path", "waited_s", "holder_pid"};
 constexpr std::string_view kLogKeys[] = {"path", "bytes", "dropped_bytes"};
@@ -425,7 +425,8 @@ class Reader {
       case 12: return as_u64(v, u.cpu_nr_throttled);
       case 13: return v.kind == Value::null;  // pressure_some_s: an object is a frame
       case 14: return as_u64(v, u.orphans_killed);
-      default: return v.kind == Value::null;  // not_measured: an array is read by start_array
+      case 15: return v.kind == Value::null;  // not_measured: an array is read by start_array
+      default: return as_u64(v, u.pids_max_events);
     }
   }
 

@@ -200,6 +200,7 @@ std::string render_profile(const RunRecord& r) {
                     (u.io_source == "rusage" ? " (rusage block counts of the reaped processes)" : ""));
   std::string tasks = "peak " + count_or_nm(u.pids_peak);
   if (r.limits.pids_max) tasks += fmt::format(" (limit {})", *r.limits.pids_max);
+  if (u.pids_max_events) tasks += "; forks refused by the limit " + count_or_nm(u.pids_max_events);
   row(out, "tasks", tasks);
   row(out, "DB", render_db(r));
 

@@ -63,7 +63,10 @@ std::vector<std::string> not_measured_fields(const std::vector<std::string>& ski
     add(u.io_read_bytes.has_value(), "io_read_bytes");
     add(u.io_write_bytes.has_value(), "io_write_bytes");
   }
-  if (has("pids")) add(u.pids_peak.has_value(), "pids_peak");
+  if (has("pids")) {
+    add(u.pids_peak.has_value(), "pids_peak");
+    add(u.pids_max_events.has_value(), "pids_max_events");
+  }
   // blkio and freezer measure nothing the record holds.
   return out;
 }

@@ -168,6 +168,11 @@ Result<void> read_v2_usage(const CgroupDir& dir, Usage& u) {
   auto pids_peak = dir.read_u64("pids.peak");
   if (!pids_peak) return std::unexpected(pids_peak.error());
   if (*pids_peak) u.pids_peak = **pids_peak;
+  // Hierarchical: "max" counts refusals here and below (pids.events.local, 6.14+,
+  // would count only this leaf's; the leaf has no children of ours).
+  auto pids_events = dir.read_keyed("pids.events");
+  if (!pids_events) return std::unexpected(pids_events.error());
+  if (*pids_events) u.pids_max_events = get<uint64_t>(**pids_events, "max");
   return {};
 }
 

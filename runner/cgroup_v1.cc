@@ -270,6 +270,9 @@ class V1JobCgroup final : public JobCgroup {
       auto peak = d->leaf.read_u64("pids.peak");  // v1 pids.peak: 6.x kernels only
       if (!peak) return std::unexpected(peak.error());
       u.pids_peak = *peak;
+      auto events = d->leaf.read_keyed("pids.events");
+      if (!events) return std::unexpected(events.error());
+      if (*events) u.pids_max_events = get(**events, "max");
     }
     if (unified_) {
       // The unified cpu.stat exists without any controller (rstat); prefer it, as

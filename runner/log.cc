@@ -269,6 +269,7 @@ std::string event_text(Event kind, const RunRecord& r) {
     // What cronrun did beyond the job's own exit is said only when it happened.
     if (u.orphans_killed.value_or(0) > 0) add("orphans_killed", std::to_string(*u.orphans_killed));
     if (u.oom_kills.value_or(0) > 0) add("oom_kills", std::to_string(*u.oom_kills));
+    if (u.pids_max_events.value_or(0) > 0) add("pids_max_events", std::to_string(*u.pids_max_events));
     if (r.output.dropped_bytes > 0) add("output_dropped", std::to_string(r.output.dropped_bytes));
     if (r.log.dropped_bytes > 0) add("log_dropped", std::to_string(r.log.dropped_bytes));
     if (r.seccomp) {
@@ -326,6 +327,7 @@ std::vector<std::string> event_fields(Event kind, const RunRecord& r) {
   if (u.cpu_user_s || u.cpu_system_s)
     f.push_back("CRONRUN_CPU_S=" + figure(u.cpu_user_s.value_or(0) + u.cpu_system_s.value_or(0)));
   if (u.oom_kills) f.push_back(fmt::format("CRONRUN_OOM_KILLS={}", *u.oom_kills));
+  if (u.pids_max_events) f.push_back(fmt::format("CRONRUN_PIDS_MAX_EVENTS={}", *u.pids_max_events));
   if (r.skip_reason) f.push_back("CRONRUN_SKIP_REASON=" + *r.skip_reason);
   if (r.isolation.note) f.push_back("CRONRUN_NOTE=" + *r.isolation.note);
   if (r.fleet && r.fleet->holder) {

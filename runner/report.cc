@@ -37,10 +37,11 @@ std::string format_report(const RunRecord& r) {
                         100.0 * static_cast<double>(*u.memory_peak_bytes) / static_cast<double>(*r.limits.memory_max_bytes));
   out += fmt::format("  memory peak {}{}, largest process {}\n", size_or_na(u.memory_peak_bytes), limit,
                      size_or_na(u.max_rss_bytes));
-  out += fmt::format("  oom kills {}, memory.max events {}, pids peak {}\n",
+  out += fmt::format("  oom kills {}, memory.max events {}, pids peak {}{}\n",
                      u.oom_kills ? std::to_string(*u.oom_kills) : "n/a",
                      u.memory_max_events ? std::to_string(*u.memory_max_events) : "n/a",
-                     u.pids_peak ? std::to_string(*u.pids_peak) : "n/a");
+                     u.pids_peak ? std::to_string(*u.pids_peak) : "n/a",
+                     u.pids_max_events ? fmt::format(", forks refused by pids.max {}", *u.pids_max_events) : "");
   out += fmt::format("  io read {}, write {}{}\n", size_or_na(u.io_read_bytes), size_or_na(u.io_write_bytes),
                      u.io_source == "rusage" ? " (rusage block counts: disk IO of reaped processes)" : "");
   out += fmt::format("  cpu throttled {} ({} periods); pressure stalls cpu {} memory {} io {}\n",

@@ -344,7 +344,7 @@ TEST_P(CgroupHost, OnlyTheLeavesTheRunNeedsAreMade) {
   ASSERT_TRUE(u0) << u0.error().message();
   if (v1_leaf("pids") && v1_leaf("cpu")) {
     EXPECT_FALSE(u0->pids_peak);
-    EXPECT_EQ(u0->not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"}));
+    EXPECT_EQ(u0->not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak", "pids_max_events"}));
   }
 
   Limits l;
@@ -399,7 +399,7 @@ TEST_P(CgroupHost, MemoryPeakIsAccurate) {
   EXPECT_TRUE(u.cpu_user_s && u.cpu_system_s);
   EXPECT_FALSE(u.pids_peak);
   EXPECT_FALSE(u.cpu_nr_throttled);
-  EXPECT_EQ(u.not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"}));
+  EXPECT_EQ(u.not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak", "pids_max_events"}));
   EXPECT_FALSE(u.max_rss_bytes);
   // v1 blkio counts only throttled IO (it read 0 during 200 MiB of direct IO): the
   // cgroup reports IO as unknown and the runner takes the rusage block counts.
@@ -426,6 +426,7 @@ TEST_P(CgroupHost, PeakCountsAllProcesses) {
   EXPECT_GE(*u.memory_peak_bytes, 180 * kMiB);
   ASSERT_TRUE(u.pids_peak);
   EXPECT_GE(*u.pids_peak, 4u);
+  EXPECT_EQ(u.pids_max_events, 0u) << "nothing was refused under pids.max 100";
 }
 
 TEST_P(CgroupHost, PidsLimitStopsForkBurst) {
@@ -445,6 +446,8 @@ TEST_P(CgroupHost, PidsLimitStopsForkBurst) {
   Usage u = usage();
   ASSERT_TRUE(u.pids_peak);
   EXPECT_LE(*u.pids_peak, 10u);
+  // forkburst stops at its first failed fork: the limit refused exactly one.
+  EXPECT_EQ(u.pids_max_events, 1u);
 }
 
 TEST_P(CgroupHost, KillAllGetsDaemonizedProcess) {

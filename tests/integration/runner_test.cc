@@ -483,7 +483,7 @@ TEST_F(Runner, ARunMakesOnlyTheLeavesItNeedsAndStillKillsItsTree) {
   json u = s["usage"];
   EXPECT_TRUE(u["pids_peak"].is_null());
   EXPECT_TRUE(u["cpu_nr_throttled"].is_null());
-  EXPECT_EQ(u["not_measured"], json({"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"})) << u.dump();
+  EXPECT_EQ(u["not_measured"], json({"cpu_throttled_s", "cpu_nr_throttled", "pids_peak", "pids_max_events"})) << u.dump();
   EXPECT_FALSE(u["memory_peak_bytes"].is_null());
   EXPECT_FALSE(u["cpu_user_s"].is_null());
   // The record in the history says the same.
@@ -491,7 +491,7 @@ TEST_F(Runner, ARunMakesOnlyTheLeavesItNeedsAndStillKillsItsTree) {
   ASSERT_TRUE(h) << h.error().message();
   auto row = h->find_run(s["run_id"].get<std::string>());
   ASSERT_TRUE(row && *row);
-  EXPECT_EQ((*row)->usage.not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"}));
+  EXPECT_EQ((*row)->usage.not_measured, (std::vector<std::string>{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak", "pids_max_events"}));
 
   auto limited = run(cmd({"--name", "lean", "--pids", "50", "--cpu", "50%"},
                          {"/bin/sh", "-c", "cat /proc/self/cgroup"}));
@@ -507,6 +507,7 @@ TEST_F(Runner, ARunMakesOnlyTheLeavesItNeedsAndStillKillsItsTree) {
   for (const char* c : {"memory", "cpu", "pids", ""}) EXPECT_EQ(where[c], path) << "'" << c << "'\n" << limited.out;
   for (const char* c : {"cpuacct", "blkio", "freezer"}) EXPECT_EQ(where[c], "/") << "'" << c << "'\n" << limited.out;
   EXPECT_FALSE(s["usage"]["pids_peak"].is_null()) << s["usage"].dump();
+  EXPECT_EQ(s["usage"]["pids_max_events"], 0) << s["usage"].dump();
   EXPECT_FALSE(s["usage"]["cpu_nr_throttled"].is_null()) << s["usage"].dump();
   EXPECT_EQ(s["usage"]["not_measured"], json::array());
 }

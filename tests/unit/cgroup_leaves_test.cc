@@ -78,10 +78,11 @@ TEST(NotMeasured, NamesTheNullFieldsOfSkippedControllers) {
   u.cpu_user_s = 1.0;  // from the unified cpu.stat, not cpuacct
   u.cpu_system_s = 0.5;
   EXPECT_EQ(not_measured_fields({"cpu", "cpuacct", "pids", "blkio", "freezer"}, u),
-            (Names{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"}));
+            (Names{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak", "pids_max_events"}));
   // A figure some other way measured is not named (v2: pids enabled by an earlier
   // run of the job in <job>'s subtree_control).
   u.pids_peak = 3;
+  u.pids_max_events = 0;
   EXPECT_EQ(not_measured_fields({"pids"}, u), Names{});
   EXPECT_EQ(not_measured_fields({}, Usage{}), Names{});
 }
@@ -132,7 +133,7 @@ TEST_F(FakeV2Tree, CreationEnablesOnlyWhatARunWithoutLimitsNeeds) {
   // so memory and io are null as well, but those are "cannot measure", unnamed).
   auto u = (*cg)->read_usage();
   ASSERT_TRUE(u) << u.error().message();
-  EXPECT_EQ(u->not_measured, (Names{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak"}));
+  EXPECT_EQ(u->not_measured, (Names{"cpu_throttled_s", "cpu_nr_throttled", "pids_peak", "pids_max_events"}));
   EXPECT_FALSE(u->pids_peak);
 }
 

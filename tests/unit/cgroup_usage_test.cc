@@ -39,6 +39,7 @@ TEST_F(FakeLeaf, V2LeafWithControllers) {
   copy("v2_cpu.stat", "cpu.stat");
   copy("v2_io.stat", "io.stat");
   copy("v2_pids.peak", "pids.peak");
+  copy("v2_pids.events", "pids.events");
   copy("cpu.pressure", "cpu.pressure");
   copy("memory.pressure", "memory.pressure");
   copy("io.pressure", "io.pressure");
@@ -57,6 +58,7 @@ TEST_F(FakeLeaf, V2LeafWithControllers) {
   EXPECT_EQ(u.io_read_bytes, 1459200u + 4096u);
   EXPECT_EQ(u.io_write_bytes, 314773504u + 8192u);
   EXPECT_EQ(u.pids_peak, 9u);
+  EXPECT_EQ(u.pids_max_events, 4u);
   EXPECT_DOUBLE_EQ(u.pressure_some_s.cpu.value(), 24.922231);
   EXPECT_DOUBLE_EQ(u.pressure_some_s.memory.value(), 1.25);
   EXPECT_DOUBLE_EQ(u.pressure_some_s.io.value(), 0.3);
@@ -81,6 +83,7 @@ TEST_F(FakeLeaf, MissingFilesStayUnknownNeverZero) {
   EXPECT_FALSE(u.memory_max_events);
   EXPECT_FALSE(u.io_read_bytes);
   EXPECT_FALSE(u.pids_peak);
+  EXPECT_FALSE(u.pids_max_events);
   EXPECT_FALSE(u.pressure_some_s.cpu);
 }
 

@@ -177,7 +177,8 @@ TEST(RunRecordJson, HasEverySchemaKeyAndNullsForUnmeasured) {
                         "pids_max", "timeout_s"})
     EXPECT_TRUE(j["limits"].contains(k) && j["limits"][k].is_null()) << k;
   for (const char* k : {"cpu_user_s", "cpu_system_s", "memory_peak_bytes", "max_rss_bytes", "io_read_bytes",
-                        "io_write_bytes", "pids_peak", "oom_kills", "memory_max_events", "memory_high_events",
+                        "io_write_bytes", "pids_peak", "pids_max_events", "oom_kills", "memory_max_events",
+                        "memory_high_events",
                         "cpu_throttled_s", "cpu_nr_throttled"})
     EXPECT_TRUE(j["usage"].contains(k) && j["usage"][k].is_null()) << k;
   for (const char* k : {"cpu", "memory", "io"}) EXPECT_TRUE(j["usage"]["pressure_some_s"][k].is_null()) << k;

@@ -192,6 +192,7 @@ RunRecord full_record() {
   u.io_write_bytes = 12;
   u.io_source = "cgroup";
   u.pids_peak = 3;
+  u.pids_max_events = 6;
   u.oom_kills = 1;
   u.memory_max_events = 2;
   u.memory_high_events = 5;
