@@ -534,6 +534,14 @@ TEST(Show, IoFromRusageSaysSo) {
   EXPECT_THAT(render_profile(r), Not(HasSubstr("rusage block")));
 }
 
+TEST(Show, TasksLineSaysTheForksThePidsLimitRefused) {
+  RunRecord r = base_record();
+  r.usage.pids_peak = 10;
+  r.limits.pids_max = 10;
+  EXPECT_THAT(render_profile(r), HasSubstr("peak 10 (limit 10)\n"));
+  r.usage.pids_max_events = 7;
+  EXPECT_THAT(render_profile(r), HasSubstr("peak 10 (limit 10); forks refused by the limit 7\n"));
+}
 
 // ---------- hostile history content ----------
 // Another user controls a job's argv, its counters file and so the strings the

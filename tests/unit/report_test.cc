@@ -54,6 +54,14 @@ TEST(Report, DatabaseWaitNotTimedIsNotApplicable) {
   EXPECT_TRUE(has(out, "(25% of wall)")) << out;
 }
 
+TEST(Report, ForksThePidsLimitRefusedAreSaidWhenCounted) {
+  RunRecord r = finished();
+  r.usage.pids_peak = 10;
+  EXPECT_TRUE(has(format_report(r), "pids peak 10\n")) << format_report(r);
+  r.usage.pids_max_events = 3;
+  EXPECT_TRUE(has(format_report(r), "pids peak 10, forks refused by pids.max 3\n")) << format_report(r);
+}
+
 TEST(Report, NamesTheFiguresNoCgroupWasMadeFor) {
   RunRecord r = finished();
   r.usage.not_measured = {"pids_peak", "cpu_throttled_s"};
