@@ -7,8 +7,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <limits.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,6 +22,16 @@
 
 namespace cronrun {
 namespace {
+
+// The target of the symlink `name` in `dirfd` (`where` names it in errors).
+Result<std::string> read_link(int dirfd, const std::string& name, const std::string& where) {
+  std::string target(PATH_MAX, '\0');
+  ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
+  if (n < 0) return fail_sys("readlink", where);
+  if (static_cast<size_t>(n) >= target.size()) return fail_sys("readlink", where, ENAMETOOLONG);
+  target.resize(static_cast<size_t>(n));
+  return target;
+}
 
 constexpr int kMaxSymlinks = 40;  // the kernel's own limit (MAXSYMLINKS)
 
@@ -96,14 +106,11 @@ Result<UniqueFd> walk(const std::string& path, std::optional<mode_t> create_mode
     if (auto why = distrust(link, parent); !why.empty())
       return fail(fmt::format("{}: {}; refusing to follow it", where, why));
     if (++links > kMaxSymlinks) return fail_sys("open", where, ELOOP);
-    std::string target(PATH_MAX, '\0');
-    ssize_t n = ::readlinkat(cur->get(), name.c_str(), target.data(), target.size());
-    if (n < 0) return fail_sys("readlink", where);
-    if (static_cast<size_t>(n) >= target.size()) return fail_sys("readlink", where, ENAMETOOLONG);
-    target.resize(static_cast<size_t>(n));
-    auto more = components(target);
+    auto target = read_link(cur->get(), name, where);
+    if (!target) return std::unexpected(std::move(target.error()));
+    auto more = components(*target);
     todo.insert(todo.begin(), more.begin(), more.end());
-    if (!target.empty() && target[0] == '/') {
+    if (!target->empty() && (*target)[0] == '/') {
       cur = open_fd("/", O_RDONLY | O_DIRECTORY);
       if (!cur) return std::unexpected(std::move(cur.error()));
       at.assign(1, '/');  // (not `= "/"`: g++ 12 -O2 warns falsely, -Wrestrict)
@@ -337,12 +344,9 @@ Result<std::string> read_obeyed_file(const std::string& path, size_t max_bytes, 
       if (auto why = distrust(link, parent); !why.empty())
         return fail(fmt::format("{} {}: {} {}; refusing to follow it", what, path, at, why));
       if (links >= kMaxSymlinks) return where(Error::sys("open", at, ELOOP));
-      std::string target(PATH_MAX, '\0');
-      ssize_t n = ::readlinkat(dir->fd(), name.c_str(), target.data(), target.size());
-      if (n < 0) return where(Error::sys("readlink", at));
-      if (static_cast<size_t>(n) >= target.size()) return where(Error::sys("readlink", at, ENAMETOOLONG));
-      target.resize(static_cast<size_t>(n));
-      at = !target.empty() && target[0] == '/' ? target : join(dir_path, target);
+      auto target = read_link(dir->fd(), name, at);
+      if (!target) return where(std::move(target.error()));
+      at = !target->empty() && (*target)[0] == '/' ? *target : join(dir_path, *target);
       continue;
     }
     auto fd = dir->open_regular(name, O_RDONLY);
