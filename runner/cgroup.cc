@@ -3,6 +3,7 @@
 #include "runner/cgroup.h"
 
 #include <dirent.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -37,6 +38,31 @@ std::vector<std::string> needed_controllers(Layout layout, const Limits& l, cons
       return out;
     }
   }
+  return out;
+}
+
+RunControllers run_controllers(const Placement& p, const Limits& limits) {
+  auto offered = [&](const std::string& c) {
+    return std::find(p.controllers.begin(), p.controllers.end(), c) != p.controllers.end();
+  };
+  UnifiedLeafFeatures unified;
+  bool probed = p.layout != Layout::hybrid;
+  if (!probed && !p.v2_mount.empty()) {
+    std::string dir = p.v2_mount + p.parent;
+    while (dir.size() > p.v2_mount.size() && ::access(dir.c_str(), F_OK) != 0) dir.resize(dir.rfind('/'));
+    if (dir.size() > p.v2_mount.size()) {
+      probed = true;
+      unified.kill = ::access((dir + "/cgroup.kill").c_str(), F_OK) == 0;
+      unified.cpu_stat = ::access((dir + "/cpu.stat").c_str(), F_OK) == 0;
+    }
+  }
+  RunControllers out;
+  if (!probed) unified = {.kill = true, .cpu_stat = true};
+  for (auto& c : needed_controllers(p.layout, limits, unified))
+    if (offered(c)) out.sure.push_back(std::move(c));
+  if (!probed)
+    for (auto& c : needed_controllers(p.layout, limits, {}))
+      if (offered(c) && std::find(out.sure.begin(), out.sure.end(), c) == out.sure.end()) out.maybe.push_back(c);
   return out;
 }
 

@@ -93,6 +93,18 @@ struct DiscoverOptions {
 // Only reads: nothing is created or moved until create_job_cgroup().
 Placement discover(const DiscoverOptions& opts);
 
+// For --dry-run: the controllers a run with `limits` would use on `p` (v1 and
+// hybrid: the hierarchies it makes a leaf in; v2: those it enables), of those the
+// host offers. On hybrid, freezer and cpuacct are used only when the unified leaf
+// lacks cgroup.kill or cpu.stat: probed in the job parent's nearest existing
+// ancestor below the unified root (whose own files differ). With none (no run yet)
+// they cannot be known without making a cgroup: they are `maybe`.
+struct RunControllers {
+  std::vector<std::string> sure;
+  std::vector<std::string> maybe;  // only if the unified leaf lacks cgroup.kill / cpu.stat
+};
+RunControllers run_controllers(const Placement& p, const Limits& limits);
+
 // One run's cgroup (in every hierarchy it spans). Owner type: the destructor
 // kills what is left and removes the directories, so an early return cleans up.
 class JobCgroup {

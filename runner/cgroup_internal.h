@@ -188,7 +188,7 @@ struct UnifiedLeafFeatures {
 //            the v2 cpu.stat); without a limit only the throttling figures are lost.
 //   cpuacct  v1: always (the only whole-tree CPU time; rusage misses orphans);
 //            hybrid: only when the unified leaf lacks cpu.stat.
-//   pids     only with --pids: otherwise only pids_peak is lost.
+//   pids     only with --pids: otherwise only pids_peak and pids_max_events are lost.
 //   blkio    only with --io-weight: v1 blkio counts no IO without throttle rules,
 //            so it measures nothing (IO comes from rusage either way).
 //   io       v2: always: io.stat is the only whole-tree IO count (rusage only

@@ -92,6 +92,9 @@ Json describe_cgroup(const JobSpec& spec, const DryRunFacts& facts) {
     c["job_cgroup"] = facts.scope_job_cgroup.value_or(fmt::format("{}/{}/<run-id>", p.parent, spec.name));
     c["runner_leaf"] = p.runner_leaf.empty() ? Json(nullptr) : Json(p.runner_leaf);
     c["controllers"] = p.controllers;
+    auto run = cgroup::run_controllers(p, spec.limits);
+    c["run_controllers"] = run.sure;
+    c["run_controllers_maybe"] = run.maybe;
     Json missing = Json::array();
     for (const auto& n : limit_needs(spec.limits)) {
       if (!n.set) continue;
@@ -365,7 +368,12 @@ std::string format_dry_run_text(const Json& j) {
   if (c.contains("job_cgroup")) {
     sub("  job cgroup:", c["job_cgroup"].get<std::string>());
     if (!c["runner_leaf"].is_null()) sub("  runner moves to:", c["runner_leaf"].get<std::string>());
-    sub("  controllers:", join(c["controllers"], " "));
+    std::string maybe;
+    if (!c["run_controllers_maybe"].empty())
+      maybe = fmt::format(", and {} if the unified leaf lacks cgroup.kill or cpu.stat",
+                          join(c["run_controllers_maybe"], " "));
+    sub("  controllers:", fmt::format("{}{} (this run's; the host offers {})", join(c["run_controllers"], " "), maybe,
+                                      join(c["controllers"], " ")));
     if (!c["limits_without_controller"].empty())
       sub("  not enforceable:", join(c["limits_without_controller"], ", "));
   }

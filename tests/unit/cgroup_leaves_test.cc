@@ -73,6 +73,37 @@ TEST(NeededControllers, V2EnablesMemoryAndIoPlusWhatLimitsNeed) {
   EXPECT_TRUE(needed_controllers(Layout::none, l, {}).empty());
 }
 
+// --dry-run names the leaves a run makes, not every hierarchy the host has: on
+// hybrid, freezer and cpuacct only when the unified hierarchy lacks cgroup.kill or
+// cpu.stat, as found in the job parent's nearest existing ancestor.
+TEST(RunControllers, HybridDryRunProbesTheUnifiedParentAndListsOnlyTheRunsLeaves) {
+  char tmpl[] = "/tmp/cronrun-run-controllers-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string root = tmpl;
+  Placement p;
+  p.layout = Layout::hybrid;
+  p.parent = "/cronrun";
+  p.v2_mount = root;
+  p.controllers = {"pids", "blkio", "freezer", "memory", "cpuacct", "cpu"};
+  Limits l;
+  // Nothing below the unified root yet (its own files say nothing of a leaf's).
+  std::ofstream(root + "/cpu.stat") << "";
+  EXPECT_EQ(run_controllers(p, l).sure, Names{"memory"});
+  EXPECT_EQ(run_controllers(p, l).maybe, (Names{"cpuacct", "freezer"}));
+  fs::create_directory(root + "/cronrun");
+  std::ofstream(root + "/cronrun/cpu.stat") << "";  // an old kernel: no cgroup.kill
+  EXPECT_EQ(run_controllers(p, l).sure, (Names{"memory", "freezer"}));
+  EXPECT_EQ(run_controllers(p, l).maybe, Names{});
+  std::ofstream(root + "/cronrun/cgroup.kill") << "";
+  EXPECT_EQ(run_controllers(p, l).sure, Names{"memory"});
+  l.pids_max = 5;
+  l.io_weight = 100;
+  EXPECT_EQ(run_controllers(p, l).sure, (Names{"memory", "pids", "blkio"}));
+  p.controllers = {"memory"};  // only what the host offers
+  EXPECT_EQ(run_controllers(p, l).sure, Names{"memory"});
+  fs::remove_all(root);
+}
+
 TEST(NotMeasured, NamesTheNullFieldsOfSkippedControllers) {
   Usage u;
   u.cpu_user_s = 1.0;  // from the unified cpu.stat, not cpuacct

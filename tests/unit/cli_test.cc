@@ -312,6 +312,8 @@ TEST(DryRun, DescribesEveryFieldResolved) {
   EXPECT_EQ(j["cgroup"]["layout"], "v2");
   EXPECT_EQ(j["cgroup"]["job_cgroup"], "/cronrun/nightly/<run-id>");
   EXPECT_EQ(j["cgroup"]["limits_without_controller"], nlohmann::json::array({"--io-weight (needs io)"}));
+  // The run's own (io is needed but not offered), then what the host offers.
+  EXPECT_EQ(j["cgroup"]["run_controllers"], nlohmann::json::array({"cpu", "memory", "pids"}));
   EXPECT_EQ(j["cgroup"]["why"], "cgroup v2, running as root");
 
   std::string text = format_dry_run_text(j);
@@ -320,6 +322,7 @@ TEST(DryRun, DescribesEveryFieldResolved) {
                            "keep-orphans:     yes", "lock-wait:        30.0s", "on-locked:        fail",
                            "report:           yes", "history:          /var/lib/cronrun/history.db",
                            "  not enforceable: --io-weight (needs io)", "  why: cgroup v2, running as root",
+                           "  controllers: cpu memory pids (this run's; the host offers memory cpu pids)",
                            "config:           none (/etc/cronrun/jobs.d/nightly.json not found)"})
     EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
   EXPECT_EQ(text.find('{'), std::string::npos) << "text only, no JSON:\n" << text;
