@@ -243,6 +243,17 @@ Result<std::vector<std::string>> list_dir(int dirfd, const std::string& path_for
   return out;
 }
 
+Result<std::optional<DirListing>> list_checked_dir(const std::string& path) {
+  auto dir = CheckedDir::open(path);
+  if (!dir) {
+    if (dir.error().err() == ENOENT) return std::optional<DirListing>{};
+    return std::unexpected(std::move(dir.error()));
+  }
+  auto names = list_dir(dir->fd(), path, 100'000);
+  if (!names) return std::unexpected(std::move(names.error()));
+  return std::optional<DirListing>(DirListing{std::move(*dir), std::move(*names)});
+}
+
 Result<UniqueFd> CheckedDir::open_regular(const std::string& name, int flags) const {
   std::string path = child(name);
   struct stat before {};

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,14 @@ Result<Leftover> remove_if_left(int dirfd, const std::string& dir_path, const st
 // The names in the directory `dirfd` (not "." and ".."), at most `max_entries`
 // of them, read through a duplicate of the fd (the caller's fd is not moved).
 Result<std::vector<std::string>> list_dir(int dirfd, const std::string& path_for_errors, size_t max_entries);
+
+// A sweep's view of one of cronrun's own directories: the checked directory and
+// its names (at most 100,000); nullopt when the directory does not exist.
+struct DirListing {
+  CheckedDir dir;
+  std::vector<std::string> names;
+};
+Result<std::optional<DirListing>> list_checked_dir(const std::string& path);
 
 // Files older than this that nobody holds are left by dead runners.
 inline constexpr time_t kLeftoverMinAgeS = 60;

@@ -120,15 +120,14 @@ Result<CountersFile> CountersFile::create(const std::string& dir, const std::str
 }
 
 Result<size_t> CountersFile::sweep(const std::string& dir, time_t now) {
-  auto checked = CheckedDir::open(dir);
-  if (!checked) return checked.error().err() == ENOENT ? Result<size_t>{0} : std::unexpected(std::move(checked.error()));
   // The directory is private to this user: only its own runs fill it.
-  auto names = list_dir(checked->fd(), dir, 100'000);
-  if (!names) return std::unexpected(std::move(names.error()));
+  auto listing = list_checked_dir(dir);
+  if (!listing) return std::unexpected(std::move(listing.error()));
+  if (!*listing) return 0;
   size_t removed = 0;
-  for (const auto& name : *names) {
+  for (const auto& name : (*listing)->names) {
     if (!name.ends_with(".counters")) continue;
-    auto r = remove_if_left(checked->fd(), dir, name, now, kLeftoverMinAgeS);
+    auto r = remove_if_left((*listing)->dir.fd(), dir, name, now, kLeftoverMinAgeS);
     if (!r) return std::unexpected(std::move(r.error()));
     if (*r == Leftover::removed) ++removed;
   }

@@ -210,12 +210,12 @@ void Session::remove() {
 }
 
 Result<size_t> Session::sweep(const std::string& base_dir, time_t now) {
-  auto base = CheckedDir::open(base_dir);
-  if (!base) return base.error().err() == ENOENT ? Result<size_t>{0} : std::unexpected(std::move(base.error()));
-  auto names = list_dir(base->fd(), base_dir, 100'000);
-  if (!names) return std::unexpected(std::move(names.error()));
+  auto listing = list_checked_dir(base_dir);
+  if (!listing) return std::unexpected(std::move(listing.error()));
+  if (!*listing) return 0;
+  const CheckedDir* base = &(*listing)->dir;
   size_t removed = 0;
-  for (const auto& name : *names) {
+  for (const auto& name : (*listing)->names) {
     if (!name.starts_with("db-")) continue;
     auto sub = open_at(base->fd(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     if (!sub) continue;  // not a directory (or gone): not one of ours
