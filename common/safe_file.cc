@@ -230,8 +230,8 @@ Result<std::vector<std::string>> list_dir(int dirfd, const std::string& path_for
   }
   ::rewinddir(d.get());  // the duplicate shares the caller's offset
   std::vector<std::string> out;
-  errno = 0;
   while (out.size() < max_entries) {
+    errno = 0;  // readdir's end and its error differ only in errno
     struct dirent* e = ::readdir(d.get());
     if (!e) {
       if (errno != 0) return fail_sys("readdir", path_for_errors);
