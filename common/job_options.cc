@@ -411,7 +411,8 @@ constexpr std::array<Option, 43> kOptions{{
     {Id::json, "json", '\0', flag, command_line, "", kOther, "", "true",
      "with --dry-run: print one JSON document instead of text", parse_bool},
     {Id::flush, "flush", '\0', flag, command_line, "", kOther, "", "true",
-     "fold the run journal into the history (fleet: and forward it), then exit (takes no COMMAND)", parse_bool},
+     "fold the run journal into the history (fleet: and forward it), remove the files killed runners "
+     "left, then exit (takes no COMMAND)", parse_bool},
     {Id::help, "help", 'h', flag, command_line, "", kOther, "", "true", "print this help and exit", parse_bool},
     {Id::version, "version", '\0', flag, command_line, "", kOther, "", "true", "print cronrun's version and exit",
      parse_bool},
