@@ -5,9 +5,14 @@
 // B=2" both values, and a line the runner refuses is refused here too.
 #include "profiler/crontab_cronrun.h"
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <filesystem>
 #include <optional>
 #include <set>
 
@@ -212,6 +217,34 @@ Result<std::optional<CronrunCall>> find_cronrun(std::string_view shell_command) 
     return parse_call(args);
   }
   return std::optional<CronrunCall>();
+}
+
+std::string cron_home(const Entry& e) {
+  constexpr std::string_view kSpool = "/var/spool/cron/crontabs/";
+  const passwd* pw = nullptr;
+  if (e.user)
+    pw = ::getpwnam(e.user->c_str());
+  else if (e.file.starts_with(kSpool))
+    pw = ::getpwnam(e.file.substr(kSpool.size()).c_str());
+  else
+    pw = ::getpwuid(::geteuid());
+  return pw && pw->pw_dir ? std::string(pw->pw_dir) : std::string();
+}
+
+bool same_history(const std::string& named, const std::string& home, const std::string& read) {
+  namespace fs = std::filesystem;
+  if (named.empty() || read.empty()) return named == read;
+  fs::path a(named);
+  if (a.is_relative()) {
+    if (home.empty()) return named == read;
+    a = fs::path(home) / a;
+  }
+  struct stat sa {}, sb {};
+  if (::stat(a.c_str(), &sa) == 0 && ::stat(read.c_str(), &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  std::error_code ec;
+  fs::path b = fs::absolute(fs::path(read), ec);
+  if (ec) b = fs::path(read);
+  return a.lexically_normal() == b.lexically_normal();
 }
 
 }  // namespace cronrun::crontab

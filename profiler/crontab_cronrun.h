@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "profiler/crontab.h"
 
 namespace cronrun::crontab {
 
@@ -42,5 +43,15 @@ std::vector<ShellToken> shell_split(std::string_view text);
 // refuse the call (an unknown option, a value that does not parse, no COMMAND, an
 // invalid --name), with the runner's message.
 Result<std::optional<CronrunCall>> find_cronrun(std::string_view shell_command);
+
+// The home directory cron runs `e` in (where a relative path on the line
+// starts): its user's for a system crontab line, the spool file's owner for
+// /var/spool/cron/crontabs/NAME, else this process's user; "" when unknown.
+std::string cron_home(const Entry& e);
+// Whether `named` (a line's --history value, relative ones from `home`) is the
+// history file `read`: the same device and inode when both exist (a symlink or
+// another spelling of the path is the same history), else the same absolute
+// path once normalized.
+bool same_history(const std::string& named, const std::string& home, const std::string& read);
 
 }  // namespace cronrun::crontab

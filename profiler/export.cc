@@ -307,7 +307,7 @@ namespace {
 // defaults: the last day, a grace of a tenth of the period) to `jobs`, a job the
 // history does not know included. Prints the error and returns the exit code.
 int add_schedule(std::vector<JobMetrics>& jobs, const HistoryStore& store, const std::vector<std::string>& paths,
-                 const std::optional<std::string>& job, double now) {
+                 const std::optional<std::string>& job, double now, const std::string& history_path) {
   auto crontabs = status::load_crontabs(paths);
   if (!crontabs) {
     print_error("--crontab: " + crontabs.error().message());
@@ -316,6 +316,7 @@ int add_schedule(std::vector<JobMetrics>& jobs, const HistoryStore& store, const
   status::Options o;
   o.now_s = now;
   o.job = job;
+  o.history_path = history_path;
   auto report = status::compute_status(&store, *crontabs, o);
   if (!report) return query_failed(store, report.error());
   for (const status::JobStatus& s : report->jobs) {
@@ -374,7 +375,7 @@ Command add_export(CLI::App& parent, const Global& g) {
               auto jobs = prometheus_metrics(*store, f.job, skipped.callback(), /*by_host=*/g.central);
               if (!jobs) return query_failed(*store, jobs.error());
               if (!opts->crontabs.empty()) {
-                if (int rc = add_schedule(*jobs, *store, opts->crontabs, f.job, now); rc != kExitOk) return rc;
+                if (int rc = add_schedule(*jobs, *store, opts->crontabs, f.job, now, g.central ? std::string() : g.history_path); rc != kExitOk) return rc;
               }
               out = prometheus_text(*jobs, now);
             } else if (opts->format == "csv") {

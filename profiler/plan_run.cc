@@ -43,7 +43,7 @@ Result<WeekStart> parse_week(const std::string& text) {
 // "history" key is not looked at.
 std::string elsewhere_note(const PlannedEntry& pe, const std::string& read) {
   if (!pe.call) return "";
-  if (pe.call->history && *pe.call->history != read) {
+  if (pe.call->history && !crontab::same_history(*pe.call->history, crontab::cron_home(pe.entry), read)) {
     return fmt::format("cronrun records this job in {} (its --history), which this plan does not read: "
                        "plan it with cronprof --history {}",
                        *pe.call->history, *pe.call->history);
@@ -55,7 +55,7 @@ std::string elsewhere_note(const PlannedEntry& pe, const std::string& read) {
   // The reader's own jobs are taken to be in the history it reads (default or given).
   if (pw->pw_uid == ::geteuid()) return "";
   std::string theirs = HistoryStore::default_path_for(pw->pw_uid, nullptr, pw->pw_dir);
-  if (theirs == read) return "";
+  if (crontab::same_history(theirs, "", read)) return "";
   return fmt::format("runs as {}: cronrun records its runs in {}'s own history, {} (unless a job config names "
                      "another), which this plan does not read: plan it with cronprof --history {}",
                      user, user, theirs, theirs);

@@ -123,6 +123,7 @@ Command add_report(CLI::App& parent, const Global& g) {
               status::Options so;
               so.now_s = now;
               so.window_s = now - *since;
+              if (!g.central) so.history_path = g.history_path;
               auto st = status::compute_status(store ? &*store : nullptr, *crontabs, so);
               if (!st && store) return query_failed(*store, st.error());
               if (!st) {

@@ -195,6 +195,20 @@ std::optional<double> next_tick(const crontab::Entry& entry, double after_s, dou
   return out;
 }
 
+std::optional<double> previous_tick(const crontab::Entry& entry, double before_s, double floor_s) {
+  // Looks back an hour, a day, ... a year: a frequent job's walk stays short.
+  for (double span : {3600.0, 86400.0, 8 * 86400.0, 32 * 86400.0, 367 * 86400.0}) {
+    const double from = std::max(floor_s, before_s - span);
+    std::optional<double> last;
+    walk_ticks(entry, static_cast<int64_t>(std::ceil(from)), static_cast<int64_t>(std::ceil(before_s)), [&](int64_t t) {
+      last = static_cast<double>(t);
+      return true;
+    });
+    if (last || from <= floor_s) return last;
+  }
+  return std::nullopt;
+}
+
 // ---- matching runs with ticks ----
 
 void TickMatcher::add_run(const RunFigures& run) {
@@ -226,13 +240,15 @@ void TickMatcher::settle(size_t index) {
     o = Outcome::missed;
   }
   if (o != Outcome::pending) {
-    ++due_;
-    if (o == Outcome::missed) {
-      ++missed_;
-      missed_ticks_.push_back(tick);
+    if (tick >= count_from_) {
+      ++due_;
+      if (o == Outcome::missed) {
+        ++missed_;
+        missed_ticks_.push_back(tick);
+      }
+      if (o == Outcome::late) ++late_;
+      if (o == Outcome::skipped) ++skipped_;
     }
-    if (o == Outcome::late) ++late_;
-    if (o == Outcome::skipped) ++skipped_;
     if (!decisive_) {
       decisive_ = o;
       decisive_tick_ = tick;
@@ -244,8 +260,13 @@ void TickMatcher::settle(size_t index) {
   cursor_ = index;
 }
 
-TickMatcher::TickMatcher(std::vector<double> ticks, double next_tick_s, double now_s, Grace grace)
-    : ticks_(std::move(ticks)), next_tick_(next_tick_s), now_(now_s), grace_(grace), cursor_(ticks_.size()) {}
+TickMatcher::TickMatcher(std::vector<double> ticks, double next_tick_s, double now_s, Grace grace, double count_from_s)
+    : ticks_(std::move(ticks)),
+      next_tick_(next_tick_s),
+      now_(now_s),
+      grace_(grace),
+      count_from_(count_from_s),
+      cursor_(ticks_.size()) {}
 
 void TickMatcher::finish() {
   while (cursor_ > 0) settle(cursor_ - 1);
@@ -354,12 +375,13 @@ namespace {
 
 LastRun last_run_of(const RunFigures& f) { return {f.run_id, f.started_at_s, f.status, f.exit_code}; }
 
-std::string local_hhmm(double t) {
+// A tick for people, local time: the weekday within the last six days, else the date.
+std::string local_tick_text(double t, double now) {
   time_t tt = static_cast<time_t>(t);
   std::tm tm{};
   localtime_r(&tt, &tm);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%a %H:%M", &tm);
+  std::strftime(buf, sizeof buf, now - t < 6 * 86400.0 ? "%a %H:%M" : "%Y-%m-%d %H:%M", &tm);
   return buf;
 }
 
@@ -432,7 +454,8 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
       report.unwatched.push_back({where, job, "@reboot: not on the clock"});
       continue;
     }
-    if ((*call)->history && store && *(*call)->history != store->path()) {
+    if ((*call)->history && !options.history_path.empty() &&
+        !crontab::same_history(*(*call)->history, crontab::cron_home(e), options.history_path)) {
       report.unwatched.push_back({where, job, "records its runs in another history (" + *(*call)->history + ")"});
       continue;
     }
@@ -464,8 +487,11 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
     js.where = js.sources.front().file + ":" + std::to_string(js.sources.front().line);
     if (js.sources.size() > 1) js.where += fmt::format(" +{}", js.sources.size() - 1);
 
-    // Ticks expected: within the window and after the crontab last changed.
+    // Ticks counted: within the window and after the crontab last changed.
     double from = std::max(window_from, in.expected_from_s);
+    // Ticks expected at all: after the crontab last changed (the window only
+    // bounds the counts; the state is the newest due tick's, however old).
+    double expected_floor = in.expected_from_s;
     if (in.since_unknown) {
       std::optional<double> evidence;
       if (store) {
@@ -475,6 +501,8 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
       }
       // No run at all: no tick is expected (now + 1 leaves none due).
       from = std::max(from, evidence ? *evidence - 1 : now + 1);
+      // A run older than the window: the line was there before it.
+      expected_floor = evidence && *evidence <= window_from ? 0 : from;
     }
     std::vector<double> ticks;
     std::optional<double> next;
@@ -485,10 +513,23 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
     }
     std::sort(ticks.begin(), ticks.end());
     ticks.erase(std::unique(ticks.begin(), ticks.end()), ticks.end());
+    // Before the window, back to the newest tick whose grace has passed (the
+    // window may hold none: a weekly job on a one-day window, or a daily job
+    // before today's grace is over).
+    for (double before = ticks.empty() ? std::min(from, now + 1) : ticks.front();;) {
+      std::optional<double> prev;
+      for (const crontab::Entry* e : in.entries)
+        if (auto p = previous_tick(*e, before, expected_floor); p && (!prev || *p > *prev)) prev = p;
+      if (!prev) break;
+      const double after = ticks.empty() ? next.value_or(now + kYear) : ticks.front();
+      ticks.insert(ticks.begin(), *prev);
+      if (now >= *prev + options.grace.for_period(after - *prev)) break;
+      before = *prev;
+    }
     if (!ticks.empty()) js.last_tick_s = ticks.back();
     js.next_tick_s = next;
 
-    TickMatcher matcher(ticks, next.value_or(now + kYear), now, options.grace);
+    TickMatcher matcher(ticks, next.value_or(now + kYear), now, options.grace, from);
     if (store && !ticks.empty()) {
       RunFilter f;
       f.job = job;
@@ -534,16 +575,18 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
       js.reason = fmt::format("last run {} ({})", to_string(fin->status), format_utc(fin->started_at_s));
     } else if (decisive == TickMatcher::Outcome::missed) {
       js.state = JobState::missed;
-      js.reason = fmt::format("no run for the tick at {} (grace {}s)", local_hhmm(*matcher.decisive_tick()),
-                              static_cast<int64_t>(*matcher.decisive_grace()));
+      js.reason = fmt::format("no run for the tick at {} (grace {})", local_tick_text(*matcher.decisive_tick(), now),
+                              units::format_duration_s(*matcher.decisive_grace()));
     } else if (decisive == TickMatcher::Outcome::late) {
       js.state = JobState::late;
-      js.reason = fmt::format("started {}s after the tick at {} (grace {}s)",
-                              static_cast<int64_t>(*matcher.decisive_start() - *matcher.decisive_tick()),
-                              local_hhmm(*matcher.decisive_tick()), static_cast<int64_t>(*matcher.decisive_grace()));
-    } else if (matcher.last_run() && matcher.last_run()->status == RunStatus::running) {
+      js.reason = fmt::format("started {} after the tick at {} (grace {})",
+                              units::format_duration_s(*matcher.decisive_start() - *matcher.decisive_tick()),
+                              local_tick_text(*matcher.decisive_tick(), now),
+                              units::format_duration_s(*matcher.decisive_grace()));
+    } else if (matcher.last_executed() && matcher.last_executed()->status == RunStatus::running) {
+      // Skips after it (its own lock held) do not hide a run in progress.
       js.state = JobState::running;
-      js.reason = "started " + format_utc(matcher.last_run()->started_at_s);
+      js.reason = "started " + format_utc(matcher.last_executed()->started_at_s);
     } else if (matcher.last_run()) {
       js.state = JobState::up;
       js.reason = matcher.last_run()->status == RunStatus::skipped ? "last tick skipped (lock or drain)" : "last run ok";

@@ -33,12 +33,16 @@ namespace cronrun::status {
 std::vector<double> ticks_between(const crontab::Entry& entry, double from_s, double to_s);
 // The first tick after `after_s`, looking at most `horizon_s` ahead.
 std::optional<double> next_tick(const crontab::Entry& entry, double after_s, double horizon_s);
+// The last tick before `before_s`, not earlier than `floor_s`.
+std::optional<double> previous_tick(const crontab::Entry& entry, double before_s, double floor_s);
 
 // One state per job, the most urgent that holds (in this order of urgency):
 //   failing   the newest finished run that executed (skips aside) did not end ok
 //   missed    the newest due tick had no run at all and its grace has passed
+//             (however long ago: a weekly job's missed Saturday is missed all
+//             week, whatever the window; the window only bounds the counts)
 //   late      the newest due tick's run started more than the grace after the tick
-//   running   a run is in progress now (its runner alive)
+//   running   a run is in progress now (its runner alive; skips it caused aside)
 //   up        the newest due tick ran on time (or was skipped) and the newest
 //             executed run ended ok
 //   never_run the history has no run of the job and no tick has come due since
@@ -71,6 +75,9 @@ struct Options {
   double window_s = 86400;   // missed/late counts cover ticks in [now - window, now]
   Grace grace;
   std::optional<std::string> job;  // only this job
+  // The history read (as given): a line whose --history names another file is
+  // not watched. "" when unknown: no line is left out for its --history.
+  std::string history_path;
 };
 
 // Where a job's schedule comes from (one job may have several crontab lines; the
@@ -101,7 +108,7 @@ struct JobStatus {
   std::optional<double> last_success_s;  // start of the newest `ok` run, whole history
   std::optional<double> last_tick_s;     // newest tick at or before now
   std::optional<double> next_tick_s;     // first tick after now (within a year)
-  uint64_t ticks = 0;                // due ticks in the window (grace passed)
+  uint64_t ticks = 0;                // due ticks in the window (grace passed, or ran)
   uint64_t missed = 0;               // of those, with no run at all
   uint64_t late = 0;                 // of those, whose run started after the grace
   uint64_t skipped = 0;              // of those, whose run was a skip (counted as ran)
@@ -115,8 +122,10 @@ struct JobStatus {
 class TickMatcher {
  public:
   enum class Outcome { pending, on_time, late, skipped, missed };
-  // `ticks` ascending; `next_tick_s` the first tick after them.
-  TickMatcher(std::vector<double> ticks, double next_tick_s, double now_s, Grace grace);
+  // `ticks` ascending; `next_tick_s` the first tick after them. Ticks before
+  // `count_from_s` (those before the window, there to find the newest due tick)
+  // settle and may decide the state but are not counted.
+  TickMatcher(std::vector<double> ticks, double next_tick_s, double now_s, Grace grace, double count_from_s = 0);
   void add_run(const RunFigures& run);
   // A run older than the first tick: only for last run / last executed.
   void note_older_run(const RunFigures& run);
@@ -143,6 +152,7 @@ class TickMatcher {
   double next_tick_;
   double now_;
   Grace grace_;
+  double count_from_;
   size_t cursor_;  // ticks [cursor_, end) are settled; cursor_ - 1 is gathering runs
   bool has_earliest_ = false;
   double earliest_ = 0;

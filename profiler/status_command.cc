@@ -53,6 +53,8 @@ Command add_status(CLI::App& parent, const Global& g) {
             }
             o.grace = *grace;
             if (!opts->job.empty()) o.job = opts->job;
+            // A central history's rows come from many hosts' own histories.
+            if (!g.central) o.history_path = g.history_path;
             auto crontabs = status::load_crontabs(opts->crontabs);
             if (!crontabs) {
               print_error("--crontab: " + crontabs.error().message());

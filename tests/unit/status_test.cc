@@ -215,6 +215,7 @@ class StatusReport : public ::testing::Test {
   Report report(const std::string& crontab_text, double now, double window = 86400) {
     Crontabs c;
     c.crontab = crontab::parse_crontab(crontab_text, "/etc/cron.d/app", crontab::Kind::system);
+    c.modified_at_s["/etc/cron.d/app"] = now - 40 * 86400.0;  // the file is 40 days old
     Options o;
     o.now_s = now;
     o.window_s = window;
@@ -392,6 +393,91 @@ TEST_F(StatusReport, LastRunOlderThanTheWindow) {
   EXPECT_EQ(w.last_executed->started_at_s, day - 6 * 86400);
   EXPECT_EQ(w.last_success_s, day - 6 * 86400);
   EXPECT_EQ(w.next_tick_s, utc(2026, 12, 7, 0, 0));
+}
+
+// The state is the newest due tick's even when the window holds none: a weekly
+// or monthly job that missed its tick is missed all week, and a daily one stays
+// missed while today's tick is still in its grace. The window bounds the counts.
+TEST_F(StatusReport, TheNewestDueTickDecidesHoweverLongBeforeTheWindow) {
+  ZoneGuard tz("UTC");
+  const double now = utc(2026, 12, 7, 12, 18);  // a Monday
+  add("weekly-ok", utc(2026, 12, 5, 3, 0, 2), RunStatus::ok);
+  add("weekly-missed", utc(2026, 11, 28, 3, 0, 2), RunStatus::ok);
+  add("monthly-missed", utc(2026, 11, 1, 3, 0, 2), RunStatus::ok);
+  add("daily-missed", utc(2026, 12, 5, 11, 30, 2), RunStatus::ok);
+  add("daily-ok", utc(2026, 12, 6, 11, 30, 2), RunStatus::ok);
+  Report r = report(
+      "0 3 * * 6 root cronrun -n weekly-ok -- /bin/true\n"
+      "0 3 * * 6 root cronrun -n weekly-missed -- /bin/true\n"
+      "0 3 1 * * root cronrun -n monthly-missed -- /bin/true\n"
+      "30 11 * * * root cronrun -n daily-missed -- /bin/true\n"
+      "30 11 * * * root cronrun -n daily-ok -- /bin/true\n",
+      now);
+  EXPECT_EQ(job(r, "weekly-ok").state, JobState::up);
+  EXPECT_EQ(job(r, "weekly-ok").last_tick_s, utc(2026, 12, 5, 3, 0));
+  const JobStatus& w = job(r, "weekly-missed");
+  EXPECT_EQ(w.state, JobState::missed) << w.reason;
+  EXPECT_EQ(w.missed, 0u) << "Saturday's tick is before the one-day window: not counted";
+  EXPECT_NE(w.reason.find("Sat 03:00"), std::string::npos) << w.reason;
+  const JobStatus& m = job(r, "monthly-missed");
+  EXPECT_EQ(m.state, JobState::missed) << m.reason;
+  EXPECT_NE(m.reason.find("2026-12-01 03:00"), std::string::npos) << m.reason;
+  EXPECT_EQ(job(r, "daily-missed").state, JobState::missed) << job(r, "daily-missed").reason;
+  EXPECT_EQ(job(r, "daily-ok").state, JobState::up) << "today's 11:30 is still in its grace";
+  EXPECT_EQ(exit_code(r), prof::kExitStatusAlert);
+}
+
+// A tick before the crontab file changed was not expected, inside or before the window.
+TEST_F(StatusReport, TicksBeforeTheFileChangedAreNotExpectedBeforeTheWindowEither) {
+  ZoneGuard tz("UTC");
+  Crontabs c;
+  c.crontab = crontab::parse_crontab("0 3 * * 6 root cronrun -n weekly -- /bin/true\n", "/etc/cron.d/app",
+                                     crontab::Kind::system);
+  c.modified_at_s["/etc/cron.d/app"] = utc(2026, 12, 5, 9, 0);  // after Saturday's tick
+  Options o;
+  o.now_s = utc(2026, 12, 7, 12, 18);
+  auto r = compute_status(&*store_, c, o);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->jobs.at(0).state, JobState::never_run) << r->jobs.at(0).reason;
+  EXPECT_EQ(exit_code(*r), prof::kExitOk);
+}
+
+// The skips a running run's own lock causes do not hide it.
+TEST_F(StatusReport, ARunInProgressIsRunningThoughNewerTicksWereSkipped) {
+  ZoneGuard tz("UTC");
+  const double day = utc(2026, 12, 6, 0, 0);
+  add("long", day + 8 * 3600 + 2, RunStatus::ok);
+  add("long", day + 9 * 3600 + 2, RunStatus::running);
+  add("long", day + 10 * 3600 + 1, RunStatus::skipped);
+  Report r = report("0 * * * * root cronrun -n long -- /bin/true\n", day + 10 * 3600 + 600);
+  EXPECT_EQ(job(r, "long").state, JobState::running) << job(r, "long").reason;
+}
+
+// A line's --history is the history read whatever its spelling; only another
+// file leaves the line out, with or without a history to read yet.
+TEST_F(StatusReport, ALineIsWatchedWhenItsHistoryIsTheSameFileSpelledOtherwise) {
+  ZoneGuard tz("UTC");
+  const std::string h = (dir_ / "history.db").string();
+  std::filesystem::create_directories(dir_ / "sub");
+  std::filesystem::create_symlink(h, dir_ / "link.db");
+  const std::string tab = "0 * * * * root cronrun --history " + (dir_ / "sub" / ".." / "history.db").string() +
+                          " -n dotted -- /bin/true\n0 * * * * root cronrun --history " + (dir_ / "link.db").string() +
+                          " -n linked -- /bin/true\n0 * * * * root cronrun --history " + (dir_ / "other.db").string() +
+                          " -n other -- /bin/true\n";
+  Crontabs c;
+  c.crontab = crontab::parse_crontab(tab, "/etc/cron.d/app", crontab::Kind::system);
+  Options o;
+  o.now_s = utc(2026, 12, 6, 10, 10);
+  o.history_path = h;
+  for (const HistoryStore* store : std::initializer_list<const HistoryStore*>{&*store_, nullptr}) {
+    auto r = compute_status(store, c, o);
+    ASSERT_TRUE(r) << r.error().message();
+    ASSERT_EQ(r->jobs.size(), 2u);
+    EXPECT_EQ(r->jobs[0].job, "dotted");
+    EXPECT_EQ(r->jobs[1].job, "linked");
+    ASSERT_EQ(r->unwatched.size(), 1u);
+    EXPECT_EQ(r->unwatched[0].job, "other");
+  }
 }
 
 }  // namespace
