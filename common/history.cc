@@ -1251,6 +1251,13 @@ void note_batch(FoldReport& rep, const journal::Segment& seg, const journal::Bat
   }
 }
 
+void note_header(FoldReport& rep, const journal::Segment& seg) {
+  if (seg.header_damage.empty()) return;
+  ++rep.damaged;
+  rep.notes.push_back(seg.path + ": damaged header (" + seg.header_damage +
+                      "): its records are read past it; the next fold that reads it to the end starts a fresh journal");
+}
+
 void note_tail(FoldReport& rep, const journal::Segment& seg, const journal::Batch& b) {
   if (b.tail)
     rep.notes.push_back(seg.path + ": incomplete last record (" + journal::describe(*b.tail) +
@@ -1264,7 +1271,7 @@ Result<uint64_t> fold_segment(sqlite3* db, const std::string& path, const journa
   for (;;) {
     struct stat st {};
     if (::fstat(seg.fd.get(), &st) != 0) return fail_sys("fstat", seg.path);
-    if (static_cast<uint64_t>(st.st_size) <= std::max<uint64_t>(from, journal::kHeaderBytes)) return from;
+    if (static_cast<uint64_t>(st.st_size) <= journal::read_start(seg, from)) return std::min<uint64_t>(from, st.st_size);
     journal::Batch b;
     std::vector<std::string> notes;
     auto t = history_internal::write_transaction(
@@ -1377,6 +1384,7 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
   if (!locked) return std::unexpected(locked.error());
   if (!*locked) return rep;  // no run has appended yet, or another fold holds it
   std::optional<journal::Segment> jseg = std::move(*locked);
+  note_header(rep, *jseg);
 
   auto cursors = read_cursors(db_, path_);
   if (!cursors) return std::unexpected(cursors.error());
@@ -1397,6 +1405,7 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
   auto rseg = journal::open_segment(dirfd, rname, rpath, owner);
   if (!rseg) return std::unexpected(rseg.error());
   if (*rseg) {
+    note_header(rep, **rseg);
     if (!on_journal) {
       bool on_retired = cursor && cursor->generation == (*rseg)->generation;
       if (!on_retired) note_lost();
@@ -1435,7 +1444,8 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
   struct stat st {};
   if (::fstat(jseg->fd.get(), &st) != 0) return fail_sys("fstat", jpath);
   const uint64_t size = static_cast<uint64_t>(st.st_size);
-  if (size < journal::kFoldThresholdBytes || *reached != size) return rep;
+  // A journal with a damaged header is replaced once read, whatever its size.
+  if ((size < journal::kFoldThresholdBytes && jseg->header_damage.empty()) || *reached != size) return rep;
   auto all = read_cursors(db_, path_);
   if (!all) return std::unexpected(all.error());
   for (const auto& [consumer, c] : *all)
@@ -1629,6 +1639,7 @@ Result<void> HistoryStore::merge_journal() {
   bool table = false;
   std::optional<Applier> applier;
   for (const auto& [seg, start] : todo) {
+    note_header(rep, *seg);
     uint64_t from = start;
     for (;;) {
       auto b = journal::read_batch(*seg, from, kFoldBatchBytes);

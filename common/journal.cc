@@ -335,9 +335,18 @@ Result<std::optional<Segment>> open_segment(int dirfd, const std::string& name, 
   do got = ::pread(fd, head, sizeof head, 0);
   while (got < 0 && errno == EINTR);
   if (got < 0) return fail_sys("read", path);
-  auto gen = decode_header(std::string_view(head, static_cast<size_t>(got)));
-  if (!gen) return std::unexpected(std::move(gen.error()).context(path));
-  seg.generation = *gen;
+  const std::string_view header(head, static_cast<size_t>(got));
+  auto gen = decode_header(header);
+  if (gen) {
+    seg.generation = *gen;
+    return std::optional<Segment>(std::move(seg));
+  }
+  // A journal of another format version is left to the build that reads it.
+  if (header.size() >= 8 && std::memcmp(header.data(), kHeaderMagic, 6) == 0 && (header[6] != '\0' || header[7] != '\1'))
+    return std::unexpected(std::move(gen.error()).context(path));
+  seg.header_damage = gen.error().message();
+  seg.generation = "damaged-" + std::to_string(seg.st.st_dev) + "-" + std::to_string(seg.st.st_ino);
+  seg.body_from = 0;
   return std::optional<Segment>(std::move(seg));
 }
 
@@ -346,7 +355,7 @@ Result<Batch> read_batch(const Segment& seg, uint64_t from, size_t max_bytes) {
   if (::fstat(seg.fd.get(), &st) != 0) return fail_sys("fstat", seg.path);
   const uint64_t end = static_cast<uint64_t>(st.st_size);
   Batch b;
-  if (from < kHeaderBytes) from = kHeaderBytes;
+  from = read_start(seg, from);
   b.next = from;
   if (from >= end) {
     b.at_end = true;
@@ -438,7 +447,8 @@ Result<Writer> Writer::open(UniqueFd dirfd, const std::string& history_path, mod
     return fail(w.path_ + " is owned by uid " + std::to_string(st.st_uid) +
                 ", not this runner's: not appending to a journal another user may have planted");
   if (st.st_nlink != 1) return fail(w.path_ + " has " + std::to_string(st.st_nlink) + " links; a journal has one");
-  if (static_cast<size_t>(st.st_size) < kHeaderBytes) return fail(w.path_ + " has no journal header (" + std::to_string(st.st_size) + " bytes): not a cronrun run journal");
+  // A journal shorter than its header (truncated by hand) is still appended to:
+  // readers resynchronise on the records, and the next fold replaces it.
   if (st.st_mode & S_ISVTX) {
     // Rotated away between our open and now: take the new one.
     if (auto r = w.reopen(); !r) return std::unexpected(r.error());

@@ -119,13 +119,29 @@ struct Segment {
   Generation generation;
   std::string path;
   struct stat st {};
+  // Where its records start: after the header, or at 0 when the header is
+  // damaged (the records after it are framed and checksummed on their own; the
+  // reader resynchronises on them and reports the rest as damage).
+  uint64_t body_from = kHeaderBytes;
+  std::string header_damage;  // "" when the header is sound
 };
 // Opens `name` in `dirfd` for reading: O_NOFOLLOW|O_NONBLOCK, regular files only,
 // and (when `owner` is given) owned by that uid — a journal planted by another user
-// is not read into the history. nullopt when it does not exist. A bad header is an
-// error naming the file.
+// is not read into the history. nullopt when it does not exist. A header of a
+// format version this build does not read is an error naming the file; a
+// damaged one (torn, bad magic, bad checksum) is not: the segment then has
+// header_damage set, a generation made of its device and inode (stable while the
+// file lives), and its records are read from offset 0. The fold replaces such a
+// journal with a fresh one once it has read it to the end.
+
 Result<std::optional<Segment>> open_segment(int dirfd, const std::string& name, const std::string& path,
                                             std::optional<uid_t> owner, int flags = O_RDONLY);
+// Where reading `seg` from `from` starts: kHeaderBytes (the callers' "from the
+// start") is the segment's body_from, and nothing before body_from is read.
+inline uint64_t read_start(const Segment& seg, uint64_t from) {
+  if (seg.body_from < kHeaderBytes && from == kHeaderBytes) return seg.body_from;
+  return from < seg.body_from ? seg.body_from : from;
+}
 
 // Reads `seg` from `from` to its size at the time of the call, in bounded reads,
 // at most about `max_bytes` of records per call. `next` is where the next call

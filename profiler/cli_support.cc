@@ -200,8 +200,30 @@ std::string usage_message(const CLI::App& app, const CLI::ParseError& e, const s
   return redact_uri(line);
 }
 
+namespace {
+
+// CLI11 reads "-1" into an unsigned option as its wrap-around (2^64 - 1): every
+// unsigned option of `app` and its subcommands refuses a sign first.
+void refuse_negative_unsigned(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options()) {
+    if (!opt->get_type_name().starts_with("UINT")) continue;
+    opt->check(CLI::Validator(
+        [](std::string& v) {
+          size_t at = v.find_first_not_of(" \t");
+          return at != std::string::npos && v[at] == '-'
+                     ? "expected a whole number, 0 or more, got '" + v + "'"
+                     : std::string();
+        },
+        "", "unsigned"));
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) refuse_negative_unsigned(*sub);
+}
+
+}  // namespace
+
 std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
   const std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
+  refuse_negative_unsigned(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -275,7 +297,10 @@ std::expected<HistoryStore, int> open_history(const Global& g, HistoryStore::Mod
   }
   HistoryFault fault = HistoryFault::none;
   auto store = HistoryStore::open(g.history_path, mode, &fault);
-  if (store) return std::move(*store);
+  if (store) {
+    print_journal_notes(*store);
+    return std::move(*store);
+  }
   std::string hint;
   switch (fault) {
     case HistoryFault::missing:
@@ -290,6 +315,13 @@ std::expected<HistoryStore, int> open_history(const Global& g, HistoryStore::Mod
   }
   print_error(store.error().message() + hint);
   return std::unexpected(exit_code_for(fault));
+}
+
+void print_journal_notes(const HistoryStore& store) {
+  constexpr size_t kMaxShown = 5;
+  const auto& notes = store.journal_report().notes;
+  for (size_t i = 0; i < notes.size() && i < kMaxShown; ++i) print_error("run journal: " + notes[i]);
+  if (notes.size() > kMaxShown) print_error(fmt::format("run journal: {} more such notes", notes.size() - kMaxShown));
 }
 
 int query_failed(const HistoryStore& store, const Error& e) {

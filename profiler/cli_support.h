@@ -52,6 +52,10 @@ int exit_code_for(HistoryFault fault);
 // (gc) still refuses to create a history that does not exist.
 std::expected<HistoryStore, int> open_history(const Global& g,
                                               HistoryStore::Mode mode = HistoryStore::Mode::read_only);
+// What reading (or folding) the run journal found wrong — damaged stretches
+// skipped, a damaged header, a torn last record — one stderr line each (the first
+// few, then a count): the runs shown are every run that could be read.
+void print_journal_notes(const HistoryStore& store);
 // Prints a failed query's error and returns its exit code.
 int query_failed(const HistoryStore& store, const Error& e);
 

@@ -352,13 +352,15 @@ Command add_export(CLI::App& parent, const Global& g) {
       ->check(CLI::IsMember({"json", "csv", "prometheus"}));
   app->add_option("--job", opts->job, "Only this job");
   app->add_option("--since", opts->since, "Only runs started in this window (json, csv), e.g. 30d");
-  app->add_option("--output", opts->output, "Write to FILE atomically instead of stdout");
+  app->add_option("--output", opts->output, "Write to FILE atomically instead of stdout (- or /dev/stdout: stdout)");
   app->add_option("--crontab", opts->crontabs,
                   "prometheus: also missed and late ticks and each job's state against these crontabs, as "
                   "`cronprof status` computes them")
       ->type_name("FILE")
       ->expected(1, -1);
   return {app, [opts, &g]() -> int {
+            // As report --html's OUT: these two are standard output, streamed.
+            if (opts->output == "-" || opts->output == "/dev/stdout") opts->output.clear();
             RunFilter f;
             if (!opts->job.empty()) f.job = opts->job;
             if (!opts->since.empty()) {

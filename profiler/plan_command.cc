@@ -24,6 +24,7 @@ std::expected<std::vector<plan::JobProfile>, int> profiles_or_none(const Global&
                                                                    std::vector<std::string>& notes) {
   HistoryFault fault = HistoryFault::none;
   auto store = HistoryStore::open(g.history_path, HistoryStore::Mode::read_only, &fault);
+  if (store) print_journal_notes(*store);
   if (!store) {
     if (fault == HistoryFault::missing) {
       notes.push_back("no history at " + g.history_label + ": no job is profiled yet");

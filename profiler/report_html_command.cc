@@ -86,6 +86,7 @@ Command add_report(CLI::App& parent, const Global& g) {
             std::vector<plan::JobProfile> profiles;
             HistoryFault fault = HistoryFault::none;
             auto store = HistoryStore::open(g.history_path, HistoryStore::Mode::read_only, &fault);
+            if (store) print_journal_notes(*store);
             if (store) {
               auto r = report::report_from_history(*store, *since, now, opts->since);
               if (!r) return query_failed(*store, r.error());

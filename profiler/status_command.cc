@@ -62,6 +62,7 @@ Command add_status(CLI::App& parent, const Global& g) {
             }
             HistoryFault fault = HistoryFault::none;
             auto store = HistoryStore::open(g.history_path, HistoryStore::Mode::read_only, &fault);
+            if (store) print_journal_notes(*store);
             if (!store && fault != HistoryFault::missing) {
               print_error(store.error().message());
               return exit_code_for(fault);

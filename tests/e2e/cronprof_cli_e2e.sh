@@ -53,6 +53,8 @@ usage_error "one argument too many" "show: unexpected argument 'b'" "${P[@]}" sh
 
 # ---- values ----
 usage_error "value that is not a number" "cronprof: --limit: expected a whole number, 0 or more, got 'x' (see cronprof runs --help)" "${P[@]}" runs --limit x
+# CLI11 alone reads -1 into an unsigned option as 2^64 - 1.
+usage_error "negative whole number" "cronprof: runs: --limit: expected a whole number, 0 or more, got '-1' (see cronprof runs --help)" "${P[@]}" runs --limit -1
 usage_error "option without its value" "cronprof: --limit: missing its value, expected a whole number, 0 or more (see cronprof runs --help)" "${P[@]}" runs --limit
 usage_error "global option without its value" "cronprof: --history: missing its value" "$CRONPROF" --history
 usage_error "value outside the allowed set" "cronprof: --format: expected json, csv or prometheus, got 'xml' (see cronprof export --help)" \

@@ -97,6 +97,12 @@ json_check ps ps
 json_check gc gc --keep 3650d --dry-run
 # status (issue 19 section 1) where this build has it.
 if "$CRONPROF" --help 2>&1 | grep -q '^  status'; then json_check status status --crontab "$tmp/crontab"; fi
+# --output - and /dev/stdout are standard output (as report --html's OUT), never a file named "-".
+for out in - /dev/stdout; do
+  a=$(cd "$tmp" && "$CRONPROF" --history "$H" export --format csv --output "$out" | md5sum)
+  b=$("$CRONPROF" --history "$H" export --format csv | md5sum)
+  if [ "$a" = "$b" ] && [ ! -e "$tmp/-" ]; then ok "export --output $out writes to stdout"; else bad "export --output $out: not stdout"; fi
+done
 # export json is a list of run records, each with its own schema.
 verdict=$("$CRONPROF" --history "$H" export --format json | python3 "$tmp/check.py" export)
 if [ "$verdict" = clean ]; then ok "export --format json: every record's schema, timestamps, integers"; else bad "export json: $verdict"; fi

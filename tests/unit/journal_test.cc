@@ -622,6 +622,76 @@ TEST(JournalFold, AReplacedJournalIsRecognisedByItsGeneration) {
   EXPECT_EQ(statuses(store).size(), 6u);
 }
 
+// A damaged header (bad magic, a torn file, a bad checksum) does not make the
+// history unreadable: its records are read past it by readers and the fold, the
+// damage is reported, appenders go on, and the fold replaces the file with a
+// fresh journal once it has read it. A header of another format version stays
+// an error (a newer build's journal is not this one's to rewrite).
+TEST(JournalFold, ADamagedHeaderIsReadPastReportedAndReplaced) {
+  for (int how = 0; how < 3; ++how) {
+    SCOPED_TRACE(how);
+    TempDir t;
+    std::string db = t.file("h.db");
+    const std::string jpath = journal::journal_path(db);
+    auto store = make_history(db);
+    {
+      auto w = writer(db);
+      ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+    }
+    if (how == 0) {
+      int fd = ::open(jpath.c_str(), O_WRONLY);
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(::pwrite(fd, "XXXX", 4, 0), 4);  // the magic
+      ::close(fd);
+    } else if (how == 1) {
+      ASSERT_EQ(::truncate(jpath.c_str(), 12), 0);  // torn header, its record gone
+    } else {
+      int fd = ::open(jpath.c_str(), O_WRONLY);
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(::pwrite(fd, "\x01", 1, 20), 1);  // the generation: checksum fails
+      ::close(fd);
+    }
+    // An appender after the damage still records.
+    {
+      auto w = writer(db);
+      ASSERT_TRUE(w.append(journal::RecordType::finish, record(2, RunStatus::ok)));
+    }
+    // A reader that may not write sees the run and is told of the damage.
+    auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
+    ASSERT_TRUE(ro) << ro.error().message();
+    EXPECT_TRUE(statuses(*ro).contains(record(2).run_id));
+    ASSERT_FALSE(ro->journal_report().notes.empty());
+    EXPECT_NE(ro->journal_report().notes[0].find("damaged header"), std::string::npos) << ro->journal_report().notes[0];
+    // The fold takes every record it can read and swaps in a sound journal.
+    auto rep = store.fold_journal(true);
+    ASSERT_TRUE(rep.has_value()) << rep.error().message();
+    EXPECT_TRUE(rep->rotated);
+    EXPECT_GE(rep->damaged, 1u);
+    auto st = statuses(store);
+    EXPECT_TRUE(st.contains(record(2).run_id));
+    EXPECT_EQ(st.contains(record(1).run_id), how != 1);
+    rep = store.fold_journal(true);
+    ASSERT_TRUE(rep.has_value()) << rep.error().message();
+    EXPECT_EQ(rep->damaged, 0u);
+    EXPECT_TRUE(rep->notes.empty());
+  }
+  // Another format version: an error naming the file, the file left as it is.
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  {
+    auto w = writer(db);
+    ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+  }
+  int fd = ::open(journal::journal_path(db).c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "\x02", 1, 7), 1);
+  ::close(fd);
+  auto rep = store.fold_journal(true);
+  ASSERT_FALSE(rep.has_value());
+  EXPECT_NE(rep.error().message().find("format version 2"), std::string::npos) << rep.error().message();
+}
+
 TEST(JournalFold, NonBlockingFoldSkipsWhenAnotherHoldsTheLock) {
   TempDir t;
   std::string db = t.file("h.db");
