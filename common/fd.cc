@@ -80,4 +80,18 @@ Result<void> write_file_at(int dirfd, const std::string& name, const std::string
   return {};
 }
 
+bool open_standard_fds() {
+  // open() takes the lowest free number, so filling them in order puts each on
+  // its own number.
+  for (int fd = 0; fd < 3; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int got = ::open("/dev/null", (fd == 0 ? O_RDONLY : O_WRONLY) | O_NOCTTY);
+    if (got != fd) {
+      if (got >= 0) ::close(got);
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace cronrun

@@ -47,6 +47,11 @@ Result<std::string> read_file(const std::string& path);
 Result<std::string> read_file_at(int dirfd, const std::string& name, const std::string& path_for_errors);
 Result<void> write_file_at(int dirfd, const std::string& name, const std::string& value,
                            const std::string& path_for_errors);
+// For main(), before anything is opened: each of 0, 1 and 2 that is closed
+// (`cronrun ... >&-`, a daemon's child) is put on /dev/null, or the first file
+// opened would take its number (a lock file or history becoming stdout). False
+// when /dev/null cannot be opened in its place; write a message to fd 2 then.
+bool open_standard_fds();
 // Writes all of `data`, retrying on EINTR and short writes.
 Result<void> write_all(int fd, const std::string& data, const std::string& path_for_errors);
 

@@ -2,7 +2,11 @@
 // subcommand (each registered by its own file), parse, run the selected one.
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <vector>
+
+#include "common/fd.h"
 
 #include "common/history.h"
 #include "profiler/central_history.h"
@@ -12,6 +16,11 @@
 
 int main(int argc, char** argv) {
   using namespace cronrun::prof;
+  if (!cronrun::open_standard_fds()) {
+    static const char msg[] = "cronprof: /dev/null: cannot open it in place of a closed standard descriptor\n";
+    [[maybe_unused]] ssize_t n = ::write(2, msg, sizeof msg - 1);
+    return kExitFailure;
+  }
   CLI::App app{"cronprof: profiles of cronrun jobs from their run history (see cronprof(1))", "cronprof"};
   Global g;
   app.add_option("--history", g.history_path,

@@ -249,6 +249,9 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
   out.json = given(jo::Id::json);
   if (out.json && !given(jo::Id::dry_run))
     return fail("--json: only with --dry-run (a run's record is --summary FILE or -)");
+  // --dry-run reads only; --flush writes the history.
+  if (given(jo::Id::dry_run) && given(jo::Id::flush))
+    return fail("--dry-run: not with --flush (a flush writes the history; cronprof runs shows what it would fold)");
 
   // COMMAND and the job name, by the rules the planner shares.
   auto name = jo::check_command_line(*split);

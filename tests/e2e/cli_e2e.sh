@@ -87,6 +87,7 @@ usage_error "a huge --lock-wait" "--lock-wait: expected a duration of at most 36
   "${C[@]}" --lock-wait 99999999999d -- true
 usage_error "a huge --timeout" "--timeout: expected a duration of at most 36500d" "${C[@]}" --timeout 99999999999d -- true
 usage_error "--json without --dry-run" "--json: only with --dry-run" "${C[@]}" --json -- true
+usage_error "--dry-run with --flush (a flush writes)" "--dry-run: not with --flush" "${C[@]}" --dry-run --flush
 
 # ---- the job config ----
 echo '{"nice": 1e999}' >"$tmp/huge.json"
@@ -153,6 +154,26 @@ else
 fi
 left=$(find "$tmp/locks" "$tmp/state" -mindepth 1 | head -3)
 [ -z "$left" ] && [ -z "$(cgroups_made)" ] && ok "--dry-run created nothing" || bad "--dry-run left: $left $(cgroups_made)"
+
+# ---- started with stdout (or all three) closed ----
+# The lock file must not take fd 1 and fill with the job's output; the next run
+# must find a cronrun lock file.
+for closed in "1" "0 1 2"; do
+  redir=""
+  for fd in $closed; do redir="$redir $fd>&-"; done
+  rm -rf "$tmp/locks"/* "$tmp/state"/* "$tmp/closed-logs"; mkdir "$tmp/closed-logs"
+  got=0
+  eval '"${C[@]}" -q --cgroup off --log-dir "$tmp/closed-logs" -- sh -c "seq 1 20000"' "$redir" || got=$?
+  again=0
+  "${C[@]}" -q --cgroup off -- true >/dev/null 2>&1 </dev/null || again=$?
+  size=$(stat -c %s "$L" 2>/dev/null || echo missing)
+  logged=$(cat "$tmp/closed-logs/sh/"*.log 2>/dev/null | wc -l)
+  if [ "$got" -eq 0 ] && [ "$again" -eq 0 ] && [ "$size" != missing ] && [ "$size" -lt 64 ] && [ "$logged" -eq 20000 ]; then
+    ok "fds $closed closed: the lock holds a pid ($size bytes), the log all 20000 lines, the next run runs"
+  else
+    bad "fds $closed closed: exit $got, next run $again, lock $size bytes, log $logged lines"
+  fi
+done
 
 if [ "$fails" -ne 0 ]; then
   echo "$fails check(s) failed" >&2
