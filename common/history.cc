@@ -1323,6 +1323,24 @@ Result<void> retire(const journal::Segment& seg) {
   return {};
 }
 
+// The retired journal, unless what has its name is not one this history could
+// have made (a symlink, a FIFO, another user's file: planted in a directory other
+// users can write). That is left alone and named, not read, and does not stop the
+// fold or the readers: the journal itself is still read.
+Result<std::optional<journal::Segment>> open_retired(int dirfd, const std::string& rname, const std::string& rpath,
+                                                     uid_t owner, std::vector<std::string>* notes) {
+  auto rs = journal::open_segment(dirfd, rname, rpath, owner);
+  if (rs) return rs;
+  struct stat st {};
+  if (::fstatat(dirfd, rname.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || (S_ISREG(st.st_mode) && st.st_uid == owner))
+    return rs;
+  if (notes)
+    notes->push_back(rpath + " is a " + file_type_name(st.st_mode) + " owned by uid " + std::to_string(st.st_uid) +
+                     ", not a retired journal of this history: left alone and not read (remove it; the journal "
+                     "is not rotated while it is there)");
+  return std::optional<journal::Segment>();
+}
+
 // Opens the journal and takes the fold lock on it: folds (and a consumer looking
 // at the retired journal) exclude each other by flock(2) on the journal file. A
 // rotation locks the new file before it publishes it, so a holder that locked a
@@ -1402,7 +1420,7 @@ Result<FoldReport> HistoryStore::fold_journal(bool wait_for_lock) {
 
   // A retired journal: a rotation that did not finish (the fold died), or one done
   // and not yet removed.
-  auto rseg = journal::open_segment(dirfd, rname, rpath, owner);
+  auto rseg = open_retired(dirfd, rname, rpath, owner, &rep.notes);
   if (!rseg) return std::unexpected(rseg.error());
   if (*rseg) {
     note_header(rep, **rseg);
@@ -1523,7 +1541,7 @@ Result<FoldReport> HistoryStore::consume_journal(const std::string& consumer, si
     auto js = lock_journal(dirfd, jname, jpath, owner, /*wait=*/true, &busy);
     if (!js) return std::unexpected(js.error());
     if (!*js) return rep;  // no run has appended yet
-    auto rs = journal::open_segment(dirfd, rname, rpath, owner);
+    auto rs = open_retired(dirfd, rname, rpath, owner, &rep.notes);
     if (!rs) return std::unexpected(rs.error());
     auto registered = register_consumer(db_, path_, consumer, **js, *rs, deadline);
     if (!registered) return std::unexpected(registered.error());
@@ -1603,7 +1621,7 @@ Result<void> HistoryStore::register_journal_consumer(const std::string& consumer
   auto js = lock_journal(dirfd, jname, jpath, owner, /*wait=*/true, &busy);
   if (!js) return std::unexpected(js.error());
   if (!*js) return {};  // no journal yet: nothing the fold could rotate away
-  auto rs = journal::open_segment(dirfd, rname, rpath, owner);
+  auto rs = open_retired(dirfd, rname, rpath, owner, nullptr);
   if (!rs) return std::unexpected(rs.error());
   auto r = register_consumer(db_, path_, consumer, **js, *rs, 30000);
   if (!r) return std::unexpected(r.error());
@@ -1619,11 +1637,15 @@ Result<void> HistoryStore::merge_journal() {
   // The files first, then the cursor: a fold that moves on meanwhile has put what
   // it folded into the history before it moved the cursor, so nothing falls
   // between the two (a record may be seen in both: the view prefers the journal's).
+  FoldReport rep;
   auto js = journal::open_segment(dirfd, jname, jpath, owner);
   if (!js) return std::unexpected(js.error());
-  auto rs = journal::open_segment(dirfd, rname, rpath, owner);
+  auto rs = open_retired(dirfd, rname, rpath, owner, &rep.notes);
   if (!rs) return std::unexpected(rs.error());
-  if (!*js && !*rs) return {};
+  if (!*js && !*rs) {
+    journal_report_ = rep;
+    return {};
+  }
   auto cursors = read_cursors(db_, path_);
   if (!cursors) return std::unexpected(cursors.error());
   std::optional<Cursor> cursor;
@@ -1635,7 +1657,6 @@ Result<void> HistoryStore::merge_journal() {
     todo.emplace_back(&**rs, cursor && cursor->generation == (*rs)->generation ? cursor->offset : journal::kHeaderBytes);
   if (*js) todo.emplace_back(&**js, on_journal ? cursor->offset : journal::kHeaderBytes);
 
-  FoldReport rep;
   bool table = false;
   std::optional<Applier> applier;
   for (const auto& [seg, start] : todo) {

@@ -692,6 +692,34 @@ TEST(JournalFold, ADamagedHeaderIsReadPastReportedAndReplaced) {
   EXPECT_NE(rep.error().message().find("format version 2"), std::string::npos) << rep.error().message();
 }
 
+// Something planted under the retired journal's name (a symlink, in a directory
+// other users can write) is named and left alone; it does not stop readers or
+// the fold from reading the journal.
+TEST(JournalFold, APlantedRetiredNameIsNamedNotReadAndStopsNothing) {
+  TempDir t;
+  std::string db = t.file("h.db");
+  auto store = make_history(db);
+  {
+    auto w = writer(db);
+    ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
+  }
+  const std::string victim = t.file("victim.txt");
+  { std::ofstream(victim) << "not a journal\n"; }
+  ASSERT_EQ(::symlink(victim.c_str(), journal::retired_path(db).c_str()), 0);
+  auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(ro) << ro.error().message();
+  EXPECT_TRUE(statuses(*ro).contains(record(1).run_id));
+  ASSERT_FALSE(ro->journal_report().notes.empty());
+  EXPECT_NE(ro->journal_report().notes[0].find("is a symlink"), std::string::npos) << ro->journal_report().notes[0];
+  auto rep = store.fold_journal(true);
+  ASSERT_TRUE(rep.has_value()) << rep.error().message();
+  EXPECT_EQ(rep->records, 1u);
+  EXPECT_TRUE(statuses(store).contains(record(1).run_id));
+  std::ifstream in(victim);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "not a journal\n");
+}
+
 TEST(JournalFold, NonBlockingFoldSkipsWhenAnotherHoldsTheLock) {
   TempDir t;
   std::string db = t.file("h.db");
