@@ -70,7 +70,7 @@ Result<uint64_t> parse_size(std::string_view text) {
 }
 
 Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
-  auto bad = [&] { return fail(fmt::format("expected a duration like 90s, 15m or 2h, got '{}'", text)); };
+  auto bad = [&] { return fail(fmt::format("expected a duration like 90s, 15m, 2h or 7d, got '{}'", text)); };
   std::string_view s = trim(text);
   if (s.empty()) return bad();
   double total_ms = 0;

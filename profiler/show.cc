@@ -234,6 +234,12 @@ Command add_show(CLI::App& parent, const Global& g) {
             auto store = open_history(g);
             if (!store) return store.error();
             auto found = store->find_run(*target);
+            // A prefix of several run ids is not a run: the word may still name a job.
+            std::optional<std::string> ambiguous;
+            if (!found && store->last_fault() == HistoryFault::none) {
+              ambiguous = found.error().message();
+              found = std::optional<RunRecord>();
+            }
             if (!found) return query_failed(*store, found.error());
             if (!*found) {
               auto latest = store->latest_run(*target);
@@ -241,8 +247,9 @@ Command add_show(CLI::App& parent, const Global& g) {
               *found = std::move(*latest);
             }
             if (!*found) {
-              print_error("no run with id '" + *target + "' and no job named '" + *target + "' in " +
-                          g.history_label);
+              print_error(ambiguous ? *ambiguous + ", and no job is named so in " + g.history_label
+                                    : "no run with id '" + *target + "' and no job named '" + *target + "' in " +
+                                          g.history_label);
               return kExitNotFound;
             }
             if (g.json)

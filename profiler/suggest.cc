@@ -38,6 +38,9 @@ constexpr uint64_t kGiB = 1024 * kMiB;
 // Runs throttled for more than this share of their wall time were held back by
 // the quota, so their utilisation understates what they wanted.
 constexpr double kThrottledShare = 0.05;
+// No memory limit below this is suggested: page cache and the runtime a job
+// starts (a shell, an interpreter) need room beyond what its peak showed.
+constexpr uint64_t kMinMemoryBytes = 16 * kMiB;
 
 uint64_t round_up(uint64_t v, uint64_t step) { return (v + step - 1) / step * step; }
 
@@ -175,10 +178,12 @@ Suggestion SuggestAcc::finish(const std::string& job, double headroom, double wi
                                        "suggestion", why, headroom));
     } else {
       uint64_t bytes = static_cast<uint64_t>(std::ceil(want));
-      bytes = round_up(std::max<uint64_t>(bytes, 16 * kMiB), bytes >= 256 * kMiB ? 16 * kMiB : kMiB);
+      const bool floored = bytes < kMinMemoryBytes;
+      bytes = round_up(std::max<uint64_t>(bytes, kMinMemoryBytes), bytes >= 256 * kMiB ? 16 * kMiB : kMiB);
       s.memory_bytes = bytes;
       s.memory = memory_value(bytes);
-      s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.memory, headroom));
+      s.evidence.push_back(fmt::format("{} → {} (× {:g}{})", why, s.memory, headroom,
+                                       floored ? fmt::format(" is {}; raised to the 16M floor", size_text(want)) : ""));
     }
   } else {
     s.evidence.push_back("memory: no run measured it; no suggestion");
@@ -322,6 +327,10 @@ Result<std::string> write_suggestion(const Suggestion& s, const std::string& pat
     auto text = read_regular_file(path, kMaxConfigBytes);
     if (!text) return std::unexpected(text.error());
     old = std::move(*text);
+    // cronrun refuses an empty config file (not JSON): it is left alone, as any
+    // other file that is not a JSON object.
+    if (old.find_first_not_of(" \t\r\n") == std::string::npos)
+      return fail(path + ": is empty, not a JSON object (cronrun refuses it); left alone: remove it or write {} in it");
   } else if (errno != ENOENT) {
     return fail_sys("lstat", path);
   }

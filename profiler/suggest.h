@@ -10,7 +10,7 @@
 //             least that timeout × headroom.
 // Percentiles are nearest-rank (stats.h). Fewer than kMinRuns successful runs in
 // the window: no suggestion, and the evidence says so. Values are rounded up to
-// what a person would write: memory to 1 MiB below 256 MiB and to 16 MiB above
+// what a person would write: memory (never below 16 MiB) to 1 MiB below 256 MiB and to 16 MiB above
 // ("130M", "1536M", "2G"), CPU to 10%, timeout
 // to 10 s / 1 min / 5 min depending on size ("90s", "50m", "2h30m").
 #pragma once

@@ -35,6 +35,13 @@ class UsageFormatter : public CLI::Formatter {
   }
 };
 
+// Options whose value is a path or URL: a JSON number is never one.
+bool takes_a_path(const job_options::Option& o) {
+  for (std::string_view word : {"PATH", "FILE", "DIR", "URL"})
+    if (o.value_name.find(word) != std::string_view::npos) return true;
+  return false;
+}
+
 std::string json_scalar(const nlohmann::json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
@@ -120,6 +127,10 @@ Result<void> parse_job_config(std::string_view text, const std::string& path, Jo
           if (!v.is_string()) return fail(fmt::format("config {}: key 'env': expected strings KEY=VALUE", path));
           values.push_back(v.get<std::string>());
         }
+      } else if (value.is_number() && takes_a_path(*option)) {
+        // {"lock": 5} is a mistake, not a lock file named "5".
+        return fail(fmt::format("config {}: key '{}': expected a path as a string{}, got {}", path, key,
+                                option->id == job_options::Id::lock ? ", or true / false" : "", value.dump()));
       } else if (value.is_string() || value.is_boolean() || value.is_number()) {
         values.push_back(json_scalar(value));
       } else {

@@ -29,6 +29,7 @@
 #include <cstring>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "common/job_paths.h"
 #include "common/safe_file.h"
@@ -109,10 +110,12 @@ Result<std::string> library_path() {
   // Build tree: the binary sits in <build>/<dir>[/<dir>] and the library in
   // <build>/preload; CMakeCache.txt marks <build> so an installed binary never
   // picks up a stray preload/ directory above it.
+  std::vector<std::string> looked;
   std::array<char, 4096> buf{};
   ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
   if (n > 0) {
-    std::string dir(buf.data(), static_cast<size_t>(n));
+    const std::string exe(buf.data(), static_cast<size_t>(n));
+    std::string dir = exe;
     for (int up = 0; up < 4; up++) {
       auto slash = dir.rfind('/');
       if (slash == std::string::npos || slash == 0) break;
@@ -120,14 +123,21 @@ Result<std::string> library_path() {
       std::string candidate = dir + "/preload/" + kLibraryName;
       if (is_file(dir + "/CMakeCache.txt") && is_file(candidate)) return candidate;
     }
+    looked.push_back("a build tree's preload/ above " + exe);
+#ifdef CRONRUN_PRELOAD_FROM_BINDIR
+    // Installed: the same layout relative to the binary (a --prefix install).
+    std::string beside = exe.substr(0, exe.rfind('/') + 1) + CRONRUN_PRELOAD_FROM_BINDIR;
+    if (is_file(beside)) return beside;
+    looked.push_back(beside);
+#endif
   }
 #ifdef CRONRUN_PRELOAD_PATH
   if (is_file(CRONRUN_PRELOAD_PATH)) return std::string(CRONRUN_PRELOAD_PATH);
-  return fail(std::string("DB-query counter library not found (looked next to /proc/self/exe and at ") +
-              CRONRUN_PRELOAD_PATH + ")");
-#else
-  return fail("DB-query counter library not found next to /proc/self/exe");
+  looked.push_back(CRONRUN_PRELOAD_PATH);
 #endif
+  std::string where;
+  for (const auto& l : looked) where += (where.empty() ? "" : ", ") + l;
+  return fail("DB-query counter library " + std::string(kLibraryName) + " not found (looked in " + where + ")");
 }
 
 Result<Session> Session::create(const std::string& run_id) { return create_in(default_base_dir(), run_id); }

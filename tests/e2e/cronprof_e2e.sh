@@ -98,6 +98,8 @@ check "dbjob ran with --count-db-queries" test "$(prof --json show dbjob | json 
 prof show dbjob >"$tmp/showdb"
 check "show dbjob: DB line is not 'not counted'" bash -c "! grep -q 'DB *not counted' '$tmp/showdb'"
 expect_rc 7 "show of an unknown run or job" prof show no-such-job
+# Every run id here starts with the same time prefix: several runs, and no job of that name.
+expect_rc 7 "show of a prefix of several run ids (and no such job)" prof show "${rid:0:2}"
 
 # ---- summary ----
 prof --json summary >"$tmp/summary.json"

@@ -82,6 +82,11 @@ expect_fail "suggest --write: an explicit config's directory must exist" "does n
 check "  no directory created" test ! -e "$tmp/nodir"
 
 mkdir "$tmp/jobs"
+: >"$tmp/jobs/empty.json"
+expect_fail "suggest --write: an empty config (cronrun refuses it) is left alone" "is empty, not a JSON object" \
+  prof suggest --job steady --write --config "$tmp/jobs/empty.json"
+check "  still empty" test ! -s "$tmp/jobs/empty.json"
+rm "$tmp/jobs/empty.json"
 echo '{ "nice": 5 }' >"$tmp/jobs/steady.json"
 check "suggest --write: a regular file of ours is edited" prof suggest --job steady --write --config "$tmp/jobs/steady.json"
 check "  memory set, nice kept" grep -q '"memory"' "$tmp/jobs/steady.json"

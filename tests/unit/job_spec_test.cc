@@ -71,7 +71,7 @@ TEST(Cli, BadValueNamesTheFlag) {
   EXPECT_EQ(r.error().message(), "--memory: expected a size like 512M or 2G, got 'banana'");
   auto t = parse({"cronrun", "--timeout", "soon", "--", "true"});
   ASSERT_FALSE(t);
-  EXPECT_EQ(t.error().message(), "--timeout: expected a duration like 90s, 15m or 2h, got 'soon'");
+  EXPECT_EQ(t.error().message(), "--timeout: expected a duration like 90s, 15m, 2h or 7d, got 'soon'");
   auto o = parse({"cronrun", "--on-locked", "wait", "--", "true"});
   ASSERT_FALSE(o);
   EXPECT_EQ(o.error().message(), "--on-locked: expected skip|fail, got 'wait'");
@@ -179,6 +179,17 @@ TEST_F(ConfigDir, ConfigErrorsNameFileAndKey) {
   r = parse({"cronrun", "-c", wrong_type, "--", "true"});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("key 'memory': expected a string, number or boolean"), std::string::npos);
+
+  // A number is a size or a count, never a path: {"lock": 5} made a lock file named "5".
+  auto number_path = write("f.json", R"({"lock": 5})");
+  r = parse({"cronrun", "-c", number_path, "--", "true"});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(),
+            "config " + number_path + ": key 'lock': expected a path as a string, or true / false, got 5");
+  auto number_dir = write("g.json", R"({"log-dir": 7})");
+  r = parse({"cronrun", "-c", number_dir, "--", "true"});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("key 'log-dir': expected a path as a string, got 7"), std::string::npos);
 }
 
 TEST(JobName, DefaultsFromCommandBasename) {
