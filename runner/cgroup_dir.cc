@@ -2,6 +2,7 @@
 // rmdir below it goes through openat()/mkdirat()/unlinkat() on that fd, so a job's
 // cgroup is resolved once and a rename or a concurrent path change elsewhere cannot
 // redirect a later write. The path is kept only to name files in errors.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -9,11 +10,55 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <vector>
 #include <fmt/format.h>
 
 #include "runner/cgroup_internal.h"
 
 namespace cronrun::cgroup {
+
+namespace {
+
+// Cgroups a job may make below its leaf that are followed at most (deeper or
+// more is a job fighting its runner; what it hid there is then named, not read).
+constexpr int kMaxSubtreeDepth = 16;
+constexpr size_t kMaxSubtreeDirs = 4096;
+
+// cgroupfs (kernfs) counts a directory's subdirectories in its link count, 2 +
+// subdirectories: one fstat tells whether a leaf has cgroups below it.
+bool has_subdirs(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 && st.st_nlink > 2;
+}
+
+// The names of the subdirectories of the directory open at `fd`.
+Result<std::vector<std::string>> subdir_names(int fd, const std::string& path) {
+  int dfd = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return fail_sys("open", path);
+  DIR* d = ::fdopendir(dfd);
+  if (!d) {
+    int err = errno;
+    ::close(dfd);
+    return fail_sys("fdopendir", path, err);
+  }
+  std::vector<std::string> names;
+  for (;;) {
+    errno = 0;
+    const dirent* e = ::readdir(d);
+    if (!e) break;
+    if (e->d_type == DT_DIR && std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+      names.emplace_back(e->d_name);
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return fail_sys("readdir", path, err);
+  return names;
+}
+
+bool gone(const Error& e) { return e.err() == ENOENT || e.err() == ENODEV; }
+
+}  // namespace
 
 Result<CgroupDir> CgroupDir::open(const std::string& path) {
   // O_RDONLY (not O_PATH): clone3(CLONE_INTO_CGROUP) and poll-free reads both work.
@@ -37,8 +82,19 @@ Result<void> CgroupDir::make_child(const std::string& name, bool exist_ok) const
 }
 
 Result<void> CgroupDir::remove_child(const std::string& name, int busy_retries) const {
+  bool below_removed = false;
   for (int attempt = 0;; ++attempt) {
     if (::unlinkat(fd_.get(), name.c_str(), AT_REMOVEDIR) == 0) return {};
+    if (errno == EBUSY && !below_removed) {
+      // Cgroups the job made below it keep it busy: the empty ones go first.
+      below_removed = true;
+      if (auto child = open_child(name); child && has_subdirs(child->fd())) {
+        child->remove_below(0);
+        --attempt;
+        continue;
+      }
+      errno = EBUSY;
+    }
     if (errno == EBUSY && attempt < busy_retries) {
       sleep_ms(2);
       continue;
@@ -92,12 +148,54 @@ Result<UniqueFd> CgroupDir::open_file(const std::string& file, int flags) const 
   return UniqueFd(fd);
 }
 
-Result<std::vector<pid_t>> CgroupDir::procs() const {
+Result<std::vector<pid_t>> CgroupDir::own_procs() const {
   auto text = read("cgroup.procs");
   if (!text) return std::unexpected(text.error());
   auto pids = parse_pid_list(*text);
   if (!pids) return std::unexpected(std::move(pids.error()).context("reading " + file_path("cgroup.procs")));
   return pids;
+}
+
+Result<std::vector<pid_t>> CgroupDir::procs() const {
+  auto pids = own_procs();
+  if (!pids || !has_subdirs(fd_.get())) return pids;
+  size_t dirs = 0;
+  if (auto r = add_procs_below(*pids, 0, dirs); !r) return std::unexpected(r.error());
+  return pids;
+}
+
+Result<void> CgroupDir::add_procs_below(std::vector<pid_t>& out, int depth, size_t& dirs) const {
+  auto names = subdir_names(fd_.get(), path_);
+  if (!names) return std::unexpected(names.error());
+  for (const auto& name : *names) {
+    if (depth >= kMaxSubtreeDepth || ++dirs > kMaxSubtreeDirs)
+      return fail(fmt::format("{}: more than {} cgroups or {} levels below it; not following them", path_,
+                              kMaxSubtreeDirs, kMaxSubtreeDepth));
+    auto child = open_child(name);
+    if (!child) {
+      if (gone(child.error())) continue;  // removed meanwhile
+      return std::unexpected(child.error());
+    }
+    auto pids = child->own_procs();
+    if (!pids) {
+      if (gone(pids.error())) continue;
+      return std::unexpected(pids.error());
+    }
+    out.insert(out.end(), pids->begin(), pids->end());
+    if (has_subdirs(child->fd()))
+      if (auto r = child->add_procs_below(out, depth + 1, dirs); !r) return r;
+  }
+  return {};
+}
+
+void CgroupDir::remove_below(int depth) const {
+  if (depth >= kMaxSubtreeDepth) return;
+  auto names = subdir_names(fd_.get(), path_);
+  if (!names) return;
+  for (const auto& name : *names) {
+    if (auto child = open_child(name); child && has_subdirs(child->fd())) child->remove_below(depth + 1);
+    (void)::unlinkat(fd_.get(), name.c_str(), AT_REMOVEDIR);  // a populated one stays: its parent then says so
+  }
 }
 
 Result<void> signal_pids(const std::vector<pid_t>& pids, int sig, const std::string& path_for_errors) {

@@ -227,7 +227,9 @@ class CgroupDir {
   // mkdirat; EEXIST is success when `exist_ok`.
   Result<void> make_child(const std::string& name, bool exist_ok) const;
   // unlinkat(AT_REMOVEDIR), retrying EBUSY `busy_retries` times 2 ms apart (a
-  // cgroup whose last task just exited can stay busy for a moment).
+  // cgroup whose last task just exited can stay busy for a moment). Cgroups the
+  // job made below the child are removed first (the empty ones: a populated one
+  // keeps the child, and the error says busy).
   Result<void> remove_child(const std::string& name, int busy_retries) const;
 
   bool has(const std::string& file) const;
@@ -239,6 +241,9 @@ class CgroupDir {
   Result<std::optional<std::map<std::string, uint64_t>>> read_keyed(const std::string& file) const;
   Result<void> write(const std::string& file, const std::string& value) const;
   Result<UniqueFd> open_file(const std::string& file, int flags) const;
+  // The processes in this cgroup and in every cgroup below it (a job may make
+  // its own below its leaf, as root or with delegation, and move processes
+  // there); one fstat when there are none below.
   Result<std::vector<pid_t>> procs() const;
 
   int fd() const { return fd_.get(); }
@@ -248,6 +253,9 @@ class CgroupDir {
 
  private:
   CgroupDir(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+  Result<std::vector<pid_t>> own_procs() const;
+  Result<void> add_procs_below(std::vector<pid_t>& out, int depth, size_t& dirs) const;
+  void remove_below(int depth) const;
   UniqueFd fd_;
   std::string path_;
 };

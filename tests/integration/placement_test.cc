@@ -265,4 +265,48 @@ TEST_F(Placement, KeptOrphansDoNotBlockTheNextRun) {
   EXPECT_FALSE(dead(daemon));  // still left alone
 }
 
+// A job (root here) that makes a cgroup below its own leaf and moves a daemon
+// there: the daemon is still the run's. It is counted and killed with the run, or
+// kept by --keep-orphans; the cgroups the job made go with the leaf.
+TEST_F(Placement, ProcessesInCgroupsTheJobMadeBelowItsLeafAreTheRunsToo) {
+  // The leaf the job can see itself in: the unified one (hybrid, v2).
+  const std::string script =
+      "m=$(grep ' - cgroup2 ' /proc/self/mountinfo | head -1 | cut -d' ' -f5); "
+      "u=$(sed -n 's/^0:://p' /proc/self/cgroup); "
+      "[ -n \"$m\" ] && [ \"$u\" != / ] || exit 99; "
+      "mkdir \"$m$u/sub\" \"$m$u/sub/deeper\" || exit 98; "
+      "sleep 300 & p=$!; echo $p > \"$m$u/sub/deeper/cgroup.procs\" || exit 97; echo $p > PIDFILE; exit 0";
+  auto with_pidfile = [&](const fs::path& pidfile) {
+    std::string s = script;
+    s.replace(s.find("PIDFILE"), 7, pidfile.string());
+    return std::vector<std::string>{"/bin/sh", "-c", s};
+  };
+  fs::path killed_pid = dir_ / "killed.pid";
+  auto r = run(cmd({"--name", "nest"}, with_pidfile(killed_pid)));
+  if (r.exit_code == 99) GTEST_SKIP() << "no cgroup2 leaf for the job on this host";
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  pid_t daemon = read_pid(killed_pid);
+  kill_at_end_.push_back(daemon);
+  ASSERT_GT(daemon, 0);
+  EXPECT_TRUE(wait_until([&] { return dead(daemon); })) << "the daemon in the job's own sub-cgroup outlived the run";
+  json s = result();
+  EXPECT_EQ(s["usage"]["orphans_killed"], 1) << s.dump();
+  EXPECT_EQ(r.err.find("removing cgroup"), std::string::npos) << r.err;
+  // TearDown checks that no job cgroup, nested ones included, is left.
+
+  fs::path kept_pid = dir_ / "kept.pid";
+  auto k = run(cmd({"--name", "nestkeep", "--keep-orphans"}, with_pidfile(kept_pid), "kept.json"));
+  ASSERT_EQ(k.exit_code, 0) << k.err;
+  pid_t kept = read_pid(kept_pid);
+  kill_at_end_.push_back(kept);
+  ASSERT_GT(kept, 0);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(dead(kept)) << "--keep-orphans killed the daemon in the job's sub-cgroup";
+  json ks = result("kept.json");
+  ASSERT_TRUE(ks["isolation"]["note"].is_string()) << ks.dump();
+  EXPECT_NE(ks["isolation"]["note"].get<std::string>().find("1 process(es) left running"), std::string::npos)
+      << ks["isolation"]["note"];
+  expect_leftover_ = true;  // the kept cgroup, by design
+}
+
 }  // namespace
