@@ -261,7 +261,8 @@ class HistoryStore {
   Result<std::map<std::string, std::map<RunStatus, uint64_t>>> removed_counts() const;
   // Retention: deletes, in one transaction, finished (and lost) runs that started
   // before `cutoff_unix_s`, adding them to removed_counts() in the same
-  // transaction. Live running rows are kept. Returns rows deleted.
+  // transaction. Live running rows are kept. Returns rows deleted. `dry_run`
+  // counts them instead, and on a read-only open too.
   Result<uint64_t> delete_before(double cutoff_unix_s, bool dry_run = false);
 
   // scan() reading only what per-job summaries aggregate: job, status,

@@ -658,9 +658,9 @@ Result<std::map<std::string, std::map<RunStatus, uint64_t>>> HistoryStore::remov
 }
 
 Result<uint64_t> HistoryStore::delete_before(double cutoff_unix_s, bool dry_run) {
-  if (mode_ == Mode::read_only) return fail("history " + path_ + " is open read-only");
+  if (mode_ == Mode::read_only && !dry_run) return fail("history " + path_ + " is open read-only");
   uint64_t deleted = 0;
-  auto done = history_internal::write_transaction(db_, path_, [&]() -> Result<void> {
+  auto body = [&]() -> Result<void> {
     deleted = 0;
     // Old `running` rows are kept while their runner lives (a job may run long).
     std::vector<std::string> lost;
@@ -729,7 +729,9 @@ Result<uint64_t> HistoryStore::delete_before(double cutoff_unix_s, bool dry_run)
       deleted += static_cast<uint64_t>(sqlite3_changes64(db_));
     }
     return {};
-  });
+  };
+  // A dry run only counts: on a read-only open (a user who may not write) it reads.
+  auto done = dry_run && mode_ == Mode::read_only ? body() : history_internal::write_transaction(db_, path_, body);
   if (!done) return std::unexpected(done.error());
   return deleted;
 }

@@ -30,7 +30,8 @@ Command add_gc(CLI::App& parent, const Global& g) {
             double now = now_unix_s();
             auto cutoff = window_option("--keep", opts->keep, now);
             if (!cutoff) return cutoff.error();
-            auto store = open_history(g, HistoryStore::Mode::read_write);
+            // A dry run only counts: it needs no write access (nor folds the journal).
+            auto store = open_history(g, opts->dry_run ? HistoryStore::Mode::read_only : HistoryStore::Mode::read_write);
             if (!store) return store.error();
             auto logs = logs_of_runs_before(*store, *cutoff);
             if (!logs) return query_failed(*store, logs.error());

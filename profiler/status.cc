@@ -375,6 +375,13 @@ namespace {
 
 LastRun last_run_of(const RunFigures& f) { return {f.run_id, f.started_at_s, f.status, f.exit_code}; }
 
+// A grace or a delay for people: whole seconds below two minutes ("30s"), else
+// hours and minutes ("74h24m").
+std::string span_text(double s) {
+  if (s >= 0 && s < 120) return fmt::format("{}s", static_cast<int64_t>(std::llround(s)));
+  return units::format_duration_s(s);
+}
+
 // A tick for people, local time: the weekday within the last six days, else the date.
 std::string local_tick_text(double t, double now) {
   time_t tt = static_cast<time_t>(t);
@@ -576,13 +583,13 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
     } else if (decisive == TickMatcher::Outcome::missed) {
       js.state = JobState::missed;
       js.reason = fmt::format("no run for the tick at {} (grace {})", local_tick_text(*matcher.decisive_tick(), now),
-                              units::format_duration_s(*matcher.decisive_grace()));
+                              span_text(*matcher.decisive_grace()));
     } else if (decisive == TickMatcher::Outcome::late) {
       js.state = JobState::late;
       js.reason = fmt::format("started {} after the tick at {} (grace {})",
-                              units::format_duration_s(*matcher.decisive_start() - *matcher.decisive_tick()),
+                              span_text(*matcher.decisive_start() - *matcher.decisive_tick()),
                               local_tick_text(*matcher.decisive_tick(), now),
-                              units::format_duration_s(*matcher.decisive_grace()));
+                              span_text(*matcher.decisive_grace()));
     } else if (matcher.last_executed() && matcher.last_executed()->status == RunStatus::running) {
       // Skips after it (its own lock held) do not hide a run in progress.
       js.state = JobState::running;

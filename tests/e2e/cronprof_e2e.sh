@@ -206,6 +206,10 @@ expect_rc 2 "unknown subcommand" "$CRONPROF" frobnicate
 # ---- gc ----
 check "gc --dry-run counts every finished and lost run" test "$(prof --json gc --keep 0s --dry-run | json 'd["would_delete"]')" -eq 14
 check "gc --dry-run deletes nothing" test "$(prof --json runs --limit 0 | json 'len(d["runs"])')" -eq 14
+# Counting needs no write access: another user who may read the history may count.
+chmod 0755 "$tmp"
+check "gc --dry-run as a user who may only read counts the same" \
+  test "$(setpriv --reuid=65534 --regid=65534 --clear-groups "$CRONPROF" --history "$H" --json gc --keep 0s --dry-run | json 'd["would_delete"]')" -eq 14
 prof gc --keep 0s >/dev/null
 check "gc --keep 0s leaves an empty history" test "$(prof --json runs --limit 0 | json 'len(d["runs"])')" -eq 0
 expect_rc 3 "gc never creates a history" "$CRONPROF" --history "$tmp/nope2.db" gc --keep 1d
