@@ -143,6 +143,18 @@ std::string render_seccomp(const RunRecord& r) {
   return s;
 }
 
+// One argument as a shell would need it to stay one word: as it is when it is
+// plain, else in single quotes ('' for an empty one), so the boundaries of
+// `sh -c 'a b'` show.
+std::string shell_word(const std::string& a) {
+  if (!a.empty() && a.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789@%+=:,./_-") ==
+                        std::string::npos)
+    return a;
+  std::string out = "'";
+  for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 std::string render_profile(const RunRecord& r) {
   std::string out;
   out += fmt::format("run {} of job {}", t(r.run_id), t(r.job));
@@ -150,7 +162,7 @@ std::string render_profile(const RunRecord& r) {
   if (!r.user.empty()) out += " as " + t(r.user);
   out += "\n";
   std::string cmd;
-  for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + t(a);
+  for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + shell_word(t(a));
   row(out, "command", cmd.empty() ? "-" : cmd);
   row(out, "status", status_line(r));
   row(out, "started", t(r.started_at));

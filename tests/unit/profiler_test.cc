@@ -543,6 +543,13 @@ TEST(Show, TasksLineSaysTheForksThePidsLimitRefused) {
   EXPECT_THAT(render_profile(r), HasSubstr("peak 10 (limit 10); forks refused by the limit 7\n"));
 }
 
+// The command line keeps its word boundaries: `sh -c 'a b'` is not `sh -c a b`.
+TEST(Show, CommandWordsThatAreNotPlainAreQuoted) {
+  RunRecord r = base_record();
+  r.command = {"/bin/sh", "-c", "echo 'hi' > /tmp/x", ""};
+  EXPECT_THAT(render_profile(r), HasSubstr("/bin/sh -c 'echo '\\''hi'\\'' > /tmp/x' ''\n"));
+}
+
 // ---------- hostile history content ----------
 // Another user controls a job's argv, its counters file and so the strings the
 // history holds; none of it may reach the terminal as a control sequence.
