@@ -236,6 +236,8 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
   }
   if (all_rows || (on_line(jo::get(jo::Id::lock)) && on_line(jo::get(jo::Id::no_lock))))
     app.get_option(jo::get(jo::Id::lock).flag())->excludes(app.get_option(jo::get(jo::Id::no_lock).flag()));
+  if (all_rows || (on_line(jo::get(jo::Id::history)) && on_line(jo::get(jo::Id::no_history))))
+    app.get_option(jo::get(jo::Id::history).flag())->excludes(app.get_option(jo::get(jo::Id::no_history).flag()));
 
   std::vector<std::string> option_words = split->option_words;
   option_words.insert(option_words.begin(), argc > 0 ? argv[0] : "cronrun");

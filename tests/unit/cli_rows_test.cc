@@ -94,5 +94,14 @@ TEST(CliRows, LockStillExcludesNoLock) {
   EXPECT_TRUE(parse({"--lock", "--", "/bin/true"})) << "--lock alone";
 }
 
+// --no-history with a --history on the same line is a contradiction, not a silent choice.
+TEST(CliRows, HistoryExcludesNoHistory) {
+  auto r = parse({"--no-history", "--history", "/tmp/h.db", "--", "/bin/true"});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("excludes"), std::string::npos) << r.error().message();
+  EXPECT_TRUE(parse({"--no-history", "--", "/bin/true"})) << "--no-history alone";
+  EXPECT_TRUE(parse({"--history", "/tmp/h.db", "--", "/bin/true"})) << "--history alone";
+}
+
 }  // namespace
 }  // namespace cronrun
