@@ -455,12 +455,20 @@ Step<void> Run::check_output_paths() {
   if (spec_.summary_path)
     if (auto ok = check_summary_target(*spec_.summary_path); !ok)
       return std::unexpected(refuse(std::move(ok.error()).context("--summary")));
-  if (spec_.log_dir)
-    if (auto dir = CheckedDir::open(*spec_.log_dir); !dir) {
+  if (spec_.log_dir) {
+    auto dir = CheckedDir::open(*spec_.log_dir);
+    if (!dir) {
       Error e = std::move(dir.error()).context("--log-dir");
       log::error(e.message() + (e.err() == ENOENT ? " (the directory must exist; it is not created)" : ""));
       return std::unexpected(Stop{kExitInternal});
     }
+    // DIR/NAME too (made if missing, as the log's open would): another user's
+    // NAME is refused here, before the lock, the cgroup and the start record.
+    if (auto sub = dir->make_subdir(spec_.name, 0750); !sub) {
+      log::error(std::move(sub.error()).context("--log-dir").message());
+      return std::unexpected(Stop{kExitInternal});
+    }
+  }
   return {};
 }
 

@@ -149,6 +149,9 @@ TEST_F(Hostile, LogDirSubdirectorySymlinkIsRefused) {
   EXPECT_EQ(r.exit_code, 125) << r.err;
   EXPECT_NE(r.err.find(job_dir + ": is a symlink, expected a directory"), std::string::npos) << r.err;
   expect_victim_unchanged();
+  // Refused before the lock and the start record, as a bad DIR is.
+  EXPECT_FALSE(fs::exists(dir_ / "job.pid")) << "a lock file was made for a refused run";
+  EXPECT_FALSE(fs::exists(dir_ / "history.db.journal")) << "a refused run was recorded";
   EXPECT_FALSE(fs::exists(marker_));
 }
 
@@ -161,6 +164,9 @@ TEST_F(Hostile, LogDirSetgidSubdirectoryOfTheNeighbourIsRefused) {
   EXPECT_EQ(r.exit_code, 125) << r.err;
   EXPECT_NE(r.err.find(job_dir + ": owned by uid 65534"), std::string::npos) << r.err;
   EXPECT_TRUE(listing(job_dir).empty()) << "a log was written into the neighbour's directory";
+  // Refused before the lock and the start record, as a bad DIR is.
+  EXPECT_FALSE(fs::exists(dir_ / "job.pid")) << "a lock file was made for a refused run";
+  EXPECT_FALSE(fs::exists(dir_ / "history.db.journal")) << "a refused run was recorded";
   EXPECT_FALSE(fs::exists(marker_));
 }
 
