@@ -647,7 +647,11 @@ Result<HistoryStore> HistoryStore::open(const std::string& path, Mode mode, Hist
     for (int i = 0; i < 3; ++i) {
       auto st = lstat_regular(*names[i]);
       if (!st) {
-        why = HistoryFault::unreadable;
+        // The history path naming a directory or a device is no history at all;
+        // a symlink or an unreadable entry is a file that cannot be read.
+        struct stat any {};
+        why = i == 0 && ::lstat(path.c_str(), &any) == 0 && !S_ISLNK(any.st_mode) ? HistoryFault::corrupt
+                                                                                    : HistoryFault::unreadable;
         return context(st.error());
       }
       files[i] = *st;

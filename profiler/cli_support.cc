@@ -4,6 +4,7 @@
 #include "profiler/cli_support.h"
 
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -307,10 +308,16 @@ std::expected<HistoryStore, int> open_history(const Global& g, HistoryStore::Mod
       hint = " (no run recorded yet? pass --history PATH to read another history)";
       break;
     case HistoryFault::unreadable: hint = " (check its permissions, and those of its -wal/-shm files)"; break;
-    case HistoryFault::corrupt:
+    case HistoryFault::corrupt: {
+      struct stat st {};
+      if (::lstat(g.history_path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+        hint = " (--history names the history's file, e.g. ~/.local/state/cronrun/history.db)";
+        break;
+      }
       hint = " (the file is damaged or is not a cronrun history; if it is one, `cronrun --flush --history " +
              g.history_path + "` as its owner moves it aside and starts a new one from the unfolded runs)";
       break;
+    }
     default: break;
   }
   print_error(store.error().message() + hint);

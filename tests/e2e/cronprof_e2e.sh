@@ -213,6 +213,8 @@ check "gc --dry-run as a user who may only read counts the same" \
 prof gc --keep 0s >/dev/null
 check "gc --keep 0s leaves an empty history" test "$(prof --json runs --limit 0 | json 'len(d["runs"])')" -eq 0
 expect_rc 3 "gc never creates a history" "$CRONPROF" --history "$tmp/nope2.db" gc --keep 1d
+expect_rc 6 "a directory is not a history (exit 6, not 4: no permission is wrong)" "$CRONPROF" --history "$tmp" runs
+expect_rc 6 "a device is not a history" "$CRONPROF" --history /dev/null runs
 check "gc did not create the file" test ! -e "$tmp/nope2.db"
 
 echo "$fails failure(s)"
