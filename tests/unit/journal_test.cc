@@ -622,6 +622,22 @@ TEST(JournalFold, AReplacedJournalIsRecognisedByItsGeneration) {
   EXPECT_EQ(statuses(store).size(), 6u);
 }
 
+// Appends run n's finish (ok) to the journal of `db`, through a writer of its own.
+void append_finished(const std::string& db, int n) {
+  auto w = writer(db);
+  ASSERT_TRUE(w.append(journal::RecordType::finish, record(n, RunStatus::ok)));
+}
+
+// A reader that may not write (a read-only open) sees run `run_id`, and the first
+// note of its journal report says `note`.
+void expect_reader_sees(const std::string& db, const std::string& run_id, const std::string& note) {
+  auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
+  ASSERT_TRUE(ro) << ro.error().message();
+  EXPECT_TRUE(statuses(*ro).contains(run_id));
+  ASSERT_FALSE(ro->journal_report().notes.empty());
+  EXPECT_NE(ro->journal_report().notes[0].find(note), std::string::npos) << ro->journal_report().notes[0];
+}
+
 // A damaged header (bad magic, a torn file, a bad checksum) does not make the
 // history unreadable: its records are read past it by readers and the fold, the
 // damage is reported, appenders go on, and the fold replaces the file with a
@@ -634,10 +650,7 @@ TEST(JournalFold, ADamagedHeaderIsReadPastReportedAndReplaced) {
     std::string db = t.file("h.db");
     const std::string jpath = journal::journal_path(db);
     auto store = make_history(db);
-    {
-      auto w = writer(db);
-      ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
-    }
+    append_finished(db, 1);
     if (how == 0) {
       int fd = ::open(jpath.c_str(), O_WRONLY);
       ASSERT_GE(fd, 0);
@@ -652,16 +665,9 @@ TEST(JournalFold, ADamagedHeaderIsReadPastReportedAndReplaced) {
       ::close(fd);
     }
     // An appender after the damage still records.
-    {
-      auto w = writer(db);
-      ASSERT_TRUE(w.append(journal::RecordType::finish, record(2, RunStatus::ok)));
-    }
+    append_finished(db, 2);
     // A reader that may not write sees the run and is told of the damage.
-    auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
-    ASSERT_TRUE(ro) << ro.error().message();
-    EXPECT_TRUE(statuses(*ro).contains(record(2).run_id));
-    ASSERT_FALSE(ro->journal_report().notes.empty());
-    EXPECT_NE(ro->journal_report().notes[0].find("damaged header"), std::string::npos) << ro->journal_report().notes[0];
+    expect_reader_sees(db, record(2).run_id, "damaged header");
     // The fold takes every record it can read and swaps in a sound journal.
     auto rep = store.fold_journal(true);
     ASSERT_TRUE(rep.has_value()) << rep.error().message();
@@ -679,10 +685,7 @@ TEST(JournalFold, ADamagedHeaderIsReadPastReportedAndReplaced) {
   TempDir t;
   std::string db = t.file("h.db");
   auto store = make_history(db);
-  {
-    auto w = writer(db);
-    ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
-  }
+  append_finished(db, 1);
   int fd = ::open(journal::journal_path(db).c_str(), O_WRONLY);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::pwrite(fd, "\x02", 1, 7), 1);
@@ -699,18 +702,11 @@ TEST(JournalFold, APlantedRetiredNameIsNamedNotReadAndStopsNothing) {
   TempDir t;
   std::string db = t.file("h.db");
   auto store = make_history(db);
-  {
-    auto w = writer(db);
-    ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
-  }
+  append_finished(db, 1);
   const std::string victim = t.file("victim.txt");
   { std::ofstream(victim) << "not a journal\n"; }
   ASSERT_EQ(::symlink(victim.c_str(), journal::retired_path(db).c_str()), 0);
-  auto ro = HistoryStore::open(db, HistoryStore::Mode::read_only);
-  ASSERT_TRUE(ro) << ro.error().message();
-  EXPECT_TRUE(statuses(*ro).contains(record(1).run_id));
-  ASSERT_FALSE(ro->journal_report().notes.empty());
-  EXPECT_NE(ro->journal_report().notes[0].find("is a symlink"), std::string::npos) << ro->journal_report().notes[0];
+  expect_reader_sees(db, record(1).run_id, "is a symlink");
   auto rep = store.fold_journal(true);
   ASSERT_TRUE(rep.has_value()) << rep.error().message();
   EXPECT_EQ(rep->records, 1u);
@@ -798,10 +794,7 @@ TEST(JournalMerge, ReadWriteOpenFoldsFirst) {
   TempDir t;
   std::string db = t.file("h.db");
   make_history(db);
-  {
-    auto w = writer(db);
-    ASSERT_TRUE(w.append(journal::RecordType::finish, record(1, RunStatus::ok)));
-  }
+  append_finished(db, 1);
   auto rw = HistoryStore::open(db, HistoryStore::Mode::read_write);
   ASSERT_TRUE(rw.has_value()) << rw.error().message();
   EXPECT_EQ(rw->journal_report().records, 1u);
