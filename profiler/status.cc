@@ -522,16 +522,19 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
     ticks.erase(std::unique(ticks.begin(), ticks.end()), ticks.end());
     // Before the window, back to the newest tick whose grace has passed (the
     // window may hold none: a weekly job on a one-day window, or a daily job
-    // before today's grace is over).
-    for (double before = ticks.empty() ? std::min(from, now + 1) : ticks.front();;) {
+    // before today's grace is over). Bounded: a grace of months on a job every
+    // minute would otherwise walk back tick by tick.
+    constexpr int kMaxLookBackTicks = 1000;
+    double earlier_than = ticks.empty() ? std::min(from, now + 1) : ticks.front();
+    for (int looked = 0; looked < kMaxLookBackTicks; ++looked) {
       std::optional<double> prev;
       for (const crontab::Entry* e : in.entries)
-        if (auto p = previous_tick(*e, before, expected_floor); p && (!prev || *p > *prev)) prev = p;
+        if (auto p = previous_tick(*e, earlier_than, expected_floor); p && (!prev || *p > *prev)) prev = p;
       if (!prev) break;
       const double after = ticks.empty() ? next.value_or(now + kYear) : ticks.front();
       ticks.insert(ticks.begin(), *prev);
       if (now >= *prev + options.grace.for_period(after - *prev)) break;
-      before = *prev;
+      earlier_than = *prev;
     }
     if (!ticks.empty()) js.last_tick_s = ticks.back();
     js.next_tick_s = next;

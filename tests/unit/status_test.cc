@@ -427,6 +427,24 @@ TEST_F(StatusReport, TheNewestDueTickDecidesHoweverLongBeforeTheWindow) {
   EXPECT_EQ(exit_code(r), prof::kExitStatusAlert);
 }
 
+// A grace longer than the window, on a job every minute: the look-back is bounded
+// (it walked back tick by tick to the file's mtime, for ever on an old file).
+TEST_F(StatusReport, AHugeGraceDoesNotWalkBackForEver) {
+  ZoneGuard tz("UTC");
+  const double now = utc(2026, 12, 7, 12, 0);
+  add("often", now - 2 * 86400, RunStatus::ok);
+  Crontabs c;
+  c.crontab = crontab::parse_crontab("* * * * * root cronrun -n often -- /bin/true\n", "/etc/cron.d/app",
+                                     crontab::Kind::system);
+  c.modified_at_s["/etc/cron.d/app"] = now - 300 * 86400.0;
+  Options o;
+  o.now_s = now;
+  o.grace = *parse_grace("1000d");
+  auto r = compute_status(&*store_, c, o);  // unbounded, this walked back ~430,000 ticks
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_NE(r->jobs.at(0).state, JobState::missed) << "no tick's grace has passed";
+}
+
 // A tick before the crontab file changed was not expected, inside or before the window.
 TEST_F(StatusReport, TicksBeforeTheFileChangedAreNotExpectedBeforeTheWindowEither) {
   ZoneGuard tz("UTC");
