@@ -27,6 +27,7 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -126,7 +127,10 @@ Result<std::string> library_path() {
     looked.push_back("a build tree's preload/ above " + exe);
 #ifdef CRONRUN_PRELOAD_FROM_BINDIR
     // Installed: the same layout relative to the binary (a --prefix install).
-    std::string beside = exe.substr(0, exe.rfind('/') + 1) + CRONRUN_PRELOAD_FROM_BINDIR;
+    // Normalized: a packaged binary names /usr/lib/..., not /usr/bin/../lib/..., in
+    // LD_PRELOAD and in --dry-run.
+    std::string beside =
+        std::filesystem::path(exe.substr(0, exe.rfind('/') + 1) + CRONRUN_PRELOAD_FROM_BINDIR).lexically_normal().string();
     if (is_file(beside)) return beside;
     looked.push_back(beside);
 #endif
