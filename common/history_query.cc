@@ -145,9 +145,9 @@ constexpr Layout kAllFiguresHost{kFigureHostColumns, 0, 1, 2, 3, 4, 5, 6, 7, 8, 
 // What per-job summaries aggregate. run_id, runner_pid and boot_id come last and
 // are read only for `running` rows (lost or not) and damaged ones.
 constexpr Layout kSummaryFigures{
-    "job, status, started_at, wall_s, cpu_s, memory_peak_bytes, oom_kills, cpu_throttled_s, db_queries, run_id, "
-    "runner_pid, boot_id",
-    9, 0, 1, 2, -1, 3, -1, 4, 5, -1, 6, 7, 8, -1, -1, -1, -1, 10, 11, 2, 8, false, -1};
+    "job, status, started_at, wall_s, cpu_s, memory_peak_bytes, max_rss_bytes, oom_kills, cpu_throttled_s, "
+    "db_queries, run_id, runner_pid, boot_id",
+    10, 0, 1, 2, -1, 3, -1, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, 11, 12, 2, 9, false, -1};
 
 // A figure column holds a number or NULL; text or a blob there is damage, and
 // sqlite3_column_double would silently read it as 0.

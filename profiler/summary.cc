@@ -46,7 +46,10 @@ void JobSummaryAcc::add(const RunFigures& f) {
   if (f.status == RunStatus::skipped || f.status == RunStatus::running || f.status == RunStatus::lost) return;
   if (f.wall_s) wall_.push_back(*f.wall_s);
   if (f.cpu_s) cpu_.push_back(*f.cpu_s);
-  if (f.memory_peak_bytes) mem_.push_back(static_cast<double>(*f.memory_peak_bytes));
+  if (f.memory_peak_bytes)
+    mem_.push_back(static_cast<double>(*f.memory_peak_bytes));
+  else if (f.max_rss_bytes)
+    rss_.push_back(static_cast<double>(*f.max_rss_bytes));
   if (f.db_queries) db_.push_back(*f.db_queries);
   if (f.cpu_throttled_s) {
     throttled_sum_ += *f.cpu_throttled_s;
@@ -60,6 +63,7 @@ JobSummary JobSummaryAcc::finish(const std::string& job, const std::map<std::str
   out.wall_s = spread_of(wall_);
   out.cpu_s = spread_of(cpu_);
   out.memory_peak_bytes = spread_of(mem_);
+  out.max_rss_bytes = spread_of(rss_);
   out.db_queries = spread_of(db_);
   if (throttled_n_) out.cpu_throttled_mean_s = throttled_sum_ / static_cast<double>(throttled_n_);
   if (auto it = last_success.find(job); it != last_success.end()) out.last_success_s = it->second;
@@ -107,6 +111,7 @@ nlohmann::json summary_json(const std::vector<JobSummary>& jobs, double since_un
                    {"wall_s", spread_json(s.wall_s)},
                    {"cpu_s", spread_json(s.cpu_s)},
                    {"memory_peak_bytes", spread_json(s.memory_peak_bytes, true)},
+                   {"max_rss_bytes", spread_json(s.max_rss_bytes, true)},
                    {"db_queries", spread_json(s.db_queries, true)},
                    {"cpu_throttled_s_mean", s.cpu_throttled_mean_s ? json(*s.cpu_throttled_mean_s) : json(nullptr)},
                    {"last_success", time_or_null(s.last_success_s)},
@@ -117,6 +122,21 @@ nlohmann::json summary_json(const std::vector<JobSummary>& jobs, double since_un
           {"percentiles", "nearest-rank"},
           {"jobs", std::move(arr)}};
 }
+
+namespace {
+
+// The cgroup peak's spread; for a job with no run that had one, the RSS's,
+// marked as such (as `runs` marks a run's).
+std::string memory_text(const JobSummary& s, bool p95_only) {
+  const bool rss = s.memory_peak_bytes.n == 0 && s.max_rss_bytes.n > 0;
+  const Spread& m = rss ? s.max_rss_bytes : s.memory_peak_bytes;
+  if (m.n == 0) return "-";
+  std::string text = rss ? "rss " : "";
+  if (p95_only) return text + size_or_dash(m.p95);
+  return text + size_or_dash(m.p50) + " / " + size_or_dash(m.p95) + " / " + size_or_dash(m.max);
+}
+
+}  // namespace
 
 std::string summary_table(const std::vector<JobSummary>& jobs, size_t width) {
   // A narrow terminal first loses the DB, CPU and throttling columns, then shows
@@ -147,8 +167,7 @@ std::string summary_table(const std::vector<JobSummary>& jobs, size_t width) {
            three(s.wall_s, [](auto v) { return duration_or_dash(v); }),
            s.wall_s.n ? duration_or_dash(s.wall_s.p95) : "-",
            three(s.cpu_s, [](auto v) { return duration_or_dash(v); }),
-           three(s.memory_peak_bytes, [](auto v) { return size_or_dash(v); }),
-           s.memory_peak_bytes.n ? size_or_dash(s.memory_peak_bytes.p95) : "-",
+           memory_text(s, false), memory_text(s, true),
            three(s.db_queries, [](auto v) { return number_or_dash(v); }),
            s.cpu_throttled_mean_s ? duration_or_dash(s.cpu_throttled_mean_s) : "-",
            s.last_success_s ? format_utc(*s.last_success_s) : "never"});

@@ -29,6 +29,10 @@ struct JobSummary {
   uint64_t lost = 0;
   // Over runs that executed and finished (not skipped, running or lost).
   Spread wall_s, cpu_s, memory_peak_bytes, db_queries;
+  // The largest process's RSS (getrusage) of the runs that had no cgroup peak
+  // (an ordinary user without delegation): a lower bound, never mixed into the
+  // peak's spread.
+  Spread max_rss_bytes;
   std::optional<double> cpu_throttled_mean_s;  // mean over runs that measured it
   std::optional<double> last_success_s;        // newest `ok` start, whole history
   std::optional<double> last_run_s;            // newest start in the window
@@ -47,7 +51,7 @@ class JobSummaryAcc {
 
  private:
   JobSummary s_;
-  std::vector<double> wall_, cpu_, mem_, db_;
+  std::vector<double> wall_, cpu_, mem_, rss_, db_;
   double throttled_sum_ = 0;
   uint64_t throttled_n_ = 0;
 };

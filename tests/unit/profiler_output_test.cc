@@ -184,6 +184,38 @@ TEST(SummaryTable, FitsEightyColumnsWithTheP95StandIns) {
   EXPECT_THAT(text, HasSubstr("FAIL"));
 }
 
+TEST(SummaryTable, RunsWithoutACgroupPeakShowTheirRssMarkedAndNeverMixed) {
+  // An ordinary user without delegation: getrusage's RSS only. A job with cgroup
+  // peaks keeps them alone in PEAK MEM, its RSS-only runs apart.
+  SummaryBuilder b;
+  for (int i = 1; i <= 4; ++i) {
+    RunFigures f;
+    f.run_id = fmt::format("r{}", i);
+    f.job = "user-job";
+    f.status = RunStatus::ok;
+    f.started_at_s = 1795399800 + i;
+    f.wall_s = 1;
+    f.max_rss_bytes = static_cast<uint64_t>(i) << 20;
+    b.add(f);
+    f.run_id = fmt::format("m{}", i);
+    f.job = "root-job";
+    f.memory_peak_bytes = (i == 4) ? std::nullopt : std::optional<uint64_t>(uint64_t{100} << 20);
+    f.max_rss_bytes = uint64_t{900} << 20;
+    b.add(f);
+  }
+  auto jobs = b.finish({});
+  std::string text = summary_table(jobs);
+  EXPECT_THAT(text, HasSubstr("rss 2.00 MiB / 4.00 MiB / 4.00 MiB")) << text;
+  EXPECT_THAT(text, HasSubstr("  100 MiB / 100 MiB / 100 MiB")) << text;
+  EXPECT_THAT(text, Not(HasSubstr("900"))) << text;
+  EXPECT_THAT(summary_table(jobs, 80), HasSubstr("rss 4.00 MiB")) << summary_table(jobs, 80);
+  nlohmann::json j = summary_json(jobs, 1795399800);
+  EXPECT_TRUE(j["jobs"][1]["memory_peak_bytes"]["max"].is_null()) << j.dump();
+  EXPECT_EQ(j["jobs"][1]["max_rss_bytes"]["max"], 4 << 20) << j.dump();
+  EXPECT_EQ(j["jobs"][0]["memory_peak_bytes"]["max"], 100 << 20) << j.dump();
+  EXPECT_EQ(j["jobs"][0]["max_rss_bytes"]["max"], 900 << 20) << j.dump();
+}
+
 // ---------- JSON ----------
 
 TEST(Json, OneTimestampFormAndWholeNumbersAsIntegers) {
