@@ -177,7 +177,12 @@ Result<ParsedArgs> parse_args(int argc, char** argv, unsigned host_cpus, const I
   std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   auto split = jo::split_command_line(args);
   if (!split) return std::unexpected(split.error());
-  if (auto r = jo::check_values(*split); !r) return std::unexpected(r.error());
+  // --help and --version answer whatever the other options' values are.
+  const bool answers_only = std::ranges::any_of(split->given, [](const jo::Given& g) {
+    return g.option == &jo::get(jo::Id::help) || g.option == &jo::get(jo::Id::version);
+  });
+  if (!answers_only)
+    if (auto r = jo::check_values(*split); !r) return std::unexpected(r.error());
 
   // CLI11 gets the rows of the options this line gives (every row for --help,
   // which lists them all): adding an option compares its names with those of

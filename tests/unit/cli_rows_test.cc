@@ -72,7 +72,10 @@ TEST(CliRows, AValueReachesTheSpecWhateverElseIsGiven) {
 }
 
 TEST(CliRows, HelpListsEveryOptionEvenBesideOthers) {
-  for (std::vector<std::string> line : {std::vector<std::string>{"--help"}, {"-q", "--memory", "1G", "-h"}}) {
+  // A bad value beside --help does not stand in its way (it did: exit 125).
+  for (std::vector<std::string> line : {std::vector<std::string>{"--help"},
+                                        {"-q", "--memory", "1G", "-h"},
+                                        {"--memory", "12Q", "--help", "--", "/bin/true"}}) {
     testing::internal::CaptureStdout();
     auto r = parse(line);
     std::string help = testing::internal::GetCapturedStdout();
@@ -84,6 +87,16 @@ TEST(CliRows, HelpListsEveryOptionEvenBesideOthers) {
       }
     }
   }
+}
+
+TEST(CliRows, VersionAnswersWhateverTheOtherValues) {
+  testing::internal::CaptureStdout();
+  auto r = parse({"--cpu", "lots", "--version"});
+  std::string out = testing::internal::GetCapturedStdout();
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(r->exit_now);
+  EXPECT_NE(out.find("cronrun "), std::string::npos) << out;
+  EXPECT_FALSE(parse({"--cpu", "lots", "--", "/bin/true"})) << "without --version the value is still checked";
 }
 
 TEST(CliRows, LockStillExcludesNoLock) {
