@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <limits>
 
@@ -370,6 +371,13 @@ json to_json(const RunRecord& r) {
                   {"failed", r.pings->failed},
                   {"pings", std::move(list)}};
   }
+  if (r.forwarded_signal) {  // additive: only when one was
+    const ForwardedSignal& f = *r.forwarded_signal;
+    j["forwarded_signal"] = {{"signal", f.signal},
+                             {"sender_pid", opt(f.sender_pid)},
+                             {"sender_uid", opt(f.sender_uid)},
+                             {"count", f.count}};
+  }
   j["fleet"] = nullptr;
   if (r.fleet) {
     const FleetRecord& f = *r.fleet;
@@ -576,6 +584,15 @@ std::string to_json_text(const RunRecord& r, bool runner_fields) {
     w.end_object();
   } else {
     w.null();
+  }
+  if (r.forwarded_signal) {
+    const ForwardedSignal& f = *r.forwarded_signal;
+    w.key("forwarded_signal").begin_object();
+    w.key("count").number(f.count);
+    w.key("sender_pid").opt(f.sender_pid);
+    w.key("sender_uid").opt(f.sender_uid);
+    w.key("signal").number(f.signal);
+    w.end_object();
   }
   w.key("host").text(r.host);
   w.key("isolation").begin_object();
@@ -911,10 +928,35 @@ Result<RunRecord> run_record_from_json(const json& j) {
     CRONRUN_TRY_ASSIGN(fr.note, get_string(*f, "fleet", "note"));
     r.fleet = std::move(fr);
   }
+  if (const json* f = member(j, "forwarded_signal"); f && !f->is_null()) {
+    if (!f->is_object()) return std::unexpected(type_error("", "forwarded_signal", "an object", *f));
+    ForwardedSignal fs;
+    std::optional<int> sig;
+    CRONRUN_TRY_ASSIGN(sig, get_int(*f, "forwarded_signal", "signal"));
+    fs.signal = sig.value_or(0);
+    CRONRUN_TRY_ASSIGN(fs.sender_pid, get_i64(*f, "forwarded_signal", "sender_pid"));
+    CRONRUN_TRY_ASSIGN(fs.sender_uid, get_i64(*f, "forwarded_signal", "sender_uid"));
+    CRONRUN_TRY_ASSIGN(bytes, get_u64(*f, "forwarded_signal", "count"));
+    fs.count = bytes.value_or(0);
+    r.forwarded_signal = fs;
+  }
   return r;
 }
 
 #undef CRONRUN_TRY_ASSIGN
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
+}
+
+std::string forwarded_signal_text(const ForwardedSignal& f) {
+  std::string from = f.sender_pid ? fmt::format("from pid {}", *f.sender_pid) : std::string("from the kernel");
+  if (f.sender_pid && f.sender_uid) from += fmt::format(" (uid {})", *f.sender_uid);
+  std::string out = fmt::format("{} {}, forwarded to the job", signal_name(f.signal), from);
+  if (f.count > 1) out += fmt::format(" ({} signals forwarded in all)", f.count);
+  return out;
+}
 
 std::string now_rfc3339() { return format_rfc3339(std::chrono::system_clock::now()); }
 

@@ -142,6 +142,16 @@ struct PingsRecord {
   std::vector<PingRecord> pings;
 };
 
+// `forwarded_signal`: signals cronrun received while the job ran and passed on
+// to it (SIGTERM from a stopping cron daemon, an admin's kill). Absent when none
+// was; a job that then exits 0 is `ok`, and this says that it was asked to stop.
+struct ForwardedSignal {
+  int signal = 0;                      // the last one forwarded
+  std::optional<int64_t> sender_pid;   // who sent it to cronrun; null: the kernel
+  std::optional<int64_t> sender_uid;
+  uint64_t count = 0;                  // how many were forwarded in all
+};
+
 // `fleet` (DESIGN §4, §10): the run's place in the fleet; the whole object is null
 // outside fleet mode.
 struct FleetHolder {
@@ -190,6 +200,7 @@ struct RunRecord {
   std::optional<SeccompRecord> seccomp;  // null with --seccomp off
   std::optional<PingsRecord> pings;  // null without --ping
   std::optional<FleetRecord> fleet;  // null outside fleet mode
+  std::optional<ForwardedSignal> forwarded_signal;  // absent when none was
 
   // Not part of the JSON schema; kept in the history so a crashed runner can be
   // told apart from a live one (section 5: `running` rows whose runner is gone).
@@ -232,6 +243,12 @@ bool is_valid_utf8(std::string_view text);
 size_t make_valid_utf8(RunRecord& r);
 
 // Current time as "2026-11-23T02:10:00.123Z".
+// "SIGTERM"; "signal 77" for a number without a name.
+std::string signal_name(int sig);
+// "SIGTERM from pid 4321 (uid 0), forwarded to the job" (and how many in all, when
+// more than one): what the report, FINISH line and cronprof show say.
+std::string forwarded_signal_text(const ForwardedSignal& f);
+
 std::string now_rfc3339();
 // `t` in the same format.
 std::string format_rfc3339(std::chrono::system_clock::time_point t);

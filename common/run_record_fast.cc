@@ -11,7 +11,7 @@
 // the scalars, the fixed sub-objects, counters, the two string arrays — and
 // gives up (nullopt) on anything else: a type the DOM reader would reject, a key
 // given twice (the DOM keeps the last, this reader cannot undo the first), a
-// non-null seccomp / pings / fleet object (rare, and deep), malformed JSON. The
+// non-null seccomp / pings / fleet / forwarded_signal object (rare), malformed JSON. The
 // caller then runs run_record_from_json, which either accepts the record or
 // says precisely what is wrong; so whatever this reader returns is exactly what
 // the DOM reader returns for the same text (the run_record fuzzer checks it).
@@ -129,11 +129,11 @@ constexpr std::string_view kTopKeys[] = {
     "schema",   "run_id",        "job",        "started_at", "status",    "host",     "user",
     "command",  "finished_at",   "wall_s",     "start_delay_s", "exit_code", "signal", "skip_reason",
     "isolation", "limits",       "usage",      "counters",   "lock",      "log",      "output",
-    "seccomp",  "pings",         "fleet",      "runner_pid", "runner_start", "boot_id"};
+    "seccomp",  "pings",         "fleet",      "forwarded_signal", "runner_pid", "runner_start", "boot_id"};
 enum TopKey {
   kSchema, kRunId, kJob, kStartedAt, kStatus, kHost, kUser, kCommand, kFinishedAt, kWall, kStartDelay, kExitCode,
   kSignal, kSkipReason, kIsolation, kLimits, kUsage, kCounters, kLock, kLog, kOutput, kSeccomp, kPings, kFleet,
-  kRunnerPid, kRunnerStart, kBootId
+  kForwardedSignal, kRunnerPid, kRunnerStart, kBootId  // the runner's fields last (runner_field)
 };
 constexpr std::string_view kIsolationKeys[] = {"cgroup", "path", "accounting", "note", "unit"};
 constexpr std::string_view kLimitsKeys[] = {"memory_max_bytes", "memory_high_bytes", "swap_max_bytes", "cpu_quota_pct",
@@ -202,7 +202,7 @@ class Reader {
         case kLock: into = Obj::lock; break;
         case kLog: into = Obj::log; break;
         case kOutput: into = Obj::output; break;
-        default: return false;  // a scalar member, or seccomp / pings / fleet
+        default: return false;  // a scalar member, or seccomp / pings / fleet / forwarded_signal
       }
     } else if (f.obj == Obj::usage && k == 13) {
       into = Obj::pressure;
@@ -361,7 +361,7 @@ class Reader {
       // The objects: null is "absent" (defaults); anything else but an object
       // is the DOM reader's type error.
       case kIsolation: case kLimits: case kUsage: case kCounters: case kLock: case kLog: case kOutput:
-      case kSeccomp: case kPings: case kFleet:
+      case kSeccomp: case kPings: case kFleet: case kForwardedSignal:
         return v.kind == Value::null;
       // decode_payload's runner fields: a value of another type is ignored there.
       case kRunnerPid:

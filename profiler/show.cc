@@ -165,6 +165,7 @@ std::string render_profile(const RunRecord& r) {
   for (const auto& a : r.command) cmd += (cmd.empty() ? "" : " ") + shell_word(t(a));
   row(out, "command", cmd.empty() ? "-" : cmd);
   row(out, "status", status_line(r));
+  if (r.forwarded_signal) row(out, "signal", forwarded_signal_text(*r.forwarded_signal));
   row(out, "started", t(r.started_at));
   row(out, "finished", t(r.finished_at.value_or("-")));
   std::string wall = secs_or_nm(r.wall_s);

@@ -18,17 +18,13 @@
 
 #include <fmt/format.h>
 
+#include "common/run_record.h"
 #include "common/units.h"
 #include "runner/log.h"
 #include "runner/spawner.h"
 
 namespace cronrun {
 namespace {
-
-std::string sig_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
-}
 
 // Children re-parented to this process (and direct children not yet reaped).
 std::vector<pid_t> own_children() {
@@ -41,12 +37,12 @@ std::vector<pid_t> own_children() {
 
 void signal_pid(pid_t pid, int sig, FailureLog& failures) {
   if (::kill(pid, sig) != 0 && errno != ESRCH)
-    failures.add(fmt::format("sending {} to pid {}: {}", sig_name(sig), pid, std::strerror(errno)));
+    failures.add(fmt::format("sending {} to pid {}: {}", signal_name(sig), pid, std::strerror(errno)));
 }
 
 void signal_group(RunningJob& job, int sig, FailureLog& failures) {
   if (auto r = job.signal_group(sig); !r)
-    failures.add(fmt::format("sending {} to the job's process group {}: {}", sig_name(sig), job.pid(),
+    failures.add(fmt::format("sending {} to the job's process group {}: {}", signal_name(sig), job.pid(),
                              std::strerror(r.error().err())));
 }
 
@@ -68,7 +64,7 @@ std::string CgroupContainment::describe() const { return " into " + cg_->path();
 
 void CgroupContainment::signal_all(RunningJob&, int sig, FailureLog& failures) {
   if (auto r = cg_->signal_all(sig); !r)
-    failures.add(fmt::format("sending {} to cgroup {}: {}", sig_name(sig), cg_->path(), r.error().message()));
+    failures.add(fmt::format("sending {} to cgroup {}: {}", signal_name(sig), cg_->path(), r.error().message()));
 }
 
 void CgroupContainment::kill_all(RunningJob&, FailureLog& failures) {

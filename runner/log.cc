@@ -268,6 +268,10 @@ std::string event_text(Event kind, const RunRecord& r) {
     if (u.cpu_user_s || u.cpu_system_s) add("cpu_s", figure(u.cpu_user_s.value_or(0) + u.cpu_system_s.value_or(0)));
     // What cronrun did beyond the job's own exit is said only when it happened.
     if (u.orphans_killed.value_or(0) > 0) add("orphans_killed", std::to_string(*u.orphans_killed));
+    if (r.forwarded_signal) {
+      add("forwarded_signal", std::to_string(r.forwarded_signal->signal));
+      if (r.forwarded_signal->sender_pid) add("signal_sender_pid", std::to_string(*r.forwarded_signal->sender_pid));
+    }
     if (u.oom_kills.value_or(0) > 0) add("oom_kills", std::to_string(*u.oom_kills));
     if (u.pids_max_events.value_or(0) > 0) add("pids_max_events", std::to_string(*u.pids_max_events));
     if (r.output.dropped_bytes > 0) add("output_dropped", std::to_string(r.output.dropped_bytes));

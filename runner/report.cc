@@ -70,6 +70,7 @@ std::string format_report(const RunRecord& r) {
   out += fmt::format("  isolation {} {} ({} accounting){}\n", r.isolation.cgroup, r.isolation.path.value_or("-"),
                      r.isolation.accounting, r.isolation.note ? "; " + *r.isolation.note : "");
   if (r.lock.path) out += fmt::format("  lock {} (waited {})\n", *r.lock.path, units::format_duration_s(r.lock.waited_s));
+  if (r.forwarded_signal) out += fmt::format("  signal {}\n", forwarded_signal_text(*r.forwarded_signal));
   if (u.orphans_killed.value_or(0) > 0)
     out += fmt::format("  orphans killed {} (left behind by the main process)\n", *u.orphans_killed);
   if (r.log.path)

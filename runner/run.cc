@@ -873,6 +873,7 @@ Collected Run::supervise_and_collect(Placed& placed, Prepared& prepared, Started
                      "(--keep-orphans keeps them)",
                      outcome->orphans_killed));
   for (const auto& f : outcome->failures) note(f);
+  rec_.forwarded_signal = outcome->forwarded;
   if (outcome->seccomp) {
     rec_.seccomp = seccomp::to_record(outcome->seccomp->summary, outcome->seccomp->note);
     if (outcome->seccomp->note) note(*outcome->seccomp->note);

@@ -28,8 +28,15 @@ class Containment;
 class OutputCapture;
 
 // What woke the supervisor up.
+// A signal cronrun received, and who sent it (signalfd's siginfo).
+struct ReceivedSignal {
+  int signo = 0;
+  std::optional<int64_t> sender_pid;  // null: sent by the kernel (SI_KERNEL), not a process
+  std::optional<int64_t> sender_uid;
+};
+
 struct Wake {
-  std::vector<int> signals;  // received by cronrun, to forward (SIGCHLD is not one)
+  std::vector<ReceivedSignal> signals;  // received by cronrun, to forward (SIGCHLD is not one)
   bool main_exited = false;  // the main process has been reaped
 };
 

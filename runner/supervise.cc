@@ -45,11 +45,6 @@ constexpr int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2
 // How often the tree is looked at in the grace when nothing wakes the loop.
 constexpr std::chrono::milliseconds kGraceBackstop{100};
 
-std::string sig_name(int sig) {
-  const char* abbrev = sigabbrev_np(sig);
-  return abbrev ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", sig);
-}
-
 class ProcessJob final : public RunningJob {
  public:
   ProcessJob(Child child, UniqueFd signal_fd, std::optional<seccomp::Listener> listener)
@@ -121,8 +116,16 @@ void ProcessJob::reap() {
 
 void ProcessJob::read_signals(Wake& wake) {
   struct signalfd_siginfo si;
-  while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si))
-    if (si.ssi_signo != SIGCHLD) wake.signals.push_back(static_cast<int>(si.ssi_signo));
+  while (::read(signal_fd_.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+    if (si.ssi_signo == SIGCHLD) continue;
+    ReceivedSignal r;
+    r.signo = static_cast<int>(si.ssi_signo);
+    if (si.ssi_code != SI_KERNEL) {
+      r.sender_pid = static_cast<int64_t>(si.ssi_pid);
+      r.sender_uid = static_cast<int64_t>(si.ssi_uid);
+    }
+    wake.signals.push_back(r);
+  }
 }
 
 Result<Wake> ProcessJob::wait(std::optional<std::chrono::milliseconds> timeout, int watch_fd, OutputCapture* output,
@@ -314,7 +317,7 @@ escalation::Actions Supervisor::read_keepalive(escalation::Actions a) {
 
 void Supervisor::signal_main(int sig) {
   if (auto r = job_.signal_main(sig); !r)
-    failures_.add(fmt::format("sending {} to the job's main process {}: {}", sig_name(sig), job_.pid(),
+    failures_.add(fmt::format("sending {} to the job's main process {}: {}", signal_name(sig), job_.pid(),
                               std::strerror(r.error().err())));
 }
 
@@ -327,7 +330,7 @@ escalation::Actions Supervisor::perform(escalation::Actions a) {
       // group so a shell script's foreground children hear it too, and the main
       // pid in case the job moved itself elsewhere.
       if (auto r = job_.signal_group(*a.forward); !r)
-        failures_.add(fmt::format("sending {} to the job's process group {}: {}", sig_name(*a.forward), job_.pid(),
+        failures_.add(fmt::format("sending {} to the job's process group {}: {}", signal_name(*a.forward), job_.pid(),
                                   std::strerror(r.error().err())));
       signal_main(*a.forward);
     }
@@ -426,7 +429,14 @@ Result<Outcome> Supervisor::run() {
         failures_.add(fmt::format("reading the fleet lease timer: {}", std::strerror(errno)));
       armed_.reset();
     }
-    for (int sig : wake->signals) a = perform(machine_.on(escalation::Event::signal_received(sig), clock_.steady()));
+    for (const ReceivedSignal& sig : wake->signals) {
+      escalation::Actions next = machine_.on(escalation::Event::signal_received(sig.signo), clock_.steady());
+      if (next.forward) {
+        uint64_t before = out_.forwarded ? out_.forwarded->count : 0;
+        out_.forwarded = ForwardedSignal{sig.signo, sig.sender_pid, sig.sender_uid, before + 1};
+      }
+      a = perform(next);
+    }
     // Renewals before the tick: one that came in time is not taken for a missed deadline.
     if (report_at && (extra[*report_at].revents & (POLLIN | POLLHUP | POLLERR))) a = read_keepalive(a);
     a = perform(machine_.on(escalation::Event::tick(), clock_.steady()));
@@ -439,7 +449,6 @@ Result<Outcome> Supervisor::run() {
   drain_output();
   out_.wait_status = job_.wait_status();
   out_.timed_out = machine_.timed_out();
-  out_.forwarded_signal = machine_.forwarded_signal();
   out_.children = job_.usage();
   out_.failures = failures_.lines();
   out_.seccomp = job_.seccomp();

@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/fd.h"
+#include "common/run_record.h"
 #include "runner/clock.h"
 #include "runner/containment.h"
 #include "runner/escalation.h"
@@ -78,7 +79,8 @@ struct Outcome {
   int wait_status = 0;           // of the main process
   bool timed_out = false;
   bool escalated_to_kill = false;
-  std::optional<int> forwarded_signal;  // last signal forwarded from cronrun
+  // The signals cronrun forwarded to the job (the last one, its sender, how many).
+  std::optional<ForwardedSignal> forwarded;
   // rusage of all reaped descendants; nullopt when getrusage failed.
   std::optional<ChildUsage> children;
   size_t orphans_killed = 0;     // processes left behind when the main process exited

@@ -243,7 +243,14 @@ TEST_F(Runner, SigtermReachesTheJob) {
   kill(runner, SIGTERM);
   EXPECT_EQ(wait_exit(runner), 143);
   EXPECT_EQ(read_text(marker), "TERM\n");
-  EXPECT_EQ(result()["status"], "failed");
+  json r = result();
+  EXPECT_EQ(r["status"], "failed");
+  // Who asked the run to stop: this test, through cronrun.
+  ASSERT_TRUE(r.contains("forwarded_signal")) << r.dump();
+  EXPECT_EQ(r["forwarded_signal"]["signal"], SIGTERM);
+  EXPECT_EQ(r["forwarded_signal"]["sender_pid"], ::getpid());
+  EXPECT_EQ(r["forwarded_signal"]["sender_uid"], ::getuid());
+  EXPECT_EQ(r["forwarded_signal"]["count"], 1);
 }
 
 TEST_F(Runner, SigkilledRunnerLeavesARunningRow) {

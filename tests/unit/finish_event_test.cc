@@ -26,6 +26,17 @@ TEST(FinishEvent, SaysNothingExtraForACleanRun) {
   std::string line = log::event_text(log::Event::finish, finished());
   EXPECT_EQ(line.find("orphans_killed"), std::string::npos) << line;
   EXPECT_EQ(line.find("dropped"), std::string::npos) << line;
+  EXPECT_EQ(line.find("forwarded"), std::string::npos) << line;
+}
+
+TEST(FinishEvent, NamesASignalForwardedToTheJobAndItsSender) {
+  RunRecord r = finished();
+  r.forwarded_signal = ForwardedSignal{15, 812, 0, 1};
+  std::string line = log::event_text(log::Event::finish, r);
+  EXPECT_NE(line.find(" status=ok exit=0"), std::string::npos) << line;
+  EXPECT_NE(line.find(" forwarded_signal=15 signal_sender_pid=812"), std::string::npos) << line;
+  std::string report = format_report(r);
+  EXPECT_NE(report.find("  signal SIGTERM from pid 812 (uid 0), forwarded to the job\n"), std::string::npos) << report;
 }
 
 TEST(FinishEvent, NamesKilledOrphansAndDroppedOutput) {

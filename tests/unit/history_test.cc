@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <dirent.h>
 #include <filesystem>
 #include <fstream>
@@ -81,6 +83,7 @@ RunRecord full_record() {
   r.usage.pressure_some_s = {1.1, 0.0, 0.3};
   r.counters = {{"db.queries", 18234}, {"db.time_s", 301.5}, {"db.pg.queries", 18234}, {"rows_exported", 1200}};
   r.lock.path = "/run/cronrun/locks/nightly-report.pid";
+  r.forwarded_signal = ForwardedSignal{SIGTERM, 4321, 0, 2};
   return r;
 }
 
@@ -155,6 +158,19 @@ TEST(RunRecordJson, RoundTripKeepsEveryField) {
   EXPECT_EQ(to_json(*back), j);
   EXPECT_EQ(back->usage.memory_peak_bytes, 1610612736ULL);
   EXPECT_EQ(back->counters.at("rows_exported"), 1200);
+  ASSERT_TRUE(back->forwarded_signal);
+  EXPECT_EQ(back->forwarded_signal->sender_pid, 4321);
+  EXPECT_EQ(back->forwarded_signal->count, 2u);
+  // Absent when no signal was forwarded, not null: records stay as they were.
+  RunRecord plain = full_record();
+  plain.forwarded_signal.reset();
+  EXPECT_FALSE(to_json(plain).contains("forwarded_signal"));
+  // A signal from the kernel has no sender.
+  plain.forwarded_signal = ForwardedSignal{SIGHUP, std::nullopt, std::nullopt, 1};
+  EXPECT_EQ(forwarded_signal_text(*plain.forwarded_signal), "SIGHUP from the kernel, forwarded to the job");
+  auto kernel = run_record_from_json(json::parse(to_json(plain).dump()));
+  ASSERT_TRUE(kernel && kernel->forwarded_signal);
+  EXPECT_FALSE(kernel->forwarded_signal->sender_pid);
   // Through text too, as the history stores it.
   auto again = run_record_from_json(json::parse(j.dump()));
   ASSERT_TRUE(again);

@@ -231,6 +231,7 @@ RunRecord full_record() {
   f.lease_ttl_s = 30;
   f.note = "revoked";
   r.fleet = f;
+  r.forwarded_signal = ForwardedSignal{15, 4321, 1000, 3};
   r.runner_pid = -1;
   r.runner_start = 18446744073709551615ull;
   r.boot_id = "boot\xff";
@@ -249,6 +250,10 @@ TEST(JournalFormat, PayloadTextIsTheDomDumpByteForByte) {
   other.counters.clear();
   other.pings->pings.clear();
   other.seccomp->violations.clear();
+  other.forwarded_signal->sender_pid.reset();
+  other.forwarded_signal->sender_uid.reset();
+  EXPECT_EQ(journal::record_payload(other).value(), dom_payload(other));
+  other.forwarded_signal.reset();
   EXPECT_EQ(journal::record_payload(other).value(), dom_payload(other));
   other.seccomp->seen = {"ptrace", "kexec_load"};
   EXPECT_EQ(journal::record_payload(other).value(), dom_payload(other));
@@ -273,6 +278,7 @@ TEST(RunRecordFast, ReadsTheRunnersRecordsAsTheDomReaderDoes) {
   r.seccomp.reset();
   r.pings.reset();
   r.fleet.reset();
+  r.forwarded_signal.reset();
   r.counters.erase("inf");  // written as null, read back as absent (by both readers)
   std::string payload = journal::record_payload(r).value();
   auto fast = run_record_from_text_fast(payload, /*runner_fields=*/true);
@@ -300,7 +306,7 @@ TEST(RunRecordFast, ReadsTheRunnersRecordsAsTheDomReaderDoes) {
   std::string odd = R"({"future":{"a":[1,{"b":null}],"c":"d"},"run_id":"r","job":"j","status":"ok",)"
                     R"("started_at":"2026-12-06T12:00:00.000Z","isolation":null,"limits":{"memory_max_bytes":1.5e9,)"
                     R"("new_limit":[true]},"counters":{"rows":3,"gone":null},"usage":{"pressure_some_s":null},)"
-                    R"("command":null,"seccomp":null,"pings":null,"fleet":null,"lock":{"waited_s":null}})";
+                    R"("command":null,"seccomp":null,"pings":null,"fleet":null,"forwarded_signal":null,"lock":{"waited_s":null}})";
   auto a = run_record_from_text_fast(odd, false);
   ASSERT_TRUE(a.has_value());
   auto b = run_record_from_json(nlohmann::json::parse(odd));
@@ -328,6 +334,7 @@ TEST(RunRecordFast, LeavesToTheDomReaderWhatItCannotMirror) {
       R"(,"seccomp":{"profile":"strict","action":"EPERM"}})",  // deep objects: the DOM's
       R"(,"pings":{"sent":1}})",
       R"(,"fleet":{"host":"h"}})",
+      R"(,"forwarded_signal":{"signal":15}})",            // not skipped as unknown: kept by the DOM
       R"(})" "x",                                        // not JSON
   };
   for (const char* tail : tails) {

@@ -103,7 +103,7 @@ class FakeJob final : public RunningJob {
     if (!next) return fail("fake job: the supervisor would wait forever");
     if (*next > w_.clock.steady()) w_.clock.set(*next);
     if (sig_it != w_.script.signals_to_cronrun.end() && w_.spawned_at + sig_it->first == w_.clock.steady()) {
-      wake.signals.push_back(sig_it->second);
+      wake.signals.push_back(ReceivedSignal{sig_it->second, 4321, 0});
       w_.clock.advance(milliseconds(1));  // each scripted signal arrives once
     }
     if (w_.main_alive && w_.main_exit_at && *w_.main_exit_at <= w_.clock.steady()) {
@@ -443,6 +443,30 @@ TEST_F(RunPipeline, SignalsToCronrunAreForwardedToTheJob) {
   EXPECT_EQ(record().status, RunStatus::killed);
   std::vector<std::string> expected = {"group SIGTERM", "main SIGTERM"};
   EXPECT_EQ(world.sent, expected);
+  // The record says that it was asked to stop, and by whom.
+  ASSERT_TRUE(record().forwarded_signal);
+  EXPECT_EQ(record().forwarded_signal->signal, SIGTERM);
+  EXPECT_EQ(record().forwarded_signal->sender_pid, 4321);
+  EXPECT_EQ(record().forwarded_signal->sender_uid, 0);
+  EXPECT_EQ(record().forwarded_signal->count, 1u);
+}
+
+TEST_F(RunPipeline, AJobThatExits0AfterAForwardedSignalIsOkAndSaysItWasAskedToStop) {
+  world.script.signals_to_cronrun = {{seconds(1), SIGHUP}, {seconds(2), SIGTERM}};
+  world.script.exits_at = seconds(3);  // it handles both (ignores TERM) and ends by itself
+  EXPECT_EQ(run(), 0);
+  EXPECT_EQ(record().status, RunStatus::ok);
+  ASSERT_TRUE(record().forwarded_signal);
+  EXPECT_EQ(record().forwarded_signal->signal, SIGTERM);
+  EXPECT_EQ(record().forwarded_signal->count, 2u);
+  EXPECT_EQ(forwarded_signal_text(*record().forwarded_signal),
+            "SIGTERM from pid 4321 (uid 0), forwarded to the job (2 signals forwarded in all)");
+}
+
+TEST_F(RunPipeline, NoSignalNoForwardedSignal) {
+  world.script.exits_at = milliseconds(100);
+  EXPECT_EQ(run(), 0);
+  EXPECT_FALSE(record().forwarded_signal);
 }
 
 TEST_F(RunPipeline, ABusyLockSkipsTheRunWithExit0OrWith75) {
