@@ -63,7 +63,14 @@ const SyscallTable& table() {
 // written, by the loader at every start: 5 KB of copied-on-write pages a run).
 // These stay in .rodata, untouched until a profile is built.
 struct SyscallName {
-  char text[24];  // a longer name does not compile
+  // From a literal, at compile time (clang's -Wmissing-braces wanted {{"..."}} for
+  // an aggregate); a longer name does not compile.
+  template <size_t N>
+  consteval SyscallName(const char (&name)[N]) {  // NOLINT(google-explicit-constructor): a table of literals
+    static_assert(N <= sizeof text);
+    for (size_t i = 0; i < N; ++i) text[i] = name[i];
+  }
+  char text[24]{};
   constexpr std::string_view view() const { return text; }
 };
 
