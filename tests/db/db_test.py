@@ -264,6 +264,57 @@ def psql_file():
         shutil.rmtree(tmp)
 
 
+def psql(env, sql, db="postgres"):
+    return subprocess.run(["psql", "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql], env=env,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+@case
+def pgbench_equals_pg_stat_statements():
+    """What the server counted (pg_stat_statements, every call in the job's database)
+    is what cronrun counted, for pgbench's init and its runs: the built-in TPC-B-like
+    script on 4 clients and 2 threads, the extended protocol, a connection per
+    transaction, and a pipeline. (-M prepared is left out: PostgreSQL 15's
+    pg_stat_statements counts a prepared BEGIN or END once per connection.)"""
+    env = server_env()
+    if not shutil.which("pgbench", path=env.get("PATH")):
+        raise Skip("pgbench not installed (Debian package postgresql-15)")
+    try:
+        psql(env, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        psql(env, "DROP DATABASE IF EXISTS cronrun_pgbench")
+        psql(env, "CREATE DATABASE cronrun_pgbench")
+    except subprocess.CalledProcessError as e:
+        raise AssertionError("setting up pg_stat_statements: %s" % e.stderr)
+    env["PGDATABASE"] = "cronrun_pgbench"
+    tmp = tempfile.mkdtemp(prefix="crdb-pgbench-")
+    try:
+        script = os.path.join(tmp, "pipeline.sql")
+        with open(script, "w") as f:
+            f.write("\\set aid random(1, 100000)\n\\startpipeline\n"
+                    "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\nSELECT 1;\nSELECT 2;\n"
+                    "\\endpipeline\n")
+        runs = [["pgbench", "-i", "-s", "1", "-q"],
+                ["pgbench", "-c", "4", "-j", "2", "-t", "50"],
+                ["pgbench", "-M", "extended", "-c", "2", "-t", "50", "-n"],
+                ["pgbench", "-C", "-S", "-c", "2", "-t", "20", "-n"],
+                ["pgbench", "-M", "extended", "-f", script, "-c", "2", "-t", "30", "-n"]]
+        calls_sql = ("SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+                     "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'cronrun_pgbench')")
+        for argv in runs:
+            psql(env, "SELECT pg_stat_statements_reset()", db="postgres")
+            c, _, _ = run_job(argv, via="cronrun", env=env)
+            server = int(psql(env, calls_sql, db="postgres"))
+            check(server > 0, "%s: pg_stat_statements counted nothing" % " ".join(argv))
+            check(c.get("db.queries") == server and c.get("db.pg.queries") == server,
+                  "%s: cronrun counted %s (pg %s), the server %d" %
+                  (" ".join(argv), c.get("db.queries"), c.get("db.pg.queries"), server))
+            check(c.get("db.proc.pgbench.queries") == server, "per program: %s" % json.dumps(c, indent=1))
+    finally:
+        shutil.rmtree(tmp)
+        subprocess.run(["psql", "-X", "-q", "-d", "postgres", "-c", "DROP DATABASE IF EXISTS cronrun_pgbench"],
+                       env=server_env(), capture_output=True)
+
+
 @case
 def perl_dbd_pg():
     if subprocess.run(["perl", "-MDBD::Pg", "-e", "1"], capture_output=True).returncode:

@@ -72,6 +72,7 @@ synchronous_commit = off
 full_page_writes = off
 shared_buffers = 32MB
 max_connections = 40
+shared_preload_libraries = 'pg_stat_statements'
 CONF
   as_user postgres "$pg_bin/pg_ctl" -D "$state/pg" -l "$state/pg/log" -w -t 60 start >/dev/null || {
     echo "servers.sh: postgres did not start; log:" >&2; tail -5 "$state/pg/log" >&2; exit 1; }
