@@ -33,6 +33,21 @@ void print_error(const std::string& message) {
 }
 
 namespace {
+std::string& running_subcommand() {
+  static std::string name;
+  return name;
+}
+}  // namespace
+
+void set_running_subcommand(std::string name) { running_subcommand() = std::move(name); }
+
+void print_usage_error(const std::string& message) {
+  const std::string& sub = running_subcommand();
+  if (sub.empty()) return print_error(message + " (see cronprof --help)");
+  print_error(fmt::format("{}: {} (see cronprof {} --help)", sub, message, sub));
+}
+
+namespace {
 
 // An option word: "--bogus", "-x", "--limit=5"; not "-" (a value: stdout) nor
 // the "--" that ends options.
@@ -364,7 +379,7 @@ Result<double> since_cutoff(const std::string& text, double now_s) {
 std::expected<double, int> window_option(const char* flag, const std::string& text, double now_s) {
   auto cutoff = since_cutoff(text, now_s);
   if (cutoff) return *cutoff;
-  print_error(std::string(flag) + ": " + cutoff.error().message());
+  print_usage_error(std::string(flag) + ": " + cutoff.error().message());
   return std::unexpected(kExitUsage);
 }
 

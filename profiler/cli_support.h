@@ -43,6 +43,11 @@ std::string exit_status_help(std::string_view subcommand);
 
 // "cronprof: <message>" on stderr.
 void print_error(const std::string& message);
+// A usage error found after parsing (a bad --since, a --config without --write):
+// "cronprof: SUB: <message> (see cronprof SUB --help)", as CLI11's own are said.
+void print_usage_error(const std::string& message);
+// The subcommand being run, for print_usage_error (main sets it).
+void set_running_subcommand(std::string name);
 
 // The exit code for a failure of this kind (profiler/exit_codes.h).
 int exit_code_for(HistoryFault fault);

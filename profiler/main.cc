@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     if (!c.app || !c.app->parsed() || !c.run) continue;
     // The one place the history's kind is decided: a postgresql:// URI is read
     // into a private copy that lives until the subcommand is done.
+    set_running_subcommand(c.app->get_name());
     auto copy = prepare_history(g, c.app->get_name());
     if (!copy) return copy.error();
     return c.run();

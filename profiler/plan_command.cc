@@ -74,7 +74,7 @@ Command add_plan(CLI::App& parent, const Global& g) {
             opts->args.history_path = g.history_label;
             auto out = plan::run_plan(opts->args, *profiles);
             if (!out) {
-              print_error(out.error().message());
+              print_usage_error(out.error().message());
               return kExitUsage;
             }
             out->plan.notes.insert(out->plan.notes.begin(), notes.begin(), notes.end());

@@ -135,7 +135,7 @@ Command add_report(CLI::App& parent, const Global& g) {
               opts->plan.history_path = g.history_label;
               auto out = plan::run_plan(opts->plan, profiles);
               if (!out) {
-                print_error(out.error().message());
+                print_usage_error(out.error().message());
                 return kExitUsage;
               }
               const plan::PlanResult& p = out->plan;

@@ -73,7 +73,7 @@ Command add_runs(CLI::App& parent, const Global& g) {
             if (!opts->status.empty()) {
               auto s = parse_run_status(opts->status);
               if (!s) {
-                print_error("--status: " + s.error().message());
+                print_usage_error("--status: " + s.error().message());
                 return kExitUsage;
               }
               f.status = *s;

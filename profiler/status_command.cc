@@ -48,7 +48,7 @@ Command add_status(CLI::App& parent, const Global& g) {
             o.window_s = o.now_s - *since;
             auto grace = status::parse_grace(opts->grace);
             if (!grace) {
-              print_error(grace.error().message());
+              print_usage_error(grace.error().message());
               return kExitUsage;
             }
             o.grace = *grace;

@@ -415,13 +415,13 @@ Command add_suggest(CLI::App& parent, const Global& g) {
             if (!since) return since.error();
             if (!opts->seccomp_job.empty()) {
               if (opts->write || !opts->job.empty()) {
-                print_error("--seccomp JOB takes no --write or --job (redirect its output to a profile file)");
+                print_usage_error("--seccomp JOB takes no --write or --job (redirect its output to a profile file)");
                 return kExitUsage;
               }
               return suggest_seccomp(g, opts->seccomp_job, *since);
             }
             if (!opts->config.empty() && (opts->job.empty() || !opts->write)) {
-              print_error("--config needs --write and --job (it names one job's file)");
+              print_usage_error("--config needs --write and --job (it names one job's file)");
               return kExitUsage;
             }
             auto store = open_history(g);

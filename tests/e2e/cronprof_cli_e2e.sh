@@ -68,11 +68,13 @@ usage_error "positional outside its set" "cronprof: view: expected status, got '
 usage_error "required option missing" "gc: --keep is required" "${P[@]}" gc
 usage_error "required argument missing" "show: missing target" "${P[@]}" show
 
-# The subcommands' own checks (after CLI11) say a bad value the same way.
-usage_error "duration that does not parse" "cronprof: --since: expected a duration" "${P[@]}" runs --since bogus
-usage_error "status outside the set" "cronprof: --status: unknown run status 'weird'" "${P[@]}" runs --status weird
-usage_error "options that go together" "cronprof: --config needs --write and --job" "${P[@]}" suggest --config x
-usage_error "grace that does not parse" "cronprof: --grace: 'x'" "${P[@]}" status --grace x --crontab /dev/null
+# The subcommands' own checks (after CLI11) say a bad value the same way: the
+# subcommand, the option, what was expected, and the help to read.
+usage_error "duration that does not parse" "cronprof: runs: --since: expected a duration like 90s, 15m, 2h or 7d, got 'bogus' (see cronprof runs --help)" "${P[@]}" runs --since bogus
+usage_error "status outside the set" "cronprof: runs: --status: unknown run status 'weird'" "${P[@]}" runs --status weird
+usage_error "options that go together" "cronprof: suggest: --config needs --write and --job (it names one job's file) (see cronprof suggest --help)" "${P[@]}" suggest --config x
+usage_error "grace that does not parse" "cronprof: status: --grace: 'x'" "${P[@]}" status --grace x --crontab /dev/null
+usage_error "a gc window that does not parse" "cronprof: gc: --keep: expected a duration like 90s, 15m, 2h or 7d, got '3q' (see cronprof gc --help)" "${P[@]}" gc --keep 3q
 
 # What the user typed is quoted back escaped, never as raw control bytes.
 usage_error "control bytes in an unknown option are escaped" "unknown option '--x" "${P[@]}" $'--x\e[31mred'
