@@ -156,6 +156,11 @@ std::string describe_usage_error(const CLI::App& app, const CLI::ParseError& e, 
   // (window_option), the subcommand named by the help to read.
   const std::string where = sub ? sub->get_name() + ": " : "";
   const std::string hint = help_hint(sub);
+  // An option's value is named with the subcommand that has the option (the
+  // global --history, --json and --wide belong to none).
+  auto owner = [&](const std::string& name) {
+    return sub && sub->get_option_no_throw(name) ? where : std::string();
+  };
 
   // A word CLI11 did not understand is the mistake to name, whatever it then
   // complained about ("A subcommand is required" for `cronprof --bogus`).
@@ -184,19 +189,20 @@ std::string describe_usage_error(const CLI::App& app, const CLI::ParseError& e, 
     if (what.starts_with(kPrefix) && eq != std::string::npos) {
       const std::string name = what.substr(kPrefix.size(), eq - kPrefix.size());
       std::string expected = expected_value(find_option(app, sub, name));
-      return fmt::format("{}: expected {}, got '{}' ({})", name, expected.empty() ? "a value" : expected,
-                         what.substr(eq + 3), hint);
+      return fmt::format("{}{}: expected {}, got '{}' ({})", owner(name), name,
+                         expected.empty() ? "a value" : expected, what.substr(eq + 3), hint);
     }
   }
   if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) && what.ends_with(" missing")) {
     // "--limit: 1 required UINT missing"
     const std::string name = what.substr(0, what.find(':'));
     std::string expected = expected_value(find_option(app, sub, name));
-    return fmt::format("{}: missing its value{} ({})", name, expected.empty() ? "" : ", expected " + expected,
-                       hint);
+    return fmt::format("{}{}: missing its value{} ({})", owner(name), name,
+                       expected.empty() ? "" : ", expected " + expected, hint);
   }
   if (dynamic_cast<const CLI::ValidationError*>(&e))
-    if (std::string line = rewrite_check(what, app, sub); !line.empty()) return fmt::format("{} ({})", line, hint);
+    if (std::string line = rewrite_check(what, app, sub); !line.empty())
+      return fmt::format("{}{} ({})", owner(what.substr(0, what.find(": "))), line, hint);
   return fmt::format("{}{} ({})", where, one_line(what), hint);
 }
 

@@ -52,19 +52,19 @@ usage_error "unexpected argument" "runs: unexpected argument 'extra' (see cronpr
 usage_error "one argument too many" "show: unexpected argument 'b'" "${P[@]}" show a b
 
 # ---- values ----
-usage_error "value that is not a number" "cronprof: --limit: expected a whole number, 0 or more, got 'x' (see cronprof runs --help)" "${P[@]}" runs --limit x
+usage_error "value that is not a number" "cronprof: runs: --limit: expected a whole number, 0 or more, got 'x' (see cronprof runs --help)" "${P[@]}" runs --limit x
 # CLI11 alone reads -1 into an unsigned option as 2^64 - 1.
 usage_error "negative whole number" "cronprof: runs: --limit: expected a whole number, 0 or more, got '-1' (see cronprof runs --help)" "${P[@]}" runs --limit -1
-usage_error "option without its value" "cronprof: --limit: missing its value, expected a whole number, 0 or more (see cronprof runs --help)" "${P[@]}" runs --limit
+usage_error "option without its value" "cronprof: runs: --limit: missing its value, expected a whole number, 0 or more (see cronprof runs --help)" "${P[@]}" runs --limit
 usage_error "global option without its value" "cronprof: --history: missing its value" "$CRONPROF" --history
-usage_error "value outside the allowed set" "cronprof: --format: expected json, csv or prometheus, got 'xml' (see cronprof export --help)" \
+usage_error "value outside the allowed set" "cronprof: export: --format: expected json, csv or prometheus, got 'xml' (see cronprof export --help)" \
   "${P[@]}" export --format xml
-usage_error "value outside a range" "cronprof: --headroom: expected a number from 1 to 10, got '20'" \
+usage_error "value outside a range" "cronprof: suggest: --headroom: expected a number from 1 to 10, got '20'" \
   "${P[@]}" suggest --headroom 20
-usage_error "value not above 0" "cronprof: --host-cpus: expected a number above 0, got '-1'" \
+usage_error "value not above 0" "cronprof: plan: --host-cpus: expected a number above 0, got '-1'" \
   "${P[@]}" plan --host-cpus -1 --crontab /dev/null
 usage_error "flag given a value" "cronprof: --json: expected no value (or true/false), got 'maybe'" "${P[@]}" --json=maybe runs
-usage_error "positional outside its set" "cronprof: view: expected status, got 'bogus' (see cronprof fleet --help)" "${P[@]}" fleet bogus
+usage_error "positional outside its set" "cronprof: fleet: view: expected status, got 'bogus' (see cronprof fleet --help)" "${P[@]}" fleet bogus
 usage_error "required option missing" "gc: --keep is required" "${P[@]}" gc
 usage_error "required argument missing" "show: missing target" "${P[@]}" show
 
