@@ -18,9 +18,11 @@
 #include <iostream>
 
 #include "common/fd.h"
+#include "common/safe_file.h"
 #include "common/units.h"
 #include "runner/db_counter.h"
 #include "runner/ping.h"
+#include "runner/summary.h"
 #include "runner/systemd_scope.h"
 
 namespace cronrun {
@@ -197,8 +199,26 @@ DryRunFacts gather_dry_run_facts(const JobSpec& spec) {
   if (spec.count_db_queries) {
     if (auto lib = dbcount::library_path()) f.db_library = *lib;
     else f.db_library_error = lib.error().message();
+    if (!f.db_library_error.empty()) f.would_refuse.push_back("--count-db-queries: " + f.db_library_error);
   }
   f.host_cpus = host_cpu_count();
+  // The paths a run checks before its lock, looked at the same way (not made).
+  if (spec.summary_path)
+    if (auto ok = check_summary_target(*spec.summary_path); !ok)
+      f.would_refuse.push_back("--summary: " + ok.error().message());
+  if (spec.log_dir)
+    if (auto dir = CheckedDir::open(*spec.log_dir); !dir)
+      f.would_refuse.push_back("--log-dir: " + dir.error().message() +
+                               (dir.error().err() == ENOENT ? " (the directory must exist; it is not created)" : ""));
+  // An explicit --lock or --history must sit in an existing directory (only the
+  // defaults' directories are created).
+  if (spec.lock && spec.lock_path)
+    if (auto dir = CheckedDir::open(split_path(spec.paths.lock).first); !dir)
+      f.would_refuse.push_back(fmt::format("--lock {}: the lock directory: {}", spec.paths.lock, dir.error().message()));
+  if (spec.history && spec.history_path)
+    if (auto dir = CheckedDir::open(split_path(spec.paths.history).first); !dir)
+      f.would_refuse.push_back(fmt::format("--history {}: its directory must exist: {}", spec.paths.history,
+                                           dir.error().message()));
   if (spec.cgroup_mode != CgroupMode::off) {
     cgroup::DiscoverOptions opts;
     opts.parent_override = spec.cgroup_parent;
@@ -259,6 +279,7 @@ Json describe_dry_run(const JobSpec& spec, const DryRunFacts& facts) {
   j["drain"] = {{"file", spec.paths.drain}, {"draining", facts.draining}};
   j["fleet"] = describe_fleet(spec);
   j["cgroup"] = describe_cgroup(spec, facts);
+  j["would_refuse"] = facts.would_refuse;
   return j;
 }
 
@@ -386,6 +407,8 @@ std::string format_dry_run_text(const Json& j) {
     sub("  fallback:", text);
   }
   sub("  why:", c["why"].get<std::string>());
+  // Last, where it is seen: what would stop the run before the job starts.
+  for (const auto& why : j["would_refuse"]) line("would refuse:", why.get<std::string>() + " (exit 125)");
   return o;
 }
 

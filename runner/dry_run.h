@@ -24,6 +24,10 @@ struct DryRunFacts {
   // On a systemd host, the scope the run would be placed in (systemd_scope.h):
   // "<slice>/cronrun-<job>-<run-id>.scope/job"; nullopt for direct placement.
   std::optional<std::string> scope_job_cgroup;
+  // What the run would refuse before it starts the job (exit 125), one line each:
+  // a --summary, --log-dir, --lock or --history whose directory is missing or
+  // fails the checks a run makes. Only looked at, never created.
+  std::vector<std::string> would_refuse;
 };
 
 DryRunFacts gather_dry_run_facts(const JobSpec& spec);

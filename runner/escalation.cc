@@ -3,6 +3,7 @@
 #include "runner/escalation.h"
 
 #include <algorithm>
+#include <csignal>
 
 #include "runner/fleet.h"
 
@@ -33,6 +34,7 @@ Actions Machine::on(const Event& e, SteadyTime now) {
   switch (e.kind) {
     case Event::Kind::signal: {
       forwarded_ = e.sig;
+      if (e.sig == SIGTERM || e.sig == SIGINT || e.sig == SIGQUIT) stop_forwarded_ = true;
       Actions a = current();
       a.forward = e.sig;
       return a;
@@ -40,7 +42,7 @@ Actions Machine::on(const Event& e, SteadyTime now) {
     case Event::Kind::tick:
       return on_tick(now);
     case Event::Kind::main_exited:
-      return on_main_exit();
+      return on_main_exit(now);
     case Event::Kind::tree_checked:
       // Only asked in the grace; an empty tree ends it early.
       if (e.tree_empty) collecting_ = true;
@@ -120,8 +122,14 @@ Actions Machine::on_tick(SteadyTime now) {
   return a;
 }
 
-Actions Machine::on_main_exit() {
+Actions Machine::on_main_exit(SteadyTime now) {
   main_exited_ = true;
+  // Stopped as asked: the rest of the tree gets SIGTERM and the grace too.
+  if (phase_ == Phase::running && stop_forwarded_ && !cfg_.keep_orphans) {
+    Actions a = terminate(now);
+    a.check_tree = true;
+    return a;
+  }
   // After a timeout's SIGTERM the rest of the tree keeps its grace, unless what is
   // left is to be kept anyway.
   if (phase_ == Phase::terminating && !cfg_.keep_orphans) {

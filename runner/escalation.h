@@ -11,7 +11,12 @@
 // kill-after, the machine keeps asking whether the rest is gone (a pipeline's last
 // stage flushing) and only kills what is left once kill-after expires. Signals
 // cronrun receives (SIGTERM, SIGINT, SIGHUP, ...) are forwarded in every phase and
-// start no escalation of their own: the job decides what they mean.
+// start no escalation of their own: the job decides what they mean. Once a
+// forwarded SIGTERM, SIGINT or SIGQUIT has been followed by the main process's
+// exit, though, the job has stopped as asked, and what it left gets a timeout's
+// treatment rather than an immediate kill: SIGTERM (those outside the process
+// group never got the forwarded one) and kill-after of grace, so a pipeline's
+// last stage that is flushing on the way out is not cut short.
 //
 // Fleet mode adds the lease (fleet.h): from each renewal's send instant, a TERM
 // deadline and a KILL deadline that both fall before the lease could expire
@@ -121,7 +126,7 @@ class Machine {
  private:
   Actions current() const;
   Actions on_tick(SteadyTime now);
-  Actions on_main_exit();
+  Actions on_main_exit(SteadyTime now);
   Actions terminate(SteadyTime now);
   bool grace_over(SteadyTime now) const;
 
@@ -133,6 +138,7 @@ class Machine {
   bool timed_out_ = false;
   bool escalated_ = false;
   std::optional<int> forwarded_;
+  bool stop_forwarded_ = false;  // a SIGTERM, SIGINT or SIGQUIT was forwarded
   std::optional<SteadyTime> last_renewal_;
   bool stopped_by_lease_ = false;
   bool stopped_by_revoke_ = false;

@@ -253,6 +253,26 @@ TEST_F(Runner, SigtermReachesTheJob) {
   EXPECT_EQ(r["forwarded_signal"]["count"], 1);
 }
 
+// Cron stops and cronrun forwards SIGTERM: the job's shell exits at once, but a
+// process it started in its own session (not in the group the signal went to)
+// still has its cleanup to do. It gets SIGTERM and the grace, not a SIGKILL.
+TEST_F(Runner, WhatAJobStoppedByAForwardedTermLeftGetsTermAndTheGrace) {
+  const std::string marker = (dir_ / "flushed").string(), ready = (dir_ / "ready").string();
+  const std::string script =
+      "setsid /bin/sh -c 'trap \"sleep 0.3; echo flushed > $0; exit 0\" TERM; touch $1; "
+      "while :; do sleep 0.05; done' \"$0\" \"$1\" & "
+      "trap 'exit 143' TERM; while :; do sleep 0.05; done";
+  pid_t runner = start(cmd({"--name", "stopped", "--kill-after", "5s"}, {"/bin/sh", "-c", script, marker, ready}),
+                       (dir_ / "r.log").string());
+  ASSERT_TRUE(wait_until([&] { return fs::exists(ready); })) << read_text((dir_ / "r.log").string());
+  kill(runner, SIGTERM);
+  EXPECT_EQ(wait_exit(runner), 143);
+  EXPECT_EQ(read_text(marker), "flushed\n") << "the leftover was killed before its cleanup";
+  json r = result();
+  EXPECT_EQ(r["usage"]["orphans_killed"], 0) << r.dump();
+  EXPECT_EQ(r["forwarded_signal"]["signal"], SIGTERM);
+}
+
 TEST_F(Runner, SigkilledRunnerLeavesARunningRow) {
   expect_leftover_ = true;
   pid_t runner = start(cmd({"--name", "crash"}, payload({"sleep", "30"})), (dir_ / "r.log").string());

@@ -328,6 +328,37 @@ TEST(DryRun, DescribesEveryFieldResolved) {
   EXPECT_EQ(text.find('{'), std::string::npos) << "text only, no JSON:\n" << text;
 }
 
+TEST(DryRun, SaysWhatTheRunWouldRefuseAndMakesNothing) {
+  char tmpl[] = "/tmp/cronrun-dry-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto r = parse({"--summary", dir + "/gone/s.json", "--log-dir", dir + "/logs", "--lock", dir + "/locks/j.pid",
+                  "--history", dir + "/hist/h.db", "--cgroup", "off", "--dry-run", "--", "/bin/true"});
+  ASSERT_TRUE(r) << error_of(r);
+  DryRunFacts facts = gather_dry_run_facts(r->spec);
+  ASSERT_EQ(facts.would_refuse.size(), 4u) << nlohmann::json(facts.would_refuse).dump();
+  EXPECT_EQ(facts.would_refuse[0].rfind("--summary: ", 0), 0u) << facts.would_refuse[0];
+  EXPECT_NE(facts.would_refuse[1].find("--log-dir: "), std::string::npos) << facts.would_refuse[1];
+  EXPECT_NE(facts.would_refuse[1].find("it is not created"), std::string::npos) << facts.would_refuse[1];
+  EXPECT_NE(facts.would_refuse[2].find("--lock " + dir + "/locks/j.pid: the lock directory"), std::string::npos)
+      << facts.would_refuse[2];
+  EXPECT_NE(facts.would_refuse[3].find("--history " + dir + "/hist/h.db: its directory must exist"),
+            std::string::npos)
+      << facts.would_refuse[3];
+  auto j = describe_dry_run(r->spec, facts);
+  EXPECT_EQ(j["would_refuse"].size(), 4u);
+  std::string text = format_dry_run_text(j);
+  EXPECT_NE(text.find("\nwould refuse:     --summary: "), std::string::npos) << text;
+  EXPECT_NE(text.find("No such file or directory (exit 125)\n"), std::string::npos) << text;
+  // It only looked: nothing was made.
+  EXPECT_TRUE(std::filesystem::is_empty(dir));
+
+  // The same directories present: nothing to refuse.
+  for (const char* d : {"/gone", "/logs", "/locks", "/hist"}) std::filesystem::create_directory(dir + d);
+  EXPECT_TRUE(gather_dry_run_facts(r->spec).would_refuse.empty());
+  std::filesystem::remove_all(dir);
+}
+
 TEST(DryRun, FallbackAndOffAreSaid) {
   auto r = parse({"--memory", "1G", "--pids", "4", "--cgroup", "required", "--dry-run", "job"});
   ASSERT_TRUE(r) << error_of(r);

@@ -146,6 +146,47 @@ TEST(Escalation, ReceivedSignalsAreForwardedInEveryPhaseAndEscalateNothing) {
   EXPECT_EQ(m.phase(), Phase::terminating);
 }
 
+TEST(Escalation, AJobStoppedByAForwardedTermGivesWhatItLeftTheGraceNotAnImmediateKill) {
+  Machine m(with_timeout(seconds(50), seconds(10)), t0);
+  m.on(Event::signal_received(SIGTERM), t0 + seconds(1));
+  Actions a = m.on(Event::main_exit(), t0 + seconds(2));
+  EXPECT_TRUE(a.terminate) << "SIGTERM to the rest: outside the process group it never got the forwarded one";
+  EXPECT_TRUE(a.check_tree);
+  EXPECT_FALSE(a.collect);
+  EXPECT_EQ(a.deadline, t0 + seconds(12));
+  EXPECT_EQ(m.phase(), Phase::terminating);
+  EXPECT_FALSE(m.timed_out());
+  // Gone within the grace: collected, nothing killed.
+  a = m.on(Event::tree(true), t0 + seconds(3));
+  EXPECT_TRUE(a.collect);
+  EXPECT_FALSE(m.escalated_to_kill());
+}
+
+TEST(Escalation, WhatIsLeftAfterAForwardedStopIsKilledWhenTheGraceEnds) {
+  Machine m(Config{}, t0);  // no timeout
+  m.on(Event::signal_received(SIGINT), t0 + seconds(1));
+  m.on(Event::main_exit(), t0 + seconds(1));
+  m.on(Event::tree(false), t0 + seconds(1));
+  Actions a = m.on(Event::tick(), t0 + seconds(11));
+  EXPECT_TRUE(a.collect) << "the loop ends and kills the leftovers";
+  EXPECT_EQ(m.phase(), Phase::killing);
+}
+
+TEST(Escalation, NoGraceAfterASignalThatAsksNoStopOrWithKeepOrphans) {
+  for (int sig : {SIGHUP, SIGUSR1}) {
+    Machine m(with_timeout(seconds(50)), t0);
+    m.on(Event::signal_received(sig), t0 + seconds(1));
+    Actions a = m.on(Event::main_exit(), t0 + seconds(2));
+    EXPECT_TRUE(a.collect) << sig;
+    EXPECT_FALSE(a.terminate) << sig;
+  }
+  Machine kept(with_timeout(seconds(50), seconds(10), /*keep=*/true), t0);
+  kept.on(Event::signal_received(SIGTERM), t0 + seconds(1));
+  Actions a = kept.on(Event::main_exit(), t0 + seconds(2));
+  EXPECT_TRUE(a.collect);
+  EXPECT_FALSE(a.terminate);
+}
+
 TEST(Escalation, SignalsDuringTheGraceAfterMainExitAreStillForwardedToTheTree) {
   Machine m(with_timeout(seconds(50), seconds(10)), t0);
   m.on(Event::tick(), t0 + seconds(50));

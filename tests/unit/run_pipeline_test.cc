@@ -441,7 +441,9 @@ TEST_F(RunPipeline, SignalsToCronrunAreForwardedToTheJob) {
   world.script.term_takes = milliseconds(10);
   EXPECT_EQ(run(), 128 + SIGTERM);
   EXPECT_EQ(record().status, RunStatus::killed);
-  std::vector<std::string> expected = {"group SIGTERM", "main SIGTERM"};
+  // Forwarded to the group and the main process; once the main process is gone,
+  // SIGTERM to whatever is left of the job (here nothing), never a kill.
+  std::vector<std::string> expected = {"group SIGTERM", "main SIGTERM", "cgroup SIGTERM"};
   EXPECT_EQ(world.sent, expected);
   // The record says that it was asked to stop, and by whom.
   ASSERT_TRUE(record().forwarded_signal);
@@ -461,6 +463,22 @@ TEST_F(RunPipeline, AJobThatExits0AfterAForwardedSignalIsOkAndSaysItWasAskedToSt
   EXPECT_EQ(record().forwarded_signal->count, 2u);
   EXPECT_EQ(forwarded_signal_text(*record().forwarded_signal),
             "SIGTERM from pid 4321 (uid 0), forwarded to the job (2 signals forwarded in all)");
+}
+
+TEST_F(RunPipeline, WhatAJobStoppedByCronLeftGetsSigtermAndTheGraceBeforeAnyKill) {
+  // `sh -c 'dump | gzip'` when cron stops: the shell dies of the forwarded
+  // SIGTERM at once; what it left is not killed outright.
+  spec.kill_after = seconds(2);
+  world.script.signals_to_cronrun = {{seconds(1), SIGTERM}};
+  world.script.term_takes = milliseconds(10);
+  world.script.orphans = 2;  // they ignore SIGTERM: killed when the grace ends
+  EXPECT_EQ(run(), 128 + SIGTERM);
+  const RunRecord& r = record();
+  EXPECT_EQ(r.status, RunStatus::killed);
+  std::vector<std::string> expected = {"group SIGTERM", "main SIGTERM", "cgroup SIGTERM", "cgroup kill"};
+  EXPECT_EQ(world.sent, expected);
+  EXPECT_GE(*r.wall_s, 3.0) << "the leftovers had the whole grace";
+  EXPECT_EQ(r.usage.orphans_killed, 2u);
 }
 
 TEST_F(RunPipeline, NoSignalNoForwardedSignal) {
