@@ -287,6 +287,11 @@ std::string esc_lines(std::string_view s) { return html_escape(prof::term_lines(
 
 std::string opt_size(const std::optional<uint64_t>& b) { return b ? units::format_size(*b) : "-"; }
 std::string opt_dur(const std::optional<double>& s) { return s ? units::format_duration_s(*s) : "-"; }
+// The p95 of the cgroup's peak, else (no run had one) of the RSS, marked.
+std::string mem_p95(const JobRow& j) {
+  if (!j.memory_peak_p95_bytes && j.max_rss_p95_bytes) return "rss " + units::format_size(*j.max_rss_p95_bytes);
+  return opt_size(j.memory_peak_p95_bytes);
+}
 
 // "2026-11-23 02:10Z": minutes are what a person compares runs by.
 std::string when(const std::string& rfc3339) {
@@ -421,7 +426,7 @@ void jobs_table(std::string& h, const ReportInput& in, const std::map<std::strin
         "<span class=\"why\">{}</span></td><td class=\"when\">{}</td><td class=\"num\">{}</td><td>{}</td>"
         "<td class=\"num opt\">{}</td><td class=\"num opt\">{}</td><td class=\"opt\">{}</td></tr>\n",
         esc(j.state), esc(j.job), state_badge(j.state), job_anchor(i), esc(j.job), job_notes(in, j), last,
-        success_text(j), strip_html(in, j), opt_dur(j.wall_p95_s), opt_size(j.memory_peak_p95_bytes),
+        success_text(j), strip_html(in, j), opt_dur(j.wall_p95_s), mem_p95(j),
         flags_html(j));
   }
   h += "</tbody></table></div>\n";
@@ -446,7 +451,7 @@ json job_section(std::string& h, const ReportInput& in, size_t i, const std::map
   if (j.ok + j.failures)
     h += fmt::format(" · success {:.0f}%", 100.0 * static_cast<double>(j.ok) / static_cast<double>(j.ok + j.failures));
   h += fmt::format(" · p95 wall {} · p95 peak {} · p95 CPU {}</p>\n", opt_dur(j.wall_p95_s),
-                   opt_size(j.memory_peak_p95_bytes), opt_dur(j.cpu_p95_s));
+                   mem_p95(j), opt_dur(j.cpu_p95_s));
   h += "<p>Suggested limits: " + flags_html(j) + " <a href=\"#jobs\">back to jobs</a></p>\n";
 
   json runs = json::array();

@@ -60,6 +60,9 @@ struct JobRow {
   uint64_t late_ticks = 0;
   std::optional<double> wall_p95_s;
   std::optional<uint64_t> memory_peak_p95_bytes;
+  // When no run had a cgroup peak (an ordinary user without delegation): the
+  // largest process's RSS, a lower bound, shown marked "rss".
+  std::optional<uint64_t> max_rss_p95_bytes;
   std::optional<double> cpu_p95_s;  // CPU seconds per run
   std::optional<double> db_queries_p95;
   // Suggested limits (as `cronprof suggest` would write them).

@@ -207,6 +207,8 @@ Result<ReportInput> report_from_history(const HistoryStore& store, double since_
     row.wall_p95_s = s.wall_s.p95;
     if (s.memory_peak_bytes.p95 && *s.memory_peak_bytes.p95 < 18446744073709551616.0)  // converts back
       row.memory_peak_p95_bytes = static_cast<uint64_t>(*s.memory_peak_bytes.p95);
+    else if (s.max_rss_bytes.p95 && *s.max_rss_bytes.p95 < 18446744073709551616.0)
+      row.max_rss_p95_bytes = static_cast<uint64_t>(*s.max_rss_bytes.p95);
     row.cpu_p95_s = s.cpu_s.p95;
     row.db_queries_p95 = s.db_queries.p95;
     if (a.newest) {

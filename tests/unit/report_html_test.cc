@@ -126,6 +126,19 @@ TEST(ReportHtml, TablesCarryTheFigures) {
   EXPECT_NE(h.find("id=\"run-0193f1c2-aaaa\""), std::string::npos);
 }
 
+TEST(ReportHtml, MemoryIsThePeakElseTheRssMarked) {
+  ReportInput in = sample();
+  in.jobs[0].memory_peak_p95_bytes = 300ull << 20;
+  std::string h = render_html(in);
+  EXPECT_NE(h.find("p95 peak 300 MiB"), std::string::npos);
+  // An ordinary user's job without delegation: no cgroup peak, its RSS marked.
+  in.jobs[0].memory_peak_p95_bytes.reset();
+  in.jobs[0].max_rss_p95_bytes = 40ull << 20;
+  h = render_html(in);
+  EXPECT_NE(h.find("p95 peak rss 40.0 MiB"), std::string::npos) << h.substr(h.find("p95 peak"), 40);
+  EXPECT_NE(h.find("<td class=\"num opt\">rss 40.0 MiB</td>"), std::string::npos);
+}
+
 // Suggested limits as cronrun takes them: what a reader copies is the flags,
 // separated by plain spaces (no unit words such as "MiB", no non-breaking space).
 TEST(ReportHtml, SuggestedLimitsAreCronrunFlags) {
