@@ -33,7 +33,6 @@ Actions Machine::on(const Event& e, SteadyTime now) {
   if (collecting_) return current();
   switch (e.kind) {
     case Event::Kind::signal: {
-      forwarded_ = e.sig;
       if (e.sig == SIGTERM || e.sig == SIGINT || e.sig == SIGQUIT) stop_forwarded_ = true;
       Actions a = current();
       a.forward = e.sig;

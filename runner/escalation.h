@@ -111,7 +111,6 @@ class Machine {
   // grace runs out after the main process has exited, phase() is `killing` and
   // the leftovers the loop kills are the escalation.)
   bool escalated_to_kill() const { return escalated_; }
-  std::optional<int> forwarded_signal() const { return forwarded_; }
   bool main_exited() const { return main_exited_; }
   // Fleet mode: the lease deadline (or the lease's loss) terminated the job.
   bool stopped_by_lease() const { return stopped_by_lease_; }
@@ -137,7 +136,6 @@ class Machine {
   bool collecting_ = false;
   bool timed_out_ = false;
   bool escalated_ = false;
-  std::optional<int> forwarded_;
   bool stop_forwarded_ = false;  // a SIGTERM, SIGINT or SIGQUIT was forwarded
   std::optional<SteadyTime> last_renewal_;
   bool stopped_by_lease_ = false;
