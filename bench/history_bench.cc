@@ -107,8 +107,8 @@ int generate(const std::string& path, long runs, int jobs, double days) {
   const char* sql =
       "INSERT INTO runs (run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, "
       "max_rss_bytes, oom_kills, host, runner_pid, boot_id, record, cpu_throttled_s, db_queries, db_time_s, "
-      "memory_max_bytes, cpu_quota_pct, timeout_s) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,"
-      "?17,?18,?19,?20,?21)";
+      "memory_max_bytes, cpu_quota_pct, timeout_s, pids_peak, pids_max_events, pids_max) VALUES (?1,?2,?3,?4,?5,?6,?7,"
+      "?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)";
   if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
     std::fprintf(stderr, "history_bench: %s\n", sqlite3_errmsg(db));
     return 1;
@@ -161,6 +161,9 @@ int generate(const std::string& path, long runs, int jobs, double days) {
       sqlite3_bind_null(st, 19);
     bind_opt(20, r.limits.cpu_quota_pct);
     bind_opt(21, r.limits.timeout_s);
+    bind_opt(22, r.usage.pids_peak);
+    bind_opt(23, r.usage.pids_max_events);
+    bind_opt(24, r.limits.pids_max);
     if (sqlite3_step(st) != SQLITE_DONE) {
       std::fprintf(stderr, "history_bench: insert: %s\n", sqlite3_errmsg(db));
       return 1;

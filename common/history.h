@@ -78,6 +78,9 @@ struct RunFigures {
   std::optional<uint64_t> memory_max_bytes;  // the limit the run had
   std::optional<double> cpu_quota_pct;
   std::optional<double> timeout_s;
+  std::optional<uint64_t> pids_peak;       // usage.pids_peak
+  std::optional<uint64_t> pids_max_events; // usage.pids_max_events: forks the limit refused
+  std::optional<uint64_t> pids_max;        // the limit the run had
   std::string host;                        // RunFilter::with_host only; else empty
 };
 
@@ -133,7 +136,7 @@ class HistoryStore {
  public:
   enum class Mode { read_write, read_only };
   // The schema this build writes and reads; kOldestSchema is the oldest it migrates.
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
   static constexpr int kOldestSchema = 1;
 
   // read_write: creates the db (its directory only for opts.default_location),

@@ -98,7 +98,7 @@ bool keep(const RunFilter& f, RunStatus shown) { return !needs_probe(f) || shown
 constexpr const char* kFigureColumns =
     "run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, "
     "max_rss_bytes, oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, "
-    "timeout_s, runner_pid, boot_id";
+    "timeout_s, pids_peak, pids_max_events, pids_max, runner_pid, boot_id";
 
 }  // namespace
 
@@ -125,8 +125,8 @@ namespace {
 struct Layout {
   const char* columns;
   int run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, max_rss_bytes,
-      oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, timeout_s, runner_pid,
-      boot_id;
+      oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, timeout_s, pids_peak,
+      pids_max_events, pids_max, runner_pid, boot_id;
   // The figure columns are first_figure..last_figure (started_at the first).
   int first_figure, last_figure;
   bool every_run_id;  // read run_id on every row, not only where needed
@@ -134,20 +134,20 @@ struct Layout {
 };
 
 constexpr Layout kAllFigures{kFigureColumns, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
-                             3, 16, true};
+                             19, 20, 21, 3, 19, true};
 // The same and the host, last.
 constexpr const char* kFigureHostColumns =
     "run_id, job, status, started_at, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, "
     "max_rss_bytes, oom_kills, cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, "
-    "timeout_s, runner_pid, boot_id, host";
+    "timeout_s, pids_peak, pids_max_events, pids_max, runner_pid, boot_id, host";
 constexpr Layout kAllFiguresHost{kFigureHostColumns, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
-                                 18, 3, 16, true, 19};
+                                 18, 19, 20, 21, 3, 19, true, 22};
 // What per-job summaries aggregate. run_id, runner_pid and boot_id come last and
 // are read only for `running` rows (lost or not) and damaged ones.
 constexpr Layout kSummaryFigures{
     "job, status, started_at, wall_s, cpu_s, memory_peak_bytes, max_rss_bytes, oom_kills, cpu_throttled_s, "
     "db_queries, run_id, runner_pid, boot_id",
-    10, 0, 1, 2, -1, 3, -1, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, 11, 12, 2, 9, false, -1};
+    10, 0, 1, 2, -1, 3, -1, 4, 5, 6, 7, 8, 9, -1, -1, -1, -1, -1, -1, -1, 11, 12, 2, 9, false, -1};
 
 // A figure column holds a number or NULL; text or a blob there is damage, and
 // sqlite3_column_double would silently read it as 0.
@@ -178,6 +178,9 @@ void fill_figures(sqlite3_stmt* s, const Layout& l, RunFigures& f) {
   f.memory_max_bytes = u64(l.memory_max_bytes);
   f.cpu_quota_pct = dbl(l.cpu_quota_pct);
   f.timeout_s = dbl(l.timeout_s);
+  f.pids_peak = u64(l.pids_peak);
+  f.pids_max_events = u64(l.pids_max_events);
+  f.pids_max = u64(l.pids_max);
 }
 
 // What a scan needs of its HistoryStore.

@@ -340,6 +340,7 @@ std::string flags_html(const JobRow& j) {
   if (j.suggested_memory_bytes) flags.push_back("--memory " + prof::memory_value(*j.suggested_memory_bytes));
   if (j.suggested_cpu_pct) flags.push_back("--cpu " + prof::cpu_value(*j.suggested_cpu_pct));
   if (j.suggested_timeout_s) flags.push_back("--timeout " + prof::timeout_value(*j.suggested_timeout_s));
+  if (j.suggested_pids) flags.push_back("--pids " + std::to_string(*j.suggested_pids));
   if (flags.empty()) return "<span class=\"note\">not enough runs</span>";
   std::string h = "<code class=\"flags\" title=\"cronrun flags: click to select, then copy\">";
   for (size_t i = 0; i < flags.size(); ++i)

@@ -69,6 +69,7 @@ struct JobRow {
   std::optional<uint64_t> suggested_memory_bytes;
   std::optional<double> suggested_cpu_pct;
   std::optional<double> suggested_timeout_s;
+  std::optional<uint64_t> suggested_pids;
   std::vector<RunPoint> series;  // finished runs that executed, oldest first
   std::vector<RunPoint> recent;  // newest runs of any status (and the newest bad ones), newest first
   std::vector<DayCounts> days;   // one per day of ReportInput::days_start_s.., oldest first

@@ -226,6 +226,7 @@ Result<ReportInput> report_from_history(const HistoryStore& store, double since_
       row.suggested_memory_bytes = sg.memory_bytes;
       row.suggested_cpu_pct = sg.cpu_pct;
       row.suggested_timeout_s = sg.timeout_s;
+      row.suggested_pids = sg.pids_max;
     }
     in.jobs.push_back(std::move(row));
     a = fresh();

@@ -41,6 +41,11 @@ constexpr double kThrottledShare = 0.05;
 // No memory limit below this is suggested: page cache and the runtime a job
 // starts (a shell, an interpreter) need room beyond what its peak showed.
 constexpr uint64_t kMinMemoryBytes = 16 * kMiB;
+// No pids limit below this is suggested: a shell, its pipes and the odd helper a
+// job starts now and then need room beyond the largest count seen.
+constexpr uint64_t kMinPids = 32;
+// cronrun's own bound of --pids (common/job_options.cc).
+constexpr double kMaxPids = 4194304;
 
 uint64_t round_up(uint64_t v, uint64_t step) { return (v + step - 1) / step * step; }
 
@@ -92,6 +97,7 @@ void SuggestAcc::add(const RunFigures& f) {
     current_memory_bytes_ = f.memory_max_bytes;
     current_cpu_pct_ = f.cpu_quota_pct;
     current_timeout_s_ = f.timeout_s;
+    current_pids_max_ = f.pids_max;
   }
   by_status_[f.status]++;
   uint64_t kills = f.oom_kills.value_or(0);
@@ -99,6 +105,10 @@ void SuggestAcc::add(const RunFigures& f) {
   if (kills) {
     oom_kills_ += kills;
     if (f.memory_max_bytes) oom_limit_ = std::max(oom_limit_.value_or(0), *f.memory_max_bytes);
+  }
+  if (f.pids_max_events && *f.pids_max_events) {
+    pids_refused_ += *f.pids_max_events;
+    if (f.pids_max) pids_refused_limit_ = std::max(pids_refused_limit_.value_or(0), *f.pids_max);
   }
   if (f.status == RunStatus::timeout) {
     ++timeouts_;
@@ -109,6 +119,10 @@ void SuggestAcc::add(const RunFigures& f) {
   if (f.memory_peak_bytes) peaks_.push_back(static_cast<double>(*f.memory_peak_bytes));
   if (f.max_rss_bytes) rss_.push_back(static_cast<double>(*f.max_rss_bytes));
   if (f.wall_s) walls_.push_back(*f.wall_s);
+  if (f.pids_peak) {
+    ++pids_runs_;
+    pids_peak_max_ = std::max(pids_peak_max_, *f.pids_peak);
+  }
   if (f.cpu_s && f.wall_s && *f.wall_s > 0) util_.push_back(100.0 * *f.cpu_s / *f.wall_s);
   if (f.cpu_throttled_s && f.wall_s && *f.wall_s > 0) {
     throttled_share_sum_ += *f.cpu_throttled_s / *f.wall_s;
@@ -135,6 +149,7 @@ Suggestion SuggestAcc::finish(const std::string& job, double headroom, double wi
   s.current_memory_bytes = a.current_memory_bytes_;
   s.current_cpu_pct = a.current_cpu_pct_;
   s.current_timeout_s = a.current_timeout_s_;
+  s.current_pids_max = a.current_pids_max_;
   const auto& by_status = a.by_status_;
   auto& peaks = a.peaks_;
   auto& rss = a.rss_;
@@ -240,17 +255,47 @@ Suggestion SuggestAcc::finish(const std::string& job, double headroom, double wi
     if (!(secs <= kMaxTimeout_s)) {
       s.evidence.push_back(fmt::format("{}; × {:g} is beyond any timeout, so the figures are damaged; no "
                                        "suggestion", why, headroom));
-      return s;
+    } else {
+      if (secs < 120)
+        secs = std::ceil(secs / 10.0) * 10.0;
+      else if (secs < 7200)
+        secs = std::ceil(secs / 60.0) * 60.0;
+      else
+        secs = std::ceil(secs / 300.0) * 300.0;
+      s.timeout_s = secs;
+      s.timeout = timeout_value(secs);
+      s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.timeout, headroom));
     }
-    if (secs < 120)
-      secs = std::ceil(secs / 10.0) * 10.0;
-    else if (secs < 7200)
-      secs = std::ceil(secs / 60.0) * 60.0;
-    else
-      secs = std::ceil(secs / 300.0) * 300.0;
-    s.timeout_s = secs;
-    s.timeout = timeout_value(secs);
-    s.evidence.push_back(fmt::format("{} → {} (× {:g})", why, s.timeout, headroom));
+  }
+
+  // Tasks.
+  std::optional<double> want_pids;
+  std::string why = "pids: ";
+  if (a.pids_runs_) {
+    want_pids = static_cast<double>(a.pids_peak_max_) * headroom;
+    why += fmt::format("at most {} over {} successful runs that counted them",
+                       plural(a.pids_peak_max_, "task", "tasks"), a.pids_runs_);
+  } else {
+    why += "no successful run counted its tasks (cronrun makes a pids cgroup only for --pids)";
+  }
+  if (a.pids_refused_ || a.pids_runs_) why += "; " + plural(a.pids_refused_, "fork refused", "forks refused");
+  if (a.pids_refused_ && a.pids_refused_limit_) {
+    why += fmt::format(" under the {} limit, so at least that × headroom", *a.pids_refused_limit_);
+    want_pids = std::max(want_pids.value_or(0), static_cast<double>(*a.pids_refused_limit_) * headroom);
+  }
+  if (!want_pids) {
+    s.evidence.push_back(why + "; no suggestion");
+  } else if (!(*want_pids <= kMaxPids)) {
+    s.evidence.push_back(fmt::format("{}; × {:g} is beyond any pids limit cronrun takes; no suggestion", why, headroom));
+  } else {
+    auto n = static_cast<uint64_t>(std::ceil(*want_pids - 1e-9));
+    const bool floored = n < kMinPids;
+    n = std::min<uint64_t>(round_up(std::max(n, kMinPids), 8), static_cast<uint64_t>(kMaxPids));
+    s.pids_max = n;
+    s.pids = std::to_string(n);
+    s.evidence.push_back(fmt::format("{} → {} (× {:g}{})", why, s.pids, headroom,
+                                     floored ? fmt::format(" is {:g}; raised to the {} floor", *want_pids, kMinPids)
+                                             : ""));
   }
   return s;
 }
@@ -265,13 +310,16 @@ nlohmann::json suggestion_json(const Suggestion& s) {
           {"enough_data", s.enough_data},
           {"current", {{"memory_max_bytes", opt(s.current_memory_bytes)},
                        {"cpu_quota_pct", opt(s.current_cpu_pct)},
-                       {"timeout_s", opt(s.current_timeout_s)}}},
+                       {"timeout_s", opt(s.current_timeout_s)},
+                       {"pids_max", opt(s.current_pids_max)}}},
           {"suggested", {{"memory", str_or_null(s.memory)},
                          {"cpu", str_or_null(s.cpu)},
                          {"timeout", str_or_null(s.timeout)},
+                         {"pids", str_or_null(s.pids)},
                          {"memory_max_bytes", opt(s.memory_bytes)},
                          {"cpu_quota_pct", opt(s.cpu_pct)},
-                         {"timeout_s", opt(s.timeout_s)}}},
+                         {"timeout_s", opt(s.timeout_s)},
+                         {"pids_max", opt(s.pids_max)}}},
           {"evidence", s.evidence}};
 }
 
@@ -284,6 +332,7 @@ std::string suggestion_text(const Suggestion& s) {
     if (!s.memory.empty()) parts += "memory " + s.memory;
     if (!s.cpu.empty()) parts += (parts.empty() ? "" : ", ") + std::string("cpu ") + s.cpu;
     if (!s.timeout.empty()) parts += (parts.empty() ? "" : ", ") + std::string("timeout ") + s.timeout;
+    if (!s.pids.empty()) parts += (parts.empty() ? "" : ", ") + std::string("pids ") + s.pids;
     head += parts.empty() ? "nothing to suggest" : parts;
   }
   std::string out = head + "\n";
@@ -293,6 +342,7 @@ std::string suggestion_text(const Suggestion& s) {
   if (s.current_cpu_pct) cur += (cur.empty() ? "" : ", ") + fmt::format("cpu {:.0f}%", *s.current_cpu_pct);
   if (s.current_timeout_s)
     cur += (cur.empty() ? "" : ", ") + std::string("timeout ") + units::format_duration_s(*s.current_timeout_s);
+  if (s.current_pids_max) cur += (cur.empty() ? "" : ", ") + fmt::format("pids {}", *s.current_pids_max);
   out += "  now: " + (cur.empty() ? std::string("no limits") : cur) + "\n";
   return out;
 }
@@ -317,6 +367,7 @@ Result<std::string> write_suggestion(const Suggestion& s, const std::string& pat
   if (!s.memory.empty()) kv.emplace_back("memory", s.memory);
   if (!s.cpu.empty()) kv.emplace_back("cpu", s.cpu);
   if (!s.timeout.empty()) kv.emplace_back("timeout", s.timeout);
+  if (!s.pids.empty()) kv.emplace_back("pids", s.pids);
   if (kv.empty()) return std::string();
   std::string old;
   // Never read through a symlink write_file_atomically would refuse anyway, nor
@@ -397,7 +448,7 @@ Command add_suggest(CLI::App& parent, const Global& g) {
     std::string seccomp_job;
   };
   auto opts = std::make_shared<Opts>();
-  CLI::App* app = parent.add_subcommand("suggest", "Memory, CPU and timeout limits per job from its history, "
+  CLI::App* app = parent.add_subcommand("suggest", "Memory, CPU, timeout and pids limits per job from its history, "
                                                    "with the evidence");
   app->add_option("--job", opts->job, "Only this job");
   app->add_option("--since", opts->since, "Window of history to learn from (default 30d)");

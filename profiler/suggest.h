@@ -8,11 +8,18 @@
 //             utilisation can show).
 //   timeout = p99 of successful runs' wall × headroom; when runs timed out, at
 //             least that timeout × headroom.
+//   pids    = the largest task count of successful runs (pids.peak) × headroom,
+//             the maximum rather than a percentile: a fork the limit refuses
+//             fails the job; when forks were refused under a limit, at least that
+//             limit × headroom. Only runs with a pids cgroup count tasks (the
+//             runner makes one only for --pids), so this tunes a limit a job has
+//             rather than proposing a first one.
 // Percentiles are nearest-rank (stats.h). Fewer than kMinRuns successful runs in
 // the window: no suggestion, and the evidence says so. Values are rounded up to
 // what a person would write: memory (never below 16 MiB) to 1 MiB below 256 MiB and to 16 MiB above
 // ("130M", "1536M", "2G"), CPU to 10%, timeout
-// to 10 s / 1 min / 5 min depending on size ("90s", "50m", "2h30m").
+// to 10 s / 1 min / 5 min depending on size ("90s", "50m", "2h30m"), pids to 8
+// (never below 32).
 #pragma once
 
 #include <cstdint>
@@ -38,18 +45,21 @@ struct Suggestion {
   std::optional<uint64_t> current_memory_bytes;
   std::optional<double> current_cpu_pct;
   std::optional<double> current_timeout_s;
+  std::optional<uint64_t> current_pids_max;
   // Suggestions (nullopt: nothing to suggest for that limit).
   std::optional<uint64_t> memory_bytes;
   std::optional<double> cpu_pct;
   std::optional<double> timeout_s;
-  // The same as config values ("1536M", "150%", "50m"); "" when not suggested.
-  std::string memory, cpu, timeout;
+  std::optional<uint64_t> pids_max;
+  // The same as config values ("1536M", "150%", "50m", "64"); "" when not suggested.
+  std::string memory, cpu, timeout, pids;
   std::vector<std::string> evidence;
 };
 
 // One job's evidence while its runs are read, in any order: counts, the limits of
 // the newest run, and the figures whose percentiles are suggested (three doubles
-// per successful run at most). Streaming callers keep one at a time.
+// per successful run at most, and a running maximum of tasks). Streaming callers
+// keep one at a time.
 class SuggestAcc {
  public:
   void add(const RunFigures& f);
@@ -63,8 +73,12 @@ class SuggestAcc {
   std::optional<double> newest_s_;
   std::optional<uint64_t> current_memory_bytes_;
   std::optional<double> current_cpu_pct_, current_timeout_s_;
+  std::optional<uint64_t> current_pids_max_;
   std::map<RunStatus, uint64_t> by_status_;
   std::vector<double> peaks_, rss_, util_, walls_;
+  uint64_t pids_runs_ = 0, pids_peak_max_ = 0;
+  uint64_t pids_refused_ = 0;
+  std::optional<uint64_t> pids_refused_limit_;
   double throttled_share_sum_ = 0;
   uint64_t throttled_n_ = 0;
   uint64_t oom_kills_ = 0;

@@ -184,6 +184,32 @@ if [ "$(id -u)" -eq 0 ]; then
   fi
   kill -TERM "$cg_runner"
   wait "$cg_runner" || true
+
+  # suggest's pids limit from real runs under --pids: five whose shell has ten
+  # sleeps at once (11 tasks), one whose 60 did not fit under 40 (the shell gives
+  # up at the first refused fork). The largest count, 11, x 1.3 is under the 32
+  # floor; the refused forks make it at least 40 x 1.3 = 52, rounded up to 56.
+  PH=$tmp/pids.db
+  for _ in 1 2 3 4 5; do
+    "$CRONRUN" -n forky --no-lock --cgroup auto --cgroup-parent "$cg_parent" --pids 64 --history "$PH" -q -- \
+      sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.3 & done; wait' >/dev/null 2>&1 || true
+  done
+  "$CRONRUN" -n forky --no-lock --cgroup auto --cgroup-parent "$cg_parent" --pids 40 --history "$PH" -q -- \
+    sh -c 'for i in $(seq 60); do sleep 0.5 & done 2>/dev/null; wait' >/dev/null 2>&1 || true
+  refused=$("$CRONPROF" --history "$PH" --json runs --job forky --status failed | json 'len(d["runs"])')
+  if [ "$("$CRONPROF" --history "$PH" --json show forky | json 'str(d["usage"]["pids_peak"] is not None)')" = True ] &&
+    [ "$refused" -eq 1 ]; then
+    "$CRONPROF" --history "$PH" suggest --job forky >"$tmp/suggest-pids"
+    check "suggest: pids from the largest task count" grep -q "pids: at most 11 tasks over 5 successful runs" "$tmp/suggest-pids"
+    check "suggest: raised after the refused forks" grep -q "1 fork refused under the 40 limit, so at least that × headroom → 56" "$tmp/suggest-pids"
+    printf '{ "pids": 40 }\n' >"$tmp/forky.json"
+    "$CRONPROF" --history "$PH" suggest --job forky --write --config "$tmp/forky.json" >/dev/null
+    check "suggest --write sets pids" test "$(json 'd["pids"]' <"$tmp/forky.json")" = 56
+    check "cronrun runs under the written pids limit" "$CRONRUN" -n forky -c "$tmp/forky.json" --no-lock --cgroup auto \
+      --cgroup-parent "$cg_parent" --history "$PH" -q -- sh -c 'for i in $(seq 50); do sleep 0.3 & done; wait'
+  else
+    echo "skip - no pids cgroup or no pids.peak on this host; suggest's pids limit not checked end to end"
+  fi
 fi
 
 # ---- reading needs no root ----

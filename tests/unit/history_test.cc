@@ -488,6 +488,10 @@ TEST(HistoryOpen, MigratesVersion1Forward) {
   EXPECT_EQ(rows[2].db_time_s, 301.5);
   EXPECT_EQ(rows[2].cpu_quota_pct, 150);
   EXPECT_EQ(rows[2].timeout_s, 3000);
+  std::multiset<uint64_t> pids;
+  for (const auto& r : rows)
+    if (r.pids_peak) pids.insert(*r.pids_peak);
+  EXPECT_EQ(pids, (std::multiset<uint64_t>{3, 9}));  // as the records say
   auto rec = s->find_run("0193f1c2-0000-7000-8000-000000000001");
   ASSERT_TRUE(rec && *rec);
   EXPECT_EQ((*rec)->counters.at("rows_exported"), 1200);
@@ -495,6 +499,79 @@ TEST(HistoryOpen, MigratesVersion1Forward) {
   EXPECT_EQ((*rec)->runner_start, 0u);
   // And it takes new rows.
   ASSERT_TRUE(s->record(make_run("new-job", 5)));
+}
+
+// Every row of a query's first column, as text (NULL: "null").
+std::vector<std::string> column_texts(const std::string& path, const std::string& sql) {
+  std::vector<std::string> out;
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) out.push_back(sqlite3_errmsg(db));
+  while (st && sqlite3_step(st) == SQLITE_ROW) {
+    auto* t = sqlite3_column_text(st, sqlite3_column_count(st) - 1);
+    out.emplace_back(t ? reinterpret_cast<const char*>(t) : "null");
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+// Schema 7 added the pids figures `suggest` reads. A schema 6 file reads them
+// from the JSON while read-only, and gets them as columns (in the covering index
+// the window scans read) once a writer migrates it.
+TEST(HistoryOpen, Version6GetsThePidsFiguresReadOnlyAndMigrated) {
+  TempDir d;
+  std::string path = d.file("h.db");
+  {
+    auto s = open_rw(path);
+    RunRecord limited = make_run("limited", 10);
+    limited.usage.pids_peak = 12;
+    limited.usage.pids_max_events = 3;
+    limited.limits.pids_max = 16;
+    ASSERT_TRUE(s.record(limited));
+    ASSERT_TRUE(s.record(make_run("free", 20)));
+  }
+  // Back to schema 6's shape: the 6 -> 7 step added three columns and widened the index.
+  exec_sql(path,
+           "DROP INDEX runs_figures; ALTER TABLE runs DROP COLUMN pids_peak; ALTER TABLE runs DROP COLUMN "
+           "pids_max_events; ALTER TABLE runs DROP COLUMN pids_max; CREATE INDEX runs_figures ON runs(started_at, "
+           "run_id, job, status, finished_at, wall_s, exit_code, cpu_s, memory_peak_bytes, max_rss_bytes, oom_kills, "
+           "cpu_throttled_s, db_queries, db_time_s, memory_max_bytes, cpu_quota_pct, timeout_s, runner_pid, boot_id); "
+           "PRAGMA user_version = 6");
+  auto check = [](const HistoryStore& h) {
+    std::map<std::string, RunFigures> by_job;
+    ASSERT_TRUE(h.scan({}, [&](const RunFigures& f) { by_job[f.job] = f; }));
+    ASSERT_EQ(by_job.size(), 2u);
+    EXPECT_EQ(by_job["limited"].pids_peak, 12u);
+    EXPECT_EQ(by_job["limited"].pids_max_events, 3u);
+    EXPECT_EQ(by_job["limited"].pids_max, 16u);
+    EXPECT_FALSE(by_job["free"].pids_peak);
+    EXPECT_FALSE(by_job["free"].pids_max);
+  };
+  {
+    auto ro = HistoryStore::open(path, HistoryStore::Mode::read_only);
+    ASSERT_TRUE(ro) << ro.error().message();
+    EXPECT_EQ(ro->schema_version(), 6);
+    check(*ro);
+  }
+  EXPECT_EQ(user_version(path), 6);
+  {
+    auto rw = HistoryStore::open(path, HistoryStore::Mode::read_write);
+    ASSERT_TRUE(rw) << rw.error().message();
+    check(*rw);
+  }
+  EXPECT_EQ(user_version(path), 7);
+  EXPECT_EQ(column_texts(path, "SELECT job, pids_peak FROM runs ORDER BY job"),
+            (std::vector<std::string>{"null", "12"}));
+  // The scans' columns still come from the index alone.
+  auto plan = column_texts(path,
+                           "EXPLAIN QUERY PLAN SELECT run_id, job, status, started_at, finished_at, wall_s, exit_code, "
+                           "cpu_s, memory_peak_bytes, max_rss_bytes, oom_kills, cpu_throttled_s, db_queries, db_time_s, "
+                           "memory_max_bytes, cpu_quota_pct, timeout_s, pids_peak, pids_max_events, pids_max, "
+                           "runner_pid, boot_id FROM runs WHERE started_at >= 0 ORDER BY started_at DESC");
+  ASSERT_FALSE(plan.empty());
+  EXPECT_NE(plan[0].find("COVERING INDEX runs_figures"), std::string::npos) << plan[0];
 }
 
 // ---------- store: writes and reads ----------

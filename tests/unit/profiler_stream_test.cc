@@ -300,6 +300,7 @@ report::ReportInput whole_history_report(const HistoryStore& store, double since
       row.suggested_memory_bytes = sg.memory_bytes;
       row.suggested_cpu_pct = sg.cpu_pct;
       row.suggested_timeout_s = sg.timeout_s;
+      row.suggested_pids = sg.pids_max;
     }
     in.jobs.push_back(std::move(row));
   }
@@ -353,6 +354,7 @@ TEST_F(StreamedHistory, ReportEqualsTheWholeHistoryReport) {
     EXPECT_EQ(g[i].suggested_memory_bytes, e[i].suggested_memory_bytes) << e[i].job;
     EXPECT_EQ(g[i].suggested_cpu_pct, e[i].suggested_cpu_pct) << e[i].job;
     EXPECT_EQ(g[i].suggested_timeout_s, e[i].suggested_timeout_s) << e[i].job;
+    EXPECT_EQ(g[i].suggested_pids, e[i].suggested_pids) << e[i].job;
     ASSERT_EQ(g[i].series.size(), e[i].series.size()) << e[i].job;
     for (size_t k = 0; k < g[i].series.size(); ++k) {
       EXPECT_EQ(g[i].series[k].run_id, e[i].series[k].run_id) << e[i].job;

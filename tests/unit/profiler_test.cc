@@ -259,6 +259,69 @@ TEST(Suggest, RssFallbackWithoutCgroupAccounting) {
   EXPECT_THAT(s.evidence[1], HasSubstr("may understate"));
 }
 
+// Runs under a pids limit count their tasks; the suggestion is the largest count ×
+// headroom (not a percentile: a refused fork fails the job), rounded up to 8.
+TEST(Suggest, PidsFromTheLargestTaskCountUnderALimit) {
+  auto runs = steady_runs(10, 100, 10, 1);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    runs[i].pids_peak = 5 + 4 * i;  // 5 .. 41
+    runs[i].pids_max = 64;
+  }
+  auto s = suggest_limits("j", runs, 1.3, 30);
+  ASSERT_TRUE(s.pids_max);
+  EXPECT_EQ(*s.pids_max, 56u);  // 41 x 1.3 = 53.3 -> 54 -> 56
+  EXPECT_EQ(s.pids, "56");
+  EXPECT_EQ(*s.current_pids_max, 64u);
+  EXPECT_THAT(s.evidence, testing::Contains(HasSubstr("pids: at most 41 tasks over 10 successful runs that counted "
+                                                      "them; 0 forks refused → 56 (× 1.3)")));
+  auto j = suggestion_json(s);
+  EXPECT_EQ(j["suggested"]["pids"], "56");
+  EXPECT_EQ(j["suggested"]["pids_max"], 56);
+  EXPECT_EQ(j["current"]["pids_max"], 64);
+  EXPECT_THAT(suggestion_text(s), HasSubstr("pids 56"));
+  EXPECT_THAT(suggestion_text(s), HasSubstr("now: pids 64"));
+}
+
+TEST(Suggest, PidsNeverBelowTheFloorAndRaisedAfterRefusedForks) {
+  auto runs = steady_runs(6, 100, 10, 1);
+  for (auto& r : runs) {
+    r.pids_peak = 3;
+    r.pids_max = 100;
+  }
+  auto s = suggest_limits("j", runs, 1.3, 30);
+  EXPECT_EQ(s.pids, "32");
+  EXPECT_THAT(s.evidence.back(), HasSubstr("raised to the 32 floor"));
+  // One run failed with 40 forks refused under a limit of 100: at least 130.
+  RunFigures refused = fig("j", RunStatus::failed, 10, 1, 100, 99);
+  refused.pids_peak = 100;
+  refused.pids_max_events = 40;
+  refused.pids_max = 100;
+  runs.push_back(refused);
+  s = suggest_limits("j", runs, 1.3, 30);
+  EXPECT_EQ(s.pids, "136");  // 100 x 1.3 = 130 -> 136
+  EXPECT_THAT(s.evidence.back(), HasSubstr("40 forks refused under the 100 limit, so at least that × headroom"));
+  EXPECT_TRUE(set_config_keys("", {{"pids", s.pids}}));  // what cronrun takes
+}
+
+TEST(Suggest, NoPidsLimitFromRunsThatCountedNoTasks) {
+  auto s = suggest_limits("j", steady_runs(8, 100, 10, 1), 1.3, 30);
+  EXPECT_FALSE(s.pids_max);
+  EXPECT_EQ(s.pids, "");
+  EXPECT_THAT(s.evidence.back(), HasSubstr("cronrun makes a pids cgroup only for --pids"));
+  EXPECT_TRUE(suggestion_json(s)["suggested"]["pids"].is_null());
+  EXPECT_THAT(suggestion_text(s), Not(HasSubstr("pids 3")));
+  // A kernel without pids.peak still counts refused forks: the limit they hit × headroom.
+  auto runs = steady_runs(8, 100, 10, 1);
+  RunFigures refused = fig("j", RunStatus::failed, 10, 1, 100, 99);
+  refused.pids_max_events = 2;
+  refused.pids_max = 50;
+  runs.push_back(refused);
+  s = suggest_limits("j", runs, 1.3, 30);
+  EXPECT_EQ(s.pids, "72");  // 50 x 1.3 = 65 -> 72
+  EXPECT_THAT(s.evidence.back(), HasSubstr("no successful run counted its tasks (cronrun makes a pids cgroup only "
+                                           "for --pids); 2 forks refused under the 50 limit"));
+}
+
 TEST(Suggest, ValueSpellings) {
   EXPECT_EQ(memory_value(2 * kGiB), "2G");
   EXPECT_EQ(memory_value(1536 * kMiB), "1536M");
@@ -681,9 +744,11 @@ TEST(Absurd, SuggestNeverProposesWhatCronrunRejects) {
     f.wall_s = i % 2 ? std::numeric_limits<double>::infinity() : 1e-300;
     f.cpu_s = 1e300;
     f.memory_peak_bytes = UINT64_MAX;
+    f.pids_peak = UINT64_MAX;
     runs.push_back(f);
   }
   Suggestion s = suggest_limits("j", runs, 1.3, 30, 4u);
+  EXPECT_FALSE(s.pids_max) << s.pids;
   ASSERT_TRUE(s.enough_data);
   EXPECT_FALSE(s.memory_bytes) << s.memory;
   EXPECT_FALSE(s.timeout_s) << s.timeout;
@@ -692,6 +757,7 @@ TEST(Absurd, SuggestNeverProposesWhatCronrunRejects) {
   for (const std::string& e : s.evidence) EXPECT_EQ(first_unsafe_byte(e), "") << e;
   EXPECT_THAT(s.evidence, testing::Contains(HasSubstr("beyond any memory limit")));
   EXPECT_THAT(s.evidence, testing::Contains(HasSubstr("beyond any timeout")));
+  EXPECT_THAT(s.evidence, testing::Contains(HasSubstr("beyond any pids limit")));
   EXPECT_TRUE(units::parse_cpu_percent(s.cpu));
 }
 

@@ -33,6 +33,7 @@ ReportInput sample() {
   j.suggested_memory_bytes = 1536ull << 20;
   j.suggested_cpu_pct = 150;
   j.suggested_timeout_s = 3000;
+  j.suggested_pids = 56;
   RunPoint a, b;
   a.run_id = "0193f1c2-9999";
   a.started_at_s = in.now_s - 86400 - 28800;
@@ -144,7 +145,7 @@ TEST(ReportHtml, MemoryIsThePeakElseTheRssMarked) {
 TEST(ReportHtml, SuggestedLimitsAreCronrunFlags) {
   std::string h = render_html(sample());
   EXPECT_NE(h.find("<span class=\"flag\">--memory 1536M</span> <span class=\"flag\">--cpu 150%</span> "
-                   "<span class=\"flag\">--timeout 50m</span>"),
+                   "<span class=\"flag\">--timeout 50m</span> <span class=\"flag\">--pids 56</span>"),
             std::string::npos);
   EXPECT_EQ(h.find("MiB</span>"), std::string::npos);
 }
