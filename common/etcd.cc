@@ -358,6 +358,9 @@ struct Client::Impl {
   size_t current = 0;
   std::optional<Steady::time_point> deadline;
   std::string answer;
+  // libcurl's own words for the last failure (a TLS verification names the
+  // certificate problem; curl_easy_strerror only its class).
+  char error_text[CURL_ERROR_SIZE] = {};
 
   ~Impl() {
     if (easy) api->easy_cleanup(easy);
@@ -385,6 +388,7 @@ struct Client::Impl {
       auto connect_timeout = std::min(opts.connect_timeout, timeout);
       const std::string url = ep + path;
       answer.clear();
+      error_text[0] = '\0';
       // At least a millisecond: a timeout of 0 means none to libcurl.
       api->easy_setopt(easy, CURLOPT_URL, url.c_str());
       api->easy_setopt(easy, CURLOPT_POSTFIELDS, payload.c_str());
@@ -397,7 +401,7 @@ struct Client::Impl {
         if (rc == CURLE_OPERATION_TIMEDOUT)
           note(fmt::format("no answer within {} ms", timeout.count()));
         else
-          note(api->easy_strerror(rc));
+          note(error_text[0] ? std::string(error_text) : std::string(api->easy_strerror(rc)));
         continue;
       }
       long status = 0;
@@ -435,6 +439,31 @@ struct Client::Impl {
   }
 };
 
+namespace {
+
+// The PEM blobs of `tls` on the handle (libcurl copies them). A libcurl whose TLS
+// backend cannot take them from memory says so here, once, not at every request.
+Result<void> set_tls(const libcurl::Api& a, CURL* c, const Tls& tls) {
+  auto blob = [&](CURLoption option, const std::string& pem, const char* what) -> Result<void> {
+    if (pem.empty()) return {};
+    curl_blob b{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
+    CURLcode rc = a.easy_setopt(c, option, &b);
+    if (rc != CURLE_OK)
+      return fail(fmt::format("etcd client: this libcurl cannot take the {} from memory ({})", what,
+                              a.easy_strerror(rc)),
+                  ErrorKind::config);
+    return {};
+  };
+  if (auto r = blob(CURLOPT_CAINFO_BLOB, tls.ca_pem, "etcd_ca certificates"); !r) return r;
+  if (auto r = blob(CURLOPT_SSLCERT_BLOB, tls.cert_pem, "etcd_cert certificate"); !r) return r;
+  if (!tls.cert_pem.empty()) a.easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+  if (auto r = blob(CURLOPT_SSLKEY_BLOB, tls.key_pem, "etcd_key private key"); !r) return r;
+  if (!tls.key_pem.empty()) a.easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
+  return {};
+}
+
+}  // namespace
+
 Result<Client> Client::open(Options opts) {
   if (opts.endpoints.empty()) return fail("etcd: no endpoints given", ErrorKind::config);
   for (auto& e : opts.endpoints) {
@@ -460,6 +489,8 @@ Result<Client> Client::open(Options opts) {
   a.easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   a.easy_setopt(c, CURLOPT_WRITEFUNCTION, &append_answer);
   a.easy_setopt(c, CURLOPT_WRITEDATA, &impl->answer);
+  a.easy_setopt(c, CURLOPT_ERRORBUFFER, impl->error_text);
+  if (auto t = set_tls(a, c, impl->opts.tls); !t) return std::unexpected(t.error());
   // "Expect:" off: for a larger body (a transaction can be one) libcurl would
   // first wait for the server's 100-continue, a round trip per call; without it
   // the body goes out with the headers.

@@ -46,6 +46,18 @@
 
 namespace cronrun::etcd {
 
+// TLS toward https:// endpoints (fleet.json's etcd_ca, etcd_cert, etcd_key): the
+// PEM text itself, not paths. The caller reads the files through its own checked
+// opens and libcurl takes them from memory, so no path is opened a second time by
+// a library that would follow a symlink. Empty members: libcurl's defaults (the
+// system's CA store, no client certificate).
+struct Tls {
+  std::string ca_pem{};    // the CAs that sign the servers' certificates
+  std::string cert_pem{};  // this client's certificate (etcd --client-cert-auth)
+  std::string key_pem{};   // its private key
+  bool empty() const { return ca_pem.empty() && cert_pem.empty() && key_pem.empty(); }
+};
+
 // The string members have initializers so that designated initializers may leave
 // them out under -Wmissing-field-initializers.
 struct Options {
@@ -53,6 +65,7 @@ struct Options {
   // One HTTP request's bound (connect + answer); a call tries each endpoint once.
   std::chrono::milliseconds request_timeout{2000};
   std::chrono::milliseconds connect_timeout{500};
+  Tls tls{};
 };
 
 // The errno-free failure of a call: `unavailable` (no endpoint answered: cluster

@@ -16,6 +16,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/etcd.h"
+
 namespace cronrun::prof::fleet {
 
 inline constexpr const char* kSchema = "cronrun.fleet/1";
@@ -113,6 +115,7 @@ std::string render(const FleetView& v, size_t width);
 struct Source {
   std::string config_path;
   std::vector<std::string> endpoints;
+  etcd::Tls tls;            // the fleet config's etcd_ca / etcd_cert / etcd_key, read
   std::string prefix = "/cronrun";
   std::string history_uri;  // "" when the fleet has none
 };

@@ -42,6 +42,7 @@ void gather_etcd(const Source& source, FleetView& v) {
   }
   etcd::Options o;
   o.endpoints = source.endpoints;
+  o.tls = source.tls;
   auto client = etcd::Client::open(o);
   if (!client) {
     v.etcd_error = client.error().message();

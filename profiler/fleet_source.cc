@@ -23,6 +23,7 @@ std::expected<Source, int> find_source(const std::string& fleet_config_flag) {
   Source s;
   s.config_path = config->path;
   s.endpoints = config->etcd;
+  s.tls = config->tls;
   s.prefix = config->prefix;
   s.history_uri = config->history.value_or("");
   return s;

@@ -148,6 +148,7 @@ Json describe_fleet(const JobSpec& spec) {
   f["config"] = c.path;
   f["etcd"] = c.etcd;
   f["prefix"] = c.prefix;
+  f["tls"] = {{"ca", opt(c.etcd_ca)}, {"cert", opt(c.etcd_cert)}, {"key", opt(c.etcd_key)}};
   f["lease_ttl_s"] = c.lease_ttl.count();
   auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(c.lease_ttl);
   f["deadline"] = {{"term_s_after_renewal", seconds(ttl - spec.kill_after - fleet::kDeadlineMargin)},
@@ -356,6 +357,11 @@ std::string format_dry_run_text(const Json& j) {
     line("fleet-config:", str_or(fl["config"], "default"));
     if (fl.contains("etcd")) {
       line("etcd:", join(fl["etcd"], " "));
+      if (const Json& t = fl["tls"]; !t["ca"].is_null() || !t["cert"].is_null())
+        line("etcd tls:", fmt::format("CA {}; client certificate {}", str_or(t["ca"], "the system's"),
+                                      t["cert"].is_null() ? std::string("none")
+                                                          : fmt::format("{} (key {})", t["cert"].get<std::string>(),
+                                                                        t["key"].get<std::string>())));
       line("prefix:", fmt::format("{} (lock {}, tick {})", fl["prefix"].get<std::string>(),
                                   fl["keys"]["lock"].get<std::string>(), fl["keys"]["tick"].get<std::string>()));
       const Json& d = fl["deadline"];

@@ -156,6 +156,7 @@ std::optional<int64_t> own_lock_fence(const Params& p, const etcd::TxnResult& r,
 Result<Claimer> Claimer::open(const Params& p) {
   etcd::Options o;
   o.endpoints = p.endpoints;
+  o.tls = p.tls;
   auto c = etcd::Client::open(std::move(o));
   if (!c) return std::unexpected(std::move(c.error()).context("fleet mode"));
   return Claimer(&p, std::move(*c));
@@ -293,6 +294,7 @@ struct KeepaliveArgs {
   // while a call hangs on a black-holed endpoint, long enough for a leader change.
   etcd::Options o;
   o.endpoints = a.p.endpoints;
+  o.tls = a.p.tls;
   o.request_timeout = std::clamp(interval / 2, milliseconds(200), milliseconds(2000));
   o.connect_timeout = std::min(o.request_timeout, milliseconds(500));
   const milliseconds retry = std::clamp(interval / 4, milliseconds(100), milliseconds(500));

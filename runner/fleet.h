@@ -50,6 +50,7 @@ struct Params {
   std::optional<std::string> group;  // --group; nullopt: no membership check
   std::string prefix = "/cronrun";
   std::vector<std::string> endpoints;
+  etcd::Tls tls;                     // fleet.json's etcd_ca / etcd_cert / etcd_key, read
   std::chrono::seconds lease_ttl{15};
   std::chrono::milliseconds kill_after{std::chrono::seconds(10)};
   int64_t tick_s = 0;                // the scheduled time, Unix seconds (format_tick())

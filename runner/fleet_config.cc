@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <tuple>
 
 #include "common/pg_history.h"
 #include "common/safe_file.h"
@@ -203,6 +204,12 @@ Result<Config> parse_config(std::string_view text, const std::string& path) {
                                           "starting with . or -, got '{}'",
                                           shown(*s)));
       c.host_in_file = *s;
+    } else if (key == "etcd_ca" || key == "etcd_cert" || key == "etcd_key") {
+      auto s = string_value();
+      if (!s) return std::unexpected(s.error());
+      if (!s->starts_with('/') || !printable_ascii(*s) || s->size() > 4096)
+        return key_error(key, fmt::format("expected an absolute path to a PEM file, got '{}'", shown(*s)));
+      (key == "etcd_ca" ? c.etcd_ca : key == "etcd_cert" ? c.etcd_cert : c.etcd_key) = *s;
     } else if (key == "unavailable") {
       auto s = string_value();
       if (!s) return std::unexpected(s.error());
@@ -211,12 +218,20 @@ Result<Config> parse_config(std::string_view text, const std::string& path) {
       else return key_error(key, fmt::format("expected skip|run, got '{}'", shown(*s)));
     } else {
       return fail(fmt::format("fleet config {}: unknown key '{}' (keys: etcd, prefix, lease_ttl, history, host, "
-                              "unavailable)",
+                              "unavailable, etcd_ca, etcd_cert, etcd_key)",
                               path, shown(key)));
     }
   }
   if (!have_etcd)
     return key_error("etcd", "required: a list of endpoints like [\"http://10.0.0.5:2379\"]");
+  if (c.etcd_cert.has_value() != c.etcd_key.has_value())
+    return key_error(c.etcd_cert ? "etcd_cert" : "etcd_key", "etcd_cert and etcd_key go together (the client "
+                                                             "certificate and its private key)");
+  const char* tls_key = c.etcd_ca ? "etcd_ca" : c.etcd_cert ? "etcd_cert" : nullptr;
+  if (tls_key)
+    for (const auto& ep : c.etcd)
+      if (!ep.starts_with("https://"))
+        return key_error(tls_key, fmt::format("TLS files are for https:// endpoints, and '{}' is not one", ep));
   return c;
 }
 
@@ -244,6 +259,39 @@ Result<HostName> fqdn() {
                                     "\"host\" in the fleet config or --host",
                                     name, why)};
 }
+
+namespace {
+
+// One of fleet.json's PEM files, read as the config itself is (a checked directory
+// fd, O_NOFOLLOW, a regular file, bounded), owned by root or the caller and not
+// writable by group or others; a private key not readable by others either.
+Result<std::string> read_pem(const std::string& path, const char* key, const std::string& config_path) {
+  auto where = [&](Error e) {
+    return std::unexpected(std::move(e).context(fmt::format("fleet config {}: key '{}'", config_path, key)));
+  };
+  auto [dir_path, name] = split_path(path);
+  auto dir = CheckedDir::open(dir_path);
+  if (!dir) return where(std::move(dir.error()));
+  auto fd = dir->open_regular(name, O_RDONLY);
+  if (!fd) return where(std::move(fd.error()));
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) return fail_sys("fstat", path);
+  const bool is_key = std::string_view(key) == "etcd_key";
+  auto bad = [&](std::string_view why) {
+    return fail(fmt::format("fleet config {}: key '{}': {} {} (mode {:04o}, uid {})", config_path, key, path, why,
+                            st.st_mode & 07777, st.st_uid));
+  };
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) return bad("is owned by another user; expected root or yours");
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) return bad("is writable by group or others; chmod go-w it");
+  if (is_key && (st.st_mode & S_IROTH)) return bad("is a private key readable by others; chmod o-r it");
+  auto text = read_bounded(fd->get(), kMaxPemBytes, path);
+  if (!text) return where(std::move(text.error()));
+  if (text->truncated) return bad(fmt::format("is larger than the {}-byte cap", kMaxPemBytes));
+  if (text->data.find("-----BEGIN ") == std::string::npos) return bad("holds no PEM block (-----BEGIN ...)");
+  return std::move(text->data);
+}
+
+}  // namespace
 
 Result<Config> load_config(const std::optional<std::string>& explicit_path,
                            const std::optional<std::string>& host_override, const Invoker& who) {
@@ -287,6 +335,14 @@ Result<Config> load_config(const std::optional<std::string>& explicit_path,
                             "by group or others (mode {:04o}); put the password in ~/.pgpass of the user the jobs "
                             "run as, or chmod go-r the file",
                             path, st.st_mode & 07777));
+  for (auto [file, key, pem] : {std::tuple{&c->etcd_ca, "etcd_ca", &c->tls.ca_pem},
+                                 std::tuple{&c->etcd_cert, "etcd_cert", &c->tls.cert_pem},
+                                 std::tuple{&c->etcd_key, "etcd_key", &c->tls.key_pem}}) {
+    if (!*file) continue;
+    auto pem_text = read_pem(**file, key, path);
+    if (!pem_text) return std::unexpected(pem_text.error());
+    *pem = std::move(*pem_text);
+  }
   if (host_override) {
     c->host = *host_override;
     c->host_from = "--host";

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/etcd.h"
 #include "common/job_options.h"
 #include "common/job_paths.h"
 
@@ -40,6 +41,9 @@ inline constexpr std::chrono::seconds kDefaultLeaseTtl{30};
 inline constexpr std::chrono::milliseconds kDeadlineMargin{1000};
 // The largest fleet.json read.
 inline constexpr size_t kMaxConfigBytes = 64 * 1024;
+// The largest etcd_ca / etcd_cert / etcd_key file read (a CA bundle of a few
+// hundred certificates fits).
+inline constexpr size_t kMaxPemBytes = 1024 * 1024;
 
 struct Config {
   std::string path;                    // the file read
@@ -48,6 +52,10 @@ struct Config {
   std::chrono::seconds lease_ttl = kDefaultLeaseTtl;
   std::optional<std::string> history;  // postgresql:// URI of the central history
   Unavailable unavailable = Unavailable::skip;
+  // TLS toward the endpoints (all https:// when any is given): the files as the
+  // config names them, and (load_config) their PEM text for the etcd client.
+  std::optional<std::string> etcd_ca, etcd_cert, etcd_key;
+  etcd::Tls tls;
   // This host's name in the fleet: --host, else the file's "host", else the FQDN.
   std::string host;
   std::string host_from;               // "--host", "fleet.json", "FQDN", "hostname" (for --dry-run)
@@ -64,7 +72,9 @@ std::string default_config_path(const Invoker& who);
 // Parses fleet.json's text (JSON, `//` and `/* */` comments allowed). Strict: an
 // unknown key, a missing or empty "etcd", an endpoint that is not
 // http(s)://HOST:PORT, a lease_ttl under 3s or not whole seconds, a bad prefix,
-// history, host or unavailable value is an error "fleet config PATH: key 'K': ...".
+// history, host or unavailable value is an error "fleet config PATH: key 'K': ...";
+// so are etcd_ca, etcd_cert or etcd_key that are not absolute paths, a cert without
+// its key (or a key without its cert), and any of them with an http:// endpoint.
 // `host` is left as the file gives it (empty when absent): load_config resolves it.
 Result<Config> parse_config(std::string_view text, const std::string& path_for_errors);
 
@@ -75,7 +85,11 @@ Result<Config> parse_config(std::string_view text, const std::string& path_for_e
 // O_NOFOLLOW|O_NONBLOCK, regular files only, read bounded; when root reads it, the
 // file must be owned by root (or the caller) and not writable by group or others
 // (it says which cluster root's runs obey). Then parse_config, and the host:
-// `host_override` (--host), else the file's, else fqdn().
+// `host_override` (--host), else the file's, else fqdn(). The etcd_ca, etcd_cert
+// and etcd_key files are read the same way (bounded by kMaxPemBytes), each owned
+// by root or the caller and not writable by group or others (they say which
+// servers are etcd and who this host is to them); the key not readable by others
+// either.
 Result<Config> load_config(const std::optional<std::string>& explicit_path,
                            const std::optional<std::string>& host_override, const Invoker& who);
 

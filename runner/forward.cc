@@ -82,7 +82,7 @@ std::string lock_key(const Options& o, const std::string& job) { return o.prefix
 LockRevisionFn etcd_lock_revision(const Options& o, std::shared_ptr<std::optional<etcd::Client>> client) {
   return [o, client](const std::string& job) -> Result<std::optional<int64_t>> {
     if (!*client) {
-      auto c = etcd::Client::open(etcd::Options{.endpoints = o.etcd_endpoints});
+      auto c = etcd::Client::open(etcd::Options{.endpoints = o.etcd_endpoints, .tls = o.etcd_tls});
       if (!c) return std::unexpected(c.error());
       client->emplace(std::move(*c));
     }
@@ -150,6 +150,7 @@ std::optional<Options> options_for(const fleet::Config& c, const std::string& hi
   o.pg_uri = *c.history;
   o.host = c.host;
   o.etcd_endpoints = c.etcd;
+  o.etcd_tls = c.tls;
   o.prefix = c.prefix;
   o.lease_ttl = c.lease_ttl;
   return o;

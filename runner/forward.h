@@ -50,6 +50,7 @@ struct Options {
   std::string host;          // this host's fleet name (hosts.last_seen)
   // etcd, for lost marking; no endpoints: no marking.
   std::vector<std::string> etcd_endpoints;
+  etcd::Tls etcd_tls;
   std::string prefix = "/cronrun";
   std::chrono::seconds lease_ttl{15};
   size_t batch_records = kDefaultBatchRecords;

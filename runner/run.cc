@@ -543,6 +543,7 @@ Step<Fleet> Run::claim_fleet() {
   p.group = spec_.group;
   p.prefix = cfg.prefix;
   p.endpoints = cfg.etcd;
+  p.tls = cfg.tls;
   p.lease_ttl = cfg.lease_ttl;
   p.kill_after = spec_.kill_after;
   p.tick_s = tick_s;

@@ -14,8 +14,8 @@ vm=(qemu-system-x86 busybox-static cpio binutils)
 # completions in tests/package/.
 pkg=(debhelper dpkg-dev lintian fakeroot mmdebstrap logrotate bash-completion zsh)
 # Real database servers and client libraries for the DB-query counter tier, and etcd
-# for the fleet tier.
-db=(postgresql etcd-server etcd-client mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-perl libdbd-mysql-perl python3-psycopg2 python3-psycopg python3-pymysql ruby-pg php-cli php-pgsql)
+# for the fleet tier (openssl makes the TLS tier's certificates).
+db=(postgresql etcd-server etcd-client openssl mariadb-server mariadb-client libpq-dev libmariadb-dev libdbd-pg-perl libdbd-mysql-perl python3-psycopg2 python3-psycopg python3-pymysql ruby-pg php-cli php-pgsql)
 # promtool (prometheus) checks `cronprof export --format prometheus`.
 tools=(prometheus)
 # Headless browser for the HTML report tier.

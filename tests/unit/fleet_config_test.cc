@@ -103,6 +103,15 @@ TEST(FleetConfigParse, DefaultsAndEveryKeyWithComments) {
   auto n = fleet::parse_config(R"({"etcd": ["http://h:1"], "lease_ttl": 9})", "f.json");
   ASSERT_TRUE(n) << msg(n.error());
   EXPECT_EQ(n->lease_ttl, 9s);
+
+  auto tls = fleet::parse_config(R"({"etcd": ["https://e1:2379", "https://e2:2379"], "etcd_ca": "/etc/cronrun/ca.pem",
+                                     "etcd_cert": "/etc/cronrun/c.pem", "etcd_key": "/etc/cronrun/c.key"})",
+                                 "f.json");
+  ASSERT_TRUE(tls) << msg(tls.error());
+  EXPECT_EQ(*tls->etcd_ca, "/etc/cronrun/ca.pem");
+  EXPECT_EQ(*tls->etcd_cert, "/etc/cronrun/c.pem");
+  EXPECT_EQ(*tls->etcd_key, "/etc/cronrun/c.key");
+  EXPECT_TRUE(tls->tls.empty());  // read by load_config, not by the parser
 }
 
 TEST(FleetConfigParse, BadKeysAndValuesAreOneLineNamingFileAndKey) {
@@ -145,6 +154,12 @@ TEST(FleetConfigParse, BadKeysAndValuesAreOneLineNamingFileAndKey) {
       {R"({"etcd": ["http://h:1"], "prefix": "/a\nb"})", "prefix", "got '/a?b'"},
       {R"({"etcd": ["http://h:1"], "lease_ttl": "5\ns"})", "lease_ttl", "got '5?s'"},
       {R"({"etcd": ["http://h:1"], "k\ny": 1})", "k?y", "unknown key"},
+      {R"({"etcd": ["https://h:1"], "etcd_ca": "ca.pem"})", "etcd_ca", "expected an absolute path to a PEM file"},
+      {R"({"etcd": ["https://h:1"], "etcd_ca": 3})", "etcd_ca", "expected a string"},
+      {R"({"etcd": ["https://h:1"], "etcd_cert": "/c.pem"})", "etcd_cert", "etcd_cert and etcd_key go together"},
+      {R"({"etcd": ["https://h:1"], "etcd_key": "/c.key"})", "etcd_key", "etcd_cert and etcd_key go together"},
+      {R"({"etcd": ["https://h:1", "http://h:2"], "etcd_ca": "/ca.pem"})", "etcd_ca",
+       "TLS files are for https:// endpoints, and 'http://h:2' is not one"},
   };
   // nlohmann quotes the byte it stopped at, DEL as it is
   // (tests/fixtures/fuzz/fleet_config/crash-del-in-json-error.json).
