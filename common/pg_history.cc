@@ -475,8 +475,11 @@ Result<void> PgHistory::each_run(const RunFilter& filter, const std::function<vo
   if (filter.since_unix_s) add("started_at >= to_timestamp(", param_time(*filter.since_unix_s)), where += ")";
   if (filter.before_unix_s) add("started_at < to_timestamp(", param_time(*filter.before_unix_s)), where += ")";
   if (filter.status) add("status = ", to_string(*filter.status));
-  std::string sql = "DECLARE cronrun_runs NO SCROLL CURSOR FOR SELECT run_id, host, status, record::text "
-                    "FROM cronrun.runs WHERE " + where + " ORDER BY started_at DESC, run_id DESC";
+  std::string sql = std::string("DECLARE cronrun_runs NO SCROLL CURSOR FOR SELECT ") +
+                    (filter.newest_per_job ? "DISTINCT ON (job) " : "") +
+                    "run_id, host, status, record::text FROM cronrun.runs WHERE " + where +
+                    (filter.newest_per_job ? " ORDER BY job, started_at DESC, run_id DESC"
+                                           : " ORDER BY started_at DESC, run_id DESC");
   if (filter.limit) sql += " LIMIT " + std::to_string(*filter.limit);
 
   if (auto b = d.exec_void("reading runs", "BEGIN READ ONLY"); !b) return b;

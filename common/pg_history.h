@@ -81,6 +81,7 @@ struct RunFilter {
   std::optional<double> before_unix_s;  // started_at < before
   std::optional<RunStatus> status;      // as stored (`lost` is a stored status here)
   std::optional<size_t> limit;          // newest first, at most this many
+  bool newest_per_job = false;          // only each job's newest matching run (by job, then newest)
 };
 
 struct DeadLetter {

@@ -137,7 +137,8 @@ Result<void> LocalCopy::flush() {
   return {};
 }
 
-std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::string_view subcommand) {
+std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::string_view subcommand,
+                                                             const std::optional<CentralScope>& scope) {
   if (!is_central_history_uri(g.history_path)) {
     g.history_label = g.history_path;
     return std::optional<LocalCopy>();
@@ -158,7 +159,7 @@ std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::str
   }
   SkippedRows skipped;
   auto on_bad = skipped.callback();
-  auto read = copy_central_history(g.history_path, *copy, on_bad);
+  auto read = copy_central_history(g.history_path, *copy, on_bad, scope);
   if (!read) {
     print_error("--history " + g.history_label + ": " + read.error().error.message());
     return std::unexpected(exit_code_for(read.error().fault));

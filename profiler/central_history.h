@@ -89,13 +89,16 @@ int exit_code_for(CentralFault fault);
 // `subcommand` is the selected one: `gc` is refused on a central history (its
 // retention is the database's, see cronprof(1)) and `fleet` reads PostgreSQL
 // itself (no copy). Without a URI: nothing to copy, g.history_label = the path.
-std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::string_view subcommand);
+// `scope`: the rows the subcommand reads (command.h); nullopt: all of them.
+std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::string_view subcommand,
+                                                             const std::optional<CentralScope>& scope = std::nullopt);
 
-// Reads every row of the central history at `uri` into `copy` (common/pg_history.h;
-// the schema must be this build's). Rows that cannot be read are passed to
-// `on_bad_row` (run id, why) and left out.
+// Reads the rows of the central history at `uri` that `scope` names (every row
+// without one) into `copy` (common/pg_history.h; the schema must be this build's).
+// Rows that cannot be read are passed to `on_bad_row` (run id, why) and left out.
 std::expected<void, CentralError> copy_central_history(
     const std::string& uri, LocalCopy& copy,
-    const std::function<void(const std::string& run_id, const Error& why)>& on_bad_row);
+    const std::function<void(const std::string& run_id, const Error& why)>& on_bad_row,
+    const std::optional<CentralScope>& scope = std::nullopt);
 
 }  // namespace cronrun::prof

@@ -7,7 +7,8 @@ namespace cronrun::prof {
 
 std::expected<void, CentralError> copy_central_history(
     const std::string& uri, LocalCopy& copy,
-    const std::function<void(const std::string& run_id, const Error& why)>& on_bad_row) {
+    const std::function<void(const std::string& run_id, const Error& why)>& on_bad_row,
+    const std::optional<CentralScope>& scope) {
   auto db = pg::PgHistory::open(uri);
   if (!db) return std::unexpected(CentralError{fault_of_connect_error(db.error()), db.error()});
   if (auto current = db->require_current(); !current) {
@@ -20,15 +21,30 @@ std::expected<void, CentralError> copy_central_history(
     return std::unexpected(CentralError{f, current.error()});
   }
   std::optional<Error> write_error;
-  auto read = db->each_run(
-      pg::RunFilter{},
-      [&](const RunRecord& r) {
-        if (write_error) return;
-        if (auto w = copy.add(r); !w) write_error = w.error();
-      },
-      on_bad_row);
-  if (!read) return std::unexpected(CentralError{CentralFault::unreachable, read.error()});
-  if (write_error) return std::unexpected(CentralError{CentralFault::other, *write_error});
+  auto add = [&](const RunRecord& r) {
+    if (write_error) return;
+    if (auto w = copy.add(r); !w) write_error = w.error();
+  };
+  std::vector<pg::RunFilter> passes(1);
+  if (scope) {
+    if (scope->nothing) return {};
+    passes[0].since_unix_s = scope->since_unix_s;
+    passes[0].job = scope->job;
+    passes[0].status = scope->status;
+    if (scope->last_success_before && scope->since_unix_s) {
+      pg::RunFilter last;
+      last.job = scope->job;
+      last.status = RunStatus::ok;
+      last.before_unix_s = scope->since_unix_s;
+      last.newest_per_job = true;
+      passes.push_back(last);
+    }
+  }
+  for (const pg::RunFilter& f : passes) {
+    auto read = db->each_run(f, add, on_bad_row);
+    if (!read) return std::unexpected(CentralError{CentralFault::unreachable, read.error()});
+    if (write_error) return std::unexpected(CentralError{CentralFault::other, *write_error});
+  }
   return {};
 }
 

@@ -376,6 +376,23 @@ double now_unix_s() {
   return duration<double>(system_clock::now().time_since_epoch()).count();
 }
 
+CentralScope window_scope(const std::string& since, const std::string& job, const std::string& status) {
+  CentralScope s;
+  auto cutoff = since_cutoff(since, now_unix_s());
+  if (!cutoff) {
+    s.nothing = true;
+    return s;
+  }
+  s.since_unix_s = *cutoff;
+  if (!job.empty()) s.job = job;
+  if (!status.empty()) {
+    auto st = parse_run_status(status);
+    if (!st) s.nothing = true;
+    else s.status = *st;
+  }
+  return s;
+}
+
 Result<double> since_cutoff(const std::string& text, double now_s) {
   auto d = units::parse_duration(text);
   if (!d) return std::unexpected(d.error());

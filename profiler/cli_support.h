@@ -82,6 +82,10 @@ class SkippedRows {
 };
 
 double now_unix_s();
+// What a subcommand with --since, --job (and --status) reads of a central history
+// (command.h): those rows; a window or status that does not parse copies nothing
+// (the subcommand reports it). Empty job or status: any.
+CentralScope window_scope(const std::string& since, const std::string& job, const std::string& status = "");
 // "7d", "12h", "90m" -> the Unix time that long before `now_s`.
 Result<double> since_cutoff(const std::string& text, double now_s);
 // since_cutoff for a command-line window: on bad input prints "cronprof: FLAG: ..."

@@ -4,7 +4,10 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
+
+#include "common/run_record.h"
 
 namespace CLI {
 class App;
@@ -23,9 +26,25 @@ struct Global {
   bool wide = false;         // --wide: tables as wide as their content (cli_support.h output_width)
 };
 
+// The rows of a central history (--history postgresql://) a subcommand reads. The
+// private copy (profiler/central_history.h) holds only these, so that `runs
+// --since 7d` of a fleet does not first copy its every run. The window is taken
+// a moment before the subcommand takes its own, so it holds a little more.
+struct CentralScope {
+  std::optional<double> since_unix_s;  // started_at >= this
+  std::optional<std::string> job;
+  std::optional<RunStatus> status;     // as the central history stores it
+  // Also each job's newest ok run before since_unix_s (summary's last success).
+  bool last_success_before = false;
+  // The subcommand's own options do not parse: it will say so; nothing to copy.
+  bool nothing = false;
+};
+
 struct Command {
   CLI::App* app = nullptr;
   std::function<int()> run;
+  // Unset: the subcommand reads the whole central history.
+  std::function<CentralScope()> central_scope = {};
 };
 
 Command add_runs(CLI::App& parent, const Global& g);

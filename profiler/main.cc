@@ -47,7 +47,9 @@ int main(int argc, char** argv) {
     // The one place the history's kind is decided: a postgresql:// URI is read
     // into a private copy that lives until the subcommand is done.
     set_running_subcommand(c.app->get_name());
-    auto copy = prepare_history(g, c.app->get_name());
+    std::optional<CentralScope> scope;
+    if (c.central_scope && is_central_history_uri(g.history_path)) scope = c.central_scope();
+    auto copy = prepare_history(g, c.app->get_name(), scope);
     if (!copy) return copy.error();
     return c.run();
   }

@@ -115,6 +115,11 @@ Command add_ps(CLI::App& parent, const Global& g) {
             }
             skipped.report(g.history_label);
             return kExitOk;
+          },
+          []() {
+            CentralScope s;
+            s.status = RunStatus::running;  // runs in progress are all it shows
+            return s;
           }};
 }
 

@@ -156,7 +156,8 @@ Command add_runs(CLI::App& parent, const Global& g) {
                              static_cast<unsigned long long>(*n));
             }
             return kExitOk;
-          }};
+          },
+          [opts]() { return window_scope(opts->since, opts->job, opts->status); }};
 }
 
 }  // namespace cronrun::prof

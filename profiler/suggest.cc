@@ -539,7 +539,8 @@ Command add_suggest(CLI::App& parent, const Global& g) {
                                        .c_str());
             skipped.report(g.history_label);
             return rc;
-          }};
+          },
+          [opts]() { return window_scope(opts->since, opts->seccomp_job.empty() ? opts->job : opts->seccomp_job); }};
 }
 
 }  // namespace cronrun::prof

@@ -208,6 +208,11 @@ Command add_summary(CLI::App& parent, const Global& g) {
             }
             skipped.report(g.history_label);
             return kExitOk;
+          },
+          [opts]() {
+            CentralScope s = window_scope(opts->since, opts->job);
+            s.last_success_before = true;  // the table's LAST SUCCESS may be older than the window
+            return s;
           }};
 }
 

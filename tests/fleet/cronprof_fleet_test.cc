@@ -263,6 +263,63 @@ TEST_F(CronprofFleet, EverySubcommandReadsTheCentralHistoryWithItsHosts) {
   EXPECT_EQ(still, 3u);
 }
 
+// `runs`, `summary`, `suggest` and `ps` copy only the rows they read (their window,
+// job, status): an unreadable row outside the window is never read, so never
+// reported, while a window that covers it reports it. summary's LAST SUCCESS
+// still comes from before the window (each job's newest ok run is copied too).
+TEST_F(CronprofFleet, TheCopyHoldsOnlyTheRowsTheSubcommandReads) {
+  const std::string j = job("window"), box = host("box1");
+  auto at = [](int days_ago) {
+    return format_rfc3339(std::chrono::system_clock::now() - std::chrono::hours(24 * days_ago));
+  };
+  const std::string old_ok = new_run_id(), recent = new_run_id();
+  json a = record(old_ok, j, box, "ok");
+  a["started_at"] = at(40);
+  a["finished_at"] = at(40);
+  json b = record(recent, j, box, "failed");
+  put(box, {a, b}, pg::BatchRecord::Kind::finish);
+  // A row no reader can use, 50 days old, put in with SQL (put_batch would refuse it).
+  const std::string bad = "bad-" + tag_;
+  std::string sql = "psql -qAt '" + uri_ + "' -c \"INSERT INTO cronrun.runs (run_id, job, host, status, started_at, "
+                    "record) VALUES ('" + bad + "', '" + j + "', '" + box + "', 'ok', now() - interval '50 days', "
+                    "'{\\\"schema\\\": \\\"nope\\\"}'::jsonb)\" > " + dir_ + "/psql.out 2>&1";
+  ASSERT_EQ(std::system(sql.c_str()), 0) << slurp(dir_ + "/psql.out");
+  struct Drop {
+    std::string sql;
+    ~Drop() { (void)std::system(sql.c_str()); }
+  } drop{"psql -qAt '" + uri_ + "' -c \"DELETE FROM cronrun.runs WHERE run_id = '" + bad + "'\" >/dev/null 2>&1"};
+
+  Ran week = cronprof({"--history", uri_, "--json", "runs", "--job", j, "--since", "7d"}, dir_);
+  ASSERT_EQ(week.rc, 0) << week.err;
+  EXPECT_EQ(json::parse(week.out)["runs"].size(), 1u) << week.out;
+  EXPECT_THAT(week.err, Not(HasSubstr("unreadable"))) << "the copy read a row outside the window";
+  Ran all = cronprof({"--history", uri_, "--json", "runs", "--job", j, "--since", "60d"}, dir_);
+  ASSERT_EQ(all.rc, 0) << all.err;
+  EXPECT_EQ(json::parse(all.out)["runs"].size(), 2u) << all.out;
+  EXPECT_THAT(all.err, HasSubstr("skipped 1 unreadable row"));
+
+  Ran summary = cronprof({"--history", uri_, "--json", "summary", "--job", j, "--since", "7d"}, dir_);
+  ASSERT_EQ(summary.rc, 0) << summary.err;
+  EXPECT_THAT(summary.err, Not(HasSubstr("unreadable")));
+  json sj = json::parse(summary.out);
+  ASSERT_EQ(sj["jobs"].size(), 1u) << summary.out;
+  EXPECT_EQ(sj["jobs"][0]["runs"], 1);
+  EXPECT_EQ(sj["jobs"][0]["failures"], 1);
+  EXPECT_EQ(sj["jobs"][0]["last_success"], a["started_at"]) << "the newest ok run before the window";
+
+  Ran suggest = cronprof({"--history", uri_, "suggest", "--job", j, "--since", "7d"}, dir_);
+  ASSERT_EQ(suggest.rc, 0) << suggest.err;
+  EXPECT_THAT(suggest.out, HasSubstr("1 run in 7 days"));
+  EXPECT_THAT(suggest.err, Not(HasSubstr("unreadable")));
+  Ran ps = cronprof({"--history", uri_, "ps"}, dir_);
+  ASSERT_EQ(ps.rc, 0) << ps.err;
+  EXPECT_THAT(ps.err, Not(HasSubstr("unreadable")));
+  // A window that does not parse copies nothing and is the subcommand's usage error.
+  Ran typo = cronprof({"--history", uri_, "runs", "--since", "7x"}, dir_);
+  EXPECT_EQ(typo.rc, 2);
+  EXPECT_THAT(typo.err, HasSubstr("--since"));
+}
+
 TEST_F(CronprofFleet, ABadOrUnreachableUriFailsWithOneLineNamingHistory) {
   // Nothing listens on port 1.
   Ran away = cronprof({"--history", "postgresql://cronrun:s3cret@127.0.0.1:1/cronrun?connect_timeout=2", "runs"}, dir_);
