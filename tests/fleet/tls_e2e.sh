@@ -62,7 +62,7 @@ setsid "$etcd_bin" --name t1 --data-dir "$tmp/etcd" \
 etcd_pid=$!
 ctl() { ETCDCTL_API=3 "$etcdctl_bin" --endpoints="$url" --cacert "$tmp/ca.pem" --cert "$tmp/client.pem" \
   --key "$tmp/client.key" --dial-timeout=1s --command-timeout=2s "$@"; }
-for _ in $(seq 100); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 300); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
 ctl endpoint health >/dev/null 2>&1 || { echo "FAIL - the TLS etcd did not come up: $(tail -5 "$tmp/etcd.out" "$tmp/etcd.log")"; exit 1; }
 
 # ---- fleet.json variants (root's runs want it root's and not group/other-writable) ----
