@@ -322,7 +322,7 @@ constexpr std::array<Option, 43> kOptions{{
     {Id::cpu_weight, "cpu-weight", '\0', one, both, "N", kLimits, "", "100", "relative CPU weight 1-10000",
      [](std::string_view v) { return int_in<1, 10000>(v, "a weight"); }},
     {Id::pids, "pids", '\0', one, both, "N", kLimits, "", "64", "max tasks",
-     [](std::string_view v) { return int_in<1, 4194304>(v, "a task count"); }},
+     [](std::string_view v) { return int_in<1, kMaxPids>(v, "a task count"); }},
     {Id::io_weight, "io-weight", '\0', one, both, "N", kLimits, "", "100",
      "relative IO weight 1-10000, where available", [](std::string_view v) { return int_in<1, 10000>(v, "a weight"); }},
     {Id::cgroup_parent, "cgroup-parent", '\0', one, both, "PATH", kLimits, "", "/batch",

@@ -64,6 +64,10 @@ std::string default_tick(int64_t unix_seconds);
 
 namespace job_options {
 
+// The largest --pids cronrun takes (the kernel's own PID_MAX_LIMIT); `cronprof
+// suggest` never proposes more.
+inline constexpr int64_t kMaxPids = 4194304;
+
 enum class Arity {
   flag,          // --report
   one,           // --memory SIZE

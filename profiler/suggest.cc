@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "common/fd.h"
+#include "common/job_options.h"
 #include "common/safe_file.h"
 #include "common/units.h"
 #include "profiler/cli_support.h"
@@ -44,8 +45,7 @@ constexpr uint64_t kMinMemoryBytes = 16 * kMiB;
 // No pids limit below this is suggested: a shell, its pipes and the odd helper a
 // job starts now and then need room beyond the largest count seen.
 constexpr uint64_t kMinPids = 32;
-// cronrun's own bound of --pids (common/job_options.cc).
-constexpr double kMaxPids = 4194304;
+constexpr double kMaxPids = static_cast<double>(job_options::kMaxPids);
 
 uint64_t round_up(uint64_t v, uint64_t step) { return (v + step - 1) / step * step; }
 
