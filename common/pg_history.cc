@@ -122,6 +122,21 @@ constexpr const char* kTickSql = "to_char(tick AT TIME ZONE 'UTC', 'YYYY-MM-DD\"
 
 std::string param_time(double unix_s) { return fmt::format("{:.6f}", unix_s); }
 
+// A text[] literal of `items`, each quoted, for a `$n::text[]` parameter.
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 }  // namespace
 
 const char* to_string(RecordOutcome::Kind k) {
@@ -470,16 +485,41 @@ Result<void> PgHistory::each_run(const RunFilter& filter, const std::function<vo
     params.push_back(std::move(value));
     where += fmt::format(" AND {}${}", cond, params.size());
   };
-  if (filter.job) add("job = ", *filter.job);
+  // Each job's newest: the jobs (given, or every job by a walk of the
+  // (job, started_at) index), then one index probe each. A DISTINCT ON over the
+  // matching rows would sort them all, records included.
+  std::string jobs_from;
+  if (filter.newest_per_job) {
+    if (filter.job || filter.jobs) {
+      params.push_back(filter.job ? text_array({*filter.job}) : text_array(*filter.jobs));
+      jobs_from = fmt::format("unnest(${}::text[]) AS j(job)", params.size());
+    } else {
+      jobs_from = "jobs AS j";
+    }
+    where += " AND r.job = j.job";
+  } else {
+    if (filter.job) add("job = ", *filter.job);
+    if (filter.jobs) add("job = ANY(", text_array(*filter.jobs)), where += "::text[])";
+  }
+  if (filter.run_id_prefix) add("starts_with(run_id, ", *filter.run_id_prefix), where += ")";
   if (filter.host) add("host = ", *filter.host);
   if (filter.since_unix_s) add("started_at >= to_timestamp(", param_time(*filter.since_unix_s)), where += ")";
   if (filter.before_unix_s) add("started_at < to_timestamp(", param_time(*filter.before_unix_s)), where += ")";
   if (filter.status) add("status = ", to_string(*filter.status));
-  std::string sql = std::string("DECLARE cronrun_runs NO SCROLL CURSOR FOR SELECT ") +
-                    (filter.newest_per_job ? "DISTINCT ON (job) " : "") +
-                    "run_id, host, status, record::text FROM cronrun.runs WHERE " + where +
-                    (filter.newest_per_job ? " ORDER BY job, started_at DESC, run_id DESC"
-                                           : " ORDER BY started_at DESC, run_id DESC");
+  for (RunStatus st : filter.not_statuses) add("status <> ", to_string(st));
+  std::string sql = "DECLARE cronrun_runs NO SCROLL CURSOR FOR ";
+  if (!filter.newest_per_job) {
+    sql += "SELECT run_id, host, status, record::text FROM cronrun.runs WHERE " + where +
+           " ORDER BY started_at DESC, run_id DESC";
+  } else {
+    if (jobs_from == "jobs AS j")
+      sql += "WITH RECURSIVE jobs(job) AS ((SELECT job FROM cronrun.runs ORDER BY job LIMIT 1) UNION ALL "
+             "SELECT (SELECT r.job FROM cronrun.runs r WHERE r.job > jobs.job ORDER BY r.job LIMIT 1) FROM jobs "
+             "WHERE jobs.job IS NOT NULL) ";
+    sql += "SELECT n.run_id, n.host, n.status, n.record::text FROM " + jobs_from +
+           " CROSS JOIN LATERAL (SELECT run_id, host, status, record FROM cronrun.runs r WHERE " + where +
+           " ORDER BY started_at DESC, run_id DESC LIMIT 1) n WHERE j.job IS NOT NULL ORDER BY j.job";
+  }
   if (filter.limit) sql += " LIMIT " + std::to_string(*filter.limit);
 
   if (auto b = d.exec_void("reading runs", "BEGIN READ ONLY"); !b) return b;

@@ -76,10 +76,13 @@ const char* to_string(RecordOutcome::Kind k);
 // Which rows each_run() yields. Unset fields do not filter.
 struct RunFilter {
   std::optional<std::string> job;
+  std::optional<std::vector<std::string>> jobs;  // one of these
+  std::optional<std::string> run_id_prefix;      // run_id starts with this
   std::optional<std::string> host;
   std::optional<double> since_unix_s;   // started_at >= since
   std::optional<double> before_unix_s;  // started_at < before
   std::optional<RunStatus> status;      // as stored (`lost` is a stored status here)
+  std::vector<RunStatus> not_statuses;  // none of these (as stored)
   std::optional<size_t> limit;          // newest first, at most this many
   bool newest_per_job = false;          // only each job's newest matching run (by job, then newest)
 };

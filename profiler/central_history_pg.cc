@@ -1,5 +1,8 @@
 // Reading the central history's rows out of PostgreSQL (common/pg_history.h) into
 // the private copy (central_history.h).
+#include <set>
+#include <string>
+
 #include "common/pg_history.h"
 #include "profiler/central_history.h"
 
@@ -26,22 +29,43 @@ std::expected<void, CentralError> copy_central_history(
     if (auto w = copy.add(r); !w) write_error = w.error();
   };
   std::vector<pg::RunFilter> passes(1);
-  if (scope) {
+  if (scope && scope->run_or_job) {
+    passes[0].run_id_prefix = scope->run_or_job;
+    pg::RunFilter newest;
+    newest.job = scope->run_or_job;
+    newest.newest_per_job = true;
+    passes.push_back(std::move(newest));
+  } else if (scope) {
     if (scope->nothing) return {};
     passes[0].since_unix_s = scope->since_unix_s;
     passes[0].job = scope->job;
+    passes[0].jobs = scope->jobs;
     passes[0].status = scope->status;
-    if (scope->last_success_before && scope->since_unix_s) {
-      pg::RunFilter last;
-      last.job = scope->job;
-      last.status = RunStatus::ok;
-      last.before_unix_s = scope->since_unix_s;
-      last.newest_per_job = true;
-      passes.push_back(last);
+    auto newest_before = [&](std::optional<RunStatus> status, std::vector<RunStatus> not_statuses) {
+      pg::RunFilter f;
+      f.job = scope->job;
+      f.jobs = scope->jobs;
+      f.status = status;
+      f.not_statuses = std::move(not_statuses);
+      f.before_unix_s = scope->since_unix_s;
+      f.newest_per_job = true;
+      passes.push_back(std::move(f));
+    };
+    if (scope->since_unix_s && (scope->last_success_before || scope->newest_before))
+      newest_before(RunStatus::ok, {});
+    if (scope->since_unix_s && scope->newest_before) {
+      newest_before(std::nullopt, {});
+      newest_before(std::nullopt, {RunStatus::skipped});
+      newest_before(std::nullopt, {RunStatus::skipped, RunStatus::running});
     }
   }
+  // A row several passes read (each job's newest of each kind) is said once.
+  std::set<std::string> bad_rows;
+  auto bad = [&](const std::string& run_id, const Error& why) {
+    if (on_bad_row && bad_rows.insert(run_id).second) on_bad_row(run_id, why);
+  };
   for (const pg::RunFilter& f : passes) {
-    auto read = db->each_run(f, add, on_bad_row);
+    auto read = db->each_run(f, add, on_bad_row ? pg::PgHistory::CorruptRowFn(bad) : pg::PgHistory::CorruptRowFn());
     if (!read) return std::unexpected(CentralError{CentralFault::unreachable, read.error()});
     if (write_error) return std::unexpected(CentralError{CentralFault::other, *write_error});
   }

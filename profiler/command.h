@@ -33,11 +33,24 @@ struct Global {
 struct CentralScope {
   std::optional<double> since_unix_s;  // started_at >= this
   std::optional<std::string> job;
+  std::optional<std::vector<std::string>> jobs;  // one of these (status: the crontabs' jobs)
   std::optional<RunStatus> status;     // as the central history stores it
   // Also each job's newest ok run before since_unix_s (summary's last success).
   bool last_success_before = false;
+  // Also each job's newest run, newest executed (not skipped), newest finished
+  // executing (neither skipped nor running) and newest ok run before since_unix_s:
+  // what status walks back to (status::earliest_read_s).
+  bool newest_before = false;
+  // Instead of all the above: the runs whose id starts with this, and the newest
+  // run of the job so named (show's RUN-ID or JOB).
+  std::optional<std::string> run_or_job;
   // The subcommand's own options do not parse: it will say so; nothing to copy.
   bool nothing = false;
+  static CentralScope none() {
+    CentralScope s;
+    s.nothing = true;
+    return s;
+  }
 };
 
 struct Command {

@@ -415,6 +415,14 @@ Command add_export(CLI::App& parent, const Global& g) {
               return kExitFailure;
             }
             return kExitOk;
+          },
+          [opts]() {
+            // Prometheus' counters are all-time, and its schedule figures walk back
+            // past any window: the whole history.
+            if (opts->format != "prometheus" && !opts->since.empty()) return window_scope(opts->since, opts->job);
+            CentralScope s;
+            if (!opts->job.empty()) s.job = opts->job;
+            return s;
           }};
 }
 

@@ -86,7 +86,8 @@ Command add_plan(CLI::App& parent, const Global& g) {
               std::fputs(term_lines(plan::format_text(out->plan, out->rejected, output_width(g))).c_str(), stdout);
             }
             return kExitOk;
-          }};
+          },
+          [opts]() { return window_scope(opts->since, ""); }};
 }
 
 }  // namespace cronrun::prof

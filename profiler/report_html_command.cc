@@ -168,6 +168,22 @@ Command add_report(CLI::App& parent, const Global& g) {
                                        .c_str());
             }
             return kExitOk;
+          },
+          [opts]() {
+            // The window, each job's newest ok run before it (LAST SUCCESS), and with
+            // --crontab what the state against the schedule reads.
+            CentralScope s = window_scope(opts->since, "");
+            if (s.nothing) return s;
+            s.last_success_before = true;
+            if (opts->plan.crontabs.empty()) return s;
+            auto crontabs = status::load_crontabs(opts->plan.crontabs);
+            if (!crontabs) return CentralScope::none();
+            status::Options o;
+            o.now_s = now_unix_s();
+            o.window_s = o.now_s - *s.since_unix_s;
+            s.since_unix_s = std::min(*s.since_unix_s, status::reads(*crontabs, o).since_s);
+            s.newest_before = true;
+            return s;
           }};
 }
 

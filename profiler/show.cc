@@ -270,6 +270,11 @@ Command add_show(CLI::App& parent, const Global& g) {
             else
               std::fputs(render_profile(**found).c_str(), stdout);
             return kExitOk;
+          },
+          [target]() {
+            CentralScope s;
+            s.run_or_job = *target;
+            return s;
           }};
 }
 

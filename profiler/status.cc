@@ -435,6 +435,79 @@ Result<std::optional<double>> first_evidence(const HistoryStore& store, const st
   return first;
 }
 
+// The crontab's cronrun entries grouped by job; why the others are left out goes
+// to `unwatched` (when given).
+std::map<std::string, JobInput> group_jobs(const Crontabs& crontabs, const Options& options,
+                                           std::vector<Unwatched>* unwatched) {
+  auto leave_out = [&](Unwatched u) {
+    if (unwatched) unwatched->push_back(std::move(u));
+  };
+  std::map<std::string, JobInput> jobs;
+  for (const auto& e : crontabs.crontab.entries) {
+    std::string where = e.file + ":" + std::to_string(e.line);
+    auto call = crontab::find_cronrun(e.command);
+    if (!call) {
+      leave_out({where, "", "cronrun call cron would start but cronrun refuses: " + call.error().message()});
+      continue;
+    }
+    if (!*call) continue;  // a plain command: nothing records its runs
+    const std::string& job = (*call)->job;
+    if (options.job && job != *options.job) continue;
+    if (e.schedule.reboot) {
+      leave_out({where, job, "@reboot: not on the clock"});
+      continue;
+    }
+    if ((*call)->history && !options.history_path.empty() &&
+        !crontab::same_history(*(*call)->history, crontab::cron_home(e), options.history_path)) {
+      leave_out({where, job, "records its runs in another history (" + *(*call)->history + ")"});
+      continue;
+    }
+    JobInput& in = jobs[job];
+    in.entries.push_back(&e);
+    if (auto it = crontabs.modified_at_s.find(e.file); it != crontabs.modified_at_s.end())
+      in.expected_from_s = std::max(in.expected_from_s, it->second);
+    if (crontabs.age_unknown.contains(e.file)) in.since_unknown = true;
+  }
+  return jobs;
+}
+
+constexpr double kYear = 366 * 86400.0;
+
+struct JobTicks {
+  std::vector<double> ticks;  // ascending: the window's, preceded by those back to the newest due one
+  std::optional<double> next;
+};
+
+// A job's ticks from `from` to now, and before them back to the newest tick whose
+// grace has passed, not earlier than `expected_floor` (the window may hold none: a
+// weekly job on a one-day window, or a daily job before today's grace is over).
+JobTicks job_ticks(const JobInput& in, double from, double expected_floor, double now, const Grace& grace) {
+  JobTicks out;
+  std::vector<double>& ticks = out.ticks;
+  for (const crontab::Entry* e : in.entries) {
+    auto t = ticks_between(*e, from, now + 1);
+    ticks.insert(ticks.end(), t.begin(), t.end());
+    if (auto n = next_tick(*e, now, kYear); n && (!out.next || *n < *out.next)) out.next = n;
+  }
+  std::sort(ticks.begin(), ticks.end());
+  ticks.erase(std::unique(ticks.begin(), ticks.end()), ticks.end());
+  // Bounded: a grace of months on a job every minute would otherwise walk back
+  // tick by tick.
+  constexpr int kMaxLookBackTicks = 1000;
+  double earlier_than = ticks.empty() ? std::min(from, now + 1) : ticks.front();
+  for (int looked = 0; looked < kMaxLookBackTicks; ++looked) {
+    std::optional<double> prev;
+    for (const crontab::Entry* e : in.entries)
+      if (auto p = previous_tick(*e, earlier_than, expected_floor); p && (!prev || *p > *prev)) prev = p;
+    if (!prev) break;
+    const double after = ticks.empty() ? out.next.value_or(now + kYear) : ticks.front();
+    ticks.insert(ticks.begin(), *prev);
+    if (now >= *prev + grace.for_period(after - *prev)) break;
+    earlier_than = *prev;
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontabs, const Options& options) {
@@ -445,37 +518,10 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
   report.rejected = crontabs.crontab.rejected;
   report.notes = crontabs.notes;
 
-  // Group the crontab's cronrun entries by job; say why the others are left out.
-  std::map<std::string, JobInput> jobs;
-  for (const auto& e : crontabs.crontab.entries) {
-    std::string where = e.file + ":" + std::to_string(e.line);
-    auto call = crontab::find_cronrun(e.command);
-    if (!call) {
-      report.unwatched.push_back({where, "", "cronrun call cron would start but cronrun refuses: " + call.error().message()});
-      continue;
-    }
-    if (!*call) continue;  // a plain command: nothing records its runs
-    const std::string& job = (*call)->job;
-    if (options.job && job != *options.job) continue;
-    if (e.schedule.reboot) {
-      report.unwatched.push_back({where, job, "@reboot: not on the clock"});
-      continue;
-    }
-    if ((*call)->history && !options.history_path.empty() &&
-        !crontab::same_history(*(*call)->history, crontab::cron_home(e), options.history_path)) {
-      report.unwatched.push_back({where, job, "records its runs in another history (" + *(*call)->history + ")"});
-      continue;
-    }
-    JobInput& in = jobs[job];
-    in.entries.push_back(&e);
-    if (auto it = crontabs.modified_at_s.find(e.file); it != crontabs.modified_at_s.end())
-      in.expected_from_s = std::max(in.expected_from_s, it->second);
-    if (crontabs.age_unknown.contains(e.file)) in.since_unknown = true;
-  }
+  std::map<std::string, JobInput> jobs = group_jobs(crontabs, options, &report.unwatched);
 
   const double now = options.now_s;
   const double window_from = now - options.window_s;
-  constexpr double kYear = 366 * 86400.0;
   std::map<std::string, double> last_success;
   if (store) {
     auto ls = store->last_success_by_job();
@@ -511,31 +557,9 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
       // A run older than the window: the line was there before it.
       expected_floor = evidence && *evidence <= window_from ? 0 : from;
     }
-    std::vector<double> ticks;
-    std::optional<double> next;
-    for (const crontab::Entry* e : in.entries) {
-      auto t = ticks_between(*e, from, now + 1);
-      ticks.insert(ticks.end(), t.begin(), t.end());
-      if (auto n = next_tick(*e, now, kYear); n && (!next || *n < *next)) next = n;
-    }
-    std::sort(ticks.begin(), ticks.end());
-    ticks.erase(std::unique(ticks.begin(), ticks.end()), ticks.end());
-    // Before the window, back to the newest tick whose grace has passed (the
-    // window may hold none: a weekly job on a one-day window, or a daily job
-    // before today's grace is over). Bounded: a grace of months on a job every
-    // minute would otherwise walk back tick by tick.
-    constexpr int kMaxLookBackTicks = 1000;
-    double earlier_than = ticks.empty() ? std::min(from, now + 1) : ticks.front();
-    for (int looked = 0; looked < kMaxLookBackTicks; ++looked) {
-      std::optional<double> prev;
-      for (const crontab::Entry* e : in.entries)
-        if (auto p = previous_tick(*e, earlier_than, expected_floor); p && (!prev || *p > *prev)) prev = p;
-      if (!prev) break;
-      const double after = ticks.empty() ? next.value_or(now + kYear) : ticks.front();
-      ticks.insert(ticks.begin(), *prev);
-      if (now >= *prev + options.grace.for_period(after - *prev)) break;
-      earlier_than = *prev;
-    }
+    JobTicks jt = job_ticks(in, from, expected_floor, now, options.grace);
+    const std::vector<double>& ticks = jt.ticks;
+    const std::optional<double>& next = jt.next;
     if (!ticks.empty()) js.last_tick_s = ticks.back();
     js.next_tick_s = next;
 
@@ -613,6 +637,24 @@ Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontab
     return a.job < b.job;
   });
   return report;
+}
+
+Reads reads(const Crontabs& crontabs, const Options& options) {
+  const double now = options.now_s;
+  const double window_from = now - options.window_s;
+  Reads out;
+  // A line of unknown age whose job first ran in the window: from that run, less 1 s.
+  out.since_s = window_from - 1;
+  for (const auto& [job, in] : group_jobs(crontabs, options, nullptr)) {
+    out.jobs.push_back(job);
+    const double from = std::max(window_from, in.expected_from_s);
+    // A line of unknown age as when the history holds a run older than the window:
+    // the case that looks back furthest (compute_status).
+    const double expected_floor = in.since_unknown ? 0 : in.expected_from_s;
+    JobTicks jt = job_ticks(in, from, expected_floor, now, options.grace);
+    if (!jt.ticks.empty()) out.since_s = std::min(out.since_s, jt.ticks.front());
+  }
+  return out;
 }
 
 void TickMatcher::note_older_run(const RunFigures& run) {

@@ -202,6 +202,17 @@ Result<Crontabs> load_crontabs(const std::vector<std::string>& paths);
 // job at a time. Errors: a history query failed (store.last_fault() says why).
 Result<Report> compute_status(const HistoryStore* store, const Crontabs& crontabs, const Options& options);
 
+// What compute_status() reads of a history, for the same crontabs and options:
+// the runs of the crontabs' cronrun jobs from `since_s` on (the window's start,
+// or further back to a job's newest due tick) and, before it, only each job's
+// newest run, newest that executed (not skipped), newest that finished executing
+// and newest ok run. A central history's copy holds just these (CentralScope).
+struct Reads {
+  double since_s = 0;
+  std::vector<std::string> jobs;  // sorted
+};
+Reads reads(const Crontabs& crontabs, const Options& options);
+
 // The JSON document (schema "cronrun.status/1", timestamps as RFC 3339 UTC
 // strings, counts as integers) and the human table, `width` columns wide.
 nlohmann::json to_json(const Report& report);

@@ -40,7 +40,8 @@ Command add_status(CLI::App& parent, const Global& g) {
                   "duration")
       ->type_name("PCT|DURATION");
   app->add_option("--job", opts->job, "Only this job")->type_name("J");
-  return {app, [opts, &g]() -> int {
+  return {app,
+          [opts, &g]() -> int {
             status::Options o;
             o.now_s = now_unix_s();
             auto since = window_option("--since", opts->since, o.now_s);
@@ -77,6 +78,23 @@ Command add_status(CLI::App& parent, const Global& g) {
               return kExitFailure;
             }
             return status::exit_code(*report);
+          },
+          [opts]() {
+            auto grace = status::parse_grace(opts->grace);
+            auto crontabs = status::load_crontabs(opts->crontabs);
+            if (!grace || !crontabs) return CentralScope::none();
+            CentralScope s = window_scope(opts->since, opts->job);
+            if (s.nothing) return s;
+            status::Options o;
+            o.now_s = now_unix_s();
+            o.window_s = o.now_s - *s.since_unix_s;
+            o.grace = *grace;
+            if (!opts->job.empty()) o.job = opts->job;
+            status::Reads r = status::reads(*crontabs, o);
+            s.since_unix_s = r.since_s;
+            s.jobs = std::move(r.jobs);
+            s.newest_before = true;
+            return s;
           }};
 }
 

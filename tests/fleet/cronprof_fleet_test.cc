@@ -10,12 +10,15 @@
 // host names carry this process' pid, etcd keys live under /t/cronprof-<pid>.
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -263,8 +266,8 @@ TEST_F(CronprofFleet, EverySubcommandReadsTheCentralHistoryWithItsHosts) {
   EXPECT_EQ(still, 3u);
 }
 
-// `runs`, `summary`, `suggest` and `ps` copy only the rows they read (their window,
-// job, status): an unreadable row outside the window is never read, so never
+// `runs`, `summary`, `suggest`, `ps` and `show` copy only the rows they read (their
+// window, job, status; show's run-id prefix or job): an unreadable row outside the window is never read, so never
 // reported, while a window that covers it reports it. summary's LAST SUCCESS
 // still comes from before the window (each job's newest ok run is copied too).
 TEST_F(CronprofFleet, TheCopyHoldsOnlyTheRowsTheSubcommandReads) {
@@ -314,10 +317,115 @@ TEST_F(CronprofFleet, TheCopyHoldsOnlyTheRowsTheSubcommandReads) {
   Ran ps = cronprof({"--history", uri_, "ps"}, dir_);
   ASSERT_EQ(ps.rc, 0) << ps.err;
   EXPECT_THAT(ps.err, Not(HasSubstr("unreadable")));
+  // show copies the runs its word is a prefix of and the newest run of the job so named.
+  Ran show_job = cronprof({"--history", uri_, "--json", "show", j}, dir_);
+  ASSERT_EQ(show_job.rc, 0) << show_job.err;
+  EXPECT_EQ(json::parse(show_job.out)["run_id"], recent);
+  EXPECT_THAT(show_job.err, Not(HasSubstr("unreadable")));
+  Ran show_run = cronprof({"--history", uri_, "--json", "show", old_ok.substr(0, old_ok.size() - 2)}, dir_);
+  ASSERT_EQ(show_run.rc, 0) << show_run.err;
+  EXPECT_EQ(json::parse(show_run.out)["run_id"], old_ok);
+  EXPECT_THAT(show_run.err, Not(HasSubstr("unreadable")));
+  Ran show_none = cronprof({"--history", uri_, "show", "no-such-" + tag_}, dir_);
+  EXPECT_EQ(show_none.rc, 7) << show_none.err;
   // A window that does not parse copies nothing and is the subcommand's usage error.
   Ran typo = cronprof({"--history", uri_, "runs", "--since", "7x"}, dir_);
   EXPECT_EQ(typo.rc, 2);
   EXPECT_THAT(typo.err, HasSubstr("--since"));
+}
+
+// `status` and `report --crontab` copy what the state against the schedule reads:
+// the crontabs' jobs from their oldest tick matched on (a weekly job's, days before
+// a one-day window) and, before it, each job's newest run of each kind. So a
+// weekly job's run at its tick four days ago is on time though a manual run came
+// after it, a job whose only executed run failed 20 days ago (skips since) is
+// failing, and an unreadable row behind an older readable one is never read. The
+// whole-history copy reads such rows; a window-only copy gets both states wrong.
+TEST_F(CronprofFleet, StatusCopiesTheTicksItMatchesAndTheNewestRunsBeforeThem) {
+  ASSERT_EQ(::setenv("TZ", "UTC", 1), 0);
+  const std::string weekly = job("weekly"), minutely = job("minutely"), other = job("other");
+  const std::string box = host("box1");
+  const auto now = std::chrono::system_clock::now();
+  const auto days = [](int n) { return std::chrono::hours(24 * n); };
+  // The weekly tick four days ago, 03:00 UTC.
+  const std::time_t four_ago = std::chrono::system_clock::to_time_t(now - days(4));
+  std::tm tm{};
+  ::gmtime_r(&four_ago, &tm);
+  tm.tm_hour = 3;
+  tm.tm_min = 0;
+  tm.tm_sec = 0;
+  const auto tick = std::chrono::system_clock::from_time_t(::timegm(&tm));
+  const int weekday = tm.tm_wday;
+
+  auto run = [&](const std::string& j, const std::string& status, std::chrono::system_clock::time_point at) {
+    json r = record(new_run_id(), j, box, status);
+    r["started_at"] = format_rfc3339(at);
+    if (status != "running") r["finished_at"] = format_rfc3339(at + std::chrono::seconds(5));
+    if (status == "skipped") r["exit_code"] = nullptr;
+    return r;
+  };
+  put(box, {run(weekly, "ok", now - days(10)), run(weekly, "ok", tick + std::chrono::seconds(10)),
+            run(weekly, "ok", now - days(2)), run(minutely, "failed", now - days(20)),
+            run(minutely, "skipped", now - std::chrono::seconds(5)), run(other, "ok", now - days(5))},
+      pg::BatchRecord::Kind::finish);
+  // Unreadable rows no status reads: the weekly job's behind its run 10 days ago, and
+  // one of a job no crontab names.
+  const std::string bad = "bad-" + tag_, bad_other = "bad-other-" + tag_;
+  std::string sql = "psql -qAt '" + uri_ + "' -c \"INSERT INTO cronrun.runs (run_id, job, host, status, started_at, "
+                    "record) VALUES ('" + bad + "', '" + weekly + "', '" + box + "', 'ok', now() - interval '50 days', "
+                    "'{\\\"schema\\\": \\\"nope\\\"}'::jsonb), ('" + bad_other + "', '" + other + "', '" + box +
+                    "', 'ok', now() - interval '50 days', '{\\\"schema\\\": \\\"nope\\\"}'::jsonb)\" > " + dir_ +
+                    "/psql.out 2>&1";
+  ASSERT_EQ(std::system(sql.c_str()), 0) << slurp(dir_ + "/psql.out");
+  struct Drop {
+    std::string sql;
+    ~Drop() { (void)std::system(sql.c_str()); }
+  } drop{"psql -qAt '" + uri_ + "' -c \"DELETE FROM cronrun.runs WHERE run_id IN ('" + bad + "', '" + bad_other +
+         "')\" >/dev/null 2>&1"};
+
+  std::filesystem::create_directory(dir_ + "/cron.d");
+  const std::string crontab = dir_ + "/cron.d/jobs";
+  {
+    std::ofstream f(crontab);
+    f << "0 3 * * " << weekday << " root cronrun -n " << weekly << " -- /bin/true\n"
+      << "* * * * * root cronrun -n " << minutely << " -- /bin/true\n";
+  }
+  // Installed 60 days ago: every tick since is expected.
+  const std::time_t installed = std::chrono::system_clock::to_time_t(now - days(60));
+  struct timespec times[2] = {{installed, 0}, {installed, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, crontab.c_str(), times, 0), 0);
+
+  Ran st = cronprof({"--history", uri_, "--json", "status", "--crontab", dir_ + "/cron.d", "--since", "1d"}, dir_);
+  EXPECT_EQ(st.rc, 8) << "a failing job alerts\n" << st.err;
+  json sj = json::parse(st.out);
+  std::map<std::string, std::string> state;
+  for (const json& j : sj["jobs"]) state[j["job"].get<std::string>()] = j["state"].get<std::string>();
+  EXPECT_EQ(state[weekly], "up") << "its tick's run was on time\n" << st.out;
+  EXPECT_EQ(state[minutely], "failing") << "its last executed run failed\n" << st.out;
+  EXPECT_EQ(state.count(other), 0u);
+  EXPECT_THAT(st.err, Not(HasSubstr("unreadable"))) << "the copy read a row status does not need";
+
+  // The report's states are status's; its table is the window's (every job).
+  Ran rp = cronprof({"--history", uri_, "--json", "report", "--html", dir_ + "/report.html", "--since", "1d",
+                     "--crontab", dir_ + "/cron.d"},
+                    dir_);
+  ASSERT_EQ(rp.rc, 0) << rp.err;
+  const std::string html = slurp(dir_ + "/report.html");
+  EXPECT_THAT(html, HasSubstr("data-state=\"up\" data-job=\"" + weekly + "\""));
+  EXPECT_THAT(html, HasSubstr("data-state=\"failing\" data-job=\"" + minutely + "\""));
+  EXPECT_THAT(rp.err, Not(HasSubstr("unreadable")));
+  // export's csv of a window, and plan's profiles, copy the window alone.
+  Ran csv = cronprof({"--history", uri_, "export", "--format", "csv", "--job", weekly, "--since", "7d"}, dir_);
+  ASSERT_EQ(csv.rc, 0) << csv.err;
+  EXPECT_EQ(lines(csv.out), 3u) << "header and the two runs of the week\n" << csv.out;
+  EXPECT_THAT(csv.err, Not(HasSubstr("unreadable")));
+  Ran plan = cronprof({"--history", uri_, "plan", "--crontab", dir_ + "/cron.d", "--since", "7d"}, dir_);
+  ASSERT_EQ(plan.rc, 0) << plan.err;
+  EXPECT_THAT(plan.err, Not(HasSubstr("unreadable")));
+  // Prometheus' counters are all-time: the whole history, its bad row said.
+  Ran prom = cronprof({"--history", uri_, "export", "--format", "prometheus", "--job", weekly}, dir_);
+  ASSERT_EQ(prom.rc, 0) << prom.err;
+  EXPECT_THAT(prom.err, HasSubstr("unreadable"));
 }
 
 TEST_F(CronprofFleet, ABadOrUnreachableUriFailsWithOneLineNamingHistory) {
