@@ -367,6 +367,17 @@ struct Client::Impl {
     if (headers) api->slist_free_all(headers);
   }
 
+  // An etcd with --client-cert-auth closes a TLS connection that offers no
+  // certificate, and libcurl words that as a socket error ("getpeername() failed
+  // with errno 107"): say what is likely missing.
+  std::string unoffered_certificate_hint(CURLcode rc, const std::string& endpoint) const {
+    const bool closed = rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_SSL_CONNECT_ERROR ||
+                        rc == CURLE_GOT_NOTHING;
+    if (!closed || !opts.tls.cert_pem.empty() || !endpoint.starts_with("https://")) return "";
+    return " (the server closed the TLS connection, and no client certificate was offered: an etcd run with "
+           "--client-cert-auth wants one, fleet.json's etcd_cert and etcd_key)";
+  }
+
   // POSTs `body` to `path` of each endpoint in turn (from the one that answered
   // last) until one answers; returns its JSON. `call` names the call in errors.
   CallResult<json> post(const char* call, const char* path, const json& body) {
@@ -401,7 +412,8 @@ struct Client::Impl {
         if (rc == CURLE_OPERATION_TIMEDOUT)
           note(fmt::format("no answer within {} ms", timeout.count()));
         else
-          note(error_text[0] ? std::string(error_text) : std::string(api->easy_strerror(rc)));
+          note((error_text[0] ? std::string(error_text) : std::string(api->easy_strerror(rc))) +
+               unoffered_certificate_hint(rc, ep));
         continue;
       }
       long status = 0;
