@@ -508,7 +508,12 @@ Result<void> PgHistory::each_run(const RunFilter& filter, const std::function<vo
   if (filter.status) add("status = ", to_string(*filter.status));
   for (RunStatus st : filter.not_statuses) add("status <> ", to_string(st));
   std::string sql = "DECLARE cronrun_runs NO SCROLL CURSOR FOR ";
-  if (!filter.newest_per_job) {
+  if (filter.newest_per_job_host) {
+    // The pairs' newest found on the narrow columns, then their records fetched.
+    sql += "SELECT r.run_id, r.host, r.status, r.record::text FROM cronrun.runs r JOIN (SELECT DISTINCT ON (job, host) "
+           "run_id FROM cronrun.runs WHERE " + where +
+           " ORDER BY job, host, started_at DESC, run_id DESC) n USING (run_id) ORDER BY r.job, r.host";
+  } else if (!filter.newest_per_job) {
     sql += "SELECT run_id, host, status, record::text FROM cronrun.runs WHERE " + where +
            " ORDER BY started_at DESC, run_id DESC";
   } else {
@@ -586,6 +591,25 @@ Result<std::vector<RunningRow>> PgHistory::running_rows() {
   for (int i = 0; i < r->rows(); ++i)
     out.push_back(RunningRow{r->text(i, 0), r->text(i, 1), r->text(i, 2), r->integer(i, 3), r->opt(i, 4),
                              r->number(i, 5), r->number(i, 6)});
+  return out;
+}
+
+Result<std::vector<StatusCount>> PgHistory::status_counts(const std::optional<std::string>& job) {
+  std::vector<std::optional<std::string>> params;
+  std::string sql = "SELECT job, host, status, count(*) FROM cronrun.runs";
+  if (job) {
+    sql += " WHERE job = $1";
+    params.push_back(*job);
+  }
+  sql += " GROUP BY job, host, status ORDER BY job, host, status";
+  auto r = impl_->exec("counting runs", sql.c_str(), params);
+  if (!r) return std::unexpected(r.error());
+  std::vector<StatusCount> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    auto st = parse_run_status(r->text(i, 2));
+    if (!st) continue;
+    out.push_back(StatusCount{r->text(i, 0), r->text(i, 1), *st, static_cast<uint64_t>(r->integer(i, 3))});
+  }
   return out;
 }
 

@@ -85,6 +85,7 @@ struct RunFilter {
   std::vector<RunStatus> not_statuses;  // none of these (as stored)
   std::optional<size_t> limit;          // newest first, at most this many
   bool newest_per_job = false;          // only each job's newest matching run (by job, then newest)
+  bool newest_per_job_host = false;     // only the newest matching run of each job on each host
 };
 
 struct DeadLetter {
@@ -110,6 +111,14 @@ struct RunningRow {
   std::optional<std::string> tick;  // RFC 3339
   double started_at_s = 0;
   double age_s = 0;  // since the row was last written, by the database's clock
+};
+
+// How many rows of a job on a host have a status.
+struct StatusCount {
+  std::string job;
+  std::string host;
+  RunStatus status = RunStatus::ok;
+  uint64_t runs = 0;
 };
 
 struct JobFence {
@@ -174,6 +183,9 @@ class PgHistory {
   // `running` rows with a fence, oldest first.
   Result<std::vector<RunningRow>> running_rows();
   Result<std::vector<JobFence>> job_fences();
+  // The rows by job, host and status (of `job` alone when given). A status this
+  // build does not know is left out.
+  Result<std::vector<StatusCount>> status_counts(const std::optional<std::string>& job = std::nullopt);
 
  private:
   struct Impl;

@@ -145,6 +145,7 @@ std::expected<std::optional<LocalCopy>, int> prepare_history(Global& g, std::str
   }
   g.history_label = redact_uri(g.history_path);
   g.central = true;
+  g.central_uri = g.history_path;
   if (subcommand == "fleet") return std::optional<LocalCopy>();
   if (subcommand == "gc") {
     print_error("gc: --history " + g.history_label +

@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/history.h"
+#include "common/pg_history.h"
 #include "profiler/command.h"
 
 namespace cronrun::prof {
@@ -100,5 +101,12 @@ std::expected<void, CentralError> copy_central_history(
     const std::string& uri, LocalCopy& copy,
     const std::function<void(const std::string& run_id, const Error& why)>& on_bad_row,
     const std::optional<CentralScope>& scope = std::nullopt);
+
+// The central history's rows counted by job, host and status (of `job` alone when
+// given), from the database itself: export --format prometheus' all-time counters,
+// whose copy holds only each job's newest runs (CentralScope::last_per_host).
+// Prints the one-line error naming --history and returns the exit code when it cannot.
+std::expected<std::vector<pg::StatusCount>, int> central_status_counts(const Global& g,
+                                                                      const std::optional<std::string>& job);
 
 }  // namespace cronrun::prof

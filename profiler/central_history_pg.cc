@@ -5,6 +5,7 @@
 
 #include "common/pg_history.h"
 #include "profiler/central_history.h"
+#include "profiler/cli_support.h"
 
 namespace cronrun::prof {
 
@@ -58,6 +59,20 @@ std::expected<void, CentralError> copy_central_history(
       newest_before(std::nullopt, {RunStatus::skipped});
       newest_before(std::nullopt, {RunStatus::skipped, RunStatus::running});
     }
+    if (scope->last_per_host) {
+      if (!scope->since_unix_s) passes.erase(passes.begin());  // no window: these alone
+      auto per_host = [&](std::optional<RunStatus> status, std::vector<RunStatus> not_statuses, bool newest) {
+        pg::RunFilter f;
+        f.job = scope->job;
+        f.status = status;
+        f.not_statuses = std::move(not_statuses);
+        f.newest_per_job_host = newest;
+        passes.push_back(std::move(f));
+      };
+      per_host(std::nullopt, {RunStatus::skipped, RunStatus::running}, true);
+      per_host(RunStatus::ok, {}, true);
+      per_host(RunStatus::running, {}, false);
+    }
   }
   // A row several passes read (each job's newest of each kind) is said once.
   std::set<std::string> bad_rows;
@@ -70,6 +85,21 @@ std::expected<void, CentralError> copy_central_history(
     if (write_error) return std::unexpected(CentralError{CentralFault::other, *write_error});
   }
   return {};
+}
+
+std::expected<std::vector<pg::StatusCount>, int> central_status_counts(const Global& g,
+                                                                      const std::optional<std::string>& job) {
+  auto db = pg::PgHistory::open(g.central_uri);
+  if (!db) {
+    print_error("--history " + g.history_label + ": " + db.error().message());
+    return std::unexpected(exit_code_for(fault_of_connect_error(db.error())));
+  }
+  auto counts = db->status_counts(job);
+  if (!counts) {
+    print_error("--history " + g.history_label + ": " + counts.error().message());
+    return std::unexpected(exit_code_for(CentralFault::unreachable));
+  }
+  return std::move(*counts);
 }
 
 }  // namespace cronrun::prof

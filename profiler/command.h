@@ -22,6 +22,7 @@ struct Global {
   // private SQLite copy of it (profiler/central_history.h).
   std::string history_label;
   bool central = false;      // --history postgresql://: rows of many hosts (host columns shown)
+  std::string central_uri;   // that URI, password included (for a subcommand's own queries)
   bool json = false;         // --json
   bool wide = false;         // --wide: tables as wide as their content (cli_support.h output_width)
 };
@@ -41,6 +42,10 @@ struct CentralScope {
   // executing (neither skipped nor running) and newest ok run before since_unix_s:
   // what status walks back to (status::earliest_read_s).
   bool newest_before = false;
+  // Also, on each host, each job's newest run that executed and ended, its newest
+  // ok run, and every running row: what export --format prometheus reads beside
+  // the counts it asks the database for. Without since_unix_s, only these.
+  bool last_per_host = false;
   // Instead of all the above: the runs whose id starts with this, and the newest
   // run of the job so named (show's RUN-ID or JOB).
   std::optional<std::string> run_or_job;

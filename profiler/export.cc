@@ -14,6 +14,7 @@
 #include <memory>
 #include <tuple>
 
+#include "profiler/central_history.h"
 #include "profiler/cli_support.h"
 #include "profiler/command.h"
 #include "profiler/config_edit.h"
@@ -303,6 +304,33 @@ std::string csv_row(const RunRecord& r) {
 
 namespace {
 
+// A central history's all-time counters, from the database's own counts: its copy
+// holds each job's newest runs on each host, not every row (export's CentralScope).
+// A job whose rows on a host are all skips gets its entry here.
+int add_central_counts(std::vector<JobMetrics>& jobs, const Global& g, const std::optional<std::string>& job) {
+  auto counts = central_status_counts(g, job);
+  if (!counts) return counts.error();
+  for (JobMetrics& m : jobs)
+    if (m.host) std::erase_if(m.counts, [](const auto& c) { return c.first != RunStatus::running; });
+  for (const pg::StatusCount& c : *counts) {
+    if (c.status == RunStatus::running) continue;  // in progress: the copy's rows (JobMetrics::running)
+    auto it = std::find_if(jobs.begin(), jobs.end(), [&](const JobMetrics& m) { return m.job == c.job && m.host == c.host; });
+    if (it == jobs.end()) {
+      JobMetrics m;
+      m.job = c.job;
+      m.host = c.host;
+      jobs.push_back(std::move(m));
+      it = std::prev(jobs.end());
+    }
+    it->has_rows = true;
+    it->counts[c.status] = c.runs;
+  }
+  std::sort(jobs.begin(), jobs.end(), [](const JobMetrics& a, const JobMetrics& b) {
+    return std::tie(a.job, a.host) < std::tie(b.job, b.host);
+  });
+  return kExitOk;
+}
+
 // Adds each crontab job's schedule figures (status.h, with `cronprof status`'s
 // defaults: the last day, a grace of a tenth of the period) to `jobs`, a job the
 // history does not know included. Prints the error and returns the exit code.
@@ -376,6 +404,9 @@ Command add_export(CLI::App& parent, const Global& g) {
               double now = now_unix_s();
               auto jobs = prometheus_metrics(*store, f.job, skipped.callback(), /*by_host=*/g.central);
               if (!jobs) return query_failed(*store, jobs.error());
+              if (g.central) {
+                if (int rc = add_central_counts(*jobs, g, f.job); rc != kExitOk) return rc;
+              }
               if (!opts->crontabs.empty()) {
                 if (int rc = add_schedule(*jobs, *store, opts->crontabs, f.job, now, g.central ? std::string() : g.history_path); rc != kExitOk) return rc;
               }
@@ -419,9 +450,27 @@ Command add_export(CLI::App& parent, const Global& g) {
           [opts]() {
             // Prometheus' counters are all-time, and its schedule figures walk back
             // past any window: the whole history.
-            if (opts->format != "prometheus" && !opts->since.empty()) return window_scope(opts->since, opts->job);
+            if (opts->format != "prometheus") {
+              if (!opts->since.empty()) return window_scope(opts->since, opts->job);
+              CentralScope s;
+              if (!opts->job.empty()) s.job = opts->job;
+              return s;
+            }
+            // Each job's newest runs on each host (the counters come from the
+            // database: add_central_counts) and, with --crontab, what status reads.
             CentralScope s;
             if (!opts->job.empty()) s.job = opts->job;
+            s.last_per_host = true;
+            if (opts->crontabs.empty()) return s;
+            auto crontabs = status::load_crontabs(opts->crontabs);
+            if (!crontabs) return CentralScope::none();
+            status::Options o;  // add_schedule's: the last day, the default grace
+            o.now_s = now_unix_s();
+            o.job = s.job;
+            status::Reads r = status::reads(*crontabs, o);
+            s.since_unix_s = r.since_s;
+            s.jobs = std::move(r.jobs);
+            s.newest_before = true;
             return s;
           }};
 }
