@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <tuple>
 
@@ -310,20 +311,24 @@ namespace {
 int add_central_counts(std::vector<JobMetrics>& jobs, const Global& g, const std::optional<std::string>& job) {
   auto counts = central_status_counts(g, job);
   if (!counts) return counts.error();
-  for (JobMetrics& m : jobs)
-    if (m.host) std::erase_if(m.counts, [](const auto& c) { return c.first != RunStatus::running; });
+  std::map<std::pair<std::string, std::string>, size_t> index;  // (job, host) -> position in jobs
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    if (!jobs[i].host) continue;
+    std::erase_if(jobs[i].counts, [](const auto& c) { return c.first != RunStatus::running; });
+    index.emplace(std::pair(jobs[i].job, *jobs[i].host), i);
+  }
   for (const pg::StatusCount& c : *counts) {
     if (c.status == RunStatus::running) continue;  // in progress: the copy's rows (JobMetrics::running)
-    auto it = std::find_if(jobs.begin(), jobs.end(), [&](const JobMetrics& m) { return m.job == c.job && m.host == c.host; });
-    if (it == jobs.end()) {
+    auto [it, added] = index.emplace(std::pair(c.job, c.host), jobs.size());
+    if (added) {
       JobMetrics m;
       m.job = c.job;
       m.host = c.host;
       jobs.push_back(std::move(m));
-      it = std::prev(jobs.end());
     }
-    it->has_rows = true;
-    it->counts[c.status] = c.runs;
+    JobMetrics& m = jobs[it->second];
+    m.has_rows = true;
+    m.counts[c.status] = c.runs;
   }
   std::sort(jobs.begin(), jobs.end(), [](const JobMetrics& a, const JobMetrics& b) {
     return std::tie(a.job, a.host) < std::tie(b.job, b.host);
@@ -448,8 +453,7 @@ Command add_export(CLI::App& parent, const Global& g) {
             return kExitOk;
           },
           [opts]() {
-            // Prometheus' counters are all-time, and its schedule figures walk back
-            // past any window: the whole history.
+            // json and csv: their window (every run without --since).
             if (opts->format != "prometheus") {
               if (!opts->since.empty()) return window_scope(opts->since, opts->job);
               CentralScope s;
