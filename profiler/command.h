@@ -40,7 +40,7 @@ struct CentralScope {
   bool last_success_before = false;
   // Also each job's newest run, newest executed (not skipped), newest finished
   // executing (neither skipped nor running) and newest ok run before since_unix_s:
-  // what status walks back to (status::earliest_read_s).
+  // what status walks back to (status::reads).
   bool newest_before = false;
   // Also, on each host, each job's newest run that executed and ended, its newest
   // ok run, and every running row: what export --format prometheus reads beside
