@@ -64,6 +64,24 @@ ctl() { ETCDCTL_API=3 "$etcdctl_bin" --endpoints="$url" --cacert "$tmp/ca.pem" -
   --key "$tmp/client.key" --dial-timeout=1s --command-timeout=2s "$@"; }
 for _ in $(seq 300); do ctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
 ctl endpoint health >/dev/null 2>&1 || { echo "FAIL - the TLS etcd did not come up: $(tail -5 "$tmp/etcd.out" "$tmp/etcd.log")"; exit 1; }
+# etcdctl speaks gRPC; cronrun speaks to the JSON gateway, whose first request
+# dials etcd's gRPC server over TLS and took over cronrun's 2 s request timeout
+# on a loaded CI machine (a skipped first run). Wait until the gateway answers.
+python3 - "$url" "$tmp" <<'PY' || { echo "FAIL - the TLS etcd's JSON gateway did not answer in 30 s"; exit 1; }
+import ssl, sys, time, urllib.request
+url, d = sys.argv[1], sys.argv[2]
+ctx = ssl.create_default_context(cafile=d + "/ca.pem")
+ctx.load_cert_chain(d + "/client.pem", d + "/client.key")
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    try:
+        req = urllib.request.Request(url + "/v3/maintenance/status", data=b"{}", method="POST")
+        urllib.request.urlopen(req, context=ctx, timeout=10).read()
+        sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit(1)
+PY
 
 # ---- fleet.json variants (root's runs want it root's and not group/other-writable) ----
 fleet() {  # fleet FILE JSON-KEYS...: {"etcd": [url], "prefix": "/tls", KEYS}
